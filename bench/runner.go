@@ -1,0 +1,386 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/status"
+	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// Service ports every workload uses: the service VIP port and the pods' port.
+const (
+	ServicePort = 80
+	ServerPort  = 8080
+)
+
+// teardownTimeout bounds teardown, which runs even after cancellation.
+const teardownTimeout = 30 * time.Second
+
+// Options configure a Runner.
+type Options struct {
+	Provider clusters.Provider
+	Status   *status.Printer
+	// Dir is the run directory; samples are written below it.
+	Dir string
+	// RunID names what the run creates.
+	RunID string
+	// Retain keeps every case's cluster for inspection; its layout is
+	// printed to Inspect.
+	Retain  bool
+	Inspect io.Writer
+}
+
+// Runner runs the cases of one scenario.
+type Runner struct {
+	opts Options
+}
+
+// New returns a Runner.
+func New(opts Options) *Runner {
+	if opts.Status == nil {
+		opts.Status = status.Discard()
+	}
+	if opts.Inspect == nil {
+		opts.Inspect = io.Discard
+	}
+	return &Runner{opts: opts}
+}
+
+// Run runs every case in order and returns one results.Case per case run.
+// It stops early only when ctx is cancelled, returning the cases finished so
+// far with ctx's error.
+func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Case, error) {
+	var out []results.Case
+	for i, c := range cases {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		r.opts.Status.Infof("case %d/%d: %s", i+1, len(cases), c.ID)
+		rc := r.runCase(ctx, i, c)
+		out = append(out, rc)
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// caseRun is the state shared by the stages of one case.
+type caseRun struct {
+	c       scenarios.Case
+	index   int
+	cluster clusters.Cluster
+	dp      datapaths.Datapath
+	servers []*agent
+	clients []*agent
+}
+
+func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) results.Case {
+	rc := newResultCase(c)
+	cr := &caseRun{c: c, index: index}
+	defer r.teardown(ctx, cr)
+
+	reps, err := r.stages(ctx, cr)
+	rc.Repetitions = reps
+	if err != nil {
+		rc.Status, rc.Error = "failed", err.Error()
+		r.opts.Status.Infof("case failed: %v", err)
+		return rc
+	}
+	rc.Status = "ok"
+	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
+	for _, rep := range reps {
+		rc.Requests += rep.Requests
+	}
+	return rc
+}
+
+func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
+	st := r.opts.Status
+	defer func() { st.End(err == nil) }()
+
+	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
+	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
+	if err != nil {
+		return nil, err
+	}
+	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
+		return nil, fmt.Errorf("create cluster: %w", err)
+	}
+
+	st.Start("Installing datapath " + cr.c.Datapath)
+	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
+		return nil, err
+	}
+	if err := cr.dp.Install(ctx, cr.cluster); err != nil {
+		return nil, fmt.Errorf("install datapath %s: %w", cr.c.Datapath, err)
+	}
+
+	st.Start("Deploying workloads")
+	if err := r.deploy(ctx, cr); err != nil {
+		return nil, err
+	}
+
+	if cr.c.Warmup > 0 {
+		st.Start(fmt.Sprintf("Warming up (%s)", cr.c.Warmup))
+		if _, err := r.attack(ctx, cr, "warmup", cr.c.Warmup); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+
+	st.Start("Verifying the datapath is in the path")
+	if err := r.verify(ctx, cr); err != nil {
+		return nil, err
+	}
+
+	for rep := range cr.c.Repetitions {
+		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s (repetition %d/%d)", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
+		samples, err := r.attack(ctx, cr, "measure", cr.c.Duration)
+		if err != nil {
+			return reps, fmt.Errorf("measure: %w", err)
+		}
+		out, err := r.record(cr, rep, samples)
+		if err != nil {
+			return reps, err
+		}
+		reps = append(reps, out)
+	}
+	return reps, nil
+}
+
+// clusterSpec lays out the case's services: the client service on node 0,
+// the servers where the placement rule puts them.
+func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, error) {
+	podCIDR, err := netip.ParsePrefix(c.PodCIDR)
+	if err != nil {
+		return clusters.Spec{}, fmt.Errorf("parse pod CIDR: %w", err)
+	}
+	svcCIDR, err := netip.ParsePrefix(c.ServiceCIDR)
+	if err != nil {
+		return clusters.Spec{}, fmt.Errorf("parse service CIDR: %w", err)
+	}
+	spec := clusters.Spec{
+		RunID:       runID + strconv.Itoa(index),
+		Nodes:       c.Nodes,
+		PodCIDR:     podCIDR,
+		ServiceCIDR: svcCIDR,
+	}
+	spec.Services = append(spec.Services, clusters.ServiceSpec{
+		Name: "client", Role: "client", Port: ServicePort, TargetPort: ServerPort,
+		PodNodes: make([]int, c.ClientPods),
+	})
+	for i, nodes := range scenarios.PlacePods(c.Nodes, c.Placement, c.Services, c.PodsPerService) {
+		spec.Services = append(spec.Services, clusters.ServiceSpec{
+			Name: fmt.Sprintf("svc-%03d", i), Role: "server", Port: ServicePort, TargetPort: ServerPort,
+			PodNodes: nodes,
+		})
+	}
+	return spec, nil
+}
+
+// deploy starts an echo server in every server pod and a load agent in every
+// client pod, aimed at every server service's virtual IP.
+func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
+	topo := cr.cluster.Topology()
+	var targets []string
+	for _, svc := range topo.Services {
+		if svc.Role != "server" {
+			continue
+		}
+		targets = append(targets, "http://"+netip.AddrPortFrom(svc.VIP, uint16(svc.Port)).String()+"/")
+		for _, pod := range svc.Pods {
+			a, err := startAgent(ctx, cr.cluster, clusters.ProcSpec{
+				Target: clusters.Target{Pod: pod},
+				Name:   "server in pod " + pod,
+				Args: []string{"agent", "server",
+					"--listen", ":" + strconv.Itoa(ServerPort),
+					"--response-bytes", strconv.Itoa(cr.c.ResponseBytes),
+					"--service-time", cr.c.ServiceTime.String()},
+			})
+			if err != nil {
+				return err
+			}
+			cr.servers = append(cr.servers, a)
+		}
+	}
+	for _, svc := range topo.Services {
+		if svc.Role != "client" {
+			continue
+		}
+		for _, pod := range svc.Pods {
+			a, err := startAgent(ctx, cr.cluster, clusters.ProcSpec{
+				Target: clusters.Target{Pod: pod},
+				Name:   "load agent in pod " + pod,
+				Args: []string{"agent", "load",
+					"--targets", strings.Join(targets, ","),
+					"--connections", strconv.Itoa(cr.c.Connections),
+					"--request-bytes", strconv.Itoa(cr.c.RequestBytes)},
+			})
+			if err != nil {
+				return err
+			}
+			cr.clients = append(cr.clients, a)
+		}
+	}
+	if len(cr.clients) == 0 || len(cr.servers) == 0 {
+		return errors.New("deploy workloads: the case has no client or no server pods")
+	}
+	return nil
+}
+
+// attack runs one open-loop attack from every client at an equal share of the
+// case's rate and returns all samples.
+func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]wire.Sample, error) {
+	type result struct {
+		samples []wire.Sample
+		err     error
+	}
+	expected := cr.c.Rate * d.Seconds()
+	progress := make(chan int, 64)
+	results := make(chan result, len(cr.clients))
+	for _, cl := range cr.clients {
+		go func() {
+			var got []wire.Sample
+			_, err := cl.attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
+				func(s []wire.Sample) {
+					got = append(got, s...)
+					select {
+					case progress <- len(s):
+					default:
+					}
+				})
+			results <- result{got, err}
+		}()
+	}
+	var all []wire.Sample
+	var errs []error
+	seen := 0
+	for pending := len(cr.clients); pending > 0; {
+		select {
+		case n := <-progress:
+			seen += n
+			r.opts.Status.Progress(float64(seen) / expected)
+		case res := <-results:
+			pending--
+			all = append(all, res.samples...)
+			errs = append(errs, res.err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, s := range cr.servers {
+		if err := s.alive(); err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
+}
+
+// verify proves the workloads talk: the servers must have answered the
+// requests the clients counted as successful, then the datapath proves it is
+// in the path.
+func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
+	var served uint64
+	for _, s := range cr.servers {
+		st, err := s.stats(ctx)
+		if err != nil {
+			return fmt.Errorf("read server counters: %w", err)
+		}
+		served += st["requests"]
+	}
+	if served == 0 {
+		return errors.New("no request reached any server: the cluster's service routing is broken")
+	}
+	if err := cr.dp.Verify(ctx); err != nil {
+		return fmt.Errorf("verify datapath %s: %w", cr.c.Datapath, err)
+	}
+	return nil
+}
+
+// record summarises one repetition and keeps its raw samples.
+func (r *Runner) record(cr *caseRun, rep int, samples []wire.Sample) (results.Repetition, error) {
+	out := results.Summarize(samples, cr.c.Duration)
+	out.Index = rep
+	if r.opts.Dir != "" {
+		rel, err := results.WriteSamples(r.opts.Dir, cr.c.ID, rep, samples)
+		if err != nil {
+			return out, fmt.Errorf("keep samples: %w", err)
+		}
+		out.Samples = rel
+	}
+	return out, nil
+}
+
+// teardown stops the agents, uninstalls the datapath and deletes the
+// cluster, with a context of its own so that it also runs after Ctrl-C.
+func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	defer cancel()
+	st := r.opts.Status
+	for _, a := range append(cr.clients, cr.servers...) {
+		a.stop()
+	}
+	if cr.cluster == nil {
+		return
+	}
+	if r.opts.Retain {
+		st.Start("Retaining cluster (remove it with `meshbench cleanup`)")
+		printTopology(r.opts.Inspect, cr.c.ID, cr.cluster.Topology())
+		st.End(true)
+		return
+	}
+	st.Start("Deleting cluster")
+	var errs []error
+	if cr.dp != nil {
+		errs = append(errs, cr.dp.Uninstall(tctx))
+	}
+	errs = append(errs, cr.cluster.Delete(tctx))
+	err := errors.Join(errs...)
+	st.End(err == nil)
+	if err != nil {
+		st.Infof("teardown: %v (run `meshbench cleanup` to remove what is left)", err)
+	}
+}
+
+func newResultCase(c scenarios.Case) results.Case {
+	return results.Case{
+		ID:            c.ID,
+		Datapath:      c.Datapath,
+		Mode:          c.Options.Mode,
+		MTLS:          c.Options.MTLS,
+		Placement:     c.Placement,
+		NodeCount:     c.Nodes,
+		Services:      c.Services,
+		Pods:          c.ClientPods + c.Services*c.PodsPerService,
+		Rate:          c.Rate,
+		DurationS:     c.Duration.Seconds(),
+		Connections:   c.Connections,
+		RequestBytes:  c.RequestBytes,
+		ResponseBytes: c.ResponseBytes,
+	}
+}
+
+func printTopology(w io.Writer, caseID string, t *clusters.Topology) {
+	fmt.Fprintf(w, "cluster %s (case %s)\n", t.Name, caseID)
+	for _, n := range t.Nodes {
+		fmt.Fprintf(w, "  node %-24s ip %-15s pods %-18s netns %s\n", n.Name, n.IP, n.PodCIDR, n.NetNS)
+	}
+	for _, p := range t.Pods {
+		fmt.Fprintf(w, "  pod  %-24s ip %-15s node %-24s netns %s\n", p.Name, p.IP, p.Node, p.NetNS)
+	}
+	for _, s := range t.Services {
+		fmt.Fprintf(w, "  service %-21s vip %s:%d -> %d pods\n", s.Name, s.VIP, s.Port, len(s.Pods))
+	}
+}

@@ -1,0 +1,173 @@
+// Package clusters describes a provisioned Kubernetes-shaped cluster and the
+// providers that create one. The description (Topology) is plain data; a
+// Cluster adds the live operations datapaths and the runner need.
+package clusters
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+)
+
+// ErrNotRoot is returned by providers that need root and do not have it.
+var ErrNotRoot = errors.New("meshbench needs root for the netns provider: run it with sudo or as root")
+
+// Spec is what a provider needs to build a cluster for one case.
+type Spec struct {
+	// RunID names everything the run creates (namespaces, links, cgroups).
+	RunID string
+	// Nodes is the number of nodes (>= 1).
+	Nodes int
+	// PodCIDR is split into one /24 per node; ServiceCIDR holds the virtual IPs.
+	PodCIDR     netip.Prefix
+	ServiceCIDR netip.Prefix
+	// Services to create, with their pods already placed on nodes by index.
+	Services []ServiceSpec
+}
+
+// ServiceSpec is one service: its pods (each placed on a node index) and port.
+type ServiceSpec struct {
+	Name string
+	// Port is the service (virtual IP) port; TargetPort the pods' port.
+	Port       int
+	TargetPort int
+	// PodNodes holds, for each pod of the service, the index of its node.
+	PodNodes []int
+	// Role is a free-form label ("client", "server") the runner uses.
+	Role string
+}
+
+// Topology is the live cluster as data: names, addresses and where things are.
+type Topology struct {
+	RunID    string
+	Name     string
+	Nodes    []Node
+	Services []Service
+	Pods     []Pod
+}
+
+// Node is one kind-shaped node.
+type Node struct {
+	Name    string
+	IP      netip.Addr   // address on the fabric (kind's docker network)
+	PodCIDR netip.Prefix // this node's pod range
+	// NetNS is the path of the node's network namespace (bind mount).
+	NetNS string
+	// Cgroup is the node's cgroup (v2 path relative to the cgroup2 mount);
+	// pod cgroups are its children.
+	Cgroup string
+}
+
+// Pod is one pod: a network namespace joined to its node by a veth pair.
+type Pod struct {
+	Name    string
+	Service string
+	Node    string
+	IP      netip.Addr
+	NetNS   string // path of the pod's network namespace
+	Cgroup  string // v2 path relative to the cgroup2 mount
+	Veth    string // host-side (node namespace) veth name
+	PodVeth string // pod-side interface name (eth0)
+}
+
+// Service is a service virtual IP load-balanced to its pods.
+type Service struct {
+	Name       string
+	Role       string
+	VIP        netip.Addr
+	Port       int
+	TargetPort int
+	Pods       []string
+}
+
+// Node returns the node with the given name.
+func (t *Topology) Node(name string) (Node, bool) {
+	for _, n := range t.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
+
+// Pod returns the pod with the given name.
+func (t *Topology) Pod(name string) (Pod, bool) {
+	for _, p := range t.Pods {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Pod{}, false
+}
+
+// Service returns the service with the given name.
+func (t *Topology) Service(name string) (Service, bool) {
+	for _, s := range t.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// PodsOn returns the pods placed on a node.
+func (t *Topology) PodsOn(node string) []Pod {
+	var out []Pod
+	for _, p := range t.Pods {
+		if p.Node == node {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Target says where a process runs: in a pod, or in a node's namespace.
+// Exactly one of Pod and Node is set.
+type Target struct {
+	Pod  string
+	Node string
+}
+
+// ProcSpec is a process to start inside a pod or node.
+type ProcSpec struct {
+	Target Target
+	// Name identifies the process in errors and cleanup ("server", "sidecar").
+	Name string
+	// Args follow the meshbench executable, e.g. {"agent", "server", ...}.
+	Args []string
+	// Cgroup, when set, overrides the target's cgroup (v2, relative to the
+	// mount); the process is also placed in matching v1 memory/cpuacct groups.
+	Cgroup string
+	// Stderr receives the process's stderr; nil discards it (a tail is still
+	// kept for error messages).
+	Stderr io.Writer
+}
+
+// Process is a running agent with its control pipes.
+type Process interface {
+	Pid() int
+	// Stdin and Stdout carry the internal/wire protocol.
+	Stdin() io.Writer
+	Stdout() io.Reader
+	// Wait returns when the process exits; its error includes the tail of
+	// stderr.
+	Wait() error
+	// Stop signals the process and waits at most grace before killing it.
+	Stop(grace time.Duration) error
+}
+
+// Cluster is a live cluster.
+type Cluster interface {
+	Topology() *Topology
+	// Start runs the meshbench executable with spec.Args inside the target.
+	Start(ctx context.Context, spec ProcSpec) (Process, error)
+	// Delete tears down everything the cluster created; it is idempotent.
+	Delete(ctx context.Context) error
+}
+
+// Provider creates clusters.
+type Provider interface {
+	Create(ctx context.Context, spec Spec) (Cluster, error)
+}

@@ -1,0 +1,69 @@
+// Package datapaths defines what a service-mesh datapath is to the runner and
+// keeps the registry of the built-in ones (none, sidecar, nodeproxy, ebpf).
+//
+// Lifecycle per case: New → Install (after the cluster is up, before the
+// workloads start) → Verify (after warm-up: proof that the traffic really went
+// through the datapath) → Uninstall (always, also after failures).
+package datapaths
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// ErrNotInPath is wrapped by Verify when traffic bypassed the datapath.
+var ErrNotInPath = errors.New("datapath not in path")
+
+// ErrUnsupported is wrapped when this machine lacks what a datapath needs;
+// the message names the missing feature.
+var ErrUnsupported = errors.New("datapath unsupported on this machine")
+
+// Datapath is one installed datapath.
+type Datapath interface {
+	// Install sets the datapath up in the cluster.
+	Install(ctx context.Context, c clusters.Cluster) error
+	// Verify returns an error wrapping ErrNotInPath unless the traffic sent
+	// since Install went through the datapath.
+	Verify(ctx context.Context) error
+	// Uninstall removes what Install created; it is safe after a failed or
+	// partial Install.
+	Uninstall(ctx context.Context) error
+}
+
+// Factory builds a datapath for one case.
+type Factory func(opts scenarios.DatapathOptions) (Datapath, error)
+
+var registry = map[string]Factory{}
+
+// Register makes a datapath available by name; datapath packages call it
+// from init.
+func Register(name string, f Factory) {
+	if _, dup := registry[name]; dup {
+		panic("datapaths: duplicate " + name)
+	}
+	registry[name] = f
+}
+
+// New returns the named datapath.
+func New(name string, opts scenarios.DatapathOptions) (Datapath, error) {
+	f, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown datapath %q (known: %v)", name, Names())
+	}
+	return f(opts)
+}
+
+// Names lists the registered datapaths.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

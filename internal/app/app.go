@@ -1,0 +1,142 @@
+// Package app is the meshbench command line: it parses flags into options and
+// calls the library packages. Only Main exits the process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// Set by the Makefile through -ldflags -X.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// Exit codes.
+const (
+	exitFailure = 1 // the run or a gate failed
+	exitUsage   = 2 // the user must change something
+)
+
+// usageError marks a mistake the user must fix: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// Main runs meshbench with the process's arguments and exits.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// Run runs one meshbench command.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var code exitError
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	fmt.Fprintln(stderr, "meshbench:", err)
+	if isUsage(err) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// exitError ends a command with a code and no message of its own (the
+// command already printed what went wrong).
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u) ||
+		errors.Is(err, scenarios.ErrInvalid) ||
+		errors.Is(err, clusters.ErrNotRoot) ||
+		errors.Is(err, netns.ErrUnsupportedKernel)
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "meshbench",
+		Short: "Measure what a service-mesh datapath costs: latency, memory and CPU per node, packet-path length",
+		Long: `meshbench builds a Kubernetes-shaped cluster, installs a service-mesh datapath
+(none, sidecar, nodeproxy, ebpf), drives open-loop HTTP load through it and
+records latency, per-node cost and packet-path length for every datapath on
+the same topology in the same run.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newRunCommand(stdout, stderr),
+		newListCommand(stdout),
+		newValidateCommand(stdout),
+		newCleanupCommand(stdout),
+		newAgentCommand(stdin, stdout, stderr),
+	)
+	for _, c := range root.Commands() {
+		c.SilenceUsage, c.SilenceErrors = true, true
+	}
+	return root
+}
+
+func versionString() string {
+	c := commit
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		return version
+	}
+	return version + " (" + c + ")"
+}
+
+// argsBetween accepts lo to hi positional arguments; others are a usage error.
+func argsBetween(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return usagef("%s takes %d to %d arguments, got %d; see `meshbench %s --help`", cmd.Name(), lo, hi, len(args), cmd.Name())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshbench/meshbench/bench"
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/internal/status"
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/scenarios"
+
+	// The built-in datapaths register themselves.
+	_ "github.com/meshbench/meshbench/datapaths/none"
+)
+
+// DefaultScenario is what `meshbench run` runs without an argument.
+const DefaultScenario = "quick"
+
+// DefaultOut is where run directories go.
+const DefaultOut = "meshbench-results"
+
+type runOptions struct {
+	datapaths   []string
+	duration    time.Duration
+	rate        float64
+	repetitions int
+	out         string
+	retain      bool
+}
+
+func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [NAME|FILE]",
+		Short: "Run a scenario (built-in name or YAML file) and write its results",
+		Long: `Run a scenario: a built-in one by name (see meshbench list) or a scenario file.
+Every case gets a fresh cluster; everything is torn down afterwards, also on
+Ctrl-C. Results go to --out/<time>-<run id>/result.json; the table goes to
+stdout, progress to stderr.`,
+		Args: argsBetween(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := DefaultScenario
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runScenario(cmd.Context(), name, o, cmd.Flags().Changed, stdout, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.datapaths, "datapaths", nil, "datapaths to run, comma separated (default: the scenario's)")
+	f.DurationVar(&o.duration, "duration", 0, "measurement duration per repetition (default: the scenario's)")
+	f.Float64Var(&o.rate, "rate", 0, "request rate in requests/s (default: the scenario's)")
+	f.IntVar(&o.repetitions, "repetitions", 0, "repetitions per case (default: the scenario's)")
+	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory")
+	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
+	return cmd
+}
+
+func runScenario(ctx context.Context, name string, o runOptions, changed func(string) bool, stdout, stderr io.Writer) error {
+	spec, err := scenarios.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if err := applyOverrides(spec, o, changed); err != nil {
+		return err
+	}
+	if err := netns.Check(); err != nil {
+		return err
+	}
+	cases := scenarios.Expand(spec)
+
+	runID := netns.NewRunID()
+	dir, err := results.NewRunDir(o.out, runID)
+	if err != nil {
+		return err
+	}
+	st := status.New(stderr)
+	st.Infof("run %s: scenario %s, %d cases, results in %s", runID, spec.Metadata.Name, len(cases), dir)
+	run := &results.Run{
+		SchemaVersion: results.SchemaVersion,
+		ID:            runID,
+		Scenario:      spec.Metadata.Name,
+		ScenarioHash:  scenarios.Hash(spec),
+		Provider:      "netns",
+		StartedAt:     time.Now().UTC(),
+		Environment:   results.CaptureEnvironment(version, commit),
+		Gate:          spec.Gate,
+	}
+	runner := bench.New(bench.Options{
+		Provider: netns.New(netns.Options{}),
+		Status:   st,
+		Dir:      dir,
+		RunID:    runID,
+		Retain:   o.retain,
+		Inspect:  stdout,
+	})
+	run.Cases, err = runner.Run(ctx, cases)
+	run.FinishedAt = time.Now().UTC()
+	if werr := results.Write(dir, run); werr != nil {
+		return errors.Join(err, werr)
+	}
+	if terr := results.WriteTable(stdout, run); terr != nil {
+		return terr
+	}
+	fmt.Fprintf(stdout, "result: %s\n", filepath.Join(dir, "result.json"))
+	if err != nil {
+		return fmt.Errorf("run interrupted, partial result kept: %w", err)
+	}
+	if failed := failedCases(run); failed > 0 {
+		return fmt.Errorf("%d of %d cases failed (see the table and %s)", failed, len(run.Cases), filepath.Join(dir, "result.json"))
+	}
+	return nil
+}
+
+// applyOverrides puts the command-line flags over the scenario and validates
+// the result again.
+func applyOverrides(spec *scenarios.Spec, o runOptions, changed func(string) bool) error {
+	if changed("datapaths") {
+		spec.Datapaths = nil
+		for _, d := range o.datapaths {
+			if d = strings.TrimSpace(d); d != "" {
+				spec.Datapaths = append(spec.Datapaths, d)
+			}
+		}
+	}
+	if changed("duration") {
+		spec.Load.Duration = scenarios.Duration(o.duration)
+	}
+	if changed("rate") {
+		spec.Load.Rates = []float64{o.rate}
+	}
+	if changed("repetitions") {
+		spec.Load.Repetitions = o.repetitions
+	}
+	if err := scenarios.Validate(spec); err != nil {
+		return fmt.Errorf("with the command-line flags: %w", err)
+	}
+	return nil
+}
+
+func failedCases(run *results.Run) int {
+	n := 0
+	for _, c := range run.Cases {
+		if c.Status != "ok" {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,103 @@
+// Package wire is the control protocol between the runner and the agents it
+// starts inside pods and nodes (the hidden `meshbench agent` subcommand).
+//
+// The runner writes Commands to the agent's stdin and reads Messages from its
+// stdout, both as one gob stream per direction. Every agent first sends a
+// Message with Ready set once it serves; it exits when its stdin closes.
+package wire
+
+import (
+	"encoding/gob"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Command is one request from the runner to an agent.
+type Command struct {
+	// ID is echoed in the reply Message that ends the command.
+	ID uint64
+	// Attack asks a load agent for an open-loop attack.
+	Attack *Attack
+	// Stats asks any agent for its counters.
+	Stats bool
+}
+
+// Attack is an open-loop attack at a constant rate.
+type Attack struct {
+	// Tag labels the attack's samples ("warmup", "measure", "probe").
+	Tag      string
+	Rate     float64 // requests per second; > 0
+	Duration time.Duration
+	// Count, when > 0, sends exactly Count requests one after another
+	// (closed loop, for the path probe) instead of Rate/Duration.
+	Count int
+}
+
+// Sample is one request's outcome. Latency counts from the request's
+// intended send time (the pacer's schedule), not from when it was sent, so
+// a stalled server shows up instead of hiding (no coordinated omission).
+type Sample struct {
+	Seq      uint64
+	Intended int64 // intended send time, Unix nanoseconds
+	Latency  time.Duration
+	// Service is the latency from the actual send time (what vegeta reports).
+	Service time.Duration
+	Code    uint16
+	BytesIn uint32
+	Error   string
+}
+
+// Message is one message from an agent to the runner.
+type Message struct {
+	// ID is the Command this message answers (0 for unsolicited ones).
+	ID uint64
+	// Ready is sent once, when the agent serves.
+	Ready *Ready
+	// Samples stream during an attack, in batches.
+	Samples []Sample
+	// Done ends an attack.
+	Done *Done
+	// Stats answers a Stats command.
+	Stats map[string]uint64
+	// Err ends a command that failed.
+	Err string
+}
+
+// Ready reports what the agent listens on.
+type Ready struct {
+	Addr string
+	Pid  int
+}
+
+// Done summarises a finished attack as the agent saw it.
+type Done struct {
+	Tag      string
+	Requests uint64
+	// Began is the attack's start (Unix ns); Ended the last response.
+	Began int64
+	Ended int64
+}
+
+// Encoder writes values of one direction; it is safe for concurrent use.
+type Encoder struct {
+	mu  sync.Mutex
+	enc *gob.Encoder
+}
+
+// NewEncoder returns an Encoder writing to w.
+func NewEncoder(w io.Writer) *Encoder { return &Encoder{enc: gob.NewEncoder(w)} }
+
+// Encode writes v (a Command or a Message).
+func (e *Encoder) Encode(v any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.enc.Encode(v); err != nil {
+		return fmt.Errorf("encode %T: %w", v, err)
+	}
+	return nil
+}
+
+// NewDecoder returns a gob decoder reading one direction from r.
+func NewDecoder(r io.Reader) *gob.Decoder { return gob.NewDecoder(r) }

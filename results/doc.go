@@ -1,0 +1,12 @@
+// Package results owns the record of a meshbench run: the versioned
+// result.json schema, the statistics that turn raw latency samples into
+// percentiles, the raw samples kept beside result.json so that reports can
+// be recomputed, the run directory store, and the terminal table.
+//
+// Lifecycle: the runner creates a run directory with NewRunDir, writes each
+// repetition's samples with WriteSamples and summarises them with Summarize,
+// folds the repetitions of a case with Aggregate, and writes result.json with
+// Write once per case (atomically, so a killed run never leaves a half file).
+// Later commands load it with Read, which refuses files that are not a
+// meshbench result of this schema version.
+package results

@@ -1,0 +1,116 @@
+package results
+
+import "time"
+
+// SchemaVersion is the version of result.json this build writes. Readers
+// accept this version and refuse others with a clear message.
+const SchemaVersion = 1
+
+// Run is one `meshbench run`: result.json.
+type Run struct {
+	SchemaVersion int         `json:"schema_version"`
+	ID            string      `json:"id"`
+	Scenario      string      `json:"scenario"`
+	ScenarioHash  string      `json:"scenario_hash"` // sha256 of the canonical spec
+	Provider      string      `json:"provider"`
+	StartedAt     time.Time   `json:"started_at"`
+	FinishedAt    time.Time   `json:"finished_at"`
+	Environment   Environment `json:"environment"`
+	Cases         []Case      `json:"cases"`
+	// Gate carries the scenario's gate thresholds, if any.
+	Gate map[string]string `json:"gate,omitempty"`
+}
+
+// Environment is where the run happened.
+type Environment struct {
+	Kernel           string `json:"kernel"`
+	CPUModel         string `json:"cpu_model"`
+	CPUs             int    `json:"cpus"`
+	MemoryBytes      uint64 `json:"memory_bytes"`
+	GoVersion        string `json:"go_version"`
+	MeshbenchVersion string `json:"meshbench_version"`
+	GitCommit        string `json:"git_commit"`
+	Hostname         string `json:"hostname"`
+}
+
+// Case is one matrix point, summarised over its repetitions (medians).
+type Case struct {
+	ID            string  `json:"id"`
+	Datapath      string  `json:"datapath"`
+	Mode          string  `json:"mode,omitempty"`
+	MTLS          bool    `json:"mtls,omitempty"`
+	Placement     string  `json:"placement"`
+	NodeCount     int     `json:"node_count"`
+	Services      int     `json:"services"`
+	Pods          int     `json:"pods"`
+	Rate          float64 `json:"rate"`
+	DurationS     float64 `json:"duration_s"`
+	Connections   int     `json:"connections"`
+	RequestBytes  int     `json:"request_bytes"`
+	ResponseBytes int     `json:"response_bytes"`
+
+	// Status is "ok" or "failed"; Error says why a case failed.
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+
+	LatencyUS   Latency `json:"latency_us"`
+	AchievedRPS float64 `json:"achieved_rps"`
+	ErrorRate   float64 `json:"error_rate"`
+	Requests    uint64  `json:"requests"`
+
+	Repetitions []Repetition `json:"repetitions"`
+	NodeCosts   []NodeCost   `json:"nodes,omitempty"`
+	Path        *Path        `json:"path,omitempty"`
+}
+
+// Latency percentiles in microseconds, from intended send time.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Repetition is one run of a case.
+type Repetition struct {
+	Index       int     `json:"index"`
+	LatencyUS   Latency `json:"latency_us"`
+	AchievedRPS float64 `json:"achieved_rps"`
+	ErrorRate   float64 `json:"error_rate"`
+	Requests    uint64  `json:"requests"`
+	Errors      uint64  `json:"errors"`
+	// Samples is the raw sample file, relative to the run directory.
+	Samples string `json:"samples"`
+	// Histogram is the lossless HDR histogram of latencies (ns), encoded
+	// with hdrhistogram-go's compressed V2 encoding.
+	Histogram string `json:"histogram"`
+	// ErrorKinds counts errors by message.
+	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
+}
+
+// NodeCost is what the datapath costs one node during the load phase.
+type NodeCost struct {
+	Node                     string  `json:"node"`
+	Proxies                  int     `json:"proxies"`
+	DatapathMemoryBytesMean  float64 `json:"datapath_memory_bytes_mean"`
+	DatapathMemoryBytesPeak  float64 `json:"datapath_memory_bytes_peak"`
+	DatapathCPUSeconds       float64 `json:"datapath_cpu_seconds"`
+	DatapathCPUPer1kRequests float64 `json:"datapath_cpu_seconds_per_1k_requests"`
+	AppMemoryBytesMean       float64 `json:"app_memory_bytes_mean"`
+	AppCPUSeconds            float64 `json:"app_cpu_seconds"`
+	BPFMemoryBytes           float64 `json:"bpf_memory_bytes,omitempty"`
+}
+
+// Path is the packet-path probe's result.
+type Path struct {
+	Requests        int      `json:"requests"`
+	HopsPerRequest  float64  `json:"hops_per_request"`
+	Transmits       float64  `json:"transmits"`
+	Receives        float64  `json:"receives"`
+	SocketCrossings float64  `json:"socket_crossings"`
+	NetfilterHits   float64  `json:"netfilter_hits"`
+	Redirects       float64  `json:"redirects"`
+	Trace           []string `json:"trace,omitempty"`
+}

@@ -1,0 +1,153 @@
+package results
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/montanaflynn/stats"
+
+	"github.com/meshbench/meshbench/internal/wire"
+)
+
+// Histogram geometry: latencies in nanoseconds from 1 µs to 60 s, kept to 3
+// significant digits (0.1% resolution).
+const (
+	histLowest  = int64(time.Microsecond)
+	histHighest = int64(60 * time.Second)
+	histDigits  = 3
+)
+
+// maxErrorKinds bounds Repetition.ErrorKinds: a broken run can produce a
+// distinct message per request, and result.json must stay small.
+const maxErrorKinds = 20
+
+// otherErrors is the ErrorKinds key counting errors past maxErrorKinds.
+const otherErrors = "other errors"
+
+// localPort matches the local end of Go's net errors ("read tcp
+// 10.0.0.2:41234->10.0.0.1:80"), whose ephemeral port differs per connection.
+var localPort = regexp.MustCompile(`:\d+->`)
+
+// Summarize folds one repetition's samples into its Repetition: latency
+// percentiles (from intended send time) over the successful samples, the
+// achieved rate of successful responses over window, the error rate over all
+// samples, errors counted by kind, and the encoded HDR histogram. window is
+// the measured attack duration: from the first intended send to the last
+// intended send plus one pacing interval.
+//
+// A sample fails when it has an error or a status code outside 200-299.
+// Latencies beyond the histogram's 60 s ceiling are recorded as 60 s. Index
+// and Samples are left for the caller to set.
+func Summarize(samples []wire.Sample, window time.Duration) (Repetition, error) {
+	if len(samples) == 0 {
+		return Repetition{}, fmt.Errorf("summarize samples: no samples")
+	}
+	if window <= 0 {
+		return Repetition{}, fmt.Errorf("summarize samples: measured window %v is not positive", window)
+	}
+	h := hdrhistogram.New(histLowest, histHighest, histDigits)
+	var errs uint64
+	kinds := map[string]uint64{}
+	for _, s := range samples {
+		if kind, failed := sampleError(s); failed {
+			errs++
+			countKind(kinds, kind)
+			continue
+		}
+		ns := min(max(int64(s.Latency), 0), histHighest)
+		if err := h.RecordValue(ns); err != nil {
+			return Repetition{}, fmt.Errorf("summarize samples: record latency %v: %w", s.Latency, err)
+		}
+	}
+	enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return Repetition{}, fmt.Errorf("summarize samples: encode histogram: %w", err)
+	}
+	total := uint64(len(samples))
+	rep := Repetition{
+		LatencyUS:   HistogramLatency(h),
+		AchievedRPS: float64(total-errs) / window.Seconds(),
+		ErrorRate:   float64(errs) / float64(total),
+		Requests:    total,
+		Errors:      errs,
+		Histogram:   string(enc),
+	}
+	if len(kinds) > 0 {
+		rep.ErrorKinds = kinds
+	}
+	return rep, nil
+}
+
+// sampleError says whether s failed and, if so, its error kind.
+func sampleError(s wire.Sample) (kind string, failed bool) {
+	switch {
+	case s.Error != "":
+		return localPort.ReplaceAllString(s.Error, ":*->"), true
+	case s.Code < 200 || s.Code > 299:
+		return fmt.Sprintf("http status %d", s.Code), true
+	}
+	return "", false
+}
+
+// countKind counts one error of kind, folding new kinds past maxErrorKinds
+// into otherErrors.
+func countKind(kinds map[string]uint64, kind string) {
+	if _, seen := kinds[kind]; !seen && len(kinds) >= maxErrorKinds {
+		kind = otherErrors
+	}
+	kinds[kind]++
+}
+
+// HistogramLatency reads the percentiles of a latency histogram (ns) in
+// microseconds. It is how both Summarize and reports that decode a
+// Repetition's histogram compute Latency, so the two always agree.
+func HistogramLatency(h *hdrhistogram.Histogram) Latency {
+	us := func(ns int64) float64 { return float64(ns) / float64(time.Microsecond) }
+	return Latency{
+		P50:  us(h.ValueAtQuantile(50)),
+		P90:  us(h.ValueAtQuantile(90)),
+		P99:  us(h.ValueAtQuantile(99)),
+		P999: us(h.ValueAtQuantile(99.9)),
+		Max:  us(h.Max()),
+		Mean: h.Mean() / float64(time.Microsecond),
+	}
+}
+
+// DecodeHistogram decodes a Repetition's Histogram field.
+func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
+	h, err := hdrhistogram.Decode([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("decode latency histogram: %w", err)
+	}
+	return h, nil
+}
+
+// Aggregate summarises a case's repetitions by the median of each figure.
+// With no repetitions everything is zero.
+func Aggregate(reps []Repetition) (latency Latency, achievedRPS, errorRate float64) {
+	if len(reps) == 0 {
+		return Latency{}, 0, 0
+	}
+	pick := func(f func(Repetition) float64) float64 {
+		xs := make(stats.Float64Data, len(reps))
+		for i, r := range reps {
+			xs[i] = f(r)
+		}
+		// Median fails only on empty input, excluded above.
+		m, _ := stats.Median(xs)
+		return m
+	}
+	latency = Latency{
+		P50:  pick(func(r Repetition) float64 { return r.LatencyUS.P50 }),
+		P90:  pick(func(r Repetition) float64 { return r.LatencyUS.P90 }),
+		P99:  pick(func(r Repetition) float64 { return r.LatencyUS.P99 }),
+		P999: pick(func(r Repetition) float64 { return r.LatencyUS.P999 }),
+		Max:  pick(func(r Repetition) float64 { return r.LatencyUS.Max }),
+		Mean: pick(func(r Repetition) float64 { return r.LatencyUS.Mean }),
+	}
+	achievedRPS = pick(func(r Repetition) float64 { return r.AchievedRPS })
+	errorRate = pick(func(r Repetition) float64 { return r.ErrorRate })
+	return latency, achievedRPS, errorRate
+}

@@ -1,0 +1,116 @@
+package scenarios
+
+import "time"
+
+// APIVersion and Kind head every scenario file.
+const (
+	APIVersion = "meshbench/v1alpha1"
+	Kind       = "Scenario"
+)
+
+// Datapath names.
+const (
+	None      = "none"
+	Sidecar   = "sidecar"
+	NodeProxy = "nodeproxy"
+	EBPF      = "ebpf"
+)
+
+// Placement of the server pods relative to the client pod.
+const (
+	SameNode  = "same-node"  // every server pod on the client's node
+	CrossNode = "cross-node" // server pods only on other nodes
+	Spread    = "spread"     // server pods round-robin over all nodes
+)
+
+// Spec is a scenario file after decoding. Matrix dimensions are lists; see
+// Expand.
+type Spec struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Metadata   Metadata `yaml:"metadata"`
+	Topology   Topology `yaml:"topology"`
+	// Datapaths to compare, in report order.
+	Datapaths []string `yaml:"datapaths"`
+	Load      Load     `yaml:"load"`
+	// DatapathOptions holds options per datapath name.
+	DatapathOptions map[string]DatapathOptions `yaml:"datapathOptions"`
+	// Gate holds regression thresholds for `meshbench gate` (metric -> limit,
+	// e.g. "p99_overhead": "10%", "hops": "0").
+	Gate map[string]string `yaml:"gate"`
+}
+
+// Metadata names a scenario.
+type Metadata struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// Topology is the cluster shape.
+type Topology struct {
+	Nodes int `yaml:"nodes"`
+	// Services is a list of server-service counts (a matrix dimension).
+	Services       []int `yaml:"services"`
+	PodsPerService int   `yaml:"podsPerService"`
+	// ClientPods is the number of load-generating pods (on the first node).
+	ClientPods int `yaml:"clientPods"`
+	// Placements is a matrix dimension of same-node, cross-node, spread.
+	Placements  []string `yaml:"placements"`
+	PodCIDR     string   `yaml:"podCIDR"`
+	ServiceCIDR string   `yaml:"serviceCIDR"`
+}
+
+// Load is the traffic.
+type Load struct {
+	Rates         []float64 `yaml:"rates"` // requests per second, open loop
+	Duration      Duration  `yaml:"duration"`
+	Warmup        Duration  `yaml:"warmup"`
+	Connections   []int     `yaml:"connections"`
+	RequestBytes  []int     `yaml:"requestBytes"`
+	ResponseBytes []int     `yaml:"responseBytes"`
+	// ServiceTime is how long the echo server takes per request.
+	ServiceTime Duration `yaml:"serviceTime"`
+	Repetitions int      `yaml:"repetitions"`
+	// ProbeRequests is how many requests the packet-path probe sends.
+	ProbeRequests int `yaml:"probeRequests"`
+}
+
+// DatapathOptions tune one datapath.
+type DatapathOptions struct {
+	// Mode is the proxy mode: "l4" or "l7".
+	Mode string `yaml:"mode"`
+	// MTLS encrypts proxy-to-proxy traffic.
+	MTLS bool `yaml:"mtls"`
+	// Proxy is "on" or "off" (ebpf only: socket load balancing without proxy).
+	Proxy string `yaml:"proxy"`
+}
+
+// Duration is a time.Duration written as "10s" in YAML.
+type Duration time.Duration
+
+// Case is one point of the matrix: everything needed to run it.
+type Case struct {
+	// ID is stable and human readable, e.g.
+	// "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024".
+	ID        string
+	Datapath  string
+	Options   DatapathOptions
+	Placement string
+
+	Nodes          int
+	Services       int
+	PodsPerService int
+	ClientPods     int
+	PodCIDR        string
+	ServiceCIDR    string
+
+	Rate          float64
+	Duration      time.Duration
+	Warmup        time.Duration
+	Connections   int
+	RequestBytes  int
+	ResponseBytes int
+	ServiceTime   time.Duration
+	Repetitions   int
+	ProbeRequests int
+}
