@@ -311,7 +311,10 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 
 // record summarises one repetition and keeps its raw samples.
 func (r *Runner) record(cr *caseRun, rep int, samples []wire.Sample) (results.Repetition, error) {
-	out := results.Summarize(samples, cr.c.Duration)
+	out, err := results.Summarize(samples, cr.c.Duration)
+	if err != nil {
+		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)
+	}
 	out.Index = rep
 	if r.opts.Dir != "" {
 		rel, err := results.WriteSamples(r.opts.Dir, cr.c.ID, rep, samples)
@@ -360,6 +363,7 @@ func newResultCase(c scenarios.Case) results.Case {
 		Datapath:      c.Datapath,
 		Mode:          c.Options.Mode,
 		MTLS:          c.Options.MTLS,
+		Proxy:         c.Options.Proxy,
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
 		Services:      c.Services,

@@ -39,6 +39,7 @@ type Case struct {
 	Datapath      string  `json:"datapath"`
 	Mode          string  `json:"mode,omitempty"`
 	MTLS          bool    `json:"mtls,omitempty"`
+	Proxy         string  `json:"proxy,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`

@@ -110,12 +110,12 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	if terr := results.WriteTable(stdout, run); terr != nil {
 		return terr
 	}
-	fmt.Fprintf(stdout, "result: %s\n", filepath.Join(dir, "result.json"))
+	fmt.Fprintf(stdout, "result: %s\n", filepath.Join(dir, results.ResultFile))
 	if err != nil {
 		return fmt.Errorf("run interrupted, partial result kept: %w", err)
 	}
 	if failed := failedCases(run); failed > 0 {
-		return fmt.Errorf("%d of %d cases failed (see the table and %s)", failed, len(run.Cases), filepath.Join(dir, "result.json"))
+		return fmt.Errorf("%d of %d cases failed (see the table and %s)", failed, len(run.Cases), filepath.Join(dir, results.ResultFile))
 	}
 	return nil
 }
