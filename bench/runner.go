@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
@@ -23,6 +25,10 @@ const (
 	ServicePort = 80
 	ServerPort  = 8080
 )
+
+// AppCgroup is the child of a pod's cgroup its workload runs in, apart
+// from a sidecar's.
+const AppCgroup = "app"
 
 // teardownTimeout bounds teardown, which runs even after cancellation.
 const teardownTimeout = 30 * time.Second
@@ -82,8 +88,11 @@ type caseRun struct {
 	index   int
 	cluster clusters.Cluster
 	dp      datapaths.Datapath
-	servers []*agent
-	clients []*agent
+	servers []*agentctl.Agent
+	clients []*agentctl.Agent
+	// apps holds the workloads' cgroups per node, for cost accounting.
+	apps  map[string][]string
+	costs []results.NodeCost
 }
 
 func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) results.Case {
@@ -99,6 +108,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) resul
 		return rc
 	}
 	rc.Status = "ok"
+	rc.NodeCosts = cr.costs
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
@@ -144,6 +154,34 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		return nil, err
 	}
 
+	return r.measure(ctx, cr)
+}
+
+// measure runs the repetitions while the cost sampler watches every node.
+// The datapath is verified again after each repetition, so a proxy that
+// died mid-case fails the case.
+func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
+	sampler := newCostSampler(cr.cluster, cr.dp, cr.apps)
+	if sampler != nil {
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- sampler.run(sctx) }()
+		defer func() {
+			stop()
+			serr := <-done
+			if err == nil && serr != nil {
+				err = fmt.Errorf("sample node costs: %w", serr)
+			}
+			if err == nil {
+				var requests uint64
+				for _, rep := range reps {
+					requests += rep.Requests
+				}
+				cr.costs = sampler.costs(requests)
+			}
+		}()
+	}
+	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
 		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s (repetition %d/%d)", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
 		samples, err := r.attack(ctx, cr, "measure", cr.c.Duration)
@@ -155,6 +193,9 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 			return reps, err
 		}
 		reps = append(reps, out)
+		if err := cr.dp.Verify(ctx); err != nil {
+			return reps, fmt.Errorf("verify datapath %s after repetition %d: %w", cr.c.Datapath, rep+1, err)
+		}
 	}
 	return reps, nil
 }
@@ -193,21 +234,26 @@ func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, erro
 // client pod, aimed at every server service's virtual IP.
 func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	topo := cr.cluster.Topology()
+	cr.apps = map[string][]string{}
+	start := func(pod clusters.Pod, name string, args []string) (*agentctl.Agent, error) {
+		cg := path.Join(pod.Cgroup, AppCgroup)
+		cr.apps[pod.Node] = append(cr.apps[pod.Node], cg)
+		return agentctl.Start(ctx, cr.cluster, clusters.ProcSpec{
+			Target: clusters.Target{Pod: pod.Name}, Name: name + " in pod " + pod.Name, Args: args, Cgroup: cg,
+		})
+	}
 	var targets []string
 	for _, svc := range topo.Services {
 		if svc.Role != "server" {
 			continue
 		}
 		targets = append(targets, "http://"+netip.AddrPortFrom(svc.VIP, uint16(svc.Port)).String()+"/")
-		for _, pod := range svc.Pods {
-			a, err := startAgent(ctx, cr.cluster, clusters.ProcSpec{
-				Target: clusters.Target{Pod: pod},
-				Name:   "server in pod " + pod,
-				Args: []string{"agent", "server",
-					"--listen", ":" + strconv.Itoa(ServerPort),
-					"--response-bytes", strconv.Itoa(cr.c.ResponseBytes),
-					"--service-time", cr.c.ServiceTime.String()},
-			})
+		for _, name := range svc.Pods {
+			pod, _ := topo.Pod(name)
+			a, err := start(pod, "server", []string{"agent", "server",
+				"--listen", ":" + strconv.Itoa(ServerPort),
+				"--response-bytes", strconv.Itoa(cr.c.ResponseBytes),
+				"--service-time", cr.c.ServiceTime.String()})
 			if err != nil {
 				return err
 			}
@@ -218,15 +264,12 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		if svc.Role != "client" {
 			continue
 		}
-		for _, pod := range svc.Pods {
-			a, err := startAgent(ctx, cr.cluster, clusters.ProcSpec{
-				Target: clusters.Target{Pod: pod},
-				Name:   "load agent in pod " + pod,
-				Args: []string{"agent", "load",
-					"--targets", strings.Join(targets, ","),
-					"--connections", strconv.Itoa(cr.c.Connections),
-					"--request-bytes", strconv.Itoa(cr.c.RequestBytes)},
-			})
+		for _, name := range svc.Pods {
+			pod, _ := topo.Pod(name)
+			a, err := start(pod, "load agent", []string{"agent", "load",
+				"--targets", strings.Join(targets, ","),
+				"--connections", strconv.Itoa(cr.c.Connections),
+				"--request-bytes", strconv.Itoa(cr.c.RequestBytes)})
 			if err != nil {
 				return err
 			}
@@ -252,7 +295,7 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 	for _, cl := range cr.clients {
 		go func() {
 			var got []wire.Sample
-			_, err := cl.attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
+			_, err := cl.Attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
 				func(s []wire.Sample) {
 					got = append(got, s...)
 					select {
@@ -281,7 +324,7 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 		return nil, err
 	}
 	for _, s := range cr.servers {
-		if err := s.alive(); err != nil {
+		if err := s.Alive(); err != nil {
 			return nil, err
 		}
 	}
@@ -294,7 +337,7 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	var served uint64
 	for _, s := range cr.servers {
-		st, err := s.stats(ctx)
+		st, err := s.Stats(ctx)
 		if err != nil {
 			return fmt.Errorf("read server counters: %w", err)
 		}
@@ -333,7 +376,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	defer cancel()
 	st := r.opts.Status
 	for _, a := range append(cr.clients, cr.servers...) {
-		a.stop()
+		a.Stop()
 	}
 	if cr.cluster == nil {
 		return

@@ -41,11 +41,13 @@ type ServiceSpec struct {
 
 // Topology is the live cluster as data: names, addresses and where things are.
 type Topology struct {
-	RunID    string
-	Name     string
-	Nodes    []Node
-	Services []Service
-	Pods     []Pod
+	RunID string
+	Name  string
+	// ServiceCIDR holds every service virtual IP.
+	ServiceCIDR netip.Prefix
+	Nodes       []Node
+	Services    []Service
+	Pods        []Pod
 }
 
 // Node is one kind-shaped node.

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -66,4 +68,39 @@ func Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Component is one group of the datapath's own processes on a node, for
+// per-node cost accounting.
+type Component struct {
+	Node string
+	// Cgroup holds the processes (v2 path relative to the cgroup2 mount).
+	Cgroup string
+}
+
+// Costed is implemented by datapaths that run processes of their own.
+type Costed interface {
+	Components() []Component
+}
+
+// StateRoot holds the files datapaths write for their processes
+// (certificates, service tables), one directory per run; `meshbench cleanup`
+// removes what a killed run left there.
+const StateRoot = "/run/meshbench"
+
+// StateDir creates and returns a datapath's state directory for a run.
+func StateDir(runID, datapath string) (string, error) {
+	dir := filepath.Join(StateRoot, runID, datapath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create state directory: %w", err)
+	}
+	return dir, nil
+}
+
+// RemoveState removes a run's state directory.
+func RemoveState(runID string) error {
+	if err := os.RemoveAll(filepath.Join(StateRoot, runID)); err != nil {
+		return fmt.Errorf("remove state directory: %w", err)
+	}
+	return nil
 }

@@ -93,15 +93,16 @@ type Repetition struct {
 
 // NodeCost is what the datapath costs one node during the load phase.
 type NodeCost struct {
-	Node                     string  `json:"node"`
-	Proxies                  int     `json:"proxies"`
-	DatapathMemoryBytesMean  float64 `json:"datapath_memory_bytes_mean"`
-	DatapathMemoryBytesPeak  float64 `json:"datapath_memory_bytes_peak"`
-	DatapathCPUSeconds       float64 `json:"datapath_cpu_seconds"`
-	DatapathCPUPer1kRequests float64 `json:"datapath_cpu_seconds_per_1k_requests"`
-	AppMemoryBytesMean       float64 `json:"app_memory_bytes_mean"`
-	AppCPUSeconds            float64 `json:"app_cpu_seconds"`
-	BPFMemoryBytes           float64 `json:"bpf_memory_bytes,omitempty"`
+	Node                          string  `json:"node"`
+	Proxies                       int     `json:"proxies"`
+	DatapathMemoryBytesMean       float64 `json:"datapath_memory_bytes_mean"`
+	DatapathMemoryBytesPeak       float64 `json:"datapath_memory_bytes_peak"`
+	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
+	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
+	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`
+	AppMemoryBytesMean            float64 `json:"app_memory_bytes_mean"`
+	AppCPUSeconds                 float64 `json:"app_cpu_seconds"`
+	BPFMemoryBytes                float64 `json:"bpf_memory_bytes,omitempty"`
 }
 
 // Path is the packet-path probe's result.

@@ -18,7 +18,9 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 
 	// The built-in datapaths register themselves.
+	_ "github.com/meshbench/meshbench/datapaths/nodeproxy"
 	_ "github.com/meshbench/meshbench/datapaths/none"
+	_ "github.com/meshbench/meshbench/datapaths/sidecar"
 )
 
 // DefaultScenario is what `meshbench run` runs without an argument.

@@ -1,4 +1,7 @@
-package bench
+// Package agentctl starts `meshbench agent` processes in a cluster and talks
+// to them over the internal/wire protocol: the runner's workloads and the
+// datapaths' proxies alike.
+package agentctl
 
 import (
 	"context"
@@ -11,9 +14,10 @@ import (
 	"github.com/meshbench/meshbench/internal/wire"
 )
 
-// agent is a started `meshbench agent` process and its control channel.
-type agent struct {
-	name string
+// Agent is a started `meshbench agent` process and its control channel.
+// Commands must not overlap: one at a time per Agent.
+type Agent struct {
+	Name string
 	proc clusters.Process
 	enc  *wire.Encoder
 	msgs chan wire.Message
@@ -21,20 +25,20 @@ type agent struct {
 	exited chan struct{}
 	err    error
 	nextID uint64
-	ready  wire.Ready
+	Ready  wire.Ready
 }
 
 // readyTimeout bounds how long an agent may take to start serving.
 const readyTimeout = 15 * time.Second
 
-// startAgent starts an agent and waits until it reports Ready.
-func startAgent(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*agent, error) {
+// Start starts an agent and waits until it reports Ready.
+func Start(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*Agent, error) {
 	proc, err := c.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
-	a := &agent{
-		name:   spec.Name,
+	a := &Agent{
+		Name:   spec.Name,
 		proc:   proc,
 		enc:    wire.NewEncoder(proc.Stdin()),
 		msgs:   make(chan wire.Message, 64),
@@ -45,23 +49,23 @@ func startAgent(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec)
 	case m, ok := <-a.msgs:
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%s exited before it was ready: %w", a.name, a.err)
+			return nil, fmt.Errorf("%s exited before it was ready: %w", a.Name, a.err)
 		case m.Ready == nil:
-			a.stop()
-			return nil, fmt.Errorf("%s: first message was not ready", a.name)
+			a.Stop()
+			return nil, fmt.Errorf("%s: first message was not ready", a.Name)
 		}
-		a.ready = *m.Ready
+		a.Ready = *m.Ready
 		return a, nil
 	case <-time.After(readyTimeout):
-		a.stop()
-		return nil, fmt.Errorf("%s not ready after %s", a.name, readyTimeout)
+		a.Stop()
+		return nil, fmt.Errorf("%s not ready after %s", a.Name, readyTimeout)
 	case <-ctx.Done():
-		a.stop()
+		a.Stop()
 		return nil, ctx.Err()
 	}
 }
 
-func (a *agent) read() {
+func (a *Agent) read() {
 	dec := wire.NewDecoder(a.proc.Stdout())
 	for {
 		var m wire.Message
@@ -85,24 +89,24 @@ func (a *agent) read() {
 
 // do sends cmd and hands every answer to onMsg until one ends the command
 // (Done, Stats or Err).
-func (a *agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Message)) error {
+func (a *Agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Message)) error {
 	a.nextID++
 	cmd.ID = a.nextID
 	if err := a.enc.Encode(cmd); err != nil {
-		return fmt.Errorf("%s: %w (%v)", a.name, err, a.failure())
+		return fmt.Errorf("%s: %w (%v)", a.Name, err, a.failure())
 	}
 	for {
 		select {
 		case m, ok := <-a.msgs:
 			if !ok {
-				return fmt.Errorf("%s died: %w", a.name, a.err)
+				return fmt.Errorf("%s died: %w", a.Name, a.err)
 			}
 			if m.ID != cmd.ID {
 				continue
 			}
 			onMsg(m)
 			if m.Err != "" {
-				return fmt.Errorf("%s: %s", a.name, m.Err)
+				return fmt.Errorf("%s: %s", a.Name, m.Err)
 			}
 			if m.Done != nil || m.Stats != nil {
 				return nil
@@ -113,7 +117,7 @@ func (a *agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Messag
 	}
 }
 
-func (a *agent) failure() error {
+func (a *Agent) failure() error {
 	select {
 	case <-a.exited:
 		return a.err
@@ -122,15 +126,15 @@ func (a *agent) failure() error {
 	}
 }
 
-// stats asks the agent for its counters.
-func (a *agent) stats(ctx context.Context) (map[string]uint64, error) {
+// Stats asks the agent for its counters.
+func (a *Agent) Stats(ctx context.Context) (map[string]uint64, error) {
 	var out map[string]uint64
 	err := a.do(ctx, wire.Command{Stats: true}, func(m wire.Message) { out = m.Stats })
 	return out, err
 }
 
-// attack runs an attack, handing sample batches to onSamples.
-func (a *agent) attack(ctx context.Context, at wire.Attack, onSamples func([]wire.Sample)) (wire.Done, error) {
+// Attack runs an attack, handing sample batches to onSamples.
+func (a *Agent) Attack(ctx context.Context, at wire.Attack, onSamples func([]wire.Sample)) (wire.Done, error) {
 	var done wire.Done
 	err := a.do(ctx, wire.Command{Attack: &at}, func(m wire.Message) {
 		if len(m.Samples) > 0 {
@@ -143,14 +147,15 @@ func (a *agent) attack(ctx context.Context, at wire.Attack, onSamples func([]wir
 	return done, err
 }
 
-// alive reports the error of an agent that has exited, or nil.
-func (a *agent) alive() error {
+// Alive returns nil while the agent runs and why it died afterwards.
+func (a *Agent) Alive() error {
 	select {
 	case <-a.exited:
-		return fmt.Errorf("%s died: %w", a.name, a.err)
+		return fmt.Errorf("%s died: %w", a.Name, a.err)
 	default:
 		return nil
 	}
 }
 
-func (a *agent) stop() { _ = a.proc.Stop(2 * time.Second) }
+// Stop ends the agent: SIGTERM, then SIGKILL after a grace period.
+func (a *Agent) Stop() { _ = a.proc.Stop(2 * time.Second) }

@@ -1,0 +1,122 @@
+// Package nodeproxy is the per-node proxy datapath (Cilium's per-node Envoy,
+// Istio ambient's ztunnel): one proxy in each node's namespace; netfilter in
+// the node namespace redirects pods' connections to service addresses into
+// it. A node proxy reaches pods on other nodes through a tunnel to their node
+// proxy (HTTP CONNECT naming the destination, as Istio's HBONE; mTLS between
+// node proxies when enabled) and dials pods on its own node directly.
+package nodeproxy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/datapaths/internal/mesh"
+	"github.com/meshbench/meshbench/datapaths/internal/redirect"
+	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+func init() {
+	datapaths.Register(scenarios.NodeProxy, func(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+		return &nodeProxy{opts: opts}, nil
+	})
+}
+
+// Cgroup is the child of the node's cgroup the node proxy runs in.
+const Cgroup = "nodeproxy"
+
+// PodVethPrefix matches the node-side veths of the pods (clusters/netns).
+const PodVethPrefix = "veth"
+
+type nodeProxy struct {
+	opts scenarios.DatapathOptions
+	m    *mesh.Mesh
+}
+
+var (
+	_ datapaths.Datapath = (*nodeProxy)(nil)
+	_ datapaths.Costed   = (*nodeProxy)(nil)
+)
+
+// Identity is the mTLS identity of a node's proxy.
+func Identity(node string) string { return "node-" + node }
+
+// Args returns the flags of a node proxy: its listeners, and a tunnel peer
+// for every other node. Exported for the ebpf datapath, which runs the same
+// node proxies with other steering.
+func Args(m *mesh.Mesh, node clusters.Node) ([]string, error) {
+	args := append(m.BaseArgs(),
+		"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
+		"-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort))
+	for _, peer := range m.Topo.Nodes {
+		if peer.Name == node.Name {
+			continue
+		}
+		id := ""
+		if m.Opts.MTLS {
+			id = "@" + Identity(peer.Name)
+		}
+		args = append(args, "-peer", fmt.Sprintf("%s=%s%s", peer.PodCIDR, netip.AddrPortFrom(peer.IP, mesh.TunnelPort), id))
+	}
+	tls, err := m.TLSArgs(Identity(node.Name))
+	if err != nil {
+		return nil, err
+	}
+	return append(args, tls...), nil
+}
+
+func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
+	m, err := mesh.New(scenarios.NodeProxy, n.opts, c)
+	n.m = m
+	if err != nil {
+		return err
+	}
+	topo := c.Topology()
+	var launches []mesh.Launch
+	for _, node := range topo.Nodes {
+		args, err := Args(m, node)
+		if err != nil {
+			return err
+		}
+		launches = append(launches, mesh.Launch{
+			Proxy: mesh.Proxy{Node: node.Name, Cgroup: path.Join(node.Cgroup, Cgroup)},
+			Args:  args,
+			Steer: &redirect.Table{
+				NetNS:    node.NetNS,
+				Name:     m.TableName(),
+				SkipMark: proxy.DefaultMark,
+				Rules: []redirect.Rule{{
+					Hook: redirect.Prerouting, InterfacePrefix: PodVethPrefix,
+					Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
+				}},
+			},
+		})
+	}
+	return m.StartAll(ctx, launches)
+}
+
+// Verify proves the node proxies intercepted the pods' connections.
+func (n *nodeProxy) Verify(ctx context.Context) error {
+	stats, err := n.m.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	out := mesh.Sum(stats, n.m.Proxies, proxy.StatConnsOutbound, nil)
+	hits, err := n.m.RedirectHits()
+	if err != nil {
+		return err
+	}
+	if out == 0 || hits == 0 {
+		return mesh.NotInPath("node proxies intercepted %d connections, redirect rules matched %d packets", out, hits)
+	}
+	return nil
+}
+
+func (n *nodeProxy) Uninstall(ctx context.Context) error { return n.m.Uninstall(ctx) }
+
+func (n *nodeProxy) Components() []datapaths.Component { return n.m.Components() }

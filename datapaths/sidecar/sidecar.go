@@ -1,0 +1,106 @@
+// Package sidecar is the Istio/Linkerd datapath: a proxy in every pod, with
+// netfilter REDIRECT rules in the pod's namespace sending the application's
+// outbound connections to the proxy's outbound port and inbound connections
+// for the application port to its inbound port. The proxy's own connections
+// carry a mark the rules skip. With mTLS, client sidecars reach server
+// sidecars through an mTLS tunnel on the tunnel port instead.
+package sidecar
+
+import (
+	"context"
+	"path"
+	"strconv"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/datapaths/internal/mesh"
+	"github.com/meshbench/meshbench/datapaths/internal/redirect"
+	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+func init() {
+	datapaths.Register(scenarios.Sidecar, func(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+		return &sidecar{opts: opts}, nil
+	})
+}
+
+// Cgroup is the child of the pod's cgroup the sidecar runs in, so that its
+// cost is measured apart from the application's.
+const Cgroup = "sidecar"
+
+type sidecar struct {
+	opts scenarios.DatapathOptions
+	m    *mesh.Mesh
+}
+
+var (
+	_ datapaths.Datapath = (*sidecar)(nil)
+	_ datapaths.Costed   = (*sidecar)(nil)
+)
+
+func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
+	m, err := mesh.New(scenarios.Sidecar, s.opts, c)
+	s.m = m
+	if err != nil {
+		return err
+	}
+	topo := c.Topology()
+	var launches []mesh.Launch
+	for _, pod := range topo.Pods {
+		svc, _ := topo.Service(pod.Service)
+		args := append(m.BaseArgs(),
+			"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
+			"-inbound", "0.0.0.0:"+strconv.Itoa(mesh.InboundPort))
+		if s.opts.MTLS {
+			tls, err := m.TLSArgs(pod.Service)
+			if err != nil {
+				return err
+			}
+			args = append(args, "-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort),
+				"-peer-port", strconv.Itoa(mesh.TunnelPort))
+			args = append(args, tls...)
+		}
+		launches = append(launches, mesh.Launch{
+			Proxy: mesh.Proxy{Node: pod.Node, Pod: pod.Name, Cgroup: path.Join(pod.Cgroup, Cgroup)},
+			Args:  args,
+			Steer: &redirect.Table{
+				NetNS:    pod.NetNS,
+				Name:     m.TableName(),
+				SkipMark: proxy.DefaultMark,
+				Rules: []redirect.Rule{
+					{Hook: redirect.Output, ToPort: mesh.OutboundPort},
+					{Hook: redirect.Prerouting, DstPort: uint16(svc.TargetPort), ToPort: mesh.InboundPort},
+				},
+			},
+		})
+	}
+	return m.StartAll(ctx, launches)
+}
+
+// Verify proves that client sidecars intercepted the load agents'
+// connections and server sidecars received them.
+func (s *sidecar) Verify(ctx context.Context) error {
+	stats, err := s.m.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	role := func(r string) func(*mesh.Proxy) bool {
+		return func(p *mesh.Proxy) bool {
+			pod, _ := s.m.Topo.Pod(p.Pod)
+			svc, _ := s.m.Topo.Service(pod.Service)
+			return svc.Role == r
+		}
+	}
+	out := mesh.Sum(stats, s.m.Proxies, proxy.StatConnsOutbound, role("client"))
+	in := mesh.Sum(stats, s.m.Proxies, proxy.StatConnsInbound, role("server")) +
+		mesh.Sum(stats, s.m.Proxies, proxy.StatTunnels, role("server"))
+	if out == 0 || in == 0 {
+		return mesh.NotInPath("client sidecars intercepted %d connections, server sidecars received %d", out, in)
+	}
+	return nil
+}
+
+func (s *sidecar) Uninstall(ctx context.Context) error { return s.m.Uninstall(ctx) }
+
+func (s *sidecar) Components() []datapaths.Component { return s.m.Components() }
