@@ -124,7 +124,7 @@ func decodeRun(data []byte) (*Run, string) {
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &syntax) && syntax.Msg == "unexpected end of JSON input":
+		case errors.As(err, &syntax) && syntax.Error() == "unexpected end of JSON input":
 			return nil, "truncated JSON (the file ends mid-record)"
 		case errors.As(err, &syntax):
 			return nil, fmt.Sprintf("corrupt JSON at byte %d: %v", syntax.Offset, err)

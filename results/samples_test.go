@@ -1,0 +1,132 @@
+package results
+
+import (
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/internal/wire"
+)
+
+func TestSamplesPath(t *testing.T) {
+	tests := []struct {
+		caseID string
+		rep    int
+		want   string
+	}{
+		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", 1, "samples/none_cross-node_svc=1_rate=1000_conns=8_req=0_resp=1024-rep1.csv.gz"},
+		{"../../etc/passwd", 2, "samples/.._.._etc_passwd-rep2.csv.gz"},
+		{"sidecar l7 mtls:on", 0, "samples/sidecar-l7-mtls-on-rep0.csv.gz"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.caseID, func(t *testing.T) {
+			if got := SamplesPath(tt.caseID, tt.rep); got != tt.want {
+				t.Errorf("SamplesPath(%q, %d) = %q, want %q", tt.caseID, tt.rep, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSamplesRoundTrip(t *testing.T) {
+	tests := []struct {
+		name    string
+		samples []wire.Sample
+	}{
+		{"empty", nil},
+		{"mixed", []wire.Sample{
+			{Seq: 0, Intended: 1_700_000_000_000_000_000, Latency: 812 * time.Microsecond, Service: 640 * time.Microsecond, Code: 200, BytesIn: 1024},
+			{Seq: 1, Intended: 1_700_000_000_001_000_000, Latency: 3 * time.Second, Service: time.Second, Code: 503, BytesIn: 0},
+			{Seq: 2, Intended: 1_700_000_000_002_000_000, Error: `Get "http://10.96.0.1:80/": dial tcp 10.96.0.1:80: connect: connection refused, again`},
+			{Seq: 3, Intended: 1_700_000_000_003_000_000, Error: "line one\nline two"},
+			{Seq: 1<<64 - 1, Intended: -1, Latency: -1, Code: 65535, BytesIn: 1<<32 - 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rel, err := WriteSamples(dir, "none/same-node", 1, tt.samples)
+			if err != nil {
+				t.Fatalf("WriteSamples: %v", err)
+			}
+			if want := SamplesPath("none/same-node", 1); rel != want {
+				t.Errorf("WriteSamples returned %q, want %q", rel, want)
+			}
+			got, err := ReadSamples(filepath.Join(dir, rel))
+			if err != nil {
+				t.Fatalf("ReadSamples: %v", err)
+			}
+			if !slices.Equal(got, tt.samples) {
+				t.Errorf("read back %+v, want %+v", got, tt.samples)
+			}
+			assertOnlyFiles(t, filepath.Join(dir, "samples"), filepath.Base(rel))
+		})
+	}
+}
+
+func TestReadSamplesRefuses(t *testing.T) {
+	tests := []struct {
+		name, content, wantErr string
+	}{
+		{"foreign header", "a,b,c,d,e,f,g\n", "header"},
+		{"bad number", strings.Join(samplesHeader, ",") + "\n1,2,x,4,200,5,\n", "line 2: latency_ns"},
+		{"code out of range", strings.Join(samplesHeader, ",") + "\n1,2,3,4,70000,5,\n", "line 2: code"},
+		{"short record", strings.Join(samplesHeader, ",") + "\n1,2,3\n", "wrong number of fields"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.csv.gz")
+			writeGzip(t, path, tt.content)
+			_, err := ReadSamples(path)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), path) {
+				t.Errorf("ReadSamples error = %v, want one naming %s and %q", err, path, tt.wantErr)
+			}
+		})
+	}
+	t.Run("not gzip", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "s.csv.gz")
+		if err := os.WriteFile(path, []byte("seq,intended\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadSamples(path); err == nil {
+			t.Errorf("ReadSamples of plain text succeeded, want an error")
+		}
+	})
+}
+
+func writeGzip(tb testing.TB, path, content string) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	if _, err := zw.Write([]byte(content)); err != nil {
+		tb.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// assertOnlyFiles fails tb unless dir holds exactly the named entries: no
+// temporary files were left behind.
+func assertOnlyFiles(tb testing.TB, dir string, names ...string) {
+	tb.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	slices.Sort(names)
+	if !slices.Equal(got, names) {
+		tb.Errorf("%s holds %q, want exactly %q", dir, got, names)
+	}
+}

@@ -1,0 +1,126 @@
+package results
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func tableCase(datapath, placement string, rate, p50 float64) Case {
+	return Case{
+		ID:        datapath + "/" + placement,
+		Datapath:  datapath,
+		Placement: placement,
+		Services:  1,
+		Rate:      rate,
+		Status:    "ok",
+		LatencyUS: Latency{
+			P50: p50, P90: 1.8 * p50, P99: 4.2 * p50, P999: 11.5 * p50, Max: 2345.6 * p50, Mean: 1.3 * p50,
+		},
+		AchievedRPS:   rate * 0.9996,
+		ErrorRate:     0.00042,
+		Connections:   8,
+		ResponseBytes: 1024,
+	}
+}
+
+func withCosts(c Case, proxies []int, memMiB, cpuPer1k float64, hops float64) Case {
+	for i, p := range proxies {
+		c.NodeCosts = append(c.NodeCosts, NodeCost{
+			Node:                     "node" + string(rune('1'+i)),
+			Proxies:                  p,
+			DatapathMemoryBytesMean:  float64(p) * memMiB * (1 << 20),
+			DatapathCPUPer1kRequests: float64(p) * cpuPer1k,
+		})
+	}
+	c.Path = &Path{Requests: 100, HopsPerRequest: hops}
+	return c
+}
+
+func TestWriteTable(t *testing.T) {
+	sidecar := func(placement string, p50 float64) Case {
+		c := tableCase("sidecar", placement, 1000, p50)
+		c.Mode, c.MTLS = "l7", true
+		return withCosts(c, []int{2, 1, 0}, 48.3, 0.0123, 14)
+	}
+	failed := tableCase("ebpf", "same-node", 1000, 0)
+	failed.Status, failed.Error = "failed", "verify datapath: redirect counter stayed at 0"
+
+	bigger := tableCase("none", "cross-node", 20000, 95)
+	bigger.Services, bigger.Connections, bigger.RequestBytes, bigger.ResponseBytes = 20, 64, 512, 16384
+
+	tests := []struct {
+		name  string
+		cases []Case
+	}{
+		{"no cases", nil},
+		{"minimal", []Case{tableCase("none", "same-node", 1000, 42.5)}},
+		{"datapaths", []Case{
+			tableCase("none", "same-node", 1000, 42.5),
+			tableCase("none", "cross-node", 1000, 61.25),
+			sidecar("same-node", 310),
+			sidecar("cross-node", 1275),
+			failed,
+		}},
+		{"matrix", []Case{
+			tableCase("none", "cross-node", 1000, 61.25),
+			bigger,
+			withCosts(tableCase("ebpf", "cross-node", 1000, 0.73e3), []int{1, 1, 1}, 12, 0.004, 9.5),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := WriteTable(&buf, &Run{Cases: tt.cases}); err != nil {
+				t.Fatalf("WriteTable: %v", err)
+			}
+			assertGolden(t, filepath.Join("testdata", "table-"+strings.ReplaceAll(tt.name, " ", "-")+".golden"), buf.Bytes())
+		})
+	}
+}
+
+// assertGolden compares got with the golden file, or rewrites it under -update.
+func assertGolden(tb testing.TB, path string, got []byte) {
+	tb.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		tb.Errorf("output differs from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestFormatMicros(t *testing.T) {
+	tests := []struct {
+		us   float64
+		want string
+	}{
+		{0, "0.00µs"},
+		{8.5, "8.50µs"},
+		{42.55, "42.5µs"},
+		{999.4, "999µs"},
+		{999.7, "1.00ms"},
+		{1275, "1.27ms"},
+		{61250, "61.2ms"},
+		{999_600, "1.00s"},
+		{60e6, "60.0s"},
+		{1234e6, "1234s"},
+	}
+	for _, tt := range tests {
+		if got := formatMicros(tt.us); got != tt.want {
+			t.Errorf("formatMicros(%v) = %q, want %q", tt.us, got, tt.want)
+		}
+	}
+}
