@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cilium/ebpf"
 	"io"
 	"net/netip"
 	"path"
@@ -93,6 +94,7 @@ type caseRun struct {
 	// apps holds the workloads' cgroups per node, for cost accounting.
 	apps  map[string][]string
 	costs []results.NodeCost
+	path  *results.Path
 }
 
 func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) results.Case {
@@ -109,6 +111,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) resul
 	}
 	rc.Status = "ok"
 	rc.NodeCosts = cr.costs
+	rc.Path = cr.path
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
@@ -154,7 +157,22 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		return nil, err
 	}
 
-	return r.measure(ctx, cr)
+	if reps, err = r.measure(ctx, cr); err != nil {
+		return reps, err
+	}
+
+	if cr.c.ProbeRequests > 0 {
+		st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
+		path, err := r.probePath(ctx, cr)
+		switch {
+		case errors.Is(err, ebpf.ErrNotSupported):
+			st.Infof("packet-path probe skipped: %v", err)
+		case err != nil:
+			return reps, fmt.Errorf("packet-path probe: %w", err)
+		}
+		cr.path = path
+	}
+	return reps, nil
 }
 
 // measure runs the repetitions while the cost sampler watches every node.

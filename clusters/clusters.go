@@ -45,6 +45,9 @@ type Topology struct {
 	Name  string
 	// ServiceCIDR holds every service virtual IP.
 	ServiceCIDR netip.Prefix
+	// FabricNetNS is the path of the namespace joining the nodes (kind's
+	// docker network), if the provider has one.
+	FabricNetNS string
 	Nodes       []Node
 	Services    []Service
 	Pods        []Pod

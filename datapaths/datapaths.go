@@ -104,3 +104,17 @@ func RemoveState(runID string) error {
 	}
 	return nil
 }
+
+// PathCounters are a datapath's own kernel counters that the packet-path
+// probe reports per request.
+type PathCounters struct {
+	// NetfilterHits counts packets its netfilter rules matched.
+	NetfilterHits uint64
+	// Redirects counts eBPF redirects (sockmap messages, peer redirects).
+	Redirects uint64
+}
+
+// Counted is implemented by datapaths with kernel counters of their own.
+type Counted interface {
+	PathCounters(ctx context.Context) (PathCounters, error)
+}

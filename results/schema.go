@@ -112,6 +112,7 @@ type Path struct {
 	Transmits       float64  `json:"transmits"`
 	Receives        float64  `json:"receives"`
 	SocketCrossings float64  `json:"socket_crossings"`
+	RouteLookups    float64  `json:"route_lookups"`
 	NetfilterHits   float64  `json:"netfilter_hits"`
 	Redirects       float64  `json:"redirects"`
 	Trace           []string `json:"trace,omitempty"`

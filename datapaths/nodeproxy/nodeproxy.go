@@ -40,6 +40,7 @@ type nodeProxy struct {
 
 var (
 	_ datapaths.Datapath = (*nodeProxy)(nil)
+	_ datapaths.Counted  = (*nodeProxy)(nil)
 	_ datapaths.Costed   = (*nodeProxy)(nil)
 )
 
@@ -120,3 +121,7 @@ func (n *nodeProxy) Verify(ctx context.Context) error {
 func (n *nodeProxy) Uninstall(ctx context.Context) error { return n.m.Uninstall(ctx) }
 
 func (n *nodeProxy) Components() []datapaths.Component { return n.m.Components() }
+
+func (n *nodeProxy) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
+	return n.m.PathCounters(ctx)
+}

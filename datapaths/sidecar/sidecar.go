@@ -36,6 +36,7 @@ type sidecar struct {
 
 var (
 	_ datapaths.Datapath = (*sidecar)(nil)
+	_ datapaths.Counted  = (*sidecar)(nil)
 	_ datapaths.Costed   = (*sidecar)(nil)
 )
 
@@ -104,3 +105,7 @@ func (s *sidecar) Verify(ctx context.Context) error {
 func (s *sidecar) Uninstall(ctx context.Context) error { return s.m.Uninstall(ctx) }
 
 func (s *sidecar) Components() []datapaths.Component { return s.m.Components() }
+
+func (s *sidecar) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
+	return s.m.PathCounters(ctx)
+}

@@ -211,6 +211,13 @@ func (m *Mesh) RedirectHits() (uint64, error) {
 	return total, nil
 }
 
+// PathCounters reports the datapath's netfilter rule hits. NAT rules see
+// only a connection's first packet, so warm keep-alive connections add none.
+func (m *Mesh) PathCounters(context.Context) (datapaths.PathCounters, error) {
+	hits, err := m.RedirectHits()
+	return datapaths.PathCounters{NetfilterHits: hits}, err
+}
+
 // Stats returns each proxy's counters, in m.Proxies order. A dead proxy is
 // an error naming its pod and node.
 func (m *Mesh) Stats(ctx context.Context) ([]map[string]uint64, error) {
