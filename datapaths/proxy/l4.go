@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// spliceStep is how many bytes one splice call may move before the byte
+// counters are updated.
+const spliceStep = 1 << 20
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// relay copies bytes both ways between the downstream and upstream
+// connections until both directions end. downBuf and upBuf, when not nil,
+// hold bytes already read from down and up (past a CONNECT exchange).
+func (p *Proxy) relay(down net.Conn, downBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
+	var wg sync.WaitGroup
+	wg.Go(func() { pipe(up, down, downBuf, &p.stats.bytesUp) })
+	pipe(down, up, upBuf, &p.stats.bytesDown)
+	wg.Wait()
+}
+
+// pipe copies src to dst. When src ends cleanly, it half-closes dst so the
+// far side sees the end while the other direction carries on; when the copy
+// fails, it closes both connections, which also ends the other direction.
+func pipe(dst, src net.Conn, buffered *bufio.Reader, n *atomic.Uint64) {
+	err := drain(dst, buffered, n)
+	if err == nil {
+		err = copyStream(dst, src, n)
+	}
+	if err != nil {
+		dst.Close()
+		src.Close()
+		return
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// drain writes what br has buffered to dst.
+func drain(dst io.Writer, br *bufio.Reader, n *atomic.Uint64) error {
+	if br == nil || br.Buffered() == 0 {
+		return nil
+	}
+	b, _ := br.Peek(br.Buffered())
+	m, err := dst.Write(b)
+	n.Add(uint64(m))
+	return err
+}
+
+// copyStream copies src to dst until src's end. Between two TCP sockets it
+// keeps the concrete types so that (*net.TCPConn).ReadFrom splices in the
+// kernel; anything else (TLS) goes through a pooled buffer.
+func copyStream(dst, src net.Conn, n *atomic.Uint64) error {
+	if d, ok := dst.(*net.TCPConn); ok {
+		if s, ok := src.(*net.TCPConn); ok {
+			for {
+				m, err := io.CopyN(d, s, spliceStep)
+				n.Add(uint64(m))
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+	}
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	for {
+		m, rerr := src.Read(*buf)
+		if m > 0 {
+			w, werr := dst.Write((*buf)[:m])
+			n.Add(uint64(w))
+			if werr != nil {
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
