@@ -1,0 +1,28 @@
+// Package pathprobe counts how often a request's packets and bytes cross the
+// kernel's network stack, per network namespace and device, with BTF-enabled
+// raw tracepoints (tp_btf). kprobes and fentry are not used: they are not
+// available everywhere meshbench runs (fentry loads fail with EPERM on some
+// locked-down kernels).
+//
+// Events and the tracepoints behind them:
+//
+//	Transmit     net:net_dev_xmit         a device's driver accepted an IPv4 packet
+//	Receive      net:netif_receive_skb    the stack took an IPv4 packet from a device
+//	SocketSend   sock:sock_send_length    a sendmsg/write moved at least one byte
+//	SocketRecv   sock:sock_recv_length    a recvmsg/read moved at least one byte
+//	RouteLookup  fib:fib_table_lookup     an IPv4 route lookup resolved a nexthop
+//
+// Only IPv4 packets count: meshbench clusters are IPv4, and ARP and the IPv6
+// link-local chatter of fresh interfaces follow timers, not requests. Socket events are keyed by the socket's bound device,
+// 0 for nearly every socket, and are recorded when the call returns, so in a
+// trace a send appears after the transmits it caused. Route lookups are keyed by the nexthop's device
+// and namespace, because the lookup itself carries no namespace; lookups that
+// found no route are not counted. Data read with splice(2) (tcp_read_sock) does
+// not pass sock_recv_length and so is not a SocketRecv.
+//
+// Lifecycle: [Load] creates the maps and programs with the namespaces to
+// watch, [Probe.Attach] starts counting, [Probe.Reset] zeroes the counts,
+// [Probe.StartTrace] and [Probe.StopTrace] bracket one traced request, and
+// [Probe.Close] detaches and frees everything. Nothing is pinned, so nothing
+// outlives the process.
+package pathprobe

@@ -1,0 +1,44 @@
+// Package redirect loads and attaches meshbench's eBPF datapath, the
+// Cilium/Merbridge model, one [Datapath] per node.
+//
+// With the node proxy ([ModeProxy]):
+//
+//   - cgroup/connect4 on the node's pod cgroups sends TCP connections for a
+//     service VIP to the node proxy and records the original destination by
+//     socket cookie;
+//   - sockops, once an app<->proxy connection is established, moves the
+//     original destination to a map keyed by the connection's 4-tuple and puts
+//     both sockets into a sockhash;
+//   - sk_msg on that sockhash hands each message straight to the peer
+//     socket's receive queue (bpf_msg_redirect_hash with BPF_F_INGRESS),
+//     bypassing TCP/IP between app and proxy;
+//   - cgroup/getsockopt on the proxy's cgroup answers SO_ORIGINAL_DST for the
+//     proxy's accepted sockets from that map. The proxy makes the same call it
+//     makes behind an iptables REDIRECT, and steering needs neither a
+//     netfilter rule nor conntrack. (A map the proxy reads would work too, but
+//     would tie the proxy to this package.)
+//
+// With the proxy off ([ModeNoProxy], `proxy: off`), a different connect4
+// program rewrites the VIP to a backend chosen at random: socket-level load
+// balancing, as Cilium does for traffic that needs no L7 or mTLS.
+//
+// In both modes, tcx/ingress on node-side devices delivers packets for local
+// pods straight into the pod's namespace with bpf_redirect_peer, skipping the
+// node's routing and the veth transmit.
+//
+// The proxy is excluded from steering by cgroup: connect4 is attached only to
+// pod cgroups ([Datapath.AttachCgroup]); the proxy's cgroup gets sockops and
+// getsockopt only ([Datapath.AttachProxyCgroup]), so the proxy's own upstream
+// connections are never rewritten, even to a VIP. The two kinds of cgroup must
+// not nest, or programs would run twice for the inner one.
+//
+// A proxy must read redirected sockets with read/recvmsg: data that sk_msg
+// delivers sits in the socket's BPF ingress queue, which splice(2) does not
+// see, so io.Copy between two *net.TCPConn (which splices) stalls.
+//
+// Lifecycle: [Load] creates the mode's maps and programs, the Attach methods
+// link them to the run's own cgroups and devices (never the cgroup2 root),
+// the Add methods fill the maps, and [Datapath.Close] detaches and frees
+// everything. Nothing is pinned, and no map is memory-mapped, so nothing
+// outlives Close.
+package redirect
