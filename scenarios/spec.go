@@ -32,12 +32,16 @@ type Spec struct {
 	Topology   Topology `yaml:"topology"`
 	// Datapaths to compare, in report order.
 	Datapaths []string `yaml:"datapaths"`
-	Load      Load     `yaml:"load"`
+	Load      Traffic  `yaml:"load"`
 	// DatapathOptions holds options per datapath name.
 	DatapathOptions map[string]DatapathOptions `yaml:"datapathOptions"`
 	// Gate holds regression thresholds for `meshbench gate` (metric -> limit,
 	// e.g. "p99_overhead": "10%", "hops": "0").
 	Gate map[string]string `yaml:"gate"`
+
+	// src is where each field was written, for defaults and error lines;
+	// nil for specs built in code.
+	src *source
 }
 
 // Metadata names a scenario.
@@ -60,8 +64,9 @@ type Topology struct {
 	ServiceCIDR string   `yaml:"serviceCIDR"`
 }
 
-// Load is the traffic.
-type Load struct {
+// Traffic is the load section: what the client pods send. (Named Traffic,
+// not Load, because Load is the function that reads a scenario file.)
+type Traffic struct {
 	Rates         []float64 `yaml:"rates"` // requests per second, open loop
 	Duration      Duration  `yaml:"duration"`
 	Warmup        Duration  `yaml:"warmup"`

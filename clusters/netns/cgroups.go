@@ -1,0 +1,291 @@
+package netns
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNoAccounting is returned by Cgroups readers when neither a v1 hierarchy
+// nor cgroup v2 accounts the resource asked for.
+var ErrNoAccounting = errors.New("no cgroup controller accounts this resource")
+
+// Cgroups locates the run's cgroups. Every cgroup has a path relative to
+// the hierarchies (as in clusters.Node.Cgroup and clusters.Pod.Cgroup,
+// "meshbench-<runid>/<node>/<pod>"): in cgroup v2 it lies directly under the
+// cgroup2 mount; where memory and cpuacct are cgroup v1 hierarchies, the
+// matching v1 group lies under the group of the current process, so that
+// limits set on that group still apply.
+type Cgroups struct {
+	v2 string // cgroup2 mount point
+	// memory and cpuacct are the v1 base directories: the mount point joined
+	// with the current process's group; empty without such a hierarchy.
+	memory, cpuacct string
+	// v1Mounts are the mount points of the memory and cpuacct hierarchies,
+	// where Cleanup looks for groups of runs started by other processes.
+	v1Mounts []string
+}
+
+// DetectCgroups finds the cgroup2 mount and the v1 memory and cpuacct
+// hierarchies from /proc/self/mountinfo and /proc/self/cgroup.
+func DetectCgroups() (*Cgroups, error) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("detect cgroups: %w", err)
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("detect cgroups: %w", err)
+	}
+	return detectCgroups(string(mi), string(self))
+}
+
+type mount struct {
+	root, point, fstype string
+	superOpts           []string
+}
+
+func detectCgroups(mountinfo, selfCgroup string) (*Cgroups, error) {
+	var c Cgroups
+	v1 := map[string]mount{}
+	for _, m := range parseMountinfo(mountinfo) {
+		switch m.fstype {
+		case "cgroup2":
+			if c.v2 == "" || m.root == "/" {
+				c.v2 = m.point
+			}
+		case "cgroup":
+			for _, ctl := range []string{"memory", "cpuacct"} {
+				if slices.Contains(m.superOpts, ctl) {
+					v1[ctl] = m
+				}
+			}
+		}
+	}
+	if c.v2 == "" {
+		return nil, errors.New("detect cgroups: cgroup2 is not mounted")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(selfCgroup), "\n") {
+		// hierarchy-id:controller-list:path
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, ctl := range strings.Split(parts[1], ",") {
+			m, ok := v1[ctl]
+			if !ok {
+				continue
+			}
+			rel := parts[2]
+			if m.root != "/" {
+				rel = strings.TrimPrefix(rel, m.root)
+			}
+			base := filepath.Join(m.point, rel)
+			switch ctl {
+			case "memory":
+				c.memory = base
+			case "cpuacct":
+				c.cpuacct = base
+			}
+			if !slices.Contains(c.v1Mounts, m.point) {
+				c.v1Mounts = append(c.v1Mounts, m.point)
+			}
+		}
+	}
+	return &c, nil
+}
+
+// parseMountinfo reads the lines of /proc/self/mountinfo (proc(5)).
+func parseMountinfo(s string) []mount {
+	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	var out []mount
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 6 || len(f) < sep+4 {
+			continue
+		}
+		out = append(out, mount{
+			root:      unescape.Replace(f[3]),
+			point:     unescape.Replace(f[4]),
+			fstype:    f[sep+1],
+			superOpts: strings.Split(f[sep+3], ","),
+		})
+	}
+	return out
+}
+
+// Dir returns the absolute cgroup v2 directory of rel, the directory to
+// attach cgroup BPF programs to.
+func (c *Cgroups) Dir(rel string) string { return filepath.Join(c.v2, rel) }
+
+// Memory returns the memory charged to rel, in bytes: memory.usage_in_bytes
+// of the v1 memory group, or memory.current where memory is a cgroup v2
+// controller. It returns ErrNoAccounting when neither exists.
+func (c *Cgroups) Memory(rel string) (uint64, error) {
+	file := filepath.Join(c.Dir(rel), "memory.current")
+	if c.memory != "" {
+		file = filepath.Join(c.memory, rel, "memory.usage_in_bytes")
+	}
+	v, err := readUint(file)
+	if err != nil {
+		return 0, fmt.Errorf("read memory of cgroup %s: %w", rel, accountingErr(err))
+	}
+	return v, nil
+}
+
+// MemoryStat returns the counters of rel's memory.stat (v1 or v2 names,
+// whichever hierarchy accounts memory), or ErrNoAccounting.
+func (c *Cgroups) MemoryStat(rel string) (map[string]uint64, error) {
+	file := filepath.Join(c.Dir(rel), "memory.stat")
+	if c.memory != "" {
+		file = filepath.Join(c.memory, rel, "memory.stat")
+	}
+	stat, err := readKeyed(file)
+	if err != nil {
+		return nil, fmt.Errorf("read memory.stat of cgroup %s: %w", rel, accountingErr(err))
+	}
+	return stat, nil
+}
+
+// CPU returns the CPU time used by rel and its children: cpuacct.usage of
+// the v1 cpuacct group, or usage_usec of cgroup v2's cpu.stat.
+func (c *Cgroups) CPU(rel string) (time.Duration, error) {
+	if c.cpuacct != "" {
+		ns, err := readUint(filepath.Join(c.cpuacct, rel, "cpuacct.usage"))
+		if err != nil {
+			return 0, fmt.Errorf("read cpu usage of cgroup %s: %w", rel, accountingErr(err))
+		}
+		return time.Duration(ns), nil
+	}
+	stat, err := readKeyed(filepath.Join(c.Dir(rel), "cpu.stat"))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu usage of cgroup %s: %w", rel, accountingErr(err))
+	}
+	usec, ok := stat["usage_usec"]
+	if !ok {
+		return 0, fmt.Errorf("read cpu usage of cgroup %s: %w", rel, ErrNoAccounting)
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
+
+func accountingErr(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", ErrNoAccounting, err)
+	}
+	return err
+}
+
+// bases returns the directories under which rel exists in each hierarchy
+// the run uses: v2 first, then the v1 memory and cpuacct bases.
+func (c *Cgroups) bases() []string {
+	out := []string{c.v2}
+	for _, b := range []string{c.memory, c.cpuacct} {
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// mkdir creates rel in every hierarchy; its parent must exist.
+func (c *Cgroups) mkdir(rel string) error {
+	for _, b := range c.bases() {
+		if err := os.Mkdir(filepath.Join(b, rel), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+	}
+	return nil
+}
+
+// mkdirAll creates rel and its missing parents in every hierarchy.
+func (c *Cgroups) mkdirAll(rel string) error {
+	for _, b := range c.bases() {
+		if err := os.MkdirAll(filepath.Join(b, rel), 0o755); err != nil {
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+	}
+	return nil
+}
+
+// delegateMemory lets rel's children account memory in cgroup v2, where
+// memory is a v2 controller available to rel; elsewhere it does nothing.
+func (c *Cgroups) delegateMemory(rel string) error {
+	if c.memory != "" {
+		return nil
+	}
+	ctls, err := os.ReadFile(filepath.Join(c.Dir(rel), "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("read controllers of cgroup %s: %w", rel, err)
+	}
+	if !slices.Contains(strings.Fields(string(ctls)), "memory") {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir(rel), "cgroup.subtree_control"), []byte("+memory"), 0); err != nil {
+		return fmt.Errorf("enable memory controller for children of cgroup %s: %w", rel, err)
+	}
+	return nil
+}
+
+// openV2 opens rel's v2 directory for clone(2)'s CLONE_INTO_CGROUP.
+func (c *Cgroups) openV2(rel string) (int, error) {
+	fd, err := unix.Open(c.Dir(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open cgroup %s: %w", rel, err)
+	}
+	return fd, nil
+}
+
+// moveThread moves the calling thread, which must be locked, into rel's v1
+// memory and cpuacct groups, or back to the process's own groups when rel
+// is "". v1 groups hold threads, and a child forked by the thread starts
+// in the thread's groups: charged to the right group from its first page.
+func (c *Cgroups) moveThread(rel string) error {
+	tid := []byte(strconv.Itoa(unix.Gettid()))
+	for _, b := range c.bases()[1:] {
+		if err := os.WriteFile(filepath.Join(b, rel, "tasks"), tid, 0); err != nil {
+			return fmt.Errorf("move thread into cgroup %s: %w", filepath.Join(b, rel), err)
+		}
+	}
+	return nil
+}
+
+func readUint(file string) (uint64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// readKeyed reads a flat keyed file ("key value" per line).
+func readKeyed(file string) (map[string]uint64, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]uint64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		out[k] = n
+	}
+	return out, sc.Err()
+}

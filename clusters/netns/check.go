@@ -1,0 +1,88 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/clusters"
+)
+
+// ErrUnsupportedKernel is returned, wrapped with what is missing, by Check
+// when the kernel lacks something the provider needs.
+var ErrUnsupportedKernel = errors.New("the kernel lacks a feature the netns provider needs (Linux >= 5.10 with network namespaces, veth, bridge, nf_tables NAT and cgroup2)")
+
+// Check reports whether this host can run the provider: it returns
+// clusters.ErrNotRoot without root and ErrUnsupportedKernel when network
+// namespaces, veth, bridges, nf_tables NAT or cgroup2 are not usable. It
+// leaves nothing behind: the features are tried in an unnamed namespace that
+// disappears with the thread that made it.
+func Check() error {
+	if os.Geteuid() != 0 {
+		return clusters.ErrNotRoot
+	}
+	cg, err := DetectCgroups()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupportedKernel, err)
+	}
+	if err := unix.Access(cg.v2, unix.W_OK); err != nil {
+		return fmt.Errorf("%w: cgroup2 at %s is not writable: %w", ErrUnsupportedKernel, cg.v2, err)
+	}
+	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
+		return fmt.Errorf("%w: network namespaces: %w", ErrUnsupportedKernel, err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread exits with this goroutine, taking the
+		// throwaway namespace with it.
+		runtime.LockOSThread()
+		res <- probe()
+	}()
+	if err := <-res; err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupportedKernel, err)
+	}
+	return nil
+}
+
+// probe tries, in a new unnamed network namespace of the calling (locked)
+// thread, everything a cluster uses.
+func probe() error {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("network namespaces: %w", err)
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("network namespaces: %w", err)
+	}
+	defer unix.Close(fd)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("rtnetlink: %w", err)
+	}
+	defer h.Close()
+	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "probe-br"}}); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "probe-a", Flags: net.FlagUp}, PeerName: "probe-b"}); err != nil {
+		return fmt.Errorf("veth: %w", err)
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		return fmt.Errorf("nf_tables: %w", err)
+	}
+	t := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "probe"})
+	conn.AddChain(&nftables.Chain{
+		Table: t, Name: "probe", Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest,
+	})
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nf_tables NAT: %w", err)
+	}
+	return nil
+}

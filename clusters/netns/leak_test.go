@@ -1,0 +1,204 @@
+package netns
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/testutil"
+)
+
+// TestDeleteLeavesNothing checks that a cluster with running processes
+// leaves nothing behind, and that the host's network is the same before and
+// after (read through netlink, never changed).
+func TestDeleteLeavesNothing(t *testing.T) {
+	testutil.Privileged(t)
+	before := hostNetwork(t)
+	spec := smallSpec(NewRunID())
+	c, err := New(Options{}).Create(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	var procs []clusters.Process
+	for _, tg := range []clusters.Target{{Pod: "server-0"}, {Pod: "other-1"}, {Node: "n1"}} {
+		p, err := c.Start(context.Background(), clusters.ProcSpec{Target: tg, Name: "hang", Args: []string{"agent", "hang"}})
+		if err != nil {
+			c.Delete(context.Background())
+			t.Fatalf("Start: %v", err)
+		}
+		procs = append(procs, p)
+	}
+	if l, err := Leftovers(spec.RunID); err != nil || len(l.Processes) != len(procs) {
+		t.Errorf("Leftovers of a live run: %+v, %v; want %d processes", l, err, len(procs))
+	}
+	for i := range 2 { // Delete is idempotent
+		if err := c.Delete(context.Background()); err != nil {
+			t.Fatalf("Delete #%d: %v", i+1, err)
+		}
+	}
+	assertNoLeftovers(t, spec.RunID)
+	for _, p := range procs {
+		if err := unix.Kill(p.Pid(), 0); !errors.Is(err, unix.ESRCH) {
+			t.Errorf("process %d after Delete: kill(0) = %v, want ESRCH (reaped)", p.Pid(), err)
+		}
+	}
+	if after := hostNetwork(t); after != before {
+		t.Errorf("host network changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestCleanupKilledRun kills a runner with SIGKILL and checks that Cleanup
+// removes everything it left.
+func TestCleanupKilledRun(t *testing.T) {
+	testutil.Privileged(t)
+	runID := NewRunID()
+	cmd := exec.Command(os.Args[0], "runner", runID)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start runner: %v", err)
+	}
+	t.Cleanup(func() { _, _ = Cleanup(context.Background(), runID) })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("runner said %q, want ready", line)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	left, err := Leftovers(runID)
+	if err != nil {
+		t.Fatalf("Leftovers: %v", err)
+	}
+	spec := smallSpec(runID)
+	pods := 0
+	for _, s := range spec.Services {
+		pods += len(s.PodNodes)
+	}
+	if got, want := len(left.Namespaces), 1+spec.Nodes+pods; got != want {
+		t.Errorf("killed run left %d namespaces, want %d", got, want)
+	}
+	cg, _ := DetectCgroups()
+	if got, want := len(left.Cgroups), len(cg.bases()); got != want {
+		t.Errorf("killed run left cgroups %q, want %d", left.Cgroups, want)
+	}
+	// The agent died with the runner; the two orphans live on.
+	if got := len(left.Processes); got != 2 {
+		t.Errorf("killed run left processes %+v, want the 2 orphans", left.Processes)
+	}
+
+	got, err := Cleanup(context.Background(), runID)
+	if err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(left) {
+		t.Errorf("Cleanup removed %+v, want %+v", got, left)
+	}
+	assertNoLeftovers(t, runID)
+}
+
+func assertNoLeftovers(tb testing.TB, runID string) {
+	tb.Helper()
+	l, err := Leftovers(runID)
+	if err != nil {
+		tb.Fatalf("Leftovers: %v", err)
+	}
+	if !l.Empty() {
+		tb.Errorf("run %s left %+v", runID, l)
+	}
+}
+
+// hostNetwork describes the host's links, addresses, routes (all tables),
+// nftables tables and IPv4 forwarding, read-only.
+func hostNetwork(tb testing.TB) string {
+	tb.Helper()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		tb.Fatalf("netlink: %v", err)
+	}
+	defer h.Close()
+	var lines []string
+	retry := func(what string, f func() error) {
+		for range 5 {
+			if err = f(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+				break
+			}
+		}
+		if err != nil {
+			tb.Fatalf("list host %s: %v", what, err)
+		}
+	}
+	retry("links", func() error {
+		links, err := h.LinkList()
+		for _, l := range links {
+			a := l.Attrs()
+			lines = append(lines, fmt.Sprintf("link %d %s %s mtu %d flags %v master %d", a.Index, a.Name, l.Type(), a.MTU, a.Flags, a.MasterIndex))
+		}
+		return err
+	})
+	retry("addresses", func() error {
+		addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
+		for _, a := range addrs {
+			lines = append(lines, fmt.Sprintf("addr %d %s", a.LinkIndex, a.IPNet))
+		}
+		return err
+	})
+	retry("routes", func() error {
+		routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		for _, r := range routes {
+			lines = append(lines, "route "+r.String())
+		}
+		return err
+	})
+	conn, err := nftables.New()
+	if err != nil {
+		tb.Fatalf("nftables: %v", err)
+	}
+	tables, err := conn.ListTables()
+	if err != nil {
+		tb.Fatalf("list host nftables tables: %v", err)
+	}
+	for _, t := range tables {
+		lines = append(lines, fmt.Sprintf("nft table %d %s", t.Family, t.Name))
+	}
+	fwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	if err != nil {
+		tb.Fatalf("read ip_forward: %v", err)
+	}
+	lines = append(lines, "ip_forward "+strings.TrimSpace(string(fwd)))
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+func inode(tb testing.TB, path string) uint64 {
+	tb.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		tb.Fatalf("stat %s: %v", path, err)
+	}
+	return st.Ino
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func hasCgroupSuffix(lines []string, controller, suffix string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, controller) && strings.HasSuffix(l, suffix) })
+}

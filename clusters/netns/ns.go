@@ -1,0 +1,131 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Do runs fn on a locked OS thread inside the network namespace at nsPath
+// (a /run/netns bind mount or /proc/<pid>/ns/net) and restores the thread's
+// namespace afterwards. Sockets fn creates stay in that namespace; goroutines
+// fn starts do not run in it. If the namespace cannot be restored the thread
+// stays locked, so Go retires it instead of reusing it.
+func Do(nsPath string, fn func() error) (err error) {
+	t, err := lockThread()
+	if err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+	}
+	defer func() {
+		if rerr := t.restore(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		t.release()
+	}()
+	target, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+	}
+	defer target.Close()
+	t.dirty = true
+	if err := netns.Set(target); err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+	}
+	return fn()
+}
+
+// thread is a goroutine locked to its OS thread, remembering the thread's
+// network namespace so that it can come back to it.
+type thread struct {
+	orig  netns.NsHandle
+	dirty bool // the thread may be in another namespace
+}
+
+func lockThread() (*thread, error) {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("get thread network namespace: %w", err)
+	}
+	return &thread{orig: orig}, nil
+}
+
+// restore puts the thread back into its original namespace.
+func (t *thread) restore() error {
+	if err := netns.Set(t.orig); err != nil {
+		t.dirty = true
+		return fmt.Errorf("restore thread network namespace: %w", err)
+	}
+	t.dirty = false
+	return nil
+}
+
+// release unlocks the thread unless it may still be in a foreign namespace:
+// a goroutine that exits locked takes its thread with it.
+func (t *thread) release() {
+	t.orig.Close()
+	if !t.dirty {
+		runtime.UnlockOSThread()
+	}
+}
+
+// sysctl is one /proc/sys/net setting written inside a new namespace.
+type sysctl struct {
+	path, value string
+	optional    bool // absent when the kernel lacks the protocol (ipv6)
+}
+
+var (
+	// IPv6 is off in every namespace of the run: no autoconfiguration,
+	// router or neighbour solicitations adding packets to counted paths.
+	noIPv6 = []sysctl{
+		{"/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", true},
+		{"/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", true},
+	}
+	nodeSysctls = append([]sysctl{{"/proc/sys/net/ipv4/ip_forward", "1", false}}, noIPv6...)
+)
+
+// newNamespace creates the named network namespace, mounted under
+// /run/netns like `ip netns add`, and writes sysctls inside it. It leaves
+// the calling thread inside the new namespace; the caller restores it.
+func (t *thread) newNamespace(name string, sysctls []sysctl) (netns.NsHandle, error) {
+	t.dirty = true
+	h, err := netns.NewNamed(name)
+	if err != nil {
+		return netns.None(), fmt.Errorf("create network namespace %s: %w", name, err)
+	}
+	// /proc/sys/net resolves to the namespace of the opening thread.
+	for _, s := range sysctls {
+		err := os.WriteFile(s.path, []byte(s.value), 0)
+		if err != nil && !(s.optional && errors.Is(err, fs.ErrNotExist)) {
+			h.Close()
+			return netns.None(), fmt.Errorf("set %s in network namespace %s: %w", s.path, name, err)
+		}
+	}
+	return h, nil
+}
+
+// deleteNamespace unmounts and removes a /run/netns entry; the kernel frees
+// the namespace, and the links in it, when nothing else holds it. A missing
+// entry is not an error.
+func deleteNamespace(name string) error {
+	err := netns.DeleteNamed(name)
+	switch {
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		return nil
+	case errors.Is(err, unix.EINVAL): // not mounted: a failed create left the file
+		if err := os.Remove(filepath.Join(netnsDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete network namespace %s: %w", name, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("delete network namespace %s: %w", name, err)
+	}
+}

@@ -1,0 +1,277 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/clusters"
+)
+
+// RunIDEnv names the environment variable that carries the run id to
+// processes started in the cluster.
+const RunIDEnv = "MESHBENCH_RUN_ID"
+
+const stderrTail = 4 << 10
+
+// Start runs the meshbench executable with spec.Args inside the target's
+// network namespace and cgroup. A process on a node runs in the node's
+// "system" child cgroup unless spec.Cgroup says otherwise; spec.Cgroup must
+// lie inside the run's cgroup and is created if missing. The process is
+// killed if the runner dies, and by Delete; ctx bounds only the start.
+func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	nsPath, cgroup, where, err := c.target(spec)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deleted {
+		return nil, fmt.Errorf("start %s: cluster %s is deleted", spec.Name, c.topo.Name)
+	}
+	if spec.Cgroup != "" {
+		if err := c.cg.mkdirAll(cgroup); err != nil {
+			return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+		}
+	}
+	p, err := c.spawn(nsPath, cgroup, where, spec)
+	if err != nil {
+		return nil, fmt.Errorf("start %s in %s: %w", spec.Name, where, err)
+	}
+	c.procs = append(c.procs, p)
+	return p, nil
+}
+
+// target resolves where spec runs: namespace path, cgroup, and a
+// description for errors.
+func (c *Cluster) target(spec clusters.ProcSpec) (nsPath, cgroup, where string, err error) {
+	tg := spec.Target
+	switch {
+	case tg.Pod != "" && tg.Node == "":
+		p, ok := c.topo.Pod(tg.Pod)
+		if !ok {
+			return "", "", "", fmt.Errorf("no pod %q", tg.Pod)
+		}
+		nsPath, cgroup, where = p.NetNS, p.Cgroup, "pod "+p.Name
+	case tg.Node != "" && tg.Pod == "":
+		n, ok := c.topo.Node(tg.Node)
+		if !ok {
+			return "", "", "", fmt.Errorf("no node %q", tg.Node)
+		}
+		nsPath, cgroup, where = n.NetNS, path.Join(n.Cgroup, systemCgroup), "node "+n.Name
+	default:
+		return "", "", "", errors.New("target needs exactly one of pod and node")
+	}
+	if spec.Cgroup != "" {
+		cgroup = path.Clean(spec.Cgroup)
+		if !strings.HasPrefix(cgroup, cgroupRoot(c.topo.RunID)+"/") {
+			return "", "", "", fmt.Errorf("cgroup %q is outside the run's cgroup %s", spec.Cgroup, cgroupRoot(c.topo.RunID))
+		}
+	}
+	return nsPath, cgroup, where, nil
+}
+
+// spawn forks from a thread inside the target namespace and v1 groups, so
+// the child inherits them, and clones the child straight into its v2
+// cgroup.
+func (c *Cluster) spawn(nsPath, cgroup, where string, spec clusters.ProcSpec) (*process, error) {
+	cgfd, err := c.cg.openV2(cgroup)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(cgfd)
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("make stdin pipe: %w", err)
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		stdinR.Close()
+		stdinW.Close()
+		return nil, fmt.Errorf("make stdout pipe: %w", err)
+	}
+	p := &process{stdin: stdinW, stdout: &eofCloser{f: stdoutR}, done: make(chan struct{})}
+	var stderr io.Writer = &p.tail
+	if spec.Stderr != nil {
+		stderr = io.MultiWriter(&p.tail, spec.Stderr)
+	}
+	cmd := exec.Command(c.exe, spec.Args...)
+	cmd.Env = append(os.Environ(), RunIDEnv+"="+c.topo.RunID)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderr
+	cmd.WaitDelay = time.Second // a grandchild holding stderr must not hang Wait
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Pdeathsig follows the forking thread, which returns to Go's pool
+		// and lives as long as the runner.
+		Pdeathsig:   syscall.SIGKILL,
+		UseCgroupFD: true,
+		CgroupFD:    cgfd,
+	}
+	p.cmd = cmd
+	err = c.startIn(nsPath, cgroup, cmd)
+	stdinR.Close()
+	stdoutW.Close()
+	if err != nil {
+		stdinW.Close()
+		stdoutR.Close()
+		return nil, err
+	}
+	p.desc = fmt.Sprintf("%s (pid %d) in %s", spec.Name, cmd.Process.Pid, where)
+	go p.wait()
+	return p, nil
+}
+
+// startIn starts cmd from a locked thread switched into the namespace and
+// the v1 groups of cgroup, so that the child starts in both.
+func (c *Cluster) startIn(nsPath, cgroup string, cmd *exec.Cmd) error {
+	target, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("open network namespace: %w", err)
+	}
+	defer target.Close()
+	t, err := lockThread()
+	if err != nil {
+		return err
+	}
+	defer t.release()
+	t.dirty = true
+	if err := netns.Set(target); err != nil {
+		_ = t.restore()
+		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+	}
+	err = c.cg.moveThread(cgroup)
+	if err == nil {
+		if err = cmd.Start(); err != nil {
+			err = fmt.Errorf("exec %s: %w", cmd.Path, err)
+		}
+	}
+	// Back home, or the thread is retired (see thread.release) and the
+	// child, if any, dies with it (Pdeathsig).
+	home := c.cg.moveThread("")
+	if home == nil {
+		home = t.restore()
+	}
+	if home != nil {
+		if err == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return errors.Join(err, home)
+	}
+	return err
+}
+
+// process is a started agent.
+type process struct {
+	desc   string // name, pid and target, for errors
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stdout *eofCloser
+	tail   tailBuffer
+
+	done    chan struct{}
+	err     error // Wait's error, with the stderr tail
+	exitErr error // cmd.Wait's own error
+}
+
+var _ clusters.Process = (*process)(nil)
+
+func (p *process) wait() {
+	p.exitErr = p.cmd.Wait()
+	p.stdin.Close()
+	if p.exitErr != nil {
+		p.err = fmt.Errorf("%s: %w", p.desc, p.exitErr)
+		if t := p.tail.String(); t != "" {
+			p.err = fmt.Errorf("%w; stderr: %s", p.err, t)
+		}
+	}
+	close(p.done)
+}
+
+func (p *process) Pid() int          { return p.cmd.Process.Pid }
+func (p *process) Stdin() io.Writer  { return p.stdin }
+func (p *process) Stdout() io.Reader { return p.stdout }
+
+// Wait returns when the process has exited; its error ends with the tail of
+// the process's stderr.
+func (p *process) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// Stop sends SIGTERM and, if the process has not exited after grace,
+// SIGKILL. An exit caused by Stop's SIGTERM is not an error; any other
+// failure is returned as Wait returns it.
+func (p *process) Stop(grace time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stop %s: %w", p.desc, err)
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		var ee *exec.ExitError
+		if errors.As(p.exitErr, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+				return nil
+			}
+		}
+		return p.err
+	case <-timer.C:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("stop %s: still running %s after SIGTERM, killed", p.desc, grace)
+	}
+}
+
+// eofCloser closes the read end of the stdout pipe once it is drained, so
+// a caller reading to EOF leaks no descriptor.
+type eofCloser struct{ f *os.File }
+
+func (r *eofCloser) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	if err != nil {
+		r.f.Close()
+	}
+	return n, err
+}
+
+// tailBuffer keeps the last stderrTail bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if over := len(t.buf) - stderrTail; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

@@ -1,0 +1,123 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/meshbench/meshbench/clusters"
+)
+
+// teardownTimeout bounds the teardown after a failed or cancelled Create.
+const teardownTimeout = 30 * time.Second
+
+// Options configure the provider.
+type Options struct {
+	// Executable is the meshbench binary that Start runs; empty means the
+	// running executable (os.Executable).
+	Executable string
+}
+
+// Provider creates kind-shaped clusters of network namespaces on this host.
+type Provider struct {
+	opts Options
+}
+
+var (
+	_ clusters.Provider = (*Provider)(nil)
+	_ clusters.Cluster  = (*Cluster)(nil)
+)
+
+// New returns a provider.
+func New(opts Options) *Provider { return &Provider{opts: opts} }
+
+// Create builds the cluster for spec. On any error, including ctx being
+// cancelled, it removes what it created before returning. It returns
+// clusters.ErrNotRoot without root.
+func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error) {
+	if os.Geteuid() != 0 {
+		return nil, clusters.ErrNotRoot
+	}
+	topo, err := plan(spec)
+	if err != nil {
+		return nil, err
+	}
+	exe := p.opts.Executable
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("create cluster: find meshbench executable: %w", err)
+		}
+	}
+	cg, err := DetectCgroups()
+	if err != nil {
+		return nil, fmt.Errorf("create cluster: %w", err)
+	}
+	// A collision would make the teardown below remove another run's
+	// namespaces, so refuse before creating anything.
+	left, err := Leftovers(spec.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("create cluster: %w", err)
+	}
+	if !left.Empty() {
+		return nil, fmt.Errorf("create cluster: run id %s is in use (%d namespaces, %d cgroups): pick another or run `meshbench cleanup`",
+			spec.RunID, len(left.Namespaces), len(left.Cgroups))
+	}
+
+	c := &Cluster{topo: topo, cg: cg, exe: exe}
+	if err := build(ctx, topo, cg); err != nil {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+		defer cancel()
+		if derr := c.Delete(tctx); derr != nil {
+			err = errors.Join(err, fmt.Errorf("tear down: %w", derr))
+		}
+		return nil, fmt.Errorf("create cluster %s: %w", topo.Name, err)
+	}
+	return c, nil
+}
+
+// Cluster is a live cluster of network namespaces.
+type Cluster struct {
+	topo *clusters.Topology
+	cg   *Cgroups
+	exe  string
+
+	mu      sync.Mutex
+	procs   []*process
+	deleted bool
+}
+
+// Topology returns the cluster's names and addresses.
+func (c *Cluster) Topology() *clusters.Topology { return c.topo }
+
+// Cgroups returns where the cluster's cgroups are, to read usage or attach
+// programs.
+func (c *Cluster) Cgroups() *Cgroups { return c.cg }
+
+// Delete kills every process in the run's cgroups and namespaces, deletes
+// the namespaces (and with them links, routes and nftables rules) and
+// removes the cgroups. It is idempotent.
+func (c *Cluster) Delete(ctx context.Context) error {
+	c.mu.Lock()
+	c.deleted = true
+	procs := c.procs
+	c.procs = nil
+	c.mu.Unlock()
+
+	_, err := Cleanup(ctx, c.topo.RunID)
+	// Reap the processes Start made so that none stays a zombie.
+	for _, p := range procs {
+		select {
+		case <-p.done:
+			p.stdout.f.Close()
+		case <-ctx.Done():
+			return errors.Join(err, fmt.Errorf("wait for %s: %w", p.desc, ctx.Err()))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("delete cluster %s: %w", c.topo.Name, err)
+	}
+	return nil
+}

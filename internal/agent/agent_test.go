@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/internal/wire"
+)
+
+// proc is a role running in-process, driven over pipes as the runner drives
+// a real agent.
+type proc struct {
+	enc   *wire.Encoder
+	msgs  chan wire.Message
+	ready wire.Ready
+	ids   uint64
+}
+
+// start runs Run(args) until the test ends, waits for Ready, and checks at
+// cleanup that the role exits cleanly once its stdin closes.
+func start(tb testing.TB, args ...string) *proc {
+	tb.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ran := make(chan error, 1)
+	go func() {
+		err := Run(context.Background(), args, inR, outW, io.Discard)
+		outW.Close()
+		ran <- err
+	}()
+	p := &proc{enc: wire.NewEncoder(inW), msgs: make(chan wire.Message, 64)}
+	go func() {
+		defer close(p.msgs)
+		dec := wire.NewDecoder(outR)
+		for {
+			var m wire.Message
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			p.msgs <- m
+		}
+	}()
+	tb.Cleanup(func() {
+		inW.Close()
+		go func() {
+			for range p.msgs {
+			}
+		}()
+		select {
+		case err := <-ran:
+			if err != nil {
+				tb.Errorf("%s: Run after stdin closed = %v, want nil", args[0], err)
+			}
+		case <-time.After(10 * time.Second):
+			tb.Errorf("%s still runs 10 s after its stdin closed", args[0])
+		}
+	})
+	select {
+	case m, ok := <-p.msgs:
+		if !ok || m.Ready == nil {
+			tb.Fatalf("%s: first message = %+v (stream open: %t), want Ready", args[0], m, ok)
+		}
+		p.ready = *m.Ready
+	case err := <-ran:
+		tb.Fatalf("%s exited before Ready: %v", args[0], err)
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("%s not ready after 10 s", args[0])
+	}
+	return p
+}
+
+// do sends cmd and returns every message answering it, the last one being
+// Done, Stats or Err.
+func (p *proc) do(tb testing.TB, cmd wire.Command) []wire.Message {
+	tb.Helper()
+	p.ids++
+	cmd.ID = p.ids
+	if err := p.enc.Encode(cmd); err != nil {
+		tb.Fatalf("send command: %v", err)
+	}
+	var got []wire.Message
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case m, ok := <-p.msgs:
+			if !ok {
+				tb.Fatalf("agent exited during command %+v", cmd)
+			}
+			if m.ID != cmd.ID {
+				tb.Fatalf("message for command %d during command %d", m.ID, cmd.ID)
+			}
+			got = append(got, m)
+			if m.Done != nil || m.Stats != nil || m.Err != "" {
+				return got
+			}
+		case <-timeout:
+			tb.Fatalf("command %+v unanswered after a minute", cmd)
+		}
+	}
+}
+
+// stats asks for the agent's counters.
+func (p *proc) stats(tb testing.TB) map[string]uint64 {
+	tb.Helper()
+	msgs := p.do(tb, wire.Command{Stats: true})
+	last := msgs[len(msgs)-1]
+	if last.Stats == nil {
+		tb.Fatalf("stats answer = %+v, want Stats", last)
+	}
+	return last.Stats
+}
+
+// attack runs a and returns its samples and Done.
+func (p *proc) attack(tb testing.TB, a wire.Attack) ([]wire.Sample, wire.Done) {
+	tb.Helper()
+	var samples []wire.Sample
+	for _, m := range p.do(tb, wire.Command{Attack: &a}) {
+		switch {
+		case m.Err != "":
+			tb.Fatalf("attack %q failed: %s", a.Tag, m.Err)
+		case m.Done != nil:
+			return samples, *m.Done
+		}
+		samples = append(samples, m.Samples...)
+	}
+	panic("unreachable: do returns at Done, Stats or Err")
+}
+
+// A role registered from outside, as the proxy's is; it echoes its flags.
+func init() {
+	Register("test-args", func(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
+		_, err := io.WriteString(stdout, strings.Join(args, " "))
+		return err
+	})
+}
+
+func TestRunDispatch(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantOut string
+		wantErr string
+	}{
+		{name: "registered role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
+		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args)"},
+		{name: "unknown role", args: []string{"nope"}, wantErr: `unknown role "nope"`},
+		{name: "bad flag", args: []string{"server", "--nope"}, wantErr: "agent server: parse flags"},
+		{name: "stray argument", args: []string{"server", "stray"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			err := Run(t.Context(), tt.args, strings.NewReader(""), &out, io.Discard)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Run(%q) = %v, want nil", tt.args, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Run(%q) = %v, want error containing %q", tt.args, err, tt.wantErr)
+			}
+			if got := out.String(); got != tt.wantOut {
+				t.Errorf("Run(%q) wrote %q, want %q", tt.args, got, tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestRegisterTwicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("Register(\"server\") did not panic, want a panic for a taken name")
+		}
+	}()
+	Register("server", runServer)
+}

@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/meshbench/meshbench/internal/wire"
+)
+
+// Samples stream in batches of at most batchSize, at least every flushEvery.
+const (
+	batchSize  = 1024
+	flushEvery = 100 * time.Millisecond
+)
+
+// attack runs a and streams its samples, then Done, as messages with id.
+func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire.Encoder) error {
+	s, err := newSchedule(ctx, a)
+	if err != nil {
+		return fmt.Errorf("attack %q: %w", a.Tag, err)
+	}
+	workers, maxWorkers := l.workers, l.maxWorkers
+	if a.Count > 0 {
+		workers, maxWorkers = 1, 1 // closed loop: one request after another
+	}
+	// A vegeta Attacker stops for good when its attack ends, so each attack
+	// gets its own; the shared client keeps the connections warm. MaxBody(0)
+	// discards response bodies instead of collecting them.
+	atk := vegeta.NewAttacker(
+		vegeta.Client(l.client),
+		vegeta.Workers(workers),
+		vegeta.MaxWorkers(maxWorkers),
+		vegeta.MaxBody(0),
+	)
+	results := atk.Attack(l.targeter, s, 0, a.Tag)
+	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	defer stop()
+
+	st := newStream(id, enc, func() { atk.Stop() })
+	done := wire.Done{Tag: a.Tag}
+	var errs uint64
+	flush := time.NewTicker(flushEvery)
+	defer flush.Stop()
+	for results != nil {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				results = nil
+				continue
+			}
+			smp := s.sample(r)
+			if smp.Error != "" {
+				errs++
+			}
+			if end := smp.Intended + int64(smp.Latency); end > done.Ended {
+				done.Ended = end
+			}
+			done.Requests++
+			st.add(smp)
+		case <-flush.C:
+			st.flush()
+		}
+	}
+	l.requests += done.Requests
+	l.errors += errs
+	if err := st.close(); err != nil {
+		return fmt.Errorf("stream samples of attack %q: %w", a.Tag, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("attack %q: %w", a.Tag, err)
+	}
+	if !s.began.IsZero() {
+		done.Began = s.began.UnixNano()
+	}
+	return enc.Encode(wire.Message{ID: id, Done: &done})
+}
+
+// stream sends sample batches from a goroutine of its own, so that encoding
+// never holds up vegeta's workers, which hand over results unbuffered.
+type stream struct {
+	batches chan []wire.Sample
+	cur     []wire.Sample
+	err     chan error
+}
+
+// newStream starts the sender; onErr runs once if sending fails, after which
+// batches are dropped until close.
+func newStream(id uint64, enc *wire.Encoder, onErr func()) *stream {
+	st := &stream{
+		batches: make(chan []wire.Sample, 64),
+		cur:     make([]wire.Sample, 0, batchSize),
+		err:     make(chan error, 1),
+	}
+	go func() {
+		var err error
+		for b := range st.batches {
+			if err != nil {
+				continue
+			}
+			if err = enc.Encode(wire.Message{ID: id, Samples: b}); err != nil {
+				onErr()
+			}
+		}
+		st.err <- err
+	}()
+	return st
+}
+
+func (st *stream) add(s wire.Sample) {
+	st.cur = append(st.cur, s)
+	if len(st.cur) == batchSize {
+		st.flush()
+	}
+}
+
+func (st *stream) flush() {
+	if len(st.cur) == 0 {
+		return
+	}
+	st.batches <- st.cur
+	st.cur = make([]wire.Sample, 0, batchSize)
+}
+
+// close sends what is left and returns the first send error.
+func (st *stream) close() error {
+	st.flush()
+	close(st.batches)
+	return <-st.err
+}

@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/internal/wire"
+)
+
+func TestLoad(t *testing.T) {
+	const responseBytes = 100
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", ResponseBytes: responseBytes}.Args()...)
+	load := start(t, "load", "--targets", "http://"+srv.ready.Addr+"/", "--connections", "8")
+
+	// The attacks run one after another on the same agent: a later one
+	// proves that the agent serves more than one attack.
+	tests := []struct {
+		name   string
+		attack wire.Attack
+		want   int
+	}{
+		{name: "open loop", attack: wire.Attack{Tag: "measure", Rate: 2000, Duration: time.Second}, want: 2000},
+		{name: "again", attack: wire.Attack{Tag: "again", Rate: 1000, Duration: 200 * time.Millisecond}, want: 200},
+		{name: "closed loop", attack: wire.Attack{Tag: "probe", Count: 5}, want: 5},
+	}
+	var total uint64
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			samples, done := load.attack(t, tt.attack)
+			total += uint64(len(samples))
+			if len(samples) != tt.want || done.Requests != uint64(tt.want) {
+				t.Fatalf("got %d samples, Done.Requests %d, want %d", len(samples), done.Requests, tt.want)
+			}
+			if done.Tag != tt.attack.Tag || done.Began == 0 || done.Ended <= done.Began {
+				t.Errorf("Done = %+v, want tag %q and Began < Ended", done, tt.attack.Tag)
+			}
+			interval := time.Duration(0)
+			if tt.attack.Rate > 0 {
+				interval = time.Duration(float64(time.Second) / tt.attack.Rate)
+			}
+			seqs := make([]uint64, 0, len(samples))
+			for _, s := range samples {
+				seqs = append(seqs, s.Seq)
+				if s.Code != 200 || s.Error != "" || s.BytesIn != responseBytes {
+					t.Fatalf("sample %+v, want code 200, no error, %d bytes in", s, responseBytes)
+				}
+				if s.Latency < s.Service || s.Service <= 0 {
+					t.Fatalf("sample %+v: latency from intended time below service time", s)
+				}
+				if interval > 0 {
+					if want := done.Began + int64(s.Seq)*int64(interval); s.Intended != want {
+						t.Fatalf("sample %d intended at %d, want %d (schedule)", s.Seq, s.Intended, want)
+					}
+				} else if s.Latency != s.Service {
+					t.Fatalf("closed-loop sample %+v: latency differs from service time", s)
+				}
+			}
+			slices.Sort(seqs)
+			for i, seq := range seqs {
+				if seq != uint64(i) {
+					t.Fatalf("sequence numbers %v..., want 0..%d once each", seqs[:i+1], len(seqs)-1)
+				}
+			}
+		})
+	}
+	if got := load.stats(t); got["requests"] != total || got["errors"] != 0 {
+		t.Errorf("load stats = %v, want %d requests, 0 errors", got, total)
+	}
+	if got := srv.stats(t)["requests"]; got != total {
+		t.Errorf("server counted %d requests, want %d", got, total)
+	}
+}
+
+func TestLoadBadAttack(t *testing.T) {
+	load := start(t, "load", "--targets", "http://127.0.0.1:1/")
+	tests := []struct {
+		name    string
+		attack  wire.Attack
+		wantErr string
+	}{
+		{name: "no rate", attack: wire.Attack{Duration: time.Second}, wantErr: "rate must be"},
+		{name: "no duration", attack: wire.Attack{Rate: 10}, wantErr: "duration must be"},
+		{name: "too short", attack: wire.Attack{Rate: 1, Duration: time.Millisecond}, wantErr: "at least one request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs := load.do(t, wire.Command{Attack: &tt.attack})
+			if got := msgs[len(msgs)-1].Err; !strings.Contains(got, tt.wantErr) {
+				t.Errorf("attack %+v failed with %q, want %q", tt.attack, got, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadStopsWhenStdinCloses(t *testing.T) {
+	srv := start(t, "server", "--listen", "127.0.0.1:0")
+	load := start(t, "load", "--targets", "http://"+srv.ready.Addr+"/")
+	// A minute-long attack; start's cleanup closes stdin once the first
+	// samples arrived and fails the test unless the agent exits in time.
+	if err := load.enc.Encode(wire.Command{ID: 1, Attack: &wire.Attack{Rate: 100, Duration: time.Minute}}); err != nil {
+		t.Fatalf("send attack: %v", err)
+	}
+	if m := <-load.msgs; len(m.Samples) == 0 {
+		t.Fatalf("first message of the attack = %+v, want samples", m)
+	}
+}
+
+func TestLoadCountsErrors(t *testing.T) {
+	// Port 1 on loopback refuses connections.
+	load := start(t, "load", "--targets", "http://127.0.0.1:1/")
+	samples, done := load.attack(t, wire.Attack{Tag: "refused", Rate: 100, Duration: 100 * time.Millisecond})
+	if len(samples) != 10 || done.Requests != 10 {
+		t.Fatalf("got %d samples, Done.Requests %d, want 10", len(samples), done.Requests)
+	}
+	for _, s := range samples {
+		if s.Error == "" || s.Code != 0 {
+			t.Errorf("sample %+v, want an error and no code", s)
+		}
+	}
+	if got := load.stats(t)["errors"]; got != 10 {
+		t.Errorf("load stats errors = %d, want 10", got)
+	}
+}
+
+// TestLoadShowsStall is the coordinated-omission test: the server stalls
+// once for 500 ms while one connection and one worker carry a 1000 rps
+// attack. The ~500 requests due during the stall queue behind it; measured
+// from their intended send time about a hundred of them waited >= 400 ms,
+// while vegeta's own latency, from the actual send, sees only the stalled
+// request.
+func TestLoadShowsStall(t *testing.T) {
+	const stall = 500 * time.Millisecond
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", StallAfter: 200, StallFor: stall}.Args()...)
+	load := start(t, LoadOptions{
+		Targets:     []string{"http://" + srv.ready.Addr + "/"},
+		Connections: 1,
+		Workers:     1,
+		MaxWorkers:  1,
+		Timeout:     10 * time.Second,
+	}.Args()...)
+
+	samples, _ := load.attack(t, wire.Attack{Tag: "stall", Rate: 1000, Duration: 2 * time.Second})
+	if len(samples) != 2000 {
+		t.Fatalf("got %d samples, want 2000", len(samples))
+	}
+	const slow = 400 * time.Millisecond
+	var slowLatency, slowService int
+	for _, s := range samples {
+		if s.Error != "" {
+			t.Fatalf("sample %+v failed", s)
+		}
+		if s.Latency >= slow {
+			slowLatency++
+		}
+		if s.Service >= slow {
+			slowService++
+		}
+	}
+	t.Logf("requests >= %s: %d from intended time, %d from actual send", slow, slowLatency, slowService)
+	// Requests due in the first 100 ms of the stall wait >= 400 ms.
+	if slowLatency < 50 {
+		t.Errorf("%d requests took >= %s from their intended time, want >= 50 (the stall hides)", slowLatency, slow)
+	}
+	if slowService != 1 {
+		t.Errorf("%d requests took >= %s from their actual send, want 1 (the stalled one)", slowService, slow)
+	}
+}
+
+func TestParseTargets(t *testing.T) {
+	tests := []struct {
+		name    string
+		list    string
+		want    []string
+		wantErr string
+	}{
+		{name: "one", list: "http://10.0.0.1:8080/", want: []string{"http://10.0.0.1:8080/"}},
+		{name: "two, IPv6", list: "http://10.0.0.1/,http://[fd00::1]:80/x", want: []string{"http://10.0.0.1/", "http://[fd00::1]:80/x"}},
+		{name: "host names", list: "http://localhost:8080/,http://10.0.0.1/,http://svc.local/", wantErr: "not hosts (localhost, svc.local)"},
+		{name: "https", list: "https://10.0.0.1/", wantErr: "not an http://IP:port/ URL"},
+		{name: "no scheme", list: "10.0.0.1:8080", wantErr: "parse target"},
+		{name: "empty", list: "", wantErr: "not an http://IP:port/ URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseTargets(tt.list)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseTargets(%q) = %v, %v, want error containing %q", tt.list, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Fatalf("parseTargets(%q) = %q, %v, want %q", tt.list, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadRejectsHostNames(t *testing.T) {
+	err := Run(t.Context(), []string{"load", "--targets", "http://localhost:8080/"}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "never resolves names") {
+		t.Errorf("Run(load --targets http://localhost:8080/) = %v, want the error about host names", err)
+	}
+}

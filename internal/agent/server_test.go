@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/internal/wire"
+)
+
+func TestServer(t *testing.T) {
+	tests := []struct {
+		name          string
+		responseBytes int
+		requestBytes  int
+	}{
+		{name: "empty GET", responseBytes: 0},
+		{name: "small GET", responseBytes: 100},
+		{name: "large GET", responseBytes: 256 << 10},
+		{name: "POST", responseBytes: 1000, requestBytes: 64 << 10},
+	}
+	const requests = 3
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := start(t, ServerOptions{Listen: "127.0.0.1:0", ResponseBytes: tt.responseBytes}.Args()...)
+			client := &http.Client{Timeout: 10 * time.Second}
+			t.Cleanup(client.CloseIdleConnections)
+			for range requests {
+				got := get(t, client, "http://"+srv.ready.Addr+"/", tt.requestBytes)
+				if len(got) != tt.responseBytes {
+					t.Errorf("response body = %d bytes, want %d", len(got), tt.responseBytes)
+				}
+			}
+			if got := srv.stats(t)["requests"]; got != requests {
+				t.Errorf("stats requests = %d, want %d", got, requests)
+			}
+		})
+	}
+}
+
+func TestServerRefusesAttack(t *testing.T) {
+	srv := start(t, "server", "--listen", "127.0.0.1:0")
+	msgs := srv.do(t, wire.Command{Attack: &wire.Attack{Rate: 1, Duration: time.Second}})
+	if got := msgs[len(msgs)-1].Err; got == "" {
+		t.Errorf("attack on a server answered %+v, want Err", msgs[len(msgs)-1])
+	}
+}
+
+// get sends a GET, or a POST of bodyBytes when > 0, and returns the body of
+// a 200 response whose Content-Length matches it.
+func get(tb testing.TB, client *http.Client, url string, bodyBytes int) []byte {
+	tb.Helper()
+	var (
+		resp *http.Response
+		err  error
+	)
+	if bodyBytes > 0 {
+		resp, err = client.Post(url, "application/octet-stream", bytes.NewReader(make([]byte, bodyBytes)))
+	} else {
+		resp, err = client.Get(url)
+	}
+	if err != nil {
+		tb.Fatalf("request %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read response: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("status = %d, want 200", resp.StatusCode)
+	}
+	if got, want := resp.Header.Get("Content-Length"), strconv.Itoa(len(body)); got != want {
+		tb.Errorf("Content-Length = %q, want %q", got, want)
+	}
+	return body
+}

@@ -1,0 +1,79 @@
+package scenarios
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCatalog(t *testing.T) {
+	var names []string
+	for _, m := range Catalog() {
+		names = append(names, m.Name)
+		if m.Description == "" {
+			t.Errorf("built-in %s has no description", m.Name)
+		}
+	}
+	if want := []string{"quick", "seed-mesh", "service-sweep"}; !slices.Equal(names, want) {
+		t.Errorf("Catalog names = %q, want %q", names, want)
+	}
+}
+
+func TestBuiltins(t *testing.T) {
+	tests := []struct {
+		name  string
+		cases int
+		check func(t *testing.T, s *Spec)
+	}{
+		{"quick", 2 * 4, func(t *testing.T, s *Spec) {
+			l := s.Load
+			if l.Duration != Duration(5*time.Second) || l.Warmup != Duration(time.Second) || l.Repetitions != 3 {
+				t.Errorf("quick load = %+v, want 5s, 1s warm-up, 3 repetitions", l)
+			}
+		}},
+		{"seed-mesh", 4, func(t *testing.T, s *Spec) {
+			if tp := s.Topology; tp.Nodes != 3 || tp.Services[0] != 20 || tp.PodsPerService != 5 || tp.Placements[0] != Spread {
+				t.Errorf("seed-mesh topology = %+v, want 20 services × 5 pods spread over 3 nodes", tp)
+			}
+		}},
+		{"service-sweep", 5 * 3, func(t *testing.T, s *Spec) {
+			if got, want := s.Topology.Services, []int{10, 25, 50, 100, 200}; !slices.Equal(got, want) {
+				t.Errorf("services = %v, want %v", got, want)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Resolve(tt.name)
+			if err != nil {
+				t.Fatalf("Resolve(%q): %v", tt.name, err)
+			}
+			if s.Metadata.Name != tt.name {
+				t.Errorf("metadata.name = %q, want the file name %q", s.Metadata.Name, tt.name)
+			}
+			if got := len(Expand(s)); got != tt.cases {
+				t.Errorf("len(Expand) = %d, want %d", got, tt.cases)
+			}
+			tt.check(t, s)
+		})
+	}
+}
+
+func TestResolveUnknown(t *testing.T) {
+	for _, arg := range []string{"quik", "testdata/missing.yaml", "../scenarios/catalog/quick"} {
+		t.Run(arg, func(t *testing.T) {
+			_, err := Resolve(arg)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Resolve(%q) error = %v, want ErrInvalid", arg, err)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, arg+": ") || !strings.Contains(msg, "quick, seed-mesh, service-sweep") {
+				t.Errorf("Resolve(%q) error = %q, want it to name the argument and list the built-ins", arg, msg)
+			}
+		})
+	}
+	if _, err := Builtin("../catalog/quick"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Builtin with a path = %v, want ErrInvalid", err)
+	}
+}

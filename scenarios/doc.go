@@ -1,0 +1,114 @@
+// Package scenarios owns meshbench's scenario format: the YAML file that says
+// which cluster to build, which datapaths to compare and what load to drive
+// through them. It reads a file strictly, fills in defaults, validates, and
+// expands the result into the matrix of cases the runner executes. Nothing in
+// this package touches the system: a Spec is data.
+//
+// # Lifecycle
+//
+//	Resolve(nameOrPath)            built-in name or file path, then all of:
+//	  Load / LoadFile / Builtin    strict decoding into a Spec
+//	  SetDefaults                  fill what the file left out
+//	  Validate                     every problem, with file, line and field
+//	Expand(spec)                   []Case, one per point of the matrix
+//	Hash(spec)                     identifies the scenario in results
+//
+// Every mistake in a scenario is reported as a *FieldError, in the form
+//
+//	quick.yaml:12: load.rates[0]: rate must be > 0; use a positive requests-per-second value
+//
+// several joined with errors.Join (at most 20 shown, then a count of the
+// rest), and all wrap ErrInvalid, which the command line maps to exit code 2.
+//
+// # File format
+//
+// A scenario is one YAML document. Unknown fields are errors (with a
+// suggestion when one is close), so a misspelt field never silently keeps
+// its default. A field left out, or written as null, gets its default; a field
+// written explicitly keeps its value even when it is zero, so "warmup: 0s"
+// means no warm-up. (In a Spec built in code, where nothing was written,
+// every zero field gets its default.) Lists marked "matrix" are dimensions of the case matrix
+// (see Expand); they must not be empty or repeat a value. Durations are
+// written with a unit: 500ms, 10s, 1m30s.
+//
+//	apiVersion: meshbench/v1alpha1   # required, exactly this
+//	kind: Scenario                   # required, exactly this
+//	metadata:
+//	  name: quick                    # default: the file name without extension
+//	  description: one line saying what the scenario shows
+//	topology:
+//	  nodes: 3                       # default 3; at least 1
+//	  services: [1]                  # matrix; default [1]; server services, each at least 1
+//	  podsPerService: 1              # default 1; server pods behind each service, >= 1
+//	  clientPods: 1                  # default 1; load-generating pods, all on node 0, 1 to 250
+//	  placements: [cross-node]       # matrix; default [cross-node]; same-node, cross-node, spread
+//	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
+//	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
+//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
+//	datapathOptions:                 # per datapath name; every field optional
+//	  sidecar:
+//	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
+//	    mtls: false                  # default false; mutual TLS between proxies
+//	    proxy: "on"                  # default on; off only for ebpf
+//	load:
+//	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, > 0
+//	  duration: 10s                  # default 10s; measured time per case and repetition, > 0
+//	  warmup: 2s                     # default 2s; load before measuring, excluded; >= 0
+//	  connections: [8]               # matrix; default [8]; keep-alive connections per client pod, >= 1
+//	  requestBytes: [0]              # matrix; default [0]; request body size, >= 0
+//	  responseBytes: [1024]          # matrix; default [1024]; response body size, >= 0
+//	  serviceTime: 0s                # default 0s; time the echo server waits before replying, >= 0
+//	  repetitions: 1                 # default 1; runs of each case, for medians and intervals, >= 1
+//	  probeRequests: 100             # default 100; requests the packet-path probe traces, >= 1
+//	gate:                            # thresholds for `meshbench gate`, metric: limit
+//	  p99_overhead: 10%
+//	  hops: "0"
+//
+// # Topology
+//
+// The cluster is shaped like a kind cluster: nodes numbered from 0, pods on
+// nodes, a virtual IP per service. The client pods run on node 0 and send
+// their load spread over every service's virtual IP, so that a proxy's
+// per-service state grows with services as it would in a mesh. Server pods
+// are placed by PlacePods:
+//
+//   - same-node: every server pod on node 0, beside the client;
+//   - cross-node: server pods round-robin over nodes 1..nodes-1 (needs 2 nodes);
+//   - spread: server pods round-robin over all nodes, starting at node 0.
+//
+// Addresses: node i takes the i-th /24 of podCIDR, so podCIDR must hold
+// nodes /24s, and a node holds at most MaxPodsPerNode (250) pods, client pods
+// included. serviceCIDR must hold one virtual IP per service, not counting
+// its network and broadcast addresses, and must not overlap podCIDR. Neither
+// range may overlap 0.0.0.0/8, loopback (127.0.0.0/8), link-local
+// (169.254.0.0/16) or multicast and reserved space (224.0.0.0/3).
+//
+// # Datapaths and options
+//
+//   - none: no mesh, the floor every other datapath is compared with. It has
+//     no proxy, so mode l7 and mtls are refused.
+//   - sidecar: a proxy in every pod, traffic redirected by netfilter.
+//   - nodeproxy: one proxy per node, pod traffic steered to it.
+//   - ebpf: sockets redirected by eBPF to the node proxy; with proxy: off,
+//     socket-level service load balancing only, without any proxy, which
+//     rules out mode l7 and mtls.
+//
+// proxy: on and proxy: off read as text whether quoted or not.
+//
+// # Matrix
+//
+// Expand makes one Case per combination of placements × services × rates ×
+// connections × requestBytes × responseBytes × datapaths, nested in that
+// order with datapaths innermost, so the datapaths of one point run back to
+// back under the same machine conditions. A case's ID names its point, for
+// example "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", and is
+// stable across runs.
+//
+// # Built-in scenarios
+//
+// The files in catalog/ are compiled in: quick (the default of make bench),
+// seed-mesh (20 services × 5 pods over 3 nodes) and service-sweep (10 to 200
+// services). Catalog lists them; Resolve takes their names, and a built-in
+// name wins over a file of that name in the working directory (write
+// ./quick for the file).
+package scenarios

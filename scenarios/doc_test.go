@@ -1,0 +1,43 @@
+package scenarios
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDocExample keeps the example in doc.go a valid scenario that spells
+// out the defaults.
+func TestDocExample(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(src), "//\tapiVersion:")
+	if i < 0 {
+		t.Fatal("doc.go has no example starting with apiVersion")
+	}
+	var b strings.Builder
+	for line := range strings.Lines(string(src[i:])) {
+		yamlLine, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			break
+		}
+		b.WriteString(yamlLine)
+	}
+	s, err := Load(strings.NewReader(b.String()), "doc.go example")
+	if err != nil {
+		t.Fatalf("Load: %v\n%s", err, b.String())
+	}
+	SetDefaults(s)
+	if err := Validate(s); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	want := defaulted()
+	want.Metadata = s.Metadata
+	want.Gate = s.Gate
+	want.DatapathOptions[Sidecar] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
+	if got, want := Hash(s), Hash(want); got != want {
+		t.Errorf("the example's values are not the defaults: hash %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,293 @@
+package scenarios
+
+import (
+	"maps"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+)
+
+var datapathNames = []string{None, Sidecar, NodeProxy, EBPF}
+
+const datapathList = "none, sidecar, nodeproxy, ebpf"
+
+func knownDatapath(name string) bool { return slices.Contains(datapathNames, name) }
+
+// unusable are ranges that a pod or service address cannot come from.
+var unusable = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/3"), // multicast, reserved, broadcast
+}
+
+// Validate checks a defaulted spec (see SetDefaults) and returns every
+// problem it finds, each a *FieldError that names the field, its line and
+// what to do, joined with errors.Join and all wrapping ErrInvalid; nil when
+// the spec can run.
+func Validate(s *Spec) error {
+	p := &problems{src: s.src}
+	if s.APIVersion != APIVersion {
+		p.add("apiVersion", "%q is not supported; set apiVersion: %s", s.APIVersion, APIVersion)
+	}
+	if s.Kind != Kind {
+		p.add("kind", "%q is not supported; set kind: %s", s.Kind, Kind)
+	}
+	validateTopology(p, &s.Topology)
+	validateDatapaths(p, s)
+	validateLoad(p, &s.Load)
+	return p.err()
+}
+
+func validateTopology(p *problems, t *Topology) {
+	if t.Nodes < 1 {
+		p.add("topology.nodes", "must be at least 1, got %d; set how many nodes the cluster has", t.Nodes)
+	}
+	nonEmpty(p, "topology.services", len(t.Services), "[1]")
+	for i, n := range t.Services {
+		if n < 1 {
+			p.add(index("topology.services", i), "must be at least 1, got %d; list how many server services to run", n)
+		}
+	}
+	duplicates(p, "topology.services", t.Services)
+	if t.PodsPerService < 1 {
+		p.add("topology.podsPerService", "must be at least 1, got %d; set how many pods back each service", t.PodsPerService)
+	}
+	if t.ClientPods < 1 {
+		p.add("topology.clientPods", "must be at least 1, got %d; set how many load-generating pods to run", t.ClientPods)
+	}
+	if t.ClientPods > MaxPodsPerNode {
+		p.add("topology.clientPods", "%d client pods do not fit on the client's node, which holds at most %d pods; lower clientPods", t.ClientPods, MaxPodsPerNode)
+	}
+	validatePlacements(p, t)
+
+	pods, podsOK := parseCIDR(p, "topology.podCIDR", t.PodCIDR, DefaultPodCIDR)
+	vips, vipsOK := parseCIDR(p, "topology.serviceCIDR", t.ServiceCIDR, DefaultServiceCIDR)
+	if podsOK && vipsOK && pods.Overlaps(vips) {
+		p.add("topology.serviceCIDR", "%s overlaps podCIDR %s; choose ranges that do not overlap, such as %s and %s", vips, pods, DefaultServiceCIDR, DefaultPodCIDR)
+	}
+	if podsOK {
+		checkPodAddresses(p, t, pods)
+	}
+	if vipsOK {
+		checkServiceAddresses(p, t, vips)
+	}
+}
+
+func validatePlacements(p *problems, t *Topology) {
+	nonEmpty(p, "topology.placements", len(t.Placements), "[cross-node]")
+	for i, pl := range t.Placements {
+		field := index("topology.placements", i)
+		switch pl {
+		case SameNode, Spread:
+		case CrossNode:
+			if t.Nodes != 1 {
+				break
+			}
+			if p.src != nil && !p.src.has("topology.placements") {
+				p.add("topology.nodes", "1 node leaves no other node for the default placement cross-node; set nodes to 2 or more, or set topology.placements to [same-node]")
+			} else {
+				p.add(field, "cross-node needs at least 2 nodes, but topology.nodes is 1; set nodes to 2 or more, or use same-node")
+			}
+		default:
+			p.add(field, "unknown placement %q; use same-node, cross-node or spread", pl)
+		}
+	}
+	duplicates(p, "topology.placements", t.Placements)
+}
+
+// parseCIDR reports what is wrong with an address range and returns it when
+// it is usable.
+func parseCIDR(p *problems, field, v, example string) (netip.Prefix, bool) {
+	r, err := netip.ParsePrefix(v)
+	switch {
+	case err != nil:
+		p.add(field, "%q is not an address range; write an IPv4 CIDR such as %s", v, example)
+	case !r.Addr().Is4():
+		p.add(field, "%s is IPv6, which meshbench does not support yet; write an IPv4 CIDR such as %s", v, example)
+	case r != r.Masked():
+		p.add(field, "%s has bits set after the prefix; write %s", v, r.Masked())
+	default:
+		for _, u := range unusable {
+			if r.Overlaps(u) {
+				p.add(field, "%s overlaps %s, which cannot hold pod or service addresses; choose a private range such as %s", v, u, example)
+				return netip.Prefix{}, false
+			}
+		}
+		return r, true
+	}
+	return netip.Prefix{}, false
+}
+
+// checkPodAddresses applies the address rules of PlacePods and
+// NodePodPrefixLen: one /24 of the pod range per node, and at most
+// MaxPodsPerNode pods on any node.
+func checkPodAddresses(p *problems, t *Topology, pods netip.Prefix) {
+	if pods.Bits() > NodePodPrefixLen {
+		p.add("topology.podCIDR", "%s is smaller than the /%d each node takes; use a /%d or larger, such as %s", pods, NodePodPrefixLen, NodePodPrefixLen, DefaultPodCIDR)
+		return
+	}
+	maxNodes := 1 << (NodePodPrefixLen - pods.Bits())
+	if t.Nodes > maxNodes {
+		p.add("topology.podCIDR", "%s holds %d node /%ds, but topology.nodes is %d; use a larger range, such as %s, or fewer nodes", pods, maxNodes, NodePodPrefixLen, t.Nodes, DefaultPodCIDR)
+		return
+	}
+	if t.Nodes < 1 || t.PodsPerService < 1 || t.ClientPods < 1 || t.ClientPods > MaxPodsPerNode {
+		return // reported above; nothing to place
+	}
+	for i, services := range t.Services {
+		field := index("topology.services", i)
+		if services < 1 {
+			continue
+		}
+		// Bounds the placement below by what the cluster could hold at all.
+		if services > t.Nodes*MaxPodsPerNode/t.PodsPerService {
+			p.add(field, "%d services × %d pods need more than the %d pod addresses of %d nodes (%d each); add nodes, or lower services or podsPerService", services, t.PodsPerService, t.Nodes*MaxPodsPerNode, t.Nodes, MaxPodsPerNode)
+			continue
+		}
+		for _, pl := range t.Placements {
+			if !placeable(pl, t.Nodes) {
+				continue
+			}
+			count := podsPerNode(t.Nodes, t.ClientPods, PlacePods(t.Nodes, pl, services, t.PodsPerService))
+			node := slices.Index(count, slices.Max(count))
+			if count[node] > MaxPodsPerNode {
+				p.add(field, "with placement %s, %d services × %d pods put %d pods (client pods included) on node %d, more than the %d addresses a node's /%d gives; add nodes, use spread, or lower services or podsPerService", pl, services, t.PodsPerService, count[node], node, MaxPodsPerNode, NodePodPrefixLen)
+				break
+			}
+		}
+	}
+}
+
+// placeable reports whether PlacePods accepts placement on nodes nodes.
+func placeable(placement string, nodes int) bool {
+	switch placement {
+	case SameNode, Spread:
+		return true
+	case CrossNode:
+		return nodes >= 2
+	}
+	return false
+}
+
+// checkServiceAddresses needs one virtual IP per service, from the service
+// range less its network and broadcast addresses.
+func checkServiceAddresses(p *problems, t *Topology, vips netip.Prefix) {
+	usable := max(int64(1)<<(32-vips.Bits())-2, 0)
+	for i, services := range t.Services {
+		if int64(services) > usable {
+			p.add(index("topology.services", i), "%d services need %d virtual IPs, but serviceCIDR %s holds %d; use a larger range, such as %s", services, services, vips, usable, DefaultServiceCIDR)
+		}
+	}
+}
+
+func validateDatapaths(p *problems, s *Spec) {
+	nonEmpty(p, "datapaths", len(s.Datapaths), "[none]")
+	for i, dp := range s.Datapaths {
+		if !knownDatapath(dp) {
+			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s", dp, datapathList)
+		}
+	}
+	duplicates(p, "datapaths", s.Datapaths)
+	for _, dp := range slices.Sorted(maps.Keys(s.DatapathOptions)) {
+		validateOptions(p, dp, s.DatapathOptions[dp])
+	}
+}
+
+func validateOptions(p *problems, dp string, o DatapathOptions) {
+	field := "datapathOptions." + dp
+	if !knownDatapath(dp) {
+		p.add(field, "unknown datapath %q; options can be given for %s", dp, datapathList)
+		return
+	}
+	switch {
+	case o.Mode != ModeL4 && o.Mode != ModeL7:
+		p.add(field+".mode", "%q is not a proxy mode; use l4 or l7", o.Mode)
+	case dp == None && o.Mode == ModeL7:
+		p.add(field+".mode", "datapath none has no proxy, so l7 cannot apply; remove mode")
+	case o.Mode == ModeL7 && o.Proxy == ProxyOff:
+		p.add(field+".mode", "l7 needs a proxy, but proxy is off; set proxy to on or remove mode")
+	}
+	switch {
+	case o.Proxy != ProxyOn && o.Proxy != ProxyOff:
+		p.add(field+".proxy", "%q is not a proxy setting; use on or off", o.Proxy)
+	case o.Proxy == ProxyOff && dp != EBPF:
+		p.add(field+".proxy", "off is only possible with ebpf, which can balance sockets without a proxy; remove proxy or set it to on")
+	}
+	switch {
+	case o.MTLS && dp == None:
+		p.add(field+".mtls", "datapath none has no proxy, so mtls cannot apply; remove mtls")
+	case o.MTLS && o.Proxy == ProxyOff:
+		p.add(field+".mtls", "mtls needs a proxy, but proxy is off; set proxy to on or remove mtls")
+	}
+}
+
+func validateLoad(p *problems, l *Traffic) {
+	nonEmpty(p, "load.rates", len(l.Rates), "[1000]")
+	for i, r := range l.Rates {
+		switch {
+		case !(r > 0):
+			p.add(index("load.rates", i), "rate must be > 0; use a positive requests-per-second value")
+		case math.IsInf(r, 1):
+			p.add(index("load.rates", i), "rate must be finite; use a positive requests-per-second value")
+		}
+	}
+	duplicates(p, "load.rates", l.Rates)
+	if l.Duration <= 0 {
+		p.add("load.duration", "must be greater than 0, got %s; set how long each measurement runs, such as 10s", l.Duration)
+	}
+	if l.Warmup < 0 {
+		p.add("load.warmup", "must not be negative, got %s; use 0s for no warm-up", l.Warmup)
+	}
+	if l.ServiceTime < 0 {
+		p.add("load.serviceTime", "must not be negative, got %s; use 0s for an immediate reply", l.ServiceTime)
+	}
+	nonEmpty(p, "load.connections", len(l.Connections), "[8]")
+	for i, c := range l.Connections {
+		if c < 1 {
+			p.add(index("load.connections", i), "must be at least 1, got %d; set how many keep-alive connections each client pod opens", c)
+		}
+	}
+	duplicates(p, "load.connections", l.Connections)
+	for _, f := range []struct {
+		field string
+		sizes []int
+	}{{"load.requestBytes", l.RequestBytes}, {"load.responseBytes", l.ResponseBytes}} {
+		nonEmpty(p, f.field, len(f.sizes), "[0]")
+		for i, n := range f.sizes {
+			if n < 0 {
+				p.add(index(f.field, i), "must not be negative, got %d; use 0 for an empty body", n)
+			}
+		}
+		duplicates(p, f.field, f.sizes)
+	}
+	if l.Repetitions < 1 {
+		p.add("load.repetitions", "must be at least 1, got %d; set how many times each case runs", l.Repetitions)
+	}
+	if l.ProbeRequests < 1 {
+		p.add("load.probeRequests", "must be at least 1, got %d; set how many requests the packet-path probe traces", l.ProbeRequests)
+	}
+}
+
+// nonEmpty reports a matrix dimension written as an empty list, which would
+// leave no cases to run.
+func nonEmpty(p *problems, field string, n int, example string) {
+	if n == 0 {
+		p.add(field, "the list is empty; list at least one value, such as %s, or leave the field out for the default", example)
+	}
+}
+
+// duplicates reports values listed twice in a matrix dimension, which would
+// give two cases the same ID.
+func duplicates[T comparable](p *problems, field string, values []T) {
+	seen := make(map[T]bool, len(values))
+	for i, v := range values {
+		if seen[v] {
+			p.add(index(field, i), "%v is listed twice; remove the duplicate", v)
+		}
+		seen[v] = true
+	}
+}
+
+func index(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
