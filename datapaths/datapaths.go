@@ -83,6 +83,14 @@ type Costed interface {
 	Components() []Component
 }
 
+// BPFCosted is implemented by datapaths that load BPF maps and programs;
+// their memory is charged to the kernel, not to any cgroup.
+type BPFCosted interface {
+	// BPFMemoryBytes returns, per node name, what the datapath's BPF maps
+	// and programs on that node cost (the kernel's memlock figures).
+	BPFMemoryBytes() (map[string]uint64, error)
+}
+
 // StateRoot holds the files datapaths write for their processes
 // (certificates, service tables), one directory per run; `meshbench cleanup`
 // removes what a killed run left there.

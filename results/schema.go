@@ -62,6 +62,11 @@ type Case struct {
 	Repetitions []Repetition `json:"repetitions"`
 	NodeCosts   []NodeCost   `json:"nodes,omitempty"`
 	Path        *Path        `json:"path,omitempty"`
+
+	// Stats and OverheadVsNone are computed from Repetitions by Finalize
+	// (see stats.go); files written before Finalize existed lack them.
+	Stats          *CaseStats `json:"stats,omitempty"`
+	OverheadVsNone *Overhead  `json:"overhead_vs_none,omitempty"`
 }
 
 // Latency percentiles in microseconds, from intended send time.

@@ -6,11 +6,12 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 var datapathNames = []string{None, Sidecar, NodeProxy, EBPF}
 
-const datapathList = "none, sidecar, nodeproxy, ebpf"
+var datapathList = strings.Join(datapathNames, ", ")
 
 func knownDatapath(name string) bool { return slices.Contains(datapathNames, name) }
 
@@ -24,8 +25,8 @@ var unusable = []netip.Prefix{
 
 // Validate checks a defaulted spec (see SetDefaults) and returns every
 // problem it finds, each a *FieldError that names the field, its line and
-// what to do, joined with errors.Join and all wrapping ErrInvalid; nil when
-// the spec can run.
+// what to do, joined with errors.Join and all wrapping ErrInvalid (past 20,
+// the rest are counted, not shown); nil when the spec can run.
 func Validate(s *Spec) error {
 	p := &problems{src: s.src}
 	if s.APIVersion != APIVersion {

@@ -83,12 +83,11 @@ type sysctl struct {
 }
 
 var (
-	// IPv6 is off in every namespace of the run: no autoconfiguration,
-	// router or neighbour solicitations adding packets to counted paths.
-	noIPv6 = []sysctl{
-		{"/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", true},
-		{"/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", true},
-	}
+	// IPv6 is off on every link of the run: no autoconfiguration, router
+	// or neighbour solicitations adding packets to counted paths. Links
+	// made after this take the default; "all" would also cover lo, but its
+	// handler spins (restart_syscall) while another worker holds the RTNL.
+	noIPv6 = []sysctl{{"/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", true}}
 	nodeSysctls = append([]sysctl{{"/proc/sys/net/ipv4/ip_forward", "1", false}}, noIPv6...)
 )
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -65,7 +64,7 @@ func programServices(nsFD int, table string, topo *clusters.Topology) error {
 		if len(s.Pods) == 0 {
 			continue
 		}
-		svc, err := addService(conn, t, "svc-"+strconv.Itoa(k), s, podIPs)
+		svc, err := addService(conn, t, k, s, podIPs)
 		if err != nil {
 			return fmt.Errorf("add service %s: %w", s.Name, err)
 		}
@@ -106,16 +105,16 @@ func programServices(nsFD int, table string, topo *clusters.Topology) error {
 	return nil
 }
 
-// addService adds, in one batch, a service's chain (named name) and its
-// endpoint chains.
-func addService(conn *nftables.Conn, t *nftables.Table, name string, s clusters.Service, podIPs map[string]netip.Addr) (string, error) {
+// addService adds, in one batch, the chain of the k-th service and its
+// endpoint chains, and returns the service chain's name.
+func addService(conn *nftables.Conn, t *nftables.Table, k int, s clusters.Service, podIPs map[string]netip.Addr) (string, error) {
 	endpoints := &nftables.Set{
 		Table: t, Anonymous: true, Constant: true, IsMap: true,
 		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict,
 	}
 	var elems []nftables.SetElement
 	for j, pod := range s.Pods {
-		ep := conn.AddChain(&nftables.Chain{Table: t, Name: "ep" + strings.TrimPrefix(name, "svc") + "-" + strconv.Itoa(j)})
+		ep := conn.AddChain(&nftables.Chain{Table: t, Name: "ep-" + strconv.Itoa(k) + "-" + strconv.Itoa(j)})
 		conn.AddRule(&nftables.Rule{Table: t, Chain: ep, Exprs: dnat(podIPs[pod], s.TargetPort)})
 		elems = append(elems, nftables.SetElement{
 			Key:         binaryutil.NativeEndian.PutUint32(uint32(j)),
@@ -125,7 +124,7 @@ func addService(conn *nftables.Conn, t *nftables.Table, name string, s clusters.
 	if err := conn.AddSet(endpoints, elems); err != nil {
 		return "", err
 	}
-	svc := conn.AddChain(&nftables.Chain{Table: t, Name: name})
+	svc := conn.AddChain(&nftables.Chain{Table: t, Name: "svc-" + strconv.Itoa(k)})
 	conn.AddRule(&nftables.Rule{Table: t, Chain: svc, Exprs: []expr.Any{
 		&expr.Numgen{Register: reg1, Modulus: uint32(len(s.Pods)), Type: unix.NFT_NG_RANDOM},
 		&expr.Lookup{SourceRegister: reg1, SetName: endpoints.Name, SetID: endpoints.ID, IsDestRegSet: true},

@@ -48,6 +48,11 @@ type Config struct {
 	// TLS, when set, secures tunnels with mTLS: the tunnel listener requires
 	// it and hops with Tunnel set use it.
 	TLS *TLSConfig
+	// NoSplice makes l4 relay bytes between two TCP sockets with read and
+	// write instead of splice(2). Sockets whose data arrives through an
+	// sk_msg redirect (the ebpf datapath) need it: splice does not see the
+	// BPF ingress queue, so it would wait forever for data already there.
+	NoSplice bool
 	// Log receives one line per failed connection or request; nil discards.
 	Log *slog.Logger
 }

@@ -24,7 +24,9 @@
 // # Modes
 //
 // L4 relays bytes both ways with half-close; between two plain TCP sockets
-// the kernel splices them without copying through user space. L7 parses
+// the kernel splices them without copying through user space, unless
+// Config.NoSplice (flag -splice=false) asks for read and write, as sockets
+// fed by an sk_msg redirect need. L7 parses
 // HTTP/1.1 requests, balances each one over the service's endpoints, forwards
 // it over a keep-alive connection pool per upstream endpoint and streams the
 // response back.

@@ -19,18 +19,19 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // hold bytes already read from down and up (past a CONNECT exchange).
 func (p *Proxy) relay(down net.Conn, downBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
 	var wg sync.WaitGroup
-	wg.Go(func() { pipe(up, down, downBuf, &p.stats.bytesUp) })
-	pipe(down, up, upBuf, &p.stats.bytesDown)
+	splice := !p.cfg.NoSplice
+	wg.Go(func() { pipe(up, down, downBuf, splice, &p.stats.bytesUp) })
+	pipe(down, up, upBuf, splice, &p.stats.bytesDown)
 	wg.Wait()
 }
 
 // pipe copies src to dst. When src ends cleanly, it half-closes dst so the
 // far side sees the end while the other direction carries on; when the copy
 // fails, it closes both connections, which also ends the other direction.
-func pipe(dst, src net.Conn, buffered *bufio.Reader, n *atomic.Uint64) {
+func pipe(dst, src net.Conn, buffered *bufio.Reader, splice bool, n *atomic.Uint64) {
 	err := drain(dst, buffered, n)
 	if err == nil {
-		err = copyStream(dst, src, n)
+		err = copyStream(dst, src, splice, n)
 	}
 	if err != nil {
 		dst.Close()
@@ -53,11 +54,12 @@ func drain(dst io.Writer, br *bufio.Reader, n *atomic.Uint64) error {
 	return err
 }
 
-// copyStream copies src to dst until src's end. Between two TCP sockets it
-// keeps the concrete types so that (*net.TCPConn).ReadFrom splices in the
-// kernel; anything else (TLS) goes through a pooled buffer.
-func copyStream(dst, src net.Conn, n *atomic.Uint64) error {
-	if d, ok := dst.(*net.TCPConn); ok {
+// copyStream copies src to dst until src's end. Between two TCP sockets,
+// when splice is allowed, it keeps the concrete types so that
+// (*net.TCPConn).ReadFrom splices in the kernel; anything else (TLS, or
+// splice not allowed) goes through a pooled buffer with read and write.
+func copyStream(dst, src net.Conn, splice bool, n *atomic.Uint64) error {
+	if d, ok := dst.(*net.TCPConn); ok && splice {
 		if s, ok := src.(*net.TCPConn); ok {
 			for {
 				m, err := io.CopyN(d, s, spliceStep)

@@ -27,11 +27,13 @@ type Options struct {
 	CA, Cert, Key string
 	// AllowPeers are the service names allowed as peers.
 	AllowPeers []string
+	// Splice lets l4 splice between TCP sockets (Config.NoSplice when off).
+	Splice bool
 }
 
 // DefaultOptions are the flag defaults.
 func DefaultOptions() Options {
-	return Options{Mode: L4, Outbound: DefaultOutbound, Inbound: DefaultInbound, Mark: DefaultMark}
+	return Options{Mode: L4, Outbound: DefaultOutbound, Inbound: DefaultInbound, Mark: DefaultMark, Splice: true}
 }
 
 // Args renders o as the agent arguments that start a proxy with it.
@@ -42,6 +44,7 @@ func (o Options) Args() []string {
 		"--inbound", o.Inbound,
 		"--tunnel", o.Tunnel,
 		"--mark", strconv.FormatUint(uint64(o.Mark), 10),
+		"--splice=" + strconv.FormatBool(o.Splice),
 	}
 	add := func(name, value string) {
 		if value != "" {
@@ -131,6 +134,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		o.AllowPeers = strings.Split(s, ",")
 		return nil
 	})
+	fs.BoolVar(&o.Splice, "splice", o.Splice, "l4: splice between TCP sockets; false reads and writes (needed behind sk_msg redirect)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
@@ -142,7 +146,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 
 // Config loads the files o names and builds the proxy's Config.
 func (o Options) Config() (Config, error) {
-	cfg := Config{Mode: o.Mode, Outbound: o.Outbound, Inbound: o.Inbound, Tunnel: o.Tunnel, Mark: o.Mark}
+	cfg := Config{Mode: o.Mode, Outbound: o.Outbound, Inbound: o.Inbound, Tunnel: o.Tunnel, Mark: o.Mark, NoSplice: !o.Splice}
 	if o.Services != "" {
 		services, err := LoadServices(o.Services)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
@@ -125,12 +127,22 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 // applyOverrides puts the command-line flags over the scenario and validates
 // the result again.
 func applyOverrides(spec *scenarios.Spec, o runOptions, changed func(string) bool) error {
+	switch {
+	case changed("rate") && o.rate <= 0:
+		return usagef("--rate %g: the request rate must be > 0 requests/s", o.rate)
+	case changed("duration") && o.duration <= 0:
+		return usagef("--duration %s: the measurement duration must be > 0, e.g. 10s", o.duration)
+	case changed("repetitions") && o.repetitions < 1:
+		return usagef("--repetitions %d: run each case at least once", o.repetitions)
+	}
 	if changed("datapaths") {
 		spec.Datapaths = nil
 		for _, d := range o.datapaths {
-			if d = strings.TrimSpace(d); d != "" {
-				spec.Datapaths = append(spec.Datapaths, d)
+			d = strings.TrimSpace(d)
+			if !slices.Contains(datapaths.Names(), d) {
+				return usagef("--datapaths: unknown datapath %q; choose from %s", d, strings.Join(datapaths.Names(), ", "))
 			}
+			spec.Datapaths = append(spec.Datapaths, d)
 		}
 	}
 	if changed("duration") {
