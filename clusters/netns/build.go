@@ -116,17 +116,19 @@ var loopback = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"
 // createFabric makes the fabric namespace and its bridge, kind's docker
 // network.
 func (b *builder) createFabric(context.Context) error {
-	t, err := lockThread()
+	err := onThread(func(t *thread) error {
+		fd, h, err := inNewNamespace(t, nsName(b.topo.RunID, "fabric"), noIPv6)
+		if err != nil {
+			return err
+		}
+		fd.Close()
+		b.fabric = h
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	defer t.release()
-	fd, h, err := inNewNamespace(t, nsName(b.topo.RunID, "fabric"), noIPv6)
-	if err != nil {
-		return err
-	}
-	fd.Close()
-	b.fabric = h
+	h := b.fabric
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName, Flags: net.FlagUp}}
 	if err := h.LinkAdd(br); err != nil {
 		return fmt.Errorf("add bridge: %w", err)
@@ -141,11 +143,10 @@ func (b *builder) createFabric(context.Context) error {
 // createNodes makes each node namespace, joined to the fabric bridge by a
 // veth, routing every other node's pod range through that node.
 func (b *builder) createNodes(ctx context.Context) error {
-	t, err := lockThread()
-	if err != nil {
-		return err
-	}
-	defer t.release()
+	return onThread(func(t *thread) error { return b.createNodesOn(ctx, t) })
+}
+
+func (b *builder) createNodesOn(ctx context.Context, t *thread) error {
 	for _, n := range b.topo.Nodes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -223,23 +224,22 @@ func (b *builder) createPods(ctx context.Context) error {
 	})
 	for range min(podWorkers, len(b.topo.Pods)) {
 		g.Go(func() error {
-			t, err := lockThread()
-			if err != nil {
-				return err
-			}
-			defer t.release()
-			for i := range jobs {
-				if err := gctx.Err(); err != nil {
-					return err
-				}
-				if err := b.createPod(t, b.topo.Pods[i]); err != nil {
-					return fmt.Errorf("pod %s: %w", b.topo.Pods[i].Name, err)
-				}
-			}
-			return nil
+			return onThread(func(t *thread) error { return b.podWorker(gctx, t, jobs) })
 		})
 	}
 	return g.Wait()
+}
+
+func (b *builder) podWorker(ctx context.Context, t *thread, jobs <-chan int) error {
+	for i := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := b.createPod(t, b.topo.Pods[i]); err != nil {
+			return fmt.Errorf("pod %s: %w", b.topo.Pods[i].Name, err)
+		}
+	}
+	return nil
 }
 
 // createPod makes a pod namespace joined to its node by a veth pair, ptp

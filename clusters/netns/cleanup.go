@@ -19,7 +19,8 @@ import (
 )
 
 const (
-	// killTimeout bounds the wait for killed processes to exit.
+	// killTimeout bounds the wait for killed processes to exit, and for
+	// their cgroups to become removable.
 	killTimeout = 10 * time.Second
 	// teardownWorkers bounds parallel namespace and cgroup removal.
 	teardownWorkers = 8
@@ -291,12 +292,13 @@ func removeCgroups(ctx context.Context, roots []string) error {
 }
 
 func rmdir(ctx context.Context, dir string) error {
+	deadline := time.Now().Add(killTimeout)
 	for backoff := 500 * time.Microsecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
 		err := unix.Rmdir(dir)
 		switch {
 		case err == nil, errors.Is(err, unix.ENOENT):
 			return nil
-		case !errors.Is(err, unix.EBUSY):
+		case !errors.Is(err, unix.EBUSY) || time.Now().After(deadline):
 			return fmt.Errorf("remove cgroup %s: %w", dir, err)
 		}
 		select {

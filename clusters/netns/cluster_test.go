@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,9 +322,67 @@ func TestCreateRunIDInUse(t *testing.T) {
 	}
 }
 
+// TestCheck expects the test machine to be able to run clusters when root.
 func TestCheck(t *testing.T) {
-	testutil.Privileged(t)
-	if err := Check(); err != nil {
-		t.Fatalf("Check = %v, want nil on the test machine", err)
+	var want error
+	if os.Geteuid() != 0 {
+		want = clusters.ErrNotRoot
+	}
+	if err := Check(); !errors.Is(err, want) {
+		t.Fatalf("Check = %v, want %v", err, want)
+	}
+}
+
+func TestDo(t *testing.T) {
+	c := newCluster(t, smallSpec(""))
+	pod := c.topo.Pods[0]
+	self := func() string { l, _ := os.Readlink("/proc/thread-self/ns/net"); return l }
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	home := self()
+	var inside string
+	errFn := errors.New("fn failed")
+	err := Do(pod.NetNS, func() error {
+		inside = self()
+		return errFn
+	})
+	if !errors.Is(err, errFn) {
+		t.Errorf("Do = %v, want fn's error", err)
+	}
+	if want := "net:[" + strconv.FormatUint(inode(t, pod.NetNS), 10) + "]"; inside != want {
+		t.Errorf("inside Do the thread is in %s, want %s", inside, want)
+	}
+	if got := self(); got != home {
+		t.Errorf("after Do the thread is in %s, want %s", got, home)
+	}
+	if err := Do("/run/netns/mb-nonexistent", func() error { return nil }); err == nil {
+		t.Error("Do with a missing namespace succeeded, want an error")
+	}
+}
+
+// TestAgentOutlivesRetiredThreads retires OS threads the way a goroutine
+// exiting while locked does: agents must not die with them (Pdeathsig
+// follows the forking thread).
+func TestAgentOutlivesRetiredThreads(t *testing.T) {
+	c := newCluster(t, smallSpec(""))
+	p, err := c.Start(context.Background(), clusters.ProcSpec{
+		Target: clusters.Target{Pod: "client-0"}, Name: "hang", Args: []string{"agent", "hang"},
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	for range 50 {
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+		}()
+		<-locked
+	}
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-p.(*process).done:
+		t.Fatalf("agent died with a retired thread: %v", p.Wait())
+	default:
 	}
 }

@@ -18,7 +18,8 @@
 //     an nftables table meshbench-R built like kube-proxy's nftables mode;
 //   - a cgroup per node and per pod: meshbench-R/<node>/<pod> directly under
 //     the cgroup2 mount and, where memory and cpuacct are cgroup v1
-//     hierarchies, under the v1 group of the process that made the cluster.
+//     hierarchies, under the v1 group of the process that made the cluster;
+//     processes started on a node itself go in meshbench-R/<node>/system.
 //
 // Namespaces are mounted under /run/netns like `ip netns add` creates them,
 // so `ip netns exec mb-R-p0 ...` works for inspection. The host's own

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -42,6 +44,10 @@ func TestDeleteLeavesNothing(t *testing.T) {
 	if l, err := Leftovers(spec.RunID); err != nil || len(l.Processes) != len(procs) {
 		t.Errorf("Leftovers of a live run: %+v, %v; want %d processes", l, err, len(procs))
 	}
+	_, inodes, err := find(spec.RunID)
+	if err != nil {
+		t.Fatalf("find: %v", err)
+	}
 	for i := range 2 { // Delete is idempotent
 		if err := c.Delete(context.Background()); err != nil {
 			t.Fatalf("Delete #%d: %v", i+1, err)
@@ -52,6 +58,9 @@ func TestDeleteLeavesNothing(t *testing.T) {
 		if err := unix.Kill(p.Pid(), 0); !errors.Is(err, unix.ESRCH) {
 			t.Errorf("process %d after Delete: kill(0) = %v, want ESRCH (reaped)", p.Pid(), err)
 		}
+	}
+	if held := heldNamespaces(t, inodes); len(held) > 0 {
+		t.Errorf("after Delete this process still holds run namespaces: %v", held)
 	}
 	if after := hostNetwork(t); after != before {
 		t.Errorf("host network changed:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -81,9 +90,15 @@ func TestCleanupKilledRun(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 
-	left, err := Leftovers(runID)
-	if err != nil {
-		t.Fatalf("Leftovers: %v", err)
+	// The agent dies with the runner (Pdeathsig); the two orphans live on.
+	var left Removed
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if left, err = Leftovers(runID); err != nil {
+			t.Fatalf("Leftovers: %v", err)
+		}
+		if len(left.Processes) <= 2 || time.Now().After(deadline) {
+			break
+		}
 	}
 	spec := smallSpec(runID)
 	pods := 0
@@ -97,7 +112,6 @@ func TestCleanupKilledRun(t *testing.T) {
 	if got, want := len(left.Cgroups), len(cg.bases()); got != want {
 		t.Errorf("killed run left cgroups %q, want %d", left.Cgroups, want)
 	}
-	// The agent died with the runner; the two orphans live on.
 	if got := len(left.Processes); got != 2 {
 		t.Errorf("killed run left processes %+v, want the 2 orphans", left.Processes)
 	}
@@ -110,6 +124,31 @@ func TestCleanupKilledRun(t *testing.T) {
 		t.Errorf("Cleanup removed %+v, want %+v", got, left)
 	}
 	assertNoLeftovers(t, runID)
+}
+
+// heldNamespaces returns this process's descriptors and threads that
+// refer to a namespace with one of the inodes: each keeps the namespace,
+// and its links, alive after its name is gone.
+func heldNamespaces(tb testing.TB, inodes map[uint64]bool) []string {
+	tb.Helper()
+	var nsfs unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &nsfs); err != nil {
+		tb.Fatal(err)
+	}
+	var held []string
+	for _, pattern := range []string{"/proc/self/fd/*", "/proc/self/task/*/ns/net"} {
+		paths, err := filepath.Glob(pattern)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, p := range paths {
+			var st unix.Stat_t
+			if unix.Stat(p, &st) == nil && st.Dev == nsfs.Dev && inodes[st.Ino] {
+				held = append(held, p)
+			}
+		}
+	}
+	return held
 }
 
 func assertNoLeftovers(tb testing.TB, runID string) {

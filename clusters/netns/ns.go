@@ -12,32 +12,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Do runs fn on a locked OS thread inside the network namespace at nsPath
-// (a /run/netns bind mount or /proc/<pid>/ns/net) and restores the thread's
-// namespace afterwards. Sockets fn creates stay in that namespace; goroutines
-// fn starts do not run in it. If the namespace cannot be restored the thread
-// stays locked, so Go retires it instead of reusing it.
-func Do(nsPath string, fn func() error) (err error) {
-	t, err := lockThread()
-	if err != nil {
-		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-	}
-	defer func() {
-		if rerr := t.restore(); rerr != nil {
-			err = errors.Join(err, rerr)
+// Do runs fn inside the network namespace at nsPath (a /run/netns bind
+// mount or /proc/<pid>/ns/net), on a new goroutine locked to its OS thread,
+// and restores the thread's namespace afterwards. Sockets fn creates stay in
+// that namespace; goroutines fn starts do not run in it. If the namespace
+// cannot be restored, Go retires the thread; the caller's thread is never
+// switched.
+func Do(nsPath string, fn func() error) error {
+	return onThread(func(t *thread) error {
+		target, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
 		}
-		t.release()
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+		}
+		t.dirty = true
+		ferr := fn()
+		return errors.Join(ferr, t.restore())
+	})
+}
+
+// onThread runs fn on a new goroutine locked to its OS thread, and retires
+// the thread if fn leaves it outside its original namespace.
+func onThread(fn func(t *thread) error) error {
+	errc := make(chan error, 1)
+	go func() {
+		t, err := lockThread()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer t.release()
+		errc <- fn(t)
 	}()
-	target, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-	}
-	defer target.Close()
-	t.dirty = true
-	if err := netns.Set(target); err != nil {
-		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-	}
-	return fn()
+	return <-errc
 }
 
 // thread is a goroutine locked to its OS thread, remembering the thread's
@@ -87,7 +97,7 @@ var (
 	// or neighbour solicitations adding packets to counted paths. Links
 	// made after this take the default; "all" would also cover lo, but its
 	// handler spins (restart_syscall) while another worker holds the RTNL.
-	noIPv6 = []sysctl{{"/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", true}}
+	noIPv6      = []sysctl{{"/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", true}}
 	nodeSysctls = append([]sysctl{{"/proc/sys/net/ipv4/ip_forward", "1", false}}, noIPv6...)
 )
 

@@ -73,8 +73,25 @@ func plan(spec clusters.Spec) (*clusters.Topology, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan cluster: service cidr: %w", err)
 	}
+	for _, o := range []struct {
+		a, b         netip.Prefix
+		aName, bName string
+	}{
+		{spec.PodCIDR, spec.ServiceCIDR, "pod cidr", "service cidr"},
+		{spec.PodCIDR, fabricCIDR, "pod cidr", "the nodes' network"},
+		{spec.ServiceCIDR, fabricCIDR, "service cidr", "the nodes' network"},
+	} {
+		if o.a.Overlaps(o.b) {
+			return nil, fmt.Errorf("plan cluster: %s %s overlaps %s %s", o.aName, o.a, o.bName, o.b)
+		}
+	}
 
-	t := &clusters.Topology{RunID: spec.RunID, Name: "mb-" + spec.RunID}
+	t := &clusters.Topology{
+		RunID:       spec.RunID,
+		Name:        "mb-" + spec.RunID,
+		ServiceCIDR: spec.ServiceCIDR,
+		FabricNetNS: path.Join(netnsDir, nsName(spec.RunID, "fabric")),
+	}
 	root := cgroupRoot(spec.RunID)
 	fabricIP := fabricGateway
 	for i := range spec.Nodes {

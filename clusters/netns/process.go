@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -114,14 +113,14 @@ func (c *Cluster) spawn(nsPath, cgroup, where string, spec clusters.ProcSpec) (*
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderr
 	cmd.WaitDelay = time.Second // a grandchild holding stderr must not hang Wait
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Pdeathsig follows the forking thread, which returns to Go's pool
-		// and lives as long as the runner.
+		// Fired when the forking thread exits: the spawner's, which lives
+		// as long as the cluster.
 		Pdeathsig:   syscall.SIGKILL,
 		UseCgroupFD: true,
 		CgroupFD:    cgfd,
 	}
 	p.cmd = cmd
-	err = c.startIn(nsPath, cgroup, cmd)
+	err = c.spawner.start(nsPath, cgroup, cmd)
 	stdinR.Close()
 	stdoutW.Close()
 	if err != nil {
@@ -132,46 +131,6 @@ func (c *Cluster) spawn(nsPath, cgroup, where string, spec clusters.ProcSpec) (*
 	p.desc = fmt.Sprintf("%s (pid %d) in %s", spec.Name, cmd.Process.Pid, where)
 	go p.wait()
 	return p, nil
-}
-
-// startIn starts cmd from a locked thread switched into the namespace and
-// the v1 groups of cgroup, so that the child starts in both.
-func (c *Cluster) startIn(nsPath, cgroup string, cmd *exec.Cmd) error {
-	target, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
-	}
-	defer target.Close()
-	t, err := lockThread()
-	if err != nil {
-		return err
-	}
-	defer t.release()
-	t.dirty = true
-	if err := netns.Set(target); err != nil {
-		_ = t.restore()
-		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-	}
-	err = c.cg.moveThread(cgroup)
-	if err == nil {
-		if err = cmd.Start(); err != nil {
-			err = fmt.Errorf("exec %s: %w", cmd.Path, err)
-		}
-	}
-	// Back home, or the thread is retired (see thread.release) and the
-	// child, if any, dies with it (Pdeathsig).
-	home := c.cg.moveThread("")
-	if home == nil {
-		home = t.restore()
-	}
-	if home != nil {
-		if err == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		return errors.Join(err, home)
-	}
-	return err
 }
 
 // process is a started agent.

@@ -75,6 +75,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 		}
 		return nil, fmt.Errorf("create cluster %s: %w", topo.Name, err)
 	}
+	c.spawner = newSpawner(cg)
 	return c, nil
 }
 
@@ -85,6 +86,7 @@ type Cluster struct {
 	exe  string
 
 	mu      sync.Mutex
+	spawner *spawner // nil until built, and after Delete
 	procs   []*process
 	deleted bool
 }
@@ -106,8 +108,8 @@ func (c *Cluster) CgroupDir(rel string) string { return c.cg.Dir(rel) }
 func (c *Cluster) Delete(ctx context.Context) error {
 	c.mu.Lock()
 	c.deleted = true
-	procs := c.procs
-	c.procs = nil
+	procs, sp := c.procs, c.spawner
+	c.procs, c.spawner = nil, nil
 	c.mu.Unlock()
 
 	_, err := Cleanup(ctx, c.topo.RunID)
@@ -119,6 +121,9 @@ func (c *Cluster) Delete(ctx context.Context) error {
 		case <-ctx.Done():
 			return errors.Join(err, fmt.Errorf("wait for %s: %w", p.desc, ctx.Err()))
 		}
+	}
+	if sp != nil {
+		sp.stop()
 	}
 	if err != nil {
 		return fmt.Errorf("delete cluster %s: %w", c.topo.Name, err)

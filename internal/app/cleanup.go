@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,7 +30,7 @@ go with the cgroups and devices they were attached to; meshbench pins none.`,
 			if err := netns.Check(); err != nil {
 				return err
 			}
-			removed, err := netns.Cleanup(cmd.Context(), runID)
+			removed, err := cleanupRuns(cmd.Context(), runID)
 			state, serr := removeState(runID)
 			for _, p := range removed.Processes {
 				fmt.Fprintf(stdout, "killed process %d (%s)\n", p.PID, p.Command)
@@ -50,6 +52,38 @@ go with the cgroups and devices they were attached to; meshbench pins none.`,
 	}
 	cmd.Flags().StringVar(&runID, "run", "", "remove only this run's leftovers (default: every meshbench run)")
 	return cmd
+}
+
+// clusterID finds the cluster id in a leftover's name: mb-<id>-<part> for
+// namespaces, .../meshbench-<id> for cgroups.
+var clusterID = regexp.MustCompile(`(?:^mb-|/meshbench-)([a-z0-9]+)(?:-|$)`)
+
+// cleanupRuns removes every cluster of the run: a run gives each case's
+// cluster an id that starts with the run id. An empty runID removes all.
+func cleanupRuns(ctx context.Context, runID string) (netns.Removed, error) {
+	if runID == "" {
+		return netns.Cleanup(ctx, "")
+	}
+	found, err := netns.Leftovers("")
+	if err != nil {
+		return netns.Removed{}, err
+	}
+	ids := map[string]bool{}
+	for _, name := range append(found.Namespaces, found.Cgroups...) {
+		if m := clusterID.FindStringSubmatch(name); m != nil && strings.HasPrefix(m[1], runID) {
+			ids[m[1]] = true
+		}
+	}
+	var all netns.Removed
+	var errs []error
+	for id := range ids {
+		r, err := netns.Cleanup(ctx, id)
+		all.Processes = append(all.Processes, r.Processes...)
+		all.Namespaces = append(all.Namespaces, r.Namespaces...)
+		all.Cgroups = append(all.Cgroups, r.Cgroups...)
+		errs = append(errs, err)
+	}
+	return all, errors.Join(errs...)
 }
 
 // removeState removes the datapaths' state directories of the run (every

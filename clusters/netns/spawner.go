@@ -1,0 +1,83 @@
+package netns
+
+import (
+	"fmt"
+	"os/exec"
+
+	"github.com/vishvananda/netns"
+)
+
+// spawner forks a cluster's processes from one OS thread that it keeps
+// locked for the cluster's life. Pdeathsig fires when the forking thread
+// exits, not the process, and a thread returned to Go's pool is retired by
+// the next goroutine that happens to exit while locked to it (Check's
+// probe, or library code giving up on a namespace it cannot restore),
+// which would kill every agent forked from it.
+type spawner struct {
+	cg   *Cgroups
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	nsPath, cgroup string
+	cmd            *exec.Cmd
+	res            chan error
+}
+
+func newSpawner(cg *Cgroups) *spawner {
+	s := &spawner{cg: cg, reqs: make(chan spawnReq)}
+	go s.run()
+	return s
+}
+
+// start runs cmd.Start inside the namespace at nsPath and in cgroup's v1
+// groups (cmd carries the v2 cgroup itself).
+func (s *spawner) start(nsPath, cgroup string, cmd *exec.Cmd) error {
+	res := make(chan error, 1)
+	s.reqs <- spawnReq{nsPath: nsPath, cgroup: cgroup, cmd: cmd, res: res}
+	return <-res
+}
+
+// stop ends the thread; its children must be gone already.
+func (s *spawner) stop() { close(s.reqs) }
+
+func (s *spawner) run() {
+	t, err := lockThread()
+	if err != nil {
+		for r := range s.reqs {
+			r.res <- fmt.Errorf("lock spawner thread: %w", err)
+		}
+		return
+	}
+	// A thread left in a pod's namespace or groups exits with the goroutine.
+	defer t.release()
+	for r := range s.reqs {
+		r.res <- s.startIn(t, r)
+	}
+}
+
+// startIn forks from the thread switched into the target namespace and v1
+// groups, so that the child starts in both. The thread goes back home
+// afterwards; if it cannot, it stays dirty, which harms nothing since every
+// request switches it explicitly.
+func (s *spawner) startIn(t *thread, r spawnReq) error {
+	target, err := netns.GetFromPath(r.nsPath)
+	if err != nil {
+		return fmt.Errorf("open network namespace: %w", err)
+	}
+	defer target.Close()
+	t.dirty = true
+	if err := netns.Set(target); err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", r.nsPath, err)
+	}
+	err = s.cg.moveThread(r.cgroup)
+	if err == nil {
+		if err = r.cmd.Start(); err != nil {
+			err = fmt.Errorf("exec %s: %w", r.cmd.Path, err)
+		}
+	}
+	if s.cg.moveThread("") == nil {
+		_ = t.restore()
+	}
+	return err
+}

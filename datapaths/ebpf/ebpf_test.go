@@ -1,0 +1,358 @@
+package ebpf
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/bench"
+	"github.com/meshbench/meshbench/bpf/redirect"
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// spec is a 2-node cluster: a client on n0, a server service with its pod
+// on the same node (near) and one with its pod on the other node (far).
+func spec(runID string) clusters.Spec {
+	port, target := bench.ServicePort, bench.ServerPort
+	return clusters.Spec{
+		RunID:       runID,
+		Nodes:       2,
+		PodCIDR:     netip.MustParsePrefix("10.244.0.0/16"),
+		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/16"),
+		Services: []clusters.ServiceSpec{
+			{Name: "client", Role: "client", Port: port, TargetPort: target, PodNodes: []int{0}},
+			{Name: "near", Role: "server", Port: port, TargetPort: target, PodNodes: []int{0}},
+			{Name: "far", Role: "server", Port: port, TargetPort: target, PodNodes: []int{1}},
+		},
+	}
+}
+
+func TestDatapath(t *testing.T) {
+	tests := []struct {
+		name string
+		opts scenarios.DatapathOptions
+	}{
+		{"proxy l4", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn}},
+		{"proxy l7 mtls", scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true, Proxy: scenarios.ProxyOn}},
+		{"proxy off", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			testutil.Privileged(t)
+			ctx := context.Background()
+			host := newHostEcho(t)
+			before := programIDs(t)
+			c := newCluster(t)
+			topo := c.Topology()
+			dp, err := datapaths.New(scenarios.EBPF, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uninstall := uninstaller(t, dp)
+			if err := dp.Install(ctx, c); err != nil {
+				t.Fatalf("Install: %v", err)
+			}
+			proxyOn := tt.opts.Proxy == scenarios.ProxyOn
+
+			runCgroups := cgroupIDs(t, c.(*netns.Cluster).CgroupDir(path.Dir(topo.Nodes[0].Cgroup)))
+			objs := findRunObjects(t, before, runCgroups)
+			wantProgs, wantLinks := wantObjects(topo, proxyOn)
+			if len(objs.progs) != wantProgs || len(objs.links) != wantLinks {
+				t.Errorf("found %d programs and %d links of the datapath, want %d and %d", len(objs.progs), len(objs.links), wantProgs, wantLinks)
+			}
+			if len(objs.foreign) > 0 {
+				t.Errorf("links %v attach programs to cgroups outside the run", objs.foreign)
+			}
+
+			servers, load := deploy(t, c)
+			if err := dp.Verify(ctx); !errors.Is(err, datapaths.ErrNotInPath) {
+				t.Errorf("Verify before any request = %v, want %v", err, datapaths.ErrNotInPath)
+			}
+			host.ping(t, "during the run")
+			lat := attack(t, load, 200)
+			for name, s := range servers {
+				st, err := s.Stats(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st["requests"] == 0 {
+					t.Errorf("server %s answered no request", name)
+				}
+			}
+			if err := dp.Verify(ctx); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+			e := dp.(*ebpfPath)
+			cnt, err := e.counters()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("counters: %+v; closed loop p50 %v, p99 %v", cnt, lat[len(lat)/2], lat[len(lat)*99/100])
+			checkCounters(t, cnt, proxyOn)
+			pc, err := e.PathCounters(ctx)
+			if err != nil || pc.Redirects != cnt.Messages+cnt.PeerRedirected || pc.NetfilterHits != 0 {
+				t.Errorf("PathCounters() = %+v, %v; want %d redirects, no netfilter hits", pc, err, cnt.Messages+cnt.PeerRedirected)
+			}
+			checkCost(t, e, topo, proxyOn)
+
+			uninstall()
+			objs.waitGone(t)
+			host.ping(t, "after Uninstall")
+			if err := c.Delete(ctx); err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+		})
+	}
+}
+
+// wantObjects counts the programs and links Install makes: per node, with
+// the proxy, connect4 and sockops on each pod cgroup, sockops and
+// getsockopt on the proxy cgroup, tcx on the uplink and each pod veth (sk_msg
+// hangs off the sockhash without a link); without it, connect4 per pod and
+// the same tcx.
+func wantObjects(topo *clusters.Topology, proxyOn bool) (progs, links int) {
+	for _, n := range topo.Nodes {
+		pods := len(topo.PodsOn(n.Name))
+		if proxyOn {
+			progs += 5
+			links += 2*pods + 2 + 1 + pods
+		} else {
+			progs += 2
+			links += pods + 1 + pods
+		}
+	}
+	return progs, links
+}
+
+func checkCounters(t *testing.T, c redirect.Counters, proxyOn bool) {
+	t.Helper()
+	if proxyOn {
+		// Every steered connection is answered once, and both of its
+		// sockets join the sockhash.
+		if c.Steered == 0 || c.Messages == 0 || c.OrigDst != c.Steered || c.Sockets != 2*c.Steered || c.Balanced != 0 {
+			t.Errorf("counters %+v: want steered > 0, messages > 0, one SO_ORIGINAL_DST answer and two sockets per steered connection, none balanced", c)
+		}
+		return
+	}
+	// The far server's packets arrive on n1's uplink, and its replies on
+	// n0's: both are peer-redirected.
+	if c.Balanced == 0 || c.PeerRedirected == 0 || c.Steered+c.Messages+c.Sockets != 0 {
+		t.Errorf("counters %+v: want balanced > 0, peer-redirected > 0, nothing steered", c)
+	}
+}
+
+func checkCost(t *testing.T, e *ebpfPath, topo *clusters.Topology, proxyOn bool) {
+	t.Helper()
+	mem, err := e.BPFMemoryBytes()
+	if err != nil {
+		t.Fatalf("BPFMemoryBytes: %v", err)
+	}
+	for _, n := range topo.Nodes {
+		if mem[n.Name] == 0 {
+			t.Errorf("BPFMemoryBytes()[%s] = 0, want > 0 (all: %v)", n.Name, mem)
+		}
+	}
+	var nodes []string
+	for _, comp := range e.Components() {
+		if path.Base(comp.Cgroup) != ProxyCgroup {
+			t.Errorf("component cgroup %s, want one named %s", comp.Cgroup, ProxyCgroup)
+		}
+		nodes = append(nodes, comp.Node)
+	}
+	if want := len(topo.Nodes); proxyOn && len(nodes) != want || !proxyOn && len(nodes) != 0 {
+		t.Errorf("components on nodes %v, want one per node with the proxy on, none off", nodes)
+	}
+	t.Logf("BPF memory per node: %v", mem)
+}
+
+func newCluster(tb testing.TB) clusters.Cluster {
+	tb.Helper()
+	c, err := netns.New(netns.Options{}).Create(context.Background(), spec(netns.NewRunID()))
+	if err != nil {
+		tb.Fatalf("create cluster: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := c.Delete(context.Background()); err != nil {
+			tb.Errorf("delete cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// uninstaller registers dp's Uninstall at cleanup and returns a function
+// that runs it now instead, once.
+func uninstaller(tb testing.TB, dp datapaths.Datapath) func() {
+	tb.Helper()
+	done := false
+	run := func() {
+		if done {
+			return
+		}
+		done = true
+		if err := dp.Uninstall(context.Background()); err != nil {
+			tb.Errorf("Uninstall: %v", err)
+		}
+	}
+	tb.Cleanup(run)
+	return run
+}
+
+// deploy starts the workloads the way the runner does: an echo server in
+// each server pod and a load agent in the client pod aimed at every server
+// VIP, each in its pod's app cgroup.
+func deploy(tb testing.TB, c clusters.Cluster) (servers map[string]*agentctl.Agent, load *agentctl.Agent) {
+	tb.Helper()
+	topo := c.Topology()
+	start := func(pod clusters.Pod, args ...string) *agentctl.Agent {
+		a, err := agentctl.Start(context.Background(), c, clusters.ProcSpec{
+			Target: clusters.Target{Pod: pod.Name}, Name: args[1] + " in pod " + pod.Name,
+			Args: args, Cgroup: path.Join(pod.Cgroup, bench.AppCgroup),
+		})
+		if err != nil {
+			tb.Fatalf("start %s: %v", args[1], err)
+		}
+		tb.Cleanup(a.Stop)
+		return a
+	}
+	servers = map[string]*agentctl.Agent{}
+	var targets []string
+	for _, s := range topo.Services {
+		if s.Role != "server" {
+			continue
+		}
+		targets = append(targets, "http://"+netip.AddrPortFrom(s.VIP, uint16(s.Port)).String()+"/")
+		pod, _ := topo.Pod(s.Pods[0])
+		servers[s.Name] = start(pod, "agent", "server", "--listen", fmt.Sprintf(":%d", bench.ServerPort), "--response-bytes", "1024")
+	}
+	client, _ := topo.Pod("client-0")
+	load = start(client, "agent", "load", "--targets", strings.Join(targets, ","), "--connections", "4")
+	return servers, load
+}
+
+// attack sends n requests one after another and returns their sorted
+// latencies; any failed request fails tb.
+func attack(tb testing.TB, load *agentctl.Agent, n int) []time.Duration {
+	tb.Helper()
+	var lat []time.Duration
+	var failed []string
+	_, err := load.Attack(context.Background(), wire.Attack{Tag: "check", Count: n}, func(s []wire.Sample) {
+		for _, x := range s {
+			if x.Error != "" || x.Code != 200 {
+				failed = append(failed, fmt.Sprintf("code %d: %s", x.Code, x.Error))
+			}
+			lat = append(lat, x.Latency)
+		}
+	})
+	if err != nil {
+		tb.Fatalf("attack: %v", err)
+	}
+	if len(failed) > 0 || len(lat) != n {
+		tb.Fatalf("%d of %d requests failed (first: %v)", len(failed), len(lat), failed[:min(1, len(failed))])
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+// hostEcho is an echo server on loopback in the test's own (the host's)
+// network namespace and a connection to it opened before the datapath is
+// installed: host connections must not notice the datapath.
+type hostEcho struct {
+	addr string
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func newHostEcho(tb testing.TB) *hostEcho {
+	tb.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen on loopback: %v", err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	h := &hostEcho{addr: ln.Addr().String()}
+	if h.conn, err = net.DialTimeout("tcp4", h.addr, time.Second); err != nil {
+		tb.Fatalf("dial loopback: %v", err)
+	}
+	tb.Cleanup(func() { h.conn.Close() })
+	h.br = bufio.NewReader(h.conn)
+	h.ping(tb, "before Install")
+	return h
+}
+
+// ping exchanges a line on the long-lived connection and on a new one.
+func (h *hostEcho) ping(tb testing.TB, when string) {
+	tb.Helper()
+	fresh, err := net.DialTimeout("tcp4", h.addr, time.Second)
+	if err != nil {
+		tb.Fatalf("host connection %s: dial %s: %v", when, h.addr, err)
+	}
+	defer fresh.Close()
+	for _, c := range []struct {
+		conn net.Conn
+		br   *bufio.Reader
+	}{{h.conn, h.br}, {fresh, bufio.NewReader(fresh)}} {
+		if err := echoLine(c.conn, c.br, when); err != nil {
+			tb.Fatalf("host connection %s: %v", when, err)
+		}
+	}
+}
+
+func echoLine(conn net.Conn, br *bufio.Reader, msg string) error {
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintln(conn, msg); err != nil {
+		return err
+	}
+	got, err := br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got != msg+"\n" {
+		return errors.New("echo " + got + ", want " + msg)
+	}
+	return nil
+}
+
+// bareCluster is a cluster that cannot say where its cgroups are.
+type bareCluster struct{ clusters.Cluster }
+
+func TestInstallNeedsCgroupDirs(t *testing.T) {
+	testutil.Privileged(t) // Supported probes the kernel first
+	dp, err := datapaths.New(scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dp.Install(context.Background(), bareCluster{})
+	if !errors.Is(err, datapaths.ErrUnsupported) {
+		t.Errorf("Install on a cluster without CgroupDir = %v, want %v", err, datapaths.ErrUnsupported)
+	}
+	if err := dp.Uninstall(context.Background()); err != nil {
+		t.Errorf("Uninstall after a failed Install: %v", err)
+	}
+}

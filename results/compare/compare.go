@@ -1,0 +1,304 @@
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"golang.org/x/perf/benchmath"
+
+	"github.com/meshbench/meshbench/results"
+)
+
+// Alpha is the significance level: a change with p < Alpha is significant.
+const Alpha = 0.05
+
+// NoiseFloor is the smallest relative change of a Sampled figure that is
+// called "inconclusive: too noisy" rather than "no significant change"
+// when it is not significant.
+const NoiseFloor = 0.05
+
+// Verdict is what a comparison concludes about one figure.
+type Verdict string
+
+// The verdicts.
+const (
+	Better   Verdict = "better"
+	Worse    Verdict = "worse"
+	NoChange Verdict = "no significant change"
+	TooNoisy Verdict = "inconclusive: too noisy"
+)
+
+// ErrUnpaired is wrapped by Compare when the two runs' cases do not pair
+// up: they ran different scenarios or matrices.
+var ErrUnpaired = errors.New("the runs' cases do not pair up")
+
+// Row is the comparison of one figure of one case.
+type Row struct {
+	Case   string
+	Metric string
+	Kind   Kind
+	// Base and Candidate are the medians over repetitions (Sampled) or
+	// the values, in the metric's unit.
+	Base, Candidate   float64
+	BaseN, CandidateN int
+	// Delta is the relative change, Candidate/Base - 1; ±Inf when Base is
+	// 0 and Candidate is not.
+	Delta float64
+	// P is the t-test's p-value, NaN when no test applies (Exact and
+	// Single figures, fewer than 2 repetitions on a side).
+	P       float64
+	Verdict Verdict
+
+	m *metric
+}
+
+// Worse reports whether the candidate moved in the figure's bad direction,
+// significant or not.
+func (r *Row) worseDirection() bool {
+	if r.m.higherBetter {
+		return r.Candidate < r.Base
+	}
+	return r.Candidate > r.Base
+}
+
+// Format writes a value in the row's unit.
+func (r *Row) Format(v float64) string { return r.m.format(v) }
+
+// CaseStatus records a case that failed in either run: it has no rows.
+type CaseStatus struct {
+	Case                  string
+	Base, Candidate       string // "ok" or "failed"
+	BaseErr, CandidateErr string
+}
+
+// Report is the comparison of two runs.
+type Report struct {
+	Base, Candidate *results.Run
+	Rows            []Row
+	// Failed lists the cases that failed in either run.
+	Failed []CaseStatus
+	// Notes say what differs between the runs beyond their figures.
+	Notes []string
+}
+
+// Compare pairs the cases of base and cand by ID and compares every figure
+// both have. It returns an error wrapping ErrUnpaired, naming the cases
+// found in only one run, when the cases do not pair up one to one.
+func Compare(base, cand *results.Run) (*Report, error) {
+	if err := pairable(base, cand); err != nil {
+		return nil, err
+	}
+	r := &Report{Base: base, Candidate: cand, Notes: notes(base, cand)}
+	byID := map[string]*results.Case{}
+	for i := range cand.Cases {
+		byID[cand.Cases[i].ID] = &cand.Cases[i]
+	}
+	for i := range base.Cases {
+		b := &base.Cases[i]
+		c := byID[b.ID]
+		if b.Status != "ok" || c.Status != "ok" {
+			r.Failed = append(r.Failed, CaseStatus{b.ID, b.Status, c.Status, b.Error, c.Error})
+			continue
+		}
+		for _, m := range metrics {
+			bv, ok1 := m.values(base, b)
+			cv, ok2 := m.values(cand, c)
+			if ok1 && ok2 {
+				r.Rows = append(r.Rows, compareFigure(b.ID, m, bv, cv))
+			}
+		}
+	}
+	return r, nil
+}
+
+// pairable checks that the runs' case IDs match one to one.
+func pairable(base, cand *results.Run) error {
+	if base == nil || cand == nil {
+		return fmt.Errorf("compare runs: missing run")
+	}
+	ids := func(run *results.Run, which string) (map[string]bool, error) {
+		m := map[string]bool{}
+		for _, c := range run.Cases {
+			if m[c.ID] {
+				return nil, fmt.Errorf("compare runs: case %s appears twice in the %s run", c.ID, which)
+			}
+			m[c.ID] = true
+		}
+		return m, nil
+	}
+	b, err := ids(base, "base")
+	if err != nil {
+		return err
+	}
+	c, err := ids(cand, "candidate")
+	if err != nil {
+		return err
+	}
+	if len(b) == 0 && len(c) == 0 {
+		return fmt.Errorf("compare runs: %w: neither run has cases", ErrUnpaired)
+	}
+	onlyBase, onlyCand := missing(b, c), missing(c, b)
+	if len(onlyBase) == 0 && len(onlyCand) == 0 {
+		return nil
+	}
+	var parts []string
+	if len(onlyBase) > 0 {
+		parts = append(parts, "only in base: "+listIDs(onlyBase))
+	}
+	if len(onlyCand) > 0 {
+		parts = append(parts, "only in candidate: "+listIDs(onlyCand))
+	}
+	return fmt.Errorf("compare runs: %w (base scenario %q, candidate scenario %q): %s; compare runs of the same scenario and matrix",
+		ErrUnpaired, base.Scenario, cand.Scenario, strings.Join(parts, "; "))
+}
+
+// missing returns the keys of a that b lacks, sorted.
+func missing(a, b map[string]bool) []string {
+	var out []string
+	for id := range a {
+		if !b[id] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// listIDs names at most 5 IDs.
+func listIDs(ids []string) string {
+	const most = 5
+	if len(ids) <= most {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:most], ", "), len(ids)-most)
+}
+
+// notes says what differs between the runs that a reader should weigh.
+func notes(base, cand *results.Run) []string {
+	var out []string
+	if base.ScenarioHash != cand.ScenarioHash {
+		out = append(out, "the scenarios differ (scenario hash), e.g. in duration or repetitions: figures may not be comparable")
+	}
+	be, ce := base.Environment, cand.Environment
+	if be.CPUModel != ce.CPUModel || be.CPUs != ce.CPUs || be.Kernel != ce.Kernel {
+		out = append(out, fmt.Sprintf("the runs come from different machines (%s, %d CPUs, kernel %s vs %s, %d CPUs, kernel %s): absolute latencies follow the machine, overheads vs none much less",
+			orUnknown(be.CPUModel), be.CPUs, orUnknown(be.Kernel), orUnknown(ce.CPUModel), ce.CPUs, orUnknown(ce.Kernel)))
+	}
+	return out
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// compareFigure compares one figure's values.
+func compareFigure(id string, m *metric, base, cand []float64) Row {
+	r := Row{
+		Case: id, Metric: m.name, Kind: m.kind, m: m,
+		Base: median(base), Candidate: median(cand),
+		BaseN: len(base), CandidateN: len(cand),
+		P: math.NaN(),
+	}
+	r.Delta = relChange(r.Base, r.Candidate)
+	direction := func(up bool) Verdict {
+		if up == m.higherBetter {
+			return Better
+		}
+		return Worse
+	}
+	switch m.kind {
+	case Exact:
+		r.Verdict = NoChange
+		if r.Candidate != r.Base {
+			r.Verdict = direction(r.Candidate > r.Base)
+		}
+	case Single:
+		r.Verdict = NoChange
+		if math.Abs(r.Delta) > m.noise {
+			r.Verdict = direction(r.Candidate > r.Base)
+		}
+	case Sampled:
+		var up bool
+		r.P, up = test(base, cand)
+		switch {
+		case r.P < Alpha: // false for NaN
+			r.Verdict = direction(up)
+		case math.Abs(r.Delta) >= NoiseFloor:
+			r.Verdict = TooNoisy
+		default:
+			r.Verdict = NoChange
+		}
+	}
+	return r
+}
+
+// test runs Welch's t-test on the logarithms of base and cand (on the
+// values when some are not positive) and says whether cand's mean is the
+// higher. p is NaN when a side has fewer than 2 values.
+func test(base, cand []float64) (p float64, up bool) {
+	if len(base) < 2 || len(cand) < 2 {
+		return math.NaN(), false
+	}
+	tb, tc := slices.Clone(base), slices.Clone(cand)
+	if slices.IndexFunc(tb, nonPositive) < 0 && slices.IndexFunc(tc, nonPositive) < 0 {
+		for i := range tb {
+			tb[i] = math.Log(tb[i])
+		}
+		for i := range tc {
+			tc[i] = math.Log(tc[i])
+		}
+	}
+	up = mean(tc) > mean(tb)
+	if constant(tb) && constant(tc) {
+		// No spread on either side: the t-test is undefined, and equal
+		// values are no change while different ones are certain.
+		if tb[0] == tc[0] {
+			return 1, false
+		}
+		return 0, up
+	}
+	t := &benchmath.DefaultThresholds
+	cmp := benchmath.AssumeNormal.Compare(benchmath.NewSample(tb, t), benchmath.NewSample(tc, t))
+	return cmp.P, up
+}
+
+func nonPositive(v float64) bool { return !(v > 0) }
+
+func constant(xs []float64) bool {
+	return slices.IndexFunc(xs, func(v float64) bool { return v != xs[0] }) < 0
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// relChange is cand/base - 1, 0 when both are 0, ±Inf when only base is.
+func relChange(base, cand float64) float64 {
+	switch {
+	case base == cand:
+		return 0
+	case base == 0:
+		return math.Copysign(math.Inf(1), cand)
+	}
+	return cand/base - 1
+}

@@ -1,0 +1,287 @@
+package compare
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/resultstest"
+)
+
+func mustCompare(tb testing.TB, base, cand *results.Run) *Report {
+	tb.Helper()
+	r, err := Compare(base, cand)
+	if err != nil {
+		tb.Fatalf("Compare: %v", err)
+	}
+	return r
+}
+
+func mustLimits(tb testing.TB, s string) Limits {
+	tb.Helper()
+	l, err := ParseLimits(s)
+	if err != nil {
+		tb.Fatalf("ParseLimits(%q): %v", s, err)
+	}
+	return l
+}
+
+func TestCompareWithItself(t *testing.T) {
+	run := resultstest.Run(t, resultstest.Options{})
+	r := mustCompare(t, run, run)
+	if len(r.Failed) != 0 || len(r.Notes) != 0 {
+		t.Errorf("Failed = %v, Notes = %v, want none", r.Failed, r.Notes)
+	}
+	metrics := map[string]bool{}
+	for _, row := range r.Rows {
+		metrics[row.Metric] = true
+		if row.Verdict != NoChange || row.Delta != 0 {
+			t.Errorf("%s %s: verdict %q, delta %v, want %q and 0", row.Case, row.Metric, row.Verdict, row.Delta, NoChange)
+		}
+	}
+	for _, m := range []string{"p50", "p99", "p999", "p99_overhead", "rps", "errors", "hops", "proxies", "memory", "cpu"} {
+		if !metrics[m] {
+			t.Errorf("no row for metric %s", m)
+		}
+	}
+	var out bytes.Buffer
+	if err := r.Write(&out); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	for _, bad := range []string{string(Worse), string(Better), string(TooNoisy)} {
+		if strings.Contains(out.String(), bad) {
+			t.Errorf("report of a run against itself mentions %q:\n%s", bad, out.String())
+		}
+	}
+	g := Gate(r, mustLimits(t, DefaultLimits))
+	if !g.OK() || len(g.Warnings) != 0 {
+		t.Errorf("Gate of a run against itself: violations %v, warnings %v", g.Violations, g.Warnings)
+	}
+}
+
+// doctor doubles p99 in every repetition of the cases selected and adds one
+// hop to their packet path.
+func doctor(run *results.Run, selected func(*results.Case) bool) {
+	for i := range run.Cases {
+		c := &run.Cases[i]
+		if !selected(c) {
+			continue
+		}
+		for j := range c.Repetitions {
+			c.Repetitions[j].LatencyUS.P99 *= 2
+		}
+		c.LatencyUS.P99 *= 2
+		c.Path.HopsPerRequest++
+	}
+}
+
+func TestGateDoctoredCandidate(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	mesh := func(c *results.Case) bool { return c.Datapath != results.NoneDatapath }
+	every := func(*results.Case) bool { return true }
+	tests := []struct {
+		name      string
+		doctored  func(*results.Case) bool
+		limits    string
+		wantFail  []string // metrics that must fail for every doctored case
+		wantWarn  string
+		wantClean []string // metrics that must not fail
+	}{
+		{"mesh datapaths slower", mesh, DefaultLimits, []string{"p99_overhead", "hops"}, "", nil},
+		{"every datapath slower", every, DefaultLimits, []string{"hops"}, "add p99=N% to gate absolute latency", []string{"p99_overhead"}},
+		{"every datapath slower, absolute gate", every, DefaultLimits + ",p99=10%", []string{"p99", "hops"}, "", nil},
+		{"hops off", mesh, "hops=off", []string{"p99_overhead"}, "", []string{"hops"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cand := resultstest.Run(t, resultstest.Options{})
+			doctor(cand, tt.doctored)
+			limits := mustLimits(t, DefaultLimits).Apply(mustLimits(t, tt.limits))
+			g := Gate(mustCompare(t, base, cand), limits)
+			failed := map[string]int{}
+			for _, v := range g.Violations {
+				failed[v.Metric]++
+			}
+			doctored := 0
+			for i := range cand.Cases {
+				if tt.doctored(&cand.Cases[i]) {
+					doctored++
+				}
+			}
+			for _, m := range tt.wantFail {
+				if failed[m] != doctored {
+					t.Errorf("%d violations of %s, want %d (one per doctored case); all: %v", failed[m], m, doctored, g.Violations)
+				}
+			}
+			for _, m := range tt.wantClean {
+				if failed[m] != 0 {
+					t.Errorf("%d violations of %s, want none", failed[m], m)
+				}
+			}
+			var out bytes.Buffer
+			if err := g.Write(&out); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			for _, m := range tt.wantFail {
+				if !strings.Contains(out.String(), "REGRESSION") || !strings.Contains(out.String(), " "+m+" ") {
+					t.Errorf("gate output does not name %s:\n%s", m, out.String())
+				}
+			}
+			if tt.wantWarn != "" && !strings.Contains(out.String(), tt.wantWarn) {
+				t.Errorf("gate output lacks warning %q:\n%s", tt.wantWarn, out.String())
+			}
+		})
+	}
+}
+
+func TestGateFailedCase(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	cand := resultstest.Run(t, resultstest.Options{})
+	c := &cand.Cases[3]
+	c.Status, c.Error = "failed", "verify datapath: redirect counter stayed at 0"
+	g := Gate(mustCompare(t, base, cand), Limits{})
+	if len(g.Violations) != 1 || g.Violations[0].Metric != "status" || g.Violations[0].Case != c.ID {
+		t.Fatalf("violations %v, want one status violation for %s", g.Violations, c.ID)
+	}
+	if !strings.Contains(g.Violations[0].Reason, c.Error) {
+		t.Errorf("reason %q does not carry the case's error", g.Violations[0].Reason)
+	}
+	// The other way round, a case that starts working is no regression.
+	if g := Gate(mustCompare(t, cand, base), Limits{}); !g.OK() {
+		t.Errorf("a fixed case fails the gate: %v", g.Violations)
+	}
+}
+
+func TestCompareUnpaired(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	tests := []struct {
+		name string
+		cand func() *results.Run
+		want []string
+	}{
+		{"case missing", func() *results.Run {
+			r := resultstest.Run(t, resultstest.Options{})
+			r.Cases = r.Cases[1:]
+			return r
+		}, []string{"only in base: " + base.Cases[0].ID}},
+		{"other matrix", func() *results.Run {
+			return resultstest.Run(t, resultstest.Options{Datapaths: []string{"none", "ebpf"}, Rates: []float64{500}})
+		}, []string{"only in base:", "only in candidate:", "and 3 more", "rate=500"}},
+		{"no cases", func() *results.Run {
+			r := resultstest.Run(t, resultstest.Options{})
+			r.Cases = []results.Case{}
+			return r
+		}, []string{"only in base:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compare(base, tt.cand())
+			if !errors.Is(err, ErrUnpaired) {
+				t.Fatalf("Compare error = %v, want ErrUnpaired", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	dup := resultstest.Run(t, resultstest.Options{})
+	dup.Cases = append(dup.Cases, dup.Cases[0])
+	if _, err := Compare(base, dup); err == nil || !strings.Contains(err.Error(), "appears twice in the candidate run") {
+		t.Errorf("Compare with a duplicated case: %v, want an error naming it", err)
+	}
+}
+
+func TestCompareFigure(t *testing.T) {
+	p99 := metricByName("p99")
+	rps := metricByName("rps")
+	tests := []struct {
+		name       string
+		m          *metric
+		base, cand []float64
+		want       Verdict
+	}{
+		{"identical", p99, []float64{100, 104, 97}, []float64{100, 104, 97}, NoChange},
+		{"doubled", p99, []float64{100, 104, 97}, []float64{200, 208, 194}, Worse},
+		{"halved", p99, []float64{100, 104, 97}, []float64{50, 52, 48.5}, Better},
+		{"small shift within noise", p99, []float64{100, 110, 90}, []float64{102, 111, 93}, NoChange},
+		{"large shift, huge noise", p99, []float64{100, 300, 50}, []float64{150, 400, 60}, TooNoisy},
+		{"one repetition, changed", p99, []float64{100}, []float64{120}, TooNoisy},
+		{"one repetition, same", p99, []float64{100}, []float64{100}, NoChange},
+		{"higher rate is better", rps, []float64{900, 905, 898}, []float64{1000, 999, 1001}, Better},
+		{"constant, different", metricByName("errors"), []float64{0, 0, 0}, []float64{2, 2, 2}, Worse},
+		{"constant, zero", metricByName("errors"), []float64{0, 0, 0}, []float64{0, 0, 0}, NoChange},
+		{"hop added", metricByName("hops"), []float64{9}, []float64{10}, Worse},
+		{"memory within noise", metricByName("memory"), []float64{100}, []float64{104}, NoChange},
+		{"memory up", metricByName("memory"), []float64{100}, []float64{110}, Worse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row := compareFigure("c", tt.m, tt.base, tt.cand)
+			if row.Verdict != tt.want {
+				t.Errorf("verdict %q (delta %v, p %v), want %q", row.Verdict, row.Delta, row.P, tt.want)
+			}
+		})
+	}
+}
+
+func TestRelChange(t *testing.T) {
+	tests := []struct{ base, cand, want float64 }{
+		{0, 0, 0}, {100, 150, 0.5}, {100, 50, -0.5}, {0, 3, math.Inf(1)},
+	}
+	for _, tt := range tests {
+		if got := relChange(tt.base, tt.cand); got != tt.want {
+			t.Errorf("relChange(%v, %v) = %v, want %v", tt.base, tt.cand, got, tt.want)
+		}
+	}
+}
+
+// noisyRun is a run of two cases at one point, none and sidecar, whose
+// repetitions' p99 carry independent log-normal noise of sd sigma;
+// sidecar's true p99 is factor times none's.
+func noisyRun(rng *rand.Rand, reps int, sigma, factor float64) *results.Run {
+	mk := func(dp string, p99 float64) results.Case {
+		c := results.Case{ID: dp, Datapath: dp, Placement: "cross-node", Rate: 1000, Status: "ok"}
+		for i := range reps {
+			v := p99 * math.Exp(sigma*rng.NormFloat64())
+			c.Repetitions = append(c.Repetitions, results.Repetition{Index: i, LatencyUS: results.Latency{P99: v}, AchievedRPS: 1000})
+		}
+		return c
+	}
+	return &results.Run{Cases: []results.Case{mk("none", 250), mk("sidecar", 250*factor)}}
+}
+
+// TestGateNoiseAndPower measures, on synthetic runs, how often the default
+// gate fails on pure noise (false alarms) and how often it catches a 30%
+// p99-overhead regression, with 3 repetitions and 5% noise per repetition.
+func TestGateNoiseAndPower(t *testing.T) {
+	const trials = 400
+	rng := rand.New(rand.NewPCG(1, 2))
+	limits := mustLimits(t, DefaultLimits)
+	rate := func(regression float64) float64 {
+		fails := 0
+		for range trials {
+			base := noisyRun(rng, 3, 0.05, 2.5)
+			cand := noisyRun(rng, 3, 0.05, 2.5*regression)
+			if !Gate(mustCompare(t, base, cand), limits).OK() {
+				fails++
+			}
+		}
+		return float64(fails) / trials
+	}
+	if got := rate(1); got > 0.05 {
+		t.Errorf("gate failed %.1f%% of pure-noise comparisons, want at most 5%%", got*100)
+	} else {
+		t.Logf("false alarms on pure noise: %.1f%%", got*100)
+	}
+	if got := rate(1.3); got < 0.8 {
+		t.Errorf("gate caught %.1f%% of 30%% p99-overhead regressions, want at least 80%%", got*100)
+	} else {
+		t.Logf("30%% regressions caught: %.1f%%", got*100)
+	}
+}

@@ -1,0 +1,118 @@
+package compare
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/meshbench/meshbench/results"
+)
+
+// Violation is one regression beyond its limit.
+type Violation struct {
+	Case   string
+	Metric string
+	// Reason says what moved, by how much, and the limit it broke.
+	Reason string
+}
+
+// GateResult is what Gate found.
+type GateResult struct {
+	Limits     Limits
+	Cases      int
+	Violations []Violation
+	// Warnings are changes the gate does not fail on but a reader should
+	// see: worsening beyond a limit that is not significant, absolute
+	// latency that moved for every datapath alike.
+	Warnings []string
+}
+
+// OK reports whether the candidate is within the limits.
+func (g *GateResult) OK() bool { return len(g.Violations) == 0 }
+
+// Gate checks a comparison against limits. A case that succeeded in the
+// base and failed in the candidate is always a violation. Exact and
+// Single figures violate their limit as soon as they worsen beyond it;
+// Sampled figures (latency, overheads, rate, errors) only when the change
+// is also significant.
+func Gate(r *Report, limits Limits) *GateResult {
+	g := &GateResult{Limits: limits, Cases: len(r.Base.Cases)}
+	for _, f := range r.Failed {
+		switch {
+		case f.Base == "ok" && f.Candidate != "ok":
+			g.Violations = append(g.Violations, Violation{f.Case, "status",
+				fmt.Sprintf("ran in the base but %s in the candidate: %s", f.Candidate, f.CandidateErr)})
+		case f.Base != "ok" && f.Candidate != "ok":
+			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: failed in both runs, not compared (candidate: %s)", f.Case, f.CandidateErr))
+		}
+	}
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		l, ok := limits[row.Metric]
+		if !ok {
+			g.noteUngatedLatency(r, row)
+			continue
+		}
+		if !row.worseDirection() || !beyond(row, l) {
+			continue
+		}
+		switch {
+		case row.Kind != Sampled || row.Verdict == Worse:
+			g.Violations = append(g.Violations, Violation{row.Case, row.Metric, describe(row, l)})
+		default:
+			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: %s beyond %s but not gated: %s",
+				row.Case, change(row), l, notSignificant(row)))
+		}
+	}
+	return g
+}
+
+// beyond reports whether row worsened by more than l allows.
+func beyond(row *Row, l Limit) bool {
+	diff := math.Abs(row.Candidate - row.Base)
+	if !l.Relative {
+		return diff > l.Max
+	}
+	if row.Base == 0 {
+		return diff > 0
+	}
+	return diff/math.Abs(row.Base) > l.Max
+}
+
+// latencyMetrics are the absolute latency figures.
+var latencyMetrics = map[string]bool{"p50": true, "p90": true, "p99": true, "p999": true}
+
+// noteUngatedLatency warns when none's absolute latency worsened
+// significantly and no limit gates it: every datapath moved alike, which
+// overhead limits cancel by design.
+func (g *GateResult) noteUngatedLatency(r *Report, row *Row) {
+	if row.Verdict != Worse || !latencyMetrics[row.Metric] {
+		return
+	}
+	for _, c := range r.Base.Cases {
+		if c.ID == row.Case && c.Datapath == results.NoneDatapath {
+			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: %s (p=%s), not gated: overheads relative to none cancel what slows every datapath alike, such as the machine; add %s=N%% to gate absolute latency",
+				row.Case, change(row), formatP(row.P), row.Metric))
+			return
+		}
+	}
+}
+
+func describe(row *Row, l Limit) string {
+	s := change(row) + " exceeds " + l.String()
+	if row.Kind == Sampled {
+		s += fmt.Sprintf(" (p=%s)", formatP(row.P))
+	}
+	return s
+}
+
+// change writes "p99_overhead 1.850× → 3.700× (+100%)".
+func change(row *Row) string {
+	return fmt.Sprintf("%s %s → %s (%s)", row.Metric, row.Format(row.Base), row.Format(row.Candidate), formatDelta(row))
+}
+
+func notSignificant(row *Row) string {
+	if math.IsNaN(row.P) {
+		return fmt.Sprintf("too few repetitions to test (%d and %d)", row.BaseN, row.CandidateN)
+	}
+	return fmt.Sprintf("not significant (p=%s ≥ %g), the repetitions are too noisy", formatP(row.P), Alpha)
+}

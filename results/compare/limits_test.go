@@ -1,0 +1,121 @@
+package compare
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/resultstest"
+)
+
+func TestParseLimits(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Limits
+		wantErr string
+	}{
+		{in: "", want: Limits{}},
+		{in: "p99_overhead=10%,hops=0,memory=5%", want: Limits{
+			"p99_overhead": {Metric: "p99_overhead", Max: 0.1, Relative: true},
+			"hops":         {Metric: "hops", Max: 0},
+			"memory":       {Metric: "memory", Max: 0.05, Relative: true},
+		}},
+		{in: " errors = 0.5 , ", want: Limits{"errors": {Metric: "errors", Max: 0.5}}},
+		{in: "hops=off", want: Limits{"hops": {Metric: "hops", Max: math.Inf(1)}}},
+		{in: "p99_overhead", wantErr: "is not metric=limit"},
+		{in: "latency=10%", wantErr: `unknown metric "latency"; known: p50, p90`},
+		{in: "hops=-1", wantErr: "want a number ≥ 0"},
+		{in: "hops=NaN", wantErr: "want a number ≥ 0"},
+		{in: "memory=5%%", wantErr: "want a number ≥ 0"},
+		{in: "hops=0,hops=1", wantErr: "hops is given twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseLimits(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseLimits(%q) error = %v, want one containing %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseLimits(%q): %v", tt.in, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseLimits(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLimitsApply(t *testing.T) {
+	got := mustLimits(t, DefaultLimits).Apply(mustLimits(t, "hops=off,memory=5%,p99_overhead=20%"))
+	if want := "errors=1,memory=5%,p99_overhead=20%,proxies=0"; got.String() != want {
+		t.Errorf("Apply = %s, want %s", got, want)
+	}
+}
+
+func FuzzParseLimits(f *testing.F) {
+	for _, s := range []string{DefaultLimits, "hops=off", "memory=5%", "p99=1e309", "x=", "=,=", "p99_overhead=10%%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ls, err := ParseLimits(s)
+		if err != nil {
+			return
+		}
+		for k, l := range ls {
+			if k != l.Metric || metricByName(k) == nil || !(l.Max >= 0) {
+				t.Fatalf("ParseLimits(%q) accepted %+v", s, l)
+			}
+		}
+		// What String writes parses back to the same limits.
+		again, err := ParseLimits(ls.String())
+		if err != nil || again.String() != ls.String() {
+			t.Fatalf("ParseLimits(%q).String() = %q does not parse back: %v", s, ls.String(), err)
+		}
+	})
+}
+
+// FuzzCompare feeds arbitrary candidate result files through Read,
+// Compare, Gate and the writers: bad input must give an error, never a
+// panic.
+func FuzzCompare(f *testing.F) {
+	base := resultstest.Run(f, resultstest.Options{Datapaths: []string{"none", "ebpf"}, Placements: []string{"cross-node"}})
+	dir := f.TempDir()
+	if err := results.Write(dir, base); err != nil {
+		f.Fatal(err)
+	}
+	seed, err := os.ReadFile(filepath.Join(dir, results.ResultFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"schema_version":1,"cases":[{"id":"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024","status":"ok"}]}`))
+	f.Add([]byte(`{"schema_version":1,"cases":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), results.ResultFile)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cand, err := results.Read(path)
+		if err != nil {
+			return
+		}
+		r, err := Compare(base, cand)
+		if err != nil {
+			return
+		}
+		var sb strings.Builder
+		if err := r.Write(&sb); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if err := Gate(r, mustLimits(t, DefaultLimits)).Write(&sb); err != nil {
+			t.Fatalf("gate Write: %v", err)
+		}
+	})
+}
