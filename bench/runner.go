@@ -123,25 +123,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 	st := r.opts.Status
 	defer func() { st.End(err == nil) }()
 
-	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
-	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
-	if err != nil {
-		return nil, err
-	}
-	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
-		return nil, fmt.Errorf("create cluster: %w", err)
-	}
-
-	st.Start("Installing datapath " + cr.c.Datapath)
-	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
-		return nil, err
-	}
-	if err := cr.dp.Install(ctx, cr.cluster); err != nil {
-		return nil, fmt.Errorf("install datapath %s: %w", cr.c.Datapath, err)
-	}
-
-	st.Start("Deploying workloads")
-	if err := r.deploy(ctx, cr); err != nil {
+	if err := r.setup(ctx, cr); err != nil {
 		return nil, err
 	}
 
@@ -216,6 +198,31 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		}
 	}
 	return reps, nil
+}
+
+// setup creates the case's cluster, installs its datapath and deploys the
+// workloads.
+func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
+	st := r.opts.Status
+	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
+	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
+	if err != nil {
+		return err
+	}
+	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
+		return fmt.Errorf("create cluster: %w", err)
+	}
+
+	st.Start("Installing datapath " + cr.c.Datapath)
+	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
+		return err
+	}
+	if err := cr.dp.Install(ctx, cr.cluster); err != nil {
+		return fmt.Errorf("install datapath %s: %w", cr.c.Datapath, err)
+	}
+
+	st.Start("Deploying workloads")
+	return r.deploy(ctx, cr)
 }
 
 // clusterSpec lays out the case's services: the client service on node 0,
@@ -419,12 +426,9 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 }
 
 func newResultCase(c scenarios.Case) results.Case {
-	return results.Case{
+	rc := results.Case{
 		ID:            c.ID,
 		Datapath:      c.Datapath,
-		Mode:          c.Options.Mode,
-		MTLS:          c.Options.MTLS,
-		Proxy:         c.Options.Proxy,
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
 		Services:      c.Services,
@@ -435,6 +439,10 @@ func newResultCase(c scenarios.Case) results.Case {
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
 	}
+	if c.Datapath != scenarios.None {
+		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
+	}
+	return rc
 }
 
 func printTopology(w io.Writer, caseID string, t *clusters.Topology) {

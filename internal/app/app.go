@@ -106,6 +106,7 @@ the same topology in the same run.`,
 		newListCommand(stdout),
 		newValidateCommand(stdout),
 		newCleanupCommand(stdout),
+		newSelfCheckCommand(stdout, stderr),
 		newAgentCommand(stdin, stdout, stderr),
 	)
 	for _, c := range root.Commands() {
