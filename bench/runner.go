@@ -264,7 +264,7 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		cg := path.Join(pod.Cgroup, AppCgroup)
 		cr.apps[pod.Node] = append(cr.apps[pod.Node], cg)
 		return agentctl.Start(ctx, cr.cluster, clusters.ProcSpec{
-			Target: clusters.Target{Pod: pod.Name}, Name: name + " in pod " + pod.Name, Args: args, Cgroup: cg,
+			Target: clusters.Target{Pod: pod.Name}, Name: name + " in pod " + pod.Name + " on node " + pod.Node, Args: args, Cgroup: cg,
 		})
 	}
 	var targets []string

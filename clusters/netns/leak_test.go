@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -26,7 +24,7 @@ import (
 // after (read through netlink, never changed).
 func TestDeleteLeavesNothing(t *testing.T) {
 	testutil.Privileged(t)
-	before := hostNetwork(t)
+	before := testutil.HostNetwork(t)
 	spec := smallSpec(NewRunID())
 	c, err := New(Options{}).Create(context.Background(), spec)
 	if err != nil {
@@ -62,7 +60,7 @@ func TestDeleteLeavesNothing(t *testing.T) {
 	if held := heldNamespaces(t, inodes); len(held) > 0 {
 		t.Errorf("after Delete this process still holds run namespaces: %v", held)
 	}
-	if after := hostNetwork(t); after != before {
+	if after := testutil.HostNetwork(t); after != before {
 		t.Errorf("host network changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
@@ -160,68 +158,6 @@ func assertNoLeftovers(tb testing.TB, runID string) {
 	if !l.Empty() {
 		tb.Errorf("run %s left %+v", runID, l)
 	}
-}
-
-// hostNetwork describes the host's links, addresses, routes (all tables),
-// nftables tables and IPv4 forwarding, read-only.
-func hostNetwork(tb testing.TB) string {
-	tb.Helper()
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		tb.Fatalf("netlink: %v", err)
-	}
-	defer h.Close()
-	var lines []string
-	retry := func(what string, f func() error) {
-		for range 5 {
-			if err = f(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-				break
-			}
-		}
-		if err != nil {
-			tb.Fatalf("list host %s: %v", what, err)
-		}
-	}
-	retry("links", func() error {
-		links, err := h.LinkList()
-		for _, l := range links {
-			a := l.Attrs()
-			lines = append(lines, fmt.Sprintf("link %d %s %s mtu %d flags %v master %d", a.Index, a.Name, l.Type(), a.MTU, a.Flags, a.MasterIndex))
-		}
-		return err
-	})
-	retry("addresses", func() error {
-		addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
-		for _, a := range addrs {
-			lines = append(lines, fmt.Sprintf("addr %d %s", a.LinkIndex, a.IPNet))
-		}
-		return err
-	})
-	retry("routes", func() error {
-		routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-		for _, r := range routes {
-			lines = append(lines, "route "+r.String())
-		}
-		return err
-	})
-	conn, err := nftables.New()
-	if err != nil {
-		tb.Fatalf("nftables: %v", err)
-	}
-	tables, err := conn.ListTables()
-	if err != nil {
-		tb.Fatalf("list host nftables tables: %v", err)
-	}
-	for _, t := range tables {
-		lines = append(lines, fmt.Sprintf("nft table %d %s", t.Family, t.Name))
-	}
-	fwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	if err != nil {
-		tb.Fatalf("read ip_forward: %v", err)
-	}
-	lines = append(lines, "ip_forward "+strings.TrimSpace(string(fwd)))
-	slices.Sort(lines)
-	return strings.Join(lines, "\n")
 }
 
 func inode(tb testing.TB, path string) uint64 {

@@ -47,7 +47,7 @@ func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.P
 			return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 		}
 	}
-	p, err := c.spawn(nsPath, cgroup, where, spec)
+	p, err := c.spawn(nsPath, cgroup, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s in %s: %w", spec.Name, where, err)
 	}
@@ -87,7 +87,7 @@ func (c *Cluster) target(spec clusters.ProcSpec) (nsPath, cgroup, where string, 
 // spawn forks from a thread inside the target namespace and v1 groups, so
 // the child inherits them, and clones the child straight into its v2
 // cgroup.
-func (c *Cluster) spawn(nsPath, cgroup, where string, spec clusters.ProcSpec) (*process, error) {
+func (c *Cluster) spawn(nsPath, cgroup string, spec clusters.ProcSpec) (*process, error) {
 	cgfd, err := c.cg.openV2(cgroup)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func (c *Cluster) spawn(nsPath, cgroup, where string, spec clusters.ProcSpec) (*
 		stdoutR.Close()
 		return nil, err
 	}
-	p.desc = fmt.Sprintf("%s (pid %d) in %s", spec.Name, cmd.Process.Pid, where)
+	p.desc = fmt.Sprintf("%s (pid %d)", spec.Name, cmd.Process.Pid)
 	go p.wait()
 	return p, nil
 }
@@ -152,7 +152,7 @@ func (p *process) wait() {
 	p.exitErr = p.cmd.Wait()
 	p.stdin.Close()
 	if p.exitErr != nil {
-		p.err = fmt.Errorf("%s: %w", p.desc, p.exitErr)
+		p.err = fmt.Errorf("%s exited: %w", p.desc, p.exitErr)
 		if t := p.tail.String(); t != "" {
 			p.err = fmt.Errorf("%w; stderr: %s", p.err, t)
 		}

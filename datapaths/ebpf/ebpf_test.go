@@ -240,17 +240,20 @@ func deploy(tb testing.TB, c clusters.Cluster) (servers map[string]*agentctl.Age
 		servers[s.Name] = start(pod, "agent", "server", "--listen", fmt.Sprintf(":%d", bench.ServerPort), "--response-bytes", "1024")
 	}
 	client, _ := topo.Pod("client-0")
-	load = start(client, "agent", "load", "--targets", strings.Join(targets, ","), "--connections", "4")
+	load = start(client, "agent", "load", "--targets", strings.Join(targets, ","), "--connections", "4", "--timeout", "2s")
 	return servers, load
 }
 
 // attack sends n requests one after another and returns their sorted
-// latencies; any failed request fails tb.
+// latencies; any failed request fails tb. A stalled datapath fails it within
+// a minute.
 func attack(tb testing.TB, load *agentctl.Agent, n int) []time.Duration {
 	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var lat []time.Duration
 	var failed []string
-	_, err := load.Attack(context.Background(), wire.Attack{Tag: "check", Count: n}, func(s []wire.Sample) {
+	_, err := load.Attack(ctx, wire.Attack{Tag: "check", Count: n}, func(s []wire.Sample) {
 		for _, x := range s {
 			if x.Error != "" || x.Code != 200 {
 				failed = append(failed, fmt.Sprintf("code %d: %s", x.Code, x.Error))

@@ -49,7 +49,7 @@ func Start(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*Ag
 	case m, ok := <-a.msgs:
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%s exited before it was ready: %w", a.Name, a.err)
+			return nil, fmt.Errorf("exited before it was ready: %w", a.err)
 		case m.Ready == nil:
 			a.Stop()
 			return nil, fmt.Errorf("%s: first message was not ready", a.Name)
@@ -99,7 +99,7 @@ func (a *Agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Messag
 		select {
 		case m, ok := <-a.msgs:
 			if !ok {
-				return fmt.Errorf("%s died: %w", a.Name, a.err)
+				return a.err
 			}
 			if m.ID != cmd.ID {
 				continue
@@ -151,7 +151,7 @@ func (a *Agent) Attack(ctx context.Context, at wire.Attack, onSamples func([]wir
 func (a *Agent) Alive() error {
 	select {
 	case <-a.exited:
-		return fmt.Errorf("%s died: %w", a.Name, a.err)
+		return a.err
 	default:
 		return nil
 	}

@@ -224,7 +224,7 @@ func (m *Mesh) Stats(ctx context.Context) ([]map[string]uint64, error) {
 	out := make([]map[string]uint64, len(m.Proxies))
 	for i, p := range m.Proxies {
 		if err := p.Agent.Alive(); err != nil {
-			return nil, fmt.Errorf("%s proxy in %s: %w", m.Name, p.where(), err)
+			return nil, err
 		}
 		st, err := p.Agent.Stats(ctx)
 		if err != nil {
