@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// TestMTLSEncryptsTheFabric captures every frame on the fabric (the network
+// between nodes) while traffic flows cross-node: with mTLS no plaintext HTTP
+// may cross it; without, it must (the capture's positive control).
+func TestMTLSEncryptsTheFabric(t *testing.T) {
+	for _, mtls := range []bool{true, false} {
+		opts := scenarios.DatapathOptions{Mode: "l7", MTLS: mtls}
+		for _, dp := range []string{scenarios.Sidecar, scenarios.NodeProxy} {
+			c := testCase(dp, scenarios.CrossNode, opts, 1)
+			t.Run(c.ID, func(t *testing.T) {
+				wire := fabricTraffic(t, c)
+				plain := bytes.Contains(wire, []byte("HTTP/1.1 200")) || bytes.Contains(wire, []byte("GET / HTTP/1.1"))
+				if len(wire) == 0 {
+					t.Fatal("captured nothing on the fabric")
+				}
+				if plain == mtls {
+					t.Errorf("mtls %v: plaintext HTTP on the fabric: %v (captured %d bytes)", mtls, plain, len(wire))
+				}
+			})
+		}
+	}
+}
+
+// fabricTraffic sets up c, sends a second of load and returns the bytes of
+// every frame seen in the fabric namespace meanwhile.
+func fabricTraffic(tb testing.TB, c scenarios.Case) []byte {
+	tb.Helper()
+	testutil.Privileged(tb)
+	r := New(Options{Provider: netns.New(netns.Options{}), RunID: netns.NewRunID()})
+	cr := &caseRun{c: c}
+	ctx := context.Background()
+	defer r.teardown(ctx, cr)
+	if err := r.setup(ctx, cr); err != nil {
+		tb.Fatal(err)
+	}
+	var fd int
+	if err := netns.Do(cr.cluster.Topology().FabricNetNS, func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		tb.Fatal(err)
+	}
+	var (
+		seen []byte
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 65536)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err == nil && len(seen) < 8<<20 {
+				seen = append(seen, buf[:n]...)
+			}
+		}
+	}()
+	_, err := r.attack(ctx, cr, "measure", time.Second)
+	close(done)
+	wg.Wait()
+	unix.Close(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return seen
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }

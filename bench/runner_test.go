@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// testCase is a quick-shaped case: one client, one server service.
+func testCase(datapath, placement string, opts scenarios.DatapathOptions, pods int) scenarios.Case {
+	return scenarios.Case{
+		ID:       fmt.Sprintf("%s-%s-%s-mtls%v", datapath, placement, opts.Mode, opts.MTLS),
+		Datapath: datapath, Options: opts, Placement: placement,
+		Nodes: 3, Services: 1, PodsPerService: pods, ClientPods: 1,
+		PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/16",
+		Rate: 300, Duration: time.Second, Warmup: 300 * time.Millisecond,
+		Connections: 4, ResponseBytes: 512, Repetitions: 1, ProbeRequests: 20,
+	}
+}
+
+func runCases(tb testing.TB, cases ...scenarios.Case) []results.Case {
+	tb.Helper()
+	testutil.Privileged(tb)
+	runID := netns.NewRunID()
+	r := New(Options{Provider: netns.New(netns.Options{}), RunID: runID, Dir: tb.TempDir()})
+	out, err := r.Run(context.Background(), cases)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range cases {
+		if left, err := netns.Leftovers(fmt.Sprintf("%s%d", runID, i)); err != nil || !left.Empty() {
+			tb.Errorf("case %d left %+v (%v)", i, left, err)
+		}
+	}
+	return out
+}
+
+// TestDatapathsInPath runs every proxy datapath variant and checks what is
+// deterministic about them: they verify, every request succeeds, the
+// number of proxies per node, and that a proxy lengthens the packet path.
+func TestDatapathsInPath(t *testing.T) {
+	l4 := scenarios.DatapathOptions{Mode: "l4"}
+	l7 := scenarios.DatapathOptions{Mode: "l7"}
+	mtls := scenarios.DatapathOptions{Mode: "l4", MTLS: true}
+	cases := []scenarios.Case{
+		testCase(scenarios.None, scenarios.CrossNode, scenarios.DatapathOptions{}, 2),
+		testCase(scenarios.Sidecar, scenarios.CrossNode, l4, 2),
+		testCase(scenarios.Sidecar, scenarios.CrossNode, l7, 2),
+		testCase(scenarios.Sidecar, scenarios.CrossNode, mtls, 2),
+		testCase(scenarios.NodeProxy, scenarios.CrossNode, l4, 2),
+		testCase(scenarios.NodeProxy, scenarios.CrossNode, l7, 2),
+		testCase(scenarios.NodeProxy, scenarios.CrossNode, mtls, 2),
+		testCase(scenarios.NodeProxy, scenarios.SameNode, l4, 2),
+	}
+	got := runCases(t, cases...)
+	hops := map[string]float64{}
+	for i, c := range got {
+		if c.Status != "ok" {
+			t.Errorf("%s: %s: %s", c.ID, c.Status, c.Error)
+			continue
+		}
+		if c.ErrorRate != 0 {
+			t.Errorf("%s: error rate %g", c.ID, c.ErrorRate)
+		}
+		hops[c.ID] = c.Path.HopsPerRequest
+		proxies := map[string]int{}
+		for _, n := range c.NodeCosts {
+			proxies[n.Node] = n.Proxies
+			if n.Proxies > 0 && (n.DatapathMemoryBytesMean <= 0 || n.DatapathCPUSeconds <= 0) {
+				t.Errorf("%s: node %s has %d proxies but memory %g CPU %g", c.ID, n.Node, n.Proxies, n.DatapathMemoryBytesMean, n.DatapathCPUSeconds)
+			}
+		}
+		// Cross-node: the client on n0, the two server pods on n1 and n2.
+		want := map[string]int{"n0": 0, "n1": 0, "n2": 0}
+		switch {
+		case cases[i].Datapath == scenarios.Sidecar:
+			want = map[string]int{"n0": 1, "n1": 1, "n2": 1}
+		case cases[i].Datapath == scenarios.NodeProxy:
+			want = map[string]int{"n0": 1, "n1": 1, "n2": 1}
+		}
+		for node, n := range want {
+			if proxies[node] != n {
+				t.Errorf("%s: proxies on %s: got %d, want %d", c.ID, node, proxies[node], n)
+			}
+		}
+	}
+	none, sidecar := hops[got[0].ID], hops[got[1].ID]
+	if !(sidecar > none) {
+		t.Errorf("hops per request: sidecar %g, none %g; want the sidecar's loopback hops on top", sidecar, none)
+	}
+}
+
+func TestClusterSpecPlacesServers(t *testing.T) {
+	tests := []struct {
+		placement string
+		want      string
+	}{
+		{scenarios.SameNode, "client:[0] svc-000:[0 0]"},
+		{scenarios.CrossNode, "client:[0] svc-000:[1 2]"},
+		{scenarios.Spread, "client:[0] svc-000:[0 1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.placement, func(t *testing.T) {
+			spec, err := clusterSpec("abc", 3, testCase(scenarios.None, tt.placement, scenarios.DatapathOptions{}, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, s := range spec.Services {
+				parts = append(parts, fmt.Sprintf("%s:%v", s.Name, s.PodNodes))
+			}
+			if got := strings.Join(parts, " "); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			if spec.RunID != "abc3" {
+				t.Errorf("cluster id: got %q, want the run id and case index", spec.RunID)
+			}
+		})
+	}
+}
