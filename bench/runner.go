@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -400,9 +401,11 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
 	st := r.opts.Status
+	var wg sync.WaitGroup
 	for _, a := range append(cr.clients, cr.servers...) {
-		a.Stop()
+		wg.Go(a.Stop)
 	}
+	wg.Wait()
 	if cr.cluster == nil {
 		return
 	}

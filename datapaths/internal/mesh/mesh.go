@@ -266,9 +266,11 @@ func (m *Mesh) Uninstall(context.Context) error {
 	if m == nil {
 		return nil
 	}
+	var wg sync.WaitGroup
 	for _, p := range m.Proxies {
-		p.Agent.Stop()
+		wg.Go(p.Agent.Stop)
 	}
+	wg.Wait()
 	var errs []error
 	for _, t := range m.tables {
 		errs = append(errs, redirect.Remove(t.NetNS, t.Name))
