@@ -44,6 +44,8 @@ type costGroup struct {
 type costSampler struct {
 	r      CgroupReader
 	groups []costGroup
+	// bpf reads the datapath's BPF maps and programs per node, if it has any.
+	bpf datapaths.BPFCosted
 
 	mu    sync.Mutex
 	pss   map[int][]float64 // per group index: PSS sums per sample
@@ -60,6 +62,7 @@ func newCostSampler(c clusters.Cluster, dp datapaths.Datapath, appCgroups map[st
 		return nil
 	}
 	s := &costSampler{r: r}
+	s.bpf, _ = dp.(datapaths.BPFCosted)
 	byNode := map[string][]string{}
 	if costed, ok := dp.(datapaths.Costed); ok {
 		for _, comp := range costed.Components() {
@@ -143,8 +146,16 @@ func (s *costSampler) sample() error {
 }
 
 // costs turns the samples into per-node figures; requests is how many
-// requests the whole cluster served in the window.
-func (s *costSampler) costs(requests uint64) []results.NodeCost {
+// requests the whole cluster served in the window. A datapath's BPF memory
+// (maps and programs, as the kernel charges them) counts as datapath memory.
+func (s *costSampler) costs(requests uint64) ([]results.NodeCost, error) {
+	bpf := map[string]uint64{}
+	if s.bpf != nil {
+		var err error
+		if bpf, err = s.bpf.BPFMemoryBytes(); err != nil {
+			return nil, err
+		}
+	}
 	var out []results.NodeCost
 	for i := 0; i < len(s.groups); i += 2 {
 		dp, app := i, i+1
@@ -158,12 +169,17 @@ func (s *costSampler) costs(requests uint64) []results.NodeCost {
 			AppMemoryBytesMean:            mean(s.pss[app]),
 			AppCPUSeconds:                 (s.cpu1[app] - s.cpu0[app]).Seconds(),
 		}
+		if b := float64(bpf[nc.Node]); b > 0 {
+			nc.BPFMemoryBytes = b
+			nc.DatapathMemoryBytesMean += b
+			nc.DatapathMemoryBytesPeak += b
+		}
 		if requests > 0 {
 			nc.DatapathCPUPer1kRequests = nc.DatapathCPUSeconds / (float64(requests) / 1000)
 		}
 		out = append(out, nc)
 	}
-	return out
+	return out, nil
 }
 
 func mean(v []float64) float64 {

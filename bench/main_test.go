@@ -6,6 +6,7 @@ import (
 	"github.com/meshbench/meshbench/internal/agent/agenttest"
 
 	// The datapaths under test register themselves (and the proxy role).
+	_ "github.com/meshbench/meshbench/datapaths/ebpf"
 	_ "github.com/meshbench/meshbench/datapaths/nodeproxy"
 	_ "github.com/meshbench/meshbench/datapaths/none"
 	_ "github.com/meshbench/meshbench/datapaths/sidecar"

@@ -178,7 +178,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 				for _, rep := range reps {
 					requests += rep.Requests
 				}
-				cr.costs = sampler.costs(requests)
+				cr.costs, err = sampler.costs(requests)
 			}
 		}()
 	}

@@ -16,7 +16,7 @@ import (
 // testCase is a quick-shaped case: one client, one server service.
 func testCase(datapath, placement string, opts scenarios.DatapathOptions, pods int) scenarios.Case {
 	return scenarios.Case{
-		ID:       fmt.Sprintf("%s-%s-%s-mtls%v", datapath, placement, opts.Mode, opts.MTLS),
+		ID:       fmt.Sprintf("%s-%s-%s-mtls%v-proxy%s", datapath, placement, opts.Mode, opts.MTLS, opts.Proxy),
 		Datapath: datapath, Options: opts, Placement: placement,
 		Nodes: 3, Services: 1, PodsPerService: pods, ClientPods: 1,
 		PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/16",
@@ -58,6 +58,8 @@ func TestDatapathsInPath(t *testing.T) {
 		testCase(scenarios.NodeProxy, scenarios.CrossNode, l7, 2),
 		testCase(scenarios.NodeProxy, scenarios.CrossNode, mtls, 2),
 		testCase(scenarios.NodeProxy, scenarios.SameNode, l4, 2),
+		testCase(scenarios.EBPF, scenarios.CrossNode, l4, 2),
+		testCase(scenarios.EBPF, scenarios.CrossNode, scenarios.DatapathOptions{Mode: "l4", Proxy: "off"}, 2),
 	}
 	got := runCases(t, cases...)
 	hops := map[string]float64{}
@@ -82,8 +84,19 @@ func TestDatapathsInPath(t *testing.T) {
 		switch {
 		case cases[i].Datapath == scenarios.Sidecar:
 			want = map[string]int{"n0": 1, "n1": 1, "n2": 1}
-		case cases[i].Datapath == scenarios.NodeProxy:
+		case cases[i].Datapath == scenarios.NodeProxy,
+			cases[i].Datapath == scenarios.EBPF && cases[i].Options.Proxy != "off":
 			want = map[string]int{"n0": 1, "n1": 1, "n2": 1}
+		}
+		if cases[i].Datapath == scenarios.EBPF {
+			for _, n := range c.NodeCosts {
+				if n.BPFMemoryBytes <= 0 {
+					t.Errorf("%s: node %s: no BPF memory counted", c.ID, n.Node)
+				}
+			}
+			if c.Path.Redirects <= 0 {
+				t.Errorf("%s: redirects per request %g, want the eBPF redirects counted", c.ID, c.Path.Redirects)
+			}
 		}
 		for node, n := range want {
 			if proxies[node] != n {
@@ -91,9 +104,12 @@ func TestDatapathsInPath(t *testing.T) {
 			}
 		}
 	}
-	none, sidecar := hops[got[0].ID], hops[got[1].ID]
+	none, sidecar, ebpf := hops[got[0].ID], hops[got[1].ID], hops[got[8].ID]
 	if !(sidecar > none) {
 		t.Errorf("hops per request: sidecar %g, none %g; want the sidecar's loopback hops on top", sidecar, none)
+	}
+	if !(ebpf <= none) {
+		t.Errorf("hops per request: ebpf %g, none %g; want the socket redirect to save hops", ebpf, none)
 	}
 }
 

@@ -197,7 +197,10 @@ func busiestNode(f func(NodeCost) float64, format func(float64) string) func(c *
 // datapathLabel names a case's datapath with its proxy mode and mTLS.
 func datapathLabel(c *Case) string {
 	var opts []string
-	if c.Mode != "" {
+	switch {
+	case c.Proxy == "off":
+		opts = append(opts, "proxy off")
+	case c.Mode != "":
 		opts = append(opts, c.Mode)
 	}
 	if c.MTLS {

@@ -359,3 +359,55 @@ func TestInstallNeedsCgroupDirs(t *testing.T) {
 		t.Errorf("Uninstall after a failed Install: %v", err)
 	}
 }
+
+// brokenCgroup is a cluster that gives a wrong directory for one cgroup,
+// so that Install fails part way.
+type brokenCgroup struct {
+	*netns.Cluster
+	broken string
+}
+
+func (b brokenCgroup) CgroupDir(rel string) string {
+	if rel == b.broken {
+		return b.Cluster.CgroupDir(rel) + "-missing"
+	}
+	return b.Cluster.CgroupDir(rel)
+}
+
+// TestUninstallAfterPartialInstall breaks the last node's proxy cgroup:
+// Install fails after starting the proxies, loading every node's programs
+// and attaching some; Uninstall must still remove all of it.
+func TestUninstallAfterPartialInstall(t *testing.T) {
+	testutil.Privileged(t)
+	ctx := context.Background()
+	before := programIDs(t)
+	c := newCluster(t)
+	topo := c.Topology()
+	last := topo.Nodes[len(topo.Nodes)-1]
+	dp, err := datapaths.New(scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uninstall := uninstaller(t, dp)
+	err = dp.Install(ctx, brokenCgroup{c.(*netns.Cluster), path.Join(last.Cgroup, ProxyCgroup)})
+	if err == nil {
+		t.Fatal("Install with a missing proxy cgroup succeeded, want an error")
+	}
+	t.Logf("Install: %v", err)
+
+	objs := findRunObjects(t, before, cgroupIDs(t, c.(*netns.Cluster).CgroupDir(path.Dir(last.Cgroup))))
+	if want := 5 * len(topo.Nodes); len(objs.progs) != want {
+		t.Errorf("found %d programs after the failed Install, want %d", len(objs.progs), want)
+	}
+	proxies := dp.(*ebpfPath).m.Proxies
+	if len(proxies) != len(topo.Nodes) {
+		t.Errorf("%d proxies running after the failed Install, want %d", len(proxies), len(topo.Nodes))
+	}
+	uninstall()
+	objs.waitGone(t)
+	for _, p := range proxies {
+		if p.Agent.Alive() == nil {
+			t.Errorf("proxy on node %s still runs after Uninstall", p.Node)
+		}
+	}
+}

@@ -107,6 +107,10 @@ the same topology in the same run.`,
 		newValidateCommand(stdout),
 		newCleanupCommand(stdout),
 		newSelfCheckCommand(stdout, stderr),
+		newReportCommand(stdout),
+		newCompareCommand(stdout),
+		newGateCommand(stdout),
+		newExportCommand(stdout),
 		newAgentCommand(stdin, stdout, stderr),
 	)
 	for _, c := range root.Commands() {

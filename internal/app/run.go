@@ -20,6 +20,7 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 
 	// The built-in datapaths register themselves.
+	_ "github.com/meshbench/meshbench/datapaths/ebpf"
 	_ "github.com/meshbench/meshbench/datapaths/nodeproxy"
 	_ "github.com/meshbench/meshbench/datapaths/none"
 	_ "github.com/meshbench/meshbench/datapaths/sidecar"
