@@ -7,6 +7,9 @@
 // repetition's samples with WriteSamples and summarises them with Summarize,
 // folds the repetitions of a case with Aggregate, and writes result.json with
 // Write once per case (atomically, so a killed run never leaves a half file).
+// Once all cases ran, Finalize adds each case's statistics over repetitions
+// (medians, confidence intervals, noise) and its latency overhead relative
+// to the none datapath at the same matrix point.
 // Later commands load it with Read, which refuses files that are not a
 // meshbench result of this schema version.
 package results

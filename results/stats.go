@@ -237,6 +237,16 @@ func EstimateOf(values []float64) Estimate {
 	return e
 }
 
+// IntervalConfidence is the level of the interval EstimateOf reports for
+// n values (see Estimate.Confidence).
+func IntervalConfidence(n int) float64 {
+	xs := make([]float64, n)
+	for i := range xs {
+		xs[i] = float64(i)
+	}
+	return EstimateOf(xs).Confidence
+}
+
 // cv is the sample standard deviation of xs over their mean, or 0.
 func cv(xs []float64) float64 {
 	n := float64(len(xs))

@@ -37,7 +37,11 @@ type LoadOptions struct {
 	// that size; otherwise requests are GETs.
 	RequestBytes int
 	// Workers is the number of vegeta workers an attack starts with; vegeta
-	// adds more when all are busy, up to MaxWorkers (0: no limit).
+	// adds more when all are busy, up to MaxWorkers. MaxWorkers 0 means one
+	// per connection: a worker beyond that would only wait for a connection,
+	// a goroutine more for a generator that already falls behind. Requests
+	// that find every worker busy wait in the pacer and their latency, from
+	// the intended time, shows it either way.
 	Workers    uint64
 	MaxWorkers uint64
 	// Timeout bounds each request, the wait for a connection included.
@@ -67,7 +71,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 	fs.IntVar(&o.Connections, "connections", DefaultConnections, "keep-alive connections per target")
 	fs.IntVar(&o.RequestBytes, "request-bytes", 0, "POST body size in `bytes` (0: GET)")
 	fs.Uint64Var(&o.Workers, "workers", DefaultWorkers, "initial number of workers")
-	fs.Uint64Var(&o.MaxWorkers, "max-workers", 0, "maximum number of workers (0: no limit)")
+	fs.Uint64Var(&o.MaxWorkers, "max-workers", 0, "maximum number of workers (0: one per connection)")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "per-request timeout")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
@@ -162,7 +166,7 @@ func newLoader(o LoadOptions) *loader {
 	}
 	maxWorkers := o.MaxWorkers
 	if maxWorkers == 0 {
-		maxWorkers = vegeta.DefaultMaxWorkers
+		maxWorkers = uint64(o.Connections * len(o.Targets))
 	}
 	return &loader{
 		client:     client,

@@ -12,7 +12,7 @@ func BenchmarkTmpMax(b *testing.B) {
 	srv := start(b, ServerOptions{Listen: "127.0.0.1:0"}.Args()...)
 	load := start(b, LoadOptions{Targets: []string{"http://" + srv.ready.Addr + "/"}, Connections: DefaultConnections, Workers: DefaultWorkers, Timeout: DefaultTimeout}.Args()...)
 	load.attack(b, wire.Attack{Tag: "warmup", Rate: 1000, Duration: time.Second / 2})
-	for _, rate := range []float64{1000, 20000, 25000, 30000, 33000, 36000} {
+	for _, rate := range []float64{20000, 30000, 36000, 40000, 45000, 50000} {
 		samples, done := load.attack(b, wire.Attack{Tag: "m", Rate: rate, Duration: 2 * time.Second})
 		ok := 0
 		for _, s := range samples {

@@ -17,6 +17,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/report"
 	"github.com/meshbench/meshbench/scenarios"
 
 	// The built-in datapaths register themselves.
@@ -109,13 +110,17 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	})
 	run.Cases, err = runner.Run(ctx, cases)
 	run.FinishedAt = time.Now().UTC()
+	results.Finalize(run)
 	if werr := results.Write(dir, run); werr != nil {
 		return errors.Join(err, werr)
 	}
-	if terr := results.WriteTable(stdout, run); terr != nil {
+	if terr := report.WriteTerminal(stdout, run); terr != nil {
 		return terr
 	}
-	fmt.Fprintf(stdout, "result: %s\n", filepath.Join(dir, results.ResultFile))
+	if rerr := report.WriteAll(dir, run); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	fmt.Fprintf(stdout, "result: %s\nreport: %s\n", filepath.Join(dir, results.ResultFile), filepath.Join(dir, report.HTMLFile))
 	if err != nil {
 		return fmt.Errorf("run interrupted, partial result kept: %w", err)
 	}

@@ -55,8 +55,8 @@ type Row struct {
 	m *metric
 }
 
-// Worse reports whether the candidate moved in the figure's bad direction,
-// significant or not.
+// worseDirection reports whether the candidate moved in the figure's bad
+// direction, significant or not.
 func (r *Row) worseDirection() bool {
 	if r.m.higherBetter {
 		return r.Candidate < r.Base
@@ -92,6 +92,8 @@ func Compare(base, cand *results.Run) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Base: base, Candidate: cand, Notes: notes(base, cand)}
+	r.Notes = append(r.Notes, inconsistent("base", base)...)
+	r.Notes = append(r.Notes, inconsistent("candidate", cand)...)
 	byID := map[string]*results.Case{}
 	for i := range cand.Cases {
 		byID[cand.Cases[i].ID] = &cand.Cases[i]
@@ -106,8 +108,11 @@ func Compare(base, cand *results.Run) (*Report, error) {
 		for _, m := range metrics {
 			bv, ok1 := m.values(base, b)
 			cv, ok2 := m.values(cand, c)
-			if ok1 && ok2 {
+			switch {
+			case ok1 && ok2:
 				r.Rows = append(r.Rows, compareFigure(b.ID, m, bv, cv))
+			case ok1 && m.kind != Sampled:
+				r.Notes = append(r.Notes, fmt.Sprintf("case %s: %s was measured in the base but not in the candidate", b.ID, m.name))
 			}
 		}
 	}
@@ -195,6 +200,30 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// inconsistent notes the successful cases whose latency summary disagrees
+// with the medians of their repetitions, which Compare uses: the file was
+// edited by hand or by a tool that forgot the repetitions.
+func inconsistent(which string, run *results.Run) []string {
+	var out []string
+	for _, c := range run.Cases {
+		if c.Status != "ok" || len(c.Repetitions) == 0 {
+			continue
+		}
+		want, _, _ := results.Aggregate(c.Repetitions)
+		for _, f := range []struct {
+			name string
+			pick results.LatencyField
+		}{{"p50", results.P50}, {"p90", results.P90}, {"p99", results.P99}, {"p999", results.P999}} {
+			got, med := f.pick(c.LatencyUS), f.pick(want)
+			if math.Abs(got-med) > 0.005*math.Abs(med) {
+				out = append(out, fmt.Sprintf("%s case %s: latency_us.%s is %s but its repetitions' median is %s; compared are the repetitions",
+					which, c.ID, f.name, results.FormatMicros(got), results.FormatMicros(med)))
+			}
+		}
+	}
+	return out
 }
 
 // compareFigure compares one figure's values.

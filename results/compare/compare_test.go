@@ -138,6 +138,31 @@ func TestGateDoctoredCandidate(t *testing.T) {
 	}
 }
 
+func TestCompareNotesEditedSummary(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	cand := resultstest.Run(t, resultstest.Options{})
+	cand.Cases[2].LatencyUS.P99 *= 2 // the summary only, not the repetitions
+	cand.Environment.CPUModel = "Other CPU"
+	cand.Cases[3].Path = nil // the probe did not run
+	r := mustCompare(t, base, cand)
+	want := []string{
+		"the runs come from different machines",
+		"candidate case " + cand.Cases[2].ID + ": latency_us.p99 is",
+		"case " + cand.Cases[3].ID + ": hops was measured in the base but not in the candidate",
+	}
+	if len(r.Notes) != len(want) {
+		t.Fatalf("notes %q, want %d", r.Notes, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(r.Notes[i], w) {
+			t.Errorf("note %q does not contain %q", r.Notes[i], w)
+		}
+	}
+	if g := Gate(r, mustLimits(t, DefaultLimits)); !g.OK() || len(g.Warnings) != len(want) {
+		t.Errorf("gate: violations %v, warnings %q; want none and the notes", g.Violations, g.Warnings)
+	}
+}
+
 func TestGateFailedCase(t *testing.T) {
 	base := resultstest.Run(t, resultstest.Options{})
 	cand := resultstest.Run(t, resultstest.Options{})

@@ -3,6 +3,8 @@ package compare
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/meshbench/meshbench/results"
 )
@@ -20,9 +22,9 @@ type GateResult struct {
 	Limits     Limits
 	Cases      int
 	Violations []Violation
-	// Warnings are changes the gate does not fail on but a reader should
-	// see: worsening beyond a limit that is not significant, absolute
-	// latency that moved for every datapath alike.
+	// Warnings are what the gate does not fail on but a reader should
+	// see: the comparison's notes, worsening beyond a limit that is not
+	// significant, absolute latency that moved for every datapath alike.
 	Warnings []string
 }
 
@@ -35,7 +37,7 @@ func (g *GateResult) OK() bool { return len(g.Violations) == 0 }
 // Sampled figures (latency, overheads, rate, errors) only when the change
 // is also significant.
 func Gate(r *Report, limits Limits) *GateResult {
-	g := &GateResult{Limits: limits, Cases: len(r.Base.Cases)}
+	g := &GateResult{Limits: limits, Cases: len(r.Base.Cases), Warnings: slices.Clone(r.Notes)}
 	for _, f := range r.Failed {
 		switch {
 		case f.Base == "ok" && f.Candidate != "ok":
@@ -81,17 +83,23 @@ func beyond(row *Row, l Limit) bool {
 // latencyMetrics are the absolute latency figures.
 var latencyMetrics = map[string]bool{"p50": true, "p90": true, "p99": true, "p999": true}
 
-// noteUngatedLatency warns when none's absolute latency worsened
-// significantly and no limit gates it: every datapath moved alike, which
-// overhead limits cancel by design.
+// noteUngatedLatency warns when none's absolute latency worsened and no
+// limit gates it: every datapath's latency moves with none's, which
+// overhead limits cancel by design (a slower machine does that). It warns
+// on a significant rise, or on any rise beyond the percentile's overhead
+// limit, so that a reader sees latency that moved everywhere.
 func (g *GateResult) noteUngatedLatency(r *Report, row *Row) {
-	if row.Verdict != Worse || !latencyMetrics[row.Metric] {
+	if !latencyMetrics[row.Metric] || !row.worseDirection() {
+		return
+	}
+	l, limited := g.Limits[row.Metric+"_overhead"]
+	if row.Verdict != Worse && !(limited && beyond(row, l)) {
 		return
 	}
 	for _, c := range r.Base.Cases {
 		if c.ID == row.Case && c.Datapath == results.NoneDatapath {
-			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: %s (p=%s), not gated: overheads relative to none cancel what slows every datapath alike, such as the machine; add %s=N%% to gate absolute latency",
-				row.Case, change(row), formatP(row.P), row.Metric))
+			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: %s, %s, not gated: every datapath's latency moves with none's, which overhead limits cancel (a slower machine does that); add %s=N%% to gate absolute latency of runs on one machine",
+				row.Case, change(row), pText(row.P), row.Metric))
 			return
 		}
 	}
@@ -100,19 +108,33 @@ func (g *GateResult) noteUngatedLatency(r *Report, row *Row) {
 func describe(row *Row, l Limit) string {
 	s := change(row) + " exceeds " + l.String()
 	if row.Kind == Sampled {
-		s += fmt.Sprintf(" (p=%s)", formatP(row.P))
+		s += " (" + pText(row.P) + ")"
 	}
 	return s
 }
 
-// change writes "p99_overhead 1.850× → 3.700× (+100%)".
+// change writes "p99_overhead 1.850× → 3.700× (+100.0%)", and the
+// difference too for exact figures: "hops 14 → 15 (+1, +7.1%)".
 func change(row *Row) string {
-	return fmt.Sprintf("%s %s → %s (%s)", row.Metric, row.Format(row.Base), row.Format(row.Candidate), formatDelta(row))
+	delta := formatDelta(row)
+	if row.Kind == Exact {
+		delta = fmt.Sprintf("%+g, %s", row.Candidate-row.Base, delta)
+	}
+	return fmt.Sprintf("%s %s → %s (%s)", row.Metric, row.Format(row.Base), row.Format(row.Candidate), delta)
+}
+
+// pText writes a p-value as "p=0.012" or "p<0.001".
+func pText(p float64) string {
+	s := formatP(p)
+	if strings.HasPrefix(s, "<") {
+		return "p" + s
+	}
+	return "p=" + s
 }
 
 func notSignificant(row *Row) string {
 	if math.IsNaN(row.P) {
 		return fmt.Sprintf("too few repetitions to test (%d and %d)", row.BaseN, row.CandidateN)
 	}
-	return fmt.Sprintf("not significant (p=%s ≥ %g), the repetitions are too noisy", formatP(row.P), Alpha)
+	return fmt.Sprintf("not significant (%s, α=%g), the repetitions are too noisy", pText(row.P), Alpha)
 }

@@ -113,7 +113,7 @@ func newCase(tb testing.TB, dp, placement string, rate float64, o Options) resul
 	}
 	medianUS *= prof.factor * (1 + rate/20000)
 	for i := range o.Repetitions {
-		rep := Repetition(tb, medianUS*o.Noise[i%len(o.Noise)], o.Requests, rate)
+		rep := repetition(tb, medianUS*o.Noise[i%len(o.Noise)], o.Requests, rate)
 		rep.Index = i
 		rep.Samples = results.SamplesPath(c.ID, i)
 		c.Repetitions = append(c.Repetitions, rep)
@@ -137,10 +137,10 @@ func newCase(tb testing.TB, dp, placement string, rate float64, o Options) resul
 	return c
 }
 
-// Repetition returns a repetition whose latencies are log-normal around
+// repetition returns a repetition whose latencies are log-normal around
 // medianUS, from n evenly spaced quantiles (no randomness), as Summarize
 // would write it for a load of rate requests/s.
-func Repetition(tb testing.TB, medianUS float64, n int, rate float64) results.Repetition {
+func repetition(tb testing.TB, medianUS float64, n int, rate float64) results.Repetition {
 	tb.Helper()
 	h := hdrhistogram.New(int64(time.Microsecond), int64(60*time.Second), 3)
 	const sigma = 0.45

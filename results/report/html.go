@@ -1,0 +1,151 @@
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/results"
+)
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+
+// WriteHTML writes report.html into dir: one self-contained file, its
+// charts inline SVG, no script and nothing fetched from the network. run is
+// not modified.
+func WriteHTML(dir string, run *results.Run) error {
+	v, err := newView(run)
+	if err != nil {
+		return err
+	}
+	return v.writeHTML(dir)
+}
+
+// htmlPage is what the template renders.
+type htmlPage struct {
+	Title, Subtitle string
+	Figures         int // charts and path diagrams, for tests
+	Tables          []htmlTable
+	Sections        []htmlSection
+	RateCharts      []htmlFigure
+	Environment     [][2]string
+}
+
+type htmlTable struct {
+	ID, Title string
+	Header    []htmlCell
+	Rows      [][]htmlCell
+	Notes     []string
+}
+
+type htmlCell struct {
+	Text   string
+	Number bool
+}
+
+type htmlSection struct {
+	ID, Title string
+	Charts    []htmlFigure
+	Paths     []htmlFigure
+}
+
+type htmlFigure struct {
+	ID, Caption string
+	SVG         template.HTML
+}
+
+func (v *view) writeHTML(dir string) error {
+	page, err := v.htmlPage()
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	var b bytes.Buffer
+	if err := htmlTemplate.Execute(&b, page); err != nil {
+		return fmt.Errorf("write report: render HTML: %w", err)
+	}
+	if err := writeFile(filepath.Join(dir, HTMLFile), b.Bytes()); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func (v *view) htmlPage() (*htmlPage, error) {
+	r := v.run
+	p := &htmlPage{
+		Title:       "meshbench: " + r.Scenario,
+		Subtitle:    fmt.Sprintf("Run %s, %s, %d cases on provider %s.", r.ID, r.StartedAt.UTC().Format(time.RFC3339), len(r.Cases), r.Provider),
+		Environment: environment(r),
+	}
+	p.Tables = append(p.Tables, htmlTableOf("results", "Results", resultsTable(v)))
+	if t := overheadTable(v); len(t.rows) > 0 {
+		p.Tables = append(p.Tables, htmlTableOf("overhead", "Overhead vs none and noise", t))
+	}
+	for _, s := range v.sections {
+		hs := htmlSection{ID: s.anchor, Title: s.title}
+		for _, c := range s.charts {
+			f, err := svgFigure(c)
+			if err != nil {
+				return nil, err
+			}
+			hs.Charts = append(hs.Charts, f)
+		}
+		for i, c := range s.cases {
+			if c.Path == nil || len(c.Path.Trace) == 0 {
+				continue
+			}
+			id := fmt.Sprintf("%s-trace-%d", s.anchor, i+1)
+			caption := fmt.Sprintf("%s: packet path of one request, %s hops per request on average", results.DatapathLabel(c), results.FormatNumber(c.Path.HopsPerRequest))
+			hs.Paths = append(hs.Paths, htmlFigure{ID: id, Caption: caption, SVG: template.HTML(pathDiagram(id+"-svg", caption, c.Path.Trace))})
+		}
+		p.Figures += len(hs.Charts) + len(hs.Paths)
+		p.Sections = append(p.Sections, hs)
+	}
+	for _, c := range v.rateCharts {
+		f, err := svgFigure(c)
+		if err != nil {
+			return nil, err
+		}
+		p.RateCharts = append(p.RateCharts, f)
+	}
+	p.Figures += len(p.RateCharts)
+	return p, nil
+}
+
+// svgFigure renders a chart as inline SVG, without the XML prolog a
+// standalone SVG file has.
+func svgFigure(c *chart) (htmlFigure, error) {
+	svg, err := c.render("svg")
+	if err != nil {
+		return htmlFigure{}, err
+	}
+	s := string(svg)
+	i := strings.Index(s, "<svg")
+	if i < 0 {
+		return htmlFigure{}, fmt.Errorf("render chart %s: no <svg> element in the SVG output", c.name)
+	}
+	// gonum's SVG escapes the text it draws, so the markup is safe to
+	// inline.
+	return htmlFigure{ID: c.name, Caption: c.title, SVG: template.HTML(s[i:])}, nil
+}
+
+func htmlTableOf(id, title string, t table) htmlTable {
+	h := htmlTable{ID: id, Title: title, Notes: t.notes}
+	for i, name := range t.header {
+		h.Header = append(h.Header, htmlCell{name, t.number[i]})
+	}
+	for _, r := range t.shownRows() {
+		row := make([]htmlCell, len(r))
+		for i, c := range r {
+			row[i] = htmlCell{c, t.number[i]}
+		}
+		h.Rows = append(h.Rows, row)
+	}
+	return h
+}

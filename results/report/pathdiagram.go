@@ -1,0 +1,121 @@
+package report
+
+import (
+	"fmt"
+	"html"
+	"slices"
+	"strings"
+)
+
+// traceEvent is one line of results.Path.Trace:
+// "<namespace> <device> <event> <bytes>B", the namespace possibly with
+// spaces ("pod client-0").
+type traceEvent struct {
+	where, device, event, size string
+}
+
+// parseTrace splits trace lines into events. A line that does not have
+// the expected shape becomes an event of its own lane, shown as written.
+func parseTrace(lines []string) []traceEvent {
+	out := make([]traceEvent, 0, len(lines))
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 4 || !strings.HasSuffix(f[len(f)-1], "B") {
+			out = append(out, traceEvent{where: "?", event: strings.TrimSpace(l)})
+			continue
+		}
+		n := len(f)
+		out = append(out, traceEvent{
+			where:  strings.Join(f[:n-3], " "),
+			device: f[n-3],
+			event:  f[n-2],
+			size:   f[n-1],
+		})
+	}
+	return out
+}
+
+// label is what an event's box says: "transmit eth0 140B".
+func (e traceEvent) label() string {
+	parts := []string{e.event}
+	if e.device != "" && e.device != "-" {
+		parts = append(parts, e.device)
+	}
+	if e.size != "" && e.size != "0B" {
+		parts = append(parts, e.size)
+	}
+	return strings.Join(parts, " ")
+}
+
+// eventColors fill events' boxes by kind.
+func eventColor(event string) string {
+	switch {
+	case strings.HasPrefix(event, "socket"):
+		return "#d8f0e4"
+	case event == "transmit" || event == "receive":
+		return "#dce9f7"
+	case event == "route_lookup":
+		return "#eeeeee"
+	}
+	return "#fbe7d3"
+}
+
+// Path diagram geometry, in pixels.
+const (
+	laneWidth  = 190
+	boxWidth   = 172
+	boxHeight  = 18
+	rowHeight  = 30
+	headHeight = 30
+	margin     = 10
+	firstRow   = margin + headHeight + 20
+	maxLabel   = 26
+)
+
+// pathDiagram draws a traced request as an SVG sequence diagram with the
+// element id id: a lane
+// per network namespace in order of first crossing, a box per event, and
+// arrows from each event to the next.
+func pathDiagram(id, title string, trace []string) string {
+	events := parseTrace(trace)
+	var lanes []string
+	for _, e := range events {
+		if !slices.Contains(lanes, e.where) {
+			lanes = append(lanes, e.where)
+		}
+	}
+	width := 2*margin + len(lanes)*laneWidth
+	height := firstRow + len(events)*rowHeight + margin
+	center := func(lane string) int { return margin + slices.Index(lanes, lane)*laneWidth + laneWidth/2 }
+	esc := html.EscapeString
+	short := func(s string) string {
+		if r := []rune(s); len(r) > maxLabel {
+			return string(r[:maxLabel-1]) + "…"
+		}
+		return s
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg id="%s" class="chart path-diagram" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+		esc(id), width, height, width, height, esc(title))
+	arrow := esc(id) + "-arrow"
+	fmt.Fprintf(&b, `<defs><marker id="%s" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>`, arrow)
+	fmt.Fprintf(&b, `<title>%s</title>`, esc(title))
+	for _, lane := range lanes {
+		x := center(lane)
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="4" fill="#f4f4f4" stroke="#888"/>`, x-boxWidth/2, margin, boxWidth, headHeight)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`, x, margin+headHeight/2+5, esc(short(lane)))
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbb" stroke-dasharray="4 4"/>`, x, margin+headHeight, x, height-margin)
+	}
+	for i, e := range events {
+		x, y := center(e.where), firstRow+i*rowHeight
+		if i > 0 {
+			px, py := center(events[i-1].where), firstRow+(i-1)*rowHeight+boxHeight
+			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444" stroke-width="1.2" marker-end="url(#%s)"/>`, px, py, x, y, arrow)
+		}
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s" stroke="#666"/>`, x-boxWidth/2, y, boxWidth, boxHeight, eventColor(e.event))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11">%d. %s</text>`, x, y+boxHeight-5, i+1, esc(short(e.label())))
+	}
+	b.WriteString(`</svg>`)
+	return b.String()
+}

@@ -1,0 +1,200 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/resultstest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// assertGolden compares got with the golden file, or rewrites it under -update.
+func assertGolden(tb testing.TB, path string, got []byte) {
+	tb.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		tb.Errorf("output differs from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// testRuns are the runs the golden files cover.
+func testRuns(tb testing.TB) map[string]*results.Run {
+	tb.Helper()
+	quick := resultstest.Run(tb, resultstest.Options{})
+
+	rates := resultstest.Run(tb, resultstest.Options{
+		Datapaths: []string{"none", "sidecar", "ebpf"}, Placements: []string{"cross-node"},
+		Rates: []float64{500, 2000}, Repetitions: 6,
+	})
+	// A failed case, a case without node costs or path probe.
+	failed := &rates.Cases[2]
+	failed.Status, failed.Error = "failed", "verify datapath: redirect counter stayed at 0"
+	failed.Repetitions, failed.NodeCosts, failed.Path = nil, nil, nil
+	rates.Cases[1].NodeCosts, rates.Cases[1].Path = nil, nil
+
+	single := resultstest.Run(tb, resultstest.Options{Datapaths: []string{"none"}, Placements: []string{"same-node"}, Repetitions: 1})
+	single.Gate = nil
+
+	empty := resultstest.Run(tb, resultstest.Options{})
+	empty.Cases = []results.Case{}
+	return map[string]*results.Run{"quick": quick, "rates": rates, "single": single, "empty": empty}
+}
+
+func TestWriteTerminal(t *testing.T) {
+	for name, run := range testRuns(t) {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := WriteTerminal(&buf, run); err != nil {
+				t.Fatalf("WriteTerminal: %v", err)
+			}
+			assertGolden(t, filepath.Join("testdata", "terminal-"+name+".golden"), buf.Bytes())
+		})
+	}
+}
+
+// chartLink matches report.md's chart references.
+var chartLink = regexp.MustCompile(`\]\((charts/[^)]+\.png)\)`)
+
+func TestWriteMarkdown(t *testing.T) {
+	for name, run := range testRuns(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := WriteMarkdown(dir, run); err != nil {
+				t.Fatalf("WriteMarkdown: %v", err)
+			}
+			md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertGolden(t, filepath.Join("testdata", "report-"+name+".md.golden"), md)
+			// Every chart report.md shows exists and is a PNG.
+			for _, m := range chartLink.FindAllSubmatch(md, -1) {
+				png, err := os.ReadFile(filepath.Join(dir, string(m[1])))
+				if err != nil {
+					t.Errorf("chart %s: %v", m[1], err)
+					continue
+				}
+				if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 1000 {
+					t.Errorf("chart %s is not a PNG image (%d bytes)", m[1], len(png))
+				}
+			}
+		})
+	}
+}
+
+func TestWriteAll(t *testing.T) {
+	run := testRuns(t)["rates"]
+	before, err := clone(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := WriteAll(dir, run); err != nil {
+		t.Fatalf("WriteAll: %v", err)
+	}
+	if !reflect.DeepEqual(run, before) {
+		t.Errorf("WriteAll modified the run")
+	}
+	for _, f := range []string{MarkdownFile, HTMLFile, "charts/point-1-latency.png", "charts/rate-1.png"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	// Writing again replaces the files and leaves no temporary ones.
+	if err := WriteAll(dir, run); err != nil {
+		t.Fatalf("second WriteAll: %v", err)
+	}
+	tmp, _ := filepath.Glob(filepath.Join(dir, ".*.tmp"))
+	if len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+	if err := WriteAll(filepath.Join(dir, "missing"), run); err == nil {
+		t.Errorf("WriteAll into a missing directory succeeded")
+	}
+}
+
+// clone deep-copies a run through its JSON form.
+func clone(run *results.Run) (*results.Run, error) {
+	dir, err := os.MkdirTemp("", "report-clone")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := results.Write(dir, run); err != nil {
+		return nil, err
+	}
+	c, err := results.Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.SchemaVersion = run.SchemaVersion
+	return c, nil
+}
+
+func TestHTMLSelfContained(t *testing.T) {
+	dir := t.TempDir()
+	run := testRuns(t)["quick"]
+	// Text from the run must be escaped, not interpreted.
+	run.Cases[1].Path.Trace[0] = `pod <script>alert(1)</script> - socket_send 90B`
+	run.Environment.Hostname = `<img src="http://example.com/x.png">`
+	if err := WriteHTML(dir, run); err != nil {
+		t.Fatalf("WriteHTML: %v", err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(page)
+	for _, bad := range []string{"<script", "<img", "<link", "@import", "url(http", `src="http`, `href="http`} {
+		if strings.Contains(s, bad) {
+			t.Errorf("report.html contains %q", bad)
+		}
+	}
+	// The only URLs are XML namespace names, which are never fetched.
+	for _, u := range regexp.MustCompile(`https?://[^"'\s<>&]+`).FindAllString(s, -1) {
+		if u != "http://www.w3.org/2000/svg" && u != "http://www.w3.org/1999/xlink" && u != "http://example.com/x.png" {
+			t.Errorf("report.html refers to %s", u)
+		}
+	}
+	if !strings.Contains(s, "&lt;script&gt;") {
+		t.Errorf("the trace's text is not escaped")
+	}
+}
+
+func TestParseTrace(t *testing.T) {
+	got := parseTrace([]string{
+		"pod client-0           eth0     transmit     140B",
+		"node node1             -        route_lookup 0B",
+		"pod a-very-long-pod-name-beyond-the-column veth9 receive 1500B",
+		"garbage",
+	})
+	want := []traceEvent{
+		{"pod client-0", "eth0", "transmit", "140B"},
+		{"node node1", "-", "route_lookup", "0B"},
+		{"pod a-very-long-pod-name-beyond-the-column", "veth9", "receive", "1500B"},
+		{"?", "", "garbage", ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseTrace = %+v, want %+v", got, want)
+	}
+	if got := want[1].label(); got != "route_lookup" {
+		t.Errorf("label = %q, want route_lookup", got)
+	}
+}
