@@ -8,7 +8,14 @@ LDFLAGS  := -X github.com/meshbench/meshbench/internal/app.commit=$(COMMIT)
 SCENARIO ?= quick
 BENCHFLAGS ?=
 
-.PHONY: all build bench test generate lint clean
+# The CI regression gate: a short quick run compared with the committed
+# baseline. `make baseline` refreshes the baseline with the same flags.
+GATE_FLAGS ?= --duration 2s --repetitions 3
+GATE_MAX   ?= p99_overhead=off,p50_overhead=100%
+BASELINE   := results/baselines/quick/result.json
+GATE_OUT   ?= /tmp/meshbench-gate
+
+.PHONY: all build bench test generate lint clean gate gate-run baseline selfcheck
 
 all: build
 
@@ -21,6 +28,21 @@ bench: build
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+gate: gate-run
+	./$(BIN) gate $(BASELINE) "$$(sed -n 's/^result: //p' $(GATE_OUT)/stdout)" --max $(GATE_MAX)
+
+baseline: gate-run
+	mkdir -p $(dir $(BASELINE))
+	cp "$$(sed -n 's/^result: //p' $(GATE_OUT)/stdout)" $(BASELINE)
+
+gate-run: build
+	rm -rf $(GATE_OUT) && mkdir -p $(GATE_OUT)
+	./$(BIN) run quick $(GATE_FLAGS) --out $(GATE_OUT) > $(GATE_OUT)/stdout; \
+		status=$$?; cat $(GATE_OUT)/stdout; exit $$status
+
+selfcheck: build
+	./$(BIN) selfcheck
 
 generate:
 	$(GO) generate ./bpf/...
