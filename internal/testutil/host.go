@@ -75,4 +75,3 @@ func HostNetwork(tb testing.TB) string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
-
