@@ -3,7 +3,7 @@ package pathprobe
 import (
 	"testing"
 
-	"github.com/meshbench/meshbench/bpf/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 

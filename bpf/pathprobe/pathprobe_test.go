@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/bpf/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/internal/testutil"
 )

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/meshbench/meshbench/bpf/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/bpftest"
 )
 
 // TestMain lets the test binary act as the app or the proxy, started by

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/bpf/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/internal/testutil"
 )

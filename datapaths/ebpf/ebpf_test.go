@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/bpftest"
+
 	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
@@ -56,7 +58,7 @@ func TestDatapath(t *testing.T) {
 			testutil.Privileged(t)
 			ctx := context.Background()
 			host := newHostEcho(t)
-			before := programIDs(t)
+			before := bpftest.ProgramIDs(t)
 			c := newCluster(t)
 			topo := c.Topology()
 			dp, err := datapaths.New(scenarios.EBPF, tt.opts)
@@ -380,7 +382,7 @@ func (b brokenCgroup) CgroupDir(rel string) string {
 func TestUninstallAfterPartialInstall(t *testing.T) {
 	testutil.Privileged(t)
 	ctx := context.Background()
-	before := programIDs(t)
+	before := bpftest.ProgramIDs(t)
 	c := newCluster(t)
 	topo := c.Topology()
 	last := topo.Nodes[len(topo.Nodes)-1]

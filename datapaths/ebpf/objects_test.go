@@ -1,9 +1,7 @@
 package ebpf
 
 import (
-	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -12,24 +10,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/meshbench/meshbench/internal/bpftest"
 )
-
-// programIDs returns the IDs of all BPF programs loaded right now.
-func programIDs(tb testing.TB) map[ebpf.ProgramID]bool {
-	tb.Helper()
-	ids := make(map[ebpf.ProgramID]bool)
-	var id ebpf.ProgramID
-	for {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return ids
-		}
-		if err != nil {
-			tb.Fatalf("list BPF programs: %v", err)
-		}
-		ids[next], id = true, next
-	}
-}
 
 // cgroupIDs returns the IDs (cgroup2 inode numbers) of dir and every cgroup
 // below it.
@@ -97,7 +79,7 @@ func findRunObjects(tb testing.TB, before map[ebpf.ProgramID]bool, run map[uint6
 			}
 		}
 	}
-	for id := range programIDs(tb) {
+	for id := range bpftest.ProgramIDs(tb) {
 		if before[id] {
 			continue
 		}
