@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/bpf/pathprobe"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/bpf/redirect"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
