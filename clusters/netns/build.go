@@ -37,6 +37,9 @@ type nodeHandles struct {
 
 // build brings the cluster up in stages; on error the caller tears down.
 func build(ctx context.Context, topo *clusters.Topology, cg *Cgroups) error {
+	if err := shareNetnsDir(); err != nil {
+		return err
+	}
 	b := &builder{topo: topo, cg: cg, nodeOf: map[string]int{}}
 	defer b.close()
 	for i, n := range topo.Nodes {

@@ -138,3 +138,23 @@ func deleteNamespace(name string) error {
 		return fmt.Errorf("delete network namespace %s: %w", name, err)
 	}
 }
+
+// shareNetnsDir makes /run/netns a shared mount of its own, as iproute2 does
+// on its first `ip netns add`. Otherwise a later `ip netns add` would bind
+// /run/netns over itself and hide the run's namespace mounts underneath,
+// which could then no longer be removed by name.
+func shareNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", netnsDir, err)
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("share %s: %w", netnsDir, err)
+	}
+	return nil
+}
