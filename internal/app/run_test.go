@@ -74,18 +74,41 @@ func TestRunQuickNone(t *testing.T) {
 }
 
 // TestInterruptTearsDown sends SIGINT to a run in its measurement phase:
-// the run must stop, keep a partial result, and leave nothing behind.
+// the run must stop and leave nothing behind, whatever the datapath
+// installed (proxies, netfilter tables, BPF programs on the run's cgroups
+// and devices, which go with them; meshbench pins nothing).
 func TestInterruptTearsDown(t *testing.T) {
 	testutil.Privileged(t)
-	cmd, runID := startRun(t, "Measuring", "--datapaths", "none", "--duration", "30s", "--out", t.TempDir())
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	for _, dp := range []string{"none", "sidecar", "ebpf"} {
+		t.Run(dp, func(t *testing.T) {
+			pinned := bpffsEntries(t)
+			cmd, runID := startRun(t, "Measuring", "--datapaths", dp, "--duration", "30s", "--out", t.TempDir())
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != exitFailure {
+				t.Errorf("exit code after SIGINT: got %d (%v), want %d", code, err, exitFailure)
+			}
+			assertNoLeftovers(t, runID)
+			if after := bpffsEntries(t); after != pinned {
+				t.Errorf("the run pinned BPF objects: before %q, after %q", pinned, after)
+			}
+		})
 	}
-	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != exitFailure {
-		t.Errorf("exit code after SIGINT: got %d (%v), want %d", code, err, exitFailure)
-	}
-	assertNoLeftovers(t, runID)
+}
+
+// bpffsEntries lists what is pinned in the BPF filesystem.
+func bpffsEntries(tb testing.TB) string {
+	tb.Helper()
+	var names []string
+	_ = filepath.WalkDir("/sys/fs/bpf", func(p string, _ os.DirEntry, err error) error {
+		if err == nil {
+			names = append(names, p)
+		}
+		return nil
+	})
+	return strings.Join(names, " ")
 }
 
 // TestKillThenCleanup kills a run with SIGKILL, which no teardown survives,
