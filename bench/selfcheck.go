@@ -41,8 +41,9 @@ const (
 // SelfCheck measures meshbench's own targets on this machine: how fast the
 // seed-mesh topology comes up and goes down, whether the load agent
 // sustains 20,000 requests/s open loop, how its p50 compares with wrk's on
-// the same path at the same rate, and what attaching the packet-path probe
-// does to p50. It needs the netns provider and wrk on the PATH.
+// the same path at the same rate, what attaching the packet-path probe does
+// to p50, and the eBPF datapath's latency against none and nodeproxy. It
+// needs the netns provider and wrk on the PATH.
 func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 	var checks []Check
 	up, down, err := r.provisionTimes(ctx)
@@ -89,6 +90,67 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 	pr := probed.LatencyUS.P50 / mine.LatencyUS.P50
 	checks = append(checks, Check{"none p50 with the path probe attached", fmt.Sprintf("≤ %.2f×", probeRatioLimit),
 		fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", probed.LatencyUS.P50, mine.LatencyUS.P50, pr), pr <= probeRatioLimit})
+
+	dp, err := r.datapathChecks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(checks, dp...), nil
+}
+
+// Datapath targets, compared within one run at 1,000 req/s.
+const (
+	ebpfSameNodeGain = 0.15 // same-node ebpf p50 at least 15% below nodeproxy's
+	proxyOffLimit    = 1.2  // ebpf without proxy within 1.2× of none
+)
+
+// datapathChecks runs none, nodeproxy, ebpf and ebpf without proxy (l4,
+// no mTLS) same-node and cross-node, three repetitions each, and checks
+// the eBPF datapath's latency targets on the medians.
+func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
+	type variant struct {
+		datapath string
+		opts     scenarios.DatapathOptions
+	}
+	variants := []variant{
+		{scenarios.None, scenarios.DatapathOptions{}},
+		{scenarios.NodeProxy, scenarios.DatapathOptions{Mode: scenarios.ModeL4}},
+		{scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4}},
+		{scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}},
+	}
+	var checks []Check
+	for i, placement := range []string{scenarios.SameNode, scenarios.CrossNode} {
+		var cases []scenarios.Case
+		for j, v := range variants {
+			c := checkCase(checkRate, 8)
+			c.ID = fmt.Sprintf("selfcheck-%s-%d", placement, j)
+			c.Nodes, c.Placement, c.Datapath, c.Options = 2, placement, v.datapath, v.opts
+			c.Duration, c.Warmup, c.Repetitions = 3*time.Second, time.Second, 3
+			cases = append(cases, c)
+		}
+		sub := New(Options{Provider: r.opts.Provider, Status: r.opts.Status, RunID: r.opts.RunID + strconv.Itoa(2+i)})
+		got, err := sub.Run(ctx, cases)
+		if err != nil {
+			return nil, err
+		}
+		p50 := make([]float64, len(got))
+		for k, c := range got {
+			if c.Status != "ok" {
+				return nil, fmt.Errorf("self-check case %s: %s", c.ID, c.Error)
+			}
+			p50[k] = c.LatencyUS.P50
+		}
+		none, nodeproxy, ebpf, off := p50[0], p50[1], p50[2], p50[3]
+		checks = append(checks, Check{placement + ": ebpf p50 overhead over none below nodeproxy's", "ebpf < nodeproxy",
+			fmt.Sprintf("+%.0fµs vs +%.0fµs", ebpf-none, nodeproxy-none), ebpf < nodeproxy})
+		if placement == scenarios.SameNode {
+			gain := 1 - ebpf/nodeproxy
+			checks = append(checks, Check{"same-node: ebpf p50 below nodeproxy's", fmt.Sprintf("≥ %.0f%% lower", 100*ebpfSameNodeGain),
+				fmt.Sprintf("%.0fµs vs %.0fµs (%.0f%% lower)", ebpf, nodeproxy, 100*gain), gain >= ebpfSameNodeGain})
+		}
+		checks = append(checks, Check{placement + ": ebpf without proxy vs none", fmt.Sprintf("≤ %.1f×", proxyOffLimit),
+			fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", off, none, off/none), off/none <= proxyOffLimit})
+	}
 	return checks, nil
 }
 

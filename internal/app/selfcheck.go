@@ -19,8 +19,10 @@ func newSelfCheckCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `selfcheck measures, on this machine, what meshbench promises of itself:
 the seed-mesh topology (3 nodes, 101 pods) up in ≤ 5 s and down in ≤ 2 s; the
 load agent sustaining 20,000 requests/s open loop with ≥ 99% achieved; its p50
-within 1.15× of wrk's on the same path at the same rate; and the packet-path
-probe changing p50 by ≤ 5%. It needs root and wrk. Exit code 1 when a target
+within 1.15× of wrk's on the same path at the same rate; the packet-path
+probe changing p50 by ≤ 5%; and, within one run, the ebpf datapath's p50
+overhead below nodeproxy's (same-node: at least 15% lower p50) and ebpf
+without proxy within 1.2× of none. It needs root and wrk. Exit code 1 when a target
 is missed: timings on a busy or small machine may miss them.`,
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
