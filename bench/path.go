@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -16,6 +17,9 @@ import (
 	"github.com/meshbench/meshbench/results"
 )
 
+// errNoProbe marks a packet-path probe this machine or provider cannot run.
+var errNoProbe = errors.New("packet-path probe unavailable")
+
 // nsInfo names a namespace and its devices for the rendered path.
 type nsInfo struct {
 	name    string
@@ -27,6 +31,9 @@ type nsInfo struct {
 // the load agent's warm keep-alive connections, counts the stack traversals
 // per request, then traces the ordered path of one more request.
 func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, error) {
+	if topo := cr.cluster.Topology(); len(topo.Pods) == 0 || topo.Pods[0].NetNS == "" {
+		return nil, fmt.Errorf("%w: the cluster provider does not expose its network namespaces to the runner", errNoProbe)
+	}
 	names, err := namespaces(cr.cluster.Topology())
 	if err != nil {
 		return nil, err

@@ -148,7 +148,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
 		path, err := r.probePath(ctx, cr)
 		switch {
-		case errors.Is(err, ebpf.ErrNotSupported):
+		case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, errNoProbe):
 			st.Infof("packet-path probe skipped: %v", err)
 		case err != nil:
 			return reps, fmt.Errorf("packet-path probe: %w", err)
