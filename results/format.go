@@ -22,3 +22,9 @@ func FormatNumber(v float64) string { return formatNumber(v) }
 // DatapathLabel names a case's datapath with its proxy mode and mTLS:
 // "sidecar (l7, mtls)".
 func DatapathLabel(c *Case) string { return datapathLabel(c) }
+
+// BusiestNode returns a column function writing the largest per-node figure
+// f of a case, "-" for a case without per-node figures.
+func BusiestNode(f func(NodeCost) float64, format func(float64) string) func(c *Case) string {
+	return busiestNode(f, format)
+}

@@ -119,9 +119,9 @@ func resultsTable(v *view) table {
 	)
 	if has(func(c *results.Case) bool { return len(c.NodeCosts) > 0 }) {
 		cols = append(cols,
-			measured("PROXIES/NODE", busiest(func(n results.NodeCost) float64 { return float64(n.Proxies) }, results.FormatNumber)),
-			measured("DP MEM/NODE", busiest(func(n results.NodeCost) float64 { return n.DatapathMemoryBytesMean }, results.FormatMemory)),
-			measured("DP CPU/1K REQ", busiest(func(n results.NodeCost) float64 { return n.DatapathCPUPer1kRequests }, results.FormatSeconds)),
+			measured("PROXIES/NODE", results.BusiestNode(func(n results.NodeCost) float64 { return float64(n.Proxies) }, results.FormatNumber)),
+			measured("DP MEM/NODE", results.BusiestNode(func(n results.NodeCost) float64 { return n.DatapathMemoryBytesMean }, results.FormatMemory)),
+			measured("DP CPU/1K REQ", results.BusiestNode(func(n results.NodeCost) float64 { return n.DatapathCPUPer1kRequests }, results.FormatSeconds)),
 		)
 	}
 	if has(func(c *results.Case) bool { return c.Path != nil }) {
@@ -154,19 +154,6 @@ func ratio(c *results.Case, f func(*results.Overhead) results.Estimate) string {
 		return "-"
 	}
 	return strconv.FormatFloat(f(c.OverheadVsNone).Median, 'f', 2, 64) + "×"
-}
-
-func busiest(f func(results.NodeCost) float64, format func(float64) string) func(c *results.Case) string {
-	return func(c *results.Case) string {
-		if len(c.NodeCosts) == 0 {
-			return "-"
-		}
-		m := f(c.NodeCosts[0])
-		for _, n := range c.NodeCosts[1:] {
-			m = max(m, f(n))
-		}
-		return format(m)
-	}
 }
 
 // overheadTable details, for every successful case, its overhead vs none
