@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -21,8 +20,6 @@ import (
 // RunIDEnv names the environment variable that carries the run id to
 // processes started in the cluster.
 const RunIDEnv = "MESHBENCH_RUN_ID"
-
-const stderrTail = 4 << 10
 
 // Start runs the meshbench executable with spec.Args inside the target's
 // network namespace and cgroup. A process on a node runs in the node's
@@ -139,7 +136,7 @@ type process struct {
 	cmd    *exec.Cmd
 	stdin  *os.File
 	stdout *eofCloser
-	tail   tailBuffer
+	tail   clusters.Tail
 
 	done    chan struct{}
 	err     error // Wait's error, with the stderr tail
@@ -211,26 +208,4 @@ func (r *eofCloser) Read(b []byte) (int, error) {
 		r.f.Close()
 	}
 	return n, err
-}
-
-// tailBuffer keeps the last stderrTail bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if over := len(t.buf) - stderrTail; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kube"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -82,7 +83,8 @@ func isUsage(err error) bool {
 	return errors.As(err, &u) ||
 		errors.Is(err, scenarios.ErrInvalid) ||
 		errors.Is(err, clusters.ErrNotRoot) ||
-		errors.Is(err, netns.ErrUnsupportedKernel)
+		errors.Is(err, netns.ErrUnsupportedKernel) ||
+		errors.Is(err, kube.ErrConfig)
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

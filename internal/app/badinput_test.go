@@ -36,6 +36,11 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},
+		{"unknown provider", []string{"run", "quick", "--provider", "kind"}, "--provider"},
+		{"kube flag without kube", []string{"run", "quick", "--kubeconfig", "x"}, "--provider kube only"},
+		{"kube datapath", []string{"run", "quick", "--provider", "kube"}, "does not run on --provider kube"},
+		{"unreachable cluster", []string{"run", "quick", "--datapaths", "none", "--provider", "kube", "--image-import", "true {archive}",
+			"--kubeconfig", write("kubeconfig", unreachableKubeconfig)}, "cannot reach the Kubernetes API server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,3 +64,16 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// unreachableKubeconfig names an API server on a loopback port nothing
+// listens on.
+const unreachableKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- {name: c, cluster: {server: "https://127.0.0.1:1"}}
+users:
+- {name: u, user: {token: t}}
+contexts:
+- {name: x, context: {cluster: c, user: u}}
+current-context: x
+`

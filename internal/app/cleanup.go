@@ -18,15 +18,24 @@ import (
 
 func newCleanupCommand(stdout io.Writer) *cobra.Command {
 	var runID string
+	var cluster providerOptions
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove what killed or retained runs left: processes, namespaces, links, cgroups, state files",
 		Long: `Remove what killed (SIGKILL) or retained (--retain) runs left behind: their
 processes, network namespaces (with their links, routes and nftables rules),
 cgroups, and the datapaths' state files under ` + datapaths.StateRoot + `. BPF programs
-go with the cgroups and devices they were attached to; meshbench pins none.`,
+go with the cgroups and devices they were attached to; meshbench pins none.
+With --provider kube, delete the run namespaces (label meshbench.dev/run) in
+the cluster of --kubeconfig instead.`,
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cluster.check(); err != nil {
+				return err
+			}
+			if cluster.name == providerKube {
+				return cleanupKube(cmd.Context(), cluster, runID, stdout)
+			}
 			if err := netns.Check(); err != nil {
 				return err
 			}
@@ -51,6 +60,7 @@ go with the cgroups and devices they were attached to; meshbench pins none.`,
 		},
 	}
 	cmd.Flags().StringVar(&runID, "run", "", "remove only this run's leftovers (default: every meshbench run)")
+	cluster.addFlags(cmd, false)
 	return cmd
 }
 

@@ -40,6 +40,7 @@ type runOptions struct {
 	repetitions int
 	out         string
 	retain      bool
+	cluster     providerOptions
 }
 
 func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -67,6 +68,7 @@ stdout, progress to stderr.`,
 	f.IntVar(&o.repetitions, "repetitions", 0, "repetitions per case (default: the scenario's)")
 	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory")
 	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
+	o.cluster.addFlags(cmd, true)
 	return cmd
 }
 
@@ -78,10 +80,11 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	if err := applyOverrides(spec, o, changed); err != nil {
 		return err
 	}
-	if err := netns.Check(); err != nil {
+	cases := scenarios.Expand(spec)
+	provider, err := o.cluster.provider(ctx, cases)
+	if err != nil {
 		return err
 	}
-	cases := scenarios.Expand(spec)
 
 	runID := netns.NewRunID()
 	dir, err := results.NewRunDir(o.out, runID)
@@ -95,13 +98,13 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		ID:            runID,
 		Scenario:      spec.Metadata.Name,
 		ScenarioHash:  scenarios.Hash(spec),
-		Provider:      "netns",
+		Provider:      o.cluster.name,
 		StartedAt:     time.Now().UTC(),
 		Environment:   results.CaptureEnvironment(version, commit),
 		Gate:          spec.Gate,
 	}
 	runner := bench.New(bench.Options{
-		Provider: netns.New(netns.Options{}),
+		Provider: provider,
 		Status:   st,
 		Dir:      dir,
 		RunID:    runID,

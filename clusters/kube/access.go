@@ -1,0 +1,57 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// permissions are what a run does in the cluster. Namespaced resources are
+// checked in all namespaces: the run's namespace does not exist yet.
+var permissions = []authorizationv1.ResourceAttributes{
+	{Verb: "list", Resource: "nodes"},
+	{Verb: "create", Resource: "namespaces"},
+	{Verb: "list", Resource: "namespaces"},
+	{Verb: "get", Resource: "namespaces"},
+	{Verb: "delete", Resource: "namespaces"},
+	{Verb: "create", Resource: "services"},
+	{Verb: "create", Resource: "pods"},
+	{Verb: "list", Resource: "pods"},
+	{Verb: "create", Resource: "pods", Subresource: "exec"},
+	{Verb: "list", Resource: "events"},
+	{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices"},
+}
+
+// checkAccess asks the API server whether the kubeconfig's user may do
+// everything in permissions; what is missing is a configuration error.
+func checkAccess(ctx context.Context, client kubernetes.Interface) error {
+	var denied []string
+	for _, attr := range permissions {
+		review := &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attr},
+		}
+		got, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return apiError("check permissions", err)
+		}
+		if !got.Status.Allowed {
+			denied = append(denied, attr.Verb+" "+resourceName(attr))
+		}
+	}
+	if len(denied) > 0 {
+		return configErrorf("the kubeconfig's user may not %s (RBAC): grant it these permissions or use a kubeconfig with more rights",
+			strings.Join(denied, ", "))
+	}
+	return nil
+}
+
+func resourceName(a authorizationv1.ResourceAttributes) string {
+	if a.Subresource != "" {
+		return fmt.Sprintf("%s/%s", a.Resource, a.Subresource)
+	}
+	return a.Resource
+}
