@@ -5,10 +5,11 @@
 //
 //   cgroup/connect4    steers connections for service VIPs to the node proxy
 //                      and remembers the original destination;
-//   sockops            puts both ends of an app<->proxy connection into a
-//                      sockhash once established;
-//   sk_msg             moves bytes between those two sockets directly,
-//                      bypassing TCP/IP between them;
+//   sockops            puts both ends of an app<->proxy connection, and of
+//                      a connection from the proxy to a pod on this node,
+//                      into a sockhash once established;
+//   sk_msg             moves bytes between the two sockets of each such
+//                      connection directly, bypassing TCP/IP between them;
 //   cgroup/getsockopt  answers SO_ORIGINAL_DST on the proxy's accepted socket
 //                      from the remembered destination, so no netfilter rule
 //                      or conntrack entry is needed;
@@ -26,6 +27,7 @@
 #include <bpf/bpf_endian.h>
 
 #define AF_INET 2
+#define AF_INET6 10
 #define IPPROTO_TCP 6
 #define SOL_IP 0
 #define SO_ORIGINAL_DST 80
@@ -41,7 +43,8 @@ enum counter {
 	COUNTER_BYTES = 4,     // bytes in those messages
 	COUNTER_PEER = 5,      // packets delivered with bpf_redirect_peer
 	COUNTER_ORIG_DST = 6,  // SO_ORIGINAL_DST answers
-	COUNTER_MAX = 7,
+	COUNTER_LOCAL = 7,     // of COUNTER_SOCKETS, ends of proxy->local pod connections
+	COUNTER_MAX = 8,
 };
 
 struct svc_key {
@@ -130,6 +133,16 @@ struct {
 	__type(value, struct endpoint);
 } orig_by_tuple SEC(".maps");
 
+// The proxy's socket's tuple (proxy -> local pod), from the proxy's end
+// establishing until the pod's end does. Entries of connections whose pod
+// end never establishes age out (LRU).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tuple);
+	__type(value, __u8);
+} local_by_tuple SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 16384);
@@ -143,6 +156,15 @@ struct {
 	__type(key, enum counter);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+// Whether a sockops or sk_msg context is an IPv4 connection: an AF_INET
+// socket, or an AF_INET6 one with IPv4-mapped addresses (what a Go server
+// listening on ":port" accepts), whose *_ip4 fields the kernel fills too.
+#define IS_IPV4(ctx)                                                    \
+	((ctx)->family == AF_INET ||                                    \
+	 ((ctx)->family == AF_INET6 && (ctx)->remote_ip6[0] == 0 &&     \
+	  (ctx)->remote_ip6[1] == 0 &&                                  \
+	  (ctx)->remote_ip6[2] == bpf_htonl(0x0000ffff)))
 
 static __always_inline void count(enum counter idx, __u64 n)
 {
@@ -215,11 +237,21 @@ int balance_connect4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+// Whether t, an active end that is not an app's steered socket, is the
+// proxy's connection to a pod on this node: the remote end is a local pod
+// and the local end is not (sockops runs outside pods only in the proxy's
+// cgroup, so this leaves pod-to-pod connections alone).
+static __always_inline bool proxy_to_local_pod(struct tuple *t)
+{
+	return bpf_map_lookup_elem(&pods, &t->remote_addr) &&
+	       !bpf_map_lookup_elem(&pods, &t->local_addr);
+}
+
 SEC("sockops")
 int track_established(struct bpf_sock_ops *skops)
 {
 	struct node_config *cfg = get_config();
-	if (!cfg || skops->family != AF_INET)
+	if (!cfg || !IS_IPV4(skops))
 		return 1;
 
 	struct tuple t = {
@@ -229,11 +261,21 @@ int track_established(struct bpf_sock_ops *skops)
 		.remote_port = (__u16)bpf_ntohl(skops->remote_port),
 	};
 
+	bool local = false; // the proxy's connection to a local pod
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
+		if (t.remote_addr != cfg->proxy_addr || t.remote_port != cfg->proxy_port) {
+			if (!proxy_to_local_pod(&t))
+				return 1;
+			// The pod's end establishes after this end's ACK, as
+			// below, and finds the entry.
+			__u8 one = 1;
+			if (bpf_map_update_elem(&local_by_tuple, &t, &one, BPF_ANY))
+				return 1;
+			local = true;
+			break;
+		}
 		// An app socket that connect4 steered to the proxy.
-		if (t.remote_addr != cfg->proxy_addr || t.remote_port != cfg->proxy_port)
-			return 1;
 		__u64 cookie = bpf_get_socket_cookie(skops);
 		struct endpoint *orig = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
 		if (!orig) {
@@ -250,25 +292,32 @@ int track_established(struct bpf_sock_ops *skops)
 		break;
 	}
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
-		// The proxy's end, only for connections from a steered local app.
-		struct tuple app = swap(t);
-		if (!bpf_map_lookup_elem(&orig_by_tuple, &app))
+		// The proxy's end of a connection from a steered local app, or
+		// a local pod's end of a connection from the proxy.
+		struct tuple peer = swap(t);
+		if (bpf_map_lookup_elem(&orig_by_tuple, &peer))
+			break;
+		if (bpf_map_delete_elem(&local_by_tuple, &peer))
 			return 1;
+		local = true;
 		break;
 	}
 	default:
 		return 1;
 	}
 
-	if (!bpf_sock_hash_update(skops, &sock_hash, &t, BPF_ANY))
-		count(COUNTER_SOCKETS, 1);
+	if (bpf_sock_hash_update(skops, &sock_hash, &t, BPF_ANY))
+		return 1;
+	count(COUNTER_SOCKETS, 1);
+	if (local)
+		count(COUNTER_LOCAL, 1);
 	return 1;
 }
 
 SEC("sk_msg")
 int redirect_msg(struct sk_msg_md *msg)
 {
-	if (msg->family != AF_INET)
+	if (!IS_IPV4(msg))
 		return SK_PASS;
 
 	// The peer socket's key is this socket's tuple seen from the other end.

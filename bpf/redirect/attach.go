@@ -31,7 +31,8 @@ func (d *Datapath) AttachCgroup(path string) error {
 
 // AttachProxyCgroup attaches the proxy programs to the cgroup2 directory at
 // path, which holds the node proxy: sockops (to add the proxy's end of each
-// steered connection to the sockhash) and getsockopt (SO_ORIGINAL_DST). It
+// steered connection, and of each of its connections to a local pod, to the
+// sockhash) and getsockopt (SO_ORIGINAL_DST). It
 // needs ModeProxy and refuses what AttachCgroup refuses.
 func (d *Datapath) AttachProxyCgroup(path string) error {
 	if d.cfg.Mode != ModeProxy {

@@ -9,9 +9,18 @@
 //   - sockops, once an app<->proxy connection is established, moves the
 //     original destination to a map keyed by the connection's 4-tuple and puts
 //     both sockets into a sockhash;
+//   - sockops also puts both ends of the proxy's own connections to pods on
+//     its node (remote address added with [Datapath.AddPod], local address
+//     not) into the sockhash, as Merbridge does: the proxy's end when it
+//     establishes records its 4-tuple in an LRU map, and the pod's end, which
+//     establishes after the proxy's ACK, finds it there. Connections to pods
+//     on other nodes, and pod-to-pod connections, keep TCP/IP;
 //   - sk_msg on that sockhash hands each message straight to the peer
 //     socket's receive queue (bpf_msg_redirect_hash with BPF_F_INGRESS),
-//     bypassing TCP/IP between app and proxy;
+//     bypassing TCP/IP between app and proxy and between the proxy and a
+//     local pod. A server listening on all addresses (a Go ":port" listener)
+//     has an AF_INET6 socket with IPv4-mapped addresses; sockops and sk_msg
+//     treat it as IPv4;
 //   - cgroup/getsockopt on the proxy's cgroup answers SO_ORIGINAL_DST for the
 //     proxy's accepted sockets from that map. The proxy makes the same call it
 //     makes behind an iptables REDIRECT, and steering needs neither a

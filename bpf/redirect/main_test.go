@@ -16,7 +16,8 @@ import (
 	"github.com/meshbench/meshbench/internal/bpftest"
 )
 
-// TestMain lets the test binary act as the app or the proxy, started by
+// TestMain lets the test binary act as the app, the proxy or a pod's server,
+// started by
 // bpftest.StartChild inside a cgroup the datapath is attached to.
 func TestMain(m *testing.M) {
 	role, args, err := bpftest.ChildRole()
@@ -37,6 +38,8 @@ func runChild(role string, args []string) error {
 	switch role {
 	case "proxy":
 		return proxyChild(args[0])
+	case "server":
+		return serverChild(args[0])
 	case "app":
 		rounds, err := strconv.Atoi(args[1])
 		if err != nil {
@@ -50,12 +53,7 @@ func runChild(role string, args []string) error {
 // proxyChild accepts one connection on addr, prints what SO_ORIGINAL_DST
 // says about it, and echoes it until EOF.
 func proxyChild(addr string) error {
-	ln, err := net.Listen("tcp4", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Println("ready")
-	conn, err := ln.Accept()
+	conn, err := acceptOne("tcp4", addr)
 	if err != nil {
 		return err
 	}
@@ -67,6 +65,29 @@ func proxyChild(addr string) error {
 		fmt.Println("origdst", orig)
 	}
 	return echo(conn)
+}
+
+// serverChild accepts one connection on addr and echoes it until EOF. It
+// listens as a Go server does: on ":port", the socket is AF_INET6 and
+// accepts IPv4 connections with IPv4-mapped addresses.
+func serverChild(addr string) error {
+	conn, err := acceptOne("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return echo(conn)
+}
+
+// acceptOne listens on addr, prints "ready" and accepts one connection.
+func acceptOne(network, addr string) (net.Conn, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	fmt.Println("ready")
+	return ln.Accept()
 }
 
 // echo copies conn to itself with read/write, not io.Copy: io.Copy between

@@ -19,7 +19,8 @@ type Mode int
 
 const (
 	// ModeProxy sends them to the node proxy, with sockmap redirect between
-	// app and proxy and SO_ORIGINAL_DST answered from BPF.
+	// app and proxy and between the proxy and pods on its node, and
+	// SO_ORIGINAL_DST answered from BPF.
 	ModeProxy Mode = iota
 	// ModeNoProxy (`proxy: off`) rewrites the VIP to a backend pod:
 	// socket-level load balancing, no proxy in the path.
@@ -69,6 +70,9 @@ type Counters struct {
 	Balanced uint64
 	// Sockets counts sockets added to the sockhash (two per connection).
 	Sockets uint64
+	// LocalSockets counts those of Sockets that are ends of the proxy's
+	// connections to pods on its node (two per connection).
+	LocalSockets uint64
 	// Messages and Bytes count sk_msg messages handed socket to socket.
 	Messages uint64
 	Bytes    uint64
@@ -267,7 +271,8 @@ func (d *Datapath) AddService(vip netip.AddrPort, backends []netip.AddrPort) err
 }
 
 // AddPod makes the tc program deliver packets for ip into the pod whose
-// node-side veth has index hostIfindex (in the node's namespace).
+// node-side veth has index hostIfindex (in the node's namespace), and, in
+// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip.
 func (d *Datapath) AddPod(ip netip.Addr, hostIfindex int) error {
 	if !ip.Is4() {
 		return fmt.Errorf("add pod %s: only IPv4 pods are supported", ip)
@@ -295,6 +300,7 @@ func (d *Datapath) Counters() (Counters, error) {
 		{redirectCounterCOUNTER_BYTES, &c.Bytes},
 		{redirectCounterCOUNTER_PEER, &c.PeerRedirected},
 		{redirectCounterCOUNTER_ORIG_DST, &c.OrigDst},
+		{redirectCounterCOUNTER_LOCAL, &c.LocalSockets},
 	}
 	var perCPU []uint64
 	for _, f := range fields {

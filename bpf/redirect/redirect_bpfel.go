@@ -23,7 +23,8 @@ const (
 	redirectCounterCOUNTER_BYTES    redirectCounter = 4
 	redirectCounterCOUNTER_PEER     redirectCounter = 5
 	redirectCounterCOUNTER_ORIG_DST redirectCounter = 6
-	redirectCounterCOUNTER_MAX      redirectCounter = 7
+	redirectCounterCOUNTER_LOCAL    redirectCounter = 7
+	redirectCounterCOUNTER_MAX      redirectCounter = 8
 )
 
 type redirectEndpoint struct {
@@ -71,6 +72,7 @@ type redirectTuple struct {
 const (
 	redirectMapBackends          = "backends"
 	redirectMapCounters          = "counters"
+	redirectMapLocalByTuple      = "local_by_tuple"
 	redirectMapNodeConfig        = "node_config"
 	redirectMapOrigByCookie      = "orig_by_cookie"
 	redirectMapOrigByTuple       = "orig_by_tuple"
@@ -141,6 +143,7 @@ type redirectProgramSpecs struct {
 type redirectMapSpecs struct {
 	Backends     *ebpf.MapSpec `ebpf:"backends"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	LocalByTuple *ebpf.MapSpec `ebpf:"local_by_tuple"`
 	NodeConfig   *ebpf.MapSpec `ebpf:"node_config"`
 	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
@@ -177,6 +180,7 @@ func (o *redirectObjects) Close() error {
 type redirectMaps struct {
 	Backends     *ebpf.Map `ebpf:"backends"`
 	Counters     *ebpf.Map `ebpf:"counters"`
+	LocalByTuple *ebpf.Map `ebpf:"local_by_tuple"`
 	NodeConfig   *ebpf.Map `ebpf:"node_config"`
 	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
@@ -189,6 +193,7 @@ func (m *redirectMaps) Close() error {
 	return _RedirectClose(
 		m.Backends,
 		m.Counters,
+		m.LocalByTuple,
 		m.NodeConfig,
 		m.OrigByCookie,
 		m.OrigByTuple,

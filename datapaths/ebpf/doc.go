@@ -8,8 +8,12 @@
 //     proxy (listening on the node's fabric address, which pods reach
 //     through their default route), cgroup getsockopt on the proxy's cgroup
 //     answers SO_ORIGINAL_DST, and sockops + sk_msg hand bytes between the
-//     app's socket and the proxy's socket without TCP/IP. The proxies run
-//     with -splice=false: splice(2) does not see data sk_msg delivered;
+//     app's socket and the proxy's socket without TCP/IP. They do the same
+//     on the proxy's upstream leg when the backend pod is on the proxy's own
+//     node (the direct dial to a same-node pod, and the receiving proxy's
+//     dial after a cross-node tunnel): bytes go socket to socket instead of
+//     over the pod's veth. The proxies run with -splice=false: splice(2)
+//     does not see data sk_msg delivered;
 //   - with `proxy: off`, no proxy runs: connect4 rewrites a service VIP to
 //     one of its pods (socket-level load balancing).
 //

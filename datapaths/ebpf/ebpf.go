@@ -208,6 +208,7 @@ func (e *ebpfPath) counters() (redirect.Counters, error) {
 		sum.Steered += c.Steered
 		sum.Balanced += c.Balanced
 		sum.Sockets += c.Sockets
+		sum.LocalSockets += c.LocalSockets
 		sum.Messages += c.Messages
 		sum.Bytes += c.Bytes
 		sum.PeerRedirected += c.PeerRedirected

@@ -145,9 +145,11 @@ func checkCounters(t *testing.T, c redirect.Counters, proxyOn bool) {
 	t.Helper()
 	if proxyOn {
 		// Every steered connection is answered once, and both of its
-		// sockets join the sockhash.
-		if c.Steered == 0 || c.Messages == 0 || c.OrigDst != c.Steered || c.Sockets != 2*c.Steered || c.Balanced != 0 {
-			t.Errorf("counters %+v: want steered > 0, messages > 0, one SO_ORIGINAL_DST answer and two sockets per steered connection, none balanced", c)
+		// sockets join the sockhash, as do both ends of each proxy's
+		// connections to its node's pods (n0's to near, n1's to far).
+		if c.Steered == 0 || c.Messages == 0 || c.OrigDst != c.Steered || c.LocalSockets == 0 ||
+			c.Sockets != 2*c.Steered+c.LocalSockets || c.Balanced != 0 {
+			t.Errorf("counters %+v: want steered > 0, messages > 0, one SO_ORIGINAL_DST answer and two sockets per steered connection, local sockets > 0, none balanced", c)
 		}
 		return
 	}
