@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/montanaflynn/stats"
@@ -47,7 +46,6 @@ type costSampler struct {
 	// bpf reads the datapath's BPF maps and programs per node, if it has any.
 	bpf datapaths.BPFCosted
 
-	mu    sync.Mutex
 	pss   map[int][]float64 // per group index: PSS sums per sample
 	cgMem map[int][]float64
 	procs map[int]int
@@ -114,8 +112,6 @@ func (s *costSampler) cpu() (map[int]time.Duration, error) {
 }
 
 func (s *costSampler) sample() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for i, g := range s.groups {
 		var pss, mem float64
 		n := 0

@@ -13,6 +13,7 @@ import (
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
 )
@@ -114,9 +115,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 }
 
 // sequential sends n requests one after another (closed loop).
-func (r *Runner) sequential(ctx context.Context, client interface {
-	Attack(context.Context, wire.Attack, func([]wire.Sample)) (wire.Done, error)
-}, n int) error {
+func (r *Runner) sequential(ctx context.Context, client *agentctl.Agent, n int) error {
 	var failed int
 	var first string
 	_, err := client.Attack(ctx, wire.Attack{Tag: "probe", Count: n}, func(s []wire.Sample) {

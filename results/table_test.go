@@ -3,10 +3,11 @@ package results
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshbench/meshbench/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -87,19 +88,7 @@ func TestWriteTable(t *testing.T) {
 // assertGolden compares got with the golden file, or rewrites it under -update.
 func assertGolden(tb testing.TB, path string, got []byte) {
 	tb.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			tb.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		tb.Errorf("output differs from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	testutil.Golden(tb, path, got, *update)
 }
 
 func TestFormatMicros(t *testing.T) {

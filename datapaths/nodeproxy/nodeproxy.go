@@ -35,7 +35,9 @@ const PodVethPrefix = "veth"
 
 type nodeProxy struct {
 	opts scenarios.DatapathOptions
-	m    *mesh.Mesh
+	// Mesh runs the proxies; its Uninstall, Components and PathCounters
+	// are the datapath's.
+	*mesh.Mesh
 }
 
 var (
@@ -73,7 +75,7 @@ func Args(m *mesh.Mesh, node clusters.Node) ([]string, error) {
 
 func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 	m, err := mesh.New(scenarios.NodeProxy, n.opts, c)
-	n.m = m
+	n.Mesh = m
 	if err != nil {
 		return err
 	}
@@ -103,12 +105,12 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 
 // Verify proves the node proxies intercepted the pods' connections.
 func (n *nodeProxy) Verify(ctx context.Context) error {
-	stats, err := n.m.Stats(ctx)
+	stats, err := n.Mesh.Stats(ctx)
 	if err != nil {
 		return err
 	}
-	out := mesh.Sum(stats, n.m.Proxies, proxy.StatConnsOutbound, nil)
-	hits, err := n.m.RedirectHits()
+	out := mesh.Sum(stats, n.Mesh.Proxies, proxy.StatConnsOutbound, nil)
+	hits, err := n.Mesh.RedirectHits()
 	if err != nil {
 		return err
 	}
@@ -116,12 +118,4 @@ func (n *nodeProxy) Verify(ctx context.Context) error {
 		return mesh.NotInPath("node proxies intercepted %d connections, redirect rules matched %d packets", out, hits)
 	}
 	return nil
-}
-
-func (n *nodeProxy) Uninstall(ctx context.Context) error { return n.m.Uninstall(ctx) }
-
-func (n *nodeProxy) Components() []datapaths.Component { return n.m.Components() }
-
-func (n *nodeProxy) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
-	return n.m.PathCounters(ctx)
 }

@@ -31,7 +31,9 @@ const Cgroup = "sidecar"
 
 type sidecar struct {
 	opts scenarios.DatapathOptions
-	m    *mesh.Mesh
+	// Mesh runs the proxies; its Uninstall, Components and PathCounters
+	// are the datapath's.
+	*mesh.Mesh
 }
 
 var (
@@ -42,7 +44,7 @@ var (
 
 func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 	m, err := mesh.New(scenarios.Sidecar, s.opts, c)
-	s.m = m
+	s.Mesh = m
 	if err != nil {
 		return err
 	}
@@ -82,30 +84,22 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 // Verify proves that client sidecars intercepted the load agents'
 // connections and server sidecars received them.
 func (s *sidecar) Verify(ctx context.Context) error {
-	stats, err := s.m.Stats(ctx)
+	stats, err := s.Mesh.Stats(ctx)
 	if err != nil {
 		return err
 	}
 	role := func(r string) func(*mesh.Proxy) bool {
 		return func(p *mesh.Proxy) bool {
-			pod, _ := s.m.Topo.Pod(p.Pod)
-			svc, _ := s.m.Topo.Service(pod.Service)
+			pod, _ := s.Mesh.Topo.Pod(p.Pod)
+			svc, _ := s.Mesh.Topo.Service(pod.Service)
 			return svc.Role == r
 		}
 	}
-	out := mesh.Sum(stats, s.m.Proxies, proxy.StatConnsOutbound, role("client"))
-	in := mesh.Sum(stats, s.m.Proxies, proxy.StatConnsInbound, role("server")) +
-		mesh.Sum(stats, s.m.Proxies, proxy.StatTunnels, role("server"))
+	out := mesh.Sum(stats, s.Mesh.Proxies, proxy.StatConnsOutbound, role("client"))
+	in := mesh.Sum(stats, s.Mesh.Proxies, proxy.StatConnsInbound, role("server")) +
+		mesh.Sum(stats, s.Mesh.Proxies, proxy.StatTunnels, role("server"))
 	if out == 0 || in == 0 {
 		return mesh.NotInPath("client sidecars intercepted %d connections, server sidecars received %d", out, in)
 	}
 	return nil
-}
-
-func (s *sidecar) Uninstall(ctx context.Context) error { return s.m.Uninstall(ctx) }
-
-func (s *sidecar) Components() []datapaths.Component { return s.m.Components() }
-
-func (s *sidecar) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
-	return s.m.PathCounters(ctx)
 }
