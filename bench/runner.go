@@ -7,7 +7,6 @@ import (
 	"github.com/cilium/ebpf"
 	"io"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,9 +27,9 @@ const (
 	ServerPort  = 8080
 )
 
-// AppCgroup is the child of a pod's cgroup its workload runs in, apart
-// from a sidecar's.
-const AppCgroup = "app"
+// AppContainer is the container of a pod its workload runs in, apart from
+// a sidecar's.
+const AppContainer = clusters.AppContainer
 
 // teardownTimeout bounds teardown, which runs even after cancellation.
 const teardownTimeout = 30 * time.Second
@@ -210,14 +209,17 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	if err != nil {
 		return err
 	}
+	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
+		return err
+	}
+	if inj, ok := cr.dp.(datapaths.Injector); ok {
+		spec.Inject = inj.Injection(spec)
+	}
 	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
 		return fmt.Errorf("create cluster: %w", err)
 	}
 
 	st.Start("Installing datapath " + cr.c.Datapath)
-	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
-		return err
-	}
 	if err := cr.dp.Install(ctx, cr.cluster); err != nil {
 		return fmt.Errorf("install datapath %s: %w", cr.c.Datapath, err)
 	}
@@ -262,10 +264,10 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	topo := cr.cluster.Topology()
 	cr.apps = map[string][]string{}
 	start := func(pod clusters.Pod, name string, args []string) (*agentctl.Agent, error) {
-		cg := path.Join(pod.Cgroup, AppCgroup)
-		cr.apps[pod.Node] = append(cr.apps[pod.Node], cg)
+		cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 		return agentctl.Start(ctx, cr.cluster, clusters.ProcSpec{
-			Target: clusters.Target{Pod: pod.Name}, Name: name + " in pod " + pod.Name + " on node " + pod.Node, Args: args, Cgroup: cg,
+			Target: clusters.Target{Pod: pod.Name}, Container: AppContainer,
+			Name: name + " in pod " + pod.Name + " on node " + pod.Node, Args: args,
 		})
 	}
 	var targets []string

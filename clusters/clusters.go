@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"path"
 	"time"
 )
 
@@ -25,6 +26,36 @@ type Spec struct {
 	ServiceCIDR netip.Prefix
 	// Services to create, with their pods already placed on nodes by index.
 	Services []ServiceSpec
+	// Inject holds the containers a datapath adds to the cluster.
+	Inject Injection
+}
+
+// Injection is what a datapath adds to a cluster before its pods start, as
+// a mesh's injector and its DaemonSets do.
+type Injection struct {
+	// PodContainers are added to every pod: the sidecar's init container
+	// that installs its redirect rules and its proxy container.
+	PodContainers []Container
+	// NodeContainers name extra containers of the node agents (the node
+	// proxy's), so that the processes started in them are accounted apart.
+	NodeContainers []string
+}
+
+// AppContainer is the pod container the workloads run in; every provider
+// has it.
+const AppContainer = "app"
+
+// Container is a container a datapath adds to every pod.
+type Container struct {
+	Name string
+	// Init containers run Args (after the meshbench executable) to
+	// completion before the pod's other containers start; other containers
+	// idle until processes are started in them.
+	Init bool
+	Args []string
+	// NetAdmin grants CAP_NET_ADMIN and CAP_NET_RAW (an init container that
+	// programs netfilter).
+	NetAdmin bool
 }
 
 // ServiceSpec is one service: its pods (each placed on a node index) and port.
@@ -61,8 +92,25 @@ type Node struct {
 	// NetNS is the path of the node's network namespace (bind mount).
 	NetNS string
 	// Cgroup is the node's cgroup (v2 path relative to the cgroup2 mount);
-	// pod cgroups are its children.
+	// on the netns provider pod cgroups are its children.
 	Cgroup string
+	// Containers maps the node agent's containers to their cgroups, where
+	// the provider runs containers; elsewhere a container is the child of
+	// Cgroup named after it.
+	Containers map[string]string
+}
+
+// ContainerCgroup is the cgroup processes started in the node's container
+// name run in.
+func (n Node) ContainerCgroup(name string) string {
+	return containerCgroup(n.Cgroup, n.Containers, name)
+}
+
+func containerCgroup(cgroup string, containers map[string]string, name string) string {
+	if cg, ok := containers[name]; ok {
+		return cg
+	}
+	return path.Join(cgroup, name)
 }
 
 // Pod is one pod: a network namespace joined to its node by a veth pair.
@@ -75,6 +123,16 @@ type Pod struct {
 	Cgroup  string // v2 path relative to the cgroup2 mount
 	Veth    string // host-side (node namespace) veth name
 	PodVeth string // pod-side interface name (eth0)
+	// Containers maps the pod's containers to their cgroups, where the
+	// provider runs containers; elsewhere a container is the child of
+	// Cgroup named after it.
+	Containers map[string]string
+}
+
+// ContainerCgroup is the cgroup processes started in the pod's container
+// name run in.
+func (p Pod) ContainerCgroup(name string) string {
+	return containerCgroup(p.Cgroup, p.Containers, name)
 }
 
 // Service is a service virtual IP load-balanced to its pods.
@@ -142,9 +200,11 @@ type ProcSpec struct {
 	Name string
 	// Args follow the meshbench executable, e.g. {"agent", "server", ...}.
 	Args []string
-	// Cgroup, when set, overrides the target's cgroup (v2, relative to the
-	// mount); the process is also placed in matching v1 memory/cpuacct groups.
-	Cgroup string
+	// Container is the container the process runs in, named as in
+	// Injection or by the runner ("app"); empty means the target's default
+	// one. Providers without containers run it in the child cgroup of the
+	// target's named after it (clusters.Pod.ContainerCgroup).
+	Container string
 	// Stderr receives the process's stderr; nil discards it (a tail is still
 	// kept for error messages).
 	Stderr io.Writer

@@ -78,6 +78,13 @@ type Component struct {
 	Cgroup string
 }
 
+// Injector is implemented by datapaths that add containers to the cluster
+// before its pods start (the sidecar's init and proxy containers, the node
+// proxy's container); the runner asks before it creates the cluster.
+type Injector interface {
+	Injection(spec clusters.Spec) clusters.Injection
+}
+
 // Costed is implemented by datapaths that run processes of their own.
 type Costed interface {
 	Components() []Component

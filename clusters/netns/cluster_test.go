@@ -146,18 +146,19 @@ func TestStart(t *testing.T) {
 	tests := []struct {
 		name       string
 		target     clusters.Target
-		cgroup     string // ProcSpec.Cgroup
+		container  string // ProcSpec.Container
 		wantNS     string
 		wantCgroup string
 	}{
 		{"pod", clusters.Target{Pod: pod.Name}, "", pod.NetNS, pod.Cgroup},
 		{"node", clusters.Target{Node: node.Name}, "", node.NetNS, node.Cgroup + "/system"},
-		{"pod with cgroup", clusters.Target{Pod: pod.Name}, pod.Cgroup + "/sidecar", pod.NetNS, pod.Cgroup + "/sidecar"},
+		{"pod container", clusters.Target{Pod: pod.Name}, "sidecar", pod.NetNS, pod.Cgroup + "/sidecar"},
+		{"node container", clusters.Target{Node: node.Name}, "nodeproxy", node.NetNS, node.Cgroup + "/nodeproxy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := c.Start(context.Background(), clusters.ProcSpec{
-				Target: tt.target, Name: "info", Args: []string{"agent", "info"}, Cgroup: tt.cgroup,
+				Target: tt.target, Name: "info", Args: []string{"agent", "info"}, Container: tt.container,
 			})
 			if err != nil {
 				t.Fatalf("Start: %v", err)
@@ -205,8 +206,8 @@ func TestStartErrors(t *testing.T) {
 		{"no target", clusters.ProcSpec{Name: "x"}},
 		{"both targets", clusters.ProcSpec{Name: "x", Target: clusters.Target{Pod: "client-0", Node: "n0"}}},
 		{"unknown pod", clusters.ProcSpec{Name: "x", Target: clusters.Target{Pod: "nope"}}},
-		{"cgroup outside run", clusters.ProcSpec{Name: "x", Target: clusters.Target{Pod: "client-0"}, Cgroup: "elsewhere"}},
-		{"cgroup escaping run", clusters.ProcSpec{Name: "x", Target: clusters.Target{Pod: "client-0"}, Cgroup: cgroupRoot(c.topo.RunID) + "/../x"}},
+		{"container path", clusters.ProcSpec{Name: "x", Target: clusters.Target{Pod: "client-0"}, Container: "a/b"}},
+		{"container escaping pod", clusters.ProcSpec{Name: "x", Target: clusters.Target{Pod: "client-0"}, Container: ".."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

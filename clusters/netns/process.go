@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"strings"
 	"syscall"
 	"time"
 
@@ -23,8 +22,8 @@ const RunIDEnv = "MESHBENCH_RUN_ID"
 
 // Start runs the meshbench executable with spec.Args inside the target's
 // network namespace and cgroup. A process on a node runs in the node's
-// "system" child cgroup unless spec.Cgroup says otherwise; spec.Cgroup must
-// lie inside the run's cgroup and is created if missing. The process is
+// "system" child cgroup; with spec.Container, it runs in the target's child
+// cgroup of that name, created if missing. The process is
 // killed if the runner dies, and by Delete; ctx bounds only the start.
 func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error) {
 	if err := ctx.Err(); err != nil {
@@ -39,7 +38,7 @@ func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.P
 	if c.deleted {
 		return nil, fmt.Errorf("start %s: cluster %s is deleted", spec.Name, c.topo.Name)
 	}
-	if spec.Cgroup != "" {
+	if spec.Container != "" {
 		if err := c.cg.mkdirAll(cgroup); err != nil {
 			return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 		}
@@ -63,20 +62,23 @@ func (c *Cluster) target(spec clusters.ProcSpec) (nsPath, cgroup, where string, 
 			return "", "", "", fmt.Errorf("no pod %q", tg.Pod)
 		}
 		nsPath, cgroup, where = p.NetNS, p.Cgroup, "pod "+p.Name
+		if spec.Container != "" {
+			cgroup = p.ContainerCgroup(spec.Container)
+		}
 	case tg.Node != "" && tg.Pod == "":
 		n, ok := c.topo.Node(tg.Node)
 		if !ok {
 			return "", "", "", fmt.Errorf("no node %q", tg.Node)
 		}
-		nsPath, cgroup, where = n.NetNS, path.Join(n.Cgroup, systemCgroup), "node "+n.Name
+		nsPath, cgroup, where = n.NetNS, n.ContainerCgroup(systemCgroup), "node "+n.Name
+		if spec.Container != "" {
+			cgroup = n.ContainerCgroup(spec.Container)
+		}
 	default:
 		return "", "", "", errors.New("target needs exactly one of pod and node")
 	}
-	if spec.Cgroup != "" {
-		cgroup = path.Clean(spec.Cgroup)
-		if !strings.HasPrefix(cgroup, cgroupRoot(c.topo.RunID)+"/") {
-			return "", "", "", fmt.Errorf("cgroup %q is outside the run's cgroup %s", spec.Cgroup, cgroupRoot(c.topo.RunID))
-		}
+	if spec.Container != "" && (spec.Container != path.Base(spec.Container) || spec.Container == "..") {
+		return "", "", "", fmt.Errorf("container %q: want a plain name", spec.Container)
 	}
 	return nsPath, cgroup, where, nil
 }

@@ -67,7 +67,12 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	}
 
 	c := &Cluster{topo: topo, cg: cg, exe: exe}
-	if err := build(ctx, topo, cg); err != nil {
+	err = build(ctx, topo, cg)
+	if err == nil {
+		c.spawner = newSpawner(cg)
+		err = c.runInitContainers(ctx, spec.Inject.PodContainers)
+	}
+	if err != nil {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 		defer cancel()
 		if derr := c.Delete(tctx); derr != nil {
@@ -75,8 +80,31 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 		}
 		return nil, fmt.Errorf("create cluster %s: %w", topo.Name, err)
 	}
-	c.spawner = newSpawner(cg)
 	return c, nil
+}
+
+// runInitContainers runs the injected init containers in every pod, each
+// to completion in the pod's child cgroup named after it, as the kubelet
+// runs init containers before a pod's other containers.
+func (c *Cluster) runInitContainers(ctx context.Context, containers []clusters.Container) error {
+	for _, ct := range containers {
+		if !ct.Init {
+			continue
+		}
+		for _, pod := range c.topo.Pods {
+			p, err := c.Start(ctx, clusters.ProcSpec{
+				Target: clusters.Target{Pod: pod.Name}, Container: ct.Name, Args: ct.Args,
+				Name: "init container " + ct.Name + " of pod " + pod.Name,
+			})
+			if err != nil {
+				return err
+			}
+			if err := p.Wait(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Cluster is a live cluster of network namespaces.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path"
 	"sync"
 
 	"github.com/meshbench/meshbench/bpf/redirect"
@@ -25,10 +24,10 @@ func init() {
 	})
 }
 
-// ProxyCgroup is the child of the node's cgroup the node proxy runs in: a
-// sibling of the pod cgroups, since the proxy's programs and the pods'
-// must not nest.
-const ProxyCgroup = "ebpf-proxy"
+// ProxyContainer is the node agent's container the node proxy runs in: on
+// the netns provider a child of the node's cgroup, a sibling of the pod
+// cgroups, since the proxy's programs and the pods' must not nest.
+const ProxyContainer = "ebpf-proxy"
 
 // cgroupDirs is what the datapath needs from a cluster beyond
 // clusters.Cluster: where a cgroup's v2 directory is, to attach programs.
@@ -102,13 +101,14 @@ func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 	}
 	var launches []mesh.Launch
 	for _, node := range c.Topology().Nodes {
-		args, err := nodeproxy.Args(m, node)
+		args, files, err := nodeproxy.Args(m, node)
 		if err != nil {
 			return err
 		}
 		launches = append(launches, mesh.Launch{
-			Proxy: mesh.Proxy{Node: node.Name, Cgroup: path.Join(node.Cgroup, ProxyCgroup)},
+			Proxy: mesh.Proxy{Node: node.Name, Container: ProxyContainer},
 			Args:  append(args, "-splice=false"),
+			Files: files,
 		})
 	}
 	return m.StartAll(ctx, launches)
@@ -139,7 +139,7 @@ func (e *ebpfPath) installNode(topo *clusters.Topology, node clusters.Node, serv
 		}
 	}
 	if e.mode == redirect.ModeProxy {
-		if err := d.AttachProxyCgroup(cg.CgroupDir(path.Join(node.Cgroup, ProxyCgroup))); err != nil {
+		if err := d.AttachProxyCgroup(cg.CgroupDir(node.ContainerCgroup(ProxyContainer))); err != nil {
 			return err
 		}
 	}

@@ -173,8 +173,8 @@ func checkCost(t *testing.T, e *ebpfPath, topo *clusters.Topology, proxyOn bool)
 	}
 	var nodes []string
 	for _, comp := range e.Components() {
-		if path.Base(comp.Cgroup) != ProxyCgroup {
-			t.Errorf("component cgroup %s, want one named %s", comp.Cgroup, ProxyCgroup)
+		if path.Base(comp.Cgroup) != ProxyContainer {
+			t.Errorf("component cgroup %s, want one named %s", comp.Cgroup, ProxyContainer)
 		}
 		nodes = append(nodes, comp.Node)
 	}
@@ -225,7 +225,7 @@ func deploy(tb testing.TB, c clusters.Cluster) (servers map[string]*agentctl.Age
 	start := func(pod clusters.Pod, args ...string) *agentctl.Agent {
 		a, err := agentctl.Start(context.Background(), c, clusters.ProcSpec{
 			Target: clusters.Target{Pod: pod.Name}, Name: args[1] + " in pod " + pod.Name,
-			Args: args, Cgroup: path.Join(pod.Cgroup, bench.AppCgroup),
+			Args: args, Container: bench.AppContainer,
 		})
 		if err != nil {
 			tb.Fatalf("start %s: %v", args[1], err)
@@ -393,7 +393,7 @@ func TestUninstallAfterPartialInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	uninstall := uninstaller(t, dp)
-	err = dp.Install(ctx, brokenCgroup{c.(*netns.Cluster), path.Join(last.Cgroup, ProxyCgroup)})
+	err = dp.Install(ctx, brokenCgroup{c.(*netns.Cluster), path.Join(last.Cgroup, ProxyContainer)})
 	if err == nil {
 		t.Fatal("Install with a missing proxy cgroup succeeded, want an error")
 	}

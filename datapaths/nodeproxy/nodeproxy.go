@@ -1,7 +1,7 @@
 // Package nodeproxy is the per-node proxy datapath (Cilium's per-node Envoy,
 // Istio ambient's ztunnel): one proxy in each node's namespace; netfilter in
-// the node namespace redirects pods' connections to service addresses into
-// it. A node proxy reaches pods on other nodes through a tunnel to their node
+// the node namespace redirects connections from the node's pods to service
+// addresses into it. A node proxy reaches pods on other nodes through a tunnel to their node
 // proxy (HTTP CONNECT naming the destination, as Istio's HBONE; mTLS between
 // node proxies when enabled) and dials pods on its own node directly.
 package nodeproxy
@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path"
 	"strconv"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -27,11 +26,8 @@ func init() {
 	})
 }
 
-// Cgroup is the child of the node's cgroup the node proxy runs in.
-const Cgroup = "nodeproxy"
-
-// PodVethPrefix matches the node-side veths of the pods (clusters/netns).
-const PodVethPrefix = "veth"
+// Container is the node agent's container the node proxy runs in.
+const Container = "nodeproxy"
 
 type nodeProxy struct {
 	opts scenarios.DatapathOptions
@@ -44,15 +40,21 @@ var (
 	_ datapaths.Datapath = (*nodeProxy)(nil)
 	_ datapaths.Counted  = (*nodeProxy)(nil)
 	_ datapaths.Costed   = (*nodeProxy)(nil)
+	_ datapaths.Injector = (*nodeProxy)(nil)
 )
+
+// Injection gives the node proxies a container of their own on every node.
+func (n *nodeProxy) Injection(clusters.Spec) clusters.Injection {
+	return clusters.Injection{NodeContainers: []string{Container}}
+}
 
 // Identity is the mTLS identity of a node's proxy.
 func Identity(node string) string { return "node-" + node }
 
 // Args returns the flags of a node proxy: its listeners, and a tunnel peer
-// for every other node. Exported for the ebpf datapath, which runs the same
-// node proxies with other steering.
-func Args(m *mesh.Mesh, node clusters.Node) ([]string, error) {
+// for every other node, with the files of its identity. Exported for the
+// ebpf datapath, which runs the same node proxies with other steering.
+func Args(m *mesh.Mesh, node clusters.Node) ([]string, map[string][]byte, error) {
 	args := append(m.BaseArgs(),
 		"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
 		"-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort))
@@ -66,11 +68,11 @@ func Args(m *mesh.Mesh, node clusters.Node) ([]string, error) {
 		}
 		args = append(args, "-peer", fmt.Sprintf("%s=%s%s", peer.PodCIDR, netip.AddrPortFrom(peer.IP, mesh.TunnelPort), id))
 	}
-	tls, err := m.TLSArgs(Identity(node.Name))
+	tls, files, err := m.TLSArgs(Identity(node.Name))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return append(args, tls...), nil
+	return append(args, tls...), files, nil
 }
 
 func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
@@ -82,20 +84,19 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 	topo := c.Topology()
 	var launches []mesh.Launch
 	for _, node := range topo.Nodes {
-		args, err := Args(m, node)
+		args, files, err := Args(m, node)
 		if err != nil {
 			return err
 		}
 		launches = append(launches, mesh.Launch{
-			Proxy: mesh.Proxy{Node: node.Name, Cgroup: path.Join(node.Cgroup, Cgroup)},
+			Proxy: mesh.Proxy{Node: node.Name, Container: Container},
 			Args:  args,
+			Files: files,
 			Steer: &redirect.Table{
-				NetNS:    node.NetNS,
-				Name:     m.TableName(),
+				Name:     mesh.TableName(scenarios.NodeProxy, topo.RunID),
 				SkipMark: proxy.DefaultMark,
 				Rules: []redirect.Rule{{
-					Hook: redirect.Prerouting, InterfacePrefix: PodVethPrefix,
-					Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
+					Hook: redirect.Prerouting, Src: node.PodCIDR, Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
 				}},
 			},
 		})
@@ -110,10 +111,7 @@ func (n *nodeProxy) Verify(ctx context.Context) error {
 		return err
 	}
 	out := mesh.Sum(stats, n.Mesh.Proxies, proxy.StatConnsOutbound, nil)
-	hits, err := n.Mesh.RedirectHits()
-	if err != nil {
-		return err
-	}
+	hits := mesh.Sum(stats, n.Mesh.Proxies, proxy.StatRedirectHits, nil)
 	if out == 0 || hits == 0 {
 		return mesh.NotInPath("node proxies intercepted %d connections, redirect rules matched %d packets", out, hits)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/meshbench/meshbench/datapaths/internal/redirect"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/wire"
 )
@@ -55,7 +56,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	answered := make(chan error, 1)
 	// On ctx's end this goroutine stays blocked reading stdin until the
 	// caller closes it; the process is exiting by then.
-	go func() { answered <- answer(wire.NewDecoder(stdin), enc, p) }()
+	go func() { answered <- answer(wire.NewDecoder(stdin), enc, p, opts.CountTable) }()
 	select {
 	case err := <-served:
 		return err
@@ -68,8 +69,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 }
 
-// answer serves Commands until stdin closes.
-func answer(dec interface{ Decode(any) error }, enc *wire.Encoder, p *Proxy) error {
+// answer serves Commands until stdin closes; with a countTable, Stats
+// include its redirect counters.
+func answer(dec interface{ Decode(any) error }, enc *wire.Encoder, p *Proxy, countTable string) error {
 	for {
 		var cmd wire.Command
 		if err := dec.Decode(&cmd); err != nil {
@@ -82,6 +84,13 @@ func answer(dec interface{ Decode(any) error }, enc *wire.Encoder, p *Proxy) err
 		switch {
 		case cmd.Stats:
 			reply.Stats = p.Stats()
+			if countTable != "" {
+				hits, err := redirect.Hits(redirect.SelfNetNS, countTable)
+				if err != nil {
+					reply.Err = err.Error()
+				}
+				reply.Stats[StatRedirectHits] = hits
+			}
 		case cmd.Attack != nil:
 			reply.Err = "the proxy role does not attack"
 		default:

@@ -29,6 +29,9 @@ type Options struct {
 	AllowPeers []string
 	// Splice lets l4 splice between TCP sockets (Config.NoSplice when off).
 	Splice bool
+	// CountTable names the nftables table in the proxy's network namespace
+	// whose redirect counters Stats reports as StatRedirectHits.
+	CountTable string
 }
 
 // DefaultOptions are the flag defaults.
@@ -62,6 +65,7 @@ func (o Options) Args() []string {
 	add("cert", o.Cert)
 	add("key", o.Key)
 	add("allow-peers", strings.Join(o.AllowPeers, ","))
+	add("count-table", o.CountTable)
 	return args
 }
 
@@ -134,6 +138,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		o.AllowPeers = strings.Split(s, ",")
 		return nil
 	})
+	fs.StringVar(&o.CountTable, "count-table", "", "report the redirect counters of this nftables `table` of the proxy's namespace")
 	fs.BoolVar(&o.Splice, "splice", o.Splice, "l4: splice between TCP sockets; false reads and writes (needed behind sk_msg redirect)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)

@@ -65,9 +65,9 @@ func inNetNS(tb testing.TB, fn func(ns netns.NsHandle)) {
 	fn(ns)
 }
 
-// redirect adds an nftables rule in ns that redirects locally generated TCP
+// redirectPort adds an nftables rule in ns that redirects locally generated TCP
 // connections to port `from` to port `to`, as the sidecar datapath does.
-func redirect(tb testing.TB, ns netns.NsHandle, from, to uint16) {
+func redirectPort(tb testing.TB, ns netns.NsHandle, from, to uint16) {
 	tb.Helper()
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
@@ -119,7 +119,7 @@ func TestOriginalDstNetfilter(t *testing.T) {
 	)
 	inNetNS(t, func(ns netns.NsHandle) {
 		p = startProxy(t, Config{Mode: L7, Outbound: loopback, OrigDst: origDst})
-		redirect(t, ns, srv.addr.Port(), p.Addrs().Outbound.Port())
+		redirectPort(t, ns, srv.addr.Port(), p.Addrs().Outbound.Port())
 		var err error
 		if redirected, err = net.Dial("tcp4", srv.addr.String()); err != nil {
 			t.Fatalf("dial %s in netns: %v", srv.addr, err)

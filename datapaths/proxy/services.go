@@ -48,16 +48,26 @@ func LoadServices(path string) ([]Service, error) {
 	return f.Services, nil
 }
 
-// SaveServices writes a service table for the proxy's -services flag.
-func SaveServices(path string, services []Service) error {
+// MarshalServices encodes a service table as the proxy's -services flag
+// reads it.
+func MarshalServices(services []Service) ([]byte, error) {
 	if err := validateServices(services); err != nil {
-		return fmt.Errorf("check services: %w", err)
+		return nil, fmt.Errorf("check services: %w", err)
 	}
 	data, err := json.MarshalIndent(servicesFile{Services: services}, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode services: %w", err)
+		return nil, fmt.Errorf("encode services: %w", err)
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	return append(data, '\n'), nil
+}
+
+// SaveServices writes a service table for the proxy's -services flag.
+func SaveServices(path string, services []Service) error {
+	data, err := MarshalServices(services)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write services: %w", err)
 	}
 	return nil

@@ -21,6 +21,9 @@ const (
 	StatTLSErrors     = "tls_errors"
 	StatServices      = "services"
 	StatEndpoints     = "endpoints"
+	// StatRedirectHits counts the packets the redirect rules of the
+	// proxy's -count-table matched.
+	StatRedirectHits = "redirect_hits"
 )
 
 // UpstreamKey is the Stats key of one per-upstream counter ("conns",

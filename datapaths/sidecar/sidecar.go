@@ -1,14 +1,14 @@
 // Package sidecar is the Istio/Linkerd datapath: a proxy in every pod, with
 // netfilter REDIRECT rules in the pod's namespace sending the application's
 // outbound connections to the proxy's outbound port and inbound connections
-// for the application port to its inbound port. The proxy's own connections
+// for the application port to its inbound port. As in Istio, an init
+// container installs the rules and the proxy has a container of its own. The proxy's own connections
 // carry a mark the rules skip. With mTLS, client sidecars reach server
 // sidecars through an mTLS tunnel on the tunnel port instead.
 package sidecar
 
 import (
 	"context"
-	"path"
 	"strconv"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -25,9 +25,13 @@ func init() {
 	})
 }
 
-// Cgroup is the child of the pod's cgroup the sidecar runs in, so that its
-// cost is measured apart from the application's.
-const Cgroup = "sidecar"
+// Container is the pod container the sidecar proxy runs in, so that its
+// cost is measured apart from the application's; InitContainer installs
+// the redirect rules before the pod's containers start (istio-init).
+const (
+	Container     = "sidecar"
+	InitContainer = "mesh-init"
+)
 
 type sidecar struct {
 	opts scenarios.DatapathOptions
@@ -40,7 +44,29 @@ var (
 	_ datapaths.Datapath = (*sidecar)(nil)
 	_ datapaths.Counted  = (*sidecar)(nil)
 	_ datapaths.Costed   = (*sidecar)(nil)
+	_ datapaths.Injector = (*sidecar)(nil)
 )
+
+// Injection adds to every pod the init container that installs the
+// redirect table in the pod's namespace and the sidecar's container.
+func (s *sidecar) Injection(spec clusters.Spec) clusters.Injection {
+	steer := redirect.Table{
+		Name:     mesh.TableName(scenarios.Sidecar, spec.RunID),
+		SkipMark: proxy.DefaultMark,
+		Rules:    []redirect.Rule{{Hook: redirect.Output, ToPort: mesh.OutboundPort}},
+	}
+	ports := map[int]bool{}
+	for _, svc := range spec.Services {
+		if !ports[svc.TargetPort] {
+			ports[svc.TargetPort] = true
+			steer.Rules = append(steer.Rules, redirect.Rule{Hook: redirect.Prerouting, DstPort: uint16(svc.TargetPort), ToPort: mesh.InboundPort})
+		}
+	}
+	return clusters.Injection{PodContainers: []clusters.Container{
+		{Name: InitContainer, Init: true, NetAdmin: true, Args: steer.Args()},
+		{Name: Container},
+	}}
+}
 
 func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 	m, err := mesh.New(scenarios.Sidecar, s.opts, c)
@@ -48,16 +74,15 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 	if err != nil {
 		return err
 	}
-	topo := c.Topology()
 	var launches []mesh.Launch
-	for _, pod := range topo.Pods {
-		svc, _ := topo.Service(pod.Service)
+	for _, pod := range c.Topology().Pods {
 		args := append(m.BaseArgs(),
 			"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
 			"-inbound", "0.0.0.0:"+strconv.Itoa(mesh.InboundPort))
+		var files map[string][]byte
 		if s.opts.MTLS {
-			tls, err := m.TLSArgs(pod.Service)
-			if err != nil {
+			var tls []string
+			if tls, files, err = m.TLSArgs(pod.Service); err != nil {
 				return err
 			}
 			args = append(args, "-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort),
@@ -65,17 +90,9 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 			args = append(args, tls...)
 		}
 		launches = append(launches, mesh.Launch{
-			Proxy: mesh.Proxy{Node: pod.Node, Pod: pod.Name, Cgroup: path.Join(pod.Cgroup, Cgroup)},
+			Proxy: mesh.Proxy{Node: pod.Node, Pod: pod.Name, Container: Container},
 			Args:  args,
-			Steer: &redirect.Table{
-				NetNS:    pod.NetNS,
-				Name:     m.TableName(),
-				SkipMark: proxy.DefaultMark,
-				Rules: []redirect.Rule{
-					{Hook: redirect.Output, ToPort: mesh.OutboundPort},
-					{Hook: redirect.Prerouting, DstPort: uint16(svc.TargetPort), ToPort: mesh.InboundPort},
-				},
-			},
+			Files: files,
 		})
 	}
 	return m.StartAll(ctx, launches)

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -37,8 +40,64 @@ func Register(name string, fn RoleFunc) {
 	roles[name] = fn
 }
 
-// Run runs the role named by args[0] with the flags that follow it.
+// fileFlag is the flag before the role that hands an agent a file.
+const fileFlag = "--file"
+
+// FileArgs renders files (path to content) as the arguments that make
+// `meshbench agent` write them before it runs its role: how a datapath
+// hands its processes their configuration on every provider, whether they
+// share the runner's file system (netns) or not (kube).
+func FileArgs(files map[string][]byte) []string {
+	var args []string
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		args = append(args, fileFlag, p+"="+base64.StdEncoding.EncodeToString(files[p]))
+	}
+	return args
+}
+
+// writeFiles writes the files that leading --file flags carry, each
+// atomically (agents sharing a file system may write the same one), and
+// returns the arguments after them.
+func writeFiles(args []string) ([]string, error) {
+	for len(args) >= 2 && args[0] == fileFlag {
+		p, enc, ok := strings.Cut(args[1], "=")
+		if !ok || !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("%s %.40q: want ABSOLUTE-PATH=BASE64", fileFlag, args[1])
+		}
+		data, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", fileFlag, p, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
+		}
+		_, err = tmp.Write(data)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), p)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+			return nil, fmt.Errorf("write %s: %w", p, err)
+		}
+		args = args[2:]
+	}
+	return args, nil
+}
+
+// Run writes the files of leading --file flags, then runs the role named
+// by the next argument with the flags that follow it.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	args, err := writeFiles(args)
+	if err != nil {
+		return fmt.Errorf("run agent: %w", err)
+	}
 	rolesMu.RLock()
 	names := slices.Sorted(maps.Keys(roles))
 	var fn RoleFunc

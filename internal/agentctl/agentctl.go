@@ -5,6 +5,7 @@ package agentctl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,27 @@ func Start(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*Ag
 	}
 }
 
+// Run runs a one-shot agent role (one that exits when done, without the
+// control protocol) and waits until it exits.
+func Run(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) error {
+	proc, err := c.Start(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- proc.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.Name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		_ = proc.Stop(time.Second)
+		return fmt.Errorf("%s: %w", spec.Name, ctx.Err())
+	}
+}
+
 func (a *Agent) read() {
 	dec := wire.NewDecoder(a.proc.Stdout())
 	for {
@@ -108,7 +130,7 @@ func (a *Agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Messag
 			if m.Err != "" {
 				return fmt.Errorf("%s: %s", a.Name, m.Err)
 			}
-			if m.Done != nil || m.Stats != nil {
+			if m.Done != nil || m.Stats != nil || m.Result != nil {
 				return nil
 			}
 		case <-ctx.Done():
@@ -131,6 +153,24 @@ func (a *Agent) Stats(ctx context.Context) (map[string]uint64, error) {
 	var out map[string]uint64
 	err := a.do(ctx, wire.Command{Stats: true}, func(m wire.Message) { out = m.Stats })
 	return out, err
+}
+
+// Call runs a node agent's method with in as its JSON arguments and decodes
+// its JSON result into out (nil ignores the result).
+func (a *Agent) Call(ctx context.Context, method string, in, out any) error {
+	args, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("%s: encode arguments of %s: %w", a.Name, method, err)
+	}
+	var res []byte
+	err = a.do(ctx, wire.Command{Call: &wire.Call{Method: method, Args: args}}, func(m wire.Message) { res = m.Result })
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(res, out); err != nil {
+		return fmt.Errorf("%s: decode result of %s: %w", a.Name, method, err)
+	}
+	return nil
 }
 
 // Attack runs an attack, handing sample batches to onSamples.

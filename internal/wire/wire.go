@@ -22,6 +22,15 @@ type Command struct {
 	Attack *Attack
 	// Stats asks any agent for its counters.
 	Stats bool
+	// Call asks a node agent (cost sampler, path probe, eBPF loader) to run
+	// one of its methods.
+	Call *Call
+}
+
+// Call names a node agent's method; Args and the reply's Result are JSON.
+type Call struct {
+	Method string
+	Args   []byte
 }
 
 // Attack is an open-loop attack at a constant rate.
@@ -61,6 +70,8 @@ type Message struct {
 	Done *Done
 	// Stats answers a Stats command.
 	Stats map[string]uint64
+	// Result answers a Call (JSON; "null" for methods without a result).
+	Result []byte
 	// Err ends a command that failed.
 	Err string
 }

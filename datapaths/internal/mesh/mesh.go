@@ -1,16 +1,23 @@
 // Package mesh is what the proxy-based datapaths (sidecar, nodeproxy, ebpf)
-// share on the netns provider: the service table and identities their
-// proxies load, starting and watching the proxies, the netfilter tables they
+// share on every provider: the service table and identities their proxies
+// load, starting and watching the proxies, the netfilter tables they
 // install, and teardown. A datapath says where proxies run and how traffic
 // is steered; Mesh keeps track of everything so Uninstall can remove it.
+//
+// Everything runs through clusters.Cluster.Start, in the pods' and nodes'
+// containers: the proxies get their files with agent.FileArgs and the
+// steering tables are installed by the redirect role, so the runner never
+// touches a node itself.
 package mesh
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +26,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/internal/redirect"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -38,8 +46,9 @@ type Proxy struct {
 	Agent *agentctl.Agent
 	Node  string
 	// Pod is empty for a node proxy.
-	Pod    string
-	Cgroup string
+	Pod string
+	// Container is the pod's or node's container the proxy runs in.
+	Container string
 }
 
 func (p *Proxy) where() string {
@@ -49,41 +58,50 @@ func (p *Proxy) where() string {
 	return "node " + p.Node
 }
 
+func (p *Proxy) target() clusters.Target {
+	if p.Pod != "" {
+		return clusters.Target{Pod: p.Pod}
+	}
+	return clusters.Target{Node: p.Node}
+}
+
 // Mesh is the live state of one proxy datapath in one cluster.
 type Mesh struct {
 	Name    string
 	Opts    scenarios.DatapathOptions
 	Cluster clusters.Cluster
 	Topo    *clusters.Topology
-	// Dir holds the service table and certificates.
+	// Dir is where the proxies' files are written, on whatever file
+	// system they run on.
 	Dir      string
 	Services string // service table file
-	ca       *proxy.CA
-	Proxies  []*Proxy
+	// files go to every proxy: the service table, the CA certificate.
+	files   map[string][]byte
+	ca      *proxy.CA
+	Proxies []*Proxy
 
-	mu     sync.Mutex
-	tables []redirect.Table
+	mu sync.Mutex
+	// steered are the nodes with a steering table to remove.
+	steered []string
 }
 
-// New prepares the shared state: the state directory, the service table of
-// every server service, and with mTLS the run's CA.
+// New prepares the shared state: the service table of every server
+// service, and with mTLS the run's CA.
 func New(name string, opts scenarios.DatapathOptions, c clusters.Cluster) (*Mesh, error) {
 	topo := c.Topology()
-	dir, err := datapaths.StateDir(topo.RunID, name)
+	dir := filepath.Join(datapaths.StateRoot, topo.RunID, name)
+	m := &Mesh{Name: name, Opts: opts, Cluster: c, Topo: topo, Dir: dir, Services: filepath.Join(dir, "services.json"),
+		files: map[string][]byte{}}
+	table, err := proxy.MarshalServices(ServiceTable(topo))
 	if err != nil {
-		return nil, err
-	}
-	m := &Mesh{Name: name, Opts: opts, Cluster: c, Topo: topo, Dir: dir, Services: filepath.Join(dir, "services.json")}
-	if err := proxy.SaveServices(m.Services, ServiceTable(topo)); err != nil {
 		return m, err
 	}
+	m.files[m.Services] = table
 	if opts.MTLS {
 		if m.ca, err = proxy.GenerateCA(topo.RunID); err != nil {
 			return m, fmt.Errorf("generate run CA: %w", err)
 		}
-		if err := m.ca.WriteCert(filepath.Join(dir, "ca.pem")); err != nil {
-			return m, err
-		}
+		m.files[filepath.Join(dir, "ca.pem")] = m.ca.CertPEM()
 	}
 	return m, nil
 }
@@ -107,37 +125,45 @@ func ServiceTable(topo *clusters.Topology) []proxy.Service {
 }
 
 // TLSArgs issues the identity of a service (or node) and returns the proxy
-// flags that load it; without mTLS it returns nothing.
-func (m *Mesh) TLSArgs(identity string) ([]string, error) {
+// flags that load it with the files they name; without mTLS it returns
+// nothing.
+func (m *Mesh) TLSArgs(identity string) ([]string, map[string][]byte, error) {
 	if m.ca == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	id, err := proxy.IssueIdentity(m.ca, identity, identityValidity)
 	if err != nil {
-		return nil, fmt.Errorf("issue identity %s: %w", identity, err)
+		return nil, nil, fmt.Errorf("issue identity %s: %w", identity, err)
 	}
-	cert, key := filepath.Join(m.Dir, identity+".pem"), filepath.Join(m.Dir, identity+"-key.pem")
-	if err := id.WriteFiles(cert, key); err != nil {
-		return nil, err
+	key, err := id.KeyPEM()
+	if err != nil {
+		return nil, nil, err
 	}
-	return []string{"-ca", filepath.Join(m.Dir, "ca.pem"), "-cert", cert, "-key", key}, nil
+	certPath, keyPath := filepath.Join(m.Dir, identity+".pem"), filepath.Join(m.Dir, identity+"-key.pem")
+	files := map[string][]byte{certPath: id.CertPEM(), keyPath: key}
+	return []string{"-ca", filepath.Join(m.Dir, "ca.pem"), "-cert", certPath, "-key", keyPath}, files, nil
 }
 
-// BaseArgs are the proxy flags every datapath passes.
+// BaseArgs are the proxy role and flags every datapath passes (after
+// `agent` and the files StartAll adds); the proxy reports
+// the counters of the datapath's steering table in its namespace.
 func (m *Mesh) BaseArgs() []string {
 	mode := m.Opts.Mode
 	if mode == "" {
 		mode = string(proxy.L4)
 	}
-	return []string{"agent", proxy.Role, "-mode", mode, "-services", m.Services,
-		"-mark", "0x" + strconv.FormatUint(proxy.DefaultMark, 16)}
+	return []string{proxy.Role, "-mode", mode, "-services", m.Services,
+		"-mark", "0x" + strconv.FormatUint(proxy.DefaultMark, 16),
+		"-count-table", TableName(m.Name, m.Topo.RunID)}
 }
 
 // Launch is one proxy to start and, optionally, the netfilter table that
-// steers traffic to it once it serves.
+// steers its node's traffic to it once it serves.
 type Launch struct {
 	Proxy Proxy
 	Args  []string
+	// Files are the proxy's own files (its identity) beside the shared ones.
+	Files map[string][]byte
 	Steer *redirect.Table
 }
 
@@ -172,12 +198,11 @@ func (m *Mesh) StartAll(ctx context.Context, launches []Launch) error {
 
 func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p := l.Proxy
-	target := clusters.Target{Pod: p.Pod}
-	if p.Pod == "" {
-		target = clusters.Target{Node: p.Node}
-	}
+	files := maps.Clone(m.files)
+	maps.Copy(files, l.Files)
 	a, err := agentctl.Start(ctx, m.Cluster, clusters.ProcSpec{
-		Target: target, Name: m.Name + " proxy in " + p.where(), Args: l.Args, Cgroup: p.Cgroup,
+		Target: p.target(), Container: p.Container, Name: m.Name + " proxy in " + p.where(),
+		Args: slices.Concat([]string{"agent"}, agent.FileArgs(files), l.Args),
 	})
 	if err != nil {
 		return err
@@ -185,36 +210,32 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p.Agent = a
 	m.mu.Lock()
 	m.Proxies = append(m.Proxies, &p)
-	if l.Steer != nil {
-		m.tables = append(m.tables, *l.Steer)
-	}
 	m.mu.Unlock()
 	if l.Steer == nil {
 		return nil
 	}
-	return redirect.Install(*l.Steer)
+	m.mu.Lock()
+	m.steered = append(m.steered, p.Node)
+	m.mu.Unlock()
+	return agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
+		Target: clusters.Target{Node: p.Node}, Name: "steering table on node " + p.Node, Args: l.Steer.Args(),
+	})
 }
 
-// TableName is the name of the datapath's netfilter tables.
-func (m *Mesh) TableName() string { return "mb-" + m.Name + "-" + m.Topo.RunID }
+// TableName is the name of a datapath's netfilter tables in a run.
+func TableName(datapath, runID string) string { return "mb-" + datapath + "-" + runID }
 
-// RedirectHits sums the packets the datapath's redirect rules matched.
-func (m *Mesh) RedirectHits() (uint64, error) {
-	var total uint64
-	for _, t := range m.tables {
-		n, err := redirect.Hits(t.NetNS, t.Name)
-		if err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
+// RedirectHits sums the packets the datapath's redirect rules matched, as
+// the proxies beside them count them.
+func (m *Mesh) RedirectHits(ctx context.Context) (uint64, error) {
+	stats, err := m.Stats(ctx)
+	return Sum(stats, m.Proxies, proxy.StatRedirectHits, nil), err
 }
 
 // PathCounters reports the datapath's netfilter rule hits. NAT rules see
 // only a connection's first packet, so warm keep-alive connections add none.
-func (m *Mesh) PathCounters(context.Context) (datapaths.PathCounters, error) {
-	hits, err := m.RedirectHits()
+func (m *Mesh) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
+	hits, err := m.RedirectHits(ctx)
 	return datapaths.PathCounters{NetfilterHits: hits}, err
 }
 
@@ -255,14 +276,22 @@ func NotInPath(format string, args ...any) error {
 func (m *Mesh) Components() []datapaths.Component {
 	out := make([]datapaths.Component, 0, len(m.Proxies))
 	for _, p := range m.Proxies {
-		out = append(out, datapaths.Component{Node: p.Node, Cgroup: p.Cgroup})
+		var cg string
+		if p.Pod != "" {
+			pod, _ := m.Topo.Pod(p.Pod)
+			cg = pod.ContainerCgroup(p.Container)
+		} else {
+			node, _ := m.Topo.Node(p.Node)
+			cg = node.ContainerCgroup(p.Container)
+		}
+		out = append(out, datapaths.Component{Node: p.Node, Cgroup: cg})
 	}
 	return out
 }
 
-// Uninstall stops the proxies, removes the netfilter tables and the state
-// directory. It is safe on a partial install.
-func (m *Mesh) Uninstall(context.Context) error {
+// Uninstall stops the proxies, removes the steering tables from the nodes
+// and the runner's state directory. It is safe on a partial install.
+func (m *Mesh) Uninstall(ctx context.Context) error {
 	if m == nil {
 		return nil
 	}
@@ -272,8 +301,11 @@ func (m *Mesh) Uninstall(context.Context) error {
 	}
 	wg.Wait()
 	var errs []error
-	for _, t := range m.tables {
-		errs = append(errs, redirect.Remove(t.NetNS, t.Name))
+	for _, node := range m.steered {
+		errs = append(errs, agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
+			Target: clusters.Target{Node: node}, Name: "steering table removal on node " + node,
+			Args: redirect.RemoveArgs(TableName(m.Name, m.Topo.RunID)),
+		}))
 	}
 	errs = append(errs, datapaths.RemoveState(m.Topo.RunID))
 	return errors.Join(errs...)

@@ -31,9 +31,8 @@ const (
 // match fields match anything.
 type Rule struct {
 	Hook Hook
-	// InterfacePrefix matches the incoming interface name's prefix
-	// (Prerouting only), e.g. the host-side pod veths.
-	InterfacePrefix string
+	// Src matches the source address, e.g. a node's pod range.
+	Src netip.Prefix
 	// Dst matches the destination address.
 	Dst netip.Prefix
 	// DstPort matches the destination port.
@@ -140,25 +139,8 @@ func (r Rule) exprs() []expr.Any {
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 	}
-	if r.InterfacePrefix != "" {
-		e = append(e,
-			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(r.InterfacePrefix)},
-		)
-	}
-	if r.Dst.IsValid() {
-		bits := r.Dst.Bits()
-		m := make([]byte, 4)
-		for i := range bits {
-			m[i/8] |= 0x80 >> (i % 8)
-		}
-		dst := r.Dst.Masked().Addr().As4()
-		e = append(e,
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: make([]byte, 4)},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: dst[:]},
-		)
-	}
+	e = append(e, matchPrefix(r.Src, 12)...)
+	e = append(e, matchPrefix(r.Dst, 16)...)
 	if r.DstPort != 0 {
 		e = append(e,
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
@@ -170,6 +152,24 @@ func (r Rule) exprs() []expr.Any {
 		&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(r.ToPort)},
 		&expr.Redir{RegisterProtoMin: 1},
 	)
+}
+
+// matchPrefix matches the IPv4 address at offset of the network header
+// against p; an invalid p matches anything.
+func matchPrefix(p netip.Prefix, offset uint32) []expr.Any {
+	if !p.IsValid() {
+		return nil
+	}
+	m := make([]byte, 4)
+	for i := range p.Bits() {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	addr := p.Masked().Addr().As4()
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]},
+	}
 }
 
 // skipLoopback leaves traffic to 127.0.0.0/8 alone, as Istio does.
