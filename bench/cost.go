@@ -1,65 +1,38 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"time"
-
-	"github.com/montanaflynn/stats"
+	"errors"
+	"sync"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/costagent"
 	"github.com/meshbench/meshbench/results"
 )
 
-// CgroupReader is the optional ability of clusters whose processes live in
-// cgroups the runner can read (paths are v2, relative to the cgroup2 mount).
-type CgroupReader interface {
-	// CgroupPids lists the processes in a cgroup and its descendants.
-	CgroupPids(cgroup string) ([]int, error)
-	// CgroupCPU is the CPU time the cgroup's processes have used.
-	CgroupCPU(cgroup string) (time.Duration, error)
-	// CgroupMemory is the cgroup's memory charge in bytes.
-	CgroupMemory(cgroup string) (uint64, error)
-}
-
-// sampleEvery is the cost sampler's period. Reading smaps_rollup of a
-// hundred proxies costs a few milliseconds; the runner is in no node.
-const sampleEvery = 250 * time.Millisecond
-
-// costGroup is one node's datapath or application cgroups.
-type costGroup struct {
-	node     string
-	datapath bool
-	cgroups  []string
-}
+// The cost agents' group names.
+const (
+	datapathGroup = "datapath"
+	appGroup      = "app"
+)
 
 // costSampler measures, during the measure phase, each node's datapath
-// processes (summed) apart from its application processes.
+// processes (summed) apart from its application processes, through a cost
+// agent (internal/costagent) on every node: on a real cluster only a node
+// reaches its processes and cgroups.
 type costSampler struct {
-	r      CgroupReader
-	groups []costGroup
+	nodes  []string
+	agents []*agentctl.Agent // by node index; nil where none started
 	// bpf reads the datapath's BPF maps and programs per node, if it has any.
 	bpf datapaths.BPFCosted
-
-	pss   map[int][]float64 // per group index: PSS sums per sample
-	cgMem map[int][]float64
-	procs map[int]int
-	cpu0  map[int]time.Duration
-	cpu1  map[int]time.Duration
 }
 
-// newCostSampler returns nil when the cluster cannot be read this way.
-func newCostSampler(c clusters.Cluster, dp datapaths.Datapath, appCgroups map[string][]string) *costSampler {
-	r, ok := c.(CgroupReader)
-	if !ok {
-		return nil
-	}
-	s := &costSampler{r: r}
+// startCostSampler starts a cost agent on every node, then has them all
+// start sampling; appCgroups are the workloads' cgroups per node.
+func startCostSampler(ctx context.Context, c clusters.Cluster, dp datapaths.Datapath, appCgroups map[string][]string) (*costSampler, error) {
+	s := &costSampler{}
 	s.bpf, _ = dp.(datapaths.BPFCosted)
 	byNode := map[string][]string{}
 	if costed, ok := dp.(datapaths.Costed); ok {
@@ -68,104 +41,88 @@ func newCostSampler(c clusters.Cluster, dp datapaths.Datapath, appCgroups map[st
 		}
 	}
 	for _, n := range c.Topology().Nodes {
-		s.groups = append(s.groups,
-			costGroup{node: n.Name, datapath: true, cgroups: byNode[n.Name]},
-			costGroup{node: n.Name, cgroups: appCgroups[n.Name]})
+		s.nodes = append(s.nodes, n.Name)
 	}
-	return s
-}
-
-// run samples until ctx ends.
-func (s *costSampler) run(ctx context.Context) error {
-	s.pss, s.cgMem, s.procs = map[int][]float64{}, map[int][]float64{}, map[int]int{}
-	var err error
-	if s.cpu0, err = s.cpu(); err != nil {
+	s.agents = make([]*agentctl.Agent, len(s.nodes))
+	err := s.each(func(i int, _ *agentctl.Agent) error {
+		a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
+			Target: clusters.Target{Node: s.nodes[i]},
+			Name:   "cost-" + s.nodes[i],
+			Args:   costagent.Args(),
+		})
+		s.agents[i] = a
 		return err
+	})
+	if err == nil {
+		// Started apart from the processes, so that the nodes' sampling
+		// windows line up.
+		err = s.each(func(i int, a *agentctl.Agent) error {
+			groups := map[string][]string{datapathGroup: byNode[s.nodes[i]], appGroup: appCgroups[s.nodes[i]]}
+			return a.Call(ctx, "start", costagent.Start{Groups: groups}, nil)
+		})
 	}
-	t := time.NewTicker(sampleEvery)
-	defer t.Stop()
-	for {
-		if err := s.sample(); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			s.cpu1, err = s.cpu()
-			return err
-		case <-t.C:
-		}
+	if err != nil {
+		s.close()
+		return nil, err
 	}
+	return s, nil
 }
 
-func (s *costSampler) cpu() (map[int]time.Duration, error) {
-	out := map[int]time.Duration{}
-	for i, g := range s.groups {
-		for _, cg := range g.cgroups {
-			d, err := s.r.CgroupCPU(cg)
-			if err != nil {
-				return nil, err
-			}
-			out[i] += d
-		}
+// each runs f for every node at once and joins their errors.
+func (s *costSampler) each(f func(i int, a *agentctl.Agent) error) error {
+	errs := make([]error, len(s.nodes))
+	var wg sync.WaitGroup
+	for i := range s.nodes {
+		wg.Go(func() { errs[i] = f(i, s.agents[i]) })
 	}
-	return out, nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-func (s *costSampler) sample() error {
-	for i, g := range s.groups {
-		var pss, mem float64
-		n := 0
-		for _, cg := range g.cgroups {
-			pids, err := s.r.CgroupPids(cg)
-			if err != nil {
-				return err
-			}
-			for _, pid := range pids {
-				p, err := PSS(pid)
-				if err != nil {
-					continue // exited between listing and reading
-				}
-				pss += float64(p)
-				n++
-			}
-			m, err := s.r.CgroupMemory(cg)
-			if err != nil {
-				return err
-			}
-			mem += float64(m)
+// close stops the agents.
+func (s *costSampler) close() {
+	var wg sync.WaitGroup
+	for _, a := range s.agents {
+		if a != nil {
+			wg.Go(a.Stop)
 		}
-		s.pss[i] = append(s.pss[i], pss)
-		s.cgMem[i] = append(s.cgMem[i], mem)
-		s.procs[i] = max(s.procs[i], n)
 	}
-	return nil
+	wg.Wait()
 }
 
-// costs turns the samples into per-node figures; requests is how many
-// requests the whole cluster served in the window. A datapath's BPF memory
-// (maps and programs, as the kernel charges them) counts as datapath memory.
-func (s *costSampler) costs(requests uint64) ([]results.NodeCost, error) {
+// stop ends the sampling and the agents, and turns the samples into
+// per-node figures; requests is how many requests the whole cluster served
+// in the window. A datapath's BPF memory (maps and programs, as the kernel
+// charges them) counts as datapath memory.
+func (s *costSampler) stop(ctx context.Context, requests uint64) ([]results.NodeCost, error) {
+	defer s.close()
+	got := make([]map[string]costagent.Cost, len(s.nodes))
+	err := s.each(func(i int, a *agentctl.Agent) error {
+		return a.Call(ctx, "stop", nil, &got[i])
+	})
+	if err != nil {
+		return nil, err
+	}
 	bpf := map[string]uint64{}
 	if s.bpf != nil {
-		var err error
 		if bpf, err = s.bpf.BPFMemoryBytes(); err != nil {
 			return nil, err
 		}
 	}
 	var out []results.NodeCost
-	for i := 0; i < len(s.groups); i += 2 {
-		dp, app := i, i+1
+	for i, node := range s.nodes {
+		dp, app := got[i][datapathGroup], got[i][appGroup]
 		nc := results.NodeCost{
-			Node:                          s.groups[dp].node,
-			Proxies:                       s.procs[dp],
-			DatapathMemoryBytesMean:       mean(s.pss[dp]),
-			DatapathMemoryBytesPeak:       peak(s.pss[dp]),
-			DatapathCgroupMemoryBytesMean: mean(s.cgMem[dp]),
-			DatapathCPUSeconds:            (s.cpu1[dp] - s.cpu0[dp]).Seconds(),
-			AppMemoryBytesMean:            mean(s.pss[app]),
-			AppCPUSeconds:                 (s.cpu1[app] - s.cpu0[app]).Seconds(),
+			Node:                          node,
+			Proxies:                       dp.Procs,
+			DatapathMemoryBytesMean:       dp.PSSMeanBytes,
+			DatapathMemoryBytesPeak:       dp.PSSPeakBytes,
+			DatapathCgroupMemoryBytesMean: dp.CgroupMemoryMeanBytes,
+			DatapathCPUSeconds:            dp.CPUSeconds,
+			AppMemoryBytesMean:            app.PSSMeanBytes,
+			AppCPUSeconds:                 app.CPUSeconds,
 		}
-		if b := float64(bpf[nc.Node]); b > 0 {
+		if b := float64(bpf[node]); b > 0 {
 			nc.BPFMemoryBytes = b
 			nc.DatapathMemoryBytesMean += b
 			nc.DatapathMemoryBytesPeak += b
@@ -176,41 +133,4 @@ func (s *costSampler) costs(requests uint64) ([]results.NodeCost, error) {
 		out = append(out, nc)
 	}
 	return out, nil
-}
-
-func mean(v []float64) float64 {
-	m, _ := stats.Mean(v)
-	return m
-}
-
-func peak(v []float64) float64 {
-	m, _ := stats.Max(v)
-	return m
-}
-
-// PSS returns a process's proportional set size in bytes: its private
-// memory plus its share of pages it shares (the binary's text, for a
-// hundred sidecars of one binary), from /proc/<pid>/smaps_rollup.
-func PSS(pid int) (uint64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
-	if err != nil {
-		return 0, fmt.Errorf("read pss: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "Pss:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse pss of %d: %w", pid, err)
-		}
-		return kb * 1024, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read pss of %d: %w", pid, err)
-	}
-	return 0, fmt.Errorf("read pss of %d: no Pss line", pid)
 }

@@ -1,14 +1,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"sync"
 
-	"github.com/vishvananda/netlink"
-	vns "github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
@@ -21,43 +22,24 @@ import (
 // errNoProbe marks a packet-path probe this machine or provider cannot run.
 var errNoProbe = errors.New("packet-path probe unavailable")
 
-// nsInfo names a namespace and its devices for the rendered path.
-type nsInfo struct {
-	name    string
-	devices map[uint32]string
-}
-
 // probePath runs the packet-path probe after the latency phase: with the
-// tracepoints attached it sends ProbeRequests requests one after another on
-// the load agent's warm keep-alive connections, counts the stack traversals
-// per request, then traces the ordered path of one more request.
+// tracepoints attached on every node it sends ProbeRequests requests one
+// after another on the load agent's warm keep-alive connections, counts the
+// stack traversals per request, then traces the ordered path of one more
+// request.
 func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, error) {
-	if topo := cr.cluster.Topology(); len(topo.Pods) == 0 || topo.Pods[0].NetNS == "" {
-		return nil, fmt.Errorf("%w: the cluster provider does not expose its network namespaces to the runner", errNoProbe)
-	}
-	names, err := namespaces(cr.cluster.Topology())
+	probes, err := startProbes(ctx, cr.cluster)
 	if err != nil {
 		return nil, err
 	}
-	inodes := make([]uint64, 0, len(names))
-	for ino := range names {
-		inodes = append(inodes, ino)
-	}
-	probe, err := pathprobe.Load(inodes)
-	if err != nil {
-		return nil, fmt.Errorf("load path probe: %w", err)
-	}
-	defer probe.Close()
-	if err := probe.Attach(); err != nil {
-		return nil, err
-	}
+	defer probes.stop()
 	client := cr.clients[0]
 	// One request first so that every connection the probe uses is open
 	// and warm whatever the datapath's pools did since the measurement.
 	if err := r.sequential(ctx, client, 1); err != nil {
 		return nil, err
 	}
-	if err := probe.Reset(); err != nil {
+	if err := probes.call(ctx, pathprobe.MethodReset); err != nil {
 		return nil, err
 	}
 	before, err := pathCounters(ctx, cr.dp)
@@ -68,7 +50,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err := r.sequential(ctx, client, n); err != nil {
 		return nil, err
 	}
-	counts, err := probe.Counts()
+	counts, err := probes.counts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -76,29 +58,29 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err != nil {
 		return nil, err
 	}
-	if err := probe.StartTrace(); err != nil {
+	if err := probes.call(ctx, pathprobe.MethodStartTrace); err != nil {
 		return nil, err
 	}
 	if err := r.sequential(ctx, client, 1); err != nil {
 		return nil, err
 	}
-	events, err := probe.StopTrace()
+	steps, err := probes.stopTrace(ctx)
 	if err != nil {
 		return nil, err
 	}
 
 	per := func(v uint64) float64 { return round2(float64(v) / float64(n)) }
 	var tx, rx, sock, route uint64
-	for k, v := range counts {
-		switch k.Event {
+	for _, c := range counts {
+		switch c.Event {
 		case pathprobe.Transmit:
-			tx += v
+			tx += c.N
 		case pathprobe.Receive:
-			rx += v
+			rx += c.N
 		case pathprobe.SocketSend, pathprobe.SocketRecv:
-			sock += v
+			sock += c.N
 		case pathprobe.RouteLookup:
-			route += v
+			route += c.N
 		}
 	}
 	return &results.Path{
@@ -110,8 +92,130 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 		RouteLookups:    per(route),
 		NetfilterHits:   per(after.NetfilterHits - before.NetfilterHits),
 		Redirects:       per(after.Redirects - before.Redirects),
-		Trace:           renderTrace(events, names),
+		Trace:           renderTrace(steps),
 	}, nil
+}
+
+// probes are the path probe agents of a cluster, one per node, attached.
+type probes []*agentctl.Agent
+
+// startProbes starts a path probe agent on every node, each watching its
+// node's namespace and its pods', the first node's also the fabric, and
+// attaches them, all nodes at once. It fails with errNoProbe when the
+// provider gives no namespace paths or a node's kernel cannot run the probe.
+func startProbes(ctx context.Context, c clusters.Cluster) (probes, error) {
+	topo := c.Topology()
+	watch, err := probeNamespaces(topo)
+	if err != nil {
+		return nil, err
+	}
+	ps := make(probes, len(topo.Nodes))
+	var g errgroup.Group
+	for i, n := range topo.Nodes {
+		g.Go(func() error {
+			a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
+				Target: clusters.Target{Node: n.Name}, Name: "path probe on node " + n.Name,
+				Args: pathprobe.Args(watch[i]),
+			})
+			if err != nil {
+				return err
+			}
+			ps[i] = a
+			var at pathprobe.Attached
+			if err := a.Call(ctx, pathprobe.MethodAttach, nil, &at); err != nil {
+				return err
+			}
+			if at.Unsupported != "" {
+				return fmt.Errorf("%w: %s: %s", errNoProbe, a.Name, at.Unsupported)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		ps.stop()
+		return nil, err
+	}
+	return ps, nil
+}
+
+// probeNamespaces lists the namespaces the probe agent of each node of t
+// watches, in the order of t.Nodes.
+func probeNamespaces(t *clusters.Topology) ([][]pathprobe.Namespace, error) {
+	out := make([][]pathprobe.Namespace, len(t.Nodes))
+	add := func(i int, name, path string) error {
+		if path == "" {
+			return fmt.Errorf("%w: the cluster provider gives no network namespace path for %s", errNoProbe, name)
+		}
+		out[i] = append(out[i], pathprobe.Namespace{Name: name, Path: path})
+		return nil
+	}
+	for i, n := range t.Nodes {
+		if i == 0 && t.FabricNetNS != "" {
+			if err := add(i, "fabric", t.FabricNetNS); err != nil {
+				return nil, err
+			}
+		}
+		if err := add(i, "node "+n.Name, n.NetNS); err != nil {
+			return nil, err
+		}
+		for _, p := range t.PodsOn(n.Name) {
+			if err := add(i, "pod "+p.Name, p.NetNS); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// call runs a method without result on every probe.
+func (ps probes) call(ctx context.Context, method string) error {
+	for _, a := range ps {
+		if err := a.Call(ctx, method, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counts returns the counters of every node.
+func (ps probes) counts(ctx context.Context) ([]pathprobe.Count, error) {
+	var all []pathprobe.Count
+	for _, a := range ps {
+		var c []pathprobe.Count
+		if err := a.Call(ctx, pathprobe.MethodCounts, nil, &c); err != nil {
+			return nil, err
+		}
+		all = append(all, c...)
+	}
+	return all, nil
+}
+
+// stopTrace stops tracing on every node and merges the nodes' steps by
+// time. On the netns provider every node shares one kernel and its
+// monotonic clock, so this is the kernel's order; across real machines the
+// clocks differ and only each node's own steps are in order.
+func (ps probes) stopTrace(ctx context.Context) ([]pathprobe.Step, error) {
+	var all []pathprobe.Step
+	for _, a := range ps {
+		var s []pathprobe.Step
+		if err := a.Call(ctx, pathprobe.MethodStopTrace, nil, &s); err != nil {
+			return nil, err
+		}
+		all = append(all, s...)
+	}
+	slices.SortStableFunc(all, func(x, y pathprobe.Step) int { return cmp.Compare(x.Time, y.Time) })
+	return all, nil
+}
+
+// stop ends every probe that started, which frees its BPF objects.
+func (ps probes) stop() {
+	var wg sync.WaitGroup
+	for _, a := range ps {
+		if a != nil {
+			wg.Go(a.Stop)
+		}
+	}
+	wg.Wait()
 }
 
 // sequential sends n requests one after another (closed loop).
@@ -145,78 +249,16 @@ func pathCounters(ctx context.Context, dp datapaths.Datapath) (datapaths.PathCou
 	return c.PathCounters(ctx)
 }
 
-// namespaces maps the inode of every namespace of the cluster to its name and
-// devices.
-func namespaces(t *clusters.Topology) (map[uint64]nsInfo, error) {
-	type ns struct{ name, path string }
-	var all []ns
-	if t.FabricNetNS != "" {
-		all = append(all, ns{"fabric", t.FabricNetNS})
-	}
-	for _, n := range t.Nodes {
-		all = append(all, ns{"node " + n.Name, n.NetNS})
-	}
-	for _, p := range t.Pods {
-		all = append(all, ns{"pod " + p.Name, p.NetNS})
-	}
-	out := make(map[uint64]nsInfo, len(all))
-	for _, n := range all {
-		ino, err := pathprobe.NetnsInode(n.path)
-		if err != nil {
-			return nil, err
+// renderTrace turns the steps of one request into lines such as
+// "pod client-0 eth0 transmit 140B", collapsing nothing.
+func renderTrace(steps []pathprobe.Step) []string {
+	out := make([]string, 0, len(steps))
+	for _, s := range steps {
+		dev := s.Device
+		if dev == "" {
+			dev = "-"
 		}
-		devs, err := devices(n.path)
-		if err != nil {
-			return nil, err
-		}
-		out[ino] = nsInfo{name: n.name, devices: devs}
-	}
-	return out, nil
-}
-
-func devices(nsPath string) (map[uint32]string, error) {
-	h, err := vns.GetFromPath(nsPath)
-	if err != nil {
-		return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
-	}
-	defer h.Close()
-	nl, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
-	}
-	defer nl.Close()
-	links, err := nl.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links in %s: %w", nsPath, err)
-	}
-	out := make(map[uint32]string, len(links))
-	for _, l := range links {
-		out[uint32(l.Attrs().Index)] = l.Attrs().Name
-	}
-	return out, nil
-}
-
-// renderTrace turns the events of one request into lines such as
-// "pod client-0 eth0 transmit 140B", collapsing nothing: the order is the
-// kernel's.
-func renderTrace(events []pathprobe.Event, names map[uint64]nsInfo) []string {
-	sort.SliceStable(events, func(i, j int) bool { return events[i].Time < events[j].Time })
-	out := make([]string, 0, len(events))
-	for _, e := range events {
-		ns, ok := names[e.Netns]
-		where := ns.name
-		if !ok {
-			where = fmt.Sprintf("netns %d", e.Netns)
-		}
-		dev := "-"
-		if e.Ifindex != 0 {
-			if d, ok := ns.devices[e.Ifindex]; ok {
-				dev = d
-			} else {
-				dev = fmt.Sprintf("if%d", e.Ifindex)
-			}
-		}
-		out = append(out, fmt.Sprintf("%-22s %-8s %-12s %dB", where, dev, e.Type, e.Len))
+		out = append(out, fmt.Sprintf("%-22s %-8s %-12s %dB", s.Namespace, dev, s.Type, s.Len))
 	}
 	return out
 }

@@ -65,8 +65,10 @@ func New(opts Options) *Runner {
 }
 
 // Run runs every case in order and returns one results.Case per case run.
-// It stops early only when ctx is cancelled, returning the cases finished so
-// far with ctx's error.
+// It stops early when ctx is cancelled, returning the cases finished so far
+// with ctx's error, and when the provider cannot create a cluster because
+// of its configuration (clusters.ErrConfig), which every case would meet:
+// it then returns that error, the failed case included.
 func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Case, error) {
 	var out []results.Case
 	for i, c := range cases {
@@ -74,10 +76,13 @@ func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Cas
 			return out, err
 		}
 		r.opts.Status.Infof("case %d/%d: %s", i+1, len(cases), c.ID)
-		rc := r.runCase(ctx, i, c)
+		rc, err := r.runCase(ctx, i, c)
 		out = append(out, rc)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
+		}
+		if errors.Is(err, clusters.ErrConfig) {
+			return out, err
 		}
 	}
 	return out, nil
@@ -97,7 +102,9 @@ type caseRun struct {
 	path  *results.Path
 }
 
-func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) results.Case {
+// runCase runs one case; a failed case is recorded in the result, and its
+// error is returned too.
+func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (results.Case, error) {
 	rc := newResultCase(c)
 	cr := &caseRun{c: c, index: index}
 	defer r.teardown(ctx, cr)
@@ -107,7 +114,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) resul
 	if err != nil {
 		rc.Status, rc.Error = "failed", err.Error()
 		r.opts.Status.Infof("case failed: %v", err)
-		return rc
+		return rc, err
 	}
 	rc.Status = "ok"
 	rc.NodeCosts = cr.costs
@@ -116,7 +123,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) resul
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
 	}
-	return rc
+	return rc, nil
 }
 
 func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
@@ -161,26 +168,23 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 // The datapath is verified again after each repetition, so a proxy that
 // died mid-case fails the case.
 func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
-	sampler := newCostSampler(cr.cluster, cr.dp, cr.apps)
-	if sampler != nil {
-		sctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- sampler.run(sctx) }()
-		defer func() {
-			stop()
-			serr := <-done
-			if err == nil && serr != nil {
-				err = fmt.Errorf("sample node costs: %w", serr)
-			}
-			if err == nil {
-				var requests uint64
-				for _, rep := range reps {
-					requests += rep.Requests
-				}
-				cr.costs, err = sampler.costs(requests)
-			}
-		}()
+	sampler, err := startCostSampler(ctx, cr.cluster, cr.dp, cr.apps)
+	if err != nil {
+		return nil, fmt.Errorf("start cost sampler: %w", err)
 	}
+	defer func() {
+		var requests uint64
+		for _, rep := range reps {
+			requests += rep.Requests
+		}
+		costs, serr := sampler.stop(ctx, requests)
+		if err == nil && serr != nil {
+			err = fmt.Errorf("sample node costs: %w", serr)
+		}
+		if err == nil {
+			cr.costs = costs
+		}
+	}()
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
 		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s (repetition %d/%d)", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
@@ -204,22 +203,11 @@ func (r *Runner) measureOnce(ctx context.Context, cr *caseRun, rate float64, d t
 
 // withProbe runs fn with the packet-path probe attached to the cluster.
 func (r *Runner) withProbe(ctx context.Context, cr *caseRun, fn func() (results.Repetition, error)) (results.Repetition, error) {
-	names, err := namespaces(cr.cluster.Topology())
+	probes, err := startProbes(ctx, cr.cluster)
 	if err != nil {
 		return results.Repetition{}, err
 	}
-	var inodes []uint64
-	for ino := range names {
-		inodes = append(inodes, ino)
-	}
-	probe, err := pathprobe.Load(inodes)
-	if err != nil {
-		return results.Repetition{}, err
-	}
-	defer probe.Close()
-	if err := probe.Attach(); err != nil {
-		return results.Repetition{}, err
-	}
+	defer probes.stop()
 	return fn()
 }
 

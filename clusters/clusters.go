@@ -6,11 +6,30 @@ package clusters
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"path"
 	"time"
 )
+
+// ErrConfig is wrapped by every provider error the user must fix in the
+// configuration (kubeconfig, permissions, nodes, image, container engine),
+// whether found before the run or when a cluster is created. The command
+// line exits with code 2 on it.
+var ErrConfig = errors.New("cluster provider configuration")
+
+// configError is a configuration error: its message is the sentence the
+// user reads; errors.Is finds both ErrConfig and the cause.
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{e.err, ErrConfig} }
+
+// ConfigErrorf formats a configuration error, wrapping ErrConfig.
+func ConfigErrorf(format string, args ...any) error {
+	return configError{fmt.Errorf(format, args...)}
+}
 
 // ErrNotRoot is returned by providers that need root and do not have it.
 var ErrNotRoot = errors.New("meshbench needs root for the netns provider: run it with sudo or as root")
@@ -54,7 +73,7 @@ type Container struct {
 	Init bool
 	Args []string
 	// NetAdmin grants CAP_NET_ADMIN and CAP_NET_RAW (an init container that
-	// programs netfilter).
+	// programs netfilter, a proxy that reads its counters).
 	NetAdmin bool
 }
 

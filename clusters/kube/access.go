@@ -22,6 +22,7 @@ var permissions = []authorizationv1.ResourceAttributes{
 	{Verb: "create", Resource: "pods"},
 	{Verb: "list", Resource: "pods"},
 	{Verb: "create", Resource: "pods", Subresource: "exec"},
+	{Verb: "create", Group: "apps", Resource: "daemonsets"},
 	{Verb: "list", Resource: "events"},
 	{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices"},
 }

@@ -23,7 +23,7 @@ const deleteTimeout = 2 * time.Minute
 // empty runID deletes every meshbench namespace of the cluster. It returns
 // the namespaces it deleted or, with an error, those it tried to delete.
 // Errors that mean the cluster cannot be reached or the kubeconfig's user
-// may not list or delete namespaces wrap ErrConfig.
+// may not list or delete namespaces wrap clusters.ErrConfig.
 func Cleanup(ctx context.Context, client kubernetes.Interface, runID string) ([]string, error) {
 	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()

@@ -16,6 +16,8 @@ type Cluster struct {
 	client kubernetes.Interface
 	exec   execFunc
 	topo   *clusters.Topology
+	// nodeAgents maps node names to their node agent's pod.
+	nodeAgents map[string]string
 	// ctx carries the processes' exec streams; Delete cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -26,29 +28,42 @@ type Cluster struct {
 }
 
 // Topology returns the cluster's names and addresses. Network namespace
-// and cgroup paths stay empty (they are on the nodes, not on this host),
-// and so does ServiceCIDR, which the Kubernetes API does not expose.
+// and cgroup paths are as the node agents see them on their nodes
+// (/proc/PID/ns/net, cgroups relative to the node's cgroup2 mount); they
+// mean nothing on the runner's host. ServiceCIDR, which the Kubernetes API
+// does not expose, is the smallest prefix holding the run's service IPs.
 func (c *Cluster) Topology() *clusters.Topology { return c.topo }
 
-// Start runs `meshbench` with spec.Args in the agent container of the
-// target pod, through the pods/exec subresource, with stdin and stdout as
-// its control pipes. Targets on nodes are not supported: they need a node
-// agent the provider does not deploy. spec.Cgroup is ignored: the process
-// shares its container's cgroup. The process ends when its stdin closes
-// (Stop) and with Delete; ctx bounds only the start.
+// Start runs `meshbench` with spec.Args through the pods/exec subresource,
+// with stdin and stdout as its control pipes: in the target pod's
+// spec.Container (default: the app container), or on a node in its node
+// agent's spec.Container (default: NodeAgentContainer). The process ends
+// when its stdin closes (Stop) and with Delete; ctx bounds only the start.
 func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
 	tg := spec.Target
+	pod, container := tg.Pod, spec.Container
 	switch {
+	case tg.Node != "" && tg.Pod != "":
+		return nil, fmt.Errorf("start %s: the target names both a pod and a node", spec.Name)
 	case tg.Node != "":
-		return nil, fmt.Errorf("start %s on node %s: the kube provider runs processes in pods only", spec.Name, tg.Node)
+		if pod = c.nodeAgents[tg.Node]; pod == "" {
+			return nil, fmt.Errorf("start %s: no node agent on node %q", spec.Name, tg.Node)
+		}
+		if container == "" {
+			container = NodeAgentContainer
+		}
 	case tg.Pod == "":
 		return nil, fmt.Errorf("start %s: the target names no pod", spec.Name)
-	}
-	if _, ok := c.topo.Pod(tg.Pod); !ok {
-		return nil, fmt.Errorf("start %s: no pod %q", spec.Name, tg.Pod)
+	default:
+		if _, ok := c.topo.Pod(tg.Pod); !ok {
+			return nil, fmt.Errorf("start %s: no pod %q", spec.Name, tg.Pod)
+		}
+		if container == "" {
+			container = clusters.AppContainer
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -61,7 +76,7 @@ func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.P
 		stderr = io.MultiWriter(&p.tail, spec.Stderr)
 	}
 	command := append([]string{BinaryPath}, spec.Args...)
-	go p.run(c.exec, c.topo.Name, tg.Pod, command, stderr)
+	go p.run(c.exec, c.topo.Name, pod, container, command, stderr)
 	c.procs = append(c.procs, p)
 	return p, nil
 }

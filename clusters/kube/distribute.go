@@ -59,7 +59,7 @@ func ImportCommand(argv []string) (ImportFunc, error) {
 
 // prepareImage builds the image once per provider and makes it available
 // to nodes: pushed to the registry once, or imported on every node that
-// does not have it yet. Failures wrap ErrConfig: the user must fix the
+// does not have it yet. Failures wrap clusters.ErrConfig: the user must fix the
 // executable, the registry or the import command.
 func (p *Provider) prepareImage(ctx context.Context, nodes []corev1.Node) (image, error) {
 	p.mu.Lock()

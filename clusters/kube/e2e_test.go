@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -19,9 +20,11 @@ import (
 	"github.com/meshbench/meshbench/results"
 )
 
-// TestQuickOnTestCluster runs `meshbench run quick --datapaths none` on
+// TestQuickOnTestCluster runs `meshbench run quick` for every datapath on
 // the local test cluster, the image imported into each node's containerd,
-// and checks the result and that the run left no namespace behind.
+// and checks the result (latency, costs per node, hops in the same order
+// as on the netns provider) and that the run left nothing behind: no
+// namespace in the cluster, no steering table on a node.
 func TestQuickOnTestCluster(t *testing.T) {
 	kubeconfig := testutil.KubeCluster(t)
 	client := clientFor(t, kubeconfig)
@@ -30,7 +33,7 @@ func TestQuickOnTestCluster(t *testing.T) {
 	t.Cleanup(func() { removeImages(t, client, ctr) })
 
 	out := t.TempDir()
-	cmd := exec.Command(exe, "run", "quick", "--datapaths", "none",
+	cmd := exec.Command(exe, "run", "quick", "--datapaths", "none,sidecar,nodeproxy,ebpf",
 		"--duration", "2s", "--repetitions", "1", "--out", out,
 		"--provider", "kube", "--kubeconfig", kubeconfig,
 		"--image-import", ctr+" images import "+kube.ArchivePlaceholder)
@@ -39,6 +42,7 @@ func TestQuickOnTestCluster(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("meshbench run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
+	t.Logf("meshbench run:\n%s", stdout.String())
 	m := regexp.MustCompile(`result: (\S+)`).FindStringSubmatch(stdout.String())
 	if m == nil {
 		t.Fatalf("stdout does not say where the result went:\n%s", stdout.String())
@@ -47,9 +51,11 @@ func TestQuickOnTestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Provider != "kube" || len(run.Cases) != 2 {
-		t.Fatalf("provider %q with %d cases, want kube with 2 (same-node and cross-node)", run.Provider, len(run.Cases))
+	if run.Provider != "kube" || run.SchemaVersion != results.SchemaVersion || len(run.Cases) != 8 {
+		t.Fatalf("provider %q, schema %d, %d cases; want kube, %d, 8 (4 datapaths, same-node and cross-node)",
+			run.Provider, run.SchemaVersion, len(run.Cases), results.SchemaVersion)
 	}
+	hops := map[string]map[string]float64{} // placement -> datapath -> hops
 	for _, c := range run.Cases {
 		if c.Status != "ok" {
 			t.Errorf("%s: status %s: %s", c.ID, c.Status, c.Error)
@@ -62,8 +68,83 @@ func TestQuickOnTestCluster(t *testing.T) {
 		if c.AchievedRPS < 0.9*c.Rate || c.ErrorRate != 0 {
 			t.Errorf("%s: achieved %.0f of %.0f req/s with error rate %g", c.ID, c.AchievedRPS, c.Rate, c.ErrorRate)
 		}
+		checkCosts(t, c)
+		if c.Path == nil {
+			t.Errorf("%s: no packet-path result", c.ID)
+			continue
+		}
+		if hops[c.Placement] == nil {
+			hops[c.Placement] = map[string]float64{}
+		}
+		hops[c.Placement][c.Datapath] = c.Path.HopsPerRequest
+	}
+	// The order on netns: ebpf < none = nodeproxy < sidecar. Half a hop
+	// of slack for an ACK a loaded machine sends on its own.
+	for placement, h := range hops {
+		if !(h["ebpf"] < h["none"]+0.5 && h["none"] <= h["nodeproxy"]+0.5 && h["nodeproxy"] < h["sidecar"] && h["none"] < h["sidecar"]) {
+			t.Errorf("%s hops per request %v: want ebpf <= none <= nodeproxy < sidecar, as on netns", placement, h)
+		}
 	}
 	assertNoNamespaces(t, client)
+	assertNoTables(t, client)
+}
+
+// checkCosts checks a case has a cost figure for its nodes and, but for
+// none, memory and proxies of its datapath.
+func checkCosts(t *testing.T, c results.Case) {
+	t.Helper()
+	if len(c.NodeCosts) == 0 {
+		t.Errorf("%s: no node costs", c.ID)
+		return
+	}
+	var proxies int
+	var dpMem, appMem float64
+	for _, nc := range c.NodeCosts {
+		proxies += nc.Proxies
+		dpMem += nc.DatapathMemoryBytesMean + nc.BPFMemoryBytes
+		appMem += nc.AppMemoryBytesMean
+	}
+	if appMem <= 0 {
+		t.Errorf("%s: no application memory measured on any node: %+v", c.ID, c.NodeCosts)
+	}
+	if c.Datapath != "none" && dpMem <= 0 {
+		t.Errorf("%s: no datapath memory measured on any node: %+v", c.ID, c.NodeCosts)
+	}
+	if c.Datapath == "none" && (proxies != 0 || dpMem != 0) {
+		t.Errorf("%s: %d proxies and %.0f bytes of datapath memory for none", c.ID, proxies, dpMem)
+	}
+}
+
+// assertNoTables checks that no node of the test cluster (each a network
+// namespace of this host named after it) keeps a meshbench nftables table.
+func assertNoTables(tb testing.TB, client kubernetes.Interface) {
+	tb.Helper()
+	nodes, err := client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		f, err := os.Open(filepath.Join("/run/netns", n.Name))
+		if err != nil {
+			tb.Errorf("node %s: %v", n.Name, err)
+			continue
+		}
+		conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+		if err != nil {
+			f.Close()
+			tb.Fatal(err)
+		}
+		tables, err := conn.ListTables()
+		f.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, tab := range tables {
+			if strings.HasPrefix(tab.Name, "mb-") {
+				tb.Errorf("node %s keeps nftables table %s", n.Name, tab.Name)
+			}
+		}
+	}
 }
 
 // TestBadInputOnTestCluster checks that configuration mistakes exit with
@@ -81,13 +162,14 @@ func TestBadInputOnTestCluster(t *testing.T) {
 			"the scenario needs 64 schedulable nodes but the cluster has"},
 		{"no image option", []string{"quick", "--datapaths", "none"},
 			"say how the nodes get the meshbench image"},
-		{"datapath", []string{"quick", "--datapaths", "sidecar", "--image-import", "true {archive}"},
-			"datapath sidecar does not run on --provider kube yet"},
+		{"image not on the nodes", []string{"quick", "--datapaths", "sidecar", "--image-import", "true {archive}"},
+			"cannot get the meshbench image"},
 		{"import fails", []string{"quick", "--datapaths", "none", "--image-import", "false {archive}"},
 			"import meshbench image on node"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"run", "--provider", "kube", "--kubeconfig", kubeconfig, "--out", t.TempDir()}, tc.args...)
+			out := t.TempDir()
+			args := append([]string{"run", "--provider", "kube", "--kubeconfig", kubeconfig, "--out", out}, tc.args...)
 			cmd := exec.Command(exe, args...)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
@@ -95,6 +177,9 @@ func TestBadInputOnTestCluster(t *testing.T) {
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("got %v with stderr:\n%s\nwant exit status 2 and %q", err, stderr.String(), tc.want)
+			}
+			if left, _ := os.ReadDir(out); len(left) > 0 {
+				t.Errorf("left %d entries in --out, want none", len(left))
 			}
 		})
 	}

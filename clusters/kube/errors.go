@@ -6,26 +6,17 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/meshbench/meshbench/clusters"
 )
 
-// ErrConfig is wrapped by every error that the user must fix in the
-// configuration: kubeconfig, cluster reachability, permissions, nodes, the
-// image. The command line exits with code 2 on it.
-var ErrConfig = errors.New("kube provider configuration")
-
-// configError is a configuration error: its message is the sentence the
-// user reads; errors.Is finds both ErrConfig and the cause.
-type configError struct{ err error }
-
-func (e configError) Error() string   { return e.err.Error() }
-func (e configError) Unwrap() []error { return []error{e.err, ErrConfig} }
-
-func configErrorf(format string, args ...any) error {
-	return configError{fmt.Errorf(format, args...)}
-}
+// configErrorf makes an error the user must fix in the configuration:
+// kubeconfig, cluster reachability, permissions, nodes, the image. It
+// wraps clusters.ErrConfig, on which the command line exits with code 2.
+var configErrorf = clusters.ConfigErrorf
 
 // apiError turns an API error of action into one sentence, wrapping
-// ErrConfig when it is the configuration's fault (credentials, RBAC) or the
+// clusters.ErrConfig when it is the configuration's fault (credentials, RBAC) or the
 // cluster cannot be reached at all.
 func apiError(action string, err error) error {
 	switch {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -57,11 +58,15 @@ func runningPod(pod *corev1.Pod, node string, seq int) {
 	pod.Spec.NodeName = node
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.PodIP = fmt.Sprintf("10.244.9.%d", seq+10)
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name:  ContainerName,
-		Image: pod.Spec.Containers[0].Image,
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
-	}}
+	pod.Status.ContainerStatuses = nil
+	for i, c := range pod.Spec.Containers {
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name:        c.Name,
+			Image:       c.Image,
+			ContainerID: fmt.Sprintf("containerd://%s-%d", pod.Name, i),
+			State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+		})
+	}
 }
 
 // fakeCluster is a fake API server with nodes, that assigns service IPs,
@@ -100,8 +105,47 @@ func fakeCluster(tb testing.TB, set podStatus, nodes ...*corev1.Node) *fake.Clie
 		}
 		return false, nil, nil
 	})
+	// The DaemonSet controller's part: a pod on every node of the node
+	// agents' affinity.
+	client.PrependReactor("create", "daemonsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ds := a.(k8stesting.CreateAction).GetObject().(*appsv1.DaemonSet)
+		for _, term := range ds.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			node := term.MatchFields[0].Values[0]
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: ds.Name + "-" + node, Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels},
+				Spec:       *ds.Spec.Template.Spec.DeepCopy(),
+			}
+			pod.Spec.NodeName = node
+			if set != nil {
+				mu.Lock()
+				set(pod, node, pods)
+				pods++
+				mu.Unlock()
+			}
+			if err := client.Tracker().Create(podsResource, pod, pod.Namespace); err != nil {
+				return true, nil, err
+			}
+		}
+		return false, nil, nil
+	})
 	allowAll(client, true)
 	return client
+}
+
+var podsResource = corev1.SchemeGroupVersion.WithResource("pods")
+
+// fakeLocate stands in for the node agents' inspect role: it gives every
+// pod and node made-up paths.
+func fakeLocate(c *Cluster, _ context.Context, _ map[string]*corev1.Pod) error {
+	for i := range c.topo.Nodes {
+		n := &c.topo.Nodes[i]
+		n.NetNS, n.Cgroup = "/proc/1/ns/net", "kubepods/node-"+n.Name
+	}
+	for i := range c.topo.Pods {
+		p := &c.topo.Pods[i]
+		p.NetNS, p.Cgroup = "/proc/2/ns/net", "kubepods/pod-"+p.Name
+	}
+	return nil
 }
 
 var endpointSlices = discoveryv1.SchemeGroupVersion.WithResource("endpointslices")
@@ -177,7 +221,7 @@ func (r *importRecorder) importArchive(_ context.Context, node, archive string) 
 }
 
 // noExec is the exec of providers whose tests start no processes.
-func noExec(context.Context, string, string, []string, io.Reader, io.Writer, io.Writer) error {
+func noExec(context.Context, string, string, string, []string, io.Reader, io.Writer, io.Writer) error {
 	return fmt.Errorf("no exec in this test")
 }
 

@@ -38,7 +38,7 @@ var elfArch = map[elf.Machine]string{
 
 // StaticExecutable checks that path is a statically linked Linux executable,
 // which a scratch image can run, and returns its architecture as a GOARCH
-// name. Its errors wrap ErrConfig.
+// name. Its errors wrap clusters.ErrConfig.
 func StaticExecutable(path string) (arch string, err error) {
 	f, err := elf.Open(path)
 	if err != nil {

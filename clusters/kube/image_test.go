@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/meshbench/meshbench/clusters"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -43,7 +44,7 @@ func TestStaticExecutable(t *testing.T) {
 			switch {
 			case tc.ok && (err != nil || arch != tc.want):
 				t.Errorf("got %q, %v; want %q", arch, err, tc.want)
-			case !tc.ok && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrConfig)):
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, clusters.ErrConfig)):
 				t.Errorf("got %q, %v; want a configuration error containing %q", arch, err, tc.want)
 			}
 		})
@@ -173,8 +174,8 @@ func TestImportCommand(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
 			}
-			if errors.Is(err, ErrConfig) != tc.config {
-				t.Errorf("errors.Is(err, ErrConfig) = %v, want %v", !tc.config, tc.config)
+			if errors.Is(err, clusters.ErrConfig) != tc.config {
+				t.Errorf("errors.Is(err, clusters.ErrConfig) = %v, want %v", !tc.config, tc.config)
 			}
 		})
 	}
@@ -186,7 +187,7 @@ func TestRegistryReference(t *testing.T) {
 	client := fakeCluster(t, runningPod, threeNodes()...)
 	p := newProvider(client, noExec, Options{Executable: staticBinary(t), Registry: "Not A Repo!"})
 	_, err := p.Create(context.Background(), spec("reg0"))
-	if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `image registry "Not A Repo!"`) {
+	if err == nil || !errors.Is(err, clusters.ErrConfig) || !strings.Contains(err.Error(), `image registry "Not A Repo!"`) {
 		t.Errorf("got %v, want a configuration error about the registry", err)
 	}
 	var tagErr *name.ErrBadName
@@ -203,6 +204,7 @@ func TestRegistry(t *testing.T) {
 	repo := strings.TrimPrefix(srv.URL, "http://") + "/team/meshbench"
 	client := fakeCluster(t, runningPod, threeNodes()...)
 	p := newProvider(client, noExec, Options{Executable: staticBinary(t), Registry: repo, ReadyTimeout: time.Second})
+	p.locate = fakeLocate
 	ctx := context.Background()
 	if _, err := p.Create(ctx, spec("reg0")); err != nil {
 		t.Fatal(err)

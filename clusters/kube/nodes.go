@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,4 +87,62 @@ func topologyNode(n *corev1.Node) clusters.Node {
 		out.PodCIDR = p
 	}
 	return out
+}
+
+// waitNodeAgents waits at most timeout until the node agents' DaemonSet
+// has a pod on each of nodes and returns their names by node.
+func waitNodeAgents(ctx context.Context, client kubernetes.Interface, ns, runID string, nodes []string, timeout time.Duration) (map[string]string, error) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		list, err := client.CoreV1().Pods(ns).List(tctx, metav1.ListOptions{LabelSelector: nodeAgentLabel + "=" + runID})
+		if err != nil && tctx.Err() == nil {
+			return nil, apiError("list node agents", err)
+		}
+		got := map[string]string{}
+		if err == nil {
+			for _, p := range list.Items {
+				if node := scheduledNode(&p); node != "" && p.DeletionTimestamp == nil {
+					got[node] = p.Name
+				}
+			}
+		}
+		var missing []string
+		for _, n := range nodes {
+			if got[n] == "" {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 {
+			return got, nil
+		}
+		select {
+		case <-tctx.Done():
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("wait for node agents: %w", err)
+			}
+			return nil, configErrorf("the node agents' DaemonSet %s made no pod on node %s within %s: check that privileged, host-network pods are allowed (Pod Security, policy engines) and the nodes have room",
+				nodeAgentName, strings.Join(missing, ", "), timeout)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// scheduledNode is the node a DaemonSet pod is bound to: spec.nodeName
+// once scheduled, else the one node its affinity names.
+func scheduledNode(p *corev1.Pod) string {
+	if p.Spec.NodeName != "" {
+		return p.Spec.NodeName
+	}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		// The DaemonSet controller gives each pod a single term.
+		if terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms; len(terms) == 1 {
+			for _, f := range terms[0].MatchFields {
+				if f.Key == "metadata.name" && len(f.Values) == 1 {
+					return f.Values[0]
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -5,11 +5,13 @@ import (
 	"regexp"
 	"strconv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/hostfs"
 )
 
 // Labels on everything a run creates.
@@ -22,8 +24,15 @@ const (
 	AppLabel = "app"
 )
 
-// ContainerName is the container of every pod that agents are started in.
-const ContainerName = "agent"
+// NodeAgentContainer is the node agent's container that node-level
+// processes run in by default.
+const NodeAgentContainer = "agent"
+
+// nodeAgentLabel selects a run's node agents.
+const nodeAgentLabel = "meshbench.dev/node-agent"
+
+// nodeAgentName is the name of the node agents' DaemonSet.
+const nodeAgentName = "meshbench-node"
 
 // podTerminationGrace is short: the pods' processes exit on SIGTERM at
 // once, and teardown waits for the namespace to be gone.
@@ -67,10 +76,15 @@ func validate(spec clusters.Spec) error {
 	return nil
 }
 
+// namespaceObject is the run's namespace. Its pods include the node
+// agents, which are privileged, so Pod Security admission must allow them.
 func namespaceObject(runID string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name:   NamespaceName(runID),
-		Labels: map[string]string{RunLabel: runID},
+		Name: NamespaceName(runID),
+		Labels: map[string]string{
+			RunLabel:                             runID,
+			"pod-security.kubernetes.io/enforce": "privileged",
+		},
 	}}
 }
 
@@ -105,45 +119,125 @@ type image struct {
 
 // podObject is pod k of service s, bound to node by required node affinity
 // on the node's name (as DaemonSets place their pods), running the pause
-// agent that keeps the container up for the agents Start runs in it.
-func podObject(runID string, s clusters.ServiceSpec, k int, node string, img image) *corev1.Pod {
+// agent in its app container (and in the idle containers inject adds),
+// which keeps the containers up for the agents Start execs in them. Init
+// containers of inject run first.
+func podObject(runID string, s clusters.ServiceSpec, k int, node string, img image, inject []clusters.Container) *corev1.Pod {
 	no := false
 	grace := int64(podTerminationGrace)
+	app := idleContainer(clusters.AppContainer, img)
+	app.Ports = []corev1.ContainerPort{{
+		Name:          "http",
+		ContainerPort: int32(s.TargetPort),
+		Protocol:      corev1.ProtocolTCP,
+	}}
+	spec := corev1.PodSpec{
+		Affinity:   onNodes([]string{node}),
+		Containers: []corev1.Container{app},
+		// A pod whose container died has lost its agents: fail the
+		// case rather than restart an empty container.
+		RestartPolicy:                 corev1.RestartPolicyNever,
+		TerminationGracePeriodSeconds: &grace,
+		AutomountServiceAccountToken:  &no,
+		EnableServiceLinks:            &no,
+	}
+	for _, ct := range inject {
+		c := idleContainer(ct.Name, img)
+		if ct.Init {
+			c.Command = append([]string{BinaryPath}, ct.Args...)
+		}
+		if ct.NetAdmin {
+			c.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
+				Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+			}}
+		}
+		if ct.Init {
+			spec.InitContainers = append(spec.InitContainers, c)
+		} else {
+			spec.Containers = append(spec.Containers, c)
+		}
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      podName(s, k),
 			Namespace: NamespaceName(runID),
 			Labels:    map[string]string{AppLabel: s.Name, RunLabel: runID, RoleLabel: s.Role},
 		},
-		Spec: corev1.PodSpec{
-			Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-					NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-						MatchFields: []corev1.NodeSelectorRequirement{{
-							Key:      "metadata.name",
-							Operator: corev1.NodeSelectorOpIn,
-							Values:   []string{node},
-						}},
-					}},
-				},
-			}},
-			Containers: []corev1.Container{{
-				Name:            ContainerName,
-				Image:           img.ref,
-				ImagePullPolicy: img.policy,
-				Command:         []string{BinaryPath, "agent", PauseRole},
-				Ports: []corev1.ContainerPort{{
-					Name:          "http",
-					ContainerPort: int32(s.TargetPort),
-					Protocol:      corev1.ProtocolTCP,
-				}},
-			}},
-			// A pod whose container died has lost its agents: fail the
-			// case rather than restart an empty container.
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			TerminationGracePeriodSeconds: &grace,
-			AutomountServiceAccountToken:  &no,
-			EnableServiceLinks:            &no,
+		Spec: spec,
+	}
+}
+
+// nodeAgentObject is the DaemonSet of the run's node agents: one
+// privileged pod in the host network and PID namespaces on each of nodes,
+// in which Start runs node-level processes (datapath steering and BPF,
+// node proxies, the cost sampler, the packet-path probe), with the node's
+// root directory read-only at hostfs.ContainerRoot. Its agent
+// container and one idle container per name in containers run the pause
+// agent.
+func nodeAgentObject(runID string, nodes []string, img image, containers []string) *appsv1.DaemonSet {
+	yes, no := true, false
+	grace := int64(podTerminationGrace)
+	labels := map[string]string{RunLabel: runID, nodeAgentLabel: runID}
+	spec := corev1.PodSpec{
+		Affinity:                      onNodes(nodes),
+		HostNetwork:                   true,
+		HostPID:                       true,
+		DNSPolicy:                     corev1.DNSDefault,
+		TerminationGracePeriodSeconds: &grace,
+		AutomountServiceAccountToken:  &no,
+		EnableServiceLinks:            &no,
+		Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+	}
+	spec.Volumes = []corev1.Volume{{Name: "node-root", VolumeSource: corev1.VolumeSource{
+		HostPath: &corev1.HostPathVolumeSource{Path: "/"},
+	}}}
+	for _, name := range append([]string{NodeAgentContainer}, containers...) {
+		c := idleContainer(name, img)
+		c.SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+		c.VolumeMounts = []corev1.VolumeMount{{
+			// A recursive bind mount: the node's mounts below / (its cgroup
+			// file systems) come along. No propagation: it would need / to
+			// be a shared mount on the node.
+			Name: "node-root", MountPath: hostfs.ContainerRoot, ReadOnly: true,
+		}}
+		spec.Containers = append(spec.Containers, c)
+	}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeAgentName, Namespace: NamespaceName(runID), Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
 	}
+}
+
+// idleContainer runs the pause agent: the container stays up for what
+// Start runs in it. A failure's stderr becomes the container's
+// termination message, which the provider reports.
+func idleContainer(name string, img image) corev1.Container {
+	return corev1.Container{
+		Name:                     name,
+		Image:                    img.ref,
+		ImagePullPolicy:          img.policy,
+		Command:                  []string{BinaryPath, "agent", PauseRole},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// onNodes requires one of the nodes by name, as DaemonSets place their
+// pods: one term per node, as a field selector takes a single value.
+func onNodes(nodes []string) *corev1.Affinity {
+	var terms []corev1.NodeSelectorTerm
+	for _, n := range nodes {
+		terms = append(terms, corev1.NodeSelectorTerm{
+			MatchFields: []corev1.NodeSelectorRequirement{{
+				Key:      "metadata.name",
+				Operator: corev1.NodeSelectorOpIn,
+				Values:   []string{n},
+			}},
+		})
+	}
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms},
+	}}
 }

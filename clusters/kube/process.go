@@ -19,18 +19,18 @@ import (
 // errExited is what writes to the stdin of an ended process return.
 var errExited = errors.New("process exited")
 
-// execFunc runs command in the agent container of a pod with the given
-// streams and returns when it has exited.
-type execFunc func(ctx context.Context, namespace, pod string, command []string, stdin io.Reader, stdout, stderr io.Writer) error
+// execFunc runs command in a container of a pod with the given streams and
+// returns when it has exited.
+type execFunc func(ctx context.Context, namespace, pod, container string, command []string, stdin io.Reader, stdout, stderr io.Writer) error
 
 // restExec runs commands through the pods/exec subresource: WebSocket
 // first, SPDY where the API server or a proxy cannot upgrade to it, as
 // kubectl exec does. Closing stdin closes the remote process's stdin.
 func restExec(cfg *rest.Config, client rest.Interface) execFunc {
-	return func(ctx context.Context, namespace, pod string, command []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, namespace, pod, container string, command []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		u := client.Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("exec").
 			VersionedParams(&corev1.PodExecOptions{
-				Container: ContainerName,
+				Container: container,
 				Command:   command,
 				Stdin:     true,
 				Stdout:    true,
@@ -80,8 +80,8 @@ func newProcess(ctx context.Context, desc string) *process {
 	return p
 }
 
-func (p *process) run(exec execFunc, namespace, pod string, command []string, stderr io.Writer) {
-	err := exec(p.ctx, namespace, pod, command, p.stdinR, p.stdoutW, stderr)
+func (p *process) run(exec execFunc, namespace, pod, container string, command []string, stderr io.Writer) {
+	err := exec(p.ctx, namespace, pod, container, command, p.stdinR, p.stdoutW, stderr)
 	p.cancel()
 	if err != nil {
 		p.err = fmt.Errorf("%s exited: %w", p.desc, err)

@@ -19,13 +19,13 @@ import (
 //   - echo: writes every stdin line back to stdout, exits at EOF;
 //   - fail: writes to stderr and fails;
 //   - stubborn: ignores stdin and runs until its stream is cancelled.
-func inPodExec(ctx context.Context, namespace, pod string, command []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func inPodExec(ctx context.Context, namespace, pod, container string, command []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch command[len(command)-1] {
 	case "echo":
 		eof := make(chan struct{})
 		go func() {
 			defer close(eof)
-			fmt.Fprintf(stdout, "%s/%s %s\n", namespace, pod, strings.Join(command, " "))
+			fmt.Fprintf(stdout, "%s/%s/%s %s\n", namespace, pod, container, strings.Join(command, " "))
 			sc := bufio.NewScanner(stdin)
 			for sc.Scan() {
 				fmt.Fprintln(stdout, sc.Text())
@@ -51,6 +51,7 @@ func startTestCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	client := fakeCluster(tb, runningPod, threeNodes()...)
 	p := newProvider(client, inPodExec, Options{Executable: staticBinary(tb), Import: (&importRecorder{}).importArchive, ReadyTimeout: time.Second})
+	p.locate = fakeLocate
 	c, err := p.Create(context.Background(), spec("proc0"))
 	if err != nil {
 		tb.Fatal(err)
@@ -80,7 +81,7 @@ func TestStart(t *testing.T) {
 		p := start(t, c, pod, "echo")
 		r := bufio.NewReader(p.Stdout())
 		first, _ := r.ReadString('\n')
-		if want := "meshbench-proc0/svc-000-1 /meshbench agent echo\n"; first != want {
+		if want := "meshbench-proc0/svc-000-1/app /meshbench agent echo\n"; first != want {
 			t.Errorf("first line %q, want %q", first, want)
 		}
 		fmt.Fprintln(p.Stdin(), "hello")
@@ -114,8 +115,29 @@ func TestStart(t *testing.T) {
 			t.Errorf("stop: got %v, want the stream cancelled", err)
 		}
 	})
+	t.Run("containers", func(t *testing.T) {
+		for _, tt := range []struct {
+			target    clusters.Target
+			container string
+			want      string
+		}{
+			{pod, "sidecar", "meshbench-proc0/svc-000-1/sidecar"},
+			{clusters.Target{Node: "worker-a"}, "", "meshbench-proc0/meshbench-node-worker-a/agent"},
+			{clusters.Target{Node: "worker-c"}, "nodeproxy", "meshbench-proc0/meshbench-node-worker-c/nodeproxy"},
+		} {
+			p, err := c.Start(context.Background(), clusters.ProcSpec{Target: tt.target, Container: tt.container, Name: "x", Args: []string{"agent", "echo"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _ := bufio.NewReader(p.Stdout()).ReadString('\n')
+			if !strings.HasPrefix(first, tt.want+" ") {
+				t.Errorf("%+v in container %q: ran in %q, want %s", tt.target, tt.container, first, tt.want)
+			}
+			p.Stop(time.Second)
+		}
+	})
 	t.Run("bad targets", func(t *testing.T) {
-		for _, tg := range []clusters.Target{{Node: "worker-a"}, {Pod: "nope"}, {}} {
+		for _, tg := range []clusters.Target{{Node: "nope"}, {Pod: "nope"}, {Pod: "client-0", Node: "worker-a"}, {}} {
 			if _, err := c.Start(context.Background(), clusters.ProcSpec{Target: tg, Name: "x", Args: []string{"agent", "echo"}}); err == nil {
 				t.Errorf("start in %+v: got nil error", tg)
 			}

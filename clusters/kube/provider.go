@@ -59,6 +59,9 @@ type Provider struct {
 	client kubernetes.Interface
 	exec   execFunc
 	opts   Options
+	// locate fills the topology's paths on the nodes ((*Cluster).locate;
+	// tests without nodes replace it).
+	locate func(*Cluster, context.Context, map[string]*corev1.Pod) error
 
 	mu       sync.Mutex // serialises image preparation
 	img      v1.Image
@@ -73,7 +76,7 @@ var (
 )
 
 // New returns a provider for the cluster opts.Kubeconfig names. A
-// kubeconfig that cannot be loaded is an error wrapping ErrConfig; New does
+// kubeconfig that cannot be loaded is an error wrapping clusters.ErrConfig; New does
 // not contact the cluster (Check does).
 func New(opts Options) (*Provider, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -96,7 +99,7 @@ func newProvider(client kubernetes.Interface, exec execFunc, opts Options) *Prov
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
 	}
-	return &Provider{client: client, exec: exec, opts: opts, imported: map[string]bool{}}
+	return &Provider{client: client, exec: exec, opts: opts, imported: map[string]bool{}, locate: (*Cluster).locate}
 }
 
 // Client returns the provider's Kubernetes client, for Cleanup.
@@ -106,7 +109,7 @@ func (p *Provider) Client() kubernetes.Interface { return p.client }
 // clusters of up to nodes nodes: the API server answers, the kubeconfig's
 // user may do what a run does, enough nodes are schedulable, the image
 // has a way to the nodes and the executable can be packed for their
-// architecture. Its errors wrap ErrConfig, apart from a cancelled ctx.
+// architecture. Its errors wrap clusters.ErrConfig, apart from a cancelled ctx.
 func (p *Provider) Check(ctx context.Context, nodes int) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
@@ -130,7 +133,7 @@ func (p *Provider) Check(ctx context.Context, nodes int) error {
 // PrepareImage builds the meshbench image and makes it available on the
 // nodes that clusters of up to nodes nodes use, as Create does when it
 // needs to: after Check, it reports a failing push or import (wrapping
-// ErrConfig) before the first cluster is made.
+// clusters.ErrConfig) before the first cluster is made.
 func (p *Provider) PrepareImage(ctx context.Context, nodes int) error {
 	picked, err := pickNodes(ctx, p.client, nodes)
 	if err != nil {
@@ -164,7 +167,7 @@ func checkArch(nodes []corev1.Node, arch string) error {
 // pod runs and is an endpoint of its service. On any error, including ctx being cancelled, it deletes the
 // namespace before returning. Errors the user must fix (nodes, RBAC,
 // unreachable cluster, image not loadable, pods that cannot be scheduled)
-// wrap ErrConfig.
+// wrap clusters.ErrConfig.
 func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error) {
 	if err := validate(spec); err != nil {
 		return nil, fmt.Errorf("plan cluster: %w", err)
@@ -196,7 +199,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	for i := range nodes {
 		c.topo.Nodes = append(c.topo.Nodes, topologyNode(&nodes[i]))
 	}
-	if err := c.build(ctx, spec, img, p.opts.ReadyTimeout); err != nil {
+	if err := c.build(ctx, spec, img, p.opts.ReadyTimeout, p.locate); err != nil {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 		defer cancel()
 		if derr := c.Delete(tctx); derr != nil {
@@ -207,10 +210,12 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	return c, nil
 }
 
-// build creates the services and pods, waits until the pods run and the
-// services have them as endpoints, and fills the topology from what the
-// cluster assigned: service IPs, pod IPs.
-func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, timeout time.Duration) error {
+// build creates the services, the pods and the node agents, waits until
+// the pods run and the services have them as endpoints, and fills the
+// topology from what the cluster assigned (service IPs, pod IPs) and what
+// the node agents found on their nodes (namespaces, cgroups, veths).
+func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, timeout time.Duration,
+	locate func(*Cluster, context.Context, map[string]*corev1.Pod) error) error {
 	core := c.client.CoreV1()
 	ns := c.topo.Name
 	placed := map[string]string{} // pod name -> node name
@@ -226,7 +231,7 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 		ts := clusters.Service{Name: s.Name, Role: s.Role, VIP: vip, Port: s.Port, TargetPort: s.TargetPort}
 		for k, ni := range s.PodNodes {
 			node := c.topo.Nodes[ni].Name
-			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img), metav1.CreateOptions{})
+			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img, spec.Inject.PodContainers), metav1.CreateOptions{})
 			if err != nil {
 				return apiError("create pod "+podName(s, k), err)
 			}
@@ -235,6 +240,21 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 			c.topo.Pods = append(c.topo.Pods, clusters.Pod{Name: pod.Name, Service: s.Name, Node: node})
 		}
 		c.topo.Services = append(c.topo.Services, ts)
+	}
+	nodes := make([]string, len(c.topo.Nodes))
+	for i, n := range c.topo.Nodes {
+		nodes[i] = n.Name
+	}
+	ds := nodeAgentObject(spec.RunID, nodes, img, spec.Inject.NodeContainers)
+	if _, err := c.client.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		return apiError("create the node agents' DaemonSet", err)
+	}
+	var err error
+	if c.nodeAgents, err = waitNodeAgents(ctx, c.client, ns, spec.RunID, nodes, timeout); err != nil {
+		return err
+	}
+	for node, pod := range c.nodeAgents {
+		placed[pod] = node
 	}
 	deadline := time.Now().Add(timeout)
 	running, err := waitRunning(ctx, c.client, ns, placed, timeout)
@@ -260,5 +280,8 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 			return fmt.Errorf("pod %s: IP %q: %w", tp.Name, pod.Status.PodIP, err)
 		}
 	}
-	return nil
+	if err := locate(c, ctx, running); err != nil {
+		return err
+	}
+	return c.fillRanges()
 }

@@ -23,11 +23,13 @@ import (
 
 func newTestProvider(tb testing.TB, client *fake.Clientset, imp *importRecorder) *Provider {
 	tb.Helper()
-	return newProvider(client, noExec, Options{
+	p := newProvider(client, noExec, Options{
 		Executable:   staticBinary(tb),
 		Import:       imp.importArchive,
 		ReadyTimeout: time.Second,
 	})
+	p.locate = fakeLocate
+	return p
 }
 
 // namespaces lists the names of the fake cluster's namespaces.
@@ -155,7 +157,7 @@ func TestCreateFails(t *testing.T) {
 		pod.Spec.NodeName = node
 		pod.Status.Phase = corev1.PodPending
 		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-			Name: ContainerName, Image: pod.Spec.Containers[0].Image,
+			Name: clusters.AppContainer, Image: pod.Spec.Containers[0].Image,
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 				Reason: "ErrImageNeverPull", Message: `Container image "localhost/meshbench" is not present with pull policy of Never`,
 			}},
@@ -194,7 +196,7 @@ func TestCreateFails(t *testing.T) {
 		{name: "image not loadable", nodes: threeNodes(), status: imageNeverPull,
 			want: "cannot get the meshbench image", config: true, cleaned: true},
 		{name: "pods stuck pending", nodes: threeNodes(), status: unschedulable,
-			want: "3 of 3 pods not running after 1s: pod client-0 (node worker-a) Pending, PodScheduled=False Unschedulable: 0/5 nodes are available", config: true, cleaned: true},
+			want: "6 of 6 pods not running after 1s: pod client-0 (node worker-a) Pending, PodScheduled=False Unschedulable: 0/5 nodes are available", config: true, cleaned: true},
 		{name: "namespace forbidden", nodes: threeNodes(), status: runningPod, setup: forbidden("namespaces"),
 			want: "forbidden by the cluster's RBAC", config: true},
 		{name: "pods forbidden", nodes: threeNodes(), status: runningPod, setup: forbidden("pods"),
@@ -215,8 +217,8 @@ func TestCreateFails(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("create: got error %v, want one containing %q", err, tc.want)
 			}
-			if got := errors.Is(err, ErrConfig); got != tc.config {
-				t.Errorf("errors.Is(err, ErrConfig) = %v, want %v", got, tc.config)
+			if got := errors.Is(err, clusters.ErrConfig); got != tc.config {
+				t.Errorf("errors.Is(err, clusters.ErrConfig) = %v, want %v", got, tc.config)
 			}
 			if created != tc.cleaned {
 				t.Errorf("namespace created: %v, want %v", created, tc.cleaned)
@@ -287,8 +289,8 @@ func TestCheck(t *testing.T) {
 			case err == nil || !strings.Contains(err.Error(), tc.want):
 				t.Fatalf("check: got %v, want an error containing %q", err, tc.want)
 			}
-			if got := errors.Is(err, ErrConfig); got != tc.config {
-				t.Errorf("errors.Is(err, ErrConfig) = %v, want %v", got, tc.config)
+			if got := errors.Is(err, clusters.ErrConfig); got != tc.config {
+				t.Errorf("errors.Is(err, clusters.ErrConfig) = %v, want %v", got, tc.config)
 			}
 		})
 	}

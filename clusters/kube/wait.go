@@ -90,22 +90,27 @@ func waitRunning(ctx context.Context, client kubernetes.Interface, ns string, pl
 	}
 }
 
-// running reports whether the pod's container has started.
+// running reports whether all the pod's containers have started.
 func running(pod *corev1.Pod) bool {
-	if pod.Status.Phase != corev1.PodRunning {
+	if pod.Status.Phase != corev1.PodRunning || len(pod.Status.ContainerStatuses) < len(pod.Spec.Containers) {
 		return false
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == ContainerName {
-			return cs.State.Running != nil
+		if cs.State.Running == nil {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // podFailure returns why pod will never run, or nil while it may still.
 func podFailure(pod *corev1.Pod, node string) error {
 	where := fmt.Sprintf("pod %s on node %s", pod.Name, node)
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+			return fmt.Errorf("%s: init container %s exited with code %d (%s): %s", where, cs.Name, t.ExitCode, t.Reason, t.Message)
+		}
+	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if t := cs.State.Terminated; t != nil {
 			return fmt.Errorf("%s: container %s exited with code %d (%s): %s", where, cs.Name, t.ExitCode, t.Reason, t.Message)

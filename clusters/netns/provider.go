@@ -126,10 +126,6 @@ func (c *Cluster) Topology() *clusters.Topology { return c.topo }
 // programs.
 func (c *Cluster) Cgroups() *Cgroups { return c.cg }
 
-// CgroupDir returns the absolute cgroup v2 directory of rel (a path like
-// clusters.Pod.Cgroup), where datapaths attach cgroup BPF programs.
-func (c *Cluster) CgroupDir(rel string) string { return c.cg.Dir(rel) }
-
 // Delete kills every process in the run's cgroups and namespaces, deletes
 // the namespaces (and with them links, routes and nftables rules) and
 // removes the cgroups. It is idempotent.

@@ -1,11 +1,14 @@
 // Package ebpf is the eBPF datapath, the Cilium/Merbridge model on top of the
-// node proxy. It loads one bpf/redirect datapath per node:
+// node proxy. An agent on each node (the "ebpf" role, started through
+// clusters.Cluster.Start like any node agent, so on every provider) loads
+// one bpf/redirect datapath for its node:
 //
 //   - with the proxy on (the default), the same node proxies as the
-//     nodeproxy datapath run in each node's namespace, in their own cgroup
-//     <node cgroup>/ebpf-proxy. Instead of netfilter, cgroup connect4 on the
-//     node's pod cgroups sends connections for service VIPs to the node
-//     proxy (listening on the node's fabric address, which pods reach
+//     nodeproxy datapath run on each node, in their own container
+//     ebpf-proxy (on the netns provider the cgroup <node cgroup>/ebpf-proxy,
+//     a sibling of the pod cgroups). Instead of netfilter, cgroup connect4
+//     on the node's pod cgroups sends connections for service VIPs to the
+//     node proxy (listening on the node's fabric address, which pods reach
 //     through their default route), cgroup getsockopt on the proxy's cgroup
 //     answers SO_ORIGINAL_DST, and sockops + sk_msg hand bytes between the
 //     app's socket and the proxy's socket without TCP/IP. They do the same
@@ -23,12 +26,17 @@
 // bpf_redirect_peer.
 //
 // Programs attach to the run's pod cgroups and the proxies' cgroups only,
-// found through the cluster's CgroupDir (the netns provider has it); a
-// pod's workload in a child cgroup inherits them.
+// which the agent finds under the node's cgroup2 mount (internal/hostfs); a
+// pod's workload in a child cgroup inherits them. The agent runs in the
+// node's network namespace, where it finds the uplink by its address and a
+// pod's host veth by name or, where the topology does not name it, as the
+// peer of the pod's interface.
 //
-// Lifecycle: Install checks kernel support, starts the proxies, loads and
-// attaches each node's programs and fills their maps; Verify reads the BPF
-// counters (and the proxies'); Uninstall closes every node's programs and
-// maps, which detaches them, and stops the proxies. It is safe after a
-// partial Install, and nothing is pinned, so nothing outlives it.
+// Lifecycle: Install starts the proxies, then the agents, which check the
+// node's kernel, load and attach the programs and fill their maps before
+// they report ready; Verify reads the agents' BPF counters (and the
+// proxies'); Uninstall stops the agents, whose exit closes every program,
+// map and link (nothing is pinned, so nothing outlives them), and then the
+// proxies. It is safe after a partial Install. The runner process itself
+// never touches a namespace, cgroup or BPF object.
 package ebpf

@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
-	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -29,26 +30,29 @@ func init() {
 // cgroups, since the proxy's programs and the pods' must not nest.
 const ProxyContainer = "ebpf-proxy"
 
-// cgroupDirs is what the datapath needs from a cluster beyond
-// clusters.Cluster: where a cgroup's v2 directory is, to attach programs.
-type cgroupDirs interface {
-	CgroupDir(rel string) string
-}
+// startParallel bounds how many node agents start at once: loading programs
+// is CPU-bound and the machine may have two cores.
+const startParallel = 8
+
+// callTimeout bounds a call to a node agent where the caller gives no
+// context.
+const callTimeout = 30 * time.Second
 
 type ebpfPath struct {
 	opts scenarios.DatapathOptions
-	mode redirect.Mode
 	// m runs the node proxies; nil with the proxy off.
 	m *mesh.Mesh
 
-	mu    sync.Mutex
-	nodes []nodeBPF
+	// mu guards agents and serializes calls to them: an agent answers one
+	// at a time.
+	mu     sync.Mutex
+	agents []nodeAgent
 }
 
-// nodeBPF is one node's loaded datapath.
-type nodeBPF struct {
-	node string
-	bpf  *redirect.Datapath
+// nodeAgent is the agent holding one node's datapath.
+type nodeAgent struct {
+	node  string
+	agent *agentctl.Agent
 }
 
 var (
@@ -56,39 +60,44 @@ var (
 	_ datapaths.Counted   = (*ebpfPath)(nil)
 	_ datapaths.Costed    = (*ebpfPath)(nil)
 	_ datapaths.BPFCosted = (*ebpfPath)(nil)
+	_ datapaths.Injector  = (*ebpfPath)(nil)
 )
 
-// Install returns an error wrapping datapaths.ErrUnsupported, naming the
-// missing feature, when the kernel lacks a program type, map type or helper
-// the mode needs, or the cluster cannot say where its cgroups are.
+func (e *ebpfPath) proxyOn() bool { return e.opts.Proxy != scenarios.ProxyOff }
+
+// Injection gives the node proxies a container of their own on every node;
+// with the proxy off there is none.
+func (e *ebpfPath) Injection(clusters.Spec) clusters.Injection {
+	if !e.proxyOn() {
+		return clusters.Injection{}
+	}
+	return clusters.Injection{NodeContainers: []string{ProxyContainer}}
+}
+
+// Install starts the node proxies, then an agent on every node that loads
+// and attaches the node's programs. It returns an error wrapping
+// datapaths.ErrUnsupported, naming the missing feature, when a node's
+// kernel lacks a program type, map type or helper the mode needs.
 func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
-	e.mode = redirect.ModeProxy
-	if e.opts.Proxy == scenarios.ProxyOff {
-		e.mode = redirect.ModeNoProxy
-	}
-	if err := redirect.Supported(e.mode); err != nil {
-		return fmt.Errorf("%w: %w", datapaths.ErrUnsupported, err)
-	}
-	cg, ok := c.(cgroupDirs)
-	if !ok {
-		return fmt.Errorf("%w: ebpf datapath needs the cluster's cgroup v2 directories, which %T does not provide", datapaths.ErrUnsupported, c)
-	}
-	if e.mode == redirect.ModeProxy {
+	if e.proxyOn() {
 		if err := e.startProxies(ctx, c); err != nil {
 			return err
 		}
 	}
 	topo := c.Topology()
 	services := mesh.ServiceTable(topo)
-	for _, node := range topo.Nodes {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("install ebpf datapath: %w", err)
-		}
-		if err := e.installNode(topo, node, services, cg); err != nil {
-			return fmt.Errorf("install ebpf datapath on node %s: %w", node.Name, err)
-		}
+	errs := make([]error, len(topo.Nodes))
+	sem := make(chan struct{}, startParallel)
+	var wg sync.WaitGroup
+	for i, node := range topo.Nodes {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = e.startAgent(ctx, c, e.nodeConfig(topo, node, services), node.Name)
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // startProxies starts the node proxies as the nodeproxy datapath does, with
@@ -114,95 +123,53 @@ func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 	return m.StartAll(ctx, launches)
 }
 
-func (e *ebpfPath) installNode(topo *clusters.Topology, node clusters.Node, services []proxy.Service, cg cgroupDirs) error {
-	cfg := redirect.Config{Mode: e.mode}
-	if e.mode == redirect.ModeProxy {
+// nodeConfig is what the agent on node needs to know.
+func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, services []proxy.Service) nodeConfig {
+	cfg := nodeConfig{Mode: redirect.ModeNoProxy.String(), NodeIP: node.IP, Services: services}
+	if e.proxyOn() {
+		cfg.Mode = redirect.ModeProxy.String()
 		cfg.NodeProxy = netip.AddrPortFrom(node.IP, mesh.OutboundPort)
+		cfg.ProxyCgroup = node.ContainerCgroup(ProxyContainer)
 	}
-	d, err := redirect.Load(cfg)
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.nodes = append(e.nodes, nodeBPF{node: node.Name, bpf: d})
-	e.mu.Unlock()
-
-	for _, s := range services {
-		if err := d.AddService(netip.AddrPortFrom(s.VIP, s.Port), s.Endpoints); err != nil {
-			return err
+	for _, p := range topo.PodsOn(node.Name) {
+		iface := p.PodVeth
+		if iface == "" {
+			iface = "eth0"
 		}
+		cfg.Pods = append(cfg.Pods, podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Veth: p.Veth, Iface: iface})
 	}
-	pods := topo.PodsOn(node.Name)
-	for _, p := range pods {
-		if err := d.AttachCgroup(cg.CgroupDir(p.Cgroup)); err != nil {
-			return fmt.Errorf("pod %s: %w", p.Name, err)
-		}
-	}
-	if e.mode == redirect.ModeProxy {
-		if err := d.AttachProxyCgroup(cg.CgroupDir(node.ContainerCgroup(ProxyContainer))); err != nil {
-			return err
-		}
-	}
-	return netns.Do(node.NetNS, func() error { return attachDevices(d, node, pods) })
+	return cfg
 }
 
-// attachDevices attaches tc to the node's uplink and its pods' host-side
-// veths and maps the pods to their veths. It must run in the node's
-// namespace: interface indexes are resolved in the calling thread's.
-func attachDevices(d *redirect.Datapath, node clusters.Node, pods []clusters.Pod) error {
-	uplink, err := interfaceWith(node.IP)
+// startAgent starts the agent of one node and keeps it for Uninstall.
+func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg nodeConfig, node string) error {
+	args, err := cfg.args()
 	if err != nil {
-		return err
+		return fmt.Errorf("install ebpf datapath on node %s: %w", node, err)
 	}
-	if err := d.AttachTC(uplink.Index); err != nil {
-		return fmt.Errorf("uplink %s: %w", uplink.Name, err)
+	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
+		Target: clusters.Target{Node: node}, Name: "ebpf agent on node " + node, Args: args,
+	})
+	switch {
+	case err != nil && strings.Contains(err.Error(), unsupportedMsg):
+		return fmt.Errorf("%w: node %s: %w", datapaths.ErrUnsupported, node, err)
+	case err != nil:
+		return fmt.Errorf("install ebpf datapath on node %s: %w", node, err)
 	}
-	for _, p := range pods {
-		veth, err := net.InterfaceByName(p.Veth)
-		if err != nil {
-			return fmt.Errorf("find veth %s of pod %s: %w", p.Veth, p.Name, err)
-		}
-		if err := d.AddPod(p.IP, veth.Index); err != nil {
-			return err
-		}
-		if err := d.AttachTC(veth.Index); err != nil {
-			return fmt.Errorf("veth %s of pod %s: %w", p.Veth, p.Name, err)
-		}
-	}
+	e.mu.Lock()
+	e.agents = append(e.agents, nodeAgent{node: node, agent: a})
+	e.mu.Unlock()
 	return nil
 }
 
-// interfaceWith returns the interface holding ip in the calling thread's
-// network namespace.
-func interfaceWith(ip netip.Addr) (*net.Interface, error) {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("find the interface with %s: %w", ip, err)
-	}
-	for _, iface := range ifaces {
-		addrs, err := iface.Addrs()
-		if err != nil {
-			return nil, fmt.Errorf("find the interface with %s: %w", ip, err)
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if got, ok := netip.AddrFromSlice(n.IP); ok && got.Unmap() == ip {
-					return &iface, nil
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("find the interface with %s: no interface has it", ip)
-}
-
 // counters sums the BPF counters over nodes.
-func (e *ebpfPath) counters() (redirect.Counters, error) {
+func (e *ebpfPath) counters(ctx context.Context) (redirect.Counters, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var sum redirect.Counters
-	for _, n := range e.nodes {
-		c, err := n.bpf.Counters()
-		if err != nil {
+	for _, n := range e.agents {
+		var c redirect.Counters
+		if err := n.agent.Call(ctx, "counters", nil, &c); err != nil {
 			return redirect.Counters{}, fmt.Errorf("node %s: %w", n.node, err)
 		}
 		sum.Steered += c.Steered
@@ -221,11 +188,11 @@ func (e *ebpfPath) counters() (redirect.Counters, error) {
 // steered connections, sk_msg redirected messages and the node proxies
 // accepted connections; without it, connect4 balanced connections.
 func (e *ebpfPath) Verify(ctx context.Context) error {
-	c, err := e.counters()
+	c, err := e.counters(ctx)
 	if err != nil {
 		return fmt.Errorf("verify ebpf datapath: %w", err)
 	}
-	if e.mode == redirect.ModeNoProxy {
+	if !e.proxyOn() {
 		if c.Balanced == 0 {
 			return mesh.NotInPath("connect4 balanced %d connections, tc peer-redirected %d packets", c.Balanced, c.PeerRedirected)
 		}
@@ -246,8 +213,8 @@ func (e *ebpfPath) Verify(ctx context.Context) error {
 // PathCounters reports the eBPF redirects: sk_msg messages handed socket to
 // socket and packets delivered with bpf_redirect_peer. The datapath has no
 // netfilter rules.
-func (e *ebpfPath) PathCounters(context.Context) (datapaths.PathCounters, error) {
-	c, err := e.counters()
+func (e *ebpfPath) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
+	c, err := e.counters(ctx)
 	if err != nil {
 		return datapaths.PathCounters{}, fmt.Errorf("read ebpf datapath counters: %w", err)
 	}
@@ -264,12 +231,14 @@ func (e *ebpfPath) Components() []datapaths.Component {
 
 // BPFMemoryBytes returns each node's BPF maps and programs, in bytes.
 func (e *ebpfPath) BPFMemoryBytes() (map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make(map[string]uint64, len(e.nodes))
-	for _, n := range e.nodes {
-		b, err := n.bpf.MemoryBytes()
-		if err != nil {
+	out := make(map[string]uint64, len(e.agents))
+	for _, n := range e.agents {
+		var b uint64
+		if err := n.agent.Call(ctx, "memory", nil, &b); err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.node, err)
 		}
 		out[n.node] = b
@@ -277,19 +246,17 @@ func (e *ebpfPath) BPFMemoryBytes() (map[string]uint64, error) {
 	return out, nil
 }
 
-// Uninstall detaches and frees every node's programs and maps, then stops
-// the proxies and removes their state.
+// Uninstall stops the node agents, which detaches and frees every node's
+// programs and maps, then stops the proxies and removes their state.
 func (e *ebpfPath) Uninstall(ctx context.Context) error {
 	e.mu.Lock()
-	nodes := e.nodes
-	e.nodes = nil
+	agents := e.agents
+	e.agents = nil
 	e.mu.Unlock()
-	var errs []error
-	for _, n := range nodes {
-		if err := n.bpf.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n.node, err))
-		}
+	var wg sync.WaitGroup
+	for _, n := range agents {
+		wg.Go(n.agent.Stop)
 	}
-	errs = append(errs, e.m.Uninstall(ctx))
-	return errors.Join(errs...)
+	wg.Wait()
+	return e.m.Uninstall(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"path"
@@ -22,6 +23,7 @@ import (
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/hostfs"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/scenarios"
@@ -48,10 +50,15 @@ func TestDatapath(t *testing.T) {
 	tests := []struct {
 		name string
 		opts scenarios.DatapathOptions
+		// vethsUnnamed hides the pods' host veths from the datapath, as
+		// the kube provider may: the agents find them from the pods, and
+		// peer redirects (checked with the proxy off) prove them right.
+		vethsUnnamed bool
 	}{
-		{"proxy l4", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn}},
-		{"proxy l7 mtls", scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true, Proxy: scenarios.ProxyOn}},
-		{"proxy off", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}},
+		{"proxy l4", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn}, false},
+		{"proxy l7 mtls", scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true, Proxy: scenarios.ProxyOn}, false},
+		{"proxy off", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}, false},
+		{"proxy off, veths unnamed", scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +67,13 @@ func TestDatapath(t *testing.T) {
 			host := newHostEcho(t)
 			before := bpftest.ProgramIDs(t)
 			c := newCluster(t)
+			if tt.vethsUnnamed {
+				c = withTopology(c, func(topo *clusters.Topology) {
+					for i := range topo.Pods {
+						topo.Pods[i].Veth = ""
+					}
+				})
+			}
 			topo := c.Topology()
 			dp, err := datapaths.New(scenarios.EBPF, tt.opts)
 			if err != nil {
@@ -71,7 +85,7 @@ func TestDatapath(t *testing.T) {
 			}
 			proxyOn := tt.opts.Proxy == scenarios.ProxyOn
 
-			runCgroups := cgroupIDs(t, c.(*netns.Cluster).CgroupDir(path.Dir(topo.Nodes[0].Cgroup)))
+			runCgroups := cgroupIDs(t, cgroupDir(t, path.Dir(topo.Nodes[0].Cgroup)))
 			objs := findRunObjects(t, before, runCgroups)
 			wantProgs, wantLinks := wantObjects(topo, proxyOn)
 			if len(objs.progs) != wantProgs || len(objs.links) != wantLinks {
@@ -100,7 +114,7 @@ func TestDatapath(t *testing.T) {
 				t.Errorf("Verify: %v", err)
 			}
 			e := dp.(*ebpfPath)
-			cnt, err := e.counters()
+			cnt, err := e.counters(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,41 +360,40 @@ func echoLine(conn net.Conn, br *bufio.Reader, msg string) error {
 	return nil
 }
 
-// bareCluster is a cluster that cannot say where its cgroups are.
-type bareCluster struct{ clusters.Cluster }
+// clusterWith is a cluster whose datapaths see another topology.
+type clusterWith struct {
+	clusters.Cluster
+	topo *clusters.Topology
+}
 
-func TestInstallNeedsCgroupDirs(t *testing.T) {
-	testutil.Privileged(t) // Supported probes the kernel first
-	dp, err := datapaths.New(scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn})
+func (c clusterWith) Topology() *clusters.Topology { return c.topo }
+
+// withTopology returns c with a copy of its topology that edit changed.
+func withTopology(c clusters.Cluster, edit func(*clusters.Topology)) clusters.Cluster {
+	topo := *c.Topology()
+	topo.Nodes = slices.Clone(topo.Nodes)
+	topo.Pods = slices.Clone(topo.Pods)
+	for i := range topo.Nodes {
+		topo.Nodes[i].Containers = maps.Clone(topo.Nodes[i].Containers)
+	}
+	edit(&topo)
+	return clusterWith{c, &topo}
+}
+
+// cgroupDir returns the directory of a cgroup v2 path of the cluster.
+func cgroupDir(tb testing.TB, rel string) string {
+	tb.Helper()
+	cg, err := hostfs.DetectCgroups()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	err = dp.Install(context.Background(), bareCluster{})
-	if !errors.Is(err, datapaths.ErrUnsupported) {
-		t.Errorf("Install on a cluster without CgroupDir = %v, want %v", err, datapaths.ErrUnsupported)
-	}
-	if err := dp.Uninstall(context.Background()); err != nil {
-		t.Errorf("Uninstall after a failed Install: %v", err)
-	}
+	return cg.Dir(rel)
 }
 
-// brokenCgroup is a cluster that gives a wrong directory for one cgroup,
-// so that Install fails part way.
-type brokenCgroup struct {
-	*netns.Cluster
-	broken string
-}
-
-func (b brokenCgroup) CgroupDir(rel string) string {
-	if rel == b.broken {
-		return b.Cluster.CgroupDir(rel) + "-missing"
-	}
-	return b.Cluster.CgroupDir(rel)
-}
-
-// TestUninstallAfterPartialInstall breaks the last node's proxy cgroup:
-// Install fails after starting the proxies, loading every node's programs
-// and attaching some; Uninstall must still remove all of it.
+// TestUninstallAfterPartialInstall gives the last node's agent a proxy
+// cgroup that does not exist: Install fails after starting the proxies and
+// the other nodes' agents; the failed agent frees what it loaded, and
+// Uninstall must remove all the rest.
 func TestUninstallAfterPartialInstall(t *testing.T) {
 	testutil.Privileged(t)
 	ctx := context.Background()
@@ -388,30 +401,81 @@ func TestUninstallAfterPartialInstall(t *testing.T) {
 	c := newCluster(t)
 	topo := c.Topology()
 	last := topo.Nodes[len(topo.Nodes)-1]
+	broken := withTopology(c, func(topo *clusters.Topology) {
+		n := &topo.Nodes[len(topo.Nodes)-1]
+		if n.Containers == nil {
+			n.Containers = map[string]string{}
+		}
+		n.Containers[ProxyContainer] = n.ContainerCgroup(ProxyContainer) + "-missing"
+	})
 	dp, err := datapaths.New(scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	uninstall := uninstaller(t, dp)
-	err = dp.Install(ctx, brokenCgroup{c.(*netns.Cluster), path.Join(last.Cgroup, ProxyContainer)})
-	if err == nil {
-		t.Fatal("Install with a missing proxy cgroup succeeded, want an error")
+	err = dp.Install(ctx, broken)
+	if err == nil || !strings.Contains(err.Error(), ProxyContainer+"-missing") {
+		t.Fatalf("Install with a missing proxy cgroup = %v, want an error naming it", err)
 	}
 	t.Logf("Install: %v", err)
 
-	objs := findRunObjects(t, before, cgroupIDs(t, c.(*netns.Cluster).CgroupDir(path.Dir(last.Cgroup))))
-	if want := 5 * len(topo.Nodes); len(objs.progs) != want {
+	// Each agent loads 5 programs; the failed one's are gone once the
+	// kernel has freed them.
+	want := 5 * (len(topo.Nodes) - 1)
+	var objs runObjects
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		objs = findRunObjects(t, before, cgroupIDs(t, cgroupDir(t, path.Dir(last.Cgroup))))
+		if len(objs.progs) == want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(objs.progs) != want {
 		t.Errorf("found %d programs after the failed Install, want %d", len(objs.progs), want)
 	}
-	proxies := dp.(*ebpfPath).m.Proxies
-	if len(proxies) != len(topo.Nodes) {
-		t.Errorf("%d proxies running after the failed Install, want %d", len(proxies), len(topo.Nodes))
+	e := dp.(*ebpfPath)
+	proxies, agents := e.m.Proxies, e.agents
+	if len(proxies) != len(topo.Nodes) || len(agents) != len(topo.Nodes)-1 {
+		t.Errorf("%d proxies and %d agents running after the failed Install, want %d and %d",
+			len(proxies), len(agents), len(topo.Nodes), len(topo.Nodes)-1)
 	}
 	uninstall()
 	objs.waitGone(t)
 	for _, p := range proxies {
 		if p.Agent.Alive() == nil {
 			t.Errorf("proxy on node %s still runs after Uninstall", p.Node)
+		}
+	}
+	for _, a := range agents {
+		if a.agent.Alive() == nil {
+			t.Errorf("ebpf agent on node %s still runs after Uninstall", a.node)
+		}
+	}
+}
+
+// TestHostVeth finds each pod's host veth from the pod's namespace in its
+// node's namespace, where the agent runs, and refuses elsewhere: the index
+// the pod's interface names is the peer's in the node's namespace only.
+func TestHostVeth(t *testing.T) {
+	testutil.Privileged(t)
+	topo := newCluster(t).Topology()
+	for _, p := range topo.Pods {
+		node, _ := topo.Node(p.Node)
+		pc := podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Iface: p.PodVeth}
+		var got string
+		err := netns.Do(node.NetNS, func() error {
+			l, err := hostVeth(pc)
+			if err == nil {
+				got = l.Attrs().Name
+			}
+			return err
+		})
+		if err != nil || got != p.Veth {
+			t.Errorf("hostVeth(%s) in node %s = %q, %v; want %q", p.Name, node.Name, got, err, p.Veth)
+		}
+		if l, err := hostVeth(pc); err == nil {
+			t.Errorf("hostVeth(%s) in the host's namespace = %s, want an error", p.Name, l.Attrs().Name)
 		}
 	}
 }

@@ -59,7 +59,8 @@ func Args(m *mesh.Mesh, node clusters.Node) ([]string, map[string][]byte, error)
 		"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
 		"-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort))
 	for _, peer := range m.Topo.Nodes {
-		if peer.Name == node.Name {
+		// A node without a pod range has none of the run's pods.
+		if peer.Name == node.Name || !peer.PodCIDR.IsValid() {
 			continue
 		}
 		id := ""

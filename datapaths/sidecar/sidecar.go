@@ -64,7 +64,8 @@ func (s *sidecar) Injection(spec clusters.Spec) clusters.Injection {
 	}
 	return clusters.Injection{PodContainers: []clusters.Container{
 		{Name: InitContainer, Init: true, NetAdmin: true, Args: steer.Args()},
-		{Name: Container},
+		// NET_ADMIN only to read its redirect table's counters.
+		{Name: Container, NetAdmin: true},
 	}}
 }
 

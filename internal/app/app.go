@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/clusters"
-	"github.com/meshbench/meshbench/clusters/kube"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -84,7 +83,7 @@ func isUsage(err error) bool {
 		errors.Is(err, scenarios.ErrInvalid) ||
 		errors.Is(err, clusters.ErrNotRoot) ||
 		errors.Is(err, netns.ErrUnsupportedKernel) ||
-		errors.Is(err, kube.ErrConfig)
+		errors.Is(err, clusters.ErrConfig)
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -36,10 +36,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},
-		{"unknown provider", []string{"run", "quick", "--provider", "kind"}, "--provider"},
+		{"unknown provider", []string{"run", "quick", "--provider", "nomad"}, "choose netns, kube or kind"},
 		{"kube flag without kube", []string{"run", "quick", "--kubeconfig", "x"}, "--provider kube only"},
-		{"kube datapath", []string{"run", "quick", "--provider", "kube"}, "does not run on --provider kube"},
-		{"unreachable cluster", []string{"run", "quick", "--datapaths", "none", "--provider", "kube", "--image-import", "true {archive}",
+		{"unreachable cluster", []string{"run", "quick", "--provider", "kube", "--image-import", "true {archive}",
 			"--kubeconfig", write("kubeconfig", unreachableKubeconfig)}, "cannot reach the Kubernetes API server"},
 	}
 	for _, tt := range tests {

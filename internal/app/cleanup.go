@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbench/meshbench/clusters/kind"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 )
@@ -27,14 +28,18 @@ processes, network namespaces (with their links, routes and nftables rules),
 cgroups, and the datapaths' state files under ` + datapaths.StateRoot + `. BPF programs
 go with the cgroups and devices they were attached to; meshbench pins none.
 With --provider kube, delete the run namespaces (label meshbench.dev/run) in
-the cluster of --kubeconfig instead.`,
+the cluster of --kubeconfig instead; with --provider kind, delete the kind
+clusters named ` + kind.ClusterPrefix + `<run id>.`,
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cluster.check(); err != nil {
 				return err
 			}
-			if cluster.name == providerKube {
+			switch cluster.name {
+			case providerKube:
 				return cleanupKube(cmd.Context(), cluster, runID, stdout)
+			case providerKind:
+				return cleanupKind(cmd.Context(), runID, stdout)
 			}
 			if err := netns.Check(); err != nil {
 				return err

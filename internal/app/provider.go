@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kind"
 	"github.com/meshbench/meshbench/clusters/kube"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/scenarios"
@@ -19,6 +20,7 @@ import (
 const (
 	providerNetns = "netns"
 	providerKube  = "kube"
+	providerKind  = "kind"
 )
 
 // providerOptions choose and configure the cluster provider.
@@ -26,13 +28,15 @@ type providerOptions struct {
 	name        string
 	kube        kube.Options
 	imageImport string
+	kindImage   string
 }
 
 // addFlags adds --provider and --kubeconfig, and with images the flags
-// that say how a kube cluster's nodes get the meshbench image.
+// that say how a kube cluster's nodes get the meshbench image and which
+// node image kind clusters use.
 func (o *providerOptions) addFlags(cmd *cobra.Command, images bool) {
 	f := cmd.Flags()
-	f.StringVar(&o.name, "provider", providerNetns, "cluster provider: netns (namespaces on this host) or kube (the cluster of --kubeconfig)")
+	f.StringVar(&o.name, "provider", providerNetns, "cluster provider: netns (namespaces on this host), kube (the cluster of --kubeconfig) or kind (a kind cluster per case, in Docker or podman)")
 	f.StringVar(&o.kube.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster for --provider kube (default: $KUBECONFIG, ~/.kube/config)")
 	if images {
 		f.StringVar(&o.kube.Registry, "image-registry", "",
@@ -40,25 +44,29 @@ func (o *providerOptions) addFlags(cmd *cobra.Command, images bool) {
 		f.StringVar(&o.imageImport, "image-import", "",
 			"with --provider kube: command that imports the image archive on a node, "+kube.NodePlaceholder+" and "+kube.ArchivePlaceholder+
 				" replaced, e.g. 'ctr --address /run/{node}/containerd.sock -n k8s.io images import {archive}'")
+		f.StringVar(&o.kindImage, "kind-image", "", "with --provider kind: the kind node image (default "+kind.DefaultNodeImage+")")
 	}
 }
 
-// check rejects an unknown provider and kube flags given to netns.
+// check rejects an unknown provider and another provider's flags.
 func (o *providerOptions) check() error {
 	switch o.name {
-	case providerNetns:
+	case providerNetns, providerKind:
 		if o.kube.Kubeconfig != "" || o.kube.Registry != "" || o.imageImport != "" {
 			return usagef("--kubeconfig, --image-registry and --image-import apply to --provider kube only")
 		}
 	case providerKube:
 	default:
-		return usagef("--provider %q: choose %s or %s", o.name, providerNetns, providerKube)
+		return usagef("--provider %q: choose %s, %s or %s", o.name, providerNetns, providerKube, providerKind)
+	}
+	if o.kindImage != "" && o.name != providerKind {
+		return usagef("--kind-image applies to --provider kind only")
 	}
 	return nil
 }
 
-// provider returns the provider for a run of cases, once the host (netns)
-// or the cluster (kube) proved it can run them.
+// provider returns the provider for a run of cases, once the host (netns,
+// kind) or the cluster (kube) proved it can run them.
 func (o *providerOptions) provider(ctx context.Context, cases []scenarios.Case) (clusters.Provider, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -69,11 +77,16 @@ func (o *providerOptions) provider(ctx context.Context, cases []scenarios.Case) 
 		}
 		return netns.New(netns.Options{}), nil
 	}
+	if o.name == providerKind {
+		quietKlog()
+		p, err := kind.New(ctx, kind.Options{NodeImage: o.kindImage})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	nodes := 0
 	for _, c := range cases {
-		if c.Datapath != scenarios.None {
-			return nil, usagef("datapath %s does not run on --provider kube yet (it needs DaemonSets the provider does not deploy): run --datapaths %s", c.Datapath, scenarios.None)
-		}
 		nodes = max(nodes, c.Nodes)
 	}
 	quietKlog()
@@ -115,6 +128,18 @@ func cleanupKube(ctx context.Context, o providerOptions, runID string, stdout io
 		fmt.Fprintln(stdout, "nothing to clean up")
 	}
 	return nil
+}
+
+// cleanupKind deletes the kind clusters that runs left.
+func cleanupKind(ctx context.Context, runID string, stdout io.Writer) error {
+	deleted, err := kind.Cleanup(ctx, runID)
+	for _, name := range deleted {
+		fmt.Fprintf(stdout, "deleted kind cluster %s\n", name)
+	}
+	if err == nil && len(deleted) == 0 {
+		fmt.Fprintln(stdout, "nothing to clean up")
+	}
+	return err
 }
 
 // quietKlog stops client-go from logging to stderr, over the status lines:

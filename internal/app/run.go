@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/bench"
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/status"
@@ -112,6 +114,14 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		Inspect:  stdout,
 	})
 	run.Cases, err = runner.Run(ctx, cases)
+	if errors.Is(err, clusters.ErrConfig) && failedCases(run) == len(run.Cases) {
+		// Bad input found only when the first cluster was made: nothing
+		// was measured, so nothing is kept.
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
 	run.FinishedAt = time.Now().UTC()
 	results.Finalize(run)
 	if werr := results.Write(dir, run); werr != nil {

@@ -1,8 +1,9 @@
 // Package hostfs finds a node's file systems from a node agent: a process
 // that runs either on the host itself (the netns provider) or in a
-// privileged container sharing the host's PID namespace (the kube
-// provider's node agents). In both, /proc/1 is the node's init process, so
-// /proc/1/mountinfo lists the node's mounts and /proc/1/root reaches them.
+// privileged container of the kube provider's node agents, which mount the
+// node's root directory at ContainerRoot. In the first, the node's mounts
+// are the process's own; in the second, they are those below
+// ContainerRoot.
 package hostfs
 
 import (
@@ -14,8 +15,17 @@ import (
 	"strings"
 )
 
-// Root is the node's root directory as a node agent reaches it.
-const Root = "/proc/1/root"
+// ContainerRoot is where the kube provider's node agents mount the node's
+// root directory (a hostPath volume with host-to-container propagation).
+const ContainerRoot = "/host"
+
+// Root returns the node's root directory as this process reaches it.
+func Root() string {
+	if fi, err := os.Stat(ContainerRoot); err == nil && fi.IsDir() {
+		return ContainerRoot
+	}
+	return "/"
+}
 
 // Cgroups are the node's cgroup mounts, as paths a node agent can open.
 type Cgroups struct {
@@ -27,16 +37,18 @@ type Cgroups struct {
 	Memory, CPUAcct string
 }
 
-// DetectCgroups reads the node's mounts from /proc/1/mountinfo.
+// DetectCgroups reads the node's cgroup mounts from /proc/self/mountinfo.
 func DetectCgroups() (Cgroups, error) {
-	mi, err := os.ReadFile("/proc/1/mountinfo")
+	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return Cgroups{}, fmt.Errorf("read the node's mounts: %w", err)
 	}
-	return detectCgroups(string(mi))
+	return detectCgroups(string(mi), Root())
 }
 
-func detectCgroups(mountinfo string) (Cgroups, error) {
+// detectCgroups picks the whole (not bind-mounted subtree) cgroup mounts
+// at or below root.
+func detectCgroups(mountinfo, root string) (Cgroups, error) {
 	var c Cgroups
 	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
 	for _, line := range strings.Split(mountinfo, "\n") {
@@ -45,7 +57,10 @@ func detectCgroups(mountinfo string) (Cgroups, error) {
 		if sep < 6 || len(f) < sep+4 || f[3] != "/" {
 			continue
 		}
-		point := filepath.Join(Root, unescape.Replace(f[4]))
+		point := unescape.Replace(f[4])
+		if root != "/" && point != root && !strings.HasPrefix(point, root+"/") {
+			continue
+		}
 		opts := strings.Split(f[sep+3], ",")
 		switch f[sep+1] {
 		case "cgroup2":
@@ -53,10 +68,10 @@ func detectCgroups(mountinfo string) (Cgroups, error) {
 				c.V2 = point
 			}
 		case "cgroup":
-			if slices.Contains(opts, "memory") {
+			if slices.Contains(opts, "memory") && c.Memory == "" {
 				c.Memory = point
 			}
-			if slices.Contains(opts, "cpuacct") {
+			if slices.Contains(opts, "cpuacct") && c.CPUAcct == "" {
 				c.CPUAcct = point
 			}
 		}

@@ -3,24 +3,38 @@ package hostfs
 import "testing"
 
 func TestDetectCgroups(t *testing.T) {
-	mi := `25 30 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755
+	host := `25 30 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755
 26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
 27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 40 30 0:23 /sub /mnt/bound rw - cgroup2 cgroup2 rw
 `
-	c, err := detectCgroups(mi)
-	if err != nil {
-		t.Fatal(err)
+	// A container's own cgroup mounts come first; the node's are below /host.
+	container := `50 40 0:23 /kubepods/x /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+51 40 0:24 /kubepods/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+60 41 0:23 / /host/sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+61 41 0:24 / /host/sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+62 41 0:25 / /host/sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+`
+	tests := []struct {
+		name, mountinfo, root string
+		want                  Cgroups
+	}{
+		{"host", host, "/", Cgroups{V2: "/sys/fs/cgroup/unified", Memory: "/sys/fs/cgroup/memory", CPUAcct: "/sys/fs/cgroup/cpu,cpuacct"}},
+		{"node agent container", container, "/host", Cgroups{V2: "/host/sys/fs/cgroup/unified", Memory: "/host/sys/fs/cgroup/memory", CPUAcct: "/host/sys/fs/cgroup/cpu,cpuacct"}},
 	}
-	want := Cgroups{V2: "/proc/1/root/sys/fs/cgroup/unified", Memory: "/proc/1/root/sys/fs/cgroup/memory", CPUAcct: "/proc/1/root/sys/fs/cgroup/cpu,cpuacct"}
-	if c != want {
-		t.Errorf("got %+v, want %+v", c, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := detectCgroups(tt.mountinfo, tt.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c != tt.want {
+				t.Errorf("got %+v, want %+v", c, tt.want)
+			}
+		})
 	}
-	if got := c.Dir("a/b"); got != want.V2+"/a/b" {
-		t.Errorf("Dir: %s", got)
-	}
-	if _, err := detectCgroups("27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"); err == nil {
+	if _, err := detectCgroups("27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "/"); err == nil {
 		t.Error("no cgroup2 mount: want an error")
 	}
 }
@@ -30,7 +44,7 @@ func TestDetectCgroupsHere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.V2 == "" {
-		t.Error("no cgroup2 mount found")
+	if c.V2 == "" || c.Dir("x") != c.V2+"/x" {
+		t.Errorf("cgroups %+v", c)
 	}
 }

@@ -121,12 +121,18 @@ func Remove(netnsPath, table string) error {
 }
 
 func withConn(netnsPath string, fn func(*nftables.Conn) error) error {
-	f, err := os.Open(netnsPath)
-	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
+	var opts []nftables.ConnOption
+	if netnsPath != SelfNetNS {
+		// Entering another namespace takes CAP_SYS_ADMIN; an init
+		// container working on its own has CAP_NET_ADMIN only.
+		f, err := os.Open(netnsPath)
+		if err != nil {
+			return fmt.Errorf("open network namespace: %w", err)
+		}
+		defer f.Close()
+		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
 	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	c, err := nftables.New(opts...)
 	if err != nil {
 		return fmt.Errorf("connect to nftables in %s: %w", netnsPath, err)
 	}

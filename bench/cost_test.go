@@ -1,0 +1,107 @@
+package bench
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/costagent"
+	"github.com/meshbench/meshbench/internal/testutil"
+)
+
+// costedDatapath is a datapath whose processes the test starts itself.
+type costedDatapath struct {
+	components []datapaths.Component
+	bpf        map[string]uint64
+}
+
+func (costedDatapath) Install(context.Context, clusters.Cluster) error { return nil }
+func (costedDatapath) Verify(context.Context) error                    { return nil }
+func (costedDatapath) Uninstall(context.Context) error                 { return nil }
+func (d costedDatapath) Components() []datapaths.Component             { return d.components }
+func (d costedDatapath) BPFMemoryBytes() (map[string]uint64, error)    { return d.bpf, nil }
+
+// TestCostSamplerPerNode runs the cost agents on a two-node cluster with
+// two application pods on n0 and a datapath process on n1 only: each
+// node's figures must be its own processes'.
+func TestCostSamplerPerNode(t *testing.T) {
+	testutil.Privileged(t)
+	ctx := context.Background()
+	c, err := netns.New(netns.Options{}).Create(ctx, clusters.Spec{
+		RunID:       netns.NewRunID(),
+		Nodes:       2,
+		PodCIDR:     netip.MustParsePrefix("10.244.0.0/16"),
+		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/16"),
+		Services:    []clusters.ServiceSpec{{Name: "svc", Role: "server", Port: ServicePort, TargetPort: ServerPort, PodNodes: []int{0, 0}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Delete(context.Background()); err != nil {
+			t.Errorf("delete cluster: %v", err)
+		}
+	})
+	start := func(spec clusters.ProcSpec) {
+		spec.Name, spec.Args = "server", []string{"agent", "server", "--listen", ":8080"}
+		a, err := agentctl.Start(ctx, c, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Stop)
+	}
+	topo := c.Topology()
+	apps := map[string][]string{}
+	for _, p := range topo.Pods {
+		start(clusters.ProcSpec{Target: clusters.Target{Pod: p.Name}, Container: AppContainer})
+		apps[p.Node] = append(apps[p.Node], p.ContainerCgroup(AppContainer))
+	}
+	n1, _ := topo.Node("n1")
+	start(clusters.ProcSpec{Target: clusters.Target{Node: n1.Name}, Container: "proxy"})
+	dp := costedDatapath{
+		components: []datapaths.Component{{Node: n1.Name, Cgroup: n1.ContainerCgroup("proxy")}},
+		bpf:        map[string]uint64{"n0": 4096},
+	}
+
+	s, err := startCostSampler(ctx, c, dp, apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * costagent.Every)
+	costs, err := s.stop(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costs) != 2 || costs[0].Node != "n0" || costs[1].Node != "n1" {
+		t.Fatalf("got %+v, want n0 and n1", costs)
+	}
+	const mib = 1 << 20
+	n0, got1 := costs[0], costs[1]
+	if n0.Proxies != 0 || n0.DatapathMemoryBytesMean != 4096 || n0.BPFMemoryBytes != 4096 || n0.DatapathCPUSeconds != 0 {
+		t.Errorf("n0: got %+v, want no datapath process and the datapath's 4096 bytes of BPF", n0)
+	}
+	if n0.AppMemoryBytesMean < 2*mib {
+		t.Errorf("n0: application memory %.1f MiB, want two servers' worth", n0.AppMemoryBytesMean/mib)
+	}
+	if got1.Proxies != 1 || got1.DatapathMemoryBytesMean < mib || got1.DatapathCgroupMemoryBytesMean <= 0 || got1.BPFMemoryBytes != 0 {
+		t.Errorf("n1: got %+v, want one datapath process and its memory", got1)
+	}
+	if got1.AppMemoryBytesMean != 0 || got1.AppCPUSeconds != 0 {
+		t.Errorf("n1: got %+v, want no application figures", got1)
+	}
+	for i, a := range s.agents {
+		// Alive reports the exit once the agent's output is drained.
+		deadline := time.Now().Add(time.Second)
+		for a.Alive() == nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if a.Alive() == nil {
+			t.Errorf("cost agent on %s still runs after stop", s.nodes[i])
+		}
+	}
+}

@@ -1,0 +1,29 @@
+// Package kind provides clusters in kind (Kubernetes in Docker) clusters it
+// creates through the sigs.k8s.io/kind library, and runs the cases in them
+// through the kube provider (clusters/kube).
+//
+// Every Create makes a kind cluster of its own, named ClusterName(run id):
+// one control-plane node and spec.Nodes worker nodes. The control plane
+// keeps its NoSchedule taint, so the kube provider, which takes the first
+// spec.Nodes schedulable nodes, places the pods on the workers only: the
+// scenario's node count is the number of nodes that run pods, and the API
+// server and etcd never share a node with the measured pods. (kind removes
+// the taint itself when a cluster has no workers; meshbench never asks for
+// such a cluster.) The meshbench image is imported on the workers with
+// kind's own loader (nodeutils.LoadImageArchive, as `kind load
+// image-archive`), so nothing is pushed or pulled. Cluster.Delete deletes
+// the run's namespace and then the kind cluster.
+//
+// A kind cluster per case keeps cases apart, as the other providers do,
+// and costs the creation of a cluster per case: kind typically needs 30 to
+// 60 seconds with the node image present, and some seconds to delete it.
+//
+// The kind library takes no context: a Create cancelled while kind builds
+// the cluster deletes the node containers under it, waits until kind gives
+// up and deletes what is left; an image import runs to its end.
+//
+// kind needs a running Docker or podman engine and the node image
+// (DefaultNodeImage unless Options.NodeImage names another) in the engine
+// or reachable in its registry; New checks both, and that the meshbench
+// executable can be packed into an image, before any cluster is made.
+package kind

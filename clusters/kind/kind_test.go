@@ -1,0 +1,215 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/clusters"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+)
+
+// fakeEngines puts shell scripts named after engines on an otherwise empty
+// PATH: each prints its `-v` banner and answers the other commands as the
+// script body says.
+func fakeEngines(t *testing.T, scripts map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range scripts {
+		script := "#!/bin/sh\n" + body + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir)
+}
+
+// Engine behaviours, as /bin/sh case statements on the first argument.
+const (
+	dockerDown = `case "$1" in
+-v) echo "Docker version 28.2.2, build e6534b4";;
+info) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1;;
+*) exit 1;;
+esac`
+	dockerShim = `case "$1" in
+-v) echo "podman version 5.4.0";;
+*) exit 0;;
+esac`
+	podmanUp = `case "$1" in
+-v) echo "podman version 5.4.0";;
+info) echo "host: {}";;
+image) exit 1;;
+esac`
+	dockerUpWithImage = `case "$1" in
+-v) echo "Docker version 28.2.2, build e6534b4";;
+*) exit 0;;
+esac`
+)
+
+func TestDetectEngine(t *testing.T) {
+	tests := []struct {
+		name    string
+		scripts map[string]string
+		want    string // the engine, or "" for an error
+		msg     []string
+	}{
+		{"none installed", nil, "", []string{"Docker or podman", "docker is not installed", "podman is not installed"}},
+		{"docker daemon down", map[string]string{"docker": dockerDown}, "",
+			[]string{"Docker or podman", "docker: Cannot connect to the Docker daemon", "podman is not installed", "install or start one"}},
+		{"podman shim", map[string]string{"docker": dockerShim}, "", []string{"`docker -v` does not say \"Docker version\""}},
+		{"podman after a dead docker", map[string]string{"docker": dockerDown, "podman": podmanUp}, "podman", nil},
+		{"docker first", map[string]string{"docker": dockerUpWithImage, "podman": podmanUp}, "docker", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fakeEngines(t, tt.scripts)
+			e, err := detectEngine(context.Background())
+			if tt.want != "" {
+				if err != nil || e.name != tt.want {
+					t.Fatalf("got engine %q, %v; want %s", e.name, err, tt.want)
+				}
+				return
+			}
+			if !errors.Is(err, clusters.ErrConfig) {
+				t.Fatalf("got %v, want an error wrapping clusters.ErrConfig", err)
+			}
+			for _, m := range tt.msg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("message %q does not mention %q", err, m)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("message %q is more than one line", err)
+			}
+		})
+	}
+}
+
+func TestCheckImage(t *testing.T) {
+	// Nothing listens on port 1: the registry cannot be reached, here or
+	// anywhere.
+	const unreachable = "127.0.0.1:1/kindest/node:v1.37.0"
+	tests := []struct {
+		name   string
+		engine string
+		ref    string
+		msg    []string // empty: no error
+	}{
+		{"present", dockerUpWithImage, unreachable, nil},
+		{"missing and unreachable", podmanUp, unreachable,
+			[]string{"the kind node image " + unreachable + " is not in podman's image store", "podman pull " + unreachable, "--kind-image"}},
+		{"malformed", dockerUpWithImage, "Kindest/Node::", []string{`kind node image "Kindest/Node::"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fakeEngines(t, map[string]string{"podman": tt.engine})
+			err := engine{name: "podman"}.checkImage(context.Background(), tt.ref)
+			if len(tt.msg) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if !errors.Is(err, clusters.ErrConfig) {
+				t.Fatalf("got %v, want an error wrapping clusters.ErrConfig", err)
+			}
+			for _, m := range tt.msg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("message %q does not mention %q", err, m)
+				}
+			}
+		})
+	}
+}
+
+// TestNoEngine checks that New and Cleanup stop, with a configuration
+// error, before they touch anything when no engine runs.
+func TestNoEngine(t *testing.T) {
+	fakeEngines(t, map[string]string{"docker": dockerDown})
+	if _, err := New(context.Background(), Options{}); !errors.Is(err, clusters.ErrConfig) {
+		t.Errorf("New: got %v, want an error wrapping clusters.ErrConfig", err)
+	}
+	if deleted, err := Cleanup(context.Background(), ""); !errors.Is(err, clusters.ErrConfig) || len(deleted) > 0 {
+		t.Errorf("Cleanup: got %v, %v; want no clusters and an error wrapping clusters.ErrConfig", deleted, err)
+	}
+}
+
+func TestClusterName(t *testing.T) {
+	// A case's run id is the run's followed by the case index; Cleanup
+	// finds a run's clusters by that prefix.
+	run, caseID := "0a1b2c3d", "0a1b2c3d12"
+	name := ClusterName(caseID)
+	if name != "meshbench-0a1b2c3d12" || !strings.HasPrefix(name, ClusterName(run)) || !strings.HasPrefix(name, ClusterPrefix) {
+		t.Errorf("ClusterName(%q) = %q", caseID, name)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, workers := range []int{1, 3} {
+		c := config("meshbench-x", workers)
+		if c.Name != "meshbench-x" || len(c.Nodes) != workers+1 {
+			t.Fatalf("config(%d): name %q, %d nodes; want meshbench-x, %d", workers, c.Name, len(c.Nodes), workers+1)
+		}
+		for i, n := range c.Nodes {
+			want := v1alpha4.WorkerRole
+			if i == 0 {
+				want = v1alpha4.ControlPlaneRole
+			}
+			if n.Role != want || n.Image != "" {
+				t.Errorf("config(%d) node %d: role %q, image %q; want %q and the image of CreateWithNodeImage", workers, i, n.Role, n.Image, want)
+			}
+		}
+	}
+}
+
+func TestWaitWorkers(t *testing.T) {
+	ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	node := func(name string, conds []corev1.NodeCondition, taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{Taints: taints}, Status: corev1.NodeStatus{Conditions: conds}}
+	}
+	controlPlane := node("x-control-plane", ready, corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule})
+	worker := node("x-worker", ready)
+	notReady := node("x-worker2", []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}},
+		corev1.Taint{Key: "node.kubernetes.io/not-ready", Effect: corev1.TaintEffectNoSchedule})
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: metav1.NamespaceDefault}}
+	worker2 := node("x-worker2", ready)
+	tests := []struct {
+		name string
+		objs []runtime.Object
+		msg  string // empty: ready
+	}{
+		{"ready", []runtime.Object{controlPlane, worker, worker2, sa}, ""},
+		{"worker not ready", []runtime.Object{controlPlane, worker, notReady, sa}, "1 of 2 schedulable"},
+		{"no service account", []runtime.Object{controlPlane, worker, worker2}, "default service account created: false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := waitWorkers(ctx, fake.NewClientset(tt.objs...), 2)
+			switch {
+			case tt.msg == "" && err != nil:
+				t.Fatalf("got %v, want the workers ready", err)
+			case tt.msg != "" && (err == nil || !strings.Contains(err.Error(), tt.msg)):
+				t.Fatalf("got %v, want an error mentioning %q", err, tt.msg)
+			}
+		})
+	}
+}
+
+func TestKindError(t *testing.T) {
+	run := &kindexec.RunError{Command: []string{"docker", "exec", "node", "kubeadm", "init"}, Output: []byte("one\ntwo\nthree\nfour\n"), Inner: errors.New("exit status 1")}
+	err := kindError("create kind cluster x", run)
+	if !errors.Is(err, run) || !strings.Contains(err.Error(), "create kind cluster x: ") || !strings.HasSuffix(err.Error(), ": two | three | four") {
+		t.Errorf("got %q, want the action, the command and the output's last three lines", err)
+	}
+}

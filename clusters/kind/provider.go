@@ -1,0 +1,313 @@
+package kind
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/kind/pkg/apis/config/defaults"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kube"
+)
+
+// DefaultNodeImage is the node image of the kind release meshbench is
+// built with.
+const DefaultNodeImage = defaults.Image
+
+// ClusterPrefix starts the name of every kind cluster meshbench creates.
+const ClusterPrefix = "meshbench-"
+
+const (
+	// controlPlaneTimeout bounds kind's wait for the control plane.
+	controlPlaneTimeout = 3 * time.Minute
+	// workersTimeout bounds the wait for the workers once kind is done.
+	workersTimeout = 3 * time.Minute
+	// pollEvery is how often the wait for the workers looks.
+	pollEvery = time.Second
+	// kubeconfigFile is the name of the kubeconfig in a cluster's
+	// directory.
+	kubeconfigFile = "kubeconfig"
+)
+
+// ClusterName is the name of the kind cluster of the run id runID.
+func ClusterName(runID string) string { return ClusterPrefix + runID }
+
+// Options configure the provider.
+type Options struct {
+	// NodeImage is the kind node image; empty means DefaultNodeImage.
+	NodeImage string
+}
+
+// Provider creates a kind cluster per Create and the case's cluster in it
+// through the kube provider.
+type Provider struct {
+	kind  *cluster.Provider
+	image string
+}
+
+var (
+	_ clusters.Provider = (*Provider)(nil)
+	_ clusters.Cluster  = (*Cluster)(nil)
+)
+
+// New returns a provider once the host proved it can create kind
+// clusters: a Docker or podman engine runs, the node image is in it or in
+// reach of it, and the running executable is a static Linux binary the
+// kube provider can pack into the pods' image. Its errors wrap
+// clusters.ErrConfig, apart from a cancelled ctx; it creates nothing.
+func New(ctx context.Context, opts Options) (*Provider, error) {
+	e, err := detectEngine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	image := cmp.Or(opts.NodeImage, DefaultNodeImage)
+	if err := e.checkImage(ctx, image); err != nil {
+		return nil, err
+	}
+	// On error the empty path makes StaticExecutable fail.
+	exe, _ := os.Executable()
+	if _, err := kube.StaticExecutable(exe); err != nil {
+		return nil, err
+	}
+	return &Provider{kind: cluster.NewProvider(e.option), image: image}, nil
+}
+
+// Create makes the kind cluster of spec.RunID with spec.Nodes workers,
+// waits until the workers are ready, and creates the case's cluster in it
+// with the kube provider. On any error, including ctx being cancelled, it
+// deletes the kind cluster before returning.
+func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error) {
+	if spec.Nodes < 1 {
+		return nil, fmt.Errorf("plan cluster: %d nodes: want at least 1", spec.Nodes)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{kind: p.kind, name: ClusterName(spec.RunID)}
+	dir, err := os.MkdirTemp("", c.name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
+	}
+	c.dir = dir
+	if err := p.createKind(ctx, c, spec.Nodes); err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(p.kind, c.name)})
+	if err == nil {
+		err = waitWorkers(ctx, kp.Client(), spec.Nodes)
+	}
+	if err == nil {
+		c.Cluster, err = kp.Create(ctx, spec)
+	}
+	if err != nil {
+		err = fmt.Errorf("kind cluster %s: %w", c.name, err)
+		if derr := c.deleteKind(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("tear down: %w", derr))
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// createKind creates c's kind cluster and writes its kubeconfig (the
+// host's address of the API server) into c's directory, never into the
+// user's kubeconfig. A failed creation deletes its nodes itself; one that
+// ctx cancels is aborted by deleting the nodes under it.
+func (p *Provider) createKind(ctx context.Context, c *Cluster, workers int) error {
+	done := make(chan error, 1)
+	go func() {
+		done <- p.kind.Create(c.name,
+			cluster.CreateWithV1Alpha4Config(config(c.name, workers)),
+			cluster.CreateWithNodeImage(p.image),
+			cluster.CreateWithKubeconfigPath(c.kubeconfig()),
+			cluster.CreateWithWaitForReady(controlPlaneTimeout))
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return kindError("create kind cluster "+c.name, err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	// Errors are expected while kind and the deletion race; the last
+	// deletion, after kind gave up, is the one that counts.
+	_ = p.kind.Delete(c.name, c.kubeconfig())
+	<-done
+	if err := c.deleteKind(); err != nil {
+		return errors.Join(ctx.Err(), err)
+	}
+	return ctx.Err()
+}
+
+// config is the kind cluster for workers worker nodes: one control-plane
+// node, tainted, and the workers. The node image comes from
+// cluster.CreateWithNodeImage.
+func config(name string, workers int) *v1alpha4.Cluster {
+	c := &v1alpha4.Cluster{Name: name, Nodes: []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}}}
+	for range workers {
+		c.Nodes = append(c.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
+	}
+	return c
+}
+
+// importer returns the kube provider's image import for the kind cluster
+// name: the archive is streamed into the node's containerd, as `kind load
+// image-archive` does. Kubernetes node names are kind's node names.
+func importer(p *cluster.Provider, name string) kube.ImportFunc {
+	return func(_ context.Context, node, archive string) error {
+		nodes, err := p.ListInternalNodes(name)
+		if err != nil {
+			return kindError("list nodes of kind cluster "+name, err)
+		}
+		for _, n := range nodes {
+			if n.String() != node {
+				continue
+			}
+			f, err := os.Open(archive)
+			if err != nil {
+				return fmt.Errorf("load image archive: %w", err)
+			}
+			defer f.Close()
+			if err := nodeutils.LoadImageArchive(n, f); err != nil {
+				return kindError("load image archive into kind node "+node, err)
+			}
+			return nil
+		}
+		return fmt.Errorf("kind cluster %s has no node %s", name, node)
+	}
+}
+
+// waitWorkers waits until the cluster has workers schedulable nodes (ready,
+// without a taint that keeps pods away) and its service account controller
+// runs: kind waits for the control plane only, and pods are refused in a
+// namespace before its default service account exists. API errors are
+// retried until the wait ends; the last one is reported then.
+func waitWorkers(ctx context.Context, client kubernetes.Interface, workers int) error {
+	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
+	defer cancel()
+	ready, sa := 0, false
+	var last error
+	for {
+		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready = schedulable(list.Items)
+			_, err = client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+			sa = err == nil
+		}
+		if ready >= workers && sa {
+			return nil
+		}
+		if err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			why := ""
+			if last != nil {
+				why = fmt.Sprintf(" (last API error: %v)", last)
+			}
+			return fmt.Errorf("wait for the workers: %d of %d schedulable, default service account created: %t%s: %w", ready, workers, sa, why, ctx.Err())
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// schedulable counts the nodes that are ready and carry no taint that
+// keeps pods away: the workers, once kubelet and the CNI run.
+func schedulable(nodes []corev1.Node) int {
+	n := 0
+	for _, node := range nodes {
+		ready := false
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		for _, t := range node.Spec.Taints {
+			if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+				ready = false
+			}
+		}
+		if ready && !node.Spec.Unschedulable {
+			n++
+		}
+	}
+	return n
+}
+
+// Cluster is the case's cluster (the kube provider's) in a kind cluster of
+// its own.
+type Cluster struct {
+	clusters.Cluster
+	kind *cluster.Provider
+	name string
+	// dir holds the kubeconfig.
+	dir string
+
+	mu      sync.Mutex
+	deleted bool
+}
+
+// kubeconfig is the path of the kind cluster's kubeconfig.
+func (c *Cluster) kubeconfig() string { return filepath.Join(c.dir, kubeconfigFile) }
+
+// Delete deletes the case's namespace, which also ends the processes
+// started in it, and then the kind cluster. Once the kind cluster is gone
+// the namespace is gone with it, so only the kind cluster's deletion can
+// fail Delete. It is idempotent.
+func (c *Cluster) Delete(ctx context.Context) error {
+	c.mu.Lock()
+	deleted := c.deleted
+	c.mu.Unlock()
+	if deleted {
+		return nil
+	}
+	_ = c.Cluster.Delete(ctx)
+	return c.deleteKind()
+}
+
+// deleteKind deletes the kind cluster, whatever ctx says (the kind library
+// takes none; a cluster left behind costs more than the wait), and the
+// kubeconfig's directory.
+func (c *Cluster) deleteKind() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deleted {
+		return nil
+	}
+	if err := c.kind.Delete(c.name, c.kubeconfig()); err != nil {
+		return kindError("delete kind cluster "+c.name, err)
+	}
+	c.deleted = true
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("remove kubeconfig of kind cluster %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// kindError names the action and adds the end of the output of the
+// command kind ran, which kind's errors leave out.
+func kindError(action string, err error) error {
+	re := kindexec.RunErrorForError(err)
+	if re == nil || len(re.Output) == 0 {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(re.Output)), "\n")
+	return fmt.Errorf("%s: %w: %s", action, err, strings.Join(lines[max(0, len(lines)-3):], " | "))
+}

@@ -1,0 +1,219 @@
+package kube
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	vns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/internal/agent"
+)
+
+// InspectRole is the node-agent role that tells where the run's pods live
+// on a node: the host PID of a process in each, hence its network
+// namespace, its cgroups and its host-side interface. The provider runs it
+// once per node after the pods run and fills the topology with what it
+// reports, so that node-level processes can find the pods.
+const InspectRole = "kube-inspect"
+
+func init() { agent.Register(InspectRole, runInspect) }
+
+// inspectArgs name the pods to find: by UID, with the IDs of their
+// containers (the runtime's, without the "containerd://" scheme).
+type inspectArgs struct {
+	Pods []inspectPod
+}
+
+type inspectPod struct {
+	Name string
+	UID  string
+	// Containers maps container names to runtime IDs; Main is the one
+	// whose process stands for the pod (its namespaces).
+	Containers map[string]string
+	Main       string
+}
+
+// podPlace is where a pod lives on its node, in paths a node agent can
+// open.
+type podPlace struct {
+	NetNS  string
+	Cgroup string // the pod's cgroup v2, relative to the mount
+	// Containers maps container names to their cgroups.
+	Containers map[string]string
+	// Veth is the host-side interface of the pod's eth0; empty when the
+	// pod shares the node's network namespace.
+	Veth string
+}
+
+func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("parse flags: unexpected arguments %q", args)
+	}
+	return agent.Serve(ctx, "", stdin, stdout, map[string]agent.Method{
+		"inspect": func(_ context.Context, raw []byte) (any, error) {
+			var in inspectArgs
+			if err := agent.Decode(raw, &in); err != nil {
+				return nil, err
+			}
+			return inspect(in.Pods)
+		},
+	})
+}
+
+// inspect finds the pods' processes among the node's. Cgroup paths are
+// read in the host's cgroup namespace, so that they are relative to the
+// cgroup2 mount whatever cgroup namespace the node agent's container got.
+func inspect(pods []inspectPod) (map[string]podPlace, error) {
+	procs, err := hostCgroups()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]podPlace{}
+	for _, p := range pods {
+		pl := podPlace{Containers: map[string]string{}}
+		mainPid := 0
+		for name, id := range p.Containers {
+			for pid, cg := range procs {
+				if strings.Contains(path.Base(cg), id) && inPod(cg, p.UID) {
+					pl.Containers[name] = cg
+					pl.Cgroup = path.Dir(cg)
+					if name == p.Main && (mainPid == 0 || pid < mainPid) {
+						mainPid = pid
+					}
+				}
+			}
+			if _, ok := pl.Containers[name]; !ok {
+				return nil, fmt.Errorf("pod %s: no process of container %s (%s) on this node", p.Name, name, id)
+			}
+		}
+		if mainPid == 0 {
+			return nil, fmt.Errorf("pod %s: no process of its container %s on this node", p.Name, p.Main)
+		}
+		pl.NetNS = "/proc/" + strconv.Itoa(mainPid) + "/ns/net"
+		if pl.Veth, err = hostVeth(pl.NetNS); err != nil {
+			return nil, fmt.Errorf("pod %s: %w", p.Name, err)
+		}
+		out[p.Name] = pl
+	}
+	return out, nil
+}
+
+// inPod reports whether cgroup is in the pod with uid: the kubelet names
+// pod cgroups "pod<uid>" with the cgroupfs driver and "...-pod<uid with _
+// for ->.slice" with the systemd driver.
+func inPod(cgroup, uid string) bool {
+	return strings.Contains(cgroup, "pod"+uid) || strings.Contains(cgroup, "pod"+strings.ReplaceAll(uid, "-", "_"))
+}
+
+// hostCgroups maps every process of the host to its cgroup v2 path,
+// relative to the cgroup2 mount.
+func hostCgroups() (map[int]string, error) {
+	out := map[int]string{}
+	err := inHostCgroupNS(func() error {
+		dirs, err := os.ReadDir("/proc")
+		if err != nil {
+			return err
+		}
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			cg, err := unifiedCgroup(filepath.Join("/proc", d.Name(), "cgroup"))
+			if err != nil {
+				continue // the process exited
+			}
+			out[pid] = cg
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the node's processes: %w", err)
+	}
+	return out, nil
+}
+
+// unifiedCgroup reads the "0::PATH" line of a /proc/PID/cgroup file.
+func unifiedCgroup(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			return rest, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("no cgroup v2 entry")
+}
+
+// inHostCgroupNS runs fn on a thread that joined the cgroup namespace of
+// the node's init where it can (a node agent in a container with a cgroup
+// namespace of its own would read paths relative to it); where /proc/1 is
+// closed to it, fn runs in the process's cgroup namespace, which node
+// agents then share with the node. The thread is not returned to the
+// runtime: it ends with the goroutine.
+func inHostCgroupNS(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if f, err := os.Open("/proc/1/ns/cgroup"); err == nil {
+			defer f.Close()
+			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWCGROUP); err != nil {
+				errc <- fmt.Errorf("join the host's cgroup namespace: %w", err)
+				return
+			}
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// hostVeth returns the name, in the calling process's network namespace
+// (the node's), of the peer of eth0 in the pod's namespace at nsPath, or ""
+// when that namespace is the node's own.
+func hostVeth(nsPath string) (string, error) {
+	podNS, err := vns.GetFromPath(nsPath)
+	if err != nil {
+		return "", fmt.Errorf("open network namespace: %w", err)
+	}
+	defer podNS.Close()
+	self, err := vns.GetFromPath("/proc/self/ns/net")
+	if err != nil {
+		return "", fmt.Errorf("open own network namespace: %w", err)
+	}
+	defer self.Close()
+	if podNS.Equal(self) {
+		return "", nil
+	}
+	h, err := netlink.NewHandleAt(podNS)
+	if err != nil {
+		return "", fmt.Errorf("netlink in pod namespace: %w", err)
+	}
+	defer h.Close()
+	eth0, err := h.LinkByName("eth0")
+	if err != nil {
+		return "", fmt.Errorf("find eth0: %w", err)
+	}
+	peer, err := netlink.LinkByIndex(eth0.Attrs().ParentIndex)
+	if err != nil {
+		return "", fmt.Errorf("find the node side of eth0 (index %d): %w", eth0.Attrs().ParentIndex, err)
+	}
+	return peer.Attrs().Name, nil
+}

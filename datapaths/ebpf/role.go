@@ -1,0 +1,240 @@
+package ebpf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/meshbench/meshbench/bpf/redirect"
+	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/hostfs"
+)
+
+// Role is the node agent that holds a node's datapath: it loads the
+// programs, attaches them and fills their maps before it reports ready,
+// answers the methods "counters" (redirect.Counters) and "memory" (bytes of
+// its maps and programs), and closes everything, which detaches it, when
+// it exits. It runs in the node's network namespace.
+const Role = "ebpf"
+
+func init() { agent.Register(Role, runAgent) }
+
+// unsupportedMsg starts the agent's error when the node's kernel lacks
+// something the datapath needs. Errors cross the process boundary as text,
+// so Install looks for it to return datapaths.ErrUnsupported.
+const unsupportedMsg = "node kernel unsupported"
+
+// nodeConfig is a node's datapath: what the agent gets, as JSON, in its
+// -config flag.
+type nodeConfig struct {
+	// Mode is redirect.ModeProxy or redirect.ModeNoProxy, as its String.
+	Mode string `json:"mode"`
+	// NodeIP is the node's fabric address; the device holding it is the
+	// uplink.
+	NodeIP netip.Addr `json:"nodeIP"`
+	// NodeProxy is the node proxy's outbound listener; with the proxy only.
+	NodeProxy netip.AddrPort `json:"nodeProxy,omitzero"`
+	// ProxyCgroup is the node proxy's cgroup (v2, relative to the node's
+	// cgroup2 mount); with the proxy only.
+	ProxyCgroup string          `json:"proxyCgroup,omitempty"`
+	Services    []proxy.Service `json:"services"`
+	Pods        []podConfig     `json:"pods"`
+}
+
+// podConfig is one pod of the node.
+type podConfig struct {
+	Name string     `json:"name"`
+	IP   netip.Addr `json:"ip"`
+	// NetNS is the pod's network namespace as the node sees it.
+	NetNS string `json:"netns"`
+	// Cgroup is the pod's cgroup (v2, relative to the node's cgroup2 mount).
+	Cgroup string `json:"cgroup"`
+	// Veth is the host-side veth; when empty, it is the peer of Iface.
+	Veth string `json:"veth,omitempty"`
+	// Iface is the pod's side of its veth.
+	Iface string `json:"iface"`
+}
+
+// args renders the agent's arguments, "agent" first.
+func (c nodeConfig) args() ([]string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode the node's datapath: %w", err)
+	}
+	return []string{"agent", Role, "-config", string(b)}, nil
+}
+
+func parseMode(s string) (redirect.Mode, error) {
+	for _, m := range []redirect.Mode{redirect.ModeProxy, redirect.ModeNoProxy} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("mode %q: want %s or %s", s, redirect.ModeProxy, redirect.ModeNoProxy)
+}
+
+func runAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg nodeConfig
+	fs.Func("config", "the node's datapath as `JSON`", func(s string) error { return json.Unmarshal([]byte(s), &cfg) })
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	}
+	d, err := setUp(cfg)
+	if err != nil {
+		return err
+	}
+	err = agent.Serve(ctx, "", stdin, stdout, map[string]agent.Method{
+		"counters": func(context.Context, []byte) (any, error) { return d.Counters() },
+		"memory":   func(context.Context, []byte) (any, error) { return d.MemoryBytes() },
+	})
+	return errors.Join(err, d.Close())
+}
+
+// setUp loads the node's datapath, fills its maps and attaches it to the
+// pods' and the proxy's cgroups, the uplink and the pods' veths. On error
+// it closes what it loaded.
+func setUp(cfg nodeConfig) (*redirect.Datapath, error) {
+	mode, err := parseMode(cfg.Mode)
+	if err != nil {
+		return nil, err
+	}
+	if err := redirect.Supported(mode); err != nil {
+		return nil, fmt.Errorf("%s: %w", unsupportedMsg, err)
+	}
+	cgroups, err := hostfs.DetectCgroups()
+	if err != nil {
+		return nil, err
+	}
+	d, err := redirect.Load(redirect.Config{Mode: mode, NodeProxy: cfg.NodeProxy})
+	if err != nil {
+		return nil, err
+	}
+	if err := attach(d, cfg, cgroups); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	return d, nil
+}
+
+func attach(d *redirect.Datapath, cfg nodeConfig, cgroups hostfs.Cgroups) error {
+	for _, s := range cfg.Services {
+		if err := d.AddService(netip.AddrPortFrom(s.VIP, s.Port), s.Endpoints); err != nil {
+			return err
+		}
+	}
+	for _, p := range cfg.Pods {
+		if err := d.AttachCgroup(cgroups.Dir(p.Cgroup)); err != nil {
+			return fmt.Errorf("pod %s: %w", p.Name, err)
+		}
+	}
+	if cfg.ProxyCgroup != "" {
+		if err := d.AttachProxyCgroup(cgroups.Dir(cfg.ProxyCgroup)); err != nil {
+			return err
+		}
+	}
+	uplink, err := interfaceWith(cfg.NodeIP)
+	if err != nil {
+		return err
+	}
+	if err := d.AttachTC(uplink.Index); err != nil {
+		return fmt.Errorf("uplink %s: %w", uplink.Name, err)
+	}
+	for _, p := range cfg.Pods {
+		veth, err := hostVeth(p)
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", p.Name, err)
+		}
+		if err := d.AddPod(p.IP, veth.Attrs().Index); err != nil {
+			return err
+		}
+		if err := d.AttachTC(veth.Attrs().Index); err != nil {
+			return fmt.Errorf("veth %s of pod %s: %w", veth.Attrs().Name, p.Name, err)
+		}
+	}
+	return nil
+}
+
+// interfaceWith returns the interface holding ip in the agent's network
+// namespace.
+func interfaceWith(ip netip.Addr) (*net.Interface, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("find the interface with %s: %w", ip, err)
+	}
+	for _, iface := range ifaces {
+		addrs, err := iface.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("find the interface with %s: %w", ip, err)
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if got, ok := netip.AddrFromSlice(n.IP); ok && got.Unmap() == ip {
+					return &iface, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("find the interface with %s: no interface has it", ip)
+}
+
+// hostVeth returns the node side of a pod's veth in the agent's network
+// namespace: by name when the topology knows it, else the peer of the
+// pod's interface, which must live in the agent's namespace.
+func hostVeth(p podConfig) (netlink.Link, error) {
+	if p.Veth != "" {
+		l, err := netlink.LinkByName(p.Veth)
+		if err != nil {
+			return nil, fmt.Errorf("find veth %s: %w", p.Veth, err)
+		}
+		return l, nil
+	}
+	podNS, err := netns.GetFromPath(p.NetNS)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", p.NetNS, err)
+	}
+	defer podNS.Close()
+	self, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("open the agent's network namespace: %w", err)
+	}
+	defer self.Close()
+	h, err := netlink.NewHandleAt(podNS)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink in %s: %w", p.NetNS, err)
+	}
+	defer h.Close()
+	podSide, err := h.LinkByName(p.Iface)
+	if err != nil {
+		return nil, fmt.Errorf("find %s in %s: %w", p.Iface, p.NetNS, err)
+	}
+	peer := podSide.Attrs().ParentIndex
+	if podSide.Type() != "veth" || peer == 0 {
+		return nil, fmt.Errorf("%s in %s is a %s without a peer, want a veth", p.Iface, p.NetNS, podSide.Type())
+	}
+	// The pod's namespace names the peer's namespace by an id of its own.
+	selfID, err := h.GetNetNsIdByFd(int(self))
+	if err != nil {
+		return nil, fmt.Errorf("find the agent's namespace id in %s: %w", p.NetNS, err)
+	}
+	if selfID < 0 || podSide.Attrs().NetNsID != selfID {
+		return nil, fmt.Errorf("the peer of %s in %s is not in the agent's network namespace", p.Iface, p.NetNS)
+	}
+	l, err := netlink.LinkByIndex(peer)
+	if err != nil {
+		return nil, fmt.Errorf("find the peer (ifindex %d) of %s in %s: %w", peer, p.Iface, p.NetNS, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,182 @@
+// Package costagent is the node-agent role that measures what a node's
+// processes cost: the runner starts one per node for the measure phase and
+// asks it, for named groups of cgroups (a datapath's, the applications'),
+// for their memory and CPU. It runs on the node because on a real cluster
+// the runner reaches neither the node's /proc nor its cgroups.
+//
+// Lifecycle: the runner starts `meshbench agent cost` on a node, calls
+// "start" with the groups, which samples once and then every Every in the
+// background, and calls "stop", which ends the sampling and returns a Cost
+// per group. The agent exits when its stdin closes.
+package costagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/hostfs"
+)
+
+// Role is the agent role: `meshbench agent cost`.
+const Role = "cost"
+
+// Every is the sampling period. Reading smaps_rollup of a hundred proxies
+// costs a few milliseconds of the node's CPU.
+const Every = 250 * time.Millisecond
+
+func init() { agent.Register(Role, run) }
+
+// Args are the arguments of the meshbench executable that run the role.
+func Args() []string { return []string{"agent", Role} }
+
+// Start is the argument of the "start" method.
+type Start struct {
+	// Groups names lists of cgroup v2 paths relative to the node's cgroup2
+	// mount (as in clusters.Pod.Cgroup); each cgroup counts with its
+	// descendants.
+	Groups map[string][]string `json:"groups"`
+}
+
+// Cost is what a group of cgroups cost between "start" and "stop"; "stop"
+// returns one per group name.
+type Cost struct {
+	// PSSMeanBytes and PSSPeakBytes are the mean and the largest over the
+	// samples of the summed proportional set size of the group's processes.
+	PSSMeanBytes float64 `json:"pss_mean_bytes"`
+	PSSPeakBytes float64 `json:"pss_peak_bytes"`
+	// CgroupMemoryMeanBytes is the mean of the memory the kernel charged to
+	// the group's cgroups (page cache and kernel memory included).
+	CgroupMemoryMeanBytes float64 `json:"cgroup_memory_mean_bytes"`
+	// CPUSeconds is the CPU time the group's cgroups used between start
+	// and stop.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// Procs is the most processes one sample found.
+	Procs int `json:"procs"`
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("parse flags: unexpected arguments %q", args)
+	}
+	cg, err := hostfs.DetectCgroups()
+	if err != nil {
+		return err
+	}
+	s := &session{cg: cg}
+	defer s.halt()
+	return agent.Serve(ctx, "", stdin, stdout, s.methods())
+}
+
+// session is one agent's sampling: at most one at a time.
+type session struct {
+	cg     hostfs.Cgroups
+	groups map[string]*group
+	// cancel ends the background sampling, which then sends its error on
+	// done; nil when not sampling.
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (s *session) methods() map[string]agent.Method {
+	return map[string]agent.Method{
+		"start": func(ctx context.Context, args []byte) (any, error) {
+			var in Start
+			if err := agent.Decode(args, &in); err != nil {
+				return nil, err
+			}
+			return struct{}{}, s.start(ctx, in)
+		},
+		"stop": func(context.Context, []byte) (any, error) { return s.stop() },
+	}
+}
+
+// start samples the groups once, so that a group the node cannot account
+// fails here, and then every Every until stop; ctx bounds the sampling.
+func (s *session) start(ctx context.Context, in Start) error {
+	if s.cancel != nil {
+		return errors.New("start sampling: already sampling")
+	}
+	groups := map[string]*group{}
+	for name, cgroups := range in.Groups {
+		g := &group{cpu: map[string]*counter{}}
+		for _, rel := range cgroups {
+			rel = strings.TrimPrefix(rel, "/")
+			if !filepath.IsLocal(rel) {
+				return fmt.Errorf("start sampling: group %s: cgroup %q is not a path under the cgroup2 mount", name, rel)
+			}
+			if _, err := os.Stat(s.cg.Dir(rel)); err != nil {
+				return fmt.Errorf("start sampling: group %s: %w", name, err)
+			}
+			g.cgroups = append(g.cgroups, rel)
+		}
+		groups[name] = g
+	}
+	s.groups = groups
+	if err := s.sample(); err != nil {
+		return err
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.loop(ctx) }()
+	return nil
+}
+
+func (s *session) loop(ctx context.Context) error {
+	t := time.NewTicker(Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.sample(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *session) sample() error {
+	for name, g := range s.groups {
+		if err := g.sample(s.cg); err != nil {
+			return fmt.Errorf("sample group %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// stop ends the sampling, reads the CPU counters a last time and returns
+// each group's cost.
+func (s *session) stop() (map[string]Cost, error) {
+	if s.cancel == nil {
+		return nil, errors.New("stop sampling: not sampling")
+	}
+	if err := s.halt(); err != nil {
+		return nil, err
+	}
+	out := map[string]Cost{}
+	for name, g := range s.groups {
+		if err := g.readCPU(); err != nil {
+			return nil, fmt.Errorf("sample group %s: %w", name, err)
+		}
+		out[name] = g.cost()
+	}
+	return out, nil
+}
+
+// halt ends the background sampling, if any, and returns its error.
+func (s *session) halt() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	s.cancel = nil
+	return <-s.done
+}
