@@ -17,7 +17,8 @@ var ErrRootCgroup = errors.New("refusing the cgroup2 root: it holds every host p
 // not at, the root of a cgroup2 mount. It asks the file system instead of
 // matching the path against this process's mounts, and resolves no
 // symbolic links: a node agent in a container reaches the node's cgroups
-// through /proc/1/root, a link that resolves to the container's own root.
+// through a mount of the node's root (internal/hostfs), which its own
+// mount table does not describe as the node's does.
 func runCgroup(path string) (string, error) {
 	dir, err := filepath.Abs(path)
 	if err != nil {

@@ -9,8 +9,16 @@
 //   - a Pod per pod of the spec, named like the netns provider names it
 //     (<service>-<k>), bound to its node by required node affinity on the
 //     node's name. Node index i is the i-th schedulable node in name order.
-//     The pod's one container runs `meshbench agent pause` from an image
-//     that holds nothing but the static meshbench executable.
+//     Its app container runs `meshbench agent pause` from an image that
+//     holds nothing but the static meshbench executable; the datapath's
+//     injection adds init containers (the sidecar's redirect rules, with
+//     NET_ADMIN) and idle containers (the sidecar proxy's);
+//   - the DaemonSet meshbench-node: on each of the run's nodes a
+//     privileged pod in the host's network and PID namespaces, with the
+//     node's root directory read-only at /host, whose containers ("agent"
+//     and the datapath's, e.g. "nodeproxy") are where Start runs node-level
+//     processes: node proxies, steering tables, the eBPF datapath's loader,
+//     the cost sampler and the packet-path probe.
 //
 // The image is built in Go (go-containerregistry), without Docker, from the
 // running executable or Options.Executable, and reaches the nodes either
@@ -20,15 +28,15 @@
 //
 // Lifecycle: Provider.Check verifies, changing nothing, what a run needs
 // (API server, RBAC, nodes, image); Provider.Create makes the namespace,
-// services and pods, waits until the pods run and deletes the namespace
-// again if anything fails. Cluster.Start runs `meshbench agent ...` in a
-// pod through the pods/exec subresource, its stdin and stdout carrying the
+// services, pods and node agents, waits until they run and the services
+// have their endpoints, asks each node agent where the pods live on its
+// node (the kube-inspect role: host PID, network namespace, cgroups, host
+// veth) and deletes the namespace again if anything fails. Cluster.Start
+// runs `meshbench agent ...` in a pod's or node agent's container through
+// the pods/exec subresource, its stdin and stdout carrying the
 // internal/wire protocol; agents exit when their stdin closes.
 // Cluster.Delete deletes the namespace and waits until it is gone; Cleanup
-// finds what killed or retained runs left by the run label.
-//
-// The provider does not sample per-node memory and CPU (the cluster is no
-// bench.CgroupReader) and does not start processes on nodes: datapaths
-// other than none, the per-node cost sampler and the packet-path probe need
-// DaemonSets it does not deploy yet.
+// finds what killed or retained runs left by the run label. The node
+// agents remove the run's nftables tables from their nodes' namespaces as
+// they end, so deleting the namespace also removes a datapath's steering.
 package kube

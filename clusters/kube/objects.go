@@ -193,6 +193,9 @@ func nodeAgentObject(runID string, nodes []string, img image, containers []strin
 	}}}
 	for _, name := range append([]string{NodeAgentContainer}, containers...) {
 		c := idleContainer(name, img)
+		if name == NodeAgentContainer {
+			c.Command = append(c.Command, "-remove-tables", runID)
+		}
 		c.SecurityContext = &corev1.SecurityContext{Privileged: &yes}
 		c.VolumeMounts = []corev1.VolumeMount{{
 			// A recursive bind mount: the node's mounts below / (its cgroup
