@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -101,21 +102,23 @@ type probes []*agentctl.Agent
 
 // startProbes starts a path probe agent on every node, each watching its
 // node's namespace and its pods', the first node's also the fabric, and
-// attaches them, all nodes at once. It fails with errNoProbe when the
-// provider gives no namespace paths or a node's kernel cannot run the probe.
+// counting only traffic between the run's addresses, and attaches them, all
+// nodes at once. It fails with errNoProbe when the provider gives no
+// namespace paths or a node's kernel cannot run the probe.
 func startProbes(ctx context.Context, c clusters.Cluster) (probes, error) {
 	topo := c.Topology()
 	watch, err := probeNamespaces(topo)
 	if err != nil {
 		return nil, err
 	}
+	allow := probeAddresses(topo)
 	ps := make(probes, len(topo.Nodes))
 	var g errgroup.Group
 	for i, n := range topo.Nodes {
 		g.Go(func() error {
 			a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 				Target: clusters.Target{Node: n.Name}, Name: "path probe on node " + n.Name,
-				Args: pathprobe.Args(watch[i]),
+				Args: pathprobe.Args(watch[i], allow),
 			})
 			if err != nil {
 				return err
@@ -139,32 +142,70 @@ func startProbes(ctx context.Context, c clusters.Cluster) (probes, error) {
 }
 
 // probeNamespaces lists the namespaces the probe agent of each node of t
-// watches, in the order of t.Nodes.
+// watches, in the order of t.Nodes. Loopback counts in pods, where a
+// sidecar's legs to its application take it, and not in nodes or the
+// fabric, where no datapath sends a request over it but a Kubernetes node
+// carries the container runtime's exec streams on it.
 func probeNamespaces(t *clusters.Topology) ([][]pathprobe.Namespace, error) {
 	out := make([][]pathprobe.Namespace, len(t.Nodes))
-	add := func(i int, name, path string) error {
+	add := func(i int, name, path string, loopback bool) error {
 		if path == "" {
 			return fmt.Errorf("%w: the cluster provider gives no network namespace path for %s", errNoProbe, name)
 		}
-		out[i] = append(out[i], pathprobe.Namespace{Name: name, Path: path})
+		out[i] = append(out[i], pathprobe.Namespace{Name: name, Path: path, Loopback: loopback})
 		return nil
 	}
 	for i, n := range t.Nodes {
 		if i == 0 && t.FabricNetNS != "" {
-			if err := add(i, "fabric", t.FabricNetNS); err != nil {
+			if err := add(i, "fabric", t.FabricNetNS, false); err != nil {
 				return nil, err
 			}
 		}
-		if err := add(i, "node "+n.Name, n.NetNS); err != nil {
+		if err := add(i, "node "+n.Name, n.NetNS, false); err != nil {
 			return nil, err
 		}
 		for _, p := range t.PodsOn(n.Name) {
-			if err := add(i, "pod "+p.Name, p.NetNS); err != nil {
+			if err := add(i, "pod "+p.Name, p.NetNS, true); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return out, nil
+}
+
+// probeAddresses lists the IPv4 prefixes of the run's traffic, which is all
+// the probes count: every pod's address, service virtual IP and node
+// address (node proxies tunnel between nodes), and each node's pod range,
+// which holds the address the node itself uses towards its pods (the pod
+// gateway on every host-side veth, where kindnet and the netns provider put
+// it): the node proxy's connections to its pods come from it, and
+// connections redirected to the node proxy are accepted on it. Not the
+// whole service range: on Kubernetes it is the smallest prefix holding the
+// run's services and may hold the API server's. Addresses a listed range
+// holds are left out, which keeps the agents' arguments short.
+func probeAddresses(t *clusters.Topology) []netip.Prefix {
+	var ranges []netip.Prefix
+	for _, n := range t.Nodes {
+		if n.PodCIDR.IsValid() && n.PodCIDR.Addr().Is4() {
+			ranges = append(ranges, n.PodCIDR.Masked())
+		}
+	}
+	out := slices.Clone(ranges)
+	addr := func(a netip.Addr) {
+		if a.Is4() && !slices.ContainsFunc(ranges, func(r netip.Prefix) bool { return r.Contains(a) }) {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	for _, n := range t.Nodes {
+		addr(n.IP)
+	}
+	for _, s := range t.Services {
+		addr(s.VIP)
+	}
+	for _, p := range t.Pods {
+		addr(p.IP)
+	}
+	return out
 }
 
 // call runs a method without result on every probe.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -29,12 +30,13 @@ func TestProbeNamespaces(t *testing.T) {
 	}{
 		{"fabric on the first node", topo("/ns/fabric", "/ns/p1"), [][]pathprobe.Namespace{
 			{{Name: "fabric", Path: "/ns/fabric"}, {Name: "node n0", Path: "/ns/n0"},
-				{Name: "pod client-0", Path: "/ns/p0"}, {Name: "pod svc-000-1", Path: "/ns/p2"}},
-			{{Name: "node n1", Path: "/ns/n1"}, {Name: "pod svc-000-0", Path: "/ns/p1"}},
+				{Name: "pod client-0", Path: "/ns/p0", Loopback: true}, {Name: "pod svc-000-1", Path: "/ns/p2", Loopback: true}},
+			{{Name: "node n1", Path: "/ns/n1"}, {Name: "pod svc-000-0", Path: "/ns/p1", Loopback: true}},
 		}},
 		{"no fabric", topo("", "/ns/p1"), [][]pathprobe.Namespace{
-			{{Name: "node n0", Path: "/ns/n0"}, {Name: "pod client-0", Path: "/ns/p0"}, {Name: "pod svc-000-1", Path: "/ns/p2"}},
-			{{Name: "node n1", Path: "/ns/n1"}, {Name: "pod svc-000-0", Path: "/ns/p1"}},
+			{{Name: "node n0", Path: "/ns/n0"}, {Name: "pod client-0", Path: "/ns/p0", Loopback: true},
+				{Name: "pod svc-000-1", Path: "/ns/p2", Loopback: true}},
+			{{Name: "node n1", Path: "/ns/n1"}, {Name: "pod svc-000-0", Path: "/ns/p1", Loopback: true}},
 		}},
 	}
 	for _, tt := range tests {
@@ -54,6 +56,31 @@ func TestProbeNamespaces(t *testing.T) {
 			t.Errorf("got error %v, want errNoProbe (the probe is skipped)", err)
 		}
 	})
+}
+
+func TestProbeAddresses(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	addr := netip.MustParseAddr
+	topo := &clusters.Topology{
+		// The services' covering range may hold addresses of others, such
+		// as the API server's virtual IP: only the run's own count.
+		ServiceCIDR: pfx("10.96.0.0/16"),
+		Nodes: []clusters.Node{
+			{Name: "n0", IP: addr("172.18.0.2"), PodCIDR: pfx("10.244.0.0/24")},
+			// A node without a pod range, with an IPv6 address only.
+			{Name: "n1", IP: addr("fd00::3")},
+		},
+		Services: []clusters.Service{{Name: "svc-000", VIP: addr("10.96.0.10")}},
+		Pods: []clusters.Pod{
+			{Name: "svc-000-0", Node: "n0", IP: addr("10.244.0.2")},
+			{Name: "svc-000-1", Node: "n1", IP: addr("10.245.7.9")},
+		},
+	}
+	// svc-000-0's address is in n0's range, listed already.
+	want := []netip.Prefix{pfx("10.244.0.0/24"), pfx("172.18.0.2/32"), pfx("10.96.0.10/32"), pfx("10.245.7.9/32")}
+	if diff := cmp.Diff(want, probeAddresses(topo), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("probeAddresses (-want +got):\n%s", diff)
+	}
 }
 
 func TestRenderTrace(t *testing.T) {

@@ -6,6 +6,10 @@
 // are unavailable on the machines this runs on.
 //
 // Only namespaces listed in netns_filter count, so host traffic never does.
+// A namespace flagged NETNS_FILTER_ADDRESSES also counts only the run's own
+// traffic, told by its IPv4 addresses (see run_traffic): on Kubernetes a
+// node's namespace also carries the cluster's own traffic (kubelet and API
+// server, the container runtime's streaming server on 127.0.0.1).
 // While tracing is on, each counted event is also written to a ring buffer,
 // in the order the kernel saw them, to show the path of one request.
 
@@ -15,6 +19,8 @@
 #include <bpf/bpf_endian.h>
 
 #define ETH_P_IP 0x0800
+#define AF_INET 2
+#define AF_INET6 10
 
 enum event_type {
 	EVENT_TRANSMIT = 1,     // net:net_dev_xmit, driver accepted an IPv4 packet
@@ -22,6 +28,17 @@ enum event_type {
 	EVENT_SOCK_SEND = 3,    // sock:sock_send_length, sendmsg moved bytes
 	EVENT_SOCK_RECV = 4,    // sock:sock_recv_length, recvmsg moved bytes
 	EVENT_ROUTE_LOOKUP = 5, // fib:fib_table_lookup, found a nexthop
+};
+
+// Flags of a watched namespace, the value of netns_filter.
+enum netns_flag {
+	// With NETNS_FILTER_ADDRESSES, loopback addresses (127.0.0.0/8) pass
+	// too: a pod's processes talk over lo (a sidecar's legs to its app),
+	// a node's never do for a request.
+	NETNS_COUNT_LOOPBACK = 1 << 0,
+	// Count only events whose addresses pass address_filter; without it
+	// every IPv4 packet, socket and route lookup of the namespace counts.
+	NETNS_FILTER_ADDRESSES = 1 << 1,
 };
 
 struct count_key {
@@ -39,13 +56,31 @@ struct event {
 	__u32 cpu;
 };
 
-// Written by user space before attaching; value is unused.
+// Written by user space before attaching: the inode of every watched
+// namespace with its enum netns_flag bits.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u64);
 	__type(value, __u8);
 } netns_filter SEC(".maps");
+
+// A key of address_filter: an IPv4 prefix, the address in network byte
+// order as on the wire.
+struct ipv4_prefix {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+// Written by user space before attaching: the prefixes of the run's
+// addresses (pods, service virtual IPs, nodes). Value is unused.
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ipv4_prefix);
+	__type(value, __u8);
+} address_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -86,11 +121,116 @@ static __always_inline __u64 net_inum(struct net *net)
 	return net->ns.inum;
 }
 
+// watched returns the enum netns_flag bits of the namespace, or -1 when it
+// is not watched.
+static __always_inline int watched(__u64 netns)
+{
+	if (!netns)
+		return -1;
+	__u8 *flags = bpf_map_lookup_elem(&netns_filter, &netns);
+	if (!flags)
+		return -1;
+	return *flags;
+}
+
+// address_passes says whether one address of an event may be the run's.
+static __always_inline bool address_passes(int flags, __be32 addr)
+{
+	// Decided before the trie, so that a node's loopback never counts
+	// whatever prefixes user space wrote.
+	if ((addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000))
+		return flags & NETNS_COUNT_LOOPBACK;
+	struct ipv4_prefix key = {.prefixlen = 32};
+	__builtin_memcpy(key.addr, &addr, sizeof(addr));
+	return bpf_map_lookup_elem(&address_filter, &key) != NULL;
+}
+
+// run_traffic says whether an event between saddr and daddr counts in a
+// namespace with flags: both ends must be the run's. Traffic between one of
+// the run's addresses and another (a pod's to the API server, a node's
+// kubelet) is the cluster's, not a request's.
+static __always_inline bool run_traffic(int flags, __be32 saddr, __be32 daddr)
+{
+	if (!(flags & NETNS_FILTER_ADDRESSES))
+		return true;
+	return address_passes(flags, saddr) && address_passes(flags, daddr);
+}
+
+// The first 20 bytes of an IPv4 header as on the wire. vmlinux.h's iphdr
+// has bitfields and CO-RE relocations, neither of which a copy needs.
+struct ipv4_header {
+	__u8 version_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+// packet_counts says whether the IPv4 packet whose header starts at l3
+// counts in a namespace with flags. The header is read only when the
+// namespace filters addresses; one that cannot be read, or is not IPv4
+// after all, does not count then.
+static __always_inline bool packet_counts(int flags, const void *l3)
+{
+	if (!(flags & NETNS_FILTER_ADDRESSES))
+		return true;
+	struct ipv4_header ip;
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.version_ihl >> 4 != 4)
+		return false;
+	return run_traffic(flags, ip.saddr, ip.daddr);
+}
+
+// v4mapped returns the IPv4 address of an IPv4-mapped IPv6 address
+// (::ffff:a.b.c.d), or 0 for any other.
+static __always_inline __be32 v4mapped(const struct in6_addr *a)
+{
+	if (a->in6_u.u6_addr32[0] || a->in6_u.u6_addr32[1] ||
+	    a->in6_u.u6_addr32[2] != bpf_htonl(0xffff))
+		return 0;
+	return a->in6_u.u6_addr32[3];
+}
+
+// socket_counts says whether a sendmsg or recvmsg on sk counts in a
+// namespace with flags. When filtering, only TCP and UDP sockets over IPv4
+// (AF_INET, or AF_INET6 with IPv4-mapped addresses, as Go's dual-stack
+// listeners accept them) with both addresses the run's count. Unix and
+// netlink sockets never carry a request between pods. A socket without a
+// peer or local address (unconnected UDP, not yet bound) does not count
+// either: its traffic cannot be told to be the run's, and requests only
+// use connected TCP.
+static __always_inline bool socket_counts(int flags, struct sock *sk)
+{
+	if (!(flags & NETNS_FILTER_ADDRESSES))
+		return true;
+	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_UDP)
+		return false;
+	__be32 saddr, daddr;
+	switch (sk->__sk_common.skc_family) {
+	case AF_INET:
+		saddr = sk->__sk_common.skc_rcv_saddr;
+		daddr = sk->__sk_common.skc_daddr;
+		break;
+	case AF_INET6:
+		saddr = v4mapped(&sk->__sk_common.skc_v6_rcv_saddr);
+		daddr = v4mapped(&sk->__sk_common.skc_v6_daddr);
+		break;
+	default:
+		return false;
+	}
+	if (!saddr || !daddr)
+		return false;
+	return run_traffic(flags, saddr, daddr);
+}
+
+// record counts one event of a watched namespace and, while tracing, writes
+// it to the ring buffer.
 static __always_inline void record(__u64 netns, __u32 ifindex, enum event_type type, __u32 len)
 {
-	if (!netns || !bpf_map_lookup_elem(&netns_filter, &netns))
-		return;
-
 	struct count_key key = {.netns = netns, .ifindex = ifindex, .event = type};
 	__u64 *n = bpf_map_lookup_elem(&counts, &key);
 	if (n) {
@@ -139,7 +279,19 @@ int BPF_PROG(on_net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *de
 	// NETDEV_TX_OK; a busy driver gets the same packet again later.
 	if (rc != 0 || !dev || !is_ipv4(skb))
 		return 0;
-	record(net_inum(dev->nd_net.net), dev->ifindex, EVENT_TRANSMIT, len);
+	__u64 netns = net_inum(dev->nd_net.net);
+	int flags = watched(netns);
+	if (flags < 0)
+		return 0;
+	// On transmit skb->data is the link-layer header; the IP layer set
+	// network_header when it built the packet (or the receiving device's
+	// stack when it forwards or bridges one). The driver has taken the
+	// packet by now: a veth's peer has only queued it on this CPU, but a
+	// real NIC may complete it on another, so the read may fail, and then
+	// the packet does not count.
+	if (!packet_counts(flags, skb->head + skb->network_header))
+		return 0;
+	record(netns, dev->ifindex, EVENT_TRANSMIT, len);
 	return 0;
 }
 
@@ -149,7 +301,17 @@ int BPF_PROG(on_netif_receive_skb, struct sk_buff *skb)
 	struct net_device *dev = skb->dev;
 	if (!dev || !is_ipv4(skb))
 		return 0;
-	record(net_inum(dev->nd_net.net), dev->ifindex, EVENT_RECEIVE, skb->len);
+	__u64 netns = net_inum(dev->nd_net.net);
+	int flags = watched(netns);
+	if (flags < 0)
+		return 0;
+	// The tracepoint fires before __netif_receive_skb_core resets
+	// network_header, which GRO or the sender may have left elsewhere;
+	// eth_type_trans has already pulled the link-layer header, so
+	// skb->data is the IP header.
+	if (!packet_counts(flags, skb->data))
+		return 0;
+	record(netns, dev->ifindex, EVENT_RECEIVE, skb->len);
 	return 0;
 }
 
@@ -159,8 +321,11 @@ int BPF_PROG(on_sock_send_length, struct sock *sk, int ret, int flags)
 {
 	if (ret <= 0)
 		return 0;
-	record(net_inum(sk->__sk_common.skc_net.net), sk->__sk_common.skc_bound_dev_if,
-	       EVENT_SOCK_SEND, ret);
+	__u64 netns = net_inum(sk->__sk_common.skc_net.net);
+	int nsflags = watched(netns);
+	if (nsflags < 0 || !socket_counts(nsflags, sk))
+		return 0;
+	record(netns, sk->__sk_common.skc_bound_dev_if, EVENT_SOCK_SEND, ret);
 	return 0;
 }
 
@@ -170,8 +335,11 @@ int BPF_PROG(on_sock_recv_length, struct sock *sk, int ret, int flags)
 	// EAGAIN from a non-blocking read is not a crossing.
 	if (ret <= 0)
 		return 0;
-	record(net_inum(sk->__sk_common.skc_net.net), sk->__sk_common.skc_bound_dev_if,
-	       EVENT_SOCK_RECV, ret);
+	__u64 netns = net_inum(sk->__sk_common.skc_net.net);
+	int nsflags = watched(netns);
+	if (nsflags < 0 || !socket_counts(nsflags, sk))
+		return 0;
+	record(netns, sk->__sk_common.skc_bound_dev_if, EVENT_SOCK_RECV, ret);
 	return 0;
 }
 
@@ -186,7 +354,19 @@ int BPF_PROG(on_fib_table_lookup, u32 tb_id, const struct flowi4 *flp,
 	struct net_device *dev = nhc->nhc_dev;
 	if (!dev)
 		return 0;
-	record(net_inum(dev->nd_net.net), dev->ifindex, EVENT_ROUTE_LOOKUP, 0);
+	__u64 netns = net_inum(dev->nd_net.net);
+	int flags = watched(netns);
+	if (flags < 0)
+		return 0;
+	// A socket's connect looks its route up before it has a source
+	// address (saddr 0), then again with the one it picked: an
+	// unspecified source is no reason to leave a lookup out.
+	__be32 saddr = flp->saddr, daddr = flp->daddr;
+	if (!saddr)
+		saddr = daddr;
+	if (!run_traffic(flags, saddr, daddr))
+		return 0;
+	record(netns, dev->ifindex, EVENT_ROUTE_LOOKUP, 0);
 	return 0;
 }
 

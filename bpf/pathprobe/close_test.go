@@ -16,7 +16,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pathprobe.Load([]uint64{ino})
+	p, err := pathprobe.Load([]pathprobe.Netns{{Inode: ino}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,20 @@
 // found no route are not counted. Data read with splice(2) (tcp_read_sock) does
 // not pass sock_recv_length and so is not a SocketRecv.
 //
+// Only watched network namespaces count. Given IPv4 prefixes (the run's pod,
+// service and node addresses), the probe also counts only the run's own
+// traffic, which matters where a namespace is shared with the cluster's (a
+// Kubernetes node's carries kubelet and API server traffic, and the container
+// runtime's exec streams on 127.0.0.1): a packet counts when both addresses
+// of its IPv4 header lie in the prefixes; a socket call when the socket is
+// TCP or UDP over IPv4 (AF_INET, or AF_INET6 with IPv4-mapped addresses) and
+// both its local and peer addresses do, so that unix and netlink sockets and
+// unconnected ones never count; a route lookup when its destination and its
+// source, if it has one yet, do. Loopback addresses pass only in namespaces
+// watched with [Netns].Loopback (pods, where a sidecar talks to its
+// application over lo). Without prefixes every IPv4 packet, socket call and
+// route lookup of a watched namespace counts.
+//
 // Lifecycle: [Load] creates the maps and programs with the namespaces to
 // watch, [Probe.Attach] starts counting, [Probe.Reset] zeroes the counts,
 // [Probe.StartTrace] and [Probe.StopTrace] bracket one traced request, and

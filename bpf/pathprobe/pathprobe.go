@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -116,14 +117,43 @@ type Probe struct {
 	events *ringbuf.Reader
 }
 
-// Load loads the probe's programs and maps, watching only the network
-// namespaces with the given inode numbers (see [NetnsInode]); it does not
-// attach them yet. The error wraps [ebpf.ErrNotSupported] and names what is
-// missing when the kernel lacks BTF or one of the tracepoints; a kernel that
-// refuses tp_btf programs fails with the verifier's or the kernel's error.
-func Load(netnsInodes []uint64) (*Probe, error) {
-	if len(netnsInodes) == 0 {
+// Netns is a network namespace the probe watches.
+type Netns struct {
+	// Inode identifies the namespace (see [NetnsInode]).
+	Inode uint64
+	// Loopback counts traffic between loopback addresses (127.0.0.0/8)
+	// when the probe filters addresses: a pod's processes talk over lo (a
+	// sidecar's legs to its application), a node's do not for a request
+	// (but the container runtime's streaming server does).
+	Loopback bool
+}
+
+// The bits of the C enum netns_flag, the value of the netns_filter map.
+const (
+	netnsCountLoopback   uint8 = 1 << 0
+	netnsFilterAddresses uint8 = 1 << 1
+)
+
+// Load loads the probe's programs and maps, watching only the given network
+// namespaces; it does not attach them yet. With prefixes, the probe counts
+// only the traffic between addresses that lie in them (and between loopback
+// addresses in namespaces flagged Loopback): packets by their IPv4 header,
+// socket calls by the addresses of TCP and UDP sockets over IPv4, and route
+// lookups by their destination and source, if they have one. Without
+// prefixes it counts every IPv4 packet, socket call and route lookup of the
+// namespaces.
+//
+// The error wraps [ebpf.ErrNotSupported] and names what is missing when the
+// kernel lacks BTF or one of the tracepoints; a kernel that refuses tp_btf
+// programs fails with the verifier's or the kernel's error.
+func Load(nss []Netns, prefixes []netip.Prefix) (*Probe, error) {
+	if len(nss) == 0 {
 		return nil, errors.New("load path probe: no network namespaces to watch")
+	}
+	for _, p := range prefixes {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return nil, fmt.Errorf("load path probe: address filter %s: want an IPv4 prefix", p)
+		}
 	}
 	if err := supported(); err != nil {
 		return nil, err
@@ -136,16 +166,29 @@ func Load(netnsInodes []uint64) (*Probe, error) {
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("load path probe: %w", err)
 	}
-	if err := p.init(netnsInodes); err != nil {
+	if err := p.init(nss, prefixes); err != nil {
 		return nil, errors.Join(err, p.Close())
 	}
 	return p, nil
 }
 
-func (p *Probe) init(netnsInodes []uint64) error {
-	for _, ino := range netnsInodes {
-		if err := p.objs.NetnsFilter.Put(ino, uint8(1)); err != nil {
-			return fmt.Errorf("watch network namespace %d: %w", ino, err)
+func (p *Probe) init(nss []Netns, prefixes []netip.Prefix) error {
+	for _, pfx := range prefixes {
+		key := probeIpv4Prefix{Prefixlen: uint32(pfx.Bits()), Addr: pfx.Masked().Addr().As4()}
+		if err := p.objs.AddressFilter.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("path probe address filter %s: %w", pfx, err)
+		}
+	}
+	for _, ns := range nss {
+		var flags uint8
+		if ns.Loopback {
+			flags |= netnsCountLoopback
+		}
+		if len(prefixes) > 0 {
+			flags |= netnsFilterAddresses
+		}
+		if err := p.objs.NetnsFilter.Put(ns.Inode, flags); err != nil {
+			return fmt.Errorf("watch network namespace %d: %w", ns.Inode, err)
 		}
 	}
 	rd, err := ringbuf.NewReader(p.objs.Events)

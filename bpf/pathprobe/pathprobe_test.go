@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,14 +67,20 @@ func (p *pair) dial(tb testing.TB) {
 // roundTrip sends one request and waits for its echo.
 func (p *pair) roundTrip(tb testing.TB) {
 	tb.Helper()
-	if err := p.conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+	exchange(tb, p.conn)
+}
+
+// exchange sends one request on conn and waits for its echo.
+func exchange(tb testing.TB, conn net.Conn) {
+	tb.Helper()
+	if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
 		tb.Fatal(err)
 	}
 	msg := []byte("GET / HTTP/1.1\r\n\r\n")
-	if _, err := p.conn.Write(msg); err != nil {
+	if _, err := conn.Write(msg); err != nil {
 		tb.Fatalf("write: %v", err)
 	}
-	if _, err := io.ReadFull(p.conn, make([]byte, len(msg))); err != nil {
+	if _, err := io.ReadFull(conn, make([]byte, len(msg))); err != nil {
 		tb.Fatalf("read echo: %v", err)
 	}
 }
@@ -87,9 +94,19 @@ func inode(tb testing.TB, path string) uint64 {
 	return ino
 }
 
-func load(tb testing.TB, inodes ...uint64) *pathprobe.Probe {
+// watch lists namespaces for Load, none counting loopback.
+func watch(inodes ...uint64) []pathprobe.Netns {
+	var out []pathprobe.Netns
+	for _, ino := range inodes {
+		out = append(out, pathprobe.Netns{Inode: ino})
+	}
+	return out
+}
+
+// load loads and attaches a probe, closed at cleanup.
+func load(tb testing.TB, nss []pathprobe.Netns, prefixes ...netip.Prefix) *pathprobe.Probe {
 	tb.Helper()
-	p, err := pathprobe.Load(inodes)
+	p, err := pathprobe.Load(nss, prefixes)
 	if err != nil {
 		tb.Fatalf("Load: %v", err)
 	}
@@ -115,8 +132,8 @@ func counts(tb testing.TB, p *pathprobe.Probe) map[pathprobe.Key]uint64 {
 
 func TestCountsWatchedNamespacesOnly(t *testing.T) {
 	pr := newPair(t)
-	both := load(t, pr.aIno, pr.bIno)
-	onlyA := load(t, pr.aIno)
+	both := load(t, watch(pr.aIno, pr.bIno))
+	onlyA := load(t, watch(pr.aIno))
 	host := inode(t, "/proc/self/ns/net")
 	pr.dial(t)
 
@@ -214,7 +231,7 @@ func hostLoopback(tb testing.TB) {
 
 func TestTraceOrderedPath(t *testing.T) {
 	pr := newPair(t)
-	p := load(t, pr.aIno, pr.bIno)
+	p := load(t, watch(pr.aIno, pr.bIno))
 	pr.dial(t)
 	pr.roundTrip(t) // warm: neighbours resolved, route cached
 
@@ -262,10 +279,13 @@ func TestTraceOrderedPath(t *testing.T) {
 	}
 }
 
-func TestLoadNeedsNamespaces(t *testing.T) {
-	_, err := pathprobe.Load(nil)
-	if err == nil {
-		t.Fatal("Load(nil) succeeded, want an error")
+func TestLoadArguments(t *testing.T) {
+	if _, err := pathprobe.Load(nil, nil); err == nil {
+		t.Error("Load without namespaces succeeded, want an error")
+	}
+	_, err := pathprobe.Load(watch(1), []netip.Prefix{netip.MustParsePrefix("fd00::/64")})
+	if err == nil || !strings.Contains(err.Error(), "want an IPv4 prefix") {
+		t.Errorf("Load with an IPv6 prefix: got error %v, want one about IPv4", err)
 	}
 }
 

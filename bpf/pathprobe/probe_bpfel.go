@@ -40,6 +40,12 @@ const (
 	probeEventTypeEVENT_ROUTE_LOOKUP probeEventType = 5
 )
 
+type probeIpv4Prefix struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [4]uint8
+}
+
 type probeTraceSlot uint32
 
 const (
@@ -52,6 +58,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapAddressFilter      = "address_filter"
 	probeMapCounts             = "counts"
 	probeMapEvents             = "events"
 	probeMapNetnsFilter        = "netns_filter"
@@ -117,10 +124,11 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
-	Counts      *ebpf.MapSpec `ebpf:"counts"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	NetnsFilter *ebpf.MapSpec `ebpf:"netns_filter"`
-	Trace       *ebpf.MapSpec `ebpf:"trace"`
+	AddressFilter *ebpf.MapSpec `ebpf:"address_filter"`
+	Counts        *ebpf.MapSpec `ebpf:"counts"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	NetnsFilter   *ebpf.MapSpec `ebpf:"netns_filter"`
+	Trace         *ebpf.MapSpec `ebpf:"trace"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -150,14 +158,16 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
-	Counts      *ebpf.Map `ebpf:"counts"`
-	Events      *ebpf.Map `ebpf:"events"`
-	NetnsFilter *ebpf.Map `ebpf:"netns_filter"`
-	Trace       *ebpf.Map `ebpf:"trace"`
+	AddressFilter *ebpf.Map `ebpf:"address_filter"`
+	Counts        *ebpf.Map `ebpf:"counts"`
+	Events        *ebpf.Map `ebpf:"events"`
+	NetnsFilter   *ebpf.Map `ebpf:"netns_filter"`
+	Trace         *ebpf.Map `ebpf:"trace"`
 }
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.AddressFilter,
 		m.Counts,
 		m.Events,
 		m.NetnsFilter,

@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -19,10 +19,13 @@ import (
 )
 
 // Role is the node agent that runs the probe on one node:
-// `meshbench agent pathprobe -netns NAME=PATH ...` watches the named network
-// namespaces (paths as seen on the node) and answers the Method* calls, so
-// that the runner, possibly on another machine, touches no namespace and no
-// BPF object. The probe's objects are freed when the agent exits.
+// `meshbench agent pathprobe -netns NAME=PATH ... -loopback-netns NAME=PATH ...
+// -allow PREFIX ...` watches the named network namespaces (paths as seen on
+// the node), counting only traffic between addresses in the -allow prefixes
+// if any, and in -loopback-netns namespaces between loopback addresses too
+// (see [Load]). It answers the Method* calls, so that the runner, possibly
+// on another machine, touches no namespace and no BPF object. The probe's
+// objects are freed when the agent exits.
 const Role = "pathprobe"
 
 // The role's methods, called with agentctl.Agent.Call and no arguments.
@@ -49,14 +52,25 @@ type Namespace struct {
 	// Path is the namespace's bind mount on the node (/run/netns/NAME,
 	// /proc/PID/ns/net).
 	Path string
+	// Loopback counts traffic between loopback addresses when the agent
+	// filters addresses ([Netns].Loopback): true for pods, false for nodes.
+	Loopback bool
 }
 
 // Args renders the arguments of the meshbench executable that run a probe
-// agent watching nss.
-func Args(nss []Namespace) []string {
+// agent watching nss and counting only traffic between addresses in
+// prefixes (everything when there are none).
+func Args(nss []Namespace, prefixes []netip.Prefix) []string {
 	args := []string{"agent", Role}
 	for _, ns := range nss {
-		args = append(args, "-netns", ns.Name+"="+ns.Path)
+		flag := "-netns"
+		if ns.Loopback {
+			flag = "-loopback-netns"
+		}
+		args = append(args, flag, ns.Name+"="+ns.Path)
+	}
+	for _, p := range prefixes {
+		args = append(args, "-allow", p.String())
 	}
 	return args
 }
@@ -87,15 +101,33 @@ type Step struct {
 }
 
 func runRole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var nss []Namespace
+	var (
+		nss      []Namespace
+		prefixes []netip.Prefix
+	)
 	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Func("netns", "watch the network namespace at PATH, labelled NAME in traces, as `NAME=PATH` (repeatable)", func(s string) error {
-		name, path, ok := strings.Cut(s, "=")
-		if !ok || name == "" || path == "" {
-			return errors.New("want NAME=PATH")
+	watch := func(loopback bool) func(string) error {
+		return func(s string) error {
+			name, path, ok := strings.Cut(s, "=")
+			if !ok || name == "" || path == "" {
+				return errors.New("want NAME=PATH")
+			}
+			nss = append(nss, Namespace{Name: name, Path: path, Loopback: loopback})
+			return nil
 		}
-		nss = append(nss, Namespace{Name: name, Path: path})
+	}
+	fs.Func("netns", "watch the network namespace at PATH, labelled NAME in traces, as `NAME=PATH` (repeatable)", watch(false))
+	fs.Func("loopback-netns", "like -netns, and count traffic between loopback addresses there too (a pod's) as `NAME=PATH` (repeatable)", watch(true))
+	fs.Func("allow", "count only traffic between addresses in the IPv4 `PREFIX`es (repeatable); none: all traffic", func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return err
+		}
+		if !p.Addr().Is4() {
+			return errors.New("want an IPv4 prefix")
+		}
+		prefixes = append(prefixes, p)
 		return nil
 	})
 	if err := fs.Parse(args); err != nil {
@@ -105,9 +137,9 @@ func runRole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case fs.NArg() > 0:
 		return fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
 	case len(nss) == 0:
-		return errors.New("parse flags: give at least one -netns")
+		return errors.New("parse flags: give at least one -netns or -loopback-netns")
 	}
-	a, err := newNodeAgent(nss)
+	a, err := newNodeAgent(nss, prefixes)
 	if err != nil {
 		return err
 	}
@@ -118,22 +150,28 @@ func runRole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 // nodeAgent is the state of one probe agent.
 type nodeAgent struct {
 	// watched maps the inode of every watched namespace to it.
-	watched map[uint64]Namespace
-	probe   *Probe
+	watched  map[uint64]Namespace
+	prefixes []netip.Prefix
+	probe    *Probe
 }
 
-func newNodeAgent(nss []Namespace) (*nodeAgent, error) {
-	a := &nodeAgent{watched: make(map[uint64]Namespace, len(nss))}
+func newNodeAgent(nss []Namespace, prefixes []netip.Prefix) (*nodeAgent, error) {
+	a := &nodeAgent{watched: make(map[uint64]Namespace, len(nss)), prefixes: prefixes}
 	for _, ns := range nss {
 		ino, err := NetnsInode(ns.Path)
 		if err != nil {
 			return nil, err
 		}
 		// Two names for one namespace (host-network pods): the first
-		// labels it.
-		if _, ok := a.watched[ino]; !ok {
+		// labels it, and loopback counts if any of them asks for it,
+		// since a request may take it.
+		first, ok := a.watched[ino]
+		if !ok {
 			a.watched[ino] = ns
+			continue
 		}
+		first.Loopback = first.Loopback || ns.Loopback
+		a.watched[ino] = first
 	}
 	return a, nil
 }
@@ -190,8 +228,11 @@ func (a *nodeAgent) attach() (Attached, error) {
 	if a.probe != nil {
 		return Attached{}, errors.New("attach path probe: already attached")
 	}
-	inodes := slices.Collect(maps.Keys(a.watched))
-	p, err := Load(inodes)
+	nss := make([]Netns, 0, len(a.watched))
+	for ino, ns := range a.watched {
+		nss = append(nss, Netns{Inode: ino, Loopback: ns.Loopback})
+	}
+	p, err := Load(nss, a.prefixes)
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		return Attached{Unsupported: err.Error()}, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,8 +33,14 @@ func TestRoleFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"watches a namespace", pathprobe.Args([]pathprobe.Namespace{{Name: "node n0", Path: "/proc/self/ns/net"}})[1:], ""},
+		{"watches a namespace", pathprobe.Args([]pathprobe.Namespace{{Name: "node n0", Path: "/proc/self/ns/net"}}, nil)[1:], ""},
+		{"filters addresses", pathprobe.Args([]pathprobe.Namespace{
+			{Name: "node n0", Path: "/proc/self/ns/net"}, {Name: "pod p0", Path: "/proc/self/ns/net", Loopback: true},
+		}, []netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("172.18.0.2/32")})[1:], ""},
 		{"no namespace", []string{pathprobe.Role}, "give at least one -netns"},
+		{"only addresses", []string{pathprobe.Role, "-allow", "10.0.0.0/8"}, "give at least one -netns"},
+		{"bad prefix", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-allow", "10.0.0.1"}, "no '/'"},
+		{"IPv6 prefix", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-allow", "fd00::/8"}, "want an IPv4 prefix"},
 		{"no path", []string{pathprobe.Role, "-netns", "node n0"}, "want NAME=PATH"},
 		{"missing namespace", []string{pathprobe.Role, "-netns", "node n0=/nonexistent/ns"}, "stat network namespace /nonexistent/ns"},
 		{"stray argument", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "extra"}, "unexpected arguments"},
@@ -65,7 +72,7 @@ func TestRole(t *testing.T) {
 	ctx := context.Background()
 	a, err := agentctl.Start(ctx, hostCluster{}, clusters.ProcSpec{
 		Name: "path probe",
-		Args: pathprobe.Args([]pathprobe.Namespace{{Name: "pod a", Path: pr.a.Path}, {Name: "pod b", Path: pr.b.Path}}),
+		Args: pathprobe.Args([]pathprobe.Namespace{{Name: "pod a", Path: pr.a.Path}, {Name: "pod b", Path: pr.b.Path}}, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 
 	"k8s.io/client-go/kubernetes"
@@ -18,6 +19,9 @@ type Cluster struct {
 	topo   *clusters.Topology
 	// nodeAgents maps node names to their node agent's pod.
 	nodeAgents map[string]string
+	// gateways holds, per node, the pods' default gateways that locate
+	// found, for the node's pod range.
+	gateways map[string][]netip.Addr
 	// ctx carries the processes' exec streams; Delete cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -54,6 +55,10 @@ type podPlace struct {
 	// Veth is the host-side interface of the pod's eth0; empty when the
 	// pod shares the node's network namespace.
 	Veth string
+	// Gateway is the pod's default gateway: the node's address on the
+	// pod network, which node-level processes (a node proxy) dial pods
+	// from.
+	Gateway netip.Addr
 }
 
 func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Writer) error {
@@ -101,7 +106,7 @@ func inspect(pods []inspectPod) (map[string]podPlace, error) {
 			return nil, fmt.Errorf("pod %s: no process of its container %s on this node", p.Name, p.Main)
 		}
 		pl.NetNS = "/proc/" + strconv.Itoa(mainPid) + "/ns/net"
-		if pl.Veth, err = hostVeth(pl.NetNS); err != nil {
+		if pl.Veth, pl.Gateway, err = podLink(pl.NetNS); err != nil {
 			return nil, fmt.Errorf("pod %s: %w", p.Name, err)
 		}
 		out[p.Name] = pl
@@ -185,35 +190,47 @@ func inHostCgroupNS(fn func() error) error {
 	return <-errc
 }
 
-// hostVeth returns the name, in the calling process's network namespace
-// (the node's), of the peer of eth0 in the pod's namespace at nsPath, or ""
-// when that namespace is the node's own.
-func hostVeth(nsPath string) (string, error) {
+// podLink returns, for the pod's namespace at nsPath, the name in the
+// calling process's network namespace (the node's) of the peer of its eth0
+// and its default gateway; nothing when that namespace is the node's own.
+func podLink(nsPath string) (string, netip.Addr, error) {
 	podNS, err := vns.GetFromPath(nsPath)
 	if err != nil {
-		return "", fmt.Errorf("open network namespace: %w", err)
+		return "", netip.Addr{}, fmt.Errorf("open network namespace: %w", err)
 	}
 	defer podNS.Close()
 	self, err := vns.GetFromPath("/proc/self/ns/net")
 	if err != nil {
-		return "", fmt.Errorf("open own network namespace: %w", err)
+		return "", netip.Addr{}, fmt.Errorf("open own network namespace: %w", err)
 	}
 	defer self.Close()
 	if podNS.Equal(self) {
-		return "", nil
+		return "", netip.Addr{}, nil
 	}
 	h, err := netlink.NewHandleAt(podNS)
 	if err != nil {
-		return "", fmt.Errorf("netlink in pod namespace: %w", err)
+		return "", netip.Addr{}, fmt.Errorf("netlink in pod namespace: %w", err)
 	}
 	defer h.Close()
 	eth0, err := h.LinkByName("eth0")
 	if err != nil {
-		return "", fmt.Errorf("find eth0: %w", err)
+		return "", netip.Addr{}, fmt.Errorf("find eth0: %w", err)
 	}
 	peer, err := netlink.LinkByIndex(eth0.Attrs().ParentIndex)
 	if err != nil {
-		return "", fmt.Errorf("find the node side of eth0 (index %d): %w", eth0.Attrs().ParentIndex, err)
+		return "", netip.Addr{}, fmt.Errorf("find the node side of eth0 (index %d): %w", eth0.Attrs().ParentIndex, err)
 	}
-	return peer.Attrs().Name, nil
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("list the pod's routes: %w", err)
+	}
+	var gw netip.Addr
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			if a, ok := netip.AddrFromSlice(r.Gw); ok {
+				gw = a.Unmap()
+			}
+		}
+	}
+	return peer.Attrs().Name, gw, nil
 }

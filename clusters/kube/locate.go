@@ -17,6 +17,7 @@ import (
 // and the agent itself, live, and fills the topology's namespace and
 // cgroup paths.
 func (c *Cluster) locate(ctx context.Context, running map[string]*corev1.Pod) error {
+	c.gateways = map[string][]netip.Addr{}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -44,6 +45,9 @@ func (c *Cluster) locate(ctx context.Context, running map[string]*corev1.Pod) er
 				tp := &c.topo.Pods[j]
 				if pl, ok := places[tp.Name]; ok && tp.Node == node.Name {
 					tp.NetNS, tp.Cgroup, tp.Containers, tp.Veth, tp.PodVeth = pl.NetNS, pl.Cgroup, pl.Containers, pl.Veth, "eth0"
+					if pl.Gateway.IsValid() {
+						c.gateways[node.Name] = append(c.gateways[node.Name], pl.Gateway)
+					}
 				}
 			}
 		})
@@ -84,7 +88,8 @@ func (c *Cluster) inspect(ctx context.Context, node string, pods []inspectPod) (
 // fillRanges sets what the Kubernetes API may not say: the service range
 // as the smallest prefix holding the run's service IPs, and a node's pod
 // range, where the node has none in its spec, as the smallest prefix
-// holding the run's pods on it. Either must hold no pod of another node.
+// holding the run's pods on it and their gateways (the node's own address
+// on the pod network). Either must hold no pod of another node.
 func (c *Cluster) fillRanges() error {
 	var vips []netip.Addr
 	for _, s := range c.topo.Services {
@@ -100,7 +105,9 @@ func (c *Cluster) fillRanges() error {
 		for _, p := range c.topo.PodsOn(n.Name) {
 			ips = append(ips, p.IP)
 		}
-		n.PodCIDR = covering(ips)
+		if len(ips) > 0 {
+			n.PodCIDR = covering(append(ips, c.gateways[n.Name]...))
+		}
 	}
 	for _, p := range c.topo.Pods {
 		if c.topo.ServiceCIDR.Contains(p.IP) {
