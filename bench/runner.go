@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cilium/ebpf"
 	"io"
 	"net/netip"
 	"strconv"
@@ -154,7 +153,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
 		path, err := r.probePath(ctx, cr)
 		switch {
-		case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, errNoProbe):
+		case errors.Is(err, errNoProbe):
 			st.Infof("packet-path probe skipped: %v", err)
 		case err != nil:
 			return reps, fmt.Errorf("packet-path probe: %w", err)

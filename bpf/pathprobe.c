@@ -316,30 +316,30 @@ int BPF_PROG(on_netif_receive_skb, struct sk_buff *skb)
 }
 
 // Socket events carry the socket's bound device, 0 for almost every socket.
+// A call that moved no bytes (ret <= 0; EAGAIN from a non-blocking read) is
+// not a crossing.
+static __always_inline void record_socket(struct sock *sk, int ret, enum event_type type)
+{
+	if (ret <= 0)
+		return;
+	__u64 netns = net_inum(sk->__sk_common.skc_net.net);
+	int flags = watched(netns);
+	if (flags < 0 || !socket_counts(flags, sk))
+		return;
+	record(netns, sk->__sk_common.skc_bound_dev_if, type, ret);
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_sock_send_length, struct sock *sk, int ret, int flags)
 {
-	if (ret <= 0)
-		return 0;
-	__u64 netns = net_inum(sk->__sk_common.skc_net.net);
-	int nsflags = watched(netns);
-	if (nsflags < 0 || !socket_counts(nsflags, sk))
-		return 0;
-	record(netns, sk->__sk_common.skc_bound_dev_if, EVENT_SOCK_SEND, ret);
+	record_socket(sk, ret, EVENT_SOCK_SEND);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	// EAGAIN from a non-blocking read is not a crossing.
-	if (ret <= 0)
-		return 0;
-	__u64 netns = net_inum(sk->__sk_common.skc_net.net);
-	int nsflags = watched(netns);
-	if (nsflags < 0 || !socket_counts(nsflags, sk))
-		return 0;
-	record(netns, sk->__sk_common.skc_bound_dev_if, EVENT_SOCK_RECV, ret);
+	record_socket(sk, ret, EVENT_SOCK_RECV);
 	return 0;
 }
 

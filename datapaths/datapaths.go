@@ -103,14 +103,10 @@ type BPFCosted interface {
 // removes what a killed run left there.
 const StateRoot = "/run/meshbench"
 
-// StateDir creates and returns a datapath's state directory for a run.
-func StateDir(runID, datapath string) (string, error) {
-	dir := filepath.Join(StateRoot, runID, datapath)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create state directory: %w", err)
-	}
-	return dir, nil
-}
+// StatePath is a datapath's state directory for a run: where its agents
+// write the files they are handed (agent.FileArgs), on the netns provider
+// the runner's own file system.
+func StatePath(runID, datapath string) string { return filepath.Join(StateRoot, runID, datapath) }
 
 // RemoveState removes a run's state directory.
 func RemoveState(runID string) error {

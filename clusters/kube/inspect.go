@@ -1,9 +1,7 @@
 package kube
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/hostfs"
 )
 
 // InspectRole is the node-agent role that tells where the run's pods live
@@ -135,11 +134,13 @@ func hostCgroups() (map[int]string, error) {
 			if err != nil {
 				continue
 			}
-			cg, err := unifiedCgroup(filepath.Join("/proc", d.Name(), "cgroup"))
+			b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cgroup"))
 			if err != nil {
 				continue // the process exited
 			}
-			out[pid] = cg
+			if cg, _ := hostfs.ParseProcCgroup(string(b)); cg != "" {
+				out[pid] = cg
+			}
 		}
 		return nil
 	})
@@ -147,25 +148,6 @@ func hostCgroups() (map[int]string, error) {
 		return nil, fmt.Errorf("list the node's processes: %w", err)
 	}
 	return out, nil
-}
-
-// unifiedCgroup reads the "0::PATH" line of a /proc/PID/cgroup file.
-func unifiedCgroup(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			return rest, nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	return "", errors.New("no cgroup v2 entry")
 }
 
 // inHostCgroupNS runs fn on a thread that joined the cgroup namespace of

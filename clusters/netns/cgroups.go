@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/hostfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,23 +50,18 @@ func DetectCgroups() (*Cgroups, error) {
 	return detectCgroups(string(mi), string(self))
 }
 
-type mount struct {
-	root, point, fstype string
-	superOpts           []string
-}
-
 func detectCgroups(mountinfo, selfCgroup string) (*Cgroups, error) {
 	var c Cgroups
-	v1 := map[string]mount{}
-	for _, m := range parseMountinfo(mountinfo) {
-		switch m.fstype {
+	v1 := map[string]hostfs.Mount{}
+	for _, m := range hostfs.ParseMountinfo(mountinfo) {
+		switch m.FSType {
 		case "cgroup2":
-			if c.v2 == "" || m.root == "/" {
-				c.v2 = m.point
+			if c.v2 == "" || m.Root == "/" {
+				c.v2 = m.Point
 			}
 		case "cgroup":
 			for _, ctl := range []string{"memory", "cpuacct"} {
-				if slices.Contains(m.superOpts, ctl) {
+				if slices.Contains(m.SuperOpts, ctl) {
 					v1[ctl] = m
 				}
 			}
@@ -74,54 +70,28 @@ func detectCgroups(mountinfo, selfCgroup string) (*Cgroups, error) {
 	if c.v2 == "" {
 		return nil, errors.New("detect cgroups: cgroup2 is not mounted")
 	}
-	for _, line := range strings.Split(strings.TrimSpace(selfCgroup), "\n") {
-		// hierarchy-id:controller-list:path
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
+	_, groups := hostfs.ParseProcCgroup(selfCgroup)
+	for _, ctl := range []string{"memory", "cpuacct"} {
+		m, ok := v1[ctl]
+		rel, in := groups[ctl]
+		if !ok || !in {
 			continue
 		}
-		for _, ctl := range strings.Split(parts[1], ",") {
-			m, ok := v1[ctl]
-			if !ok {
-				continue
-			}
-			rel := parts[2]
-			if m.root != "/" {
-				rel = strings.TrimPrefix(rel, m.root)
-			}
-			base := filepath.Join(m.point, rel)
-			switch ctl {
-			case "memory":
-				c.memory = base
-			case "cpuacct":
-				c.cpuacct = base
-			}
-			if !slices.Contains(c.v1Mounts, m.point) {
-				c.v1Mounts = append(c.v1Mounts, m.point)
-			}
+		if m.Root != "/" {
+			rel = strings.TrimPrefix(rel, m.Root)
+		}
+		base := filepath.Join(m.Point, rel)
+		switch ctl {
+		case "memory":
+			c.memory = base
+		case "cpuacct":
+			c.cpuacct = base
+		}
+		if !slices.Contains(c.v1Mounts, m.Point) {
+			c.v1Mounts = append(c.v1Mounts, m.Point)
 		}
 	}
 	return &c, nil
-}
-
-// parseMountinfo reads the lines of /proc/self/mountinfo (proc(5)).
-func parseMountinfo(s string) []mount {
-	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	var out []mount
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+4 {
-			continue
-		}
-		out = append(out, mount{
-			root:      unescape.Replace(f[3]),
-			point:     unescape.Replace(f[4]),
-			fstype:    f[sep+1],
-			superOpts: strings.Split(f[sep+3], ","),
-		})
-	}
-	return out
 }
 
 // Dir returns the absolute cgroup v2 directory of rel, the directory to
@@ -141,20 +111,6 @@ func (c *Cgroups) Memory(rel string) (uint64, error) {
 		return 0, fmt.Errorf("read memory of cgroup %s: %w", rel, accountingErr(err))
 	}
 	return v, nil
-}
-
-// MemoryStat returns the counters of rel's memory.stat (v1 or v2 names,
-// whichever hierarchy accounts memory), or ErrNoAccounting.
-func (c *Cgroups) MemoryStat(rel string) (map[string]uint64, error) {
-	file := filepath.Join(c.Dir(rel), "memory.stat")
-	if c.memory != "" {
-		file = filepath.Join(c.memory, rel, "memory.stat")
-	}
-	stat, err := readKeyed(file)
-	if err != nil {
-		return nil, fmt.Errorf("read memory.stat of cgroup %s: %w", rel, accountingErr(err))
-	}
-	return stat, nil
 }
 
 // CPU returns the CPU time used by rel and its children: cpuacct.usage of

@@ -17,7 +17,6 @@ type Method func(ctx context.Context, args []byte) (any, error)
 // Serve is the control loop of roles that answer Calls (the node agents):
 // it sends Ready with addr, then runs the named method for every Call, one
 // at a time, until stdin closes or ctx ends, which both are a clean exit.
-// Stats is answered by the "stats" method when there is one.
 func Serve(ctx context.Context, addr string, stdin io.Reader, stdout io.Writer, methods map[string]Method) error {
 	enc := wire.NewEncoder(stdout)
 	if err := enc.Encode(wire.Message{Ready: &wire.Ready{Addr: addr, Pid: os.Getpid()}}); err != nil {
@@ -39,22 +38,8 @@ func Serve(ctx context.Context, addr string, stdin io.Reader, stdout io.Writer, 
 				return fmt.Errorf("encode result of %s: %w", cmd.Call.Method, err)
 			}
 			return enc.Encode(wire.Message{ID: cmd.ID, Result: out})
-		case cmd.Stats:
-			m, ok := methods["stats"]
-			if !ok {
-				return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{}})
-			}
-			v, err := m(ctx, nil)
-			if err != nil {
-				return err
-			}
-			st, ok := v.(map[string]uint64)
-			if !ok {
-				return fmt.Errorf("stats method returned %T, want map[string]uint64", v)
-			}
-			return enc.Encode(wire.Message{ID: cmd.ID, Stats: st})
 		default:
-			return fmt.Errorf("this role answers calls and stats only")
+			return fmt.Errorf("this role answers calls only")
 		}
 	})
 }

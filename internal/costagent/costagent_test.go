@@ -169,7 +169,7 @@ func TestSampleProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ownV2, own := parseProcCgroup(string(self))
+	ownV2, own := hostfs.ParseProcCgroup(string(self))
 	for _, h := range []struct{ mount, ctl string }{{cg.Memory, "memory"}, {cg.CPUAcct, "cpuacct"}} {
 		if h.mount == "" {
 			continue
@@ -254,17 +254,6 @@ func TestStartRejects(t *testing.T) {
 	}
 	if _, err := s.stop(); err == nil {
 		t.Error("stop without start: want an error")
-	}
-}
-
-func TestParseProcCgroup(t *testing.T) {
-	v2, v1 := parseProcCgroup("12:cpu,cpuacct:/a/b\n4:memory:/process_api/x/a/b\n1:name=systemd:/\n0::/a/b\n")
-	if v2 != "/a/b" {
-		t.Errorf("v2: got %q, want /a/b", v2)
-	}
-	want := map[string]string{"cpu": "/a/b", "cpuacct": "/a/b", "memory": "/process_api/x/a/b", "name=systemd": "/"}
-	if fmt.Sprint(v1) != fmt.Sprint(want) {
-		t.Errorf("v1: got %v, want %v", v1, want)
 	}
 }
 

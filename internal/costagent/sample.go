@@ -300,27 +300,8 @@ func procCgroups(pid int) (v2 string, v1 map[string]string, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("read cgroups of process %d: %w", pid, err)
 	}
-	v2, v1 = parseProcCgroup(string(b))
+	v2, v1 = hostfs.ParseProcCgroup(string(b))
 	return v2, v1, nil
-}
-
-// parseProcCgroup parses the lines "hierarchy-id:controller-list:path" of
-// /proc/<pid>/cgroup (cgroups(7)).
-func parseProcCgroup(s string) (v2 string, v1 map[string]string) {
-	v1 = map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		switch {
-		case len(parts) != 3:
-		case parts[0] == "0" && parts[1] == "":
-			v2 = parts[2]
-		default:
-			for _, ctl := range strings.Split(parts[1], ",") {
-				v1[ctl] = parts[2]
-			}
-		}
-	}
-	return v2, v1
 }
 
 // readPSS returns a process's proportional set size in bytes: its private

@@ -50,29 +50,21 @@ func DetectCgroups() (Cgroups, error) {
 // at or below root.
 func detectCgroups(mountinfo, root string) (Cgroups, error) {
 	var c Cgroups
-	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	for _, line := range strings.Split(mountinfo, "\n") {
-		f := strings.Fields(line)
-		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+4 || f[3] != "/" {
+	for _, m := range ParseMountinfo(mountinfo) {
+		if m.Root != "/" || root != "/" && m.Point != root && !strings.HasPrefix(m.Point, root+"/") {
 			continue
 		}
-		point := unescape.Replace(f[4])
-		if root != "/" && point != root && !strings.HasPrefix(point, root+"/") {
-			continue
-		}
-		opts := strings.Split(f[sep+3], ",")
-		switch f[sep+1] {
+		switch m.FSType {
 		case "cgroup2":
 			if c.V2 == "" {
-				c.V2 = point
+				c.V2 = m.Point
 			}
 		case "cgroup":
-			if slices.Contains(opts, "memory") && c.Memory == "" {
-				c.Memory = point
+			if slices.Contains(m.SuperOpts, "memory") && c.Memory == "" {
+				c.Memory = m.Point
 			}
-			if slices.Contains(opts, "cpuacct") && c.CPUAcct == "" {
-				c.CPUAcct = point
+			if slices.Contains(m.SuperOpts, "cpuacct") && c.CPUAcct == "" {
+				c.CPUAcct = m.Point
 			}
 		}
 	}
@@ -80,6 +72,55 @@ func detectCgroups(mountinfo, root string) (Cgroups, error) {
 		return c, errors.New("detect the node's cgroups: cgroup2 is not mounted")
 	}
 	return c, nil
+}
+
+// Mount is one line of a mountinfo file (proc(5)).
+type Mount struct {
+	// Root is the mounted directory of the file system; Point where it is
+	// mounted.
+	Root, Point string
+	FSType      string
+	SuperOpts   []string
+}
+
+// ParseMountinfo reads the lines of a /proc/PID/mountinfo file.
+func ParseMountinfo(s string) []Mount {
+	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	var out []Mount
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 6 || len(f) < sep+4 {
+			continue
+		}
+		out = append(out, Mount{
+			Root:      unescape.Replace(f[3]),
+			Point:     unescape.Replace(f[4]),
+			FSType:    f[sep+1],
+			SuperOpts: strings.Split(f[sep+3], ","),
+		})
+	}
+	return out
+}
+
+// ParseProcCgroup parses the lines "hierarchy-id:controller-list:path" of
+// a /proc/PID/cgroup file (cgroups(7)): the process's cgroup v2 path and
+// its v1 group per controller.
+func ParseProcCgroup(s string) (v2 string, v1 map[string]string) {
+	v1 = map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		switch {
+		case len(parts) != 3:
+		case parts[0] == "0" && parts[1] == "":
+			v2 = parts[2]
+		default:
+			for _, ctl := range strings.Split(parts[1], ",") {
+				v1[ctl] = parts[2]
+			}
+		}
+	}
+	return v2, v1
 }
 
 // Dir returns the directory of a cgroup v2 path relative to the mount.

@@ -1,6 +1,9 @@
 package hostfs
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestDetectCgroups(t *testing.T) {
 	host := `25 30 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755
@@ -46,5 +49,16 @@ func TestDetectCgroupsHere(t *testing.T) {
 	}
 	if c.V2 == "" || c.Dir("x") != c.V2+"/x" {
 		t.Errorf("cgroups %+v", c)
+	}
+}
+
+func TestParseProcCgroup(t *testing.T) {
+	v2, v1 := ParseProcCgroup("12:cpu,cpuacct:/a/b\n4:memory:/process_api/x/a/b\n1:name=systemd:/\n0::/a/b\n")
+	if v2 != "/a/b" {
+		t.Errorf("v2: got %q, want /a/b", v2)
+	}
+	want := map[string]string{"cpu": "/a/b", "cpuacct": "/a/b", "memory": "/process_api/x/a/b", "name=systemd": "/"}
+	if fmt.Sprint(v1) != fmt.Sprint(want) {
+		t.Errorf("v1: got %v, want %v", v1, want)
 	}
 }

@@ -89,7 +89,7 @@ type Mesh struct {
 // service, and with mTLS the run's CA.
 func New(name string, opts scenarios.DatapathOptions, c clusters.Cluster) (*Mesh, error) {
 	topo := c.Topology()
-	dir := filepath.Join(datapaths.StateRoot, topo.RunID, name)
+	dir := datapaths.StatePath(topo.RunID, name)
 	m := &Mesh{Name: name, Opts: opts, Cluster: c, Topo: topo, Dir: dir, Services: filepath.Join(dir, "services.json"),
 		files: map[string][]byte{}}
 	table, err := proxy.MarshalServices(ServiceTable(topo))
@@ -210,13 +210,13 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p.Agent = a
 	m.mu.Lock()
 	m.Proxies = append(m.Proxies, &p)
+	if l.Steer != nil {
+		m.steered = append(m.steered, p.Node)
+	}
 	m.mu.Unlock()
 	if l.Steer == nil {
 		return nil
 	}
-	m.mu.Lock()
-	m.steered = append(m.steered, p.Node)
-	m.mu.Unlock()
 	return agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
 		Target: clusters.Target{Node: p.Node}, Name: "steering table on node " + p.Node, Args: l.Steer.Args(),
 	})
@@ -225,18 +225,12 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 // TableName is the name of a datapath's netfilter tables in a run.
 func TableName(datapath, runID string) string { return "mb-" + datapath + "-" + runID }
 
-// RedirectHits sums the packets the datapath's redirect rules matched, as
-// the proxies beside them count them.
-func (m *Mesh) RedirectHits(ctx context.Context) (uint64, error) {
-	stats, err := m.Stats(ctx)
-	return Sum(stats, m.Proxies, proxy.StatRedirectHits, nil), err
-}
-
-// PathCounters reports the datapath's netfilter rule hits. NAT rules see
-// only a connection's first packet, so warm keep-alive connections add none.
+// PathCounters reports the datapath's netfilter rule hits, as the proxies
+// beside the rules count them. NAT rules see only a connection's first
+// packet, so warm keep-alive connections add none.
 func (m *Mesh) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
-	hits, err := m.RedirectHits(ctx)
-	return datapaths.PathCounters{NetfilterHits: hits}, err
+	stats, err := m.Stats(ctx)
+	return datapaths.PathCounters{NetfilterHits: Sum(stats, m.Proxies, proxy.StatRedirectHits, nil)}, err
 }
 
 // Stats returns each proxy's counters, in m.Proxies order. A dead proxy is
