@@ -104,7 +104,7 @@ type BPFCosted interface {
 const StateRoot = "/run/meshbench"
 
 // StatePath is a datapath's state directory for a run: where its agents
-// write the files they are handed (agent.FileArgs), on the netns provider
+// write the files they are handed (agent.FilesOnStdin), on the netns provider
 // the runner's own file system.
 func StatePath(runID, datapath string) string { return filepath.Join(StateRoot, runID, datapath) }
 

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bufio"
+	"bytes"
 	"context"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,63 +42,97 @@ func Register(name string, fn RoleFunc) {
 	roles[name] = fn
 }
 
-// fileFlag is the flag before the role that hands an agent a file.
-const fileFlag = "--file"
+// FilesOnStdin, as the argument before the role, makes `meshbench agent`
+// read one line from its stdin before it runs the role: a JSON object of
+// absolute paths to contents (WriteFiles), which it writes, mode 0600.
+// This is how a datapath hands its processes their configuration and
+// identity keys on every provider, whether they share the runner's file
+// system (netns) or not (kube), without putting them in argv or the
+// environment, which any local user can read in /proc.
+const FilesOnStdin = "--files-on-stdin"
 
-// FileArgs renders files (path to content) as the arguments that make
-// `meshbench agent` write them before it runs its role: how a datapath
-// hands its processes their configuration on every provider, whether they
-// share the runner's file system (netns) or not (kube).
-func FileArgs(files map[string][]byte) []string {
-	var args []string
-	for _, p := range slices.Sorted(maps.Keys(files)) {
-		args = append(args, fileFlag, p+"="+base64.StdEncoding.EncodeToString(files[p]))
-	}
-	return args
-}
+// maxFilesLine bounds the files line, so that a broken writer cannot make
+// an agent buffer without end.
+const maxFilesLine = 16 << 20
 
-// writeFiles writes the files that leading --file flags carry, each
-// atomically (agents sharing a file system may write the same one), and
-// returns the arguments after them.
-func writeFiles(args []string) ([]string, error) {
-	for len(args) >= 2 && args[0] == fileFlag {
-		p, enc, ok := strings.Cut(args[1], "=")
-		if !ok || !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("%s %.40q: want ABSOLUTE-PATH=BASE64", fileFlag, args[1])
-		}
-		data, err := base64.StdEncoding.DecodeString(enc)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", fileFlag, p, err)
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return nil, fmt.Errorf("write %s: %w", p, err)
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-		if err != nil {
-			return nil, fmt.Errorf("write %s: %w", p, err)
-		}
-		_, err = tmp.Write(data)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), p)
-		}
-		if err != nil {
-			os.Remove(tmp.Name())
-			return nil, fmt.Errorf("write %s: %w", p, err)
-		}
-		args = args[2:]
-	}
-	return args, nil
-}
-
-// Run writes the files of leading --file flags, then runs the role named
-// by the next argument with the flags that follow it.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	args, err := writeFiles(args)
+// WriteFiles sends files (path to content) to an agent started with
+// FilesOnStdin; it must be the first thing written to the agent's stdin.
+func WriteFiles(w io.Writer, files map[string][]byte) error {
+	line, err := json.Marshal(files)
 	if err != nil {
-		return fmt.Errorf("run agent: %w", err)
+		return fmt.Errorf("encode agent files: %w", err)
+	}
+	if _, err := w.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("send agent files: %w", err)
+	}
+	return nil
+}
+
+// readFiles reads the files line from stdin and writes each file
+// atomically (agents sharing a file system may write the same one). It
+// returns the reader the role must go on reading stdin from.
+func readFiles(stdin io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(io.LimitReader(stdin, maxFilesLine))
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("read files from stdin: %w", err)
+	}
+	var files map[string][]byte
+	if err := json.Unmarshal(line, &files); err != nil {
+		return nil, fmt.Errorf("decode files from stdin: %w", err)
+	}
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("file %.40q from stdin: want an absolute path", p)
+		}
+		if err := writeAtomic(p, files[p]); err != nil {
+			return nil, err
+		}
+	}
+	// Past the files line the role reads stdin unlimited: what br buffered,
+	// then the rest.
+	return io.MultiReader(bytes.NewReader(buffered(br)), stdin), nil
+}
+
+// buffered returns what br has read ahead of its caller.
+func buffered(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
+}
+
+// writeAtomic writes data to p (mode 0600, in a 0700 directory if it has
+// to make one) through a temporary file and a rename.
+func writeAtomic(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+// Run runs the role named by the first argument with the flags that
+// follow it; a leading FilesOnStdin first writes the files sent on stdin.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == FilesOnStdin {
+		var err error
+		if stdin, err = readFiles(stdin); err != nil {
+			return fmt.Errorf("run agent: %w", err)
+		}
+		args = args[1:]
 	}
 	rolesMu.RLock()
 	names := slices.Sorted(maps.Keys(roles))

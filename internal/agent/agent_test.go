@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -145,7 +148,7 @@ func TestRunDispatch(t *testing.T) {
 		wantErr string
 	}{
 		{name: "registered role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
-		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args)"},
+		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args, test-stdin)"},
 		{name: "unknown role", args: []string{"nope"}, wantErr: `unknown role "nope"`},
 		{name: "bad flag", args: []string{"server", "--nope"}, wantErr: "agent server: parse flags"},
 		{name: "stray argument", args: []string{"server", "stray"}, wantErr: "unexpected arguments"},
@@ -174,4 +177,55 @@ func TestRegisterTwicePanics(t *testing.T) {
 		}
 	}()
 	Register("server", runServer)
+}
+
+// The files line comes off stdin before the role runs, and the role reads
+// the rest of stdin as it was sent.
+func TestRunWritesFilesFromStdin(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id", "key.pem")
+	var stdin bytes.Buffer
+	if err := WriteFiles(&stdin, map[string][]byte{key: []byte("secret\n")}); err != nil {
+		t.Fatal(err)
+	}
+	stdin.WriteString("rest of stdin")
+	var out strings.Builder
+	if err := Run(t.Context(), []string{FilesOnStdin, "test-stdin"}, &stdin, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "rest of stdin" {
+		t.Errorf("role read %q from stdin, want %q", got, "rest of stdin")
+	}
+	data, err := os.ReadFile(key)
+	if err != nil || string(data) != "secret\n" {
+		t.Fatalf("file %s = %q, %v; want %q", key, data, err, "secret\n")
+	}
+	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(filepath.Dir(key)); fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+func TestRunRefusesBadFilesLine(t *testing.T) {
+	for name, line := range map[string]string{
+		"relative path": `{"key.pem":"c2VjcmV0"}` + "\n",
+		"not json":      "--file x\n",
+		"no newline":    `{}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := Run(t.Context(), []string{FilesOnStdin, "test-stdin"}, strings.NewReader(line), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "stdin") {
+				t.Errorf("Run = %v, want an error about the files on stdin", err)
+			}
+		})
+	}
+}
+
+func init() {
+	Register("test-stdin", func(_ context.Context, _ []string, stdin io.Reader, stdout, _ io.Writer) error {
+		_, err := io.Copy(stdout, stdin)
+		return err
+	})
 }

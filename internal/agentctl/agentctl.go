@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/wire"
 )
 
@@ -34,9 +35,22 @@ const readyTimeout = 15 * time.Second
 
 // Start starts an agent and waits until it reports Ready.
 func Start(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*Agent, error) {
+	return StartWithFiles(ctx, c, spec, nil)
+}
+
+// StartWithFiles starts an agent whose arguments begin with
+// agent.FilesOnStdin, sends it files (path to content) on its stdin, and
+// waits until it reports Ready. Secrets go this way, never in spec.Args.
+func StartWithFiles(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec, files map[string][]byte) (*Agent, error) {
 	proc, err := c.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	if files != nil {
+		if err := agent.WriteFiles(proc.Stdin(), files); err != nil {
+			proc.Stop(time.Second)
+			return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+		}
 	}
 	a := &Agent{
 		Name:   spec.Name,

@@ -73,7 +73,7 @@ func killAgent(tb testing.TB, clusterID, role string) int {
 		procs, _ := filepath.Glob("/proc/[0-9]*")
 		for _, p := range procs {
 			cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
-			// Files may come between `agent` and the role (agent.FileArgs).
+			// agent.FilesOnStdin may come between `agent` and the role.
 			if err != nil || !strings.Contains(string(cmdline), "\x00agent\x00") || !strings.Contains(string(cmdline), "\x00"+role+"\x00") {
 				continue
 			}

@@ -5,7 +5,7 @@
 // is steered; Mesh keeps track of everything so Uninstall can remove it.
 //
 // Everything runs through clusters.Cluster.Start, in the pods' and nodes'
-// containers: the proxies get their files with agent.FileArgs and the
+// containers: the proxies get their files on stdin (agent.FilesOnStdin) and the
 // steering tables are installed by the redirect role, so the runner never
 // touches a node itself.
 package mesh
@@ -200,10 +200,10 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p := l.Proxy
 	files := maps.Clone(m.files)
 	maps.Copy(files, l.Files)
-	a, err := agentctl.Start(ctx, m.Cluster, clusters.ProcSpec{
+	a, err := agentctl.StartWithFiles(ctx, m.Cluster, clusters.ProcSpec{
 		Target: p.target(), Container: p.Container, Name: m.Name + " proxy in " + p.where(),
-		Args: slices.Concat([]string{"agent"}, agent.FileArgs(files), l.Args),
-	})
+		Args: slices.Concat([]string{"agent", agent.FilesOnStdin}, l.Args),
+	}, files)
 	if err != nil {
 		return err
 	}
