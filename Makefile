@@ -54,7 +54,7 @@ lint:
 	$(GO) vet ./...
 
 clean:
-	-test -x $(BIN) && ./$(BIN) cleanup
+	-test -x $(BIN) && ./$(BIN) cleanup --all
 	rm -rf bin
 
 # The offline Kubernetes test cluster (hack/testcluster/README.md): 1.32

@@ -33,7 +33,7 @@ func TestCostSamplerPerNode(t *testing.T) {
 	testutil.Privileged(t)
 	ctx := context.Background()
 	c, err := netns.New(netns.Options{}).Create(ctx, clusters.Spec{
-		RunID:       netns.NewRunID(),
+		RunID:       clusters.NewRunID(),
 		Nodes:       2,
 		PodCIDR:     netip.MustParsePrefix("10.244.0.0/16"),
 		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/16"),

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/scenarios"
@@ -41,7 +42,7 @@ func TestMTLSEncryptsTheFabric(t *testing.T) {
 func fabricTraffic(tb testing.TB, c scenarios.Case) []byte {
 	tb.Helper()
 	testutil.Privileged(tb)
-	r := New(Options{Provider: netns.New(netns.Options{}), RunID: netns.NewRunID()})
+	r := New(Options{Provider: netns.New(netns.Options{}), RunID: clusters.NewRunID()})
 	cr := &caseRun{c: c}
 	ctx := context.Background()
 	defer r.teardown(ctx, cr)

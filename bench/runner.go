@@ -45,7 +45,14 @@ type Options struct {
 	// printed to Inspect.
 	Retain  bool
 	Inspect io.Writer
+	// CaseDone, if set, is called after every case with the cases finished
+	// so far, so that they can be kept before the run ends; an error from it
+	// stops the run.
+	CaseDone func(done []results.Case) error
 }
+
+// Interrupted is the status and error of a case cut short by cancellation.
+const Interrupted = "interrupted"
 
 // Runner runs the cases of one scenario.
 type Runner struct {
@@ -76,7 +83,16 @@ func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Cas
 		}
 		r.opts.Status.Infof("case %d/%d: %s", i+1, len(cases), c.ID)
 		rc, err := r.runCase(ctx, i, c)
+		if ctx.Err() != nil && rc.Status != "ok" {
+			// The case failed because the run was cancelled, not by itself.
+			rc.Status, rc.Error = Interrupted, Interrupted
+		}
 		out = append(out, rc)
+		if r.opts.CaseDone != nil {
+			if cerr := r.opts.CaseDone(out); cerr != nil {
+				return out, cerr
+			}
+		}
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
@@ -415,7 +431,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 		return
 	}
 	if r.opts.Retain {
-		st.Start("Retaining cluster (remove it with `meshbench cleanup`)")
+		st.Start(fmt.Sprintf("Retaining cluster (remove it with `meshbench cleanup --run %s`)", r.opts.RunID))
 		printTopology(r.opts.Inspect, cr.c.ID, cr.cluster.Topology())
 		st.End(true)
 		return
@@ -429,7 +445,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	err := errors.Join(errs...)
 	st.End(err == nil)
 	if err != nil {
-		st.Infof("teardown: %v (run `meshbench cleanup` to remove what is left)", err)
+		st.Infof("teardown: %v (run `meshbench cleanup --run %s` to remove what is left)", err, r.opts.RunID)
 	}
 }
 

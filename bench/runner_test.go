@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
@@ -28,7 +29,7 @@ func testCase(datapath, placement string, opts scenarios.DatapathOptions, pods i
 func runCases(tb testing.TB, cases ...scenarios.Case) []results.Case {
 	tb.Helper()
 	testutil.Privileged(tb)
-	runID := netns.NewRunID()
+	runID := clusters.NewRunID()
 	r := New(Options{Provider: netns.New(netns.Options{}), RunID: runID, Dir: tb.TempDir()})
 	out, err := r.Run(context.Background(), cases)
 	if err != nil {

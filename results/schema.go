@@ -1,6 +1,9 @@
 package results
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // SchemaVersion is the version of result.json this build writes. Readers
 // accept this version and refuse others with a clear message.
@@ -19,6 +22,27 @@ type Run struct {
 	Cases         []Case      `json:"cases"`
 	// Gate carries the scenario's gate thresholds, if any.
 	Gate map[string]string `json:"gate,omitempty"`
+
+	// Partial is set on a record written before the run finished (after
+	// each case, or when the run was interrupted); PlannedCases is then the
+	// number of cases the run meant to run. Files without these fields,
+	// written before they existed, are complete runs.
+	Partial      bool `json:"partial,omitempty"`
+	Interrupted  bool `json:"interrupted,omitempty"`
+	PlannedCases int  `json:"planned_cases,omitempty"`
+}
+
+// PartialNote says how much of a partial run is in the record, e.g.
+// "partial: 1 of 3 cases (interrupted)"; it is "" for a complete run.
+func (r *Run) PartialNote() string {
+	if !r.Partial {
+		return ""
+	}
+	note := fmt.Sprintf("partial: %d of %d cases", len(r.Cases), r.PlannedCases)
+	if r.Interrupted {
+		note += " (interrupted)"
+	}
+	return note
 }
 
 // Environment is where the run happened.
@@ -50,7 +74,8 @@ type Case struct {
 	RequestBytes  int     `json:"request_bytes"`
 	ResponseBytes int     `json:"response_bytes"`
 
-	// Status is "ok" or "failed"; Error says why a case failed.
+	// Status is "ok", "failed" or "interrupted" (the run was cancelled
+	// during the case); Error says why a case failed.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 

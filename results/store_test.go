@@ -201,3 +201,28 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestPartialRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	run := testRun(t)
+	if err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Partial || got.PartialNote() != "" {
+		t.Errorf("a record without partial fields reads as partial: %q", got.PartialNote())
+	}
+	run.Partial, run.Interrupted, run.PlannedCases = true, true, 3
+	if err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = Read(dir); err != nil {
+		t.Fatal(err)
+	}
+	if want := "partial: 1 of 3 cases (interrupted)"; got.PartialNote() != want {
+		t.Errorf("PartialNote() = %q, want %q", got.PartialNote(), want)
+	}
+}

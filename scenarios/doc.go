@@ -104,6 +104,24 @@
 // example "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", and is
 // stable across runs.
 //
+// # Bounds
+//
+// Every number has an upper bound that one machine running a kind cluster
+// can honour; a value outside is refused with its field, value and range:
+//
+//   - nodes ≤ 64 (MaxNodes): each node is a container with its own kubelet;
+//   - services ≤ 1000 per matrix value, podsPerService ≤ 250 (a node's
+//     addresses), so at most 64 × 250 = 16,000 pods in all;
+//   - rates 1 to 200,000 requests per second: below 1 a 10s case sends too
+//     few requests for percentiles, above it the load generator saturates;
+//   - duration ≤ 1h, warmup ≤ 10m, serviceTime ≤ 10s, so a case ends in hours;
+//   - connections ≤ 4096 per client pod, within default file-descriptor limits;
+//   - requestBytes and responseBytes ≤ 16 MiB, bodies held in memory;
+//   - repetitions ≤ 100, probeRequests ≤ 100,000 (each is traced);
+//   - the matrix ≤ 1000 cases (MaxCases), counted before expanding.
+//
+// The gate section is parsed as `meshbench gate --max` parses its limits.
+//
 // # Built-in scenarios
 //
 // The files in catalog/ are compiled in: quick (the default of make bench),

@@ -16,8 +16,19 @@ import (
 // error Resolve must return (as substrings after "testdata/"): file, line,
 // field and message.
 var invalidFixtures = map[string][]string{
-	"invalid-api-version.yaml": {`invalid-api-version.yaml:1: apiVersion: "meshbench/v2" is not supported; this meshbench reads apiVersion: meshbench/v1alpha1`},
-	"invalid-kind.yaml":        {`invalid-kind.yaml:2: kind: "Cluster" is not supported`},
+	"invalid-bounds.yaml": {
+		`invalid-bounds.yaml:4: topology.nodes: 65 is above the allowed maximum of 64`,
+		`invalid-bounds.yaml:7: load.rates[0]: rate 0.001 is outside the allowed range 1 to 200000`,
+		`invalid-bounds.yaml:7: load.rates[1]: rate 1e+10 is outside the allowed range 1 to 200000`,
+		`invalid-bounds.yaml:8: load.duration: 2h0m0s is above the allowed maximum of 1h0m0s`,
+		`invalid-bounds.yaml:9: load.connections[0]: 5000 is above the allowed maximum of 4096`,
+		`invalid-bounds.yaml:10: load.responseBytes[0]: 17000000 is above the allowed maximum of 16777216`,
+		`invalid-bounds.yaml:11: load.repetitions: 101 is above the allowed maximum of 100`,
+	},
+	"invalid-gate.yaml":             {`invalid-gate.yaml:4: gate.p99_overhead: parse gate limits: p99_overhead="banana"`},
+	"invalid-matrix-too-large.yaml": {`invalid-matrix-too-large.yaml:3: datapaths: the matrix expands to more than 1000 cases`},
+	"invalid-api-version.yaml":      {`invalid-api-version.yaml:1: apiVersion: "meshbench/v2" is not supported; this meshbench reads apiVersion: meshbench/v1alpha1`},
+	"invalid-kind.yaml":             {`invalid-kind.yaml:2: kind: "Cluster" is not supported`},
 	"invalid-no-header.yaml": {
 		`invalid-no-header.yaml:1: apiVersion: is missing; write apiVersion: meshbench/v1alpha1`,
 		`invalid-no-header.yaml:1: kind: is missing; write kind: Scenario`,

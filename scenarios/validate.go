@@ -38,6 +38,9 @@ func Validate(s *Spec) error {
 	validateTopology(p, &s.Topology)
 	validateDatapaths(p, s)
 	validateLoad(p, &s.Load)
+	validateBounds(p, s)
+	validateGate(p, s)
+	validateMatrix(p, s)
 	return p.err()
 }
 

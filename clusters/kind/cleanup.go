@@ -9,15 +9,20 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/meshbench/meshbench/clusters"
 )
 
 // Cleanup deletes the kind clusters of the run runID: those of a run
 // killed before its teardown, or kept with --retain. A run gives each
-// case's cluster a run id that starts with the run's, so every cluster
-// named ClusterName(id) with id starting with runID goes; an empty runID
-// deletes every meshbench kind cluster. It returns the clusters it deleted.
+// case's cluster the run's id followed by the case index, so every cluster
+// named ClusterName(id) with such an id goes and no other run's; an empty
+// runID deletes every meshbench kind cluster. It returns the clusters it deleted.
 // No Docker or podman engine is an error wrapping clusters.ErrConfig.
 func Cleanup(ctx context.Context, runID string) ([]string, error) {
+	if runID != "" && !clusters.ValidRunID(runID) {
+		return nil, fmt.Errorf("clean up run %q: want 8 lowercase hex digits", runID)
+	}
 	e, err := detectEngine(ctx)
 	if err != nil {
 		return nil, err
@@ -37,7 +42,8 @@ func Cleanup(ctx context.Context, runID string) ([]string, error) {
 	defer os.RemoveAll(dir)
 	var deleted []string
 	for _, name := range all {
-		if !strings.HasPrefix(name, ClusterName(runID)) {
+		id, ok := strings.CutPrefix(name, ClusterPrefix)
+		if !ok || runID != "" && !clusters.ClusterOfRun(id, runID) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

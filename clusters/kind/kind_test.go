@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/clusters"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
+
+	"github.com/meshbench/meshbench/clusters"
 )
 
 // fakeEngines puts shell scripts named after engines on an otherwise empty
@@ -145,7 +146,7 @@ func TestNoEngine(t *testing.T) {
 
 func TestClusterName(t *testing.T) {
 	// A case's run id is the run's followed by the case index; Cleanup
-	// finds a run's clusters by that prefix.
+	// finds a run's clusters by that (clusters.ClusterOfRun).
 	run, caseID := "0a1b2c3d", "0a1b2c3d12"
 	name := ClusterName(caseID)
 	if name != "meshbench-0a1b2c3d12" || !strings.HasPrefix(name, ClusterName(run)) || !strings.HasPrefix(name, ClusterPrefix) {

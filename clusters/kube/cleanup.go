@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshbench/meshbench/clusters"
 )
 
 // deleteTimeout bounds the wait for namespaces to be gone.
@@ -18,13 +20,16 @@ const deleteTimeout = 2 * time.Minute
 
 // Cleanup deletes the namespaces of the run runID, found by RunLabel, and
 // waits until they are gone: those of a run killed before its teardown, or
-// kept with --retain. A run gives each case's cluster a run id that starts
-// with the run's, so every namespace whose label starts with runID goes; an
-// empty runID deletes every meshbench namespace of the cluster. It returns
+// kept with --retain. A run gives each case's cluster the run's id followed
+// by the case index (clusters.ClusterOfRun), so those namespaces go and no other
+// run's; an empty runID deletes every meshbench namespace of the cluster. It returns
 // the namespaces it deleted or, with an error, those it tried to delete.
 // Errors that mean the cluster cannot be reached or the kubeconfig's user
 // may not list or delete namespaces wrap clusters.ErrConfig.
 func Cleanup(ctx context.Context, client kubernetes.Interface, runID string) ([]string, error) {
+	if runID != "" && !clusters.ValidRunID(runID) {
+		return nil, fmt.Errorf("clean up run %q: want 8 lowercase hex digits", runID)
+	}
 	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	list, err := client.CoreV1().Namespaces().List(lctx, metav1.ListOptions{LabelSelector: RunLabel})
@@ -33,7 +38,7 @@ func Cleanup(ctx context.Context, client kubernetes.Interface, runID string) ([]
 	}
 	var names []string
 	for _, ns := range list.Items {
-		if strings.HasPrefix(ns.Labels[RunLabel], runID) {
+		if runID == "" || clusters.ClusterOfRun(ns.Labels[RunLabel], runID) {
 			names = append(names, ns.Name)
 		}
 	}

@@ -325,9 +325,10 @@ func TestCleanup(t *testing.T) {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	}
 	client := fake.NewClientset(
-		ns("meshbench-abc0", map[string]string{RunLabel: "abc0"}),
-		ns("meshbench-abc1", map[string]string{RunLabel: "abc1"}),
-		ns("meshbench-xyz0", map[string]string{RunLabel: "xyz0"}),
+		ns("meshbench-0a1b2c3d0", map[string]string{RunLabel: "0a1b2c3d0"}),
+		ns("meshbench-0a1b2c3d1", map[string]string{RunLabel: "0a1b2c3d1"}),
+		// Another run's, whose label starts with the first run's id.
+		ns("meshbench-0a1b2c3dff0", map[string]string{RunLabel: "0a1b2c3dff0"}),
 		ns("meshbench-mine", nil), // not ours: no label
 		ns("default", nil),
 	)
@@ -336,9 +337,9 @@ func TestCleanup(t *testing.T) {
 		wantDeleted []string
 		wantLeft    []string
 	}{
-		{"abc", []string{"meshbench-abc0", "meshbench-abc1"}, []string{"default", "meshbench-mine", "meshbench-xyz0"}},
-		{"abc", nil, []string{"default", "meshbench-mine", "meshbench-xyz0"}},
-		{"", []string{"meshbench-xyz0"}, []string{"default", "meshbench-mine"}},
+		{"0a1b2c3d", []string{"meshbench-0a1b2c3d0", "meshbench-0a1b2c3d1"}, []string{"default", "meshbench-0a1b2c3dff0", "meshbench-mine"}},
+		{"0a1b2c3d", nil, []string{"default", "meshbench-0a1b2c3dff0", "meshbench-mine"}},
+		{"", []string{"meshbench-0a1b2c3dff0"}, []string{"default", "meshbench-mine"}},
 	} {
 		deleted, err := Cleanup(ctx, client, tc.runID)
 		if err != nil {

@@ -40,7 +40,7 @@ func BenchmarkSeedMeshUpDown(b *testing.B) {
 	ctx := context.Background()
 	var up, down time.Duration
 	for b.Loop() {
-		spec := seedMesh(NewRunID())
+		spec := seedMesh(clusters.NewRunID())
 		t0 := time.Now()
 		c, err := New(Options{}).Create(ctx, spec)
 		if err != nil {

@@ -23,7 +23,7 @@ import (
 func newCluster(tb testing.TB, spec clusters.Spec) *Cluster {
 	tb.Helper()
 	testutil.Privileged(tb)
-	spec.RunID = NewRunID()
+	spec.RunID = clusters.NewRunID()
 	c, err := New(Options{}).Create(context.Background(), spec)
 	if err != nil {
 		tb.Fatalf("Create: %v", err)
@@ -257,7 +257,7 @@ func TestProcessExit(t *testing.T) {
 
 func TestCreateErrors(t *testing.T) {
 	testutil.Privileged(t)
-	spec := smallSpec(NewRunID())
+	spec := smallSpec(clusters.NewRunID())
 	bad := spec
 	bad.Services = append([]clusters.ServiceSpec{}, spec.Services...)
 	bad.Services[1].PodNodes = []int{0, 7}
@@ -287,7 +287,7 @@ func TestCreateErrors(t *testing.T) {
 // fail and leave nothing.
 func TestCreateCancelledMidway(t *testing.T) {
 	testutil.Privileged(t)
-	spec := seedMesh(NewRunID())
+	spec := seedMesh(clusters.NewRunID())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

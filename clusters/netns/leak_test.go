@@ -25,7 +25,7 @@ import (
 func TestDeleteLeavesNothing(t *testing.T) {
 	testutil.Privileged(t)
 	before := testutil.HostNetwork(t)
-	spec := smallSpec(NewRunID())
+	spec := smallSpec(clusters.NewRunID())
 	c, err := New(Options{}).Create(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -69,7 +69,7 @@ func TestDeleteLeavesNothing(t *testing.T) {
 // removes everything it left.
 func TestCleanupKilledRun(t *testing.T) {
 	testutil.Privileged(t)
-	runID := NewRunID()
+	runID := clusters.NewRunID()
 	cmd := exec.Command(os.Args[0], "runner", runID)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

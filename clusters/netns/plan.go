@@ -1,8 +1,6 @@
 package netns
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path"
@@ -39,13 +37,6 @@ var (
 	runIDPattern = regexp.MustCompile(`^` + runIDSyntax + `$`)
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 )
-
-// NewRunID returns a fresh run id: 8 lowercase hex characters.
-func NewRunID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b[:])
-}
 
 // nsName is the name under /run/netns of one of the run's namespaces.
 func nsName(runID, suffix string) string { return "mb-" + runID + "-" + suffix }

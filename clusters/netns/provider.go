@@ -62,8 +62,8 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 		return nil, fmt.Errorf("create cluster: %w", err)
 	}
 	if !left.Empty() {
-		return nil, fmt.Errorf("create cluster: run id %s is in use (%d namespaces, %d cgroups): pick another or run `meshbench cleanup`",
-			spec.RunID, len(left.Namespaces), len(left.Cgroups))
+		return nil, fmt.Errorf("create cluster: run id %s is in use (%d namespaces, %d cgroups): pick another or run `meshbench cleanup --run %s`",
+			spec.RunID, len(left.Namespaces), len(left.Cgroups), spec.RunID)
 	}
 
 	c := &Cluster{topo: topo, cg: cg, exe: exe}

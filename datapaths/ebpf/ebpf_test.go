@@ -200,7 +200,7 @@ func checkCost(t *testing.T, e *ebpfPath, topo *clusters.Topology, proxyOn bool)
 
 func newCluster(tb testing.TB) clusters.Cluster {
 	tb.Helper()
-	c, err := netns.New(netns.Options{}).Create(context.Background(), spec(netns.NewRunID()))
+	c, err := netns.New(netns.Options{}).Create(context.Background(), spec(clusters.NewRunID()))
 	if err != nil {
 		tb.Fatalf("create cluster: %v", err)
 	}

@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/kind"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
@@ -19,6 +19,7 @@ import (
 
 func newCleanupCommand(stdout io.Writer) *cobra.Command {
 	var runID string
+	var all bool
 	var cluster providerOptions
 	cmd := &cobra.Command{
 		Use:   "cleanup",
@@ -29,9 +30,18 @@ cgroups, and the datapaths' state files under ` + datapaths.StateRoot + `. BPF p
 go with the cgroups and devices they were attached to; meshbench pins none.
 With --provider kube, delete the run namespaces (label meshbench.dev/run) in
 the cluster of --kubeconfig instead; with --provider kind, delete the kind
-clusters named ` + kind.ClusterPrefix + `<run id>.`,
+clusters named ` + kind.ClusterPrefix + `<run id>.
+Name the run with --run ID (its id is in the run's first status line), or
+give --all to remove every meshbench run, other people's live runs too.`,
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			runSet := cmd.Flags().Changed("run")
+			switch {
+			case runSet == all:
+				return usagef("name what to remove: --run ID for one run (its id is in the run's first status line), or --all for every meshbench run on this host")
+			case runSet && !clusters.ValidRunID(runID):
+				return usagef("run id %q: give the 8 lowercase hex digits that the run printed as its id", runID)
+			}
 			if err := cluster.check(); err != nil {
 				return err
 			}
@@ -64,7 +74,8 @@ clusters named ` + kind.ClusterPrefix + `<run id>.`,
 			return errors.Join(err, serr)
 		},
 	}
-	cmd.Flags().StringVar(&runID, "run", "", "remove only this run's leftovers (default: every meshbench run)")
+	cmd.Flags().StringVar(&runID, "run", "", "remove the leftovers of the run with this id")
+	cmd.Flags().BoolVar(&all, "all", false, "remove the leftovers of every meshbench run, also others' live ones")
 	cluster.addFlags(cmd, false)
 	return cmd
 }
@@ -74,7 +85,7 @@ clusters named ` + kind.ClusterPrefix + `<run id>.`,
 var clusterID = regexp.MustCompile(`(?:^mb-|/meshbench-)([a-z0-9]+)(?:-|$)`)
 
 // cleanupRuns removes every cluster of the run: a run gives each case's
-// cluster an id that starts with the run id. An empty runID removes all.
+// cluster the run id followed by the case index. An empty runID removes all.
 func cleanupRuns(ctx context.Context, runID string) (netns.Removed, error) {
 	if runID == "" {
 		return netns.Cleanup(ctx, "")
@@ -85,7 +96,7 @@ func cleanupRuns(ctx context.Context, runID string) (netns.Removed, error) {
 	}
 	ids := map[string]bool{}
 	for _, name := range append(found.Namespaces, found.Cgroups...) {
-		if m := clusterID.FindStringSubmatch(name); m != nil && strings.HasPrefix(m[1], runID) {
+		if m := clusterID.FindStringSubmatch(name); m != nil && clusters.ClusterOfRun(m[1], runID) {
 			ids[m[1]] = true
 		}
 	}
@@ -102,7 +113,7 @@ func cleanupRuns(ctx context.Context, runID string) (netns.Removed, error) {
 }
 
 // removeState removes the datapaths' state directories of the run (every
-// run when runID is empty). A run's clusters use ids that start with it.
+// run when runID is empty), named by the run's cluster ids.
 func removeState(runID string) ([]string, error) {
 	entries, err := os.ReadDir(datapaths.StateRoot)
 	if errors.Is(err, os.ErrNotExist) {
@@ -113,7 +124,7 @@ func removeState(runID string) ([]string, error) {
 	}
 	var removed []string
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), runID) {
+		if runID != "" && !clusters.ClusterOfRun(e.Name(), runID) {
 			continue
 		}
 		dir := filepath.Join(datapaths.StateRoot, e.Name())

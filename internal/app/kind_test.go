@@ -32,7 +32,7 @@ esac
 	}{
 		{"run", []string{"run", "quick", "--provider", "kind"}, []string{"needs a running Docker or podman engine", "docker: Cannot connect to the Docker daemon", "podman is not installed"}},
 		{"run with a node image", []string{"run", "quick", "--provider", "kind", "--kind-image", "kindest/node:v1.32.0"}, []string{"Docker or podman"}},
-		{"cleanup", []string{"cleanup", "--provider", "kind"}, []string{"Docker or podman"}},
+		{"cleanup", []string{"cleanup", "--provider", "kind", "--all"}, []string{"Docker or podman"}},
 		{"kube flag", []string{"run", "quick", "--provider", "kind", "--kubeconfig", "x"}, []string{"--provider kube only"}},
 		{"kind flag", []string{"run", "quick", "--kind-image", "kindest/node:v1.32.0"}, []string{"--kind-image applies to --provider kind only"}},
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/clusters"
-	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/results"
@@ -88,7 +87,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		return err
 	}
 
-	runID := netns.NewRunID()
+	runID := clusters.NewRunID()
 	dir, err := results.NewRunDir(o.out, runID)
 	if err != nil {
 		return err
@@ -112,6 +111,15 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		RunID:    runID,
 		Retain:   o.retain,
 		Inspect:  stdout,
+		// Keep every finished case, so that a killed run loses nothing
+		// already measured.
+		CaseDone: func(done []results.Case) error {
+			snap := *run
+			snap.Cases = done
+			snap.Partial, snap.PlannedCases = true, len(cases)
+			results.Finalize(&snap)
+			return results.Write(dir, &snap)
+		},
 	})
 	run.Cases, err = runner.Run(ctx, cases)
 	if errors.Is(err, clusters.ErrConfig) && failedCases(run) == len(run.Cases) {
@@ -123,6 +131,10 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		return err
 	}
 	run.FinishedAt = time.Now().UTC()
+	if len(run.Cases) < len(cases) || ctx.Err() != nil {
+		run.Partial, run.PlannedCases = true, len(cases)
+		run.Interrupted = ctx.Err() != nil
+	}
 	results.Finalize(run)
 	if werr := results.Write(dir, run); werr != nil {
 		return errors.Join(err, werr)

@@ -215,3 +215,45 @@ func assertNoLeftovers(tb testing.TB, runID string) {
 		tb.Errorf("run %s left its state directory", runID)
 	}
 }
+
+// TestKillKeepsFinishedCases SIGKILLs a run after its first case and checks
+// that result.json holds that case, says the run is partial, and that
+// `report` says so.
+func TestKillKeepsFinishedCases(t *testing.T) {
+	testutil.Privileged(t)
+	out := t.TempDir()
+	cmd, runID := startRun(t, "Measuring", "--datapaths", "none", "--duration", "1s", "--out", out)
+	var path string
+	deadline := time.Now().Add(60 * time.Second)
+	for path == "" && time.Now().Before(deadline) {
+		if m, _ := filepath.Glob(filepath.Join(out, "*", "result.json")); len(m) > 0 {
+			path = m[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if path == "" {
+		t.Fatal("no result.json after 60 s: the first case's result was not written")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	t.Cleanup(func() {
+		_ = Run(context.Background(), []string{"cleanup", "--run", runID}, nil, io.Discard, io.Discard)
+	})
+	run, err := results.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Cases) == 0 || run.Cases[0].Status != "ok" || !run.Partial || run.PlannedCases != 2 {
+		t.Fatalf("result after SIGKILL: %d cases (first %+v), partial %v, planned %d; want the first case ok, partial, 2 planned",
+			len(run.Cases), run.Cases, run.Partial, run.PlannedCases)
+	}
+	var stdout strings.Builder
+	if err := Run(context.Background(), []string{"report", path}, nil, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := "partial: 1 of 2 cases"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("report of a killed run does not say %q:\n%s", want, stdout.String())
+	}
+}

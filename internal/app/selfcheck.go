@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/bench"
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/internal/status"
 )
@@ -32,7 +33,7 @@ is missed: timings on a busy or small machine may miss them.`,
 			runner := bench.New(bench.Options{
 				Provider: netns.New(netns.Options{}),
 				Status:   status.New(stderr),
-				RunID:    netns.NewRunID(),
+				RunID:    clusters.NewRunID(),
 			})
 			checks, err := runner.SelfCheck(cmd.Context())
 			if err != nil {

@@ -82,6 +82,19 @@ type Report struct {
 	Failed []CaseStatus
 	// Notes say what differs between the runs beyond their figures.
 	Notes []string
+	// Missing lists the exact and single figures one run has and the
+	// other lacks (a probe that did not run or stopped working).
+	Missing []Missing
+}
+
+// Missing is a figure of a case that only one run has.
+type Missing struct {
+	Case, Metric string
+	// InBase is true when the base has the figure and the candidate
+	// lacks it, false the other way round.
+	InBase bool
+	// Value is the figure of the run that has it, in the metric's unit.
+	Value string
 }
 
 // Compare pairs the cases of base and cand by ID and compares every figure
@@ -111,8 +124,12 @@ func Compare(base, cand *results.Run) (*Report, error) {
 			switch {
 			case ok1 && ok2:
 				r.Rows = append(r.Rows, compareFigure(b.ID, m, bv, cv))
-			case ok1 && m.kind != Sampled:
-				r.Notes = append(r.Notes, fmt.Sprintf("case %s: %s was measured in the base but not in the candidate", b.ID, m.name))
+			case ok1 != ok2 && m.kind != Sampled:
+				v := bv
+				if ok2 {
+					v = cv
+				}
+				r.Missing = append(r.Missing, Missing{b.ID, m.name, ok1, m.format(median(v))})
 			}
 		}
 	}

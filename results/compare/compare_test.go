@@ -148,7 +148,6 @@ func TestCompareNotesEditedSummary(t *testing.T) {
 	want := []string{
 		"the runs come from different machines",
 		"candidate case " + cand.Cases[2].ID + ": latency_us.p99 is",
-		"case " + cand.Cases[3].ID + ": hops was measured in the base but not in the candidate",
 	}
 	if len(r.Notes) != len(want) {
 		t.Fatalf("notes %q, want %d", r.Notes, len(want))
@@ -158,8 +157,90 @@ func TestCompareNotesEditedSummary(t *testing.T) {
 			t.Errorf("note %q does not contain %q", r.Notes[i], w)
 		}
 	}
-	if g := Gate(r, mustLimits(t, DefaultLimits)); !g.OK() || len(g.Warnings) != len(want) {
-		t.Errorf("gate: violations %v, warnings %q; want none and the notes", g.Violations, g.Warnings)
+	if g := Gate(r, mustLimits(t, DefaultLimits).Apply(mustLimits(t, "hops=off"))); !g.OK() || len(g.Warnings) != len(want)+1 {
+		t.Errorf("gate: violations %v, warnings %q; want none and the notes and the missing hops", g.Violations, g.Warnings)
+	}
+}
+
+// nullFigures removes what a probe measures from every case: the packet
+// path (hops) and the per-node costs (proxies, memory, cpu).
+func nullFigures(run *results.Run) {
+	for i := range run.Cases {
+		run.Cases[i].Path = nil
+		run.Cases[i].NodeCosts = nil
+	}
+}
+
+func TestGateMissingFigures(t *testing.T) {
+	full := func() *results.Run { return resultstest.Run(t, resultstest.Options{}) }
+	nulled := func() *results.Run { r := full(); nullFigures(r); return r }
+	tests := []struct {
+		name       string
+		base, cand func() *results.Run
+		limits     string
+		wantFail   []string // metrics that fail for every case
+		wantOK     bool
+		wantOutput []string
+	}{
+		{"nulled candidate", full, nulled, "", []string{"hops", "proxies", "memory", "cpu"}, false,
+			[]string{"hops: missing in candidate (baseline 4)", "regressions in 8 cases"}},
+		{"nulled candidate, metrics off", full, nulled, "hops=off,proxies=off,memory=off,cpu=off", nil, true,
+			[]string{"missing in candidate (baseline 4), not gated: hops=off", "gate: ok"}},
+		{"nulled candidate, hops off", full, nulled, "hops=off", []string{"proxies", "memory", "cpu"}, false, nil},
+		{"nulled base", nulled, full, "", nil, true, []string{"hops: missing in base (candidate 4)", "gate: ok"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, cand := tt.base(), tt.cand()
+			g := Gate(mustCompare(t, base, cand), mustLimits(t, DefaultLimits).Apply(mustLimits(t, tt.limits)))
+			if g.OK() != tt.wantOK {
+				t.Errorf("OK() = %v, want %v; violations %v", g.OK(), tt.wantOK, g.Violations)
+			}
+			failed := map[string]int{}
+			for _, v := range g.Violations {
+				failed[v.Metric]++
+			}
+			want := map[string]int{}
+			for _, m := range tt.wantFail {
+				want[m] = len(cand.Cases)
+			}
+			for _, m := range []string{"hops", "proxies", "memory", "cpu"} {
+				if failed[m] != want[m] {
+					t.Errorf("%d violations of %s, want %d", failed[m], m, want[m])
+				}
+			}
+			var out bytes.Buffer
+			if err := g.Write(&out); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			for _, w := range tt.wantOutput {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("gate output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestGateWrite(t *testing.T) {
+	row := Row{Case: "c", Metric: "hops", Kind: Exact, Base: 6, Candidate: 6.04, m: metricByName("hops")}
+	row.Delta = relChange(row.Base, row.Candidate)
+	if got := change(&row); strings.Contains(got, "999") || !strings.Contains(got, "+0.04,") {
+		t.Errorf("change = %q, want a rounded difference +0.04", got)
+	}
+	tests := []struct {
+		n    int
+		want string
+	}{{1, "gate: 1 regression in"}, {2, "gate: 2 regressions in"}}
+	for _, tt := range tests {
+		g := &GateResult{Cases: 3, Violations: make([]Violation, tt.n)}
+		var out bytes.Buffer
+		if err := g.Write(&out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%d violations: output %q lacks %q", tt.n, out.String(), tt.want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/meshbench/meshbench/results"
@@ -32,7 +33,9 @@ type GateResult struct {
 func (g *GateResult) OK() bool { return len(g.Violations) == 0 }
 
 // Gate checks a comparison against limits. A case that succeeded in the
-// base and failed in the candidate is always a violation. Exact and
+// base and failed in the candidate is always a violation, and so is an
+// exact or single figure the base has and the candidate lacks, unless its
+// metric's limit is off; one only the candidate has is a warning. Exact and
 // Single figures violate their limit as soon as they worsen beyond it;
 // Sampled figures (latency, overheads, rate, errors) only when the change
 // is also significant.
@@ -47,10 +50,21 @@ func Gate(r *Report, limits Limits) *GateResult {
 			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: failed in both runs, not compared (candidate: %s)", f.Case, f.CandidateErr))
 		}
 	}
+	for _, m := range r.Missing {
+		switch {
+		case !m.InBase:
+			g.Warnings = append(g.Warnings, fmt.Sprintf("%s %s: missing in base (candidate %s), not compared", m.Case, m.Metric, m.Value))
+		case limits[m.Metric].Off():
+			g.Warnings = append(g.Warnings, fmt.Sprintf("%s %s: missing in candidate (baseline %s), not gated: %s=off", m.Case, m.Metric, m.Value, m.Metric))
+		default:
+			g.Violations = append(g.Violations, Violation{m.Case, m.Metric,
+				fmt.Sprintf("%s: missing in candidate (baseline %s)", m.Metric, m.Value)})
+		}
+	}
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		l, ok := limits[row.Metric]
-		if !ok {
+		if !ok || l.Off() {
 			g.noteUngatedLatency(r, row)
 			continue
 		}
@@ -118,9 +132,19 @@ func describe(row *Row, l Limit) string {
 func change(row *Row) string {
 	delta := formatDelta(row)
 	if row.Kind == Exact {
-		delta = fmt.Sprintf("%+g, %s", row.Candidate-row.Base, delta)
+		delta = formatDiff(row.Candidate-row.Base) + ", " + delta
 	}
 	return fmt.Sprintf("%s %s → %s (%s)", row.Metric, row.Format(row.Base), row.Format(row.Candidate), delta)
+}
+
+// formatDiff writes a signed difference to 6 significant digits, so that
+// float noise (6.04 - 6 = 0.03999999999999915) does not show: "+0.04".
+func formatDiff(d float64) string {
+	s := strconv.FormatFloat(d, 'g', 6, 64)
+	if d >= 0 {
+		s = "+" + s
+	}
+	return s
 }
 
 // pText writes a p-value as "p=0.012" or "p<0.001".

@@ -34,6 +34,10 @@ func (l Limit) String() string {
 	return l.Metric + "=" + strconv.FormatFloat(l.Max, 'f', -1, 64)
 }
 
+// Off reports whether the limit switches its metric off: no limit, and a
+// figure missing in the candidate is no regression.
+func (l Limit) Off() bool { return math.IsInf(l.Max, 1) }
+
 // Limits are the gate's limits by metric name.
 type Limits map[string]Limit
 
@@ -109,20 +113,15 @@ func parseLimit(metric, value string) (Limit, error) {
 	return l, nil
 }
 
-// Apply returns ls with the limits of over put over it; an "off" limit in
-// over removes the metric's limit.
+// Apply returns ls with the limits of over put over it. An "off" limit in
+// over is kept, so that Gate knows the metric was switched off rather than
+// never limited.
 func (ls Limits) Apply(over Limits) Limits {
 	out := maps.Clone(ls)
 	if out == nil {
 		out = Limits{}
 	}
-	for k, l := range over {
-		if math.IsInf(l.Max, 1) {
-			delete(out, k)
-			continue
-		}
-		out[k] = l
-	}
+	maps.Copy(out, over)
 	return out
 }
 

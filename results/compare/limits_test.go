@@ -54,7 +54,7 @@ func TestParseLimits(t *testing.T) {
 
 func TestLimitsApply(t *testing.T) {
 	got := mustLimits(t, DefaultLimits).Apply(mustLimits(t, "hops=off,memory=5%,p99_overhead=20%"))
-	if want := "errors=1,memory=5%,p99_overhead=20%,proxies=0"; got.String() != want {
+	if want := "errors=1,hops=off,memory=5%,p99_overhead=20%,proxies=0"; got.String() != want {
 		t.Errorf("Apply = %s, want %s", got, want)
 	}
 }

@@ -41,6 +41,13 @@ func (r *Report) Write(w io.Writer) error {
 		fmt.Fprintf(w, "%s: %s in base, %s in candidate%s\n", f.Case, f.Base, f.Candidate, failureDetail(f))
 	}
 	fmt.Fprintln(w, r.summary())
+	for _, m := range r.Missing {
+		if m.InBase {
+			fmt.Fprintf(w, "missing: %s %s: missing in candidate (baseline %s)\n", m.Case, m.Metric, m.Value)
+		} else {
+			fmt.Fprintf(w, "missing: %s %s: missing in base (candidate %s)\n", m.Case, m.Metric, m.Value)
+		}
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
@@ -137,7 +144,11 @@ func (g *GateResult) Write(w io.Writer) error {
 	if g.OK() {
 		_, err = fmt.Fprintf(w, "gate: ok, %d cases within limits %s\n", g.Cases, g.Limits)
 	} else {
-		_, err = fmt.Fprintf(w, "gate: %d regressions in %d cases (limits %s)\n", len(g.Violations), g.Cases, g.Limits)
+		noun := "regressions"
+		if len(g.Violations) == 1 {
+			noun = "regression"
+		}
+		_, err = fmt.Fprintf(w, "gate: %d %s in %d cases (limits %s)\n", len(g.Violations), noun, g.Cases, g.Limits)
 	}
 	return err
 }

@@ -30,6 +30,8 @@ func WriteHTML(dir string, run *results.Run) error {
 
 // htmlPage is what the template renders.
 type htmlPage struct {
+	// Partial is the partial-run banner, "" for a complete run.
+	Partial         string
 	Title, Subtitle string
 	Figures         int // charts and path diagrams, for tests
 	Tables          []htmlTable
@@ -82,6 +84,7 @@ func (v *view) htmlPage() (*htmlPage, error) {
 		Title:       "meshbench: " + r.Scenario,
 		Subtitle:    fmt.Sprintf("Run %s, %s, %d cases on provider %s.", r.ID, r.StartedAt.UTC().Format(time.RFC3339), len(r.Cases), r.Provider),
 		Environment: environment(r),
+		Partial:     r.PartialNote(),
 	}
 	p.Tables = append(p.Tables, htmlTableOf("results", "Results", resultsTable(v)))
 	if t := overheadTable(v); len(t.rows) > 0 {

@@ -53,6 +53,9 @@ func (v *view) markdown() []byte {
 	r := v.run
 	fmt.Fprintf(&b, "# meshbench: %s\n\n", r.Scenario)
 	fmt.Fprintf(&b, "Run `%s`, %s, %d cases on provider `%s`.\n\n", r.ID, r.StartedAt.UTC().Format(time.RFC3339), len(r.Cases), r.Provider)
+	if note := r.PartialNote(); note != "" {
+		fmt.Fprintf(&b, "**%s**\n\n", note)
+	}
 	fmt.Fprintf(&b, "## Results\n\n")
 	resultsTable(v).writeMarkdown(&b)
 	if t := overheadTable(v); len(t.rows) > 0 {

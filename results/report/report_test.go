@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -186,5 +187,29 @@ func TestParseTrace(t *testing.T) {
 	}
 	if got := want[1].label(); got != "route_lookup" {
 		t.Errorf("label = %q, want route_lookup", got)
+	}
+}
+
+func TestPartialBanner(t *testing.T) {
+	run, err := clone(testRuns(t)["rates"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Partial, run.Interrupted, run.PlannedCases = true, true, len(run.Cases)+2
+	want := fmt.Sprintf("partial: %d of %d cases (interrupted)", len(run.Cases), len(run.Cases)+2)
+	var term bytes.Buffer
+	if err := WriteTerminal(&term, run); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := WriteAll(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	html, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
+	for name, got := range map[string][]byte{"terminal": term.Bytes(), "markdown": md, "html": html} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Errorf("%s report lacks %q", name, want)
+		}
 	}
 }

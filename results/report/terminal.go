@@ -11,6 +11,11 @@ import (
 // table, then each datapath's overhead vs none with confidence intervals
 // and the repetitions' noise. run is not modified.
 func WriteTerminal(w io.Writer, run *results.Run) error {
+	if note := run.PartialNote(); note != "" {
+		if _, err := fmt.Fprintf(w, "%s\n\n", note); err != nil {
+			return fmt.Errorf("render partial banner: %w", err)
+		}
+	}
 	if err := results.WriteTable(w, run); err != nil {
 		return err
 	}
