@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,15 +88,9 @@ func readFiles(stdin io.Reader) (io.Reader, error) {
 			return nil, err
 		}
 	}
-	// Past the files line the role reads stdin unlimited: what br buffered,
-	// then the rest.
-	return io.MultiReader(bytes.NewReader(buffered(br)), stdin), nil
-}
-
-// buffered returns what br has read ahead of its caller.
-func buffered(br *bufio.Reader) []byte {
-	b, _ := br.Peek(br.Buffered())
-	return b
+	// Past the files line the role reads on: what br holds, then, once the
+	// limit ends br, the rest of stdin.
+	return io.MultiReader(br, stdin), nil
 }
 
 // writeAtomic writes data to p (mode 0600, in a 0700 directory if it has
