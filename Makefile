@@ -4,7 +4,7 @@
 GO       ?= go
 BIN      := bin/meshbench
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS  := -X github.com/meshbench/meshbench/internal/app.commit=$(COMMIT)
+LDFLAGS  := -X github.com/meshbench/meshbench/app.commit=$(COMMIT)
 SCENARIO ?= quick
 BENCHFLAGS ?=
 

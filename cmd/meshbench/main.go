@@ -1,6 +1,6 @@
-// Command meshbench benchmarks service-mesh datapaths; see internal/app.
+// Command meshbench benchmarks service-mesh datapaths; see package app.
 package main
 
-import "github.com/meshbench/meshbench/internal/app"
+import "github.com/meshbench/meshbench/app"
 
 func main() { app.Main() }
