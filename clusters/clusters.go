@@ -31,7 +31,8 @@ func ConfigErrorf(format string, args ...any) error {
 	return configError{fmt.Errorf(format, args...)}
 }
 
-// ErrNotRoot is returned by providers that need root and do not have it.
+// ErrNotRoot is returned by providers that need root and do not have it;
+// like ErrConfig, the command line exits with code 2 on it.
 var ErrNotRoot = errors.New("meshbench needs root for the netns provider: run it with sudo or as root")
 
 // Spec is what a provider needs to build a cluster for one case.
@@ -251,7 +252,43 @@ type Cluster interface {
 	Delete(ctx context.Context) error
 }
 
-// Provider creates clusters.
+// Provider creates clusters and removes what runs left of them. A run
+// checks the provider once, then creates and deletes a cluster per case;
+// Cleanup removes what a killed or retained run left. The run id names
+// everything a run creates (NewRunID mints it, ValidRunID checks one a
+// user gives); a case's cluster has the run id followed by the case index
+// as its Spec.RunID (ClusterOfRun).
 type Provider interface {
+	// Check reports, creating nothing, whether the provider can create the
+	// clusters need describes. Errors the user must fix (privileges, kernel,
+	// kubeconfig, permissions, nodes, container engine) wrap ErrConfig or
+	// ErrNotRoot.
+	Check(ctx context.Context, need Need) error
+	// Create builds the cluster for spec; on any error it removes what it
+	// made before returning.
 	Create(ctx context.Context, spec Spec) (Cluster, error)
+	// Cleanup removes what the run runID left: the clusters of its cases and
+	// what they hold. It returns one line per thing removed, for a person to
+	// read ("deleted network namespace mb-0a1b2c3d0-p0"), also when it fails
+	// part-way; nothing removed is no lines. Errors the user must fix wrap
+	// ErrConfig or ErrNotRoot.
+	Cleanup(ctx context.Context, runID string) ([]string, error)
+	// CleanupAll is Cleanup for every meshbench run the provider reaches,
+	// other people's live runs too.
+	CleanupAll(ctx context.Context) ([]string, error)
+}
+
+// Need is what a run's clusters ask of a provider, for Check: the most
+// that any of them needs.
+type Need struct {
+	// Nodes is the largest node count of the run's clusters.
+	Nodes int
+}
+
+// ImagePreparer is implemented by providers whose nodes need the meshbench
+// image before the first cluster runs on them (kube). After Check,
+// PrepareImage makes it available on the nodes clusters of need use, so
+// that a failing push or import stops the run before anything is created.
+type ImagePreparer interface {
+	PrepareImage(ctx context.Context, need Need) error
 }

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,28 +15,32 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 )
 
-// ErrUnsupportedKernel is returned, wrapped with what is missing, by Check
-// when the kernel lacks something the provider needs.
+// ErrUnsupportedKernel is returned, wrapped with what is missing and with
+// clusters.ErrConfig, by Check when the kernel lacks something the provider
+// needs.
 var ErrUnsupportedKernel = errors.New("the kernel lacks a feature the netns provider needs (Linux >= 5.10 with network namespaces, veth, bridge, nf_tables NAT and cgroup2)")
 
-// Check reports whether this host can run the provider: it returns
-// clusters.ErrNotRoot without root and ErrUnsupportedKernel when network
-// namespaces, veth, bridges, nf_tables NAT or cgroup2 are not usable. It
-// leaves nothing behind: the features are tried in an unnamed namespace that
+// Check reports whether this host can run the provider's clusters, of any
+// size: it returns clusters.ErrNotRoot without root and an error wrapping
+// ErrUnsupportedKernel and clusters.ErrConfig when network namespaces,
+// veth, bridges, nf_tables NAT or cgroup2 are not usable. It leaves
+// nothing behind: the features are tried in an unnamed namespace that
 // disappears with the thread that made it.
-func Check() error {
+func (p *Provider) Check(context.Context, clusters.Need) error { return check() }
+
+func check() error {
 	if os.Geteuid() != 0 {
 		return clusters.ErrNotRoot
 	}
 	cg, err := DetectCgroups()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnsupportedKernel, err)
+		return unsupported(err)
 	}
 	if err := unix.Access(cg.v2, unix.W_OK); err != nil {
-		return fmt.Errorf("%w: cgroup2 at %s is not writable: %w", ErrUnsupportedKernel, cg.v2, err)
+		return unsupported(fmt.Errorf("cgroup2 at %s is not writable: %w", cg.v2, err))
 	}
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
-		return fmt.Errorf("%w: network namespaces: %w", ErrUnsupportedKernel, err)
+		return unsupported(fmt.Errorf("network namespaces: %w", err))
 	}
 	res := make(chan error, 1)
 	go func() {
@@ -45,9 +50,15 @@ func Check() error {
 		res <- probe()
 	}()
 	if err := <-res; err != nil {
-		return fmt.Errorf("%w: %w", ErrUnsupportedKernel, err)
+		return unsupported(err)
 	}
 	return nil
+}
+
+// unsupported says what of the kernel's the provider misses; the user must
+// change the host (or the provider), so it is a configuration error.
+func unsupported(err error) error {
+	return clusters.ConfigErrorf("%w: %w", ErrUnsupportedKernel, err)
 }
 
 // probe tries, in a new unnamed network namespace of the calling (locked)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/clusters"
 )
 
 const (
@@ -26,7 +28,76 @@ const (
 	teardownWorkers = 8
 )
 
-// Removed lists what Cleanup removed, or what Leftovers found.
+// Cleanup removes what the run runID left on this host: the namespaces,
+// cgroups and processes of its cases' clusters (found by name, as
+// Leftovers finds them) and their state directories under
+// Options.StateRoot. Before it removes anything it returns Check's errors.
+func (p *Provider) Cleanup(ctx context.Context, runID string) ([]string, error) {
+	if !clusters.ValidRunID(runID) {
+		return nil, fmt.Errorf("clean up run %q: want 8 lowercase hex digits", runID)
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	found, err := Leftovers("")
+	if err != nil {
+		return nil, err
+	}
+	var r Removed
+	var errs []error
+	for _, id := range clusterIDs(found) {
+		if !clusters.ClusterOfRun(id, runID) {
+			continue
+		}
+		got, err := cleanupCluster(ctx, id)
+		r.Processes = append(r.Processes, got.Processes...)
+		r.Namespaces = append(r.Namespaces, got.Namespaces...)
+		r.Cgroups = append(r.Cgroups, got.Cgroups...)
+		errs = append(errs, err)
+	}
+	state, err := p.removeState(func(id string) bool { return clusters.ClusterOfRun(id, runID) })
+	return append(r.lines(), state...), errors.Join(append(errs, err)...)
+}
+
+// CleanupAll removes what every meshbench run has on this host, live ones
+// too, as Cleanup does for one run.
+func (p *Provider) CleanupAll(ctx context.Context) ([]string, error) {
+	if err := check(); err != nil {
+		return nil, err
+	}
+	r, err := cleanupCluster(ctx, "")
+	state, serr := p.removeState(func(string) bool { return true })
+	return append(r.lines(), state...), errors.Join(err, serr)
+}
+
+// removeState removes the state directories under Options.StateRoot whose
+// names (cluster ids) match, and says which it removed.
+func (p *Provider) removeState(match func(clusterID string) bool) ([]string, error) {
+	if p.opts.StateRoot == "" {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(p.opts.StateRoot)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if !match(e.Name()) {
+			continue
+		}
+		dir := filepath.Join(p.opts.StateRoot, e.Name())
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, fmt.Errorf("remove state: %w", err)
+		}
+		removed = append(removed, "removed state "+dir)
+	}
+	return removed, nil
+}
+
+// Removed lists what a cluster's cleanup removed, or what Leftovers found.
 type Removed struct {
 	Processes []Proc
 	// Namespaces are names under /run/netns; deleting one deletes its links,
@@ -48,21 +119,36 @@ func (r Removed) Empty() bool {
 	return len(r.Processes) == 0 && len(r.Namespaces) == 0 && len(r.Cgroups) == 0
 }
 
-// Leftovers lists, changing nothing, what the run runID has on this host:
-// its namespaces under /run/netns, its cgroups, and the processes in either.
-// An empty runID lists every meshbench run.
-func Leftovers(runID string) (Removed, error) {
-	r, _, err := find(runID)
+// lines says what was removed, one line each, in the order of removal.
+func (r Removed) lines() []string {
+	var out []string
+	for _, p := range r.Processes {
+		out = append(out, fmt.Sprintf("killed process %d (%s)", p.PID, p.Command))
+	}
+	for _, n := range r.Namespaces {
+		out = append(out, "deleted network namespace "+n)
+	}
+	for _, c := range r.Cgroups {
+		out = append(out, "removed cgroup "+c)
+	}
+	return out
+}
+
+// Leftovers lists, changing nothing, what the cluster clusterID has on
+// this host: its namespaces under /run/netns, its cgroups, and the
+// processes in either. An empty clusterID lists every meshbench cluster.
+func Leftovers(clusterID string) (Removed, error) {
+	r, _, err := find(clusterID)
 	return r, err
 }
 
-// Cleanup removes what Leftovers(runID) finds, as a killed run leaves it:
-// it kills the processes and waits for them to exit, deletes the
-// namespaces, and removes the cgroups bottom-up. An empty runID cleans up
-// every meshbench run on the host, including live ones. It returns what it
-// removed, also when it fails part-way.
-func Cleanup(ctx context.Context, runID string) (Removed, error) {
-	r, inodes, err := find(runID)
+// cleanupCluster removes what Leftovers(clusterID) finds, as a killed run
+// leaves it: it kills the processes and waits for them to exit, deletes
+// the namespaces, and removes the cgroups bottom-up. An empty clusterID
+// cleans up every meshbench cluster on the host, including live ones. It
+// returns what it found to remove, also when it fails part-way.
+func cleanupCluster(ctx context.Context, clusterID string) (Removed, error) {
+	r, inodes, err := find(clusterID)
 	if err != nil {
 		return r, err
 	}
@@ -78,24 +164,61 @@ func Cleanup(ctx context.Context, runID string) (Removed, error) {
 	}))
 	errs = append(errs, removeCgroups(ctx, r.Cgroups))
 	if err := errors.Join(errs...); err != nil {
-		return r, fmt.Errorf("clean up run %q: %w", runID, err)
+		return r, fmt.Errorf("clean up run %q: %w", clusterID, err)
 	}
 	return r, nil
 }
 
-// find looks for the run's namespaces, cgroups and processes; it also
-// returns the namespaces' inode numbers.
-func find(runID string) (Removed, map[uint64]bool, error) {
-	var r Removed
-	id := "(" + runIDSyntax + ")"
-	if runID != "" {
-		if !runIDPattern.MatchString(runID) {
-			return r, nil, fmt.Errorf("find run %q: want 1 to 16 lowercase letters or digits", runID)
+// The names of every cluster's namespaces and top cgroups, with the
+// cluster id as the first submatch.
+var (
+	anyNamespace = namespacePattern("(" + runIDSyntax + ")")
+	anyCgroup    = cgroupPattern("(" + runIDSyntax + ")")
+)
+
+// namespacePattern matches the names of the namespaces of the clusters
+// whose ids id matches.
+func namespacePattern(id string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + nsName(id, `(?:fabric|n[0-9]+|p[0-9]+)`) + `$`)
+}
+
+// cgroupPattern matches the names of the top cgroups of the clusters whose
+// ids id matches.
+func cgroupPattern(id string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + cgroupRoot(id) + `$`)
+}
+
+// clusterIDs returns, sorted, the ids of the clusters r's namespaces and
+// cgroups belong to.
+func clusterIDs(r Removed) []string {
+	var ids []string
+	for _, n := range r.Namespaces {
+		if m := anyNamespace.FindStringSubmatch(n); m != nil {
+			ids = append(ids, m[1])
 		}
-		id = regexp.QuoteMeta(runID)
 	}
-	nsRE := regexp.MustCompile(`^` + nsName(id, `(fabric|n[0-9]+|p[0-9]+)`) + `$`)
-	cgRE := regexp.MustCompile(`^` + cgroupRoot(id) + `$`)
+	for _, c := range r.Cgroups {
+		if m := anyCgroup.FindStringSubmatch(filepath.Base(c)); m != nil {
+			ids = append(ids, m[1])
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// find looks for the cluster's namespaces, cgroups and processes (every
+// cluster's for an empty clusterID); it also returns the namespaces'
+// inode numbers.
+func find(clusterID string) (Removed, map[uint64]bool, error) {
+	var r Removed
+	nsRE, cgRE := anyNamespace, anyCgroup
+	if clusterID != "" {
+		if !runIDPattern.MatchString(clusterID) {
+			return r, nil, fmt.Errorf("find run %q: want 1 to 16 lowercase letters or digits", clusterID)
+		}
+		id := regexp.QuoteMeta(clusterID)
+		nsRE, cgRE = namespacePattern(id), cgroupPattern(id)
+	}
 
 	inodes, err := findNamespaces(nsRE, &r)
 	if err != nil {

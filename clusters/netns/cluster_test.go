@@ -323,14 +323,19 @@ func TestCreateRunIDInUse(t *testing.T) {
 	}
 }
 
-// TestCheck expects the test machine to be able to run clusters when root.
+// TestCheck expects the test machine to be able to run clusters when root,
+// and a kernel that cannot to be the user's to fix.
 func TestCheck(t *testing.T) {
 	var want error
 	if os.Geteuid() != 0 {
 		want = clusters.ErrNotRoot
 	}
-	if err := Check(); !errors.Is(err, want) {
+	if err := New(Options{}).Check(context.Background(), clusters.Need{Nodes: 3}); !errors.Is(err, want) {
 		t.Fatalf("Check = %v, want %v", err, want)
+	}
+	err := unsupported(errors.New("veth: operation not supported"))
+	if !errors.Is(err, ErrUnsupportedKernel) || !errors.Is(err, clusters.ErrConfig) || !strings.HasSuffix(err.Error(), ": veth: operation not supported") {
+		t.Errorf("unsupported kernel: got %q, want it to wrap ErrUnsupportedKernel and clusters.ErrConfig and say what is missing", err)
 	}
 }
 

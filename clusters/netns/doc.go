@@ -26,9 +26,12 @@
 // network namespace is never changed: every link, address, route, sysctl
 // and rule lives in a namespace of the run.
 //
-// Lifecycle: Provider.Create builds the cluster in stages and removes what
-// it made on failure; Cluster.Start runs meshbench agents inside a pod or
-// node (its namespace and cgroup); Cluster.Delete kills them and removes
-// everything. Cleanup removes what a killed run left, found by name, and
-// Leftovers lists it.
+// Lifecycle: Provider.Check tries, in a throwaway namespace, what clusters
+// need of the host and its kernel; Provider.Create builds the cluster in
+// stages and removes what it made on failure; Cluster.Start runs meshbench
+// agents inside a pod or node (its namespace and cgroup); Cluster.Delete
+// kills them and removes everything. Provider.Cleanup and CleanupAll
+// remove what killed or retained runs left, found by the names above, and
+// the runner's state directories under Options.StateRoot; Leftovers lists
+// what a cluster left.
 package netns

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,7 +78,8 @@ func TestCleanupKilledRun(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start runner: %v", err)
 	}
-	t.Cleanup(func() { _, _ = Cleanup(context.Background(), runID) })
+	p := New(Options{StateRoot: t.TempDir()})
+	t.Cleanup(func() { _, _ = p.Cleanup(context.Background(), runID) })
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -114,14 +114,59 @@ func TestCleanupKilledRun(t *testing.T) {
 		t.Errorf("killed run left processes %+v, want the 2 orphans", left.Processes)
 	}
 
-	got, err := Cleanup(context.Background(), runID)
+	// The run's state directory goes too; another run's, whose id starts
+	// with this run's, stays.
+	mine, other := filepath.Join(p.opts.StateRoot, runID), filepath.Join(p.opts.StateRoot, runID+"ff0")
+	for _, dir := range []string{filepath.Join(mine, "sidecar"), other} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	got, err := p.Cleanup(context.Background(), runID)
 	if err != nil {
 		t.Fatalf("Cleanup: %v", err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(left) {
-		t.Errorf("Cleanup removed %+v, want %+v", got, left)
+	if want := append(left.lines(), "removed state "+mine); !slices.Equal(got, want) {
+		t.Errorf("Cleanup removed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	assertNoLeftovers(t, runID)
+	if exists(mine) || !exists(other) {
+		t.Errorf("after Cleanup: state %s exists: %t, another run's %s exists: %t; want only the other run's", mine, exists(mine), other, exists(other))
+	}
+	if again, err := p.Cleanup(context.Background(), runID); err != nil || len(again) > 0 {
+		t.Errorf("second Cleanup: removed %q, %v; want nothing", again, err)
+	}
+}
+
+// TestClusterIDs checks which cluster each leftover's name belongs to: the
+// names a cluster makes, and no others.
+func TestClusterIDs(t *testing.T) {
+	r := Removed{
+		Namespaces: []string{
+			"mb-0a1b2c3d0-fabric", "mb-0a1b2c3d0-n2", "mb-0a1b2c3d12-p40", "mb-abc-p0",
+			"mb-zz-other", "mb-0a1b2c3d7", "xmb-0a1b2c3d8-n0", "mb-0a1b2c3d9-n",
+		},
+		Cgroups: []string{
+			"/sys/fs/cgroup/meshbench-0a1b2c3d1", "/sys/fs/cgroup/memory/user.slice/meshbench-abc",
+			"/sys/fs/cgroup/meshbench-", "/sys/fs/cgroup/meshbench-0a1b2c3d2-x", "/sys/fs/cgroup/meshbenchx",
+		},
+	}
+	want := []string{"0a1b2c3d0", "0a1b2c3d1", "0a1b2c3d12", "abc"}
+	if got := clusterIDs(r); !slices.Equal(got, want) {
+		t.Errorf("clusterIDs = %q, want %q", got, want)
+	}
+}
+
+// TestCleanupRefusesBadRunID checks that Cleanup takes only run ids
+// NewRunID mints, before it looks at the host: "" or a prefix would match
+// other runs' clusters.
+func TestCleanupRefusesBadRunID(t *testing.T) {
+	for _, id := range []string{"", "0a", "0a1b2c3d0", "../../etc"} {
+		if got, err := New(Options{}).Cleanup(context.Background(), id); err == nil || len(got) > 0 {
+			t.Errorf("Cleanup(%q) = %q, %v; want an error and nothing removed", id, got, err)
+		}
+	}
 }
 
 // heldNamespaces returns this process's descriptors and threads that

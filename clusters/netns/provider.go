@@ -19,9 +19,15 @@ type Options struct {
 	// Executable is the meshbench binary that Start runs; empty means the
 	// running executable (os.Executable).
 	Executable string
+	// StateRoot holds the runner's state directories, one per cluster and
+	// named by its id, on the host the clusters share with the runner
+	// (datapaths.StateRoot); Cleanup removes those of the runs it cleans
+	// up. Empty means there are none.
+	StateRoot string
 }
 
-// Provider creates kind-shaped clusters of network namespaces on this host.
+// Provider creates kind-shaped clusters of network namespaces on this host
+// and removes what runs left of them.
 type Provider struct {
 	opts Options
 }
@@ -136,7 +142,7 @@ func (c *Cluster) Delete(ctx context.Context) error {
 	c.procs, c.spawner = nil, nil
 	c.mu.Unlock()
 
-	_, err := Cleanup(ctx, c.topo.RunID)
+	_, err := cleanupCluster(ctx, c.topo.RunID)
 	// Reap the processes Start made so that none stays a zombie.
 	for _, p := range procs {
 		select {
