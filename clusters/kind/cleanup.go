@@ -8,27 +8,35 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kind/pkg/cluster"
-
 	"github.com/meshbench/meshbench/clusters"
 )
 
 // Cleanup deletes the kind clusters of the run runID: those of a run
 // killed before its teardown, or kept with --retain. A run gives each
 // case's cluster the run's id followed by the case index, so every cluster
-// named ClusterName(id) with such an id goes and no other run's; an empty
-// runID deletes every meshbench kind cluster. It returns the clusters it deleted.
+// named ClusterName(id) with such an id goes and no other run's. It
+// returns a line for each cluster it deleted, also when it fails part-way.
 // No Docker or podman engine is an error wrapping clusters.ErrConfig.
-func Cleanup(ctx context.Context, runID string) ([]string, error) {
-	if runID != "" && !clusters.ValidRunID(runID) {
+func (p *Provider) Cleanup(ctx context.Context, runID string) ([]string, error) {
+	if !clusters.ValidRunID(runID) {
 		return nil, fmt.Errorf("clean up run %q: want 8 lowercase hex digits", runID)
 	}
-	e, err := detectEngine(ctx)
+	return p.cleanup(ctx, func(id string) bool { return clusters.ClusterOfRun(id, runID) })
+}
+
+// CleanupAll deletes every meshbench kind cluster, other people's live
+// runs' too, as Cleanup does for one run.
+func (p *Provider) CleanupAll(ctx context.Context) ([]string, error) {
+	return p.cleanup(ctx, func(string) bool { return true })
+}
+
+// cleanup deletes the kind clusters named ClusterName(id) whose ids match.
+func (p *Provider) cleanup(ctx context.Context, match func(clusterID string) bool) ([]string, error) {
+	_, lib, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p := cluster.NewProvider(e.option)
-	all, err := p.List()
+	all, err := lib.List()
 	if err != nil {
 		return nil, kindError("list kind clusters", err)
 	}
@@ -43,16 +51,16 @@ func Cleanup(ctx context.Context, runID string) ([]string, error) {
 	var deleted []string
 	for _, name := range all {
 		id, ok := strings.CutPrefix(name, ClusterPrefix)
-		if !ok || runID != "" && !clusters.ClusterOfRun(id, runID) {
+		if !ok || !match(id) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return deleted, err
 		}
-		if err := p.Delete(name, filepath.Join(dir, kubeconfigFile)); err != nil {
+		if err := lib.Delete(name, filepath.Join(dir, kubeconfigFile)); err != nil {
 			return deleted, kindError("delete kind cluster "+name, err)
 		}
-		deleted = append(deleted, name)
+		deleted = append(deleted, "deleted kind cluster "+name)
 	}
 	return deleted, nil
 }

@@ -24,6 +24,8 @@
 //
 // kind needs a running Docker or podman engine and the node image
 // (DefaultNodeImage unless Options.NodeImage names another) in the engine
-// or reachable in its registry; New checks both, and that the meshbench
-// executable can be packed into an image, before any cluster is made.
+// or reachable in its registry; Provider.Check checks both, and that the
+// meshbench executable can be packed into an image, before any cluster is
+// made. Provider.Cleanup and CleanupAll delete the kind clusters that
+// killed or retained runs left, found by name.
 package kind

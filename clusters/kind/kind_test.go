@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,15 +133,86 @@ func TestCheckImage(t *testing.T) {
 	}
 }
 
-// TestNoEngine checks that New and Cleanup stop, with a configuration
+// TestNoEngine checks that Check and Cleanup stop, with a configuration
 // error, before they touch anything when no engine runs.
 func TestNoEngine(t *testing.T) {
 	fakeEngines(t, map[string]string{"docker": dockerDown})
-	if _, err := New(context.Background(), Options{}); !errors.Is(err, clusters.ErrConfig) {
-		t.Errorf("New: got %v, want an error wrapping clusters.ErrConfig", err)
+	ctx := context.Background()
+	p := New(Options{})
+	if err := p.Check(ctx, clusters.Need{Nodes: 1}); !errors.Is(err, clusters.ErrConfig) {
+		t.Errorf("Check: got %v, want an error wrapping clusters.ErrConfig", err)
 	}
-	if deleted, err := Cleanup(context.Background(), ""); !errors.Is(err, clusters.ErrConfig) || len(deleted) > 0 {
+	if deleted, err := p.Cleanup(ctx, "0a1b2c3d"); !errors.Is(err, clusters.ErrConfig) || len(deleted) > 0 {
 		t.Errorf("Cleanup: got %v, %v; want no clusters and an error wrapping clusters.ErrConfig", deleted, err)
+	}
+	if deleted, err := p.CleanupAll(ctx); !errors.Is(err, clusters.ErrConfig) || len(deleted) > 0 {
+		t.Errorf("CleanupAll: got %v, %v; want no clusters and an error wrapping clusters.ErrConfig", deleted, err)
+	}
+}
+
+// dockerWithClusters answers kind's listing of clusters and of a cluster's
+// nodes (docker ps -a --filter label=...) as an engine holding the kind
+// clusters it prints, one control-plane node each, and logs the nodes it
+// is asked to remove (docker rm -f -v NODE...) to the file LOG.
+const dockerWithClusters = `case "$1" in
+-v) echo "Docker version 28.2.2, build e6534b4";;
+info) ;;
+ps) case "$4" in
+	label=io.x-k8s.kind.cluster) printf '%s\n' kind meshbench-0a1b2c3d0 meshbench-0a1b2c3d1 meshbench-0a1b2c3dff0 other-meshbench-0a1b2c3d2;;
+	label=io.x-k8s.kind.cluster=*) echo "${4#label=io.x-k8s.kind.cluster=}-control-plane";;
+	*) exit 1;;
+	esac;;
+rm) shift 3; echo "$@" >>LOG;;
+*) exit 1;;
+esac`
+
+// TestCleanup checks that Cleanup deletes the kind clusters of the run
+// and no other run's (a run id followed by letters is another run's), and
+// CleanupAll every meshbench cluster and no other.
+func TestCleanup(t *testing.T) {
+	tests := []struct {
+		name  string
+		runID string // "" for CleanupAll
+		want  []string
+	}{
+		{"run", "0a1b2c3d", []string{"meshbench-0a1b2c3d0", "meshbench-0a1b2c3d1"}},
+		{"other run", "0a1b2c3e", nil},
+		{"all", "", []string{"meshbench-0a1b2c3d0", "meshbench-0a1b2c3d1", "meshbench-0a1b2c3dff0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "rm.log")
+			fakeEngines(t, map[string]string{"docker": strings.ReplaceAll(dockerWithClusters, "LOG", log)})
+			p := New(Options{})
+			var deleted []string
+			var err error
+			if tt.runID == "" {
+				deleted, err = p.CleanupAll(context.Background())
+			} else {
+				deleted, err = p.Cleanup(context.Background(), tt.runID)
+			}
+			if err != nil {
+				t.Fatalf("cleanup: %v", err)
+			}
+			var lines, removed []string
+			for _, name := range tt.want {
+				lines = append(lines, "deleted kind cluster "+name)
+				removed = append(removed, name+"-control-plane\n")
+			}
+			if !slices.Equal(deleted, lines) {
+				t.Errorf("cleanup said %q, want %q", deleted, lines)
+			}
+			b, err := os.ReadFile(log)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if got := string(b); got != strings.Join(removed, "") {
+				t.Errorf("docker rm got %q, want %q", got, strings.Join(removed, ""))
+			}
+		})
+	}
+	if deleted, err := New(Options{}).Cleanup(context.Background(), "0a"); err == nil || len(deleted) > 0 {
+		t.Errorf("Cleanup of a run id prefix: got %q, %v; want an error and nothing deleted", deleted, err)
 	}
 }
 

@@ -54,10 +54,15 @@ type Options struct {
 }
 
 // Provider creates a kind cluster per Create and the case's cluster in it
-// through the kube provider.
+// through the kube provider. It finds the container engine kind runs its
+// nodes in (Docker, else podman, as kind's own detection) when it first
+// needs one.
 type Provider struct {
-	kind  *cluster.Provider
 	image string
+
+	mu   sync.Mutex
+	eng  engine
+	kind *cluster.Provider // nil until an engine is found
 }
 
 var (
@@ -65,26 +70,43 @@ var (
 	_ clusters.Cluster  = (*Cluster)(nil)
 )
 
-// New returns a provider once the host proved it can create kind
-// clusters: a Docker or podman engine runs, the node image is in it or in
-// reach of it, and the running executable is a static Linux binary the
-// kube provider can pack into the pods' image. Its errors wrap
-// clusters.ErrConfig, apart from a cancelled ctx; it creates nothing.
-func New(ctx context.Context, opts Options) (*Provider, error) {
-	e, err := detectEngine(ctx)
+// New returns a provider; it looks at nothing (Check does).
+func New(opts Options) *Provider {
+	return &Provider{image: cmp.Or(opts.NodeImage, DefaultNodeImage)}
+}
+
+// Check reports whether the host can create kind clusters: a Docker or
+// podman engine runs, the node image is in it or in reach of it, and the
+// running executable is a static Linux binary the kube provider can pack
+// into the pods' image. Its errors wrap clusters.ErrConfig, apart from a
+// cancelled ctx; it creates nothing.
+func (p *Provider) Check(ctx context.Context, _ clusters.Need) error {
+	e, _, err := p.engine(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	image := cmp.Or(opts.NodeImage, DefaultNodeImage)
-	if err := e.checkImage(ctx, image); err != nil {
-		return nil, err
+	if err := e.checkImage(ctx, p.image); err != nil {
+		return err
 	}
 	// On error the empty path makes StaticExecutable fail.
 	exe, _ := os.Executable()
-	if _, err := kube.StaticExecutable(exe); err != nil {
-		return nil, err
+	_, err = kube.StaticExecutable(exe)
+	return err
+}
+
+// engine returns the container engine and the kind library over it,
+// detecting the engine on the first call that finds one.
+func (p *Provider) engine(ctx context.Context) (engine, *cluster.Provider, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kind == nil {
+		e, err := detectEngine(ctx)
+		if err != nil {
+			return engine{}, nil, err
+		}
+		p.eng, p.kind = e, cluster.NewProvider(e.option)
 	}
-	return &Provider{kind: cluster.NewProvider(e.option), image: image}, nil
+	return p.eng, p.kind, nil
 }
 
 // Create makes the kind cluster of spec.RunID with spec.Nodes workers,
@@ -95,10 +117,14 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if spec.Nodes < 1 {
 		return nil, fmt.Errorf("plan cluster: %d nodes: want at least 1", spec.Nodes)
 	}
+	_, lib, err := p.engine(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{kind: p.kind, name: ClusterName(spec.RunID)}
+	c := &Cluster{kind: lib, name: ClusterName(spec.RunID)}
 	dir, err := os.MkdirTemp("", c.name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
@@ -107,7 +133,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if err := p.createKind(ctx, c, spec.Nodes); err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(p.kind, c.name)})
+	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name)})
 	if err == nil {
 		err = waitWorkers(ctx, kp.Client(), spec.Nodes)
 	}
@@ -131,7 +157,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 func (p *Provider) createKind(ctx context.Context, c *Cluster, workers int) error {
 	done := make(chan error, 1)
 	go func() {
-		done <- p.kind.Create(c.name,
+		done <- c.kind.Create(c.name,
 			cluster.CreateWithV1Alpha4Config(config(c.name, workers)),
 			cluster.CreateWithNodeImage(p.image),
 			cluster.CreateWithKubeconfigPath(c.kubeconfig()),
@@ -147,7 +173,7 @@ func (p *Provider) createKind(ctx context.Context, c *Cluster, workers int) erro
 	}
 	// Errors are expected while kind and the deletion race; the last
 	// deletion, after kind gave up, is the one that counts.
-	_ = p.kind.Delete(c.name, c.kubeconfig())
+	_ = c.kind.Delete(c.name, c.kubeconfig())
 	<-done
 	if err := c.deleteKind(); err != nil {
 		return errors.Join(ctx.Err(), err)

@@ -20,19 +20,31 @@ const deleteTimeout = 2 * time.Minute
 
 // Cleanup deletes the namespaces of the run runID, found by RunLabel, and
 // waits until they are gone: those of a run killed before its teardown, or
-// kept with --retain. A run gives each case's cluster the run's id followed
-// by the case index (clusters.ClusterOfRun), so those namespaces go and no other
-// run's; an empty runID deletes every meshbench namespace of the cluster. It returns
-// the namespaces it deleted or, with an error, those it tried to delete.
-// Errors that mean the cluster cannot be reached or the kubeconfig's user
-// may not list or delete namespaces wrap clusters.ErrConfig.
-func Cleanup(ctx context.Context, client kubernetes.Interface, runID string) ([]string, error) {
-	if runID != "" && !clusters.ValidRunID(runID) {
+// kept with --retain. A run gives each case's cluster the run's id
+// followed by the case index (clusters.ClusterOfRun), so those namespaces
+// go and no other run's. It returns a line for each namespace it deleted;
+// with an error, none, as the namespaces may not be gone. Errors that mean
+// the cluster cannot be reached or the kubeconfig's user may not list or
+// delete namespaces wrap clusters.ErrConfig.
+func (p *Provider) Cleanup(ctx context.Context, runID string) ([]string, error) {
+	if !clusters.ValidRunID(runID) {
 		return nil, fmt.Errorf("clean up run %q: want 8 lowercase hex digits", runID)
 	}
+	return p.cleanup(ctx, runID)
+}
+
+// CleanupAll deletes every meshbench namespace of the cluster, other
+// people's live runs' too, as Cleanup does for one run.
+func (p *Provider) CleanupAll(ctx context.Context) ([]string, error) {
+	return p.cleanup(ctx, "")
+}
+
+// cleanup deletes the namespaces of the run runID, or every run's for an
+// empty runID.
+func (p *Provider) cleanup(ctx context.Context, runID string) ([]string, error) {
 	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	list, err := client.CoreV1().Namespaces().List(lctx, metav1.ListOptions{LabelSelector: RunLabel})
+	list, err := p.client.CoreV1().Namespaces().List(lctx, metav1.ListOptions{LabelSelector: RunLabel})
 	if err != nil {
 		return nil, apiError("list meshbench namespaces", err)
 	}
@@ -43,10 +55,14 @@ func Cleanup(ctx context.Context, client kubernetes.Interface, runID string) ([]
 		}
 	}
 	slices.Sort(names)
-	if err := deleteNamespaces(ctx, client, names); err != nil {
-		return names, fmt.Errorf("clean up run %q: %w", runID, err)
+	if err := deleteNamespaces(ctx, p.client, names); err != nil {
+		return nil, fmt.Errorf("clean up run %q: %w", runID, err)
 	}
-	return names, nil
+	lines := make([]string, len(names))
+	for i, name := range names {
+		lines[i] = "deleted namespace " + name
+	}
+	return lines, nil
 }
 
 // deleteNamespaces deletes the namespaces, their dependents first

@@ -27,7 +27,8 @@
 // pull).
 //
 // Lifecycle: Provider.Check verifies, changing nothing, what a run needs
-// (API server, RBAC, nodes, image); Provider.Create makes the namespace,
+// (API server, RBAC, nodes, image); Provider.PrepareImage gets the image
+// to the nodes before the first case; Provider.Create makes the namespace,
 // services, pods and node agents, waits until they run and the services
 // have their endpoints, asks each node agent where the pods live on its
 // node (the kube-inspect role: host PID, network namespace, cgroups, host
@@ -35,8 +36,9 @@
 // runs `meshbench agent ...` in a pod's or node agent's container through
 // the pods/exec subresource, its stdin and stdout carrying the
 // internal/wire protocol; agents exit when their stdin closes.
-// Cluster.Delete deletes the namespace and waits until it is gone; Cleanup
-// finds what killed or retained runs left by the run label. The node
+// Cluster.Delete deletes the namespace and waits until it is gone;
+// Provider.Cleanup and CleanupAll delete what killed or retained runs left,
+// found by the run label. The node
 // agents remove the run's nftables tables from their nodes' namespaces as
 // they end, so deleting the namespace also removes a datapath's steering.
 package kube

@@ -71,8 +71,9 @@ type Provider struct {
 }
 
 var (
-	_ clusters.Provider = (*Provider)(nil)
-	_ clusters.Cluster  = (*Cluster)(nil)
+	_ clusters.Provider      = (*Provider)(nil)
+	_ clusters.ImagePreparer = (*Provider)(nil)
+	_ clusters.Cluster       = (*Cluster)(nil)
 )
 
 // New returns a provider for the cluster opts.Kubeconfig names. A
@@ -102,21 +103,21 @@ func newProvider(client kubernetes.Interface, exec execFunc, opts Options) *Prov
 	return &Provider{client: client, exec: exec, opts: opts, imported: map[string]bool{}, locate: (*Cluster).locate}
 }
 
-// Client returns the provider's Kubernetes client, for Cleanup.
+// Client returns the provider's Kubernetes client.
 func (p *Provider) Client() kubernetes.Interface { return p.client }
 
 // Check reports, changing nothing, whether the provider can create
-// clusters of up to nodes nodes: the API server answers, the kubeconfig's
+// clusters of up to need.Nodes nodes: the API server answers, the kubeconfig's
 // user may do what a run does, enough nodes are schedulable, the image
 // has a way to the nodes and the executable can be packed for their
 // architecture. Its errors wrap clusters.ErrConfig, apart from a cancelled ctx.
-func (p *Provider) Check(ctx context.Context, nodes int) error {
+func (p *Provider) Check(ctx context.Context, need clusters.Need) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	if (p.opts.Registry == "") == (p.opts.Import == nil) {
 		return configErrorf("say how the nodes get the meshbench image: either push it to a registry (--image-registry) or import an archive on each node (--image-import)")
 	}
-	picked, err := pickNodes(ctx, p.client, nodes)
+	picked, err := pickNodes(ctx, p.client, need.Nodes)
 	if err != nil {
 		return err
 	}
@@ -131,11 +132,11 @@ func (p *Provider) Check(ctx context.Context, nodes int) error {
 }
 
 // PrepareImage builds the meshbench image and makes it available on the
-// nodes that clusters of up to nodes nodes use, as Create does when it
+// nodes that clusters of up to need.Nodes nodes use, as Create does when it
 // needs to: after Check, it reports a failing push or import (wrapping
 // clusters.ErrConfig) before the first cluster is made.
-func (p *Provider) PrepareImage(ctx context.Context, nodes int) error {
-	picked, err := pickNodes(ctx, p.client, nodes)
+func (p *Provider) PrepareImage(ctx context.Context, need clusters.Need) error {
+	picked, err := pickNodes(ctx, p.client, need.Nodes)
 	if err != nil {
 		return err
 	}

@@ -280,7 +280,7 @@ func TestCheck(t *testing.T) {
 			if tc.opts != nil {
 				tc.opts(&opts)
 			}
-			err := newProvider(client, noExec, opts).Check(context.Background(), 3)
+			err := newProvider(client, noExec, opts).Check(context.Background(), clusters.Need{Nodes: 3})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("check: %v", err)
@@ -332,25 +332,39 @@ func TestCleanup(t *testing.T) {
 		ns("meshbench-mine", nil), // not ours: no label
 		ns("default", nil),
 	)
+	p := newProvider(client, noExec, Options{})
 	for _, tc := range []struct {
-		runID       string
+		runID       string // "" for CleanupAll
 		wantDeleted []string
 		wantLeft    []string
 	}{
-		{"0a1b2c3d", []string{"meshbench-0a1b2c3d0", "meshbench-0a1b2c3d1"}, []string{"default", "meshbench-0a1b2c3dff0", "meshbench-mine"}},
+		{"0a1b2c3d", []string{"deleted namespace meshbench-0a1b2c3d0", "deleted namespace meshbench-0a1b2c3d1"}, []string{"default", "meshbench-0a1b2c3dff0", "meshbench-mine"}},
 		{"0a1b2c3d", nil, []string{"default", "meshbench-0a1b2c3dff0", "meshbench-mine"}},
-		{"", []string{"meshbench-0a1b2c3dff0"}, []string{"default", "meshbench-mine"}},
+		{"", []string{"deleted namespace meshbench-0a1b2c3dff0"}, []string{"default", "meshbench-mine"}},
 	} {
-		deleted, err := Cleanup(ctx, client, tc.runID)
+		cleanup := func(ctx context.Context) ([]string, error) { return p.Cleanup(ctx, tc.runID) }
+		if tc.runID == "" {
+			cleanup = p.CleanupAll
+		}
+		deleted, err := cleanup(ctx)
 		if err != nil {
 			t.Fatalf("cleanup %q: %v", tc.runID, err)
 		}
 		if !slices.Equal(deleted, tc.wantDeleted) {
-			t.Errorf("cleanup %q deleted %v, want %v", tc.runID, deleted, tc.wantDeleted)
+			t.Errorf("cleanup %q deleted %q, want %q", tc.runID, deleted, tc.wantDeleted)
 		}
 		if got := namespaces(t, client); !slices.Equal(got, tc.wantLeft) {
 			t.Errorf("after cleanup %q: namespaces %v, want %v", tc.runID, got, tc.wantLeft)
 		}
+	}
+	// A prefix of a run id would match other runs' namespaces.
+	for _, id := range []string{"", "0a", "0a1b2c3d0"} {
+		if deleted, err := p.Cleanup(ctx, id); err == nil || len(deleted) > 0 {
+			t.Errorf("Cleanup(%q) = %q, %v; want an error and nothing deleted", id, deleted, err)
+		}
+	}
+	if got, want := namespaces(t, client), []string{"default", "meshbench-mine"}; !slices.Equal(got, want) {
+		t.Errorf("after refused cleanups: namespaces %v, want %v", got, want)
 	}
 }
 
@@ -389,7 +403,7 @@ func TestPrepareImage(t *testing.T) {
 	client := fakeCluster(t, runningPod, threeNodes()...)
 	imp := &importRecorder{}
 	p := newTestProvider(t, client, imp)
-	if err := p.PrepareImage(ctx, 2); err != nil {
+	if err := p.PrepareImage(ctx, clusters.Need{Nodes: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"worker-a", "worker-b"}; !slices.Equal(slices.Sorted(slices.Values(imp.nodes)), want) {
