@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/clusters"
-	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -82,7 +81,6 @@ func isUsage(err error) bool {
 	return errors.As(err, &u) ||
 		errors.Is(err, scenarios.ErrInvalid) ||
 		errors.Is(err, clusters.ErrNotRoot) ||
-		errors.Is(err, netns.ErrUnsupportedKernel) ||
 		errors.Is(err, clusters.ErrConfig)
 }
 

@@ -13,33 +13,84 @@ import (
 	"github.com/meshbench/meshbench/clusters/kind"
 	"github.com/meshbench/meshbench/clusters/kube"
 	"github.com/meshbench/meshbench/clusters/netns"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/datapaths"
 )
 
-// The cluster providers --provider chooses from.
-const (
-	providerNetns = "netns"
-	providerKube  = "kube"
-	providerKind  = "kind"
-)
+// providerFactory makes a cluster provider from the command line.
+type providerFactory struct {
+	name string
+	// help says what the provider's clusters are, for --provider's help.
+	help string
+	// flags are the flags (without --) that apply to this provider only.
+	flags []string
+	// new makes the provider from its flags; it checks nothing on the host
+	// or the cluster (clusters.Provider.Check does).
+	new func(o *providerOptions) (clusters.Provider, error)
+}
+
+// providers are the cluster providers --provider chooses from, the first
+// the default. It is the only place the command line names a provider's
+// package: past it, commands see a clusters.Provider.
+var providers = []providerFactory{
+	{name: "netns", help: "namespaces on this host", new: newNetns},
+	{name: "kube", help: "the cluster of --kubeconfig", flags: []string{"kubeconfig", "image-registry", "image-import"}, new: newKube},
+	{name: "kind", help: "a kind cluster per case, in Docker or podman", flags: []string{"kind-image"}, new: newKind},
+}
+
+func newNetns(*providerOptions) (clusters.Provider, error) {
+	// The datapaths' state is on this host's file system, so the netns
+	// provider's cleanup removes it with the run's namespaces.
+	return netns.New(netns.Options{StateRoot: datapaths.StateRoot}), nil
+}
+
+func newKube(o *providerOptions) (clusters.Provider, error) {
+	quietKlog()
+	opts := kube.Options{Kubeconfig: o.kubeconfig, Registry: o.imageRegistry}
+	if o.imageImport != "" {
+		imp, err := kube.ImportCommand(strings.Fields(o.imageImport))
+		if err != nil {
+			return nil, err
+		}
+		opts.Import = imp
+	}
+	p, err := kube.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func newKind(o *providerOptions) (clusters.Provider, error) {
+	quietKlog()
+	return kind.New(kind.Options{NodeImage: o.kindImage}), nil
+}
 
 // providerOptions choose and configure the cluster provider.
 type providerOptions struct {
-	name        string
-	kube        kube.Options
-	imageImport string
-	kindImage   string
+	name          string
+	kubeconfig    string
+	imageRegistry string
+	imageImport   string
+	kindImage     string
+	// cmd is the command that has the flags above; nil for one that has
+	// none.
+	cmd *cobra.Command
 }
 
 // addFlags adds --provider and --kubeconfig, and with images the flags
 // that say how a kube cluster's nodes get the meshbench image and which
 // node image kind clusters use.
 func (o *providerOptions) addFlags(cmd *cobra.Command, images bool) {
+	o.cmd = cmd
 	f := cmd.Flags()
-	f.StringVar(&o.name, "provider", providerNetns, "cluster provider: netns (namespaces on this host), kube (the cluster of --kubeconfig) or kind (a kind cluster per case, in Docker or podman)")
-	f.StringVar(&o.kube.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster for --provider kube (default: $KUBECONFIG, ~/.kube/config)")
+	choices := make([]string, len(providers))
+	for i, p := range providers {
+		choices[i] = fmt.Sprintf("%s (%s)", p.name, p.help)
+	}
+	f.StringVar(&o.name, "provider", providers[0].name, "cluster provider: "+orList(choices))
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster for --provider kube (default: $KUBECONFIG, ~/.kube/config)")
 	if images {
-		f.StringVar(&o.kube.Registry, "image-registry", "",
+		f.StringVar(&o.imageRegistry, "image-registry", "",
 			"with --provider kube: push the meshbench image to this repository (e.g. registry.example.com/meshbench) for the nodes to pull")
 		f.StringVar(&o.imageImport, "image-import", "",
 			"with --provider kube: command that imports the image archive on a node, "+kube.NodePlaceholder+" and "+kube.ArchivePlaceholder+
@@ -48,98 +99,88 @@ func (o *providerOptions) addFlags(cmd *cobra.Command, images bool) {
 	}
 }
 
-// check rejects an unknown provider and another provider's flags.
-func (o *providerOptions) check() error {
-	switch o.name {
-	case providerNetns, providerKind:
-		if o.kube.Kubeconfig != "" || o.kube.Registry != "" || o.imageImport != "" {
-			return usagef("--kubeconfig, --image-registry and --image-import apply to --provider kube only")
+// factory returns the chosen provider's factory; an unknown provider and
+// another provider's flags are usage errors.
+func (o *providerOptions) factory() (providerFactory, error) {
+	var chosen *providerFactory
+	names := make([]string, len(providers))
+	for i := range providers {
+		names[i] = providers[i].name
+		if providers[i].name == o.name {
+			chosen = &providers[i]
 		}
-	case providerKube:
-	default:
-		return usagef("--provider %q: choose %s, %s or %s", o.name, providerNetns, providerKube, providerKind)
 	}
-	if o.kindImage != "" && o.name != providerKind {
-		return usagef("--kind-image applies to --provider kind only")
+	if chosen == nil {
+		return providerFactory{}, usagef("--provider %q: choose %s", o.name, orList(names))
 	}
-	return nil
+	for _, p := range providers {
+		if p.name == chosen.name || !o.anySet(p.flags) {
+			continue
+		}
+		flags := make([]string, len(p.flags))
+		for i, f := range p.flags {
+			flags[i] = "--" + f
+		}
+		verb := "apply"
+		if len(flags) == 1 {
+			verb = "applies"
+		}
+		return providerFactory{}, usagef("%s %s to --provider %s only", andList(flags), verb, p.name)
+	}
+	return *chosen, nil
 }
 
-// provider returns the provider for a run of cases, once the host (netns,
-// kind) or the cluster (kube) proved it can run them.
-func (o *providerOptions) provider(ctx context.Context, cases []scenarios.Case) (clusters.Provider, error) {
-	if err := o.check(); err != nil {
-		return nil, err
+// anySet reports whether any of the flags has a value.
+func (o *providerOptions) anySet(names []string) bool {
+	if o.cmd == nil {
+		return false
 	}
-	if o.name == providerNetns {
-		if err := netns.Check(); err != nil {
-			return nil, err
+	for _, name := range names {
+		if f := o.cmd.Flags().Lookup(name); f != nil && f.Value.String() != "" {
+			return true
 		}
-		return netns.New(netns.Options{}), nil
 	}
-	if o.name == providerKind {
-		quietKlog()
-		p, err := kind.New(ctx, kind.Options{NodeImage: o.kindImage})
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-	nodes := 0
-	for _, c := range cases {
-		nodes = max(nodes, c.Nodes)
-	}
-	quietKlog()
-	if o.imageImport != "" {
-		imp, err := kube.ImportCommand(strings.Fields(o.imageImport))
-		if err != nil {
-			return nil, err
-		}
-		o.kube.Import = imp
-	}
-	p, err := kube.New(o.kube)
+	return false
+}
+
+// provider returns the chosen provider, made from its flags, without
+// checking it.
+func (o *providerOptions) provider() (clusters.Provider, error) {
+	f, err := o.factory()
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Check(ctx, nodes); err != nil {
+	return f.new(o)
+}
+
+// ready returns the chosen provider once it proved it can create the
+// clusters need describes, with the image on the nodes where the provider
+// has one to prepare.
+func (o *providerOptions) ready(ctx context.Context, need clusters.Need) (clusters.Provider, error) {
+	p, err := o.provider()
+	if err != nil {
 		return nil, err
 	}
-	if err := p.PrepareImage(ctx, nodes); err != nil {
+	if err := p.Check(ctx, need); err != nil {
 		return nil, err
+	}
+	if ip, ok := p.(clusters.ImagePreparer); ok {
+		if err := ip.PrepareImage(ctx, need); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
 
-// cleanupKube deletes the namespaces that runs left in the cluster.
-func cleanupKube(ctx context.Context, o providerOptions, runID string, stdout io.Writer) error {
-	quietKlog()
-	p, err := kube.New(o.kube)
-	if err != nil {
-		return err
-	}
-	deleted, err := kube.Cleanup(ctx, p.Client(), runID)
-	if err != nil {
-		return err
-	}
-	for _, ns := range deleted {
-		fmt.Fprintf(stdout, "deleted namespace %s\n", ns)
-	}
-	if len(deleted) == 0 {
-		fmt.Fprintln(stdout, "nothing to clean up")
-	}
-	return nil
-}
+// orList joins items as "a, b or c"; andList as "a, b and c".
+func orList(items []string) string  { return joinList(items, " or ") }
+func andList(items []string) string { return joinList(items, " and ") }
 
-// cleanupKind deletes the kind clusters that runs left.
-func cleanupKind(ctx context.Context, runID string, stdout io.Writer) error {
-	deleted, err := kind.Cleanup(ctx, runID)
-	for _, name := range deleted {
-		fmt.Fprintf(stdout, "deleted kind cluster %s\n", name)
+func joinList(items []string, last string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
 	}
-	if err == nil && len(deleted) == 0 {
-		fmt.Fprintln(stdout, "nothing to clean up")
-	}
-	return err
+	return strings.Join(items[:len(items)-1], ", ") + last + items[len(items)-1]
 }
 
 // quietKlog stops client-go from logging to stderr, over the status lines:

@@ -82,7 +82,11 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		return err
 	}
 	cases := scenarios.Expand(spec)
-	provider, err := o.cluster.provider(ctx, cases)
+	var need clusters.Need
+	for _, c := range cases {
+		need.Nodes = max(need.Nodes, c.Nodes)
+	}
+	provider, err := o.cluster.ready(ctx, need)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/clusters"
-	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/internal/status"
 )
 
@@ -27,11 +26,15 @@ without proxy within 1.2× of none. It needs root and wrk. Exit code 1 when a ta
 is missed: timings on a busy or small machine may miss them.`,
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := netns.Check(); err != nil {
+			// The seed mesh has 3 nodes; the self-check measures namespaces
+			// on this host.
+			host := providerOptions{name: "netns"}
+			provider, err := host.ready(cmd.Context(), clusters.Need{Nodes: 3})
+			if err != nil {
 				return err
 			}
 			runner := bench.New(bench.Options{
-				Provider: netns.New(netns.Options{}),
+				Provider: provider,
 				Status:   status.New(stderr),
 				RunID:    clusters.NewRunID(),
 			})
