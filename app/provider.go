@@ -23,18 +23,18 @@ type providerFactory struct {
 	help string
 	// flags are the flags (without --) that apply to this provider only.
 	flags []string
-	// new makes the provider from its flags; it checks nothing on the host
-	// or the cluster (clusters.Provider.Check does).
-	new func(o *providerOptions) (clusters.Provider, error)
+	// newProvider makes the provider from its flags; it checks nothing on
+	// the host or the cluster (clusters.Provider.Check does).
+	newProvider func(o *providerOptions) (clusters.Provider, error)
 }
 
 // providers are the cluster providers --provider chooses from, the first
 // the default. It is the only place the command line names a provider's
 // package: past it, commands see a clusters.Provider.
 var providers = []providerFactory{
-	{name: "netns", help: "namespaces on this host", new: newNetns},
-	{name: "kube", help: "the cluster of --kubeconfig", flags: []string{"kubeconfig", "image-registry", "image-import"}, new: newKube},
-	{name: "kind", help: "a kind cluster per case, in Docker or podman", flags: []string{"kind-image"}, new: newKind},
+	{name: "netns", help: "namespaces on this host", newProvider: newNetns},
+	{name: "kube", help: "the cluster of --kubeconfig", flags: []string{"kubeconfig", "image-registry", "image-import"}, newProvider: newKube},
+	{name: "kind", help: "a kind cluster per case, in Docker or podman", flags: []string{"kind-image"}, newProvider: newKind},
 }
 
 func newNetns(*providerOptions) (clusters.Provider, error) {
@@ -150,7 +150,7 @@ func (o *providerOptions) provider() (clusters.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.new(o)
+	return f.newProvider(o)
 }
 
 // ready returns the chosen provider once it proved it can create the

@@ -1,6 +1,9 @@
 // Package clusters describes a provisioned Kubernetes-shaped cluster and the
-// providers that create one. The description (Topology) is plain data; a
-// Cluster adds the live operations datapaths and the runner need.
+// providers that own its lifecycle: they check a host or cluster before a
+// run, create a cluster per case, and clean up what killed or retained
+// runs left. The description (Topology) is plain data; a Cluster adds the
+// live operations datapaths and the runner need. The command line knows
+// providers only by this package's Provider interface.
 package clusters
 
 import (
@@ -270,8 +273,9 @@ type Provider interface {
 	// Cleanup removes what the run runID left: the clusters of its cases and
 	// what they hold. It returns one line per thing removed, for a person to
 	// read ("deleted network namespace mb-0a1b2c3d0-p0"), also when it fails
-	// part-way; nothing removed is no lines. Errors the user must fix wrap
-	// ErrConfig or ErrNotRoot.
+	// part-way where it can tell; nothing removed is no lines. It refuses a
+	// runID that ValidRunID refuses. Errors the user must fix wrap ErrConfig
+	// or ErrNotRoot.
 	Cleanup(ctx context.Context, runID string) ([]string, error)
 	// CleanupAll is Cleanup for every meshbench run the provider reaches,
 	// other people's live runs too.
