@@ -19,10 +19,16 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 )
 
-func init() {
-	datapaths.Register(scenarios.EBPF, func(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
-		return &ebpfPath{opts: opts}, nil
-	})
+// Name is the datapath's name in scenarios.
+const Name = "ebpf"
+
+// Kind is the datapath for a registry: it runs node proxies, and can balance
+// sockets without them (proxy off).
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, ProxyOptional: true}, New: New}
+
+// New returns the datapath; it takes every option.
+func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	return &ebpfPath{opts: opts}, nil
 }
 
 // ProxyContainer is the node agent's container the node proxy runs in: on
@@ -103,7 +109,7 @@ func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 // startProxies starts the node proxies as the nodeproxy datapath does, with
 // no netfilter steering and no splice.
 func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
-	m, err := mesh.New(scenarios.EBPF, e.opts, c)
+	m, err := mesh.New(Name, e.opts, c)
 	e.m = m
 	if err != nil {
 		return err
