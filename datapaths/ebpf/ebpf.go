@@ -26,8 +26,12 @@ const Name = "ebpf"
 // sockets without them (proxy off).
 var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, ProxyOptional: true}, New: New}
 
-// New returns the datapath; it takes every option.
+// New returns the datapath. With the proxy off, mode l7 and mtls, which need
+// the proxy, cannot apply.
 func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	if opts.Proxy == scenarios.ProxyOff && (opts.Mode == scenarios.ModeL7 || opts.MTLS) {
+		return nil, errors.New("datapath ebpf with proxy off has no proxy: mode l7 and mtls cannot apply")
+	}
 	return &ebpfPath{opts: opts}, nil
 }
 
