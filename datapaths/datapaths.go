@@ -39,7 +39,7 @@ type Datapath interface {
 }
 
 // Factory builds a datapath for one case. It returns an error for options
-// the datapath cannot apply, as Validate would report them for its Kind.
+// the datapath cannot apply: those scenarios.Validate rejects for its Kind.
 type Factory func(opts scenarios.DatapathOptions) (Datapath, error)
 
 // Kind is a datapath a binary can install: its name and properties, which
