@@ -68,11 +68,12 @@ stdout, progress to stderr.`,
 
 func runScenario(ctx context.Context, name string, o runOptions, changed func(string) bool, stdout, stderr io.Writer) error {
 	dps := builtin.Datapaths()
-	spec, err := scenarios.Resolve(name, dps.Scenarios())
+	known := dps.Scenarios()
+	spec, err := scenarios.Resolve(name, known)
 	if err != nil {
 		return err
 	}
-	if err := applyOverrides(spec, dps.Scenarios(), o, changed); err != nil {
+	if err := applyOverrides(spec, known, o, changed); err != nil {
 		return err
 	}
 	cases := scenarios.Expand(spec)
@@ -92,7 +93,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		SchemaVersion: results.SchemaVersion,
 		ID:            runID,
 		Scenario:      spec.Metadata.Name,
-		ScenarioHash:  scenarios.Hash(spec, dps.Scenarios()),
+		ScenarioHash:  scenarios.Hash(spec, known),
 		Provider:      o.cluster.name,
 		StartedAt:     time.Now().UTC(),
 		Environment:   results.CaptureEnvironment(version, commit),
