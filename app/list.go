@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbench/meshbench/builtin"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -39,7 +40,7 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			var bad []error
 			for _, a := range args {
-				spec, err := scenarios.Resolve(a)
+				spec, err := scenarios.Resolve(a, builtin.Datapaths().Scenarios())
 				if err != nil {
 					bad = append(bad, err)
 					continue

@@ -7,25 +7,18 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/bench"
+	"github.com/meshbench/meshbench/builtin"
 	"github.com/meshbench/meshbench/clusters"
-	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/results/report"
 	"github.com/meshbench/meshbench/scenarios"
-
-	// The built-in datapaths register themselves.
-	_ "github.com/meshbench/meshbench/datapaths/ebpf"
-	_ "github.com/meshbench/meshbench/datapaths/nodeproxy"
-	_ "github.com/meshbench/meshbench/datapaths/none"
-	_ "github.com/meshbench/meshbench/datapaths/sidecar"
 )
 
 // DefaultScenario is what `meshbench run` runs without an argument.
@@ -74,11 +67,13 @@ stdout, progress to stderr.`,
 }
 
 func runScenario(ctx context.Context, name string, o runOptions, changed func(string) bool, stdout, stderr io.Writer) error {
-	spec, err := scenarios.Resolve(name)
+	dps := builtin.Datapaths()
+	known := dps.Scenarios()
+	spec, err := scenarios.Resolve(name, known)
 	if err != nil {
 		return err
 	}
-	if err := applyOverrides(spec, o, changed); err != nil {
+	if err := applyOverrides(spec, known, o, changed); err != nil {
 		return err
 	}
 	cases := scenarios.Expand(spec)
@@ -102,19 +97,20 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		SchemaVersion: results.SchemaVersion,
 		ID:            runID,
 		Scenario:      spec.Metadata.Name,
-		ScenarioHash:  scenarios.Hash(spec),
+		ScenarioHash:  scenarios.Hash(spec, known),
 		Provider:      o.cluster.name,
 		StartedAt:     time.Now().UTC(),
 		Environment:   results.CaptureEnvironment(version, commit),
 		Gate:          spec.Gate,
 	}
 	runner := bench.New(bench.Options{
-		Provider: provider,
-		Status:   st,
-		Dir:      dir,
-		RunID:    runID,
-		Retain:   o.retain,
-		Inspect:  stdout,
+		Provider:  provider,
+		Datapaths: dps,
+		Status:    st,
+		Dir:       dir,
+		RunID:     runID,
+		Retain:    o.retain,
+		Inspect:   stdout,
 		// Keep every finished case, so that a killed run loses nothing
 		// already measured.
 		CaseDone: func(done []results.Case) error {
@@ -161,7 +157,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 
 // applyOverrides puts the command-line flags over the scenario and validates
 // the result again.
-func applyOverrides(spec *scenarios.Spec, o runOptions, changed func(string) bool) error {
+func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOptions, changed func(string) bool) error {
 	switch {
 	case changed("rate") && o.rate <= 0:
 		return usagef("--rate %g: the request rate must be > 0 requests/s", o.rate)
@@ -174,8 +170,8 @@ func applyOverrides(spec *scenarios.Spec, o runOptions, changed func(string) boo
 		spec.Datapaths = nil
 		for _, d := range o.datapaths {
 			d = strings.TrimSpace(d)
-			if !slices.Contains(datapaths.Names(), d) {
-				return usagef("--datapaths: unknown datapath %q; choose from %s", d, strings.Join(datapaths.Names(), ", "))
+			if _, ok := known.Lookup(d); !ok {
+				return usagef("--datapaths: unknown datapath %q; choose from %s", d, strings.Join(known.Names(), ", "))
 			}
 			spec.Datapaths = append(spec.Datapaths, d)
 		}
@@ -189,7 +185,7 @@ func applyOverrides(spec *scenarios.Spec, o runOptions, changed func(string) boo
 	if changed("repetitions") {
 		spec.Load.Repetitions = o.repetitions
 	}
-	if err := scenarios.Validate(spec); err != nil {
+	if err := scenarios.Validate(spec, known); err != nil {
 		return fmt.Errorf("with the command-line flags: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbench/meshbench/bench"
+	"github.com/meshbench/meshbench/builtin"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/status"
 )
@@ -34,9 +35,10 @@ is missed: timings on a busy or small machine may miss them.`,
 				return err
 			}
 			runner := bench.New(bench.Options{
-				Provider: provider,
-				Status:   status.New(stderr),
-				RunID:    clusters.NewRunID(),
+				Provider:  provider,
+				Datapaths: builtin.Datapaths(),
+				Status:    status.New(stderr),
+				RunID:     clusters.NewRunID(),
 			})
 			checks, err := runner.SelfCheck(cmd.Context())
 			if err != nil {

@@ -5,7 +5,8 @@ import (
 
 	"github.com/meshbench/meshbench/internal/agent/agenttest"
 
-	// The datapaths under test register themselves (and the proxy role).
+	// The roles of the datapaths under test (the proxy, the ebpf agent)
+	// register themselves.
 	_ "github.com/meshbench/meshbench/datapaths/ebpf"
 	_ "github.com/meshbench/meshbench/datapaths/nodeproxy"
 	_ "github.com/meshbench/meshbench/datapaths/none"

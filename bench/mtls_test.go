@@ -9,8 +9,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/meshbench/meshbench/builtin"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths/nodeproxy"
+	"github.com/meshbench/meshbench/datapaths/sidecar"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -21,7 +24,7 @@ import (
 func TestMTLSEncryptsTheFabric(t *testing.T) {
 	for _, mtls := range []bool{true, false} {
 		opts := scenarios.DatapathOptions{Mode: "l7", MTLS: mtls}
-		for _, dp := range []string{scenarios.Sidecar, scenarios.NodeProxy} {
+		for _, dp := range []string{sidecar.Name, nodeproxy.Name} {
 			c := testCase(dp, scenarios.CrossNode, opts, 1)
 			t.Run(c.ID, func(t *testing.T) {
 				wire := fabricTraffic(t, c)
@@ -42,7 +45,7 @@ func TestMTLSEncryptsTheFabric(t *testing.T) {
 func fabricTraffic(tb testing.TB, c scenarios.Case) []byte {
 	tb.Helper()
 	testutil.Privileged(tb)
-	r := New(Options{Provider: netns.New(netns.Options{}), RunID: clusters.NewRunID()})
+	r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: clusters.NewRunID()})
 	cr := &caseRun{c: c}
 	ctx := context.Background()
 	defer r.teardown(ctx, cr)

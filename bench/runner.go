@@ -36,7 +36,9 @@ const teardownTimeout = 30 * time.Second
 // Options configure a Runner.
 type Options struct {
 	Provider clusters.Provider
-	Status   *status.Printer
+	// Datapaths are the datapaths the cases may name.
+	Datapaths datapaths.Registry
+	Status    *status.Printer
 	// Dir is the run directory; samples are written below it.
 	Dir string
 	// RunID names what the run creates.
@@ -120,7 +122,7 @@ type caseRun struct {
 // runCase runs one case; a failed case is recorded in the result, and its
 // error is returned too.
 func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (results.Case, error) {
-	rc := newResultCase(c)
+	rc := newResultCase(c, r.opts.Datapaths)
 	cr := &caseRun{c: c, index: index}
 	defer r.teardown(ctx, cr)
 
@@ -228,7 +230,7 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	if err != nil {
 		return err
 	}
-	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
+	if cr.dp, err = r.opts.Datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
 		return err
 	}
 	if inj, ok := cr.dp.(datapaths.Injector); ok {
@@ -449,7 +451,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	}
 }
 
-func newResultCase(c scenarios.Case) results.Case {
+func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
 		Datapath:      c.Datapath,
@@ -463,7 +465,8 @@ func newResultCase(c scenarios.Case) results.Case {
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
 	}
-	if c.Datapath != scenarios.None {
+	// The options are a proxy's: a datapath without one has none to record.
+	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
 		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
 	}
 	return rc

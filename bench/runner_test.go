@@ -7,8 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/builtin"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths/ebpf"
+	"github.com/meshbench/meshbench/datapaths/nodeproxy"
+	"github.com/meshbench/meshbench/datapaths/none"
+	"github.com/meshbench/meshbench/datapaths/sidecar"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
@@ -30,7 +35,7 @@ func runCases(tb testing.TB, cases ...scenarios.Case) []results.Case {
 	tb.Helper()
 	testutil.Privileged(tb)
 	runID := clusters.NewRunID()
-	r := New(Options{Provider: netns.New(netns.Options{}), RunID: runID, Dir: tb.TempDir()})
+	r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: runID, Dir: tb.TempDir()})
 	out, err := r.Run(context.Background(), cases)
 	if err != nil {
 		tb.Fatal(err)
@@ -51,16 +56,16 @@ func TestDatapathsInPath(t *testing.T) {
 	l7 := scenarios.DatapathOptions{Mode: "l7"}
 	mtls := scenarios.DatapathOptions{Mode: "l4", MTLS: true}
 	cases := []scenarios.Case{
-		testCase(scenarios.None, scenarios.CrossNode, scenarios.DatapathOptions{}, 2),
-		testCase(scenarios.Sidecar, scenarios.CrossNode, l4, 2),
-		testCase(scenarios.Sidecar, scenarios.CrossNode, l7, 2),
-		testCase(scenarios.Sidecar, scenarios.CrossNode, mtls, 2),
-		testCase(scenarios.NodeProxy, scenarios.CrossNode, l4, 2),
-		testCase(scenarios.NodeProxy, scenarios.CrossNode, l7, 2),
-		testCase(scenarios.NodeProxy, scenarios.CrossNode, mtls, 2),
-		testCase(scenarios.NodeProxy, scenarios.SameNode, l4, 2),
-		testCase(scenarios.EBPF, scenarios.CrossNode, l4, 2),
-		testCase(scenarios.EBPF, scenarios.CrossNode, scenarios.DatapathOptions{Mode: "l4", Proxy: "off"}, 2),
+		testCase(none.Name, scenarios.CrossNode, scenarios.DatapathOptions{}, 2),
+		testCase(sidecar.Name, scenarios.CrossNode, l4, 2),
+		testCase(sidecar.Name, scenarios.CrossNode, l7, 2),
+		testCase(sidecar.Name, scenarios.CrossNode, mtls, 2),
+		testCase(nodeproxy.Name, scenarios.CrossNode, l4, 2),
+		testCase(nodeproxy.Name, scenarios.CrossNode, l7, 2),
+		testCase(nodeproxy.Name, scenarios.CrossNode, mtls, 2),
+		testCase(nodeproxy.Name, scenarios.SameNode, l4, 2),
+		testCase(ebpf.Name, scenarios.CrossNode, l4, 2),
+		testCase(ebpf.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: "l4", Proxy: "off"}, 2),
 	}
 	got := runCases(t, cases...)
 	hops := map[string]float64{}
@@ -83,13 +88,13 @@ func TestDatapathsInPath(t *testing.T) {
 		// Cross-node: the client on n0, the two server pods on n1 and n2.
 		want := map[string]int{"n0": 0, "n1": 0, "n2": 0}
 		switch {
-		case cases[i].Datapath == scenarios.Sidecar:
+		case cases[i].Datapath == sidecar.Name:
 			want = map[string]int{"n0": 1, "n1": 1, "n2": 1}
-		case cases[i].Datapath == scenarios.NodeProxy,
-			cases[i].Datapath == scenarios.EBPF && cases[i].Options.Proxy != "off":
+		case cases[i].Datapath == nodeproxy.Name,
+			cases[i].Datapath == ebpf.Name && cases[i].Options.Proxy != "off":
 			want = map[string]int{"n0": 1, "n1": 1, "n2": 1}
 		}
-		if cases[i].Datapath == scenarios.EBPF {
+		if cases[i].Datapath == ebpf.Name {
 			for _, n := range c.NodeCosts {
 				if n.BPFMemoryBytes <= 0 {
 					t.Errorf("%s: node %s: no BPF memory counted", c.ID, n.Node)
@@ -125,7 +130,7 @@ func TestClusterSpecPlacesServers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.placement, func(t *testing.T) {
-			spec, err := clusterSpec("abc", 3, testCase(scenarios.None, tt.placement, scenarios.DatapathOptions{}, 2))
+			spec, err := clusterSpec("abc", 3, testCase(none.Name, tt.placement, scenarios.DatapathOptions{}, 2))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths/nodeproxy"
+	"github.com/meshbench/meshbench/datapaths/sidecar"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -29,8 +31,8 @@ var keyMarkers = [][]byte{
 func TestMTLSKeysStayOffCommandLines(t *testing.T) {
 	mtls := scenarios.DatapathOptions{Mode: "l4", MTLS: true}
 	cases := []scenarios.Case{
-		testCase(scenarios.Sidecar, scenarios.CrossNode, mtls, 1),
-		testCase(scenarios.NodeProxy, scenarios.CrossNode, mtls, 1),
+		testCase(sidecar.Name, scenarios.CrossNode, mtls, 1),
+		testCase(nodeproxy.Name, scenarios.CrossNode, mtls, 1),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths/ebpf"
+	"github.com/meshbench/meshbench/datapaths/nodeproxy"
+	"github.com/meshbench/meshbench/datapaths/none"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -112,10 +115,10 @@ func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
 		opts     scenarios.DatapathOptions
 	}
 	variants := []variant{
-		{scenarios.None, scenarios.DatapathOptions{}},
-		{scenarios.NodeProxy, scenarios.DatapathOptions{Mode: scenarios.ModeL4}},
-		{scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4}},
-		{scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}},
+		{none.Name, scenarios.DatapathOptions{}},
+		{nodeproxy.Name, scenarios.DatapathOptions{Mode: scenarios.ModeL4}},
+		{ebpf.Name, scenarios.DatapathOptions{Mode: scenarios.ModeL4}},
+		{ebpf.Name, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}},
 	}
 	var checks []Check
 	for i, placement := range []string{scenarios.SameNode, scenarios.CrossNode} {
@@ -127,7 +130,7 @@ func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
 			c.Duration, c.Warmup, c.Repetitions = 3*time.Second, time.Second, 3
 			cases = append(cases, c)
 		}
-		sub := New(Options{Provider: r.opts.Provider, Status: r.opts.Status, RunID: r.opts.RunID + strconv.Itoa(2+i)})
+		sub := New(Options{Provider: r.opts.Provider, Datapaths: r.opts.Datapaths, Status: r.opts.Status, RunID: r.opts.RunID + strconv.Itoa(2+i)})
 		got, err := sub.Run(ctx, cases)
 		if err != nil {
 			return nil, err
@@ -139,16 +142,16 @@ func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
 			}
 			p50[k] = c.LatencyUS.P50
 		}
-		none, nodeproxy, ebpf, off := p50[0], p50[1], p50[2], p50[3]
+		pNone, pNodeProxy, pEBPF, pOff := p50[0], p50[1], p50[2], p50[3]
 		checks = append(checks, Check{placement + ": ebpf p50 overhead over none below nodeproxy's", "ebpf < nodeproxy",
-			fmt.Sprintf("+%.0fµs vs +%.0fµs", ebpf-none, nodeproxy-none), ebpf < nodeproxy})
+			fmt.Sprintf("+%.0fµs vs +%.0fµs", pEBPF-pNone, pNodeProxy-pNone), pEBPF < pNodeProxy})
 		if placement == scenarios.SameNode {
-			gain := 1 - ebpf/nodeproxy
+			gain := 1 - pEBPF/pNodeProxy
 			checks = append(checks, Check{"same-node: ebpf p50 below nodeproxy's", fmt.Sprintf("≥ %.0f%% lower", 100*ebpfSameNodeGain),
-				fmt.Sprintf("%.0fµs vs %.0fµs (%.0f%% lower)", ebpf, nodeproxy, 100*gain), gain >= ebpfSameNodeGain})
+				fmt.Sprintf("%.0fµs vs %.0fµs (%.0f%% lower)", pEBPF, pNodeProxy, 100*gain), gain >= ebpfSameNodeGain})
 		}
 		checks = append(checks, Check{placement + ": ebpf without proxy vs none", fmt.Sprintf("≤ %.1f×", proxyOffLimit),
-			fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", off, none, off/none), off/none <= proxyOffLimit})
+			fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", pOff, pNone, pOff/pNone), pOff/pNone <= proxyOffLimit})
 	}
 	return checks, nil
 }
@@ -156,7 +159,7 @@ func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
 // checkCase is a same-node `none` case of the quick topology.
 func checkCase(rate float64, conns int) scenarios.Case {
 	return scenarios.Case{
-		ID: "selfcheck", Datapath: scenarios.None, Placement: scenarios.SameNode,
+		ID: "selfcheck", Datapath: none.Name, Placement: scenarios.SameNode,
 		Nodes: 1, Services: 1, PodsPerService: 1, ClientPods: 1,
 		PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/16",
 		Rate: rate, Connections: conns, ResponseBytes: 1024,
@@ -168,7 +171,7 @@ func (r *Runner) provisionTimes(ctx context.Context) (up, down time.Duration, er
 	if err != nil {
 		return 0, 0, err
 	}
-	scenarios.SetDefaults(spec)
+	scenarios.SetDefaults(spec, r.opts.Datapaths.Scenarios())
 	c := scenarios.Expand(spec)[0]
 	cs, err := clusterSpec(r.opts.RunID, 0, c)
 	if err != nil {

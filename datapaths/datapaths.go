@@ -1,5 +1,6 @@
-// Package datapaths defines what a service-mesh datapath is to the runner and
-// keeps the registry of the built-in ones (none, sidecar, nodeproxy, ebpf).
+// Package datapaths defines what a service-mesh datapath is to the runner,
+// and the Registry type that lists the datapaths a binary can install (the
+// built-in list is package builtin's; nothing registers itself).
 //
 // Lifecycle per case: New → Install (after the cluster is up, before the
 // workloads start) → Verify (after warm-up: proof that the traffic really went
@@ -12,7 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/scenarios"
@@ -37,37 +38,49 @@ type Datapath interface {
 	Uninstall(ctx context.Context) error
 }
 
-// Factory builds a datapath for one case.
+// Factory builds a datapath for one case. It returns an error for options
+// the datapath cannot apply: those scenarios.Validate rejects for its Kind.
 type Factory func(opts scenarios.DatapathOptions) (Datapath, error)
 
-var registry = map[string]Factory{}
+// Kind is a datapath a binary can install: its name and properties, which
+// scenarios validate against, and its factory.
+type Kind struct {
+	scenarios.Datapath
+	New Factory
+}
 
-// Register makes a datapath available by name; datapath packages call it
-// from init.
-func Register(name string, f Factory) {
-	if _, dup := registry[name]; dup {
-		panic("datapaths: duplicate " + name)
+// Registry lists the datapaths a binary can install, in the order they are
+// listed to users; the first is the default of a scenario that names none.
+type Registry []Kind
+
+// Names lists the datapaths' names in order.
+func (r Registry) Names() []string { return r.Scenarios().Names() }
+
+// Scenarios describes the datapaths for validating scenarios.
+func (r Registry) Scenarios() scenarios.Datapaths {
+	out := make(scenarios.Datapaths, len(r))
+	for i, k := range r {
+		out[i] = k.Datapath
 	}
-	registry[name] = f
+	return out
+}
+
+// Lookup returns the datapath named name.
+func (r Registry) Lookup(name string) (Kind, bool) {
+	i := slices.IndexFunc(r, func(k Kind) bool { return k.Name == name })
+	if i < 0 {
+		return Kind{}, false
+	}
+	return r[i], true
 }
 
 // New returns the named datapath.
-func New(name string, opts scenarios.DatapathOptions) (Datapath, error) {
-	f, ok := registry[name]
+func (r Registry) New(name string, opts scenarios.DatapathOptions) (Datapath, error) {
+	k, ok := r.Lookup(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown datapath %q (known: %v)", name, Names())
+		return nil, fmt.Errorf("unknown datapath %q (known: %v)", name, r.Names())
 	}
-	return f(opts)
-}
-
-// Names lists the registered datapaths.
-func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return k.New(opts)
 }
 
 // Component is one group of the datapath's own processes on a node, for

@@ -58,9 +58,9 @@ func Builtin(name string) (*Spec, error) {
 
 // Resolve finds a scenario the way the command line names one: a built-in
 // name, or else the path of a scenario file. It applies defaults and
-// validates. An unknown name that is not a file either, and every mistake in
+// validates against the known datapaths. An unknown name that is not a file either, and every mistake in
 // the scenario, give errors wrapping ErrInvalid.
-func Resolve(nameOrPath string) (*Spec, error) {
+func Resolve(nameOrPath string, known Datapaths) (*Spec, error) {
 	var s *Spec
 	var err error
 	if slices.Contains(builtinNames(), nameOrPath) {
@@ -74,8 +74,8 @@ func Resolve(nameOrPath string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	SetDefaults(s)
-	if err := Validate(s); err != nil {
+	SetDefaults(s, known)
+	if err := Validate(s, known); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -46,7 +46,7 @@ func TestBuiltins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Resolve(tt.name)
+			s, err := Resolve(tt.name, testDatapaths)
 			if err != nil {
 				t.Fatalf("Resolve(%q): %v", tt.name, err)
 			}
@@ -64,7 +64,7 @@ func TestBuiltins(t *testing.T) {
 func TestResolveUnknown(t *testing.T) {
 	for _, arg := range []string{"quik", "testdata/missing.yaml", "../scenarios/catalog/quick"} {
 		t.Run(arg, func(t *testing.T) {
-			_, err := Resolve(arg)
+			_, err := Resolve(arg, testDatapaths)
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Resolve(%q) error = %v, want ErrInvalid", arg, err)
 			}

@@ -11,7 +11,6 @@ const (
 	DefaultPlacement      = CrossNode
 	DefaultPodCIDR        = "10.244.0.0/16"
 	DefaultServiceCIDR    = "10.96.0.0/16"
-	DefaultDatapath       = None
 	DefaultRate           = 1000
 	DefaultDuration       = 10 * time.Second
 	DefaultWarmup         = 2 * time.Second
@@ -34,11 +33,12 @@ const (
 
 // SetDefaults fills every field that the file left out (or, for a Spec built
 // in code, left zero) with its default, and gives every known datapath in
-// Datapaths an entry in DatapathOptions. A field written explicitly keeps its
+// Datapaths an entry in DatapathOptions. The default datapath is the first
+// known. A field written explicitly keeps its
 // value even when zero, so "warmup: 0s" means no warm-up and "nodes: 0" is
 // reported by Validate rather than silently replaced. SetDefaults only changes
 // s.
-func SetDefaults(s *Spec) {
+func SetDefaults(s *Spec, known Datapaths) {
 	d := defaulter{src: s.src}
 	d.str(&s.APIVersion, "apiVersion", APIVersion)
 	d.str(&s.Kind, "kind", Kind)
@@ -52,7 +52,9 @@ func SetDefaults(s *Spec) {
 	d.str(&t.PodCIDR, "topology.podCIDR", DefaultPodCIDR)
 	d.str(&t.ServiceCIDR, "topology.serviceCIDR", DefaultServiceCIDR)
 
-	d.strs(&s.Datapaths, "datapaths", DefaultDatapath)
+	if def := known.defaultName(); def != "" {
+		d.strs(&s.Datapaths, "datapaths", def)
+	}
 
 	l := &s.Load
 	if len(l.Rates) == 0 && !d.src.has("load.rates") {
@@ -67,7 +69,7 @@ func SetDefaults(s *Spec) {
 	d.int(&l.ProbeRequests, "load.probeRequests", DefaultProbeRequests)
 
 	for _, dp := range s.Datapaths {
-		if _, ok := s.DatapathOptions[dp]; ok || !knownDatapath(dp) {
+		if _, ok := s.DatapathOptions[dp]; ok || !known.known(dp) {
 			continue
 		}
 		if s.DatapathOptions == nil {

@@ -23,7 +23,7 @@ func defaulted() *Spec {
 			PodCIDR:        "10.244.0.0/16",
 			ServiceCIDR:    "10.96.0.0/16",
 		},
-		Datapaths: []string{None},
+		Datapaths: []string{none},
 		Load: Traffic{
 			Rates:         []float64{1000},
 			Duration:      Duration(10 * time.Second),
@@ -34,7 +34,7 @@ func defaulted() *Spec {
 			Repetitions:   1,
 			ProbeRequests: 100,
 		},
-		DatapathOptions: map[string]DatapathOptions{None: {Mode: ModeL4, Proxy: ProxyOn}},
+		DatapathOptions: map[string]DatapathOptions{none: {Mode: ModeL4, Proxy: ProxyOn}},
 	}
 }
 
@@ -54,10 +54,10 @@ func TestSetDefaults(t *testing.T) {
 			file: "topology: {nodes: 5}\ndatapaths: [sidecar]\nload: {rates: [10], warmup: 3s}",
 			want: func(s *Spec) {
 				s.Topology.Nodes = 5
-				s.Datapaths = []string{Sidecar}
+				s.Datapaths = []string{sidecar}
 				s.Load.Rates = []float64{10}
 				s.Load.Warmup = Duration(3 * time.Second)
-				s.DatapathOptions = map[string]DatapathOptions{Sidecar: {Mode: ModeL4, Proxy: ProxyOn}}
+				s.DatapathOptions = map[string]DatapathOptions{sidecar: {Mode: ModeL4, Proxy: ProxyOn}}
 			},
 		},
 		{
@@ -80,11 +80,11 @@ func TestSetDefaults(t *testing.T) {
 			name: "options completed",
 			file: "datapaths: [none, ebpf]\ndatapathOptions: {ebpf: {proxy: \"off\"}, sidecar: {mtls: true}}",
 			want: func(s *Spec) {
-				s.Datapaths = []string{None, EBPF}
+				s.Datapaths = []string{none, ebpf}
 				s.DatapathOptions = map[string]DatapathOptions{
-					None:    {Mode: ModeL4, Proxy: ProxyOn},
-					EBPF:    {Mode: ModeL4, Proxy: ProxyOff},
-					Sidecar: {Mode: ModeL4, Proxy: ProxyOn, MTLS: true},
+					none:    {Mode: ModeL4, Proxy: ProxyOn},
+					ebpf:    {Mode: ModeL4, Proxy: ProxyOff},
+					sidecar: {Mode: ModeL4, Proxy: ProxyOn, MTLS: true},
 				}
 			},
 		},
@@ -104,7 +104,7 @@ func TestSetDefaults(t *testing.T) {
 				s = mustLoad(t, tt.file)
 				s.Metadata = Metadata{}
 			}
-			SetDefaults(s)
+			SetDefaults(s, testDatapaths)
 			want := defaulted()
 			tt.want(want)
 			if diff := cmp.Diff(want, s, ignoreSource); diff != "" {
@@ -116,21 +116,21 @@ func TestSetDefaults(t *testing.T) {
 
 func TestSetDefaultsDoesNotShare(t *testing.T) {
 	a, b := &Spec{}, &Spec{}
-	SetDefaults(a)
-	SetDefaults(b)
+	SetDefaults(a, testDatapaths)
+	SetDefaults(b, testDatapaths)
 	a.Load.Rates[0] = 1
 	a.Topology.Placements[0] = SameNode
 	if b.Load.Rates[0] != DefaultRate || b.Topology.Placements[0] != DefaultPlacement {
 		t.Errorf("changing one defaulted spec changed another: rates %v placements %v", b.Load.Rates, b.Topology.Placements)
 	}
-	SetDefaults(a)
+	SetDefaults(a, testDatapaths)
 	if a.Load.Rates[0] != 1 {
 		t.Errorf("SetDefaults again changed rates to %v, want [1]", a.Load.Rates)
 	}
 }
 
 func TestValidateDefaults(t *testing.T) {
-	if err := Validate(defaulted()); err != nil {
+	if err := Validate(defaulted(), testDatapaths); err != nil {
 		t.Errorf("Validate(defaults) = %v, want nil", err)
 	}
 }
@@ -139,7 +139,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	s := defaulted()
 	s.Load.Rates = []float64{0}
 	s.Topology.Nodes = 1
-	err := Validate(s)
+	err := Validate(s, testDatapaths)
 	want := "topology.placements[0]: cross-node needs at least 2 nodes, but topology.nodes is 1; set nodes to 2 or more, or use same-node\n" +
 		"load.rates[0]: rate must be > 0; use a positive requests-per-second value"
 	if err == nil || err.Error() != want {

@@ -6,12 +6,16 @@
 //
 // # Lifecycle
 //
-//	Resolve(nameOrPath)            built-in name or file path, then all of:
+//	Resolve(nameOrPath, known)     built-in name or file path, then all of:
 //	  Load / LoadFile / Builtin    strict decoding into a Spec
-//	  SetDefaults                  fill what the file left out
-//	  Validate                     every problem, with file, line and field
+//	  SetDefaults(spec, known)     fill what the file left out
+//	  Validate(spec, known)        every problem, with file, line and field
 //	Expand(spec)                   []Case, one per point of the matrix
-//	Hash(spec)                     identifies the scenario in results
+//	Hash(spec, known)              identifies the scenario in results
+//
+// This package knows no datapath by name: known, a Datapaths list given by
+// the caller (the binary's datapath registry), says which names a scenario
+// may use, which is the default, and which options apply to each.
 //
 // Every mistake in a scenario is reported as a *FieldError, in the form
 //

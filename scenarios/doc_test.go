@@ -29,15 +29,15 @@ func TestDocExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v\n%s", err, b.String())
 	}
-	SetDefaults(s)
-	if err := Validate(s); err != nil {
+	SetDefaults(s, testDatapaths)
+	if err := Validate(s, testDatapaths); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 	want := defaulted()
 	want.Metadata = s.Metadata
 	want.Gate = s.Gate
-	want.DatapathOptions[Sidecar] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
-	if got, want := Hash(s), Hash(want); got != want {
+	want.DatapathOptions[sidecar] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
+	if got, want := Hash(s, testDatapaths), Hash(want, testDatapaths); got != want {
 		t.Errorf("the example's values are not the defaults: hash %s, want %s", got, want)
 	}
 }

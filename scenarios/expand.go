@@ -77,11 +77,11 @@ func options(s *Spec, dp string) DatapathOptions {
 }
 
 // Hash identifies what a spec asks to run: the SHA-256, in hex, of the spec
-// with defaults applied, written back as YAML. Leaving a field out and
+// with defaults for the known datapaths applied, written back as YAML. Leaving a field out and
 // writing its default give the same hash. s itself is not changed.
-func Hash(s *Spec) string {
+func Hash(s *Spec, known Datapaths) string {
 	c := s.clone()
-	SetDefaults(c)
+	SetDefaults(c, known)
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		// Only a MarshalYAML method can fail, and Duration's does not.

@@ -13,8 +13,8 @@ topology: {placements: [same-node, cross-node], services: [1, 5]}
 datapaths: [none, ebpf]
 load: {rates: [100, 2.5], connections: [1, 4]}
 `)
-	SetDefaults(s)
-	if err := Validate(s); err != nil {
+	SetDefaults(s, testDatapaths)
+	if err := Validate(s, testDatapaths); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -52,11 +52,11 @@ datapaths: [sidecar]
 datapathOptions: {sidecar: {mtls: true}}
 load: {rates: [1500], duration: 3s, warmup: 1s, connections: [2], requestBytes: [10], responseBytes: [20], serviceTime: 5ms, repetitions: 4, probeRequests: 9}
 `)
-	SetDefaults(s)
+	SetDefaults(s, testDatapaths)
 	got := Expand(s)
 	want := Case{
 		ID:             "sidecar/spread/svc=7/rate=1500/conns=2/req=10/resp=20",
-		Datapath:       Sidecar,
+		Datapath:       sidecar,
 		Options:        DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn},
 		Placement:      Spread,
 		Nodes:          4,
@@ -82,7 +82,7 @@ load: {rates: [1500], duration: 3s, warmup: 1s, connections: [2], requestBytes: 
 
 func TestExpandOptionsWithoutDefaults(t *testing.T) {
 	s := defaulted()
-	s.Datapaths = []string{NodeProxy}
+	s.Datapaths = []string{nodeProxy}
 	s.DatapathOptions = nil
 	if got, want := Expand(s)[0].Options, (DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}); got != want {
 		t.Errorf("Options = %+v, want %+v", got, want)
@@ -91,14 +91,14 @@ func TestExpandOptionsWithoutDefaults(t *testing.T) {
 
 func TestHash(t *testing.T) {
 	base := defaulted()
-	h := Hash(base)
+	h := Hash(base, testDatapaths)
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(h) {
 		t.Fatalf("Hash = %q, want 64 hex digits", h)
 	}
-	if again := Hash(defaulted()); again != h {
+	if again := Hash(defaulted(), testDatapaths); again != h {
 		t.Errorf("Hash of an equal spec = %s, want %s", again, h)
 	}
-	if got := Hash(&Spec{}); got != h {
+	if got := Hash(&Spec{}, testDatapaths); got != h {
 		t.Errorf("Hash of an empty spec = %s, want the defaulted spec's %s", got, h)
 	}
 	written := mustLoad(t, `
@@ -108,7 +108,7 @@ datapathOptions: {none: {mode: l4, proxy: "on"}}
 load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes: [0], responseBytes: [1024], repetitions: 1, probeRequests: 100}
 `)
 	written.Metadata = Metadata{}
-	if got := Hash(written); got != h {
+	if got := Hash(written, testDatapaths); got != h {
 		t.Errorf("Hash of a file writing out every default = %s, want %s", got, h)
 	}
 
@@ -117,12 +117,12 @@ load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes:
 		"nodes":          func(s *Spec) { s.Topology.Nodes = 4 },
 		"services":       func(s *Spec) { s.Topology.Services = []int{2} },
 		"placement":      func(s *Spec) { s.Topology.Placements = []string{Spread} },
-		"datapath":       func(s *Spec) { s.Datapaths = []string{None, EBPF} },
-		"datapath order": func(s *Spec) { s.Datapaths = []string{EBPF, None} },
+		"datapath":       func(s *Spec) { s.Datapaths = []string{none, ebpf} },
+		"datapath order": func(s *Spec) { s.Datapaths = []string{ebpf, none} },
 		"rate":           func(s *Spec) { s.Load.Rates = []float64{1000.5} },
 		"duration":       func(s *Spec) { s.Load.Duration = Duration(11 * time.Second) },
 		"response size":  func(s *Spec) { s.Load.ResponseBytes = []int{1025} },
-		"mtls":           func(s *Spec) { s.DatapathOptions = map[string]DatapathOptions{None: {MTLS: true}} },
+		"mtls":           func(s *Spec) { s.DatapathOptions = map[string]DatapathOptions{none: {MTLS: true}} },
 		"gate":           func(s *Spec) { s.Gate = map[string]string{"hops": "0"} },
 	}
 	seen := map[string]string{h: "base"}
@@ -130,12 +130,12 @@ load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes:
 		t.Run(name, func(t *testing.T) {
 			s := defaulted()
 			change(s)
-			before := Hash(s)
+			before := Hash(s, testDatapaths)
 			if other, ok := seen[before]; ok {
 				t.Errorf("Hash after changing %s = %s, same as %s", name, before, other)
 			}
 			seen[before] = name
-			if after := Hash(s); after != before {
+			if after := Hash(s, testDatapaths); after != before {
 				t.Errorf("Hash is not stable: %s then %s", before, after)
 			}
 		})
@@ -143,8 +143,8 @@ load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes:
 }
 
 func TestHashLeavesSpecAlone(t *testing.T) {
-	s := &Spec{Datapaths: []string{Sidecar}}
-	Hash(s)
+	s := &Spec{Datapaths: []string{sidecar}}
+	Hash(s, testDatapaths)
 	if s.Topology.Nodes != 0 || s.DatapathOptions != nil || len(s.Load.Rates) != 0 {
 		t.Errorf("Hash changed its argument: %+v", s)
 	}

@@ -109,7 +109,7 @@ func TestResolveInvalid(t *testing.T) {
 	}
 	for name, wants := range invalidFixtures {
 		t.Run(name, func(t *testing.T) {
-			_, err := Resolve(filepath.Join("testdata", name))
+			_, err := Resolve(filepath.Join("testdata", name), testDatapaths)
 			if err == nil {
 				t.Fatal("Resolve succeeded, want an error")
 			}
@@ -138,7 +138,7 @@ func TestResolveValid(t *testing.T) {
 			if s.Metadata.Name != "valid-minimal" {
 				t.Errorf("Metadata.Name = %q, want the file name valid-minimal", s.Metadata.Name)
 			}
-			if got, want := Hash(s), Hash(&Spec{Metadata: Metadata{Name: "valid-minimal"}}); got != want {
+			if got, want := Hash(s, testDatapaths), Hash(&Spec{Metadata: Metadata{Name: "valid-minimal"}}, testDatapaths); got != want {
 				t.Errorf("defaulted file hashes %s, want %s like an empty Spec", got, want)
 			}
 		}},
@@ -147,7 +147,7 @@ func TestResolveValid(t *testing.T) {
 				t.Errorf("len(Expand) = %d, want %d", got, want)
 			}
 			want := DatapathOptions{Mode: ModeL7, MTLS: true, Proxy: ProxyOn}
-			if got := s.DatapathOptions[Sidecar]; got != want {
+			if got := s.DatapathOptions[sidecar]; got != want {
 				t.Errorf("sidecar options = %+v, want %+v", got, want)
 			}
 			if got, want := s.Load.Duration, Duration(90*time.Second); got != want {
@@ -177,7 +177,7 @@ func TestResolveValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			s, err := Resolve(filepath.Join("testdata", tt.file))
+			s, err := Resolve(filepath.Join("testdata", tt.file), testDatapaths)
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
 			}
@@ -238,8 +238,8 @@ func TestLoadManyProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := Load(strings.NewReader(tt.in), "t.yaml")
 			if err == nil {
-				SetDefaults(s)
-				err = Validate(s)
+				SetDefaults(s, testDatapaths)
+				err = Validate(s, testDatapaths)
 			}
 			if err == nil {
 				t.Fatal("no error, want one")
@@ -335,8 +335,8 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		SetDefaults(s)
-		_ = Validate(s)
-		_ = Hash(s)
+		SetDefaults(s, testDatapaths)
+		_ = Validate(s, testDatapaths)
+		_ = Hash(s, testDatapaths)
 	})
 }

@@ -8,14 +8,6 @@ const (
 	Kind       = "Scenario"
 )
 
-// Datapath names.
-const (
-	None      = "none"
-	Sidecar   = "sidecar"
-	NodeProxy = "nodeproxy"
-	EBPF      = "ebpf"
-)
-
 // Placement of the server pods relative to the client pod.
 const (
 	SameNode  = "same-node"  // every server pod on the client's node

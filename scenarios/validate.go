@@ -6,14 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 )
-
-var datapathNames = []string{None, Sidecar, NodeProxy, EBPF}
-
-var datapathList = strings.Join(datapathNames, ", ")
-
-func knownDatapath(name string) bool { return slices.Contains(datapathNames, name) }
 
 // unusable are ranges that a pod or service address cannot come from.
 var unusable = []netip.Prefix{
@@ -23,11 +16,11 @@ var unusable = []netip.Prefix{
 	netip.MustParsePrefix("224.0.0.0/3"), // multicast, reserved, broadcast
 }
 
-// Validate checks a defaulted spec (see SetDefaults) and returns every
-// problem it finds, each a *FieldError that names the field, its line and
+// Validate checks a defaulted spec (see SetDefaults) against the datapaths
+// known and returns every problem it finds, each a *FieldError that names the field, its line and
 // what to do, joined with errors.Join and all wrapping ErrInvalid (past 20,
 // the rest are counted, not shown); nil when the spec can run.
-func Validate(s *Spec) error {
+func Validate(s *Spec, known Datapaths) error {
 	p := &problems{src: s.src}
 	if s.APIVersion != APIVersion {
 		p.add("apiVersion", "%q is not supported; set apiVersion: %s", s.APIVersion, APIVersion)
@@ -36,7 +29,7 @@ func Validate(s *Spec) error {
 		p.add("kind", "%q is not supported; set kind: %s", s.Kind, Kind)
 	}
 	validateTopology(p, &s.Topology)
-	validateDatapaths(p, s)
+	validateDatapaths(p, s, known)
 	validateLoad(p, &s.Load)
 	validateBounds(p, s)
 	validateGate(p, s)
@@ -186,42 +179,47 @@ func checkServiceAddresses(p *problems, t *Topology, vips netip.Prefix) {
 	}
 }
 
-func validateDatapaths(p *problems, s *Spec) {
-	nonEmpty(p, "datapaths", len(s.Datapaths), "[none]")
+func validateDatapaths(p *problems, s *Spec, known Datapaths) {
+	nonEmpty(p, "datapaths", len(s.Datapaths), "["+known.defaultName()+"]")
 	for i, dp := range s.Datapaths {
-		if !knownDatapath(dp) {
-			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s", dp, datapathList)
+		if !known.known(dp) {
+			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s", dp, known.list())
 		}
 	}
 	duplicates(p, "datapaths", s.Datapaths)
 	for _, dp := range slices.Sorted(maps.Keys(s.DatapathOptions)) {
-		validateOptions(p, dp, s.DatapathOptions[dp])
+		validateOptions(p, known, dp, s.DatapathOptions[dp])
 	}
 }
 
-func validateOptions(p *problems, dp string, o DatapathOptions) {
-	field := "datapathOptions." + dp
-	if !knownDatapath(dp) {
-		p.add(field, "unknown datapath %q; options can be given for %s", dp, datapathList)
+func validateOptions(p *problems, known Datapaths, name string, o DatapathOptions) {
+	field := "datapathOptions." + name
+	dp, ok := known.Lookup(name)
+	if !ok {
+		p.add(field, "unknown datapath %q; options can be given for %s", name, known.list())
 		return
 	}
 	switch {
 	case o.Mode != ModeL4 && o.Mode != ModeL7:
 		p.add(field+".mode", "%q is not a proxy mode; use l4 or l7", o.Mode)
-	case dp == None && o.Mode == ModeL7:
-		p.add(field+".mode", "datapath none has no proxy, so l7 cannot apply; remove mode")
+	case !dp.Proxy && o.Mode == ModeL7:
+		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", name)
 	case o.Mode == ModeL7 && o.Proxy == ProxyOff:
 		p.add(field+".mode", "l7 needs a proxy, but proxy is off; set proxy to on or remove mode")
 	}
 	switch {
 	case o.Proxy != ProxyOn && o.Proxy != ProxyOff:
 		p.add(field+".proxy", "%q is not a proxy setting; use on or off", o.Proxy)
-	case o.Proxy == ProxyOff && dp != EBPF:
-		p.add(field+".proxy", "off is only possible with ebpf, which can balance sockets without a proxy; remove proxy or set it to on")
+	case o.Proxy == ProxyOff && !dp.ProxyOptional:
+		if optional := known.proxyOptional(); optional != "" {
+			p.add(field+".proxy", "off is only possible with %s, which can run without a proxy; remove proxy or set it to on", optional)
+		} else {
+			p.add(field+".proxy", "off is not possible with any datapath; remove proxy or set it to on")
+		}
 	}
 	switch {
-	case o.MTLS && dp == None:
-		p.add(field+".mtls", "datapath none has no proxy, so mtls cannot apply; remove mtls")
+	case o.MTLS && !dp.Proxy:
+		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", name)
 	case o.MTLS && o.Proxy == ProxyOff:
 		p.add(field+".mtls", "mtls needs a proxy, but proxy is off; set proxy to on or remove mtls")
 	}

@@ -19,10 +19,20 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 )
 
-func init() {
-	datapaths.Register(scenarios.EBPF, func(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
-		return &ebpfPath{opts: opts}, nil
-	})
+// Name is the datapath's name in scenarios.
+const Name = "ebpf"
+
+// Kind is the datapath for a registry: it runs node proxies, and can balance
+// sockets without them (proxy off).
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, ProxyOptional: true}, New: New}
+
+// New returns the datapath. With the proxy off, mode l7 and mtls, which need
+// the proxy, cannot apply.
+func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	if opts.Proxy == scenarios.ProxyOff && (opts.Mode == scenarios.ModeL7 || opts.MTLS) {
+		return nil, errors.New("datapath ebpf with proxy off has no proxy: mode l7 and mtls cannot apply")
+	}
+	return &ebpfPath{opts: opts}, nil
 }
 
 // ProxyContainer is the node agent's container the node proxy runs in: on
@@ -103,7 +113,7 @@ func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 // startProxies starts the node proxies as the nodeproxy datapath does, with
 // no netfilter steering and no splice.
 func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
-	m, err := mesh.New(scenarios.EBPF, e.opts, c)
+	m, err := mesh.New(Name, e.opts, c)
 	e.m = m
 	if err != nil {
 		return err

@@ -17,7 +17,6 @@ import (
 
 	"github.com/meshbench/meshbench/internal/bpftest"
 
-	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
@@ -29,10 +28,16 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 )
 
+// The ports of the test services: the VIP port and the pods' port.
+const (
+	servicePort = 80
+	serverPort  = 8080
+)
+
 // spec is a 2-node cluster: a client on n0, a server service with its pod
 // on the same node (near) and one with its pod on the other node (far).
 func spec(runID string) clusters.Spec {
-	port, target := bench.ServicePort, bench.ServerPort
+	port, target := servicePort, serverPort
 	return clusters.Spec{
 		RunID:       runID,
 		Nodes:       2,
@@ -75,7 +80,7 @@ func TestDatapath(t *testing.T) {
 				})
 			}
 			topo := c.Topology()
-			dp, err := datapaths.New(scenarios.EBPF, tt.opts)
+			dp, err := New(tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,7 +244,7 @@ func deploy(tb testing.TB, c clusters.Cluster) (servers map[string]*agentctl.Age
 	start := func(pod clusters.Pod, args ...string) *agentctl.Agent {
 		a, err := agentctl.Start(context.Background(), c, clusters.ProcSpec{
 			Target: clusters.Target{Pod: pod.Name}, Name: args[1] + " in pod " + pod.Name,
-			Args: args, Container: bench.AppContainer,
+			Args: args, Container: clusters.AppContainer,
 		})
 		if err != nil {
 			tb.Fatalf("start %s: %v", args[1], err)
@@ -255,7 +260,7 @@ func deploy(tb testing.TB, c clusters.Cluster) (servers map[string]*agentctl.Age
 		}
 		targets = append(targets, "http://"+netip.AddrPortFrom(s.VIP, uint16(s.Port)).String()+"/")
 		pod, _ := topo.Pod(s.Pods[0])
-		servers[s.Name] = start(pod, "agent", "server", "--listen", fmt.Sprintf(":%d", bench.ServerPort), "--response-bytes", "1024")
+		servers[s.Name] = start(pod, "agent", "server", "--listen", fmt.Sprintf(":%d", serverPort), "--response-bytes", "1024")
 	}
 	client, _ := topo.Pod("client-0")
 	load = start(client, "agent", "load", "--targets", strings.Join(targets, ","), "--connections", "4", "--timeout", "2s")
@@ -408,7 +413,7 @@ func TestUninstallAfterPartialInstall(t *testing.T) {
 		}
 		n.Containers[ProxyContainer] = n.ContainerCgroup(ProxyContainer) + "-missing"
 	})
-	dp, err := datapaths.New(scenarios.EBPF, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn})
+	dp, err := New(scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ package nodeproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -20,10 +21,19 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 )
 
-func init() {
-	datapaths.Register(scenarios.NodeProxy, func(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
-		return &nodeProxy{opts: opts}, nil
-	})
+// Name is the datapath's name in scenarios.
+const Name = "nodeproxy"
+
+// Kind is the datapath for a registry: it runs proxies, which it cannot do
+// without.
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true}, New: New}
+
+// New returns the datapath; it takes every option but proxy off.
+func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	if opts.Proxy == scenarios.ProxyOff {
+		return nil, errors.New("datapath nodeproxy cannot run without its proxies: proxy off cannot apply")
+	}
+	return &nodeProxy{opts: opts}, nil
 }
 
 // Container is the node agent's container the node proxy runs in.
@@ -77,7 +87,7 @@ func Args(m *mesh.Mesh, node clusters.Node) ([]string, map[string][]byte, error)
 }
 
 func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
-	m, err := mesh.New(scenarios.NodeProxy, n.opts, c)
+	m, err := mesh.New(Name, n.opts, c)
 	n.Mesh = m
 	if err != nil {
 		return err
@@ -94,7 +104,7 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 			Args:  args,
 			Files: files,
 			Steer: &redirect.Table{
-				Name:     mesh.TableName(scenarios.NodeProxy, topo.RunID),
+				Name:     mesh.TableName(Name, topo.RunID),
 				SkipMark: proxy.DefaultMark,
 				Rules: []redirect.Rule{{
 					Hook: redirect.Prerouting, Src: node.PodCIDR, Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,

@@ -4,16 +4,26 @@ package none
 
 import (
 	"context"
+	"errors"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
-func init() {
-	datapaths.Register(scenarios.None, func(scenarios.DatapathOptions) (datapaths.Datapath, error) {
-		return none{}, nil
-	})
+// Name is the datapath's name in scenarios.
+const Name = "none"
+
+// Kind is the datapath for a registry: it runs no proxy.
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name}, New: New}
+
+// New returns the datapath. Having no proxy, it takes neither mode l7, nor
+// mtls, nor proxy off.
+func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	if opts.Mode == scenarios.ModeL7 || opts.MTLS || opts.Proxy == scenarios.ProxyOff {
+		return nil, errors.New("datapath none has no proxy: mode l7, mtls and proxy off cannot apply")
+	}
+	return none{}, nil
 }
 
 type none struct{}

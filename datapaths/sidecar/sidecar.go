@@ -9,6 +9,7 @@ package sidecar
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -19,10 +20,19 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 )
 
-func init() {
-	datapaths.Register(scenarios.Sidecar, func(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
-		return &sidecar{opts: opts}, nil
-	})
+// Name is the datapath's name in scenarios.
+const Name = "sidecar"
+
+// Kind is the datapath for a registry: it runs proxies, which it cannot do
+// without.
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true}, New: New}
+
+// New returns the datapath; it takes every option but proxy off.
+func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	if opts.Proxy == scenarios.ProxyOff {
+		return nil, errors.New("datapath sidecar cannot run without its proxies: proxy off cannot apply")
+	}
+	return &sidecar{opts: opts}, nil
 }
 
 // Container is the pod container the sidecar proxy runs in, so that its
@@ -51,7 +61,7 @@ var (
 // redirect table in the pod's namespace and the sidecar's container.
 func (s *sidecar) Injection(spec clusters.Spec) clusters.Injection {
 	steer := redirect.Table{
-		Name:     mesh.TableName(scenarios.Sidecar, spec.RunID),
+		Name:     mesh.TableName(Name, spec.RunID),
 		SkipMark: proxy.DefaultMark,
 		Rules:    []redirect.Rule{{Hook: redirect.Output, ToPort: mesh.OutboundPort}},
 	}
@@ -70,7 +80,7 @@ func (s *sidecar) Injection(spec clusters.Spec) clusters.Injection {
 }
 
 func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
-	m, err := mesh.New(scenarios.Sidecar, s.opts, c)
+	m, err := mesh.New(Name, s.opts, c)
 	s.Mesh = m
 	if err != nil {
 		return err

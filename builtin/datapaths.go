@@ -1,0 +1,16 @@
+package builtin
+
+import (
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/datapaths/ebpf"
+	"github.com/meshbench/meshbench/datapaths/nodeproxy"
+	"github.com/meshbench/meshbench/datapaths/none"
+	"github.com/meshbench/meshbench/datapaths/sidecar"
+)
+
+// Datapaths lists every datapath the binary can install, in the order they
+// are reported; the first, none, is the floor every comparison starts from
+// and the default of a scenario that names no datapath.
+func Datapaths() datapaths.Registry {
+	return datapaths.Registry{none.Kind, sidecar.Kind, nodeproxy.Kind, ebpf.Kind}
+}

@@ -1,0 +1,69 @@
+package scenarios
+
+import (
+	"slices"
+	"strings"
+)
+
+// Datapath describes a datapath that scenarios may name, as far as
+// validation needs to know it. The binary's datapaths (package datapaths)
+// give the list; this package knows no datapath by name.
+type Datapath struct {
+	Name string
+	// Proxy is set for a datapath that runs a proxy, so that mode l7 and
+	// mtls apply to it.
+	Proxy bool
+	// ProxyOptional is set for a datapath that can also run without its
+	// proxy (proxy: off).
+	ProxyOptional bool
+}
+
+// Datapaths are the datapaths a scenario may name, in the order messages
+// list them. The first is the default of a scenario that names none.
+type Datapaths []Datapath
+
+// Names lists the datapaths' names in order.
+func (ds Datapaths) Names() []string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Name
+	}
+	return names
+}
+
+// Lookup returns the datapath named name.
+func (ds Datapaths) Lookup(name string) (Datapath, bool) {
+	i := slices.IndexFunc(ds, func(d Datapath) bool { return d.Name == name })
+	if i < 0 {
+		return Datapath{}, false
+	}
+	return ds[i], true
+}
+
+// defaultName is the name of the default datapath; empty without datapaths.
+func (ds Datapaths) defaultName() string {
+	if len(ds) == 0 {
+		return ""
+	}
+	return ds[0].Name
+}
+
+func (ds Datapaths) known(name string) bool {
+	_, ok := ds.Lookup(name)
+	return ok
+}
+
+// list is the names for a message: "none, sidecar, nodeproxy, ebpf".
+func (ds Datapaths) list() string { return strings.Join(ds.Names(), ", ") }
+
+// proxyOptional is the names of the datapaths that can run without their
+// proxy, for a message: "ebpf" or "ebpf or other".
+func (ds Datapaths) proxyOptional() string {
+	var names []string
+	for _, d := range ds {
+		if d.ProxyOptional {
+			names = append(names, d.Name)
+		}
+	}
+	return strings.Join(names, " or ")
+}
