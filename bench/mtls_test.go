@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/nsenter"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -50,7 +52,7 @@ func fabricTraffic(tb testing.TB, c scenarios.Case) []byte {
 		tb.Fatal(err)
 	}
 	var fd int
-	if err := netns.Do(cr.cluster.Topology().FabricNetNS, func() (err error) {
+	if err := nsenter.Do(cr.cluster.Topology().FabricNetNS, func() (err error) {
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
 		return err
 	}); err != nil {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/nsenter"
+
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
@@ -41,7 +43,7 @@ func newCluster(tb testing.TB, spec clusters.Spec) *Cluster {
 func serve(tb testing.TB, nsPath, addr, name string) {
 	tb.Helper()
 	var ln net.Listener
-	err := Do(nsPath, func() (err error) {
+	err := nsenter.Do(nsPath, func() (err error) {
 		ln, err = net.Listen("tcp", addr)
 		return err
 	})
@@ -65,7 +67,7 @@ func serve(tb testing.TB, nsPath, addr, name string) {
 // line the server sends.
 func ask(nsPath, addr string) (string, error) {
 	var conn net.Conn
-	err := Do(nsPath, func() (err error) {
+	err := nsenter.Do(nsPath, func() (err error) {
 		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
 		return err
 	})
@@ -331,33 +333,6 @@ func TestCheck(t *testing.T) {
 	}
 	if err := Check(); !errors.Is(err, want) {
 		t.Fatalf("Check = %v, want %v", err, want)
-	}
-}
-
-func TestDo(t *testing.T) {
-	c := newCluster(t, smallSpec(""))
-	pod := c.topo.Pods[0]
-	self := func() string { l, _ := os.Readlink("/proc/thread-self/ns/net"); return l }
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	home := self()
-	var inside string
-	errFn := errors.New("fn failed")
-	err := Do(pod.NetNS, func() error {
-		inside = self()
-		return errFn
-	})
-	if !errors.Is(err, errFn) {
-		t.Errorf("Do = %v, want fn's error", err)
-	}
-	if want := "net:[" + strconv.FormatUint(inode(t, pod.NetNS), 10) + "]"; inside != want {
-		t.Errorf("inside Do the thread is in %s, want %s", inside, want)
-	}
-	if got := self(); got != home {
-		t.Errorf("after Do the thread is in %s, want %s", got, home)
-	}
-	if err := Do("/run/netns/mb-nonexistent", func() error { return nil }); err == nil {
-		t.Error("Do with a missing namespace succeeded, want an error")
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/nsenter"
+
 	"github.com/meshbench/meshbench/clusters"
 )
 
@@ -76,7 +78,7 @@ func runner(runID string) int {
 		return cmd.Start()
 	}
 	pod, _ := topo.Pod("server-0")
-	err = Do(pod.NetNS, func() error { return orphan(func(*exec.Cmd) {}) })
+	err = nsenter.Do(pod.NetNS, func() error { return orphan(func(*exec.Cmd) {}) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

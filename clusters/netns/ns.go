@@ -8,31 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// Do runs fn inside the network namespace at nsPath (a /run/netns bind
-// mount or /proc/<pid>/ns/net), on a new goroutine locked to its OS thread,
-// and restores the thread's namespace afterwards. Sockets fn creates stay in
-// that namespace; goroutines fn starts do not run in it. If the namespace
-// cannot be restored, Go retires the thread; the caller's thread is never
-// switched.
-func Do(nsPath string, fn func() error) error {
-	return onThread(func(t *thread) error {
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-		}
-		t.dirty = true
-		ferr := fn()
-		return errors.Join(ferr, t.restore())
-	})
-}
 
 // onThread runs fn on a new goroutine locked to its OS thread, and retires
 // the thread if fn leaves it outside its original namespace.
@@ -53,13 +31,13 @@ func onThread(fn func(t *thread) error) error {
 // thread is a goroutine locked to its OS thread, remembering the thread's
 // network namespace so that it can come back to it.
 type thread struct {
-	orig  netns.NsHandle
+	orig  vnetns.NsHandle
 	dirty bool // the thread may be in another namespace
 }
 
 func lockThread() (*thread, error) {
 	runtime.LockOSThread()
-	orig, err := netns.Get()
+	orig, err := vnetns.Get()
 	if err != nil {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("get thread network namespace: %w", err)
@@ -69,7 +47,7 @@ func lockThread() (*thread, error) {
 
 // restore puts the thread back into its original namespace.
 func (t *thread) restore() error {
-	if err := netns.Set(t.orig); err != nil {
+	if err := vnetns.Set(t.orig); err != nil {
 		t.dirty = true
 		return fmt.Errorf("restore thread network namespace: %w", err)
 	}
@@ -104,18 +82,18 @@ var (
 // newNamespace creates the named network namespace, mounted under
 // /run/netns like `ip netns add`, and writes sysctls inside it. It leaves
 // the calling thread inside the new namespace; the caller restores it.
-func (t *thread) newNamespace(name string, sysctls []sysctl) (netns.NsHandle, error) {
+func (t *thread) newNamespace(name string, sysctls []sysctl) (vnetns.NsHandle, error) {
 	t.dirty = true
-	h, err := netns.NewNamed(name)
+	h, err := vnetns.NewNamed(name)
 	if err != nil {
-		return netns.None(), fmt.Errorf("create network namespace %s: %w", name, err)
+		return vnetns.None(), fmt.Errorf("create network namespace %s: %w", name, err)
 	}
 	// /proc/sys/net resolves to the namespace of the opening thread.
 	for _, s := range sysctls {
 		err := os.WriteFile(s.path, []byte(s.value), 0)
 		if err != nil && !(s.optional && errors.Is(err, fs.ErrNotExist)) {
 			h.Close()
-			return netns.None(), fmt.Errorf("set %s in network namespace %s: %w", s.path, name, err)
+			return vnetns.None(), fmt.Errorf("set %s in network namespace %s: %w", s.path, name, err)
 		}
 	}
 	return h, nil
@@ -125,7 +103,7 @@ func (t *thread) newNamespace(name string, sysctls []sysctl) (netns.NsHandle, er
 // the namespace, and the links in it, when nothing else holds it. A missing
 // entry is not an error.
 func deleteNamespace(name string) error {
-	err := netns.DeleteNamed(name)
+	err := vnetns.DeleteNamed(name)
 	switch {
 	case err == nil, errors.Is(err, fs.ErrNotExist):
 		return nil

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 )
 
 // spawner forks a cluster's processes from one OS thread that it keeps
@@ -61,13 +61,13 @@ func (s *spawner) run() {
 // afterwards; if it cannot, it stays dirty, which harms nothing since every
 // request switches it explicitly.
 func (s *spawner) startIn(t *thread, r spawnReq) error {
-	target, err := netns.GetFromPath(r.nsPath)
+	target, err := vnetns.GetFromPath(r.nsPath)
 	if err != nil {
 		return fmt.Errorf("open network namespace: %w", err)
 	}
 	defer target.Close()
 	t.dirty = true
-	if err := netns.Set(target); err != nil {
+	if err := vnetns.Set(target); err != nil {
 		return fmt.Errorf("enter network namespace %s: %w", r.nsPath, err)
 	}
 	err = s.cg.moveThread(r.cgroup)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/nsenter"
+
 	"github.com/meshbench/meshbench/internal/bpftest"
 
 	"github.com/meshbench/meshbench/bench"
@@ -464,7 +466,7 @@ func TestHostVeth(t *testing.T) {
 		node, _ := topo.Node(p.Node)
 		pc := podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Iface: p.PodVeth}
 		var got string
-		err := netns.Do(node.NetNS, func() error {
+		err := nsenter.Do(node.NetNS, func() error {
 			l, err := hostVeth(pc)
 			if err == nil {
 				got = l.Attrs().Name
