@@ -23,7 +23,7 @@ const podWorkers = 6
 // builder holds the open handles of a cluster under construction.
 type builder struct {
 	topo   *clusters.Topology
-	cg     *Cgroups
+	cg     *runCgroups
 	fabric *netlink.Handle
 	bridge int // ifindex of the fabric bridge
 	nodes  []nodeHandles
@@ -36,7 +36,7 @@ type nodeHandles struct {
 }
 
 // build brings the cluster up in stages; on error the caller tears down.
-func build(ctx context.Context, topo *clusters.Topology, cg *Cgroups) error {
+func build(ctx context.Context, topo *clusters.Topology, cg *runCgroups) error {
 	if err := shareNetnsDir(); err != nil {
 		return err
 	}

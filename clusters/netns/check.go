@@ -27,12 +27,12 @@ func Check() error {
 	if os.Geteuid() != 0 {
 		return clusters.ErrNotRoot
 	}
-	cg, err := DetectCgroups()
+	cg, err := detectCgroups()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnsupportedKernel, err)
 	}
-	if err := unix.Access(cg.v2, unix.W_OK); err != nil {
-		return fmt.Errorf("%w: cgroup2 at %s is not writable: %w", ErrUnsupportedKernel, cg.v2, err)
+	if err := unix.Access(cg.mounts.V2, unix.W_OK); err != nil {
+		return fmt.Errorf("%w: cgroup2 at %s is not writable: %w", ErrUnsupportedKernel, cg.mounts.V2, err)
 	}
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
 		return fmt.Errorf("%w: network namespaces: %w", ErrUnsupportedKernel, err)

@@ -183,10 +183,10 @@ func TestStart(t *testing.T) {
 			if c.cg.memory != "" && !hasCgroupSuffix(lines, ":memory:", "/"+tt.wantCgroup) {
 				t.Errorf("agent cgroups %q, want v1 memory group ending in %s", lines, tt.wantCgroup)
 			}
-			if mem, err := c.Cgroups().Memory(tt.wantCgroup); err != nil || mem == 0 {
+			if mem, err := c.cg.Memory(tt.wantCgroup); err != nil || mem == 0 {
 				t.Errorf("Memory(%s) = %d, %v; want > 0", tt.wantCgroup, mem, err)
 			}
-			if cpu, err := c.Cgroups().CPU(tt.wantCgroup); err != nil || cpu == 0 {
+			if cpu, err := c.cg.CPU(tt.wantCgroup); err != nil || cpu == 0 {
 				t.Errorf("CPU(%s) = %s, %v; want > 0", tt.wantCgroup, cpu, err)
 			}
 			if err := p.Stdin().(interface{ Close() error }).Close(); err != nil {

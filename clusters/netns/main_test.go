@@ -83,7 +83,7 @@ func runner(runID string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cgfd, err := c.(*Cluster).Cgroups().openV2(pod.Cgroup)
+	cgfd, err := c.(*Cluster).cg.openV2(pod.Cgroup)
 	if err == nil {
 		err = orphan(func(cmd *exec.Cmd) {
 			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgfd}

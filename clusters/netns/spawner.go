@@ -14,7 +14,7 @@ import (
 // probe, or library code giving up on a namespace it cannot restore),
 // which would kill every agent forked from it.
 type spawner struct {
-	cg   *Cgroups
+	cg   *runCgroups
 	reqs chan spawnReq
 }
 
@@ -24,7 +24,7 @@ type spawnReq struct {
 	res            chan error
 }
 
-func newSpawner(cg *Cgroups) *spawner {
+func newSpawner(cg *runCgroups) *spawner {
 	s := &spawner{cg: cg, reqs: make(chan spawnReq)}
 	go s.run()
 	return s

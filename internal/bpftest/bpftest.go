@@ -6,19 +6,18 @@
 package bpftest
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 
+	"github.com/meshbench/meshbench/internal/hostfs"
 	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
@@ -108,23 +107,14 @@ func Veth(tb testing.TB, a *Netns, aName string, aAddr netip.Prefix, b *Netns, b
 	return aIndex, bIndex
 }
 
-// Cgroup2Mount returns the first cgroup2 mount point in /proc/self/mountinfo.
+// Cgroup2Mount returns the cgroup2 mount (hostfs.DetectCgroups).
 func Cgroup2Mount(tb testing.TB) string {
 	tb.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	cg, err := hostfs.DetectCgroups()
 	if err != nil {
 		tb.Fatalf("find cgroup2 mount: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, _ := strings.Cut(sc.Text(), " - ")
-		if fields := strings.Fields(pre); strings.HasPrefix(post, "cgroup2 ") && len(fields) >= 5 {
-			return fields[4]
-		}
-	}
-	tb.Fatalf("find cgroup2 mount: none in /proc/self/mountinfo (err %v)", sc.Err())
-	return ""
+	return cg.V2
 }
 
 // Route adds a route to dst via gw in n.
