@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/netip"
@@ -302,23 +301,8 @@ type hostEcho struct {
 
 func newHostEcho(tb testing.TB) *hostEcho {
 	tb.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen on loopback: %v", err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	ln := testutil.ListenEcho(tb, "", "tcp4", "127.0.0.1:0")
+	var err error
 	h := &hostEcho{addr: ln.Addr().String()}
 	if h.conn, err = net.DialTimeout("tcp4", h.addr, time.Second); err != nil {
 		tb.Fatalf("dial loopback: %v", err)
