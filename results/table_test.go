@@ -99,8 +99,8 @@ func TestFormatMicros(t *testing.T) {
 		{1234e6, "1234s"},
 	}
 	for _, tt := range tests {
-		if got := formatMicros(tt.us); got != tt.want {
-			t.Errorf("formatMicros(%v) = %q, want %q", tt.us, got, tt.want)
+		if got := FormatMicros(tt.us); got != tt.want {
+			t.Errorf("FormatMicros(%v) = %q, want %q", tt.us, got, tt.want)
 		}
 	}
 }
