@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/results"
+
 	"github.com/meshbench/meshbench/internal/nsenter"
 
 	"github.com/meshbench/meshbench/internal/bpftest"
@@ -272,7 +274,7 @@ func attack(tb testing.TB, load *agentctl.Agent, n int) []time.Duration {
 	defer cancel()
 	var lat []time.Duration
 	var failed []string
-	_, err := load.Attack(ctx, wire.Attack{Tag: "check", Count: n}, func(s []wire.Sample) {
+	_, err := load.Attack(ctx, wire.Attack{Tag: "check", Count: n}, func(s []results.Sample) {
 		for _, x := range s {
 			if x.Error != "" || x.Code != 200 {
 				failed = append(failed, fmt.Sprintf("code %d: %s", x.Code, x.Error))

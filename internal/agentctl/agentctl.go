@@ -11,6 +11,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/meshbench/meshbench/results"
+
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/wire"
@@ -188,7 +190,7 @@ func (a *Agent) Call(ctx context.Context, method string, in, out any) error {
 }
 
 // Attack runs an attack, handing sample batches to onSamples.
-func (a *Agent) Attack(ctx context.Context, at wire.Attack, onSamples func([]wire.Sample)) (wire.Done, error) {
+func (a *Agent) Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error) {
 	var done wire.Done
 	err := a.do(ctx, wire.Command{Attack: &at}, func(m wire.Message) {
 		if len(m.Samples) > 0 {
