@@ -6,40 +6,38 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/internal/nsenter"
 )
 
-// onThread runs fn on a new goroutine locked to its OS thread, and retires
-// the thread if fn leaves it outside its original namespace.
+// onThread runs fn on a fresh OS thread that is discarded afterwards
+// (nsenter.OnThread), so a thread fn leaves in a run's namespace never runs
+// anything else.
 func onThread(fn func(t *thread) error) error {
-	errc := make(chan error, 1)
-	go func() {
-		t, err := lockThread()
+	return nsenter.OnThread(func() error {
+		t, err := currentThread()
 		if err != nil {
-			errc <- err
-			return
+			return err
 		}
-		defer t.release()
-		errc <- fn(t)
-	}()
-	return <-errc
+		defer t.orig.Close()
+		return fn(t)
+	})
 }
 
 // thread is a goroutine locked to its OS thread, remembering the thread's
-// network namespace so that it can come back to it.
+// network namespace so that it can come back to it between namespaces.
 type thread struct {
-	orig  vnetns.NsHandle
-	dirty bool // the thread may be in another namespace
+	orig vnetns.NsHandle
 }
 
-func lockThread() (*thread, error) {
-	runtime.LockOSThread()
+// currentThread remembers the namespace of the calling thread, which must
+// be locked.
+func currentThread() (*thread, error) {
 	orig, err := vnetns.Get()
 	if err != nil {
-		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("get thread network namespace: %w", err)
 	}
 	return &thread{orig: orig}, nil
@@ -48,20 +46,9 @@ func lockThread() (*thread, error) {
 // restore puts the thread back into its original namespace.
 func (t *thread) restore() error {
 	if err := vnetns.Set(t.orig); err != nil {
-		t.dirty = true
 		return fmt.Errorf("restore thread network namespace: %w", err)
 	}
-	t.dirty = false
 	return nil
-}
-
-// release unlocks the thread unless it may still be in a foreign namespace:
-// a goroutine that exits locked takes its thread with it.
-func (t *thread) release() {
-	t.orig.Close()
-	if !t.dirty {
-		runtime.UnlockOSThread()
-	}
 }
 
 // sysctl is one /proc/sys/net setting written inside a new namespace.
@@ -83,7 +70,6 @@ var (
 // /run/netns like `ip netns add`, and writes sysctls inside it. It leaves
 // the calling thread inside the new namespace; the caller restores it.
 func (t *thread) newNamespace(name string, sysctls []sysctl) (vnetns.NsHandle, error) {
-	t.dirty = true
 	h, err := vnetns.NewNamed(name)
 	if err != nil {
 		return vnetns.None(), fmt.Errorf("create network namespace %s: %w", name, err)
