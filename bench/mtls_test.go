@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/nsenter"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/scenarios"
 )

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/internal/nsenter"
-
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )

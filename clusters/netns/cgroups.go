@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/hostfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/internal/hostfs"
 )
 
 // ErrNoAccounting is returned by the cgroup readers when neither a v1 hierarchy

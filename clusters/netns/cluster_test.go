@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/nsenter"
-
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 

@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/nsenter"
-
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/nsenter"
 )
 
 // TestMain lets the test binary stand in for meshbench: Start runs it with

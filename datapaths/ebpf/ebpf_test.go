@@ -14,21 +14,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/results"
-
-	"github.com/meshbench/meshbench/internal/nsenter"
-
-	"github.com/meshbench/meshbench/internal/bpftest"
-
 	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/internal/hostfs"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
 

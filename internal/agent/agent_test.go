@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/results"
-
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // proc is a role running in-process, driven over pipes as the runner drives

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/meshbench/meshbench/results"
-
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // Samples stream in batches of at most batchSize, at least every flushEvery.

@@ -7,11 +7,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meshbench/meshbench/results"
-
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // schedule is the vegeta.Pacer of one attack, and owns its timeline: request

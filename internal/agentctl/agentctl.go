@@ -11,11 +11,10 @@ import (
 	"io"
 	"time"
 
-	"github.com/meshbench/meshbench/results"
-
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // Agent is a started `meshbench agent` process and its control channel.

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/internal/testutil"
-
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/results/resultstest"
 )

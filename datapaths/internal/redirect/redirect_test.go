@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/nsenter"
-
 	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 
 	"github.com/meshbench/meshbench/datapaths/internal/redirect"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
