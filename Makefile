@@ -72,5 +72,5 @@ testcluster-down:
 
 test-kube:
 	$(TESTCLUSTER)/up.sh
-	$(GO) test -count=1 -timeout 15m -run 'OnTestCluster' -v ./clusters/kube/; \
+	MESHBENCH_REQUIRE_KUBE=1 $(GO) test -count=1 -timeout 15m -run 'OnTestCluster' -v ./clusters/kube/; \
 		status=$$?; $(TESTCLUSTER)/down.sh || status=1; exit $$status

@@ -14,6 +14,7 @@ import (
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/sidecar"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -53,7 +54,7 @@ func fabricTraffic(tb testing.TB, c scenarios.Case) []byte {
 		tb.Fatal(err)
 	}
 	var fd int
-	if err := netns.Do(cr.cluster.Topology().FabricNetNS, func() (err error) {
+	if err := nsenter.Do(cr.cluster.Topology().FabricNetNS, func() (err error) {
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
 		return err
 	}); err != nil {

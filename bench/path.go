@@ -263,7 +263,7 @@ func (ps probes) stop() {
 func (r *Runner) sequential(ctx context.Context, client *agentctl.Agent, n int) error {
 	var failed int
 	var first string
-	_, err := client.Attack(ctx, wire.Attack{Tag: "probe", Count: n}, func(s []wire.Sample) {
+	_, err := client.Attack(ctx, wire.Attack{Tag: "probe", Count: n}, func(s []results.Sample) {
 		for _, x := range s {
 			if x.Error != "" || x.Code < 200 || x.Code > 299 {
 				if failed == 0 {

@@ -333,29 +333,29 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 
 // attack runs one open-loop attack from every client at an equal share of the
 // case's rate and returns all samples.
-func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]wire.Sample, error) {
+func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]results.Sample, error) {
 	type result struct {
-		samples []wire.Sample
+		samples []results.Sample
 		err     error
 	}
 	expected := cr.c.Rate * d.Seconds()
 	progress := make(chan int, 64)
-	results := make(chan result, len(cr.clients))
+	outcomes := make(chan result, len(cr.clients))
 	for _, cl := range cr.clients {
 		go func() {
-			var got []wire.Sample
+			var got []results.Sample
 			_, err := cl.Attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
-				func(s []wire.Sample) {
+				func(s []results.Sample) {
 					got = append(got, s...)
 					select {
 					case progress <- len(s):
 					default:
 					}
 				})
-			results <- result{got, err}
+			outcomes <- result{got, err}
 		}()
 	}
-	var all []wire.Sample
+	var all []results.Sample
 	var errs []error
 	seen := 0
 	for pending := len(cr.clients); pending > 0; {
@@ -363,7 +363,7 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 		case n := <-progress:
 			seen += n
 			r.opts.Status.Progress(float64(seen) / expected)
-		case res := <-results:
+		case res := <-outcomes:
 			pending--
 			all = append(all, res.samples...)
 			errs = append(errs, res.err)
@@ -402,7 +402,7 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 }
 
 // record summarises one repetition and keeps its raw samples.
-func (r *Runner) record(cr *caseRun, rep int, samples []wire.Sample) (results.Repetition, error) {
+func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample) (results.Repetition, error) {
 	out, err := results.Summarize(samples, cr.c.Duration)
 	if err != nil {
 		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)

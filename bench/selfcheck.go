@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/none"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -242,7 +242,7 @@ func wrkP50(ctx context.Context, cr *caseRun, rate float64, d time.Duration) (fl
 	}
 	url := fmt.Sprintf("http://%s:%d/", server.VIP, server.Port)
 	var out bytes.Buffer
-	err = netns.Do(client.NetNS, func() error {
+	err = nsenter.Do(client.NetNS, func() error {
 		cmd := exec.CommandContext(ctx, bin, "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s",
 			"--latency", "-s", script, url)
 		cmd.Stdout, cmd.Stderr = &out, &out

@@ -2,12 +2,15 @@ package bpf
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/meshbench/meshbench/internal/testutil"
 )
 
 // TestGeneratedUpToDate runs every go:generate line of gen.go with its
@@ -31,10 +34,10 @@ func TestGeneratedUpToDate(t *testing.T) {
 	for _, args := range lines {
 		outDir := flagValue(args, "-output-dir")
 		t.Run(outDir, func(t *testing.T) {
-			if cc := flagValue(args, "-cc"); !installed(cc) {
-				t.Skipf("%s is not installed: the committed objects are built with it, so they cannot be checked here (apt-get install %s llvm-%s)",
-					cc, cc, strings.TrimPrefix(cc, "clang-"))
-			}
+			// The committed objects are built with this compiler, so they
+			// cannot be checked without it.
+			cc := flagValue(args, "-cc")
+			testutil.LookPath(t, cc, fmt.Sprintf("apt-get install %s llvm-%s", cc, strings.TrimPrefix(cc, "clang-")))
 			tmp := t.TempDir()
 			cmd := exec.Command(args[0], slices.Clone(args[1:])...)
 			for i, a := range cmd.Args {
@@ -84,9 +87,4 @@ func flagValue(args []string, flag string) string {
 		return args[i+1]
 	}
 	return ""
-}
-
-func installed(cmd string) bool {
-	_, err := exec.LookPath(cmd)
-	return err == nil
 }

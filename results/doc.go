@@ -1,7 +1,9 @@
 // Package results owns the record of a meshbench run: the versioned
 // result.json schema, the statistics that turn raw latency samples into
 // percentiles, the raw samples kept beside result.json so that reports can
-// be recomputed, the run directory store, and the terminal table.
+// be recomputed (Sample, with SampleEncoder and SampleDecoder), the run
+// directory store, and the one table builder (Table) that the terminal,
+// Markdown and HTML reports render.
 //
 // Lifecycle: the runner creates a run directory with NewRunDir, writes each
 // repetition's samples with WriteSamples and summarises them with Summarize,

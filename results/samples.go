@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/meshbench/meshbench/internal/wire"
 )
 
 // samplesDir is where raw samples live, relative to the run directory.
@@ -42,10 +40,122 @@ func sanitize(id string) string {
 	}, id)
 }
 
+// Sample is one request's outcome, as a load agent measured it and as
+// samples files keep it. Latency counts from the request's intended send
+// time (the pacer's schedule), not from when it was sent, so a stalled
+// server shows up instead of hiding (no coordinated omission).
+type Sample struct {
+	// Seq numbers the attack's requests from 0 in schedule order.
+	Seq uint64
+	// Intended is the request's intended send time, in Unix nanoseconds.
+	Intended int64
+	// Latency runs from the intended send time to the end of the response.
+	Latency time.Duration
+	// Service runs from the actual send time (what vegeta reports).
+	Service time.Duration
+	// Code is the HTTP status code; 0 when there was no response.
+	Code uint16
+	// BytesIn is the size of the response body.
+	BytesIn uint32
+	// Error is why the request failed; empty when it got a response.
+	Error string
+}
+
+// SampleEncoder writes samples as CSV: a header line, then one record per
+// sample. It writes the header even when it encodes no sample, once
+// flushed.
+type SampleEncoder struct {
+	cw     *csv.Writer
+	header bool // written
+}
+
+// NewSampleEncoder returns an encoder writing to w.
+func NewSampleEncoder(w io.Writer) *SampleEncoder {
+	return &SampleEncoder{cw: csv.NewWriter(w)}
+}
+
+// Encode writes s, after the header if it is the first sample. Records are
+// buffered until Flush.
+func (e *SampleEncoder) Encode(s *Sample) error {
+	if err := e.writeHeader(); err != nil {
+		return err
+	}
+	if err := e.cw.Write(sampleRecord(s)); err != nil {
+		return fmt.Errorf("encode sample %d: %w", s.Seq, err)
+	}
+	return nil
+}
+
+// Flush writes the header if no sample was encoded, then any buffered
+// records.
+func (e *SampleEncoder) Flush() error {
+	if err := e.writeHeader(); err != nil {
+		return err
+	}
+	e.cw.Flush()
+	if err := e.cw.Error(); err != nil {
+		return fmt.Errorf("encode samples: %w", err)
+	}
+	return nil
+}
+
+func (e *SampleEncoder) writeHeader() error {
+	if e.header {
+		return nil
+	}
+	if err := e.cw.Write(samplesHeader); err != nil {
+		return fmt.Errorf("encode samples header: %w", err)
+	}
+	e.header = true
+	return nil
+}
+
+// SampleDecoder reads samples written by a SampleEncoder.
+type SampleDecoder struct {
+	cr     *csv.Reader
+	header bool // read and checked
+}
+
+// NewSampleDecoder returns a decoder reading from r.
+func NewSampleDecoder(r io.Reader) *SampleDecoder {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = len(samplesHeader)
+	cr.ReuseRecord = true
+	return &SampleDecoder{cr: cr}
+}
+
+// Decode reads the next sample into s. It returns io.EOF after the last
+// one, and an error naming the line for a malformed record or a header
+// that is not a samples file's.
+func (d *SampleDecoder) Decode(s *Sample) error {
+	if !d.header {
+		header, err := d.cr.Read()
+		if err != nil {
+			return fmt.Errorf("decode samples header: %w", err)
+		}
+		if !slices.Equal(header, samplesHeader) {
+			return fmt.Errorf("decode samples: header %q, want %q", header, samplesHeader)
+		}
+		d.header = true
+	}
+	rec, err := d.cr.Read()
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	if err != nil {
+		return fmt.Errorf("decode sample: %w", err)
+	}
+	if err := parseSample(rec, s); err != nil {
+		line, _ := d.cr.FieldPos(0)
+		return fmt.Errorf("decode sample: line %d: %w", line, err)
+	}
+	return nil
+}
+
 // WriteSamples writes a repetition's raw samples as gzipped CSV under runDir
 // (atomically) and returns the file's path relative to runDir, for
 // Repetition.Samples.
-func WriteSamples(runDir, caseID string, rep int, samples []wire.Sample) (string, error) {
+func WriteSamples(runDir, caseID string, rep int, samples []Sample) (string, error) {
 	rel := SamplesPath(caseID, rep)
 	path := filepath.Join(runDir, rel)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -53,17 +163,13 @@ func WriteSamples(runDir, caseID string, rep int, samples []wire.Sample) (string
 	}
 	err := writeAtomic(path, func(w io.Writer) error {
 		zw := gzip.NewWriter(w)
-		cw := csv.NewWriter(zw)
-		if err := cw.Write(samplesHeader); err != nil {
-			return err
-		}
-		for _, s := range samples {
-			if err := cw.Write(sampleRecord(s)); err != nil {
+		enc := NewSampleEncoder(zw)
+		for i := range samples {
+			if err := enc.Encode(&samples[i]); err != nil {
 				return err
 			}
 		}
-		cw.Flush()
-		if err := cw.Error(); err != nil {
+		if err := enc.Flush(); err != nil {
 			return err
 		}
 		return zw.Close()
@@ -74,7 +180,7 @@ func WriteSamples(runDir, caseID string, rep int, samples []wire.Sample) (string
 	return rel, nil
 }
 
-func sampleRecord(s wire.Sample) []string {
+func sampleRecord(s *Sample) []string {
 	return []string{
 		strconv.FormatUint(s.Seq, 10),
 		strconv.FormatInt(s.Intended, 10),
@@ -87,7 +193,7 @@ func sampleRecord(s wire.Sample) []string {
 }
 
 // ReadSamples reads a samples file written by WriteSamples.
-func ReadSamples(path string) ([]wire.Sample, error) {
+func ReadSamples(path string) ([]Sample, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read samples: %w", err)
@@ -97,39 +203,24 @@ func ReadSamples(path string) ([]wire.Sample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read samples %s: %w", path, err)
 	}
-	cr := csv.NewReader(zr)
-	cr.FieldsPerRecord = len(samplesHeader)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read samples %s: header: %w", path, err)
-	}
-	if !slices.Equal(header, samplesHeader) {
-		return nil, fmt.Errorf("read samples %s: header %q, want %q", path, header, samplesHeader)
-	}
-	var samples []wire.Sample
+	dec := NewSampleDecoder(zr)
+	var samples []Sample
 	for {
-		rec, err := cr.Read()
+		var s Sample
+		err := dec.Decode(&s)
 		if errors.Is(err, io.EOF) {
 			return samples, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read samples %s: %w", path, err)
 		}
-		s, err := parseSample(rec)
-		if err != nil {
-			line, _ := cr.FieldPos(0)
-			return nil, fmt.Errorf("read samples %s: line %d: %w", path, line, err)
-		}
 		samples = append(samples, s)
 	}
 }
 
-func parseSample(rec []string) (wire.Sample, error) {
-	var (
-		s    wire.Sample
-		errs []error
-	)
+// parseSample fills s from a record, reporting every malformed field.
+func parseSample(rec []string, s *Sample) error {
+	var errs []error
 	u := func(i, bits int) uint64 {
 		v, err := strconv.ParseUint(rec[i], 10, bits)
 		if err != nil {
@@ -151,5 +242,5 @@ func parseSample(rec []string) (wire.Sample, error) {
 	s.Code = uint16(u(4, 16))
 	s.BytesIn = uint32(u(5, 32))
 	s.Error = rec[6]
-	return s, errors.Join(errs...)
+	return errors.Join(errs...)
 }

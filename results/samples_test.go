@@ -1,15 +1,16 @@
 package results
 
 import (
+	"bytes"
 	"compress/gzip"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/meshbench/meshbench/internal/wire"
 )
 
 func TestSamplesPath(t *testing.T) {
@@ -34,10 +35,10 @@ func TestSamplesPath(t *testing.T) {
 func TestSamplesRoundTrip(t *testing.T) {
 	tests := []struct {
 		name    string
-		samples []wire.Sample
+		samples []Sample
 	}{
 		{"empty", nil},
-		{"mixed", []wire.Sample{
+		{"mixed", []Sample{
 			{Seq: 0, Intended: 1_700_000_000_000_000_000, Latency: 812 * time.Microsecond, Service: 640 * time.Microsecond, Code: 200, BytesIn: 1024},
 			{Seq: 1, Intended: 1_700_000_000_001_000_000, Latency: 3 * time.Second, Service: time.Second, Code: 503, BytesIn: 0},
 			{Seq: 2, Intended: 1_700_000_000_002_000_000, Error: `Get "http://10.96.0.1:80/": dial tcp 10.96.0.1:80: connect: connection refused, again`},
@@ -129,4 +130,53 @@ func assertOnlyFiles(tb testing.TB, dir string, names ...string) {
 	if !slices.Equal(got, names) {
 		tb.Errorf("%s holds %q, want exactly %q", dir, got, names)
 	}
+}
+
+func TestSampleEncoderDecoder(t *testing.T) {
+	in := []Sample{
+		{Seq: 0, Intended: 1_700_000_000_000_000_000, Latency: 812 * time.Microsecond, Service: 640 * time.Microsecond, Code: 200, BytesIn: 1024},
+		{Seq: 1, Intended: 1_700_000_000_001_000_000, Error: "a, \"quoted\"\nerror"},
+	}
+	var buf bytes.Buffer
+	enc := NewSampleEncoder(&buf)
+	for i := range in {
+		if err := enc.Encode(&in[i]); err != nil {
+			t.Fatalf("Encode: %v", err)
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if first, _, _ := strings.Cut(buf.String(), "\n"); first != strings.Join(samplesHeader, ",") {
+		t.Errorf("first line %q, want the header", first)
+	}
+	dec := NewSampleDecoder(&buf)
+	var got []Sample
+	for {
+		var s Sample
+		err := dec.Decode(&s)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		got = append(got, s)
+	}
+	if !slices.Equal(got, in) {
+		t.Errorf("decoded %+v, want %+v", got, in)
+	}
+
+	t.Run("no samples", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := NewSampleEncoder(&buf).Flush(); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		if want := strings.Join(samplesHeader, ",") + "\n"; buf.String() != want {
+			t.Errorf("encoded %q, want only the header %q", buf.String(), want)
+		}
+		if err := NewSampleDecoder(&buf).Decode(new(Sample)); !errors.Is(err, io.EOF) {
+			t.Errorf("Decode = %v, want io.EOF", err)
+		}
+	})
 }

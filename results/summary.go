@@ -7,8 +7,6 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/montanaflynn/stats"
-
-	"github.com/meshbench/meshbench/internal/wire"
 )
 
 // Histogram geometry: latencies in nanoseconds from 1 µs to 60 s, kept to 3
@@ -40,7 +38,7 @@ var localPort = regexp.MustCompile(`:\d+->`)
 // A sample fails when it has an error or a status code outside 200-299.
 // Latencies beyond the histogram's 60 s ceiling are recorded as 60 s. Index
 // and Samples are left for the caller to set.
-func Summarize(samples []wire.Sample, window time.Duration) (Repetition, error) {
+func Summarize(samples []Sample, window time.Duration) (Repetition, error) {
 	if len(samples) == 0 {
 		return Repetition{}, fmt.Errorf("summarize samples: no samples")
 	}
@@ -81,7 +79,7 @@ func Summarize(samples []wire.Sample, window time.Duration) (Repetition, error) 
 }
 
 // sampleError says whether s failed and, if so, its error kind.
-func sampleError(s wire.Sample) (kind string, failed bool) {
+func sampleError(s Sample) (kind string, failed bool) {
 	switch {
 	case s.Error != "":
 		return localPort.ReplaceAllString(s.Error, ":*->"), true

@@ -6,17 +6,15 @@ import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/meshbench/meshbench/internal/wire"
 )
 
 // syntheticSamples returns n successful samples with latencies 1µs..n µs,
 // followed by the given failures.
-func syntheticSamples(tb testing.TB, n int, failures ...wire.Sample) []wire.Sample {
+func syntheticSamples(tb testing.TB, n int, failures ...Sample) []Sample {
 	tb.Helper()
-	samples := make([]wire.Sample, 0, n+len(failures))
+	samples := make([]Sample, 0, n+len(failures))
 	for i := 1; i <= n; i++ {
-		samples = append(samples, wire.Sample{
+		samples = append(samples, Sample{
 			Seq:      uint64(i),
 			Intended: int64(i) * int64(time.Millisecond),
 			Latency:  time.Duration(i) * time.Microsecond,
@@ -30,7 +28,7 @@ func syntheticSamples(tb testing.TB, n int, failures ...wire.Sample) []wire.Samp
 func near(got, want float64) bool { return math.Abs(got-want) <= want*1e-3 }
 
 func TestSummarize(t *testing.T) {
-	failures := []wire.Sample{
+	failures := []Sample{
 		{Error: "dial tcp 10.0.0.1:80: connect: connection refused"},
 		{Error: "dial tcp 10.0.0.1:80: connect: connection refused"},
 		{Error: "read tcp 10.0.1.2:41234->10.0.0.1:80: read: connection reset by peer"},
@@ -113,7 +111,7 @@ func TestSummarizeAchievedRate(t *testing.T) {
 }
 
 func TestSummarizeClampsLatency(t *testing.T) {
-	samples := []wire.Sample{
+	samples := []Sample{
 		{Code: 200, Latency: 2 * time.Minute},
 		{Code: 200, Latency: -time.Millisecond},
 	}
@@ -127,9 +125,9 @@ func TestSummarizeClampsLatency(t *testing.T) {
 }
 
 func TestSummarizeErrorKindsBounded(t *testing.T) {
-	var failures []wire.Sample
+	var failures []Sample
 	for i := range 2 * maxErrorKinds {
-		failures = append(failures, wire.Sample{Error: fmt.Sprintf("failure %d", i)})
+		failures = append(failures, Sample{Error: fmt.Sprintf("failure %d", i)})
 	}
 	rep, err := Summarize(syntheticSamples(t, 1, failures...), time.Second)
 	if err != nil {
@@ -146,7 +144,7 @@ func TestSummarizeErrorKindsBounded(t *testing.T) {
 func TestSummarizeRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
-		samples []wire.Sample
+		samples []Sample
 		window  time.Duration
 	}{
 		{"no samples", nil, time.Second},
@@ -163,7 +161,7 @@ func TestSummarizeRefuses(t *testing.T) {
 }
 
 func TestHistogramRoundTrip(t *testing.T) {
-	rep, err := Summarize(syntheticSamples(t, 5000, wire.Sample{Code: 500}), 5*time.Second)
+	rep, err := Summarize(syntheticSamples(t, 5000, Sample{Code: 500}), 5*time.Second)
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}

@@ -2,15 +2,12 @@ package results
 
 import (
 	"bytes"
-	"flag"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshbench/meshbench/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func tableCase(datapath, placement string, rate, p50 float64) Case {
 	return Case{
@@ -80,15 +77,9 @@ func TestWriteTable(t *testing.T) {
 			if err := WriteTable(&buf, &Run{Cases: tt.cases}); err != nil {
 				t.Fatalf("WriteTable: %v", err)
 			}
-			assertGolden(t, filepath.Join("testdata", "table-"+strings.ReplaceAll(tt.name, " ", "-")+".golden"), buf.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", "table-"+strings.ReplaceAll(tt.name, " ", "-")+".golden"), buf.Bytes())
 		})
 	}
-}
-
-// assertGolden compares got with the golden file, or rewrites it under -update.
-func assertGolden(tb testing.TB, path string, got []byte) {
-	tb.Helper()
-	testutil.Golden(tb, path, got, *update)
 }
 
 func TestFormatMicros(t *testing.T) {
@@ -108,8 +99,8 @@ func TestFormatMicros(t *testing.T) {
 		{1234e6, "1234s"},
 	}
 	for _, tt := range tests {
-		if got := formatMicros(tt.us); got != tt.want {
-			t.Errorf("formatMicros(%v) = %q, want %q", tt.us, got, tt.want)
+		if got := FormatMicros(tt.us); got != tt.want {
+			t.Errorf("FormatMicros(%v) = %q, want %q", tt.us, got, tt.want)
 		}
 	}
 }

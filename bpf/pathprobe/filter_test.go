@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/testutil"
 )
 
 // TestAddressFilter runs traffic in two watched namespaces, once between
@@ -47,7 +48,7 @@ func TestAddressFilter(t *testing.T) {
 
 	t.Run("outside the filter", func(t *testing.T) {
 		reset(t, all, filtered)
-		conn := echoConn(t, pr.a, addrOf(listenEcho(t, pr.b, "tcp4", "10.204.0.2:0")))
+		conn := echoConn(t, pr.a, addrOf(testutil.ListenEcho(t, pr.b.Path, "tcp4", "10.204.0.2:0")))
 		for range requests {
 			exchange(t, conn)
 		}
@@ -63,13 +64,13 @@ func TestAddressFilter(t *testing.T) {
 		reset(t, all, filtered)
 		// A dual-stack listener accepts IPv4 clients on AF_INET6 sockets
 		// with IPv4-mapped addresses, as Go servers listening on ":port" do.
-		server := listenEcho(t, pr.b, "tcp", ":0")
+		server := testutil.ListenEcho(t, pr.b.Path, "tcp", ":0")
 		if d := domain(t, server); d != syscall.AF_INET6 {
 			t.Fatalf("listener on :0 is of address family %d, want AF_INET6 (dual stack)", d)
 		}
 		conn := echoConn(t, pr.a, netip.AddrPortFrom(netip.MustParseAddr("10.203.0.2"), addrOf(server).Port()))
-		loA := echoConn(t, pr.a, addrOf(listenEcho(t, pr.a, "tcp4", "127.0.0.1:0")))
-		loB := echoConn(t, pr.b, addrOf(listenEcho(t, pr.b, "tcp4", "127.0.0.1:0")))
+		loA := echoConn(t, pr.a, addrOf(testutil.ListenEcho(t, pr.a.Path, "tcp4", "127.0.0.1:0")))
+		loB := echoConn(t, pr.b, addrOf(testutil.ListenEcho(t, pr.b.Path, "tcp4", "127.0.0.1:0")))
 		for range requests {
 			exchange(t, conn)
 			exchange(t, loA)
@@ -133,30 +134,6 @@ func reset(tb testing.TB, probes ...*pathprobe.Probe) {
 			tb.Fatalf("Reset: %v", err)
 		}
 	}
-}
-
-// listenEcho starts an echo server for one connection listening on network
-// and addr in ns; it is closed at cleanup.
-func listenEcho(tb testing.TB, ns *bpftest.Netns, network, addr string) *net.TCPListener {
-	tb.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() error {
-		var err error
-		ln, err = net.Listen(network, addr)
-		return err
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		echo(conn)
-	}()
-	return ln.(*net.TCPListener)
 }
 
 // echoConn dials an echo server at addr from ns; the connection is closed

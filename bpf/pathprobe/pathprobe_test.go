@@ -31,23 +31,7 @@ func newPair(tb testing.TB) *pair {
 	p.aIndex, p.bIndex = uint32(ai), uint32(bi)
 	p.aIno, p.bIno = inode(tb, p.a.Path), inode(tb, p.b.Path)
 
-	var ln net.Listener
-	if err := p.b.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", "10.203.0.2:8080")
-		return err
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		echo(conn)
-	}()
+	testutil.ListenEcho(tb, p.b.Path, "tcp4", "10.203.0.2:8080")
 	return p
 }
 
@@ -186,36 +170,11 @@ func TestCountsWatchedNamespacesOnly(t *testing.T) {
 	}
 }
 
-// echo copies conn to itself with read/write: io.Copy would splice, and
-// splice reads bypass sock_recv_length.
-func echo(conn net.Conn) {
-	buf := make([]byte, 4096)
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			return
-		}
-		if _, err := conn.Write(buf[:n]); err != nil {
-			return
-		}
-	}
-}
-
 // hostLoopback makes TCP traffic on the host's loopback, which a probe must
 // not count.
 func hostLoopback(tb testing.TB) {
 	tb.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		if conn, err := ln.Accept(); err == nil {
-			_, _ = io.Copy(conn, conn)
-			conn.Close()
-		}
-	}()
+	ln := testutil.ListenEcho(tb, "", "tcp4", "127.0.0.1:0")
 	conn, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		tb.Fatal(err)

@@ -2,7 +2,6 @@ package redirect_test
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/testutil"
 )
 
 // TestMain lets the test binary act as the app, the proxy or a pod's server,
@@ -64,7 +64,7 @@ func proxyChild(addr string) error {
 	} else {
 		fmt.Println("origdst", orig)
 	}
-	return echo(conn)
+	return testutil.Echo(conn)
 }
 
 // serverChild accepts one connection on addr and echoes it until EOF. It
@@ -76,7 +76,7 @@ func serverChild(addr string) error {
 		return err
 	}
 	defer conn.Close()
-	return echo(conn)
+	return testutil.Echo(conn)
 }
 
 // acceptOne listens on addr, prints "ready" and accepts one connection.
@@ -88,24 +88,6 @@ func acceptOne(network, addr string) (net.Conn, error) {
 	defer ln.Close()
 	fmt.Println("ready")
 	return ln.Accept()
-}
-
-// echo copies conn to itself with read/write, not io.Copy: io.Copy between
-// TCP sockets splices, which does not see data sk_msg redirected.
-func echo(conn net.Conn) error {
-	buf := make([]byte, 4096)
-	for {
-		n, err := conn.Read(buf)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := conn.Write(buf[:n]); err != nil {
-			return err
-		}
-	}
 }
 
 // appChild connects to target and checks rounds of echoed messages.

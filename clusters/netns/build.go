@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
@@ -23,7 +23,7 @@ const podWorkers = 6
 // builder holds the open handles of a cluster under construction.
 type builder struct {
 	topo   *clusters.Topology
-	cg     *Cgroups
+	cg     *runCgroups
 	fabric *netlink.Handle
 	bridge int // ifindex of the fabric bridge
 	nodes  []nodeHandles
@@ -31,12 +31,12 @@ type builder struct {
 }
 
 type nodeHandles struct {
-	fd netns.NsHandle
+	fd vnetns.NsHandle
 	h  *netlink.Handle
 }
 
 // build brings the cluster up in stages; on error the caller tears down.
-func build(ctx context.Context, topo *clusters.Topology, cg *Cgroups) error {
+func build(ctx context.Context, topo *clusters.Topology, cg *runCgroups) error {
 	if err := shareNetnsDir(); err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (b *builder) runCgroup(context.Context) error {
 
 // inNewNamespace creates a named namespace on a locked thread and opens a
 // netlink handle inside it; the thread is back home when it returns.
-func inNewNamespace(t *thread, name string, sysctls []sysctl) (netns.NsHandle, *netlink.Handle, error) {
+func inNewNamespace(t *thread, name string, sysctls []sysctl) (vnetns.NsHandle, *netlink.Handle, error) {
 	fd, err := t.newNamespace(name, sysctls)
 	var h *netlink.Handle
 	if err == nil {
@@ -103,12 +103,12 @@ func inNewNamespace(t *thread, name string, sysctls []sysctl) (netns.NsHandle, *
 		err = rerr
 	}
 	if err != nil {
-		return netns.None(), nil, err
+		return vnetns.None(), nil, err
 	}
 	if err := h.LinkSetUp(loopback); err != nil {
 		h.Close()
 		fd.Close()
-		return netns.None(), nil, fmt.Errorf("set lo up in %s: %w", name, err)
+		return vnetns.None(), nil, fmt.Errorf("set lo up in %s: %w", name, err)
 	}
 	return fd, h, nil
 }
@@ -175,7 +175,7 @@ func (b *builder) createNodesOn(ctx context.Context, t *thread) error {
 	return nil
 }
 
-func (b *builder) plumbNode(n clusters.Node, fd netns.NsHandle, h *netlink.Handle) error {
+func (b *builder) plumbNode(n clusters.Node, fd vnetns.NsHandle, h *netlink.Handle) error {
 	veth := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: "veth-" + n.Name, Flags: net.FlagUp, MasterIndex: b.bridge},
 		PeerName:      nodeIfName,

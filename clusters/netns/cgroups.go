@@ -12,34 +12,33 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/hostfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/internal/hostfs"
 )
 
-// ErrNoAccounting is returned by Cgroups readers when neither a v1 hierarchy
+// ErrNoAccounting is returned by the cgroup readers when neither a v1 hierarchy
 // nor cgroup v2 accounts the resource asked for.
 var ErrNoAccounting = errors.New("no cgroup controller accounts this resource")
 
-// Cgroups locates the run's cgroups. Every cgroup has a path relative to
+// runCgroups locates the run's cgroups. Every cgroup has a path relative to
 // the hierarchies (as in clusters.Node.Cgroup and clusters.Pod.Cgroup,
 // "meshbench-<runid>/<node>/<pod>"): in cgroup v2 it lies directly under the
 // cgroup2 mount; where memory and cpuacct are cgroup v1 hierarchies, the
 // matching v1 group lies under the group of the current process, so that
-// limits set on that group still apply.
-type Cgroups struct {
-	v2 string // cgroup2 mount point
+// limits set on that group still apply. The mounts come from
+// hostfs.DetectCgroups.
+type runCgroups struct {
+	mounts hostfs.Cgroups
 	// memory and cpuacct are the v1 base directories: the mount point joined
 	// with the current process's group; empty without such a hierarchy.
 	memory, cpuacct string
-	// v1Mounts are the mount points of the memory and cpuacct hierarchies,
-	// where Cleanup looks for groups of runs started by other processes.
-	v1Mounts []string
 }
 
-// DetectCgroups finds the cgroup2 mount and the v1 memory and cpuacct
-// hierarchies from /proc/self/mountinfo and /proc/self/cgroup.
-func DetectCgroups() (*Cgroups, error) {
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+// detectCgroups finds the cgroup mounts and the current process's v1
+// memory and cpuacct groups.
+func detectCgroups() (*runCgroups, error) {
+	mounts, err := hostfs.DetectCgroups()
 	if err != nil {
 		return nil, fmt.Errorf("detect cgroups: %w", err)
 	}
@@ -47,61 +46,35 @@ func DetectCgroups() (*Cgroups, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detect cgroups: %w", err)
 	}
-	return detectCgroups(string(mi), string(self))
+	return newRunCgroups(mounts, string(self)), nil
 }
 
-func detectCgroups(mountinfo, selfCgroup string) (*Cgroups, error) {
-	var c Cgroups
-	v1 := map[string]hostfs.Mount{}
-	for _, m := range hostfs.ParseMountinfo(mountinfo) {
-		switch m.FSType {
-		case "cgroup2":
-			if c.v2 == "" || m.Root == "/" {
-				c.v2 = m.Point
-			}
-		case "cgroup":
-			for _, ctl := range []string{"memory", "cpuacct"} {
-				if slices.Contains(m.SuperOpts, ctl) {
-					v1[ctl] = m
-				}
-			}
+func newRunCgroups(mounts hostfs.Cgroups, selfCgroup string) *runCgroups {
+	c := &runCgroups{mounts: mounts}
+	c.memory, c.cpuacct = mounts.V1Groups(selfCgroup)
+	return c
+}
+
+// v1Mounts returns the mount points of the v1 hierarchies the run uses,
+// where Cleanup looks for groups of runs started by other processes.
+func (c *runCgroups) v1Mounts() []string {
+	var out []string
+	for _, m := range []struct{ base, point string }{{c.memory, c.mounts.Memory}, {c.cpuacct, c.mounts.CPUAcct}} {
+		if m.base != "" && !slices.Contains(out, m.point) {
+			out = append(out, m.point)
 		}
 	}
-	if c.v2 == "" {
-		return nil, errors.New("detect cgroups: cgroup2 is not mounted")
-	}
-	_, groups := hostfs.ParseProcCgroup(selfCgroup)
-	for _, ctl := range []string{"memory", "cpuacct"} {
-		m, ok := v1[ctl]
-		rel, in := groups[ctl]
-		if !ok || !in {
-			continue
-		}
-		if m.Root != "/" {
-			rel = strings.TrimPrefix(rel, m.Root)
-		}
-		base := filepath.Join(m.Point, rel)
-		switch ctl {
-		case "memory":
-			c.memory = base
-		case "cpuacct":
-			c.cpuacct = base
-		}
-		if !slices.Contains(c.v1Mounts, m.Point) {
-			c.v1Mounts = append(c.v1Mounts, m.Point)
-		}
-	}
-	return &c, nil
+	return out
 }
 
 // Dir returns the absolute cgroup v2 directory of rel, the directory to
 // attach cgroup BPF programs to.
-func (c *Cgroups) Dir(rel string) string { return filepath.Join(c.v2, rel) }
+func (c *runCgroups) Dir(rel string) string { return c.mounts.Dir(rel) }
 
 // Memory returns the memory charged to rel, in bytes: memory.usage_in_bytes
 // of the v1 memory group, or memory.current where memory is a cgroup v2
 // controller. It returns ErrNoAccounting when neither exists.
-func (c *Cgroups) Memory(rel string) (uint64, error) {
+func (c *runCgroups) Memory(rel string) (uint64, error) {
 	file := filepath.Join(c.Dir(rel), "memory.current")
 	if c.memory != "" {
 		file = filepath.Join(c.memory, rel, "memory.usage_in_bytes")
@@ -115,7 +88,7 @@ func (c *Cgroups) Memory(rel string) (uint64, error) {
 
 // CPU returns the CPU time used by rel and its children: cpuacct.usage of
 // the v1 cpuacct group, or usage_usec of cgroup v2's cpu.stat.
-func (c *Cgroups) CPU(rel string) (time.Duration, error) {
+func (c *runCgroups) CPU(rel string) (time.Duration, error) {
 	if c.cpuacct != "" {
 		ns, err := readUint(filepath.Join(c.cpuacct, rel, "cpuacct.usage"))
 		if err != nil {
@@ -143,8 +116,8 @@ func accountingErr(err error) error {
 
 // bases returns the directories under which rel exists in each hierarchy
 // the run uses: v2 first, then the v1 memory and cpuacct bases.
-func (c *Cgroups) bases() []string {
-	out := []string{c.v2}
+func (c *runCgroups) bases() []string {
+	out := []string{c.mounts.V2}
 	for _, b := range []string{c.memory, c.cpuacct} {
 		if b != "" && !slices.Contains(out, b) {
 			out = append(out, b)
@@ -154,7 +127,7 @@ func (c *Cgroups) bases() []string {
 }
 
 // mkdir creates rel in every hierarchy; its parent must exist.
-func (c *Cgroups) mkdir(rel string) error {
+func (c *runCgroups) mkdir(rel string) error {
 	for _, b := range c.bases() {
 		if err := os.Mkdir(filepath.Join(b, rel), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create cgroup: %w", err)
@@ -164,7 +137,7 @@ func (c *Cgroups) mkdir(rel string) error {
 }
 
 // mkdirAll creates rel and its missing parents in every hierarchy.
-func (c *Cgroups) mkdirAll(rel string) error {
+func (c *runCgroups) mkdirAll(rel string) error {
 	for _, b := range c.bases() {
 		if err := os.MkdirAll(filepath.Join(b, rel), 0o755); err != nil {
 			return fmt.Errorf("create cgroup: %w", err)
@@ -175,7 +148,7 @@ func (c *Cgroups) mkdirAll(rel string) error {
 
 // delegateMemory lets rel's children account memory in cgroup v2, where
 // memory is a v2 controller available to rel; elsewhere it does nothing.
-func (c *Cgroups) delegateMemory(rel string) error {
+func (c *runCgroups) delegateMemory(rel string) error {
 	if c.memory != "" {
 		return nil
 	}
@@ -193,7 +166,7 @@ func (c *Cgroups) delegateMemory(rel string) error {
 }
 
 // openV2 opens rel's v2 directory for clone(2)'s CLONE_INTO_CGROUP.
-func (c *Cgroups) openV2(rel string) (int, error) {
+func (c *runCgroups) openV2(rel string) (int, error) {
 	fd, err := unix.Open(c.Dir(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open cgroup %s: %w", rel, err)
@@ -205,7 +178,7 @@ func (c *Cgroups) openV2(rel string) (int, error) {
 // memory and cpuacct groups, or back to the process's own groups when rel
 // is "". v1 groups hold threads, and a child forked by the thread starts
 // in the thread's groups: charged to the right group from its first page.
-func (c *Cgroups) moveThread(rel string) error {
+func (c *runCgroups) moveThread(rel string) error {
 	tid := []byte(strconv.Itoa(unix.Gettid()))
 	for _, b := range c.bases()[1:] {
 		if err := os.WriteFile(filepath.Join(b, rel, "tasks"), tid, 0); err != nil {

@@ -32,12 +32,12 @@ func check() error {
 	if os.Geteuid() != 0 {
 		return clusters.ErrNotRoot
 	}
-	cg, err := DetectCgroups()
+	cg, err := detectCgroups()
 	if err != nil {
 		return unsupported(err)
 	}
-	if err := unix.Access(cg.v2, unix.W_OK); err != nil {
-		return unsupported(fmt.Errorf("cgroup2 at %s is not writable: %w", cg.v2, err))
+	if err := unix.Access(cg.mounts.V2, unix.W_OK); err != nil {
+		return unsupported(fmt.Errorf("cgroup2 at %s is not writable: %w", cg.mounts.V2, err))
 	}
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
 		return unsupported(fmt.Errorf("network namespaces: %w", err))

@@ -224,7 +224,7 @@ func find(clusterID string) (Removed, map[uint64]bool, error) {
 	if err != nil {
 		return r, nil, err
 	}
-	cg, err := DetectCgroups()
+	cg, err := detectCgroups()
 	if err != nil {
 		return r, nil, fmt.Errorf("find run cgroups: %w", err)
 	}
@@ -275,18 +275,18 @@ func findNamespaces(re *regexp.Regexp, r *Removed) (map[uint64]bool, error) {
 // findCgroups returns the matching run cgroups: directly under the cgroup2
 // mount, and anywhere in the v1 memory and cpuacct hierarchies (a run nests
 // them under its own process's group).
-func findCgroups(cg *Cgroups, re *regexp.Regexp) ([]string, error) {
+func findCgroups(cg *runCgroups, re *regexp.Regexp) ([]string, error) {
 	var out []string
-	entries, err := os.ReadDir(cg.v2)
+	entries, err := os.ReadDir(cg.mounts.V2)
 	if err != nil {
 		return nil, fmt.Errorf("list cgroups: %w", err)
 	}
 	for _, e := range entries {
 		if e.IsDir() && re.MatchString(e.Name()) {
-			out = append(out, filepath.Join(cg.v2, e.Name()))
+			out = append(out, filepath.Join(cg.mounts.V2, e.Name()))
 		}
 	}
-	for _, m := range cg.v1Mounts {
+	for _, m := range cg.v1Mounts() {
 		err := filepath.WalkDir(m, func(p string, d fs.DirEntry, err error) error {
 			switch {
 			case err != nil:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
@@ -41,7 +42,7 @@ func newCluster(tb testing.TB, spec clusters.Spec) *Cluster {
 func serve(tb testing.TB, nsPath, addr, name string) {
 	tb.Helper()
 	var ln net.Listener
-	err := Do(nsPath, func() (err error) {
+	err := nsenter.Do(nsPath, func() (err error) {
 		ln, err = net.Listen("tcp", addr)
 		return err
 	})
@@ -65,7 +66,7 @@ func serve(tb testing.TB, nsPath, addr, name string) {
 // line the server sends.
 func ask(nsPath, addr string) (string, error) {
 	var conn net.Conn
-	err := Do(nsPath, func() (err error) {
+	err := nsenter.Do(nsPath, func() (err error) {
 		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
 		return err
 	})
@@ -181,10 +182,10 @@ func TestStart(t *testing.T) {
 			if c.cg.memory != "" && !hasCgroupSuffix(lines, ":memory:", "/"+tt.wantCgroup) {
 				t.Errorf("agent cgroups %q, want v1 memory group ending in %s", lines, tt.wantCgroup)
 			}
-			if mem, err := c.Cgroups().Memory(tt.wantCgroup); err != nil || mem == 0 {
+			if mem, err := c.cg.Memory(tt.wantCgroup); err != nil || mem == 0 {
 				t.Errorf("Memory(%s) = %d, %v; want > 0", tt.wantCgroup, mem, err)
 			}
-			if cpu, err := c.Cgroups().CPU(tt.wantCgroup); err != nil || cpu == 0 {
+			if cpu, err := c.cg.CPU(tt.wantCgroup); err != nil || cpu == 0 {
 				t.Errorf("CPU(%s) = %s, %v; want > 0", tt.wantCgroup, cpu, err)
 			}
 			if err := p.Stdin().(interface{ Close() error }).Close(); err != nil {
@@ -336,33 +337,6 @@ func TestCheck(t *testing.T) {
 	err := unsupported(errors.New("veth: operation not supported"))
 	if !errors.Is(err, ErrUnsupportedKernel) || !errors.Is(err, clusters.ErrConfig) || !strings.HasSuffix(err.Error(), ": veth: operation not supported") {
 		t.Errorf("unsupported kernel: got %q, want it to wrap ErrUnsupportedKernel and clusters.ErrConfig and say what is missing", err)
-	}
-}
-
-func TestDo(t *testing.T) {
-	c := newCluster(t, smallSpec(""))
-	pod := c.topo.Pods[0]
-	self := func() string { l, _ := os.Readlink("/proc/thread-self/ns/net"); return l }
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	home := self()
-	var inside string
-	errFn := errors.New("fn failed")
-	err := Do(pod.NetNS, func() error {
-		inside = self()
-		return errFn
-	})
-	if !errors.Is(err, errFn) {
-		t.Errorf("Do = %v, want fn's error", err)
-	}
-	if want := "net:[" + strconv.FormatUint(inode(t, pod.NetNS), 10) + "]"; inside != want {
-		t.Errorf("inside Do the thread is in %s, want %s", inside, want)
-	}
-	if got := self(); got != home {
-		t.Errorf("after Do the thread is in %s, want %s", got, home)
-	}
-	if err := Do("/run/netns/mb-nonexistent", func() error { return nil }); err == nil {
-		t.Error("Do with a missing namespace succeeded, want an error")
 	}
 }
 

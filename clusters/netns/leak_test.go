@@ -106,7 +106,7 @@ func TestCleanupKilledRun(t *testing.T) {
 	if got, want := len(left.Namespaces), 1+spec.Nodes+pods; got != want {
 		t.Errorf("killed run left %d namespaces, want %d", got, want)
 	}
-	cg, _ := DetectCgroups()
+	cg, _ := detectCgroups()
 	if got, want := len(left.Cgroups), len(cg.bases()); got != want {
 		t.Errorf("killed run left cgroups %q, want %d", left.Cgroups, want)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/nsenter"
 )
 
 // TestMain lets the test binary stand in for meshbench: Start runs it with
@@ -76,12 +77,12 @@ func runner(runID string) int {
 		return cmd.Start()
 	}
 	pod, _ := topo.Pod("server-0")
-	err = Do(pod.NetNS, func() error { return orphan(func(*exec.Cmd) {}) })
+	err = nsenter.Do(pod.NetNS, func() error { return orphan(func(*exec.Cmd) {}) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cgfd, err := c.(*Cluster).Cgroups().openV2(pod.Cgroup)
+	cgfd, err := c.(*Cluster).cg.openV2(pod.Cgroup)
 	if err == nil {
 		err = orphan(func(cmd *exec.Cmd) {
 			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgfd}

@@ -6,62 +6,38 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/internal/nsenter"
 )
 
-// Do runs fn inside the network namespace at nsPath (a /run/netns bind
-// mount or /proc/<pid>/ns/net), on a new goroutine locked to its OS thread,
-// and restores the thread's namespace afterwards. Sockets fn creates stay in
-// that namespace; goroutines fn starts do not run in it. If the namespace
-// cannot be restored, Go retires the thread; the caller's thread is never
-// switched.
-func Do(nsPath string, fn func() error) error {
-	return onThread(func(t *thread) error {
-		target, err := netns.GetFromPath(nsPath)
+// onThread runs fn on a fresh OS thread that is discarded afterwards
+// (nsenter.OnThread), so a thread fn leaves in a run's namespace never runs
+// anything else.
+func onThread(fn func(t *thread) error) error {
+	return nsenter.OnThread(func() error {
+		t, err := currentThread()
 		if err != nil {
-			return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+			return err
 		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-		}
-		t.dirty = true
-		ferr := fn()
-		return errors.Join(ferr, t.restore())
+		defer t.orig.Close()
+		return fn(t)
 	})
 }
 
-// onThread runs fn on a new goroutine locked to its OS thread, and retires
-// the thread if fn leaves it outside its original namespace.
-func onThread(fn func(t *thread) error) error {
-	errc := make(chan error, 1)
-	go func() {
-		t, err := lockThread()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer t.release()
-		errc <- fn(t)
-	}()
-	return <-errc
-}
-
 // thread is a goroutine locked to its OS thread, remembering the thread's
-// network namespace so that it can come back to it.
+// network namespace so that it can come back to it between namespaces.
 type thread struct {
-	orig  netns.NsHandle
-	dirty bool // the thread may be in another namespace
+	orig vnetns.NsHandle
 }
 
-func lockThread() (*thread, error) {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
+// currentThread remembers the namespace of the calling thread, which must
+// be locked.
+func currentThread() (*thread, error) {
+	orig, err := vnetns.Get()
 	if err != nil {
-		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("get thread network namespace: %w", err)
 	}
 	return &thread{orig: orig}, nil
@@ -69,21 +45,10 @@ func lockThread() (*thread, error) {
 
 // restore puts the thread back into its original namespace.
 func (t *thread) restore() error {
-	if err := netns.Set(t.orig); err != nil {
-		t.dirty = true
+	if err := vnetns.Set(t.orig); err != nil {
 		return fmt.Errorf("restore thread network namespace: %w", err)
 	}
-	t.dirty = false
 	return nil
-}
-
-// release unlocks the thread unless it may still be in a foreign namespace:
-// a goroutine that exits locked takes its thread with it.
-func (t *thread) release() {
-	t.orig.Close()
-	if !t.dirty {
-		runtime.UnlockOSThread()
-	}
 }
 
 // sysctl is one /proc/sys/net setting written inside a new namespace.
@@ -104,18 +69,17 @@ var (
 // newNamespace creates the named network namespace, mounted under
 // /run/netns like `ip netns add`, and writes sysctls inside it. It leaves
 // the calling thread inside the new namespace; the caller restores it.
-func (t *thread) newNamespace(name string, sysctls []sysctl) (netns.NsHandle, error) {
-	t.dirty = true
-	h, err := netns.NewNamed(name)
+func (t *thread) newNamespace(name string, sysctls []sysctl) (vnetns.NsHandle, error) {
+	h, err := vnetns.NewNamed(name)
 	if err != nil {
-		return netns.None(), fmt.Errorf("create network namespace %s: %w", name, err)
+		return vnetns.None(), fmt.Errorf("create network namespace %s: %w", name, err)
 	}
 	// /proc/sys/net resolves to the namespace of the opening thread.
 	for _, s := range sysctls {
 		err := os.WriteFile(s.path, []byte(s.value), 0)
 		if err != nil && !(s.optional && errors.Is(err, fs.ErrNotExist)) {
 			h.Close()
-			return netns.None(), fmt.Errorf("set %s in network namespace %s: %w", s.path, name, err)
+			return vnetns.None(), fmt.Errorf("set %s in network namespace %s: %w", s.path, name, err)
 		}
 	}
 	return h, nil
@@ -125,7 +89,7 @@ func (t *thread) newNamespace(name string, sysctls []sysctl) (netns.NsHandle, er
 // the namespace, and the links in it, when nothing else holds it. A missing
 // entry is not an error.
 func deleteNamespace(name string) error {
-	err := netns.DeleteNamed(name)
+	err := vnetns.DeleteNamed(name)
 	switch {
 	case err == nil, errors.Is(err, fs.ErrNotExist):
 		return nil

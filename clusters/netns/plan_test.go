@@ -106,54 +106,6 @@ func TestPlanFillsNode(t *testing.T) {
 	}
 }
 
-func TestDetectCgroups(t *testing.T) {
-	const mountinfo = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-33 31 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-`
-	tests := []struct {
-		name, mountinfo, self string
-		want                  Cgroups
-	}{
-		{
-			name:      "hybrid",
-			mountinfo: mountinfo,
-			self:      "4:memory:/session/abc\n2:cpu,cpuacct:/\n0::/\n",
-			want: Cgroups{
-				v2: "/sys/fs/cgroup/unified", memory: "/sys/fs/cgroup/memory/session/abc", cpuacct: "/sys/fs/cgroup/cpu,cpuacct",
-				v1Mounts: []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu,cpuacct"},
-			},
-		},
-		{
-			name:      "v2 only",
-			mountinfo: "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
-			self:      "0::/user.slice/session-1.scope\n",
-			want:      Cgroups{v2: "/sys/fs/cgroup"},
-		},
-		{
-			name:      "v1 mount of a sub-tree",
-			mountinfo: "35 31 0:32 /ctr /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
-			self:      "4:memory:/ctr/job\n0::/\n",
-			want:      Cgroups{v2: "/sys/fs/cgroup/unified", memory: "/sys/fs/cgroup/memory/job", v1Mounts: []string{"/sys/fs/cgroup/memory"}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := detectCgroups(tt.mountinfo, tt.self)
-			if err != nil {
-				t.Fatalf("detectCgroups: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(Cgroups{})); diff != "" {
-				t.Errorf("cgroups (-want +got):\n%s", diff)
-			}
-		})
-	}
-	if _, err := detectCgroups(mountinfo[:strings.Index(mountinfo, "41 ")], ""); err == nil {
-		t.Error("detectCgroups without cgroup2 succeeded, want an error")
-	}
-}
-
 func TestServiceKey(t *testing.T) {
 	got := serviceKeyOf(netip.MustParseAddr("10.96.0.2"), 8080)
 	want := []byte{10, 96, 0, 2, 6, 0, 0, 0, 0x1f, 0x90, 0, 0}

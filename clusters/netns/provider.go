@@ -57,7 +57,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 			return nil, fmt.Errorf("create cluster: find meshbench executable: %w", err)
 		}
 	}
-	cg, err := DetectCgroups()
+	cg, err := detectCgroups()
 	if err != nil {
 		return nil, fmt.Errorf("create cluster: %w", err)
 	}
@@ -116,7 +116,7 @@ func (c *Cluster) runInitContainers(ctx context.Context, containers []clusters.C
 // Cluster is a live cluster of network namespaces.
 type Cluster struct {
 	topo *clusters.Topology
-	cg   *Cgroups
+	cg   *runCgroups
 	exe  string
 
 	mu      sync.Mutex
@@ -127,10 +127,6 @@ type Cluster struct {
 
 // Topology returns the cluster's names and addresses.
 func (c *Cluster) Topology() *clusters.Topology { return c.topo }
-
-// Cgroups returns where the cluster's cgroups are, to read usage or attach
-// programs.
-func (c *Cluster) Cgroups() *Cgroups { return c.cg }
 
 // Delete kills every process in the run's cgroups and namespaces, deletes
 // the namespaces (and with them links, routes and nftables rules) and

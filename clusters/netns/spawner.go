@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os/exec"
 
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/meshbench/meshbench/internal/nsenter"
 )
 
 // spawner forks a cluster's processes from one OS thread that it keeps
@@ -14,7 +16,7 @@ import (
 // probe, or library code giving up on a namespace it cannot restore),
 // which would kill every agent forked from it.
 type spawner struct {
-	cg   *Cgroups
+	cg   *runCgroups
 	reqs chan spawnReq
 }
 
@@ -24,7 +26,7 @@ type spawnReq struct {
 	res            chan error
 }
 
-func newSpawner(cg *Cgroups) *spawner {
+func newSpawner(cg *runCgroups) *spawner {
 	s := &spawner{cg: cg, reqs: make(chan spawnReq)}
 	go s.run()
 	return s
@@ -41,33 +43,34 @@ func (s *spawner) start(nsPath, cgroup string, cmd *exec.Cmd) error {
 // stop ends the thread; its children must be gone already.
 func (s *spawner) stop() { close(s.reqs) }
 
+// run serves requests on a thread of its own until stop; the thread is
+// discarded after (onThread), wherever the last request left it.
 func (s *spawner) run() {
-	t, err := lockThread()
-	if err != nil {
+	err := onThread(func(t *thread) error {
 		for r := range s.reqs {
-			r.res <- fmt.Errorf("lock spawner thread: %w", err)
+			r.res <- s.startIn(t, r)
 		}
-		return
-	}
-	// A thread left in a pod's namespace or groups exits with the goroutine.
-	defer t.release()
-	for r := range s.reqs {
-		r.res <- s.startIn(t, r)
+		return nil
+	})
+	for r := range s.reqs { // onThread could not start
+		r.res <- fmt.Errorf("start spawner thread: %w", err)
 	}
 }
 
 // startIn forks from the thread switched into the target namespace and v1
 // groups, so that the child starts in both. The thread goes back home
-// afterwards; if it cannot, it stays dirty, which harms nothing since every
-// request switches it explicitly.
+// afterwards; if it cannot, that harms nothing since every request
+// switches it explicitly.
 func (s *spawner) startIn(t *thread, r spawnReq) error {
-	target, err := netns.GetFromPath(r.nsPath)
+	if err := nsenter.Check(r.nsPath); err != nil {
+		return fmt.Errorf("enter network namespace: %w", err)
+	}
+	target, err := vnetns.GetFromPath(r.nsPath)
 	if err != nil {
 		return fmt.Errorf("open network namespace: %w", err)
 	}
 	defer target.Close()
-	t.dirty = true
-	if err := netns.Set(target); err != nil {
+	if err := vnetns.Set(target); err != nil {
 		return fmt.Errorf("enter network namespace %s: %w", r.nsPath, err)
 	}
 	err = s.cg.moveThread(r.cgroup)

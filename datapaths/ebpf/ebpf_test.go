@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/netip"
@@ -15,16 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/internal/bpftest"
-
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/internal/hostfs"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -276,7 +276,7 @@ func attack(tb testing.TB, load *agentctl.Agent, n int) []time.Duration {
 	defer cancel()
 	var lat []time.Duration
 	var failed []string
-	_, err := load.Attack(ctx, wire.Attack{Tag: "check", Count: n}, func(s []wire.Sample) {
+	_, err := load.Attack(ctx, wire.Attack{Tag: "check", Count: n}, func(s []results.Sample) {
 		for _, x := range s {
 			if x.Error != "" || x.Code != 200 {
 				failed = append(failed, fmt.Sprintf("code %d: %s", x.Code, x.Error))
@@ -305,23 +305,8 @@ type hostEcho struct {
 
 func newHostEcho(tb testing.TB) *hostEcho {
 	tb.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen on loopback: %v", err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	ln := testutil.ListenEcho(tb, "", "tcp4", "127.0.0.1:0")
+	var err error
 	h := &hostEcho{addr: ln.Addr().String()}
 	if h.conn, err = net.DialTimeout("tcp4", h.addr, time.Second); err != nil {
 		tb.Fatalf("dial loopback: %v", err)
@@ -469,7 +454,7 @@ func TestHostVeth(t *testing.T) {
 		node, _ := topo.Node(p.Node)
 		pc := podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Iface: p.PodVeth}
 		var got string
-		err := netns.Do(node.NetNS, func() error {
+		err := nsenter.Do(node.NetNS, func() error {
 			l, err := hostVeth(pc)
 			if err == nil {
 				got = l.Attrs().Name

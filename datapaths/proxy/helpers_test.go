@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshbench/meshbench/internal/nsenter"
 )
 
 // echoServer answers "<method> <path> <body>" and counts its connections.
@@ -51,12 +53,25 @@ func fixedDst(dst netip.AddrPort) OrigDstFunc {
 // startProxy builds, listens and serves a proxy until the test ends.
 func startProxy(tb testing.TB, cfg Config) *Proxy {
 	tb.Helper()
+	return startProxyIn(tb, "", cfg)
+}
+
+// startProxyIn is startProxy with the proxy's listeners in the network
+// namespace at nsPath, or in the test's own when nsPath is "".
+func startProxyIn(tb testing.TB, nsPath string, cfg Config) *Proxy {
+	tb.Helper()
 	p, err := New(cfg)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := p.Listen(ctx); err != nil {
+	listen := func() error { return p.Listen(ctx) }
+	if nsPath == "" {
+		err = listen()
+	} else {
+		err = nsenter.Do(nsPath, listen)
+	}
+	if err != nil {
 		cancel()
 		tb.Fatalf("Listen: %v", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -15,60 +14,22 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
-// inNetNS runs fn on this goroutine's thread inside a new network namespace
-// with loopback up, then restores the thread's namespace. Sockets fn creates
-// stay in the new namespace, which the kernel deletes once they and the
-// handle (closed at cleanup) are gone; the host's namespace is not touched.
-func inNetNS(tb testing.TB, fn func(ns netns.NsHandle)) {
-	tb.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		tb.Fatalf("get current netns: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		runtime.UnlockOSThread()
-		tb.Fatalf("create netns: %v", err)
-	}
-	tb.Cleanup(func() { ns.Close() })
-	defer func() {
-		// A thread left in the wrong namespace must die with its goroutine:
-		// only unlock it once it is back.
-		if err := netns.Set(orig); err != nil {
-			tb.Errorf("restore netns: %v", err)
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		tb.Fatalf("netlink in netns: %v", err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		tb.Fatalf("find lo: %v", err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		tb.Fatalf("set lo up: %v", err)
-	}
-	fn(ns)
-}
-
 // redirectPort adds an nftables rule in ns that redirects locally generated TCP
 // connections to port `from` to port `to`, as the sidecar datapath does.
-func redirectPort(tb testing.TB, ns netns.NsHandle, from, to uint16) {
+func redirectPort(tb testing.TB, nsPath string, from, to uint16) {
 	tb.Helper()
+	ns, err := vnetns.GetFromPath(nsPath)
+	if err != nil {
+		tb.Fatalf("open netns: %v", err)
+	}
+	defer ns.Close()
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
 		tb.Fatalf("nftables in netns: %v", err)
@@ -117,17 +78,23 @@ func TestOriginalDstNetfilter(t *testing.T) {
 		p                    *Proxy
 		redirected, straight net.Conn
 	)
-	inNetNS(t, func(ns netns.NsHandle) {
-		p = startProxy(t, Config{Mode: L7, Outbound: loopback, OrigDst: origDst})
-		redirectPort(t, ns, srv.addr.Port(), p.Addrs().Outbound.Port())
-		var err error
+	// The proxy listens, and the client dials, in a namespace of their own.
+	ns := testutil.NetNS(t)
+	p = startProxyIn(t, ns, Config{Mode: L7, Outbound: loopback, OrigDst: origDst})
+	redirectPort(t, ns, srv.addr.Port(), p.Addrs().Outbound.Port())
+	err := nsenter.Do(ns, func() (err error) {
 		if redirected, err = net.Dial("tcp4", srv.addr.String()); err != nil {
-			t.Fatalf("dial %s in netns: %v", srv.addr, err)
+			return fmt.Errorf("dial %s: %w", srv.addr, err)
 		}
 		if straight, err = net.Dial("tcp4", p.Addrs().Outbound.String()); err != nil {
-			t.Fatalf("dial proxy in netns: %v", err)
+			redirected.Close()
+			return fmt.Errorf("dial the proxy: %w", err)
 		}
+		return nil
 	})
+	if err != nil {
+		t.Fatalf("in netns: %v", err)
+	}
 	defer redirected.Close()
 	defer straight.Close()
 

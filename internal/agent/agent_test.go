@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // proc is a role running in-process, driven over pipes as the runner drives
@@ -117,9 +118,9 @@ func (p *proc) stats(tb testing.TB) map[string]uint64 {
 }
 
 // attack runs a and returns its samples and Done.
-func (p *proc) attack(tb testing.TB, a wire.Attack) ([]wire.Sample, wire.Done) {
+func (p *proc) attack(tb testing.TB, a wire.Attack) ([]results.Sample, wire.Done) {
 	tb.Helper()
-	var samples []wire.Sample
+	var samples []results.Sample
 	for _, m := range p.do(tb, wire.Command{Attack: &a}) {
 		switch {
 		case m.Err != "":

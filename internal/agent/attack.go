@@ -8,6 +8,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // Samples stream in batches of at most batchSize, at least every flushEvery.
@@ -81,8 +82,8 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 // stream sends sample batches from a goroutine of its own, so that encoding
 // never holds up vegeta's workers, which hand over results unbuffered.
 type stream struct {
-	batches chan []wire.Sample
-	cur     []wire.Sample
+	batches chan []results.Sample
+	cur     []results.Sample
 	err     chan error
 }
 
@@ -90,8 +91,8 @@ type stream struct {
 // batches are dropped until close.
 func newStream(id uint64, enc *wire.Encoder, onErr func()) *stream {
 	st := &stream{
-		batches: make(chan []wire.Sample, 64),
-		cur:     make([]wire.Sample, 0, batchSize),
+		batches: make(chan []results.Sample, 64),
+		cur:     make([]results.Sample, 0, batchSize),
 		err:     make(chan error, 1),
 	}
 	go func() {
@@ -109,7 +110,7 @@ func newStream(id uint64, enc *wire.Encoder, onErr func()) *stream {
 	return st
 }
 
-func (st *stream) add(s wire.Sample) {
+func (st *stream) add(s results.Sample) {
 	st.cur = append(st.cur, s)
 	if len(st.cur) == batchSize {
 		st.flush()
@@ -121,7 +122,7 @@ func (st *stream) flush() {
 		return
 	}
 	st.batches <- st.cur
-	st.cur = make([]wire.Sample, 0, batchSize)
+	st.cur = make([]results.Sample, 0, batchSize)
 }
 
 // close sends what is left and returns the first send error.

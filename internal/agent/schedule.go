@@ -10,6 +10,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // schedule is the vegeta.Pacer of one attack, and owns its timeline: request
@@ -90,12 +91,12 @@ func (s *schedule) intended(seq uint64) time.Time {
 
 // sample turns a vegeta result into a wire sample measured from its intended
 // send time. Any status outside 2xx is an error.
-func (s *schedule) sample(r *vegeta.Result) wire.Sample {
+func (s *schedule) sample(r *vegeta.Result) results.Sample {
 	intended := r.Timestamp
 	if s.interval > 0 {
 		intended = s.intended(r.Seq)
 	}
-	smp := wire.Sample{
+	smp := results.Sample{
 		Seq:      r.Seq,
 		Intended: intended.UnixNano(),
 		Latency:  r.Timestamp.Add(r.Latency).Sub(intended),

@@ -14,6 +14,7 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 // Agent is a started `meshbench agent` process and its control channel.
@@ -188,7 +189,7 @@ func (a *Agent) Call(ctx context.Context, method string, in, out any) error {
 }
 
 // Attack runs an attack, handing sample batches to onSamples.
-func (a *Agent) Attack(ctx context.Context, at wire.Attack, onSamples func([]wire.Sample)) (wire.Done, error) {
+func (a *Agent) Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error) {
 	var done wire.Done
 	err := a.do(ctx, wire.Command{Attack: &at}, func(m wire.Message) {
 		if len(m.Samples) > 0 {

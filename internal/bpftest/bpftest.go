@@ -6,20 +6,19 @@
 package bpftest
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 
+	"github.com/meshbench/meshbench/internal/hostfs"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
@@ -35,7 +34,7 @@ type Netns struct {
 	Name string
 	// Path is the namespace's bind mount, for setns(2) and stat(2).
 	Path   string
-	handle netns.NsHandle
+	handle vnetns.NsHandle
 }
 
 // NewNetns creates a network namespace with loopback up (through
@@ -43,7 +42,7 @@ type Netns struct {
 func NewNetns(tb testing.TB) *Netns {
 	tb.Helper()
 	path := testutil.NetNS(tb)
-	h, err := netns.GetFromPath(path)
+	h, err := vnetns.GetFromPath(path)
 	if err != nil {
 		tb.Fatalf("open network namespace %s: %v", path, err)
 	}
@@ -51,36 +50,9 @@ func NewNetns(tb testing.TB) *Netns {
 	return &Netns{Name: filepath.Base(path), Path: path, handle: h}
 }
 
-// Do runs fn on a thread locked into n, then moves the thread back. Sockets
-// fn creates belong to n and may be used from any goroutine afterwards.
-func (n *Netns) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	// A fresh goroutine, so a thread that cannot move back is discarded
-	// instead of returning to the caller.
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(n.handle); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace %s: %w", n.Name, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("leave network namespace %s: %w", n.Name, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// Do runs fn inside n (see nsenter.Do). Sockets fn creates belong to n and
+// may be used from any goroutine afterwards.
+func (n *Netns) Do(fn func() error) error { return nsenter.Do(n.Path, fn) }
 
 // Netlink returns a netlink handle operating in n, closed at cleanup.
 func (n *Netns) Netlink(tb testing.TB) *netlink.Handle {
@@ -135,23 +107,14 @@ func Veth(tb testing.TB, a *Netns, aName string, aAddr netip.Prefix, b *Netns, b
 	return aIndex, bIndex
 }
 
-// Cgroup2Mount returns the first cgroup2 mount point in /proc/self/mountinfo.
+// Cgroup2Mount returns the cgroup2 mount (hostfs.DetectCgroups).
 func Cgroup2Mount(tb testing.TB) string {
 	tb.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	cg, err := hostfs.DetectCgroups()
 	if err != nil {
 		tb.Fatalf("find cgroup2 mount: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, _ := strings.Cut(sc.Text(), " - ")
-		if fields := strings.Fields(pre); strings.HasPrefix(post, "cgroup2 ") && len(fields) >= 5 {
-			return fields[4]
-		}
-	}
-	tb.Fatalf("find cgroup2 mount: none in /proc/self/mountinfo (err %v)", sc.Err())
-	return ""
+	return cg.V2
 }
 
 // Route adds a route to dst via gw in n.

@@ -27,7 +27,9 @@ func Root() string {
 	return "/"
 }
 
-// Cgroups are the node's cgroup mounts, as paths a node agent can open.
+// Cgroups are the node's cgroup mounts, as paths a node agent can open. It
+// is the one place that finds them: the cgroup2 mount is wherever
+// mountinfo says, never assumed to be /sys/fs/cgroup or .../unified.
 type Cgroups struct {
 	// V2 is the cgroup2 mount; cgroup paths in clusters.Topology are
 	// relative to it.
@@ -35,6 +37,9 @@ type Cgroups struct {
 	// Memory and CPUAcct are the cgroup v1 hierarchies with those
 	// controllers; empty where the node has none.
 	Memory, CPUAcct string
+	// memoryRoot and cpuacctRoot are the groups mounted at Memory and
+	// CPUAcct where that is a subtree (a container's own mounts), else "".
+	memoryRoot, cpuacctRoot string
 }
 
 // DetectCgroups reads the node's cgroup mounts from /proc/self/mountinfo.
@@ -46,25 +51,34 @@ func DetectCgroups() (Cgroups, error) {
 	return detectCgroups(string(mi), Root())
 }
 
-// detectCgroups picks the whole (not bind-mounted subtree) cgroup mounts
-// at or below root.
+// detectCgroups picks the cgroup mounts at or below root, preferring whole
+// file systems to bind mounts of a subtree.
 func detectCgroups(mountinfo, root string) (Cgroups, error) {
 	var c Cgroups
+	// pick sets *point to m unless it already holds a whole mount.
+	pick := func(point, groupRoot *string, m Mount) {
+		if *point != "" && (*groupRoot == "" || m.Root != "/") {
+			return
+		}
+		*point, *groupRoot = m.Point, ""
+		if m.Root != "/" {
+			*groupRoot = m.Root
+		}
+	}
+	var v2Root string
 	for _, m := range ParseMountinfo(mountinfo) {
-		if m.Root != "/" || root != "/" && m.Point != root && !strings.HasPrefix(m.Point, root+"/") {
+		if root != "/" && m.Point != root && !strings.HasPrefix(m.Point, root+"/") {
 			continue
 		}
 		switch m.FSType {
 		case "cgroup2":
-			if c.V2 == "" {
-				c.V2 = m.Point
-			}
+			pick(&c.V2, &v2Root, m)
 		case "cgroup":
-			if slices.Contains(m.SuperOpts, "memory") && c.Memory == "" {
-				c.Memory = m.Point
+			if slices.Contains(m.SuperOpts, "memory") {
+				pick(&c.Memory, &c.memoryRoot, m)
 			}
-			if slices.Contains(m.SuperOpts, "cpuacct") && c.CPUAcct == "" {
-				c.CPUAcct = m.Point
+			if slices.Contains(m.SuperOpts, "cpuacct") {
+				pick(&c.CPUAcct, &c.cpuacctRoot, m)
 			}
 		}
 	}
@@ -72,6 +86,24 @@ func detectCgroups(mountinfo, root string) (Cgroups, error) {
 		return c, errors.New("detect the node's cgroups: cgroup2 is not mounted")
 	}
 	return c, nil
+}
+
+// V1Groups returns the directories of a process's own v1 memory and cpuacct
+// groups, given its /proc/PID/cgroup file; each is empty where the node has
+// no such hierarchy or the process is in none of its groups.
+func (c Cgroups) V1Groups(procCgroup string) (memory, cpuacct string) {
+	_, groups := ParseProcCgroup(procCgroup)
+	dir := func(point, groupRoot, ctl string) string {
+		rel, ok := groups[ctl]
+		if point == "" || !ok {
+			return ""
+		}
+		if groupRoot != "" {
+			rel = strings.TrimPrefix(rel, groupRoot)
+		}
+		return filepath.Join(point, rel)
+	}
+	return dir(c.Memory, c.memoryRoot, "memory"), dir(c.CPUAcct, c.cpuacctRoot, "cpuacct")
 }
 
 // Mount is one line of a mountinfo file (proc(5)).

@@ -42,6 +42,39 @@ func TestDetectCgroups(t *testing.T) {
 	}
 }
 
+func TestV1Groups(t *testing.T) {
+	const hybrid = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+33 31 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+	tests := []struct {
+		name, mountinfo, self    string
+		wantV2, wantMem, wantCPU string
+	}{
+		{"hybrid", hybrid, "4:memory:/session/abc\n2:cpu,cpuacct:/\n0::/\n",
+			"/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory/session/abc", "/sys/fs/cgroup/cpu,cpuacct"},
+		{"v2 only", "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n", "0::/user.slice/session-1.scope\n",
+			"/sys/fs/cgroup", "", ""},
+		{"v1 mount of a subtree", "35 31 0:32 /ctr /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+			"4:memory:/ctr/job\n0::/\n", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory/job", ""},
+		{"only a subtree of cgroup2", "41 31 0:38 /docker/x /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "0::/\n",
+			"/sys/fs/cgroup", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := detectCgroups(tt.mountinfo, "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem, cpu := c.V1Groups(tt.self)
+			if c.V2 != tt.wantV2 || mem != tt.wantMem || cpu != tt.wantCPU {
+				t.Errorf("got v2 %q, memory %q, cpuacct %q; want %q, %q, %q", c.V2, mem, cpu, tt.wantV2, tt.wantMem, tt.wantCPU)
+			}
+		})
+	}
+}
+
 func TestDetectCgroupsHere(t *testing.T) {
 	c, err := DetectCgroups()
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
 
 // Chromium returns the path of a Chromium executable for tests that render
-// pages, and skips tb, saying how to install it, when there is none.
+// pages, and skips tb (see Skip), saying how to install it, when there is
+// none.
 func Chromium(tb testing.TB) string {
 	tb.Helper()
 	for _, name := range chromiumNames {
@@ -18,6 +19,6 @@ func Chromium(tb testing.TB) string {
 			return path
 		}
 	}
-	tb.Skip("needs a Chromium browser to render report.html (none of chromium, chromium-browser, google-chrome on PATH): apt-get install -y chromium")
+	Skip(tb, "needs a Chromium browser to render report.html (none of chromium, chromium-browser, google-chrome on PATH): apt-get install -y chromium")
 	return ""
 }

@@ -2,15 +2,19 @@ package testutil
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"testing"
 )
 
+// update is the -update flag of every test binary that uses Golden.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
 // Golden compares got with the golden file at path, or rewrites the file
-// when update is set (each package's -update flag).
-func Golden(tb testing.TB, path string, got []byte, update bool) {
+// when the test binary runs with -update.
+func Golden(tb testing.TB, path string, got []byte) {
 	tb.Helper()
-	if update {
+	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			tb.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -20,7 +21,9 @@ const defaultTestClusterState = "/var/lib/meshbench-testcluster"
 // (hack/testcluster), whose node n's containerd listens on
 // <dir of the kubeconfig>/nodes/n/containerd.sock. It skips tb, saying how
 // to start the cluster, when the test is not root or the cluster is not up:
-// no kubeconfig, or an API server that does not accept connections.
+// no kubeconfig, or an API server that does not accept connections. With
+// MESHBENCH_REQUIRE_KUBE=1, as `make test-kube` runs, a cluster that is not
+// up fails tb instead.
 func KubeCluster(tb testing.TB) string {
 	tb.Helper()
 	Privileged(tb)
@@ -31,7 +34,7 @@ func KubeCluster(tb testing.TB) string {
 	path := filepath.Join(state, "admin.kubeconfig")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		tb.Skipf("the local test cluster is not up (%v): run `make test-kube`, which starts it (hack/testcluster/up.sh) and stops it again", err)
+		skipUnless(tb, RequireKube, fmt.Sprintf("the local test cluster is not up (%v): run `make test-kube`, which starts it (hack/testcluster/up.sh) and stops it again", err))
 	}
 	server := ""
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -47,7 +50,7 @@ func KubeCluster(tb testing.TB) string {
 	}
 	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if err != nil {
-		tb.Skipf("the local test cluster is not up (API server %s: %v): run `make test-kube`, which starts it (hack/testcluster/up.sh) and stops it again", u.Host, err)
+		skipUnless(tb, RequireKube, fmt.Sprintf("the local test cluster is not up (API server %s: %v): run `make test-kube`, which starts it (hack/testcluster/up.sh) and stops it again", u.Host, err))
 	}
 	conn.Close()
 	return path

@@ -12,6 +12,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/meshbench/meshbench/results"
 )
 
 // Command is one request from the runner to an agent.
@@ -44,20 +46,6 @@ type Attack struct {
 	Count int
 }
 
-// Sample is one request's outcome. Latency counts from the request's
-// intended send time (the pacer's schedule), not from when it was sent, so
-// a stalled server shows up instead of hiding (no coordinated omission).
-type Sample struct {
-	Seq      uint64
-	Intended int64 // intended send time, Unix nanoseconds
-	Latency  time.Duration
-	// Service is the latency from the actual send time (what vegeta reports).
-	Service time.Duration
-	Code    uint16
-	BytesIn uint32
-	Error   string
-}
-
 // Message is one message from an agent to the runner.
 type Message struct {
 	// ID is the Command this message answers (0 for unsolicited ones).
@@ -65,7 +53,7 @@ type Message struct {
 	// Ready is sent once, when the agent serves.
 	Ready *Ready
 	// Samples stream during an attack, in batches.
-	Samples []Sample
+	Samples []results.Sample
 	// Done ends an attack.
 	Done *Done
 	// Stats answers a Stats command.

@@ -7,8 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
+	"github.com/meshbench/meshbench/results"
 )
 
 // Write renders the comparison as a table, one row per case and figure,
@@ -16,24 +15,16 @@ import (
 func (r *Report) Write(w io.Writer) error {
 	fmt.Fprintf(w, "base:      %s\ncandidate: %s\n", describeRun(r.Base.ID, r.Base.Scenario), describeRun(r.Candidate.ID, r.Candidate.Scenario))
 	if len(r.Rows) > 0 {
-		align := []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
-		t := tablewriter.NewTable(w, tablewriter.WithConfig(tablewriter.Config{
-			Header: tw.CellConfig{Formatting: tw.CellFormatting{AutoFormat: tw.Off}},
-			Row: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone},
-				Merging:    tw.CellMerging{Mode: tw.MergeHierarchical, ByColumnIndex: tw.NewMapper[int, bool]().Set(0, true)},
-				Alignment:  tw.CellAlignment{PerColumn: align},
-			},
-		}))
-		t.Header([]string{"CASE", "METRIC", "BASE", "CANDIDATE", "DELTA", "P", "VERDICT"})
+		t := &results.Table{
+			Header: []string{"CASE", "METRIC", "BASE", "CANDIDATE", "DELTA", "P", "VERDICT"},
+			Number: []bool{false, false, true, true, true, true, false},
+			Point:  1,
+		}
 		for i := range r.Rows {
 			row := &r.Rows[i]
-			err := t.Append([]string{row.Case, row.Metric, row.Format(row.Base), row.Format(row.Candidate), formatDelta(row), pColumn(row), string(row.Verdict)})
-			if err != nil {
-				return fmt.Errorf("render comparison: %w", err)
-			}
+			t.Rows = append(t.Rows, []string{row.Case, row.Metric, row.Format(row.Base), row.Format(row.Candidate), formatDelta(row), pColumn(row), string(row.Verdict)})
 		}
-		if err := t.Render(); err != nil {
+		if err := t.WriteTerminal(w); err != nil {
 			return fmt.Errorf("render comparison: %w", err)
 		}
 	}

@@ -87,7 +87,7 @@ func (v *view) htmlPage() (*htmlPage, error) {
 		Partial:     r.PartialNote(),
 	}
 	p.Tables = append(p.Tables, htmlTableOf("results", "Results", resultsTable(v)))
-	if t := overheadTable(v); len(t.rows) > 0 {
+	if t := overheadTable(v); len(t.Rows) > 0 {
 		p.Tables = append(p.Tables, htmlTableOf("overhead", "Overhead vs none and noise", t))
 	}
 	for _, s := range v.sections {
@@ -138,15 +138,15 @@ func svgFigure(c *chart) (htmlFigure, error) {
 	return htmlFigure{ID: c.name, Caption: c.title, SVG: template.HTML(s[i:])}, nil
 }
 
-func htmlTableOf(id, title string, t table) htmlTable {
-	h := htmlTable{ID: id, Title: title, Notes: t.notes}
-	for i, name := range t.header {
-		h.Header = append(h.Header, htmlCell{name, t.number[i]})
+func htmlTableOf(id, title string, t *results.Table) htmlTable {
+	h := htmlTable{ID: id, Title: title, Notes: t.Notes}
+	for i, name := range t.Header {
+		h.Header = append(h.Header, htmlCell{name, t.Number[i]})
 	}
-	for _, r := range t.shownRows() {
+	for _, r := range t.ShownRows() {
 		row := make([]htmlCell, len(r))
 		for i, c := range r {
-			row[i] = htmlCell{c, t.number[i]}
+			row[i] = htmlCell{c, t.Number[i]}
 		}
 		h.Rows = append(h.Rows, row)
 	}

@@ -57,10 +57,10 @@ func (v *view) markdown() []byte {
 		fmt.Fprintf(&b, "**%s**\n\n", note)
 	}
 	fmt.Fprintf(&b, "## Results\n\n")
-	resultsTable(v).writeMarkdown(&b)
-	if t := overheadTable(v); len(t.rows) > 0 {
+	_ = resultsTable(v).WriteMarkdown(&b) // a bytes.Buffer does not fail
+	if t := overheadTable(v); len(t.Rows) > 0 {
 		fmt.Fprintf(&b, "## Overhead vs none and noise\n\n")
-		t.writeMarkdown(&b)
+		_ = t.WriteMarkdown(&b)
 	}
 	for _, s := range v.sections {
 		fmt.Fprintf(&b, "## %s\n\n", s.title)

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,18 +11,9 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/internal/testutil"
-
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/results/resultstest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// assertGolden compares got with the golden file, or rewrites it under -update.
-func assertGolden(tb testing.TB, path string, got []byte) {
-	tb.Helper()
-	testutil.Golden(tb, path, got, *update)
-}
 
 // testRuns are the runs the golden files cover.
 func testRuns(tb testing.TB) map[string]*results.Run {
@@ -55,7 +45,7 @@ func TestWriteTerminal(t *testing.T) {
 			if err := WriteTerminal(&buf, run); err != nil {
 				t.Fatalf("WriteTerminal: %v", err)
 			}
-			assertGolden(t, filepath.Join("testdata", "terminal-"+name+".golden"), buf.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", "terminal-"+name+".golden"), buf.Bytes())
 		})
 	}
 }
@@ -74,7 +64,7 @@ func TestWriteMarkdown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertGolden(t, filepath.Join("testdata", "report-"+name+".md.golden"), md)
+			testutil.Golden(t, filepath.Join("testdata", "report-"+name+".md.golden"), md)
 			// Every chart report.md shows exists and is a PNG.
 			for _, m := range chartLink.FindAllSubmatch(md, -1) {
 				png, err := os.ReadFile(filepath.Join(dir, string(m[1])))

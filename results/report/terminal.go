@@ -24,11 +24,11 @@ func WriteTerminal(w io.Writer, run *results.Run) error {
 		return err
 	}
 	t := overheadTable(v)
-	if len(t.rows) == 0 {
+	if len(t.Rows) == 0 {
 		return nil
 	}
 	if _, err := fmt.Fprintln(w, "\nOverhead vs none and noise over repetitions:"); err != nil {
 		return fmt.Errorf("render overhead table: %w", err)
 	}
-	return t.writeTerminal(w)
+	return t.WriteTerminal(w)
 }

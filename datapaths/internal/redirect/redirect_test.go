@@ -11,8 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 
-	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths/internal/redirect"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
@@ -38,7 +38,7 @@ func TestRedirectOutput(t *testing.T) {
 	})
 
 	var ln net.Listener
-	if err := netns.Do(ns, func() (err error) {
+	if err := nsenter.Do(ns, func() (err error) {
 		ln, err = net.Listen("tcp", "0.0.0.0:15001")
 		return err
 	}); err != nil {
@@ -87,7 +87,7 @@ func TestRemoveMissing(t *testing.T) {
 }
 
 func dialIn(ns, addr string, mark int) error {
-	return netns.Do(ns, func() error {
+	return nsenter.Do(ns, func() error {
 		d := net.Dialer{Timeout: 300 * time.Millisecond, Control: func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) {
