@@ -27,7 +27,7 @@ var ErrNoAccounting = errors.New("no cgroup controller accounts this resource")
 // cgroup2 mount; where memory and cpuacct are cgroup v1 hierarchies, the
 // matching v1 group lies under the group of the current process, so that
 // limits set on that group still apply. The mounts come from
-// hostfs.DetectCgroups.
+// hostfs.DetectCgroupsIn("/"): the runner's own host, never a container's view.
 type runCgroups struct {
 	mounts hostfs.Cgroups
 	// memory and cpuacct are the v1 base directories: the mount point joined
@@ -38,7 +38,7 @@ type runCgroups struct {
 // detectCgroups finds the cgroup mounts and the current process's v1
 // memory and cpuacct groups.
 func detectCgroups() (*runCgroups, error) {
-	mounts, err := hostfs.DetectCgroups()
+	mounts, err := hostfs.DetectCgroupsIn("/")
 	if err != nil {
 		return nil, fmt.Errorf("detect cgroups: %w", err)
 	}

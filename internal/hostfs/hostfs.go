@@ -42,13 +42,19 @@ type Cgroups struct {
 	memoryRoot, cpuacctRoot string
 }
 
-// DetectCgroups reads the node's cgroup mounts from /proc/self/mountinfo.
-func DetectCgroups() (Cgroups, error) {
+// DetectCgroups reads the node's cgroup mounts, as a node agent reaches
+// them (below Root), from /proc/self/mountinfo.
+func DetectCgroups() (Cgroups, error) { return DetectCgroupsIn(Root()) }
+
+// DetectCgroupsIn reads the cgroup mounts at or below root from
+// /proc/self/mountinfo: "/" for this host's own, whatever directories it
+// has.
+func DetectCgroupsIn(root string) (Cgroups, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return Cgroups{}, fmt.Errorf("read the node's mounts: %w", err)
 	}
-	return detectCgroups(string(mi), Root())
+	return detectCgroups(string(mi), root)
 }
 
 // detectCgroups picks the cgroup mounts at or below root, preferring whole
