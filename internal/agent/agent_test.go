@@ -22,15 +22,36 @@ type proc struct {
 	ids   uint64
 }
 
-// start runs Run(args) until the test ends, waits for Ready, and checks at
-// cleanup that the role exits cleanly once its stdin closes.
-func start(tb testing.TB, args ...string) *proc {
+// testRoles are the workload roles and two that show what Run hands a role.
+var testRoles = Roles{
+	ServerRole: Server,
+	LoadRole:   Load,
+	// It echoes its flags.
+	"test-args": func(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
+		_, err := io.WriteString(stdout, strings.Join(args, " "))
+		return err
+	},
+	// It copies stdin to stdout.
+	"test-stdin": func(_ context.Context, _ []string, stdin io.Reader, stdout, _ io.Writer) error {
+		_, err := io.Copy(stdout, stdin)
+		return err
+	},
+}
+
+// start runs the agent command line argv ("agent", role, flags) in-process
+// until the test ends, waits for Ready, and checks at cleanup that the
+// role exits cleanly once its stdin closes.
+func start(tb testing.TB, argv ...string) *proc {
 	tb.Helper()
+	if len(argv) < 2 || argv[0] != "agent" {
+		tb.Fatalf("start(%q): want \"agent\", a role and its flags", argv)
+	}
+	args := argv[1:]
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ran := make(chan error, 1)
 	go func() {
-		err := Run(context.Background(), args, inR, outW, io.Discard)
+		err := Run(context.Background(), testRoles, args, inR, outW, io.Discard)
 		outW.Close()
 		ran <- err
 	}()
@@ -132,14 +153,6 @@ func (p *proc) attack(tb testing.TB, a wire.Attack) ([]wire.Sample, wire.Done) {
 	panic("unreachable: do returns at Done, Stats or Err")
 }
 
-// A role registered from outside, as the proxy's is; it echoes its flags.
-func init() {
-	Register("test-args", func(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
-		_, err := io.WriteString(stdout, strings.Join(args, " "))
-		return err
-	})
-}
-
 func TestRunDispatch(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -147,7 +160,7 @@ func TestRunDispatch(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{name: "registered role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
+		{name: "listed role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
 		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args, test-stdin)"},
 		{name: "unknown role", args: []string{"nope"}, wantErr: `unknown role "nope"`},
 		{name: "bad flag", args: []string{"server", "--nope"}, wantErr: "agent server: parse flags"},
@@ -156,7 +169,7 @@ func TestRunDispatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			err := Run(t.Context(), tt.args, strings.NewReader(""), &out, io.Discard)
+			err := Run(t.Context(), testRoles, tt.args, strings.NewReader(""), &out, io.Discard)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Run(%q) = %v, want nil", tt.args, err)
@@ -170,15 +183,6 @@ func TestRunDispatch(t *testing.T) {
 	}
 }
 
-func TestRegisterTwicePanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("Register(\"server\") did not panic, want a panic for a taken name")
-		}
-	}()
-	Register("server", runServer)
-}
-
 // The files line comes off stdin before the role runs, and the role reads
 // the rest of stdin as it was sent.
 func TestRunWritesFilesFromStdin(t *testing.T) {
@@ -190,7 +194,7 @@ func TestRunWritesFilesFromStdin(t *testing.T) {
 	}
 	stdin.WriteString("rest of stdin")
 	var out strings.Builder
-	if err := Run(t.Context(), []string{FilesOnStdin, "test-stdin"}, &stdin, &out, io.Discard); err != nil {
+	if err := Run(t.Context(), testRoles, []string{FilesOnStdin, "test-stdin"}, &stdin, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); got != "rest of stdin" {
@@ -215,17 +219,10 @@ func TestRunRefusesBadFilesLine(t *testing.T) {
 		"no newline":    `{}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := Run(t.Context(), []string{FilesOnStdin, "test-stdin"}, strings.NewReader(line), io.Discard, io.Discard)
+			err := Run(t.Context(), testRoles, []string{FilesOnStdin, "test-stdin"}, strings.NewReader(line), io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), "stdin") {
 				t.Errorf("Run = %v, want an error about the files on stdin", err)
 			}
 		})
 	}
-}
-
-func init() {
-	Register("test-stdin", func(_ context.Context, _ []string, stdin io.Reader, stdout, _ io.Writer) error {
-		_, err := io.Copy(stdout, stdin)
-		return err
-	})
 }
