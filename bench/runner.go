@@ -7,13 +7,12 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
-	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
@@ -33,10 +32,20 @@ const AppContainer = clusters.AppContainer
 // teardownTimeout bounds teardown, which runs even after cancellation.
 const teardownTimeout = 30 * time.Second
 
+// Provider creates the cases' clusters; every clusters.Provider is one.
+type Provider interface {
+	Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error)
+}
+
 // Options configure a Runner.
 type Options struct {
-	Provider clusters.Provider
-	Status   *status.Printer
+	Provider Provider
+	// Agents starts the workloads and the node agents; nil starts
+	// `meshbench agent` processes in the cluster.
+	Agents Agents
+	// NewDatapath returns the datapath of a case; nil is datapaths.New.
+	NewDatapath func(name string, opts scenarios.DatapathOptions) (datapaths.Datapath, error)
+	Status      *status.Printer
 	// Dir is the run directory; samples are written below it.
 	Dir string
 	// RunID names what the run creates.
@@ -66,6 +75,12 @@ func New(opts Options) *Runner {
 	}
 	if opts.Inspect == nil {
 		opts.Inspect = io.Discard
+	}
+	if opts.Agents == nil {
+		opts.Agents = procAgents{}
+	}
+	if opts.NewDatapath == nil {
+		opts.NewDatapath = datapaths.New
 	}
 	return &Runner{opts: opts}
 }
@@ -109,8 +124,8 @@ type caseRun struct {
 	index   int
 	cluster clusters.Cluster
 	dp      datapaths.Datapath
-	servers []*agentctl.Agent
-	clients []*agentctl.Agent
+	servers []Server
+	clients []Load
 	// apps holds the workloads' cgroups per node, for cost accounting.
 	apps  map[string][]string
 	costs []results.NodeCost
@@ -183,7 +198,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 // The datapath is verified again after each repetition, so a proxy that
 // died mid-case fails the case.
 func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
-	sampler, err := startCostSampler(ctx, cr.cluster, cr.dp, cr.apps)
+	sampler, err := startCostSampler(ctx, r.opts.Agents, cr.cluster, cr.dp, cr.apps)
 	if err != nil {
 		return nil, fmt.Errorf("start cost sampler: %w", err)
 	}
@@ -228,7 +243,7 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	if err != nil {
 		return err
 	}
-	if cr.dp, err = datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
+	if cr.dp, err = r.opts.NewDatapath(cr.c.Datapath, cr.c.Options); err != nil {
 		return err
 	}
 	if inj, ok := cr.dp.(datapaths.Injector); ok {
@@ -282,13 +297,6 @@ func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, erro
 func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	topo := cr.cluster.Topology()
 	cr.apps = map[string][]string{}
-	start := func(pod clusters.Pod, name string, args []string) (*agentctl.Agent, error) {
-		cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
-		return agentctl.Start(ctx, cr.cluster, clusters.ProcSpec{
-			Target: clusters.Target{Pod: pod.Name}, Container: AppContainer,
-			Name: name + " in pod " + pod.Name + " on node " + pod.Node, Args: args,
-		})
-	}
 	var targets []string
 	for _, svc := range topo.Services {
 		if svc.Role != "server" {
@@ -297,14 +305,16 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		targets = append(targets, "http://"+netip.AddrPortFrom(svc.VIP, uint16(svc.Port)).String()+"/")
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
-			a, err := start(pod, "server", []string{"agent", "server",
-				"--listen", ":" + strconv.Itoa(ServerPort),
-				"--response-bytes", strconv.Itoa(cr.c.ResponseBytes),
-				"--service-time", cr.c.ServiceTime.String()})
+			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
+			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, agent.ServerOptions{
+				Listen:        ":" + strconv.Itoa(ServerPort),
+				ResponseBytes: cr.c.ResponseBytes,
+				ServiceTime:   cr.c.ServiceTime,
+			})
 			if err != nil {
 				return err
 			}
-			cr.servers = append(cr.servers, a)
+			cr.servers = append(cr.servers, s)
 		}
 	}
 	for _, svc := range topo.Services {
@@ -313,14 +323,18 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		}
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
-			a, err := start(pod, "load agent", []string{"agent", "load",
-				"--targets", strings.Join(targets, ","),
-				"--connections", strconv.Itoa(cr.c.Connections),
-				"--request-bytes", strconv.Itoa(cr.c.RequestBytes)})
+			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
+			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, agent.LoadOptions{
+				Targets:      targets,
+				Connections:  cr.c.Connections,
+				RequestBytes: cr.c.RequestBytes,
+				Workers:      agent.DefaultWorkers,
+				Timeout:      agent.DefaultTimeout,
+			})
 			if err != nil {
 				return err
 			}
-			cr.clients = append(cr.clients, a)
+			cr.clients = append(cr.clients, l)
 		}
 	}
 	if len(cr.clients) == 0 || len(cr.servers) == 0 {
@@ -384,11 +398,11 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	var served uint64
 	for _, s := range cr.servers {
-		st, err := s.Stats(ctx)
+		n, err := s.Requests(ctx)
 		if err != nil {
 			return fmt.Errorf("read server counters: %w", err)
 		}
-		served += st["requests"]
+		served += n
 	}
 	if served == 0 {
 		return errors.New("no request reached any server: the cluster's service routing is broken")
@@ -423,8 +437,11 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	defer cancel()
 	st := r.opts.Status
 	var wg sync.WaitGroup
-	for _, a := range append(cr.clients, cr.servers...) {
-		wg.Go(a.Stop)
+	for _, l := range cr.clients {
+		wg.Go(l.Close)
+	}
+	for _, s := range cr.servers {
+		wg.Go(s.Close)
 	}
 	wg.Wait()
 	if cr.cluster == nil {

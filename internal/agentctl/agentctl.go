@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -38,10 +39,17 @@ func Start(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*Ag
 	return StartWithFiles(ctx, c, spec, nil)
 }
 
-// StartWithFiles starts an agent whose arguments begin with
-// agent.FilesOnStdin, sends it files (path to content) on its stdin, and
-// waits until it reports Ready. Secrets go this way, never in spec.Args.
+// StartWithFiles starts an agent (spec.Args are "agent", the role and its
+// flags, as an options type's Args renders them) with agent.FilesOnStdin,
+// sends it files (path to content) on its stdin, and waits until it
+// reports Ready. Secrets go this way, never in spec.Args.
 func StartWithFiles(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec, files map[string][]byte) (*Agent, error) {
+	if files != nil {
+		if len(spec.Args) == 0 || spec.Args[0] != "agent" {
+			return nil, fmt.Errorf("start %s: arguments %q do not start an agent", spec.Name, spec.Args)
+		}
+		spec.Args = slices.Concat(spec.Args[:1], []string{agent.FilesOnStdin}, spec.Args[1:])
+	}
 	proc, err := c.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
