@@ -14,8 +14,8 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
-	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
