@@ -97,7 +97,7 @@ func start(tb testing.TB, argv ...string) *proc {
 }
 
 // do sends cmd and returns every message answering it, the last one being
-// Done, Stats or Err.
+// Done, Stats, Result or Err.
 func (p *proc) do(tb testing.TB, cmd wire.Command) []wire.Message {
 	tb.Helper()
 	p.ids++
@@ -117,7 +117,7 @@ func (p *proc) do(tb testing.TB, cmd wire.Command) []wire.Message {
 				tb.Fatalf("message for command %d during command %d", m.ID, cmd.ID)
 			}
 			got = append(got, m)
-			if m.Done != nil || m.Stats != nil || m.Err != "" {
+			if m.Done != nil || m.Stats != nil || m.Result != nil || m.Err != "" {
 				return got
 			}
 		case <-timeout:

@@ -31,6 +31,9 @@ type Agent struct {
 	Ready  wire.Ready
 }
 
+// Node agents' typed clients call through an Agent.
+var _ agent.Caller = (*Agent)(nil)
+
 // readyTimeout bounds how long an agent may take to start serving.
 const readyTimeout = 15 * time.Second
 
@@ -178,7 +181,8 @@ func (a *Agent) Stats(ctx context.Context) (map[string]uint64, error) {
 }
 
 // Call runs a node agent's method with in as its JSON arguments and decodes
-// its JSON result into out (nil ignores the result).
+// its JSON result into out (nil ignores the result). Callers go through a
+// role's client, which names the method with an agent.Method.
 func (a *Agent) Call(ctx context.Context, method string, in, out any) error {
 	args, err := json.Marshal(in)
 	if err != nil {
