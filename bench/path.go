@@ -39,7 +39,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err := r.sequential(ctx, client, 1); err != nil {
 		return nil, err
 	}
-	if err := probes.each(ctx, ProbeAgent.Reset); err != nil {
+	if err := probes.each(func(a ProbeAgent) error { return a.Reset(ctx) }); err != nil {
 		return nil, err
 	}
 	before, err := pathCounters(ctx, cr.dp)
@@ -58,7 +58,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err != nil {
 		return nil, err
 	}
-	if err := probes.each(ctx, ProbeAgent.StartTrace); err != nil {
+	if err := probes.each(func(a ProbeAgent) error { return a.StartTrace(ctx) }); err != nil {
 		return nil, err
 	}
 	if err := r.sequential(ctx, client, 1); err != nil {
@@ -205,9 +205,9 @@ func probeAddresses(t *clusters.Topology) []netip.Prefix {
 }
 
 // each runs f on every probe, one after another.
-func (ps probes) each(ctx context.Context, f func(ProbeAgent, context.Context) error) error {
+func (ps probes) each(f func(ProbeAgent) error) error {
 	for _, a := range ps {
-		if err := f(a, ctx); err != nil {
+		if err := f(a); err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,8 @@ type Options struct {
 	Agents Agents
 	// NewDatapath returns the datapath of a case; nil is datapaths.New.
 	NewDatapath func(name string, opts scenarios.DatapathOptions) (datapaths.Datapath, error)
-	Status      *status.Printer
+
+	Status *status.Printer
 	// Dir is the run directory; samples are written below it.
 	Dir string
 	// RunID names what the run creates.
