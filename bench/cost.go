@@ -3,11 +3,11 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
-	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/costagent"
 	"github.com/meshbench/meshbench/results"
 )
@@ -24,14 +24,14 @@ const (
 // reaches its processes and cgroups.
 type costSampler struct {
 	nodes  []string
-	agents []*agentctl.Agent // by node index; nil where none started
+	agents []CostAgent // by node index; nil where none started
 	// bpf reads the datapath's BPF maps and programs per node, if it has any.
 	bpf datapaths.BPFCosted
 }
 
 // startCostSampler starts a cost agent on every node, then has them all
 // start sampling; appCgroups are the workloads' cgroups per node.
-func startCostSampler(ctx context.Context, c clusters.Cluster, dp datapaths.Datapath, appCgroups map[string][]string) (*costSampler, error) {
+func startCostSampler(ctx context.Context, agents Agents, c clusters.Cluster, dp datapaths.Datapath, appCgroups map[string][]string) (*costSampler, error) {
 	s := &costSampler{}
 	s.bpf, _ = dp.(datapaths.BPFCosted)
 	byNode := map[string][]string{}
@@ -43,22 +43,24 @@ func startCostSampler(ctx context.Context, c clusters.Cluster, dp datapaths.Data
 	for _, n := range c.Topology().Nodes {
 		s.nodes = append(s.nodes, n.Name)
 	}
-	s.agents = make([]*agentctl.Agent, len(s.nodes))
-	err := s.each(func(i int, _ *agentctl.Agent) error {
-		a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
-			Target: clusters.Target{Node: s.nodes[i]},
-			Name:   "cost-" + s.nodes[i],
-			Args:   costagent.Args(),
-		})
+	s.agents = make([]CostAgent, len(s.nodes))
+	err := s.each(func(i int, _ CostAgent) error {
+		a, err := agents.StartCost(ctx, c, s.nodes[i])
+		if err != nil {
+			return err
+		}
 		s.agents[i] = a
-		return err
+		return nil
 	})
 	if err == nil {
 		// Started apart from the processes, so that the nodes' sampling
 		// windows line up.
-		err = s.each(func(i int, a *agentctl.Agent) error {
+		err = s.each(func(i int, a CostAgent) error {
 			groups := map[string][]string{datapathGroup: byNode[s.nodes[i]], appGroup: appCgroups[s.nodes[i]]}
-			return a.Call(ctx, "start", costagent.Start{Groups: groups}, nil)
+			if err := a.Start(ctx, groups); err != nil {
+				return fmt.Errorf("cost agent on node %s: %w", s.nodes[i], err)
+			}
+			return nil
 		})
 	}
 	if err != nil {
@@ -69,7 +71,7 @@ func startCostSampler(ctx context.Context, c clusters.Cluster, dp datapaths.Data
 }
 
 // each runs f for every node at once and joins their errors.
-func (s *costSampler) each(f func(i int, a *agentctl.Agent) error) error {
+func (s *costSampler) each(f func(i int, a CostAgent) error) error {
 	errs := make([]error, len(s.nodes))
 	var wg sync.WaitGroup
 	for i := range s.nodes {
@@ -84,7 +86,7 @@ func (s *costSampler) close() {
 	var wg sync.WaitGroup
 	for _, a := range s.agents {
 		if a != nil {
-			wg.Go(a.Stop)
+			wg.Go(a.Close)
 		}
 	}
 	wg.Wait()
@@ -97,15 +99,19 @@ func (s *costSampler) close() {
 func (s *costSampler) stop(ctx context.Context, requests uint64) ([]results.NodeCost, error) {
 	defer s.close()
 	got := make([]map[string]costagent.Cost, len(s.nodes))
-	err := s.each(func(i int, a *agentctl.Agent) error {
-		return a.Call(ctx, "stop", nil, &got[i])
+	err := s.each(func(i int, a CostAgent) error {
+		var err error
+		if got[i], err = a.Stop(ctx); err != nil {
+			return fmt.Errorf("cost agent on node %s: %w", s.nodes[i], err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	bpf := map[string]uint64{}
 	if s.bpf != nil {
-		if bpf, err = s.bpf.BPFMemoryBytes(); err != nil {
+		if bpf, err = s.bpf.BPFMemoryBytes(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/costagent"
 	"github.com/meshbench/meshbench/internal/testutil"
@@ -24,7 +25,9 @@ func (costedDatapath) Install(context.Context, clusters.Cluster) error { return 
 func (costedDatapath) Verify(context.Context) error                    { return nil }
 func (costedDatapath) Uninstall(context.Context) error                 { return nil }
 func (d costedDatapath) Components() []datapaths.Component             { return d.components }
-func (d costedDatapath) BPFMemoryBytes() (map[string]uint64, error)    { return d.bpf, nil }
+func (d costedDatapath) BPFMemoryBytes(context.Context) (map[string]uint64, error) {
+	return d.bpf, nil
+}
 
 // TestCostSamplerPerNode runs the cost agents on a two-node cluster with
 // two application pods on n0 and a datapath process on n1 only: each
@@ -48,7 +51,7 @@ func TestCostSamplerPerNode(t *testing.T) {
 		}
 	})
 	start := func(spec clusters.ProcSpec) {
-		spec.Name, spec.Args = "server", []string{"agent", "server", "--listen", ":8080"}
+		spec.Name, spec.Args = "server", agent.ServerOptions{Listen: ":8080"}.Args()
 		a, err := agentctl.Start(ctx, c, spec)
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +71,7 @@ func TestCostSamplerPerNode(t *testing.T) {
 		bpf:        map[string]uint64{"n0": 4096},
 	}
 
-	s, err := startCostSampler(ctx, c, dp, apps)
+	s, err := startCostSampler(ctx, procAgents{}, c, dp, apps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +97,8 @@ func TestCostSamplerPerNode(t *testing.T) {
 	if got1.AppMemoryBytesMean != 0 || got1.AppCPUSeconds != 0 {
 		t.Errorf("n1: got %+v, want no application figures", got1)
 	}
-	for i, a := range s.agents {
+	for i, ca := range s.agents {
+		a := ca.(costProc).proc
 		// Alive reports the exit once the agent's output is drained.
 		deadline := time.Now().Add(time.Second)
 		for a.Alive() == nil && time.Now().Before(deadline) {

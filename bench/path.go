@@ -15,7 +15,6 @@ import (
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
-	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
 )
@@ -29,7 +28,7 @@ var errNoProbe = errors.New("packet-path probe unavailable")
 // stack traversals per request, then traces the ordered path of one more
 // request.
 func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, error) {
-	probes, err := startProbes(ctx, cr.cluster)
+	probes, err := startProbes(ctx, r.opts.Agents, cr.cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +39,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err := r.sequential(ctx, client, 1); err != nil {
 		return nil, err
 	}
-	if err := probes.call(ctx, pathprobe.MethodReset); err != nil {
+	if err := probes.each(func(a ProbeAgent) error { return a.Reset(ctx) }); err != nil {
 		return nil, err
 	}
 	before, err := pathCounters(ctx, cr.dp)
@@ -59,7 +58,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err != nil {
 		return nil, err
 	}
-	if err := probes.call(ctx, pathprobe.MethodStartTrace); err != nil {
+	if err := probes.each(func(a ProbeAgent) error { return a.StartTrace(ctx) }); err != nil {
 		return nil, err
 	}
 	if err := r.sequential(ctx, client, 1); err != nil {
@@ -98,14 +97,14 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 }
 
 // probes are the path probe agents of a cluster, one per node, attached.
-type probes []*agentctl.Agent
+type probes []ProbeAgent
 
 // startProbes starts a path probe agent on every node, each watching its
 // node's namespace and its pods', the first node's also the fabric, and
 // counting only traffic between the run's addresses, and attaches them, all
 // nodes at once. It fails with errNoProbe when the provider gives no
 // namespace paths or a node's kernel cannot run the probe.
-func startProbes(ctx context.Context, c clusters.Cluster) (probes, error) {
+func startProbes(ctx context.Context, agents Agents, c clusters.Cluster) (probes, error) {
 	topo := c.Topology()
 	watch, err := probeNamespaces(topo)
 	if err != nil {
@@ -116,20 +115,17 @@ func startProbes(ctx context.Context, c clusters.Cluster) (probes, error) {
 	var g errgroup.Group
 	for i, n := range topo.Nodes {
 		g.Go(func() error {
-			a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
-				Target: clusters.Target{Node: n.Name}, Name: "path probe on node " + n.Name,
-				Args: pathprobe.Args(watch[i], allow),
-			})
+			a, err := agents.StartProbe(ctx, c, n.Name, pathprobe.Options{Namespaces: watch[i], Allow: allow})
 			if err != nil {
 				return err
 			}
 			ps[i] = a
-			var at pathprobe.Attached
-			if err := a.Call(ctx, pathprobe.MethodAttach, nil, &at); err != nil {
-				return err
+			at, err := a.Attach(ctx)
+			if err != nil {
+				return fmt.Errorf("path probe on node %s: %w", n.Name, err)
 			}
 			if at.Unsupported != "" {
-				return fmt.Errorf("%w: %s: %s", errNoProbe, a.Name, at.Unsupported)
+				return fmt.Errorf("%w: path probe on node %s: %s", errNoProbe, n.Name, at.Unsupported)
 			}
 			return nil
 		})
@@ -208,10 +204,10 @@ func probeAddresses(t *clusters.Topology) []netip.Prefix {
 	return out
 }
 
-// call runs a method without result on every probe.
-func (ps probes) call(ctx context.Context, method string) error {
+// each runs f on every probe, one after another.
+func (ps probes) each(f func(ProbeAgent) error) error {
 	for _, a := range ps {
-		if err := a.Call(ctx, method, nil, nil); err != nil {
+		if err := f(a); err != nil {
 			return err
 		}
 	}
@@ -222,8 +218,8 @@ func (ps probes) call(ctx context.Context, method string) error {
 func (ps probes) counts(ctx context.Context) ([]pathprobe.Count, error) {
 	var all []pathprobe.Count
 	for _, a := range ps {
-		var c []pathprobe.Count
-		if err := a.Call(ctx, pathprobe.MethodCounts, nil, &c); err != nil {
+		c, err := a.Counts(ctx)
+		if err != nil {
 			return nil, err
 		}
 		all = append(all, c...)
@@ -238,8 +234,8 @@ func (ps probes) counts(ctx context.Context) ([]pathprobe.Count, error) {
 func (ps probes) stopTrace(ctx context.Context) ([]pathprobe.Step, error) {
 	var all []pathprobe.Step
 	for _, a := range ps {
-		var s []pathprobe.Step
-		if err := a.Call(ctx, pathprobe.MethodStopTrace, nil, &s); err != nil {
+		s, err := a.StopTrace(ctx)
+		if err != nil {
 			return nil, err
 		}
 		all = append(all, s...)
@@ -253,14 +249,14 @@ func (ps probes) stop() {
 	var wg sync.WaitGroup
 	for _, a := range ps {
 		if a != nil {
-			wg.Go(a.Stop)
+			wg.Go(a.Close)
 		}
 	}
 	wg.Wait()
 }
 
 // sequential sends n requests one after another (closed loop).
-func (r *Runner) sequential(ctx context.Context, client *agentctl.Agent, n int) error {
+func (r *Runner) sequential(ctx context.Context, client Load, n int) error {
 	var failed int
 	var first string
 	_, err := client.Attack(ctx, wire.Attack{Tag: "probe", Count: n}, func(s []results.Sample) {

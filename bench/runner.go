@@ -7,13 +7,12 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
-	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
@@ -33,12 +32,21 @@ const AppContainer = clusters.AppContainer
 // teardownTimeout bounds teardown, which runs even after cancellation.
 const teardownTimeout = 30 * time.Second
 
+// Provider creates the cases' clusters; every clusters.Provider is one.
+type Provider interface {
+	Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error)
+}
+
 // Options configure a Runner.
 type Options struct {
-	Provider clusters.Provider
+	Provider Provider
 	// Datapaths are the datapaths the cases may name.
 	Datapaths datapaths.Registry
-	Status    *status.Printer
+	// Agents starts the workloads and the node agents; nil starts
+	// `meshbench agent` processes in the cluster.
+	Agents Agents
+
+	Status *status.Printer
 	// Dir is the run directory; samples are written below it.
 	Dir string
 	// RunID names what the run creates.
@@ -68,6 +76,9 @@ func New(opts Options) *Runner {
 	}
 	if opts.Inspect == nil {
 		opts.Inspect = io.Discard
+	}
+	if opts.Agents == nil {
+		opts.Agents = procAgents{}
 	}
 	return &Runner{opts: opts}
 }
@@ -111,8 +122,8 @@ type caseRun struct {
 	index   int
 	cluster clusters.Cluster
 	dp      datapaths.Datapath
-	servers []*agentctl.Agent
-	clients []*agentctl.Agent
+	servers []Server
+	clients []Load
 	// apps holds the workloads' cgroups per node, for cost accounting.
 	apps  map[string][]string
 	costs []results.NodeCost
@@ -185,7 +196,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 // The datapath is verified again after each repetition, so a proxy that
 // died mid-case fails the case.
 func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
-	sampler, err := startCostSampler(ctx, cr.cluster, cr.dp, cr.apps)
+	sampler, err := startCostSampler(ctx, r.opts.Agents, cr.cluster, cr.dp, cr.apps)
 	if err != nil {
 		return nil, fmt.Errorf("start cost sampler: %w", err)
 	}
@@ -284,13 +295,6 @@ func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, erro
 func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	topo := cr.cluster.Topology()
 	cr.apps = map[string][]string{}
-	start := func(pod clusters.Pod, name string, args []string) (*agentctl.Agent, error) {
-		cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
-		return agentctl.Start(ctx, cr.cluster, clusters.ProcSpec{
-			Target: clusters.Target{Pod: pod.Name}, Container: AppContainer,
-			Name: name + " in pod " + pod.Name + " on node " + pod.Node, Args: args,
-		})
-	}
 	var targets []string
 	for _, svc := range topo.Services {
 		if svc.Role != "server" {
@@ -299,14 +303,16 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		targets = append(targets, "http://"+netip.AddrPortFrom(svc.VIP, uint16(svc.Port)).String()+"/")
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
-			a, err := start(pod, "server", []string{"agent", "server",
-				"--listen", ":" + strconv.Itoa(ServerPort),
-				"--response-bytes", strconv.Itoa(cr.c.ResponseBytes),
-				"--service-time", cr.c.ServiceTime.String()})
+			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
+			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, agent.ServerOptions{
+				Listen:        ":" + strconv.Itoa(ServerPort),
+				ResponseBytes: cr.c.ResponseBytes,
+				ServiceTime:   cr.c.ServiceTime,
+			})
 			if err != nil {
 				return err
 			}
-			cr.servers = append(cr.servers, a)
+			cr.servers = append(cr.servers, s)
 		}
 	}
 	for _, svc := range topo.Services {
@@ -315,14 +321,18 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		}
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
-			a, err := start(pod, "load agent", []string{"agent", "load",
-				"--targets", strings.Join(targets, ","),
-				"--connections", strconv.Itoa(cr.c.Connections),
-				"--request-bytes", strconv.Itoa(cr.c.RequestBytes)})
+			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
+			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, agent.LoadOptions{
+				Targets:      targets,
+				Connections:  cr.c.Connections,
+				RequestBytes: cr.c.RequestBytes,
+				Workers:      agent.DefaultWorkers,
+				Timeout:      agent.DefaultTimeout,
+			})
 			if err != nil {
 				return err
 			}
-			cr.clients = append(cr.clients, a)
+			cr.clients = append(cr.clients, l)
 		}
 	}
 	if len(cr.clients) == 0 || len(cr.servers) == 0 {
@@ -386,11 +396,11 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	var served uint64
 	for _, s := range cr.servers {
-		st, err := s.Stats(ctx)
+		n, err := s.Requests(ctx)
 		if err != nil {
 			return fmt.Errorf("read server counters: %w", err)
 		}
-		served += st["requests"]
+		served += n
 	}
 	if served == 0 {
 		return errors.New("no request reached any server: the cluster's service routing is broken")
@@ -425,8 +435,11 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	defer cancel()
 	st := r.opts.Status
 	var wg sync.WaitGroup
-	for _, a := range append(cr.clients, cr.servers...) {
-		wg.Go(a.Stop)
+	for _, l := range cr.clients {
+		wg.Go(l.Close)
+	}
+	for _, s := range cr.servers {
+		wg.Go(s.Close)
 	}
 	wg.Wait()
 	if cr.cluster == nil {

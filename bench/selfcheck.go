@@ -130,7 +130,7 @@ func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
 			c.Duration, c.Warmup, c.Repetitions = 3*time.Second, time.Second, 3
 			cases = append(cases, c)
 		}
-		sub := New(Options{Provider: r.opts.Provider, Datapaths: r.opts.Datapaths, Status: r.opts.Status, RunID: r.opts.RunID + strconv.Itoa(2+i)})
+		sub := New(Options{Provider: r.opts.Provider, Datapaths: r.opts.Datapaths, Agents: r.opts.Agents, Status: r.opts.Status, RunID: r.opts.RunID + strconv.Itoa(2+i)})
 		got, err := sub.Run(ctx, cases)
 		if err != nil {
 			return nil, err
@@ -206,7 +206,7 @@ func (r *Runner) measureOnce(ctx context.Context, cr *caseRun, rate float64, d t
 
 // withProbe runs fn with the packet-path probe attached to the cluster.
 func (r *Runner) withProbe(ctx context.Context, cr *caseRun, fn func() (results.Repetition, error)) (results.Repetition, error) {
-	probes, err := startProbes(ctx, cr.cluster)
+	probes, err := startProbes(ctx, r.opts.Agents, cr.cluster)
 	if err != nil {
 		return results.Repetition{}, err
 	}

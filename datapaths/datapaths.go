@@ -108,7 +108,7 @@ type Costed interface {
 type BPFCosted interface {
 	// BPFMemoryBytes returns, per node name, what the datapath's BPF maps
 	// and programs on that node cost (the kernel's memlock figures).
-	BPFMemoryBytes() (map[string]uint64, error)
+	BPFMemoryBytes(ctx context.Context) (map[string]uint64, error)
 }
 
 // StateRoot holds the files datapaths write for their processes

@@ -41,8 +41,8 @@
 // outlives the process.
 //
 // The runner does not load the probe itself: nodes may be other machines.
-// It starts one node agent per node in [Role] (see [Args]), each watching
-// the namespaces of its node, and drives it with the Method* calls; the
-// agent answers counters and trace steps whose namespaces and devices it
-// has already named, and frees the probe when it exits.
+// It starts one node agent per node in [Role] (see [Options]), each
+// watching the namespaces of its node, and drives it through a [Client];
+// the agent answers counters and trace steps whose namespaces and devices
+// it has already named, and frees the probe when it exits.
 package pathprobe

@@ -20,30 +20,13 @@ import (
 
 // Role is the node agent that runs the probe on one node:
 // `meshbench agent pathprobe -netns NAME=PATH ... -loopback-netns NAME=PATH ...
-// -allow PREFIX ...` watches the named network namespaces (paths as seen on
-// the node), counting only traffic between addresses in the -allow prefixes
-// if any, and in -loopback-netns namespaces between loopback addresses too
-// (see [Load]). It answers the Method* calls, so that the runner, possibly
-// on another machine, touches no namespace and no BPF object. The probe's
-// objects are freed when the agent exits.
+// -allow PREFIX ...` (Options) watches the named network namespaces (paths
+// as seen on the node), counting only traffic between addresses in the
+// -allow prefixes if any, and in -loopback-netns namespaces between
+// loopback addresses too (see [Load]). It answers the calls of [Client], so
+// that the runner, possibly on another machine, touches no namespace and
+// no BPF object. The probe's objects are freed when the agent exits.
 const Role = "pathprobe"
-
-// The role's methods, called with agentctl.Agent.Call and no arguments.
-const (
-	// MethodAttach loads and attaches the probe; it answers [Attached].
-	MethodAttach = "attach"
-	// MethodReset zeroes the counters ([Probe.Reset]).
-	MethodReset = "reset"
-	// MethodCounts answers the counters as []Count ([Probe.Counts]).
-	MethodCounts = "counts"
-	// MethodStartTrace starts recording events ([Probe.StartTrace]).
-	MethodStartTrace = "start-trace"
-	// MethodStopTrace stops recording and answers the events as []Step,
-	// ordered by time ([Probe.StopTrace]).
-	MethodStopTrace = "stop-trace"
-)
-
-func init() { agent.Register(Role, runRole) }
 
 // Namespace is a network namespace a probe agent watches.
 type Namespace struct {
@@ -57,25 +40,75 @@ type Namespace struct {
 	Loopback bool
 }
 
+// Options are the role's flags: the namespaces it watches, and the
+// prefixes between whose addresses it counts (everything when there are
+// none).
+type Options struct {
+	Namespaces []Namespace
+	Allow      []netip.Prefix
+}
+
 // Args renders the arguments of the meshbench executable that run a probe
-// agent watching nss and counting only traffic between addresses in
-// prefixes (everything when there are none).
-func Args(nss []Namespace, prefixes []netip.Prefix) []string {
+// agent with o.
+func (o Options) Args() []string {
 	args := []string{"agent", Role}
-	for _, ns := range nss {
+	for _, ns := range o.Namespaces {
 		flag := "-netns"
 		if ns.Loopback {
 			flag = "-loopback-netns"
 		}
 		args = append(args, flag, ns.Name+"="+ns.Path)
 	}
-	for _, p := range prefixes {
+	for _, p := range o.Allow {
 		args = append(args, "-allow", p.String())
 	}
 	return args
 }
 
-// Attached answers MethodAttach.
+// The role's methods.
+var (
+	attachMethod     = agent.Method[struct{}, Attached]{Name: "attach"}
+	resetMethod      = agent.Method[struct{}, struct{}]{Name: "reset"}
+	countsMethod     = agent.Method[struct{}, []Count]{Name: "counts"}
+	startTraceMethod = agent.Method[struct{}, struct{}]{Name: "start-trace"}
+	stopTraceMethod  = agent.Method[struct{}, []Step]{Name: "stop-trace"}
+)
+
+// Client calls a probe agent.
+type Client struct {
+	agent.Caller
+}
+
+// Attach loads and attaches the probe. A kernel that cannot run it is an
+// answer (Attached.Unsupported), not an error.
+func (c Client) Attach(ctx context.Context) (Attached, error) {
+	return agent.Invoke(ctx, c.Caller, attachMethod, struct{}{})
+}
+
+// Reset zeroes the counters ([Probe.Reset]).
+func (c Client) Reset(ctx context.Context) error {
+	_, err := agent.Invoke(ctx, c.Caller, resetMethod, struct{}{})
+	return err
+}
+
+// Counts returns the counters ([Probe.Counts]).
+func (c Client) Counts(ctx context.Context) ([]Count, error) {
+	return agent.Invoke(ctx, c.Caller, countsMethod, struct{}{})
+}
+
+// StartTrace starts recording events ([Probe.StartTrace]).
+func (c Client) StartTrace(ctx context.Context) error {
+	_, err := agent.Invoke(ctx, c.Caller, startTraceMethod, struct{}{})
+	return err
+}
+
+// StopTrace stops recording and returns the events, ordered by time, with
+// the names of their namespaces and devices ([Probe.StopTrace]).
+func (c Client) StopTrace(ctx context.Context) ([]Step, error) {
+	return agent.Invoke(ctx, c.Caller, stopTraceMethod, struct{}{})
+}
+
+// Attached answers Client.Attach.
 type Attached struct {
 	// Unsupported says why this node's kernel cannot run the probe (the
 	// error of [Load] that wraps [ebpf.ErrNotSupported]); empty when the
@@ -83,13 +116,13 @@ type Attached struct {
 	Unsupported string `json:",omitempty"`
 }
 
-// Count is one counter of MethodCounts.
+// Count is one counter of Client.Counts.
 type Count struct {
 	Key
 	N uint64
 }
 
-// Step is one event of MethodStopTrace with the names of its namespace and
+// Step is one event of Client.StopTrace with the names of its namespace and
 // device, resolved on the node.
 type Step struct {
 	Event
@@ -100,11 +133,8 @@ type Step struct {
 	Device string `json:",omitempty"`
 }
 
-func runRole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var (
-		nss      []Namespace
-		prefixes []netip.Prefix
-	)
+func parseOptions(args []string, stderr io.Writer) (Options, error) {
+	var o Options
 	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	watch := func(loopback bool) func(string) error {
@@ -113,7 +143,7 @@ func runRole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if !ok || name == "" || path == "" {
 				return errors.New("want NAME=PATH")
 			}
-			nss = append(nss, Namespace{Name: name, Path: path, Loopback: loopback})
+			o.Namespaces = append(o.Namespaces, Namespace{Name: name, Path: path, Loopback: loopback})
 			return nil
 		}
 	}
@@ -127,23 +157,33 @@ func runRole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if !p.Addr().Is4() {
 			return errors.New("want an IPv4 prefix")
 		}
-		prefixes = append(prefixes, p)
+		o.Allow = append(o.Allow, p)
 		return nil
 	})
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
+		return o, fmt.Errorf("parse flags: %w", err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
-	case len(nss) == 0:
-		return errors.New("parse flags: give at least one -netns or -loopback-netns")
+		return o, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	case len(o.Namespaces) == 0:
+		return o, errors.New("parse flags: give at least one -netns or -loopback-netns")
 	}
-	a, err := newNodeAgent(nss, prefixes)
+	return o, nil
+}
+
+// NodeAgent runs the role: it answers the calls of a Client until stdin
+// closes, then frees the probe.
+func NodeAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
 	}
-	err = agent.Serve(ctx, "", stdin, stdout, a.methods())
+	a, err := newNodeAgent(o.Namespaces, o.Allow)
+	if err != nil {
+		return err
+	}
+	err = agent.Serve(ctx, "", stdin, stdout, a.handlers()...)
 	return errors.Join(err, a.close())
 }
 
@@ -176,17 +216,17 @@ func newNodeAgent(nss []Namespace, prefixes []netip.Prefix) (*nodeAgent, error) 
 	return a, nil
 }
 
-func (a *nodeAgent) methods() map[string]agent.Method {
-	return map[string]agent.Method{
-		MethodAttach: func(context.Context, []byte) (any, error) { return a.attach() },
-		MethodReset: func(context.Context, []byte) (any, error) {
+func (a *nodeAgent) handlers() []agent.Handler {
+	return []agent.Handler{
+		agent.Handle(attachMethod, func(context.Context, struct{}) (Attached, error) { return a.attach() }),
+		agent.Handle(resetMethod, func(context.Context, struct{}) (struct{}, error) {
 			p, err := a.attached()
 			if err != nil {
-				return nil, err
+				return struct{}{}, err
 			}
-			return nil, p.Reset()
-		},
-		MethodCounts: func(context.Context, []byte) (any, error) {
+			return struct{}{}, p.Reset()
+		}),
+		agent.Handle(countsMethod, func(context.Context, struct{}) ([]Count, error) {
 			p, err := a.attached()
 			if err != nil {
 				return nil, err
@@ -200,15 +240,15 @@ func (a *nodeAgent) methods() map[string]agent.Method {
 				out = append(out, Count{Key: k, N: n})
 			}
 			return out, nil
-		},
-		MethodStartTrace: func(context.Context, []byte) (any, error) {
+		}),
+		agent.Handle(startTraceMethod, func(context.Context, struct{}) (struct{}, error) {
 			p, err := a.attached()
 			if err != nil {
-				return nil, err
+				return struct{}{}, err
 			}
-			return nil, p.StartTrace()
-		},
-		MethodStopTrace: func(context.Context, []byte) (any, error) {
+			return struct{}{}, p.StartTrace()
+		}),
+		agent.Handle(stopTraceMethod, func(context.Context, struct{}) ([]Step, error) {
 			p, err := a.attached()
 			if err != nil {
 				return nil, err
@@ -218,7 +258,7 @@ func (a *nodeAgent) methods() map[string]agent.Method {
 				return nil, err
 			}
 			return a.label(events)
-		},
+		}),
 	}
 }
 
@@ -248,7 +288,7 @@ func (a *nodeAgent) attach() (Attached, error) {
 
 func (a *nodeAgent) attached() (*Probe, error) {
 	if a.probe == nil {
-		return nil, errors.New("path probe not attached: call " + MethodAttach + " first")
+		return nil, errors.New("path probe not attached: call " + attachMethod.Name + " first")
 	}
 	return a.probe, nil
 }

@@ -33,10 +33,10 @@ func TestRoleFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"watches a namespace", pathprobe.Args([]pathprobe.Namespace{{Name: "node n0", Path: "/proc/self/ns/net"}}, nil)[1:], ""},
-		{"filters addresses", pathprobe.Args([]pathprobe.Namespace{
+		{"watches a namespace", pathprobe.Options{Namespaces: []pathprobe.Namespace{{Name: "node n0", Path: "/proc/self/ns/net"}}}.Args()[1:], ""},
+		{"filters addresses", pathprobe.Options{Namespaces: []pathprobe.Namespace{
 			{Name: "node n0", Path: "/proc/self/ns/net"}, {Name: "pod p0", Path: "/proc/self/ns/net", Loopback: true},
-		}, []netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("172.18.0.2/32")})[1:], ""},
+		}, Allow: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("172.18.0.2/32")}}.Args()[1:], ""},
 		{"no namespace", []string{pathprobe.Role}, "give at least one -netns"},
 		{"only addresses", []string{pathprobe.Role, "-allow", "10.0.0.0/8"}, "give at least one -netns"},
 		{"bad prefix", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-allow", "10.0.0.1"}, "no '/'"},
@@ -50,7 +50,7 @@ func TestRoleFlags(t *testing.T) {
 			// Without commands on stdin a valid agent reports Ready and
 			// exits cleanly, having loaded nothing.
 			var stdout, stderr bytes.Buffer
-			err := agent.Run(context.Background(), tt.args, strings.NewReader(""), &stdout, &stderr)
+			err := agent.Run(context.Background(), agent.Roles{pathprobe.Role: pathprobe.NodeAgent}, tt.args, strings.NewReader(""), &stdout, &stderr)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("got error %v, want nil", err)
@@ -72,24 +72,25 @@ func TestRole(t *testing.T) {
 	ctx := context.Background()
 	a, err := agentctl.Start(ctx, hostCluster{}, clusters.ProcSpec{
 		Name: "path probe",
-		Args: pathprobe.Args([]pathprobe.Namespace{{Name: "pod a", Path: pr.a.Path}, {Name: "pod b", Path: pr.b.Path}}, nil),
+		Args: pathprobe.Options{Namespaces: []pathprobe.Namespace{{Name: "pod a", Path: pr.a.Path}, {Name: "pod b", Path: pr.b.Path}}}.Args(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Stop)
-	call := func(method string, out any) {
+	c := pathprobe.Client{Caller: a}
+	must := func(what string, err error) {
 		t.Helper()
-		if err := a.Call(ctx, method, nil, out); err != nil {
-			t.Fatalf("%s: %v", method, err)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 
-	if err := a.Call(ctx, pathprobe.MethodCounts, nil, nil); err == nil {
+	if _, err := c.Counts(ctx); err == nil {
 		t.Error("counts before attach succeeded, want an error")
 	}
-	var at pathprobe.Attached
-	call(pathprobe.MethodAttach, &at)
+	at, err := c.Attach(ctx)
+	must("attach", err)
 	if at.Unsupported != "" {
 		t.Fatalf("attach: unsupported on this kernel: %s", at.Unsupported)
 	}
@@ -100,13 +101,13 @@ func TestRole(t *testing.T) {
 
 	pr.dial(t)
 	pr.roundTrip(t)
-	call(pathprobe.MethodReset, nil)
+	must("reset", c.Reset(ctx))
 	const requests = 10
 	for range requests {
 		pr.roundTrip(t)
 	}
-	var counts []pathprobe.Count
-	call(pathprobe.MethodCounts, &counts)
+	counts, err := c.Counts(ctx)
+	must("counts", err)
 	got := map[pathprobe.Key]uint64{}
 	for _, c := range counts {
 		got[c.Key] += c.N
@@ -127,10 +128,10 @@ func TestRole(t *testing.T) {
 		}
 	}
 
-	call(pathprobe.MethodStartTrace, nil)
+	must("start trace", c.StartTrace(ctx))
 	pr.roundTrip(t)
-	var steps []pathprobe.Step
-	call(pathprobe.MethodStopTrace, &steps)
+	steps, err := c.StopTrace(ctx)
+	must("stop trace", err)
 	for _, s := range steps {
 		t.Logf("%12v %-6s %-7s %-12s %dB", s.Time, s.Namespace, s.Device, s.Type, s.Len)
 	}

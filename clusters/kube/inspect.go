@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -27,7 +28,37 @@ import (
 // reports, so that node-level processes can find the pods.
 const InspectRole = "kube-inspect"
 
-func init() { agent.Register(InspectRole, runInspect) }
+// InspectOptions are the inspect role's flags: it has none.
+type InspectOptions struct{}
+
+// Args renders the arguments of the meshbench executable that run the
+// inspect role.
+func (InspectOptions) Args() []string { return []string{"agent", InspectRole} }
+
+func parseInspectOptions(args []string, stderr io.Writer) (InspectOptions, error) {
+	fs := flag.NewFlagSet(InspectRole, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return InspectOptions{}, fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return InspectOptions{}, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	}
+	return InspectOptions{}, nil
+}
+
+// inspectMethod finds pods on the node.
+var inspectMethod = agent.Method[inspectArgs, map[string]podPlace]{Name: "inspect"}
+
+// inspectClient calls an inspect agent.
+type inspectClient struct {
+	agent.Caller
+}
+
+// Inspect returns where each of pods lives on the agent's node, by name.
+func (c inspectClient) Inspect(ctx context.Context, pods []inspectPod) (map[string]podPlace, error) {
+	return agent.Invoke(ctx, c.Caller, inspectMethod, inspectArgs{Pods: pods})
+}
 
 // inspectArgs name the pods to find: by UID, with the IDs of their
 // containers (the runtime's, without the "containerd://" scheme).
@@ -60,19 +91,17 @@ type podPlace struct {
 	Gateway netip.Addr
 }
 
-func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("parse flags: unexpected arguments %q", args)
+// Inspect runs the inspect role: it answers inspectClient's calls until
+// stdin closes.
+func Inspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if _, err := parseInspectOptions(args, stderr); err != nil {
+		return err
 	}
-	return agent.Serve(ctx, "", stdin, stdout, map[string]agent.Method{
-		"inspect": func(_ context.Context, raw []byte) (any, error) {
-			var in inspectArgs
-			if err := agent.Decode(raw, &in); err != nil {
-				return nil, err
-			}
+	return agent.Serve(ctx, "", stdin, stdout,
+		agent.Handle(inspectMethod, func(_ context.Context, in inspectArgs) (map[string]podPlace, error) {
 			return inspect(in.Pods)
-		},
-	})
+		}),
+	)
 }
 
 // inspect finds the pods' processes among the node's. Cgroup paths are

@@ -74,15 +74,13 @@ func inspectSpec(pod *corev1.Pod, main string) inspectPod {
 // inspect runs the inspect role in the node agent of node.
 func (c *Cluster) inspect(ctx context.Context, node string, pods []inspectPod) (map[string]podPlace, error) {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
-		Target: clusters.Target{Node: node}, Name: "pod locator on node " + node, Args: []string{"agent", InspectRole},
+		Target: clusters.Target{Node: node}, Name: "pod locator on node " + node, Args: InspectOptions{}.Args(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer a.Stop()
-	var out map[string]podPlace
-	err = a.Call(ctx, "inspect", inspectArgs{Pods: pods}, &out)
-	return out, err
+	return inspectClient{Caller: a}.Inspect(ctx, pods)
 }
 
 // fillRanges sets what the Kubernetes API may not say: the service range

@@ -125,7 +125,7 @@ type image struct {
 func podObject(runID string, s clusters.ServiceSpec, k int, node string, img image, inject []clusters.Container) *corev1.Pod {
 	no := false
 	grace := int64(podTerminationGrace)
-	app := idleContainer(clusters.AppContainer, img)
+	app := idleContainer(clusters.AppContainer, img, PauseOptions{})
 	app.Ports = []corev1.ContainerPort{{
 		Name:          "http",
 		ContainerPort: int32(s.TargetPort),
@@ -142,7 +142,7 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 		EnableServiceLinks:            &no,
 	}
 	for _, ct := range inject {
-		c := idleContainer(ct.Name, img)
+		c := idleContainer(ct.Name, img, PauseOptions{})
 		if ct.Init {
 			c.Command = append([]string{BinaryPath}, ct.Args...)
 		}
@@ -192,10 +192,11 @@ func nodeAgentObject(runID string, nodes []string, img image, containers []strin
 		HostPath: &corev1.HostPathVolumeSource{Path: "/"},
 	}}}
 	for _, name := range append([]string{NodeAgentContainer}, containers...) {
-		c := idleContainer(name, img)
+		var pause PauseOptions
 		if name == NodeAgentContainer {
-			c.Command = append(c.Command, "-remove-tables", runID)
+			pause.RemoveTables = runID
 		}
+		c := idleContainer(name, img, pause)
 		c.SecurityContext = &corev1.SecurityContext{Privileged: &yes}
 		c.VolumeMounts = []corev1.VolumeMount{{
 			// A recursive bind mount: the node's mounts below / (its cgroup
@@ -217,12 +218,12 @@ func nodeAgentObject(runID string, nodes []string, img image, containers []strin
 // idleContainer runs the pause agent: the container stays up for what
 // Start runs in it. A failure's stderr becomes the container's
 // termination message, which the provider reports.
-func idleContainer(name string, img image) corev1.Container {
+func idleContainer(name string, img image, pause PauseOptions) corev1.Container {
 	return corev1.Container{
 		Name:                     name,
 		Image:                    img.ref,
 		ImagePullPolicy:          img.policy,
-		Command:                  []string{BinaryPath, "agent", PauseRole},
+		Command:                  append([]string{BinaryPath}, pause.Args()...),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 }

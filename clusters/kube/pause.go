@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-
-	"github.com/meshbench/meshbench/internal/agent"
 )
 
 // PauseRole is the agent role every pod's container runs: it does nothing
@@ -20,21 +18,49 @@ import (
 // the steering a datapath left on the nodes.
 const PauseRole = "pause"
 
-func init() { agent.Register(PauseRole, pause) }
+// PauseOptions are the pause role's flags.
+type PauseOptions struct {
+	// RemoveTables, when set, is the run ID whose nftables tables
+	// (mb-*-RUNID) the role removes from its network namespace on exit.
+	RemoveTables string
+}
 
-// pause waits for the end of ctx, which `meshbench agent` ties to SIGTERM
-// and SIGINT.
-func pause(ctx context.Context, args []string, _ io.Reader, _, _ io.Writer) error {
+// Args renders the arguments of the meshbench executable that run the
+// pause role with o.
+func (o PauseOptions) Args() []string {
+	args := []string{"agent", PauseRole}
+	if o.RemoveTables != "" {
+		args = append(args, "-remove-tables", o.RemoveTables)
+	}
+	return args
+}
+
+func parsePauseOptions(args []string, stderr io.Writer) (PauseOptions, error) {
+	var o PauseOptions
 	fs := flag.NewFlagSet(PauseRole, flag.ContinueOnError)
-	runID := fs.String("remove-tables", "", "on exit, remove the nftables tables mb-*-`RUNID` of this network namespace")
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.RemoveTables, "remove-tables", "", "on exit, remove the nftables tables mb-*-`RUNID` of this network namespace")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
+		return o, fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+// Pause runs the pause role: it waits for the end of ctx, which `meshbench
+// agent` ties to SIGTERM and SIGINT.
+func Pause(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
+	o, err := parsePauseOptions(args, stderr)
+	if err != nil {
+		return err
 	}
 	<-ctx.Done()
-	if *runID == "" {
+	if o.RemoveTables == "" {
 		return nil
 	}
-	return removeTables(*runID)
+	return removeTables(o.RemoveTables)
 }
 
 // removeTables deletes the tables of the calling process's network

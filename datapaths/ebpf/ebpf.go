@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
@@ -44,10 +43,6 @@ const ProxyContainer = "ebpf-proxy"
 // is CPU-bound and the machine may have two cores.
 const startParallel = 8
 
-// callTimeout bounds a call to a node agent where the caller gives no
-// context.
-const callTimeout = 30 * time.Second
-
 type ebpfPath struct {
 	opts scenarios.DatapathOptions
 	// m runs the node proxies; nil with the proxy off.
@@ -61,8 +56,9 @@ type ebpfPath struct {
 
 // nodeAgent is the agent holding one node's datapath.
 type nodeAgent struct {
-	node  string
-	agent *agentctl.Agent
+	node   string
+	agent  *agentctl.Agent
+	client Client
 }
 
 var (
@@ -120,22 +116,23 @@ func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 	}
 	var launches []mesh.Launch
 	for _, node := range c.Topology().Nodes {
-		args, files, err := nodeproxy.Args(m, node)
+		opts, files, err := nodeproxy.Options(m, node)
 		if err != nil {
 			return err
 		}
+		opts.Splice = false
 		launches = append(launches, mesh.Launch{
-			Proxy: mesh.Proxy{Node: node.Name, Container: ProxyContainer},
-			Args:  append(args, "-splice=false"),
-			Files: files,
+			Proxy:   mesh.Proxy{Node: node.Name, Container: ProxyContainer},
+			Options: opts,
+			Files:   files,
 		})
 	}
 	return m.StartAll(ctx, launches)
 }
 
 // nodeConfig is what the agent on node needs to know.
-func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, services []proxy.Service) nodeConfig {
-	cfg := nodeConfig{Mode: redirect.ModeNoProxy.String(), NodeIP: node.IP, Services: services}
+func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, services []proxy.Service) agentOptions {
+	cfg := agentOptions{Mode: redirect.ModeNoProxy.String(), NodeIP: node.IP, Services: services}
 	if e.proxyOn() {
 		cfg.Mode = redirect.ModeProxy.String()
 		cfg.NodeProxy = netip.AddrPortFrom(node.IP, mesh.OutboundPort)
@@ -152,13 +149,9 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 }
 
 // startAgent starts the agent of one node and keeps it for Uninstall.
-func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg nodeConfig, node string) error {
-	args, err := cfg.args()
-	if err != nil {
-		return fmt.Errorf("install ebpf datapath on node %s: %w", node, err)
-	}
+func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg agentOptions, node string) error {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
-		Target: clusters.Target{Node: node}, Name: "ebpf agent on node " + node, Args: args,
+		Target: clusters.Target{Node: node}, Name: "ebpf agent on node " + node, Args: cfg.Args(),
 	})
 	switch {
 	case err != nil && strings.Contains(err.Error(), unsupportedMsg):
@@ -167,7 +160,7 @@ func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg nodeC
 		return fmt.Errorf("install ebpf datapath on node %s: %w", node, err)
 	}
 	e.mu.Lock()
-	e.agents = append(e.agents, nodeAgent{node: node, agent: a})
+	e.agents = append(e.agents, nodeAgent{node: node, agent: a, client: Client{Caller: a}})
 	e.mu.Unlock()
 	return nil
 }
@@ -178,8 +171,8 @@ func (e *ebpfPath) counters(ctx context.Context) (redirect.Counters, error) {
 	defer e.mu.Unlock()
 	var sum redirect.Counters
 	for _, n := range e.agents {
-		var c redirect.Counters
-		if err := n.agent.Call(ctx, "counters", nil, &c); err != nil {
+		c, err := n.client.Counters(ctx)
+		if err != nil {
 			return redirect.Counters{}, fmt.Errorf("node %s: %w", n.node, err)
 		}
 		sum.Steered += c.Steered
@@ -240,15 +233,13 @@ func (e *ebpfPath) Components() []datapaths.Component {
 }
 
 // BPFMemoryBytes returns each node's BPF maps and programs, in bytes.
-func (e *ebpfPath) BPFMemoryBytes() (map[string]uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
+func (e *ebpfPath) BPFMemoryBytes(ctx context.Context) (map[string]uint64, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make(map[string]uint64, len(e.agents))
 	for _, n := range e.agents {
-		var b uint64
-		if err := n.agent.Call(ctx, "memory", nil, &b); err != nil {
+		b, err := n.client.Memory(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.node, err)
 		}
 		out[n.node] = b

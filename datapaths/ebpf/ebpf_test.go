@@ -18,6 +18,7 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/bpftest"
 	"github.com/meshbench/meshbench/internal/hostfs"
@@ -181,7 +182,7 @@ func checkCounters(t *testing.T, c redirect.Counters, proxyOn bool) {
 
 func checkCost(t *testing.T, e *ebpfPath, topo *clusters.Topology, proxyOn bool) {
 	t.Helper()
-	mem, err := e.BPFMemoryBytes()
+	mem, err := e.BPFMemoryBytes(t.Context())
 	if err != nil {
 		t.Fatalf("BPFMemoryBytes: %v", err)
 	}
@@ -260,10 +261,10 @@ func deploy(tb testing.TB, c clusters.Cluster) (servers map[string]*agentctl.Age
 		}
 		targets = append(targets, "http://"+netip.AddrPortFrom(s.VIP, uint16(s.Port)).String()+"/")
 		pod, _ := topo.Pod(s.Pods[0])
-		servers[s.Name] = start(pod, "agent", "server", "--listen", fmt.Sprintf(":%d", serverPort), "--response-bytes", "1024")
+		servers[s.Name] = start(pod, agent.ServerOptions{Listen: fmt.Sprintf(":%d", serverPort), ResponseBytes: 1024}.Args()...)
 	}
 	client, _ := topo.Pod("client-0")
-	load = start(client, "agent", "load", "--targets", strings.Join(targets, ","), "--connections", "4", "--timeout", "2s")
+	load = start(client, agent.LoadOptions{Targets: targets, Connections: 4, Workers: agent.DefaultWorkers, Timeout: 2 * time.Second}.Args()...)
 	return servers, load
 }
 

@@ -21,21 +21,39 @@ import (
 
 // Role is the node agent that holds a node's datapath: it loads the
 // programs, attaches them and fills their maps before it reports ready,
-// answers the methods "counters" (redirect.Counters) and "memory" (bytes of
-// its maps and programs), and closes everything, which detaches it, when
-// it exits. It runs in the node's network namespace.
+// answers the calls of [Client], and closes everything, which detaches it,
+// when it exits. It runs in the node's network namespace.
 const Role = "ebpf"
-
-func init() { agent.Register(Role, runAgent) }
 
 // unsupportedMsg starts the agent's error when the node's kernel lacks
 // something the datapath needs. Errors cross the process boundary as text,
 // so Install looks for it to return datapaths.ErrUnsupported.
 const unsupportedMsg = "node kernel unsupported"
 
-// nodeConfig is a node's datapath: what the agent gets, as JSON, in its
-// -config flag.
-type nodeConfig struct {
+// The role's methods.
+var (
+	countersMethod = agent.Method[struct{}, redirect.Counters]{Name: "counters"}
+	memoryMethod   = agent.Method[struct{}, uint64]{Name: "memory"}
+)
+
+// Client calls a node agent.
+type Client struct {
+	agent.Caller
+}
+
+// Counters returns the node's datapath counters.
+func (c Client) Counters(ctx context.Context) (redirect.Counters, error) {
+	return agent.Invoke(ctx, c.Caller, countersMethod, struct{}{})
+}
+
+// Memory returns the bytes of the node's BPF maps and programs.
+func (c Client) Memory(ctx context.Context) (uint64, error) {
+	return agent.Invoke(ctx, c.Caller, memoryMethod, struct{}{})
+}
+
+// agentOptions are the role's flags: the node's datapath, which the agent
+// gets as JSON in its -config flag.
+type agentOptions struct {
 	// Mode is redirect.ModeProxy or redirect.ModeNoProxy, as its String.
 	Mode string `json:"mode"`
 	// NodeIP is the node's fabric address; the device holding it is the
@@ -64,13 +82,29 @@ type podConfig struct {
 	Iface string `json:"iface"`
 }
 
-// args renders the agent's arguments, "agent" first.
-func (c nodeConfig) args() ([]string, error) {
-	b, err := json.Marshal(c)
+// Args renders the arguments of the meshbench executable that run the
+// node agent with o.
+func (o agentOptions) Args() []string {
+	b, err := json.Marshal(o)
 	if err != nil {
-		return nil, fmt.Errorf("encode the node's datapath: %w", err)
+		// Strings, addresses and lists of them always encode.
+		panic(fmt.Sprintf("encode the node's datapath: %v", err))
 	}
-	return []string{"agent", Role, "-config", string(b)}, nil
+	return []string{"agent", Role, "-config", string(b)}
+}
+
+func parseAgentOptions(args []string, stderr io.Writer) (agentOptions, error) {
+	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o agentOptions
+	fs.Func("config", "the node's datapath as `JSON`", func(s string) error { return json.Unmarshal([]byte(s), &o) })
+	if err := fs.Parse(args); err != nil {
+		return o, fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	}
+	return o, nil
 }
 
 func parseMode(s string) (redirect.Mode, error) {
@@ -82,32 +116,28 @@ func parseMode(s string) (redirect.Mode, error) {
 	return 0, fmt.Errorf("mode %q: want %s or %s", s, redirect.ModeProxy, redirect.ModeNoProxy)
 }
 
-func runAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg nodeConfig
-	fs.Func("config", "the node's datapath as `JSON`", func(s string) error { return json.Unmarshal([]byte(s), &cfg) })
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+// NodeAgent runs the role: it sets up the node's datapath, answers the
+// calls of a Client until stdin closes, and then closes the datapath.
+func NodeAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := parseAgentOptions(args, stderr)
+	if err != nil {
+		return err
 	}
 	d, err := setUp(cfg)
 	if err != nil {
 		return err
 	}
-	err = agent.Serve(ctx, "", stdin, stdout, map[string]agent.Method{
-		"counters": func(context.Context, []byte) (any, error) { return d.Counters() },
-		"memory":   func(context.Context, []byte) (any, error) { return d.MemoryBytes() },
-	})
+	err = agent.Serve(ctx, "", stdin, stdout,
+		agent.Handle(countersMethod, func(context.Context, struct{}) (redirect.Counters, error) { return d.Counters() }),
+		agent.Handle(memoryMethod, func(context.Context, struct{}) (uint64, error) { return d.MemoryBytes() }),
+	)
 	return errors.Join(err, d.Close())
 }
 
 // setUp loads the node's datapath, fills its maps and attaches it to the
 // pods' and the proxy's cgroups, the uplink and the pods' veths. On error
 // it closes what it loaded.
-func setUp(cfg nodeConfig) (*redirect.Datapath, error) {
+func setUp(cfg agentOptions) (*redirect.Datapath, error) {
 	mode, err := parseMode(cfg.Mode)
 	if err != nil {
 		return nil, err
@@ -129,7 +159,7 @@ func setUp(cfg nodeConfig) (*redirect.Datapath, error) {
 	return d, nil
 }
 
-func attach(d *redirect.Datapath, cfg nodeConfig, cgroups hostfs.Cgroups) error {
+func attach(d *redirect.Datapath, cfg agentOptions, cgroups hostfs.Cgroups) error {
 	for _, s := range cfg.Services {
 		if err := d.AddService(netip.AddrPortFrom(s.VIP, s.Port), s.Endpoints); err != nil {
 			return err

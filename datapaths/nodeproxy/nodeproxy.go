@@ -9,15 +9,14 @@ package nodeproxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"strconv"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
-	"github.com/meshbench/meshbench/datapaths/internal/redirect"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -61,29 +60,29 @@ func (n *nodeProxy) Injection(clusters.Spec) clusters.Injection {
 // Identity is the mTLS identity of a node's proxy.
 func Identity(node string) string { return "node-" + node }
 
-// Args returns the flags of a node proxy: its listeners, and a tunnel peer
-// for every other node, with the files of its identity. Exported for the
-// ebpf datapath, which runs the same node proxies with other steering.
-func Args(m *mesh.Mesh, node clusters.Node) ([]string, map[string][]byte, error) {
-	args := append(m.BaseArgs(),
-		"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
-		"-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort))
+// Options returns the options of a node proxy: its listeners, and a tunnel
+// peer for every other node, with the files of its identity. Exported for
+// the ebpf datapath, which runs the same node proxies with other steering.
+func Options(m *mesh.Mesh, node clusters.Node) (proxy.Options, map[string][]byte, error) {
+	o := m.BaseOptions()
+	o.Outbound = "0.0.0.0:" + strconv.Itoa(mesh.OutboundPort)
+	o.Tunnel = "0.0.0.0:" + strconv.Itoa(mesh.TunnelPort)
 	for _, peer := range m.Topo.Nodes {
 		// A node without a pod range has none of the run's pods.
 		if peer.Name == node.Name || !peer.PodCIDR.IsValid() {
 			continue
 		}
-		id := ""
+		np := proxy.NodePeer{PodCIDR: peer.PodCIDR, Addr: netip.AddrPortFrom(peer.IP, mesh.TunnelPort)}
 		if m.Opts.MTLS {
-			id = "@" + Identity(peer.Name)
+			np.Identity = Identity(peer.Name)
 		}
-		args = append(args, "-peer", fmt.Sprintf("%s=%s%s", peer.PodCIDR, netip.AddrPortFrom(peer.IP, mesh.TunnelPort), id))
+		o.Peers = append(o.Peers, np)
 	}
-	tls, files, err := m.TLSArgs(Identity(node.Name))
+	files, err := m.TLS(Identity(node.Name), &o)
 	if err != nil {
-		return nil, nil, err
+		return proxy.Options{}, nil, err
 	}
-	return append(args, tls...), files, nil
+	return o, files, nil
 }
 
 func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
@@ -95,19 +94,19 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 	topo := c.Topology()
 	var launches []mesh.Launch
 	for _, node := range topo.Nodes {
-		args, files, err := Args(m, node)
+		opts, files, err := Options(m, node)
 		if err != nil {
 			return err
 		}
 		launches = append(launches, mesh.Launch{
-			Proxy: mesh.Proxy{Node: node.Name, Container: Container},
-			Args:  args,
-			Files: files,
-			Steer: &redirect.Table{
+			Proxy:   mesh.Proxy{Node: node.Name, Container: Container},
+			Options: opts,
+			Files:   files,
+			Steer: &steer.Table{
 				Name:     mesh.TableName(Name, topo.RunID),
 				SkipMark: proxy.DefaultMark,
-				Rules: []redirect.Rule{{
-					Hook: redirect.Prerouting, Src: node.PodCIDR, Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
+				Rules: []steer.Rule{{
+					Hook: steer.Prerouting, Src: node.PodCIDR, Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
 				}},
 			},
 		})

@@ -10,15 +10,13 @@ import (
 	"os"
 	"strings"
 
-	"github.com/meshbench/meshbench/datapaths/internal/redirect"
-	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/internal/wire"
 )
 
-// Role is the agent role that runs a proxy: `meshbench agent proxy [flags]`.
+// Role is the agent role that runs a proxy: `meshbench agent proxy [flags]`
+// (Options).
 const Role = "proxy"
-
-func init() { agent.Register(Role, Main) }
 
 // Main runs the proxy as an agent role: it parses args (the role's flags)
 // into a Config, listens, sends a wire.Message with Ready once it does
@@ -85,7 +83,7 @@ func answer(dec interface{ Decode(any) error }, enc *wire.Encoder, p *Proxy, cou
 		case cmd.Stats:
 			reply.Stats = p.Stats()
 			if countTable != "" {
-				hits, err := redirect.Hits(redirect.SelfNetNS, countTable)
+				hits, err := steer.Hits(steer.SelfNetNS, countTable)
 				if err != nil {
 					reply.Err = err.Error()
 				}

@@ -47,7 +47,7 @@ func TestParseOptions(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 			// Args renders what parses back to the same options.
-			again, err := parseOptions(got.Args()[1:], io.Discard)
+			again, err := parseOptions(got.Args()[2:], io.Discard)
 			if err != nil || !reflect.DeepEqual(again, got) {
 				t.Errorf("Args round trip: got %+v, %v; want %+v", again, err, got)
 			}

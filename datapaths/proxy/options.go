@@ -39,9 +39,10 @@ func DefaultOptions() Options {
 	return Options{Mode: L4, Outbound: DefaultOutbound, Inbound: DefaultInbound, Mark: DefaultMark, Splice: true}
 }
 
-// Args renders o as the agent arguments that start a proxy with it.
+// Args renders o as the arguments of the meshbench executable that start a
+// proxy with it.
 func (o Options) Args() []string {
-	args := []string{Role,
+	args := []string{"agent", Role,
 		"--mode", string(o.Mode),
 		"--outbound", o.Outbound,
 		"--inbound", o.Inbound,

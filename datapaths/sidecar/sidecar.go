@@ -15,8 +15,8 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
-	"github.com/meshbench/meshbench/datapaths/internal/redirect"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -60,20 +60,20 @@ var (
 // Injection adds to every pod the init container that installs the
 // redirect table in the pod's namespace and the sidecar's container.
 func (s *sidecar) Injection(spec clusters.Spec) clusters.Injection {
-	steer := redirect.Table{
+	table := steer.Table{
 		Name:     mesh.TableName(Name, spec.RunID),
 		SkipMark: proxy.DefaultMark,
-		Rules:    []redirect.Rule{{Hook: redirect.Output, ToPort: mesh.OutboundPort}},
+		Rules:    []steer.Rule{{Hook: steer.Output, ToPort: mesh.OutboundPort}},
 	}
 	ports := map[int]bool{}
 	for _, svc := range spec.Services {
 		if !ports[svc.TargetPort] {
 			ports[svc.TargetPort] = true
-			steer.Rules = append(steer.Rules, redirect.Rule{Hook: redirect.Prerouting, DstPort: uint16(svc.TargetPort), ToPort: mesh.InboundPort})
+			table.Rules = append(table.Rules, steer.Rule{Hook: steer.Prerouting, DstPort: uint16(svc.TargetPort), ToPort: mesh.InboundPort})
 		}
 	}
 	return clusters.Injection{PodContainers: []clusters.Container{
-		{Name: InitContainer, Init: true, NetAdmin: true, Args: steer.Args()},
+		{Name: InitContainer, Init: true, NetAdmin: true, Args: steer.Options{Table: table}.Args()},
 		// NET_ADMIN only to read its redirect table's counters.
 		{Name: Container, NetAdmin: true},
 	}}
@@ -87,23 +87,21 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 	}
 	var launches []mesh.Launch
 	for _, pod := range c.Topology().Pods {
-		args := append(m.BaseArgs(),
-			"-outbound", "0.0.0.0:"+strconv.Itoa(mesh.OutboundPort),
-			"-inbound", "0.0.0.0:"+strconv.Itoa(mesh.InboundPort))
+		opts := m.BaseOptions()
+		opts.Outbound = "0.0.0.0:" + strconv.Itoa(mesh.OutboundPort)
+		opts.Inbound = "0.0.0.0:" + strconv.Itoa(mesh.InboundPort)
 		var files map[string][]byte
 		if s.opts.MTLS {
-			var tls []string
-			if tls, files, err = m.TLSArgs(pod.Service); err != nil {
+			opts.Tunnel = "0.0.0.0:" + strconv.Itoa(mesh.TunnelPort)
+			opts.PeerPort = mesh.TunnelPort
+			if files, err = m.TLS(pod.Service, &opts); err != nil {
 				return err
 			}
-			args = append(args, "-tunnel", "0.0.0.0:"+strconv.Itoa(mesh.TunnelPort),
-				"-peer-port", strconv.Itoa(mesh.TunnelPort))
-			args = append(args, tls...)
 		}
 		launches = append(launches, mesh.Launch{
-			Proxy: mesh.Proxy{Node: pod.Node, Pod: pod.Name, Container: Container},
-			Args:  args,
-			Files: files,
+			Proxy:   mesh.Proxy{Node: pod.Node, Pod: pod.Name, Container: Container},
+			Options: opts,
+			Files:   files,
 		})
 	}
 	return m.StartAll(ctx, launches)

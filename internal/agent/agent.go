@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/meshbench/meshbench/internal/wire"
 )
@@ -22,24 +21,9 @@ import (
 // role's flags; stdin and stdout carry the wire protocol.
 type RoleFunc func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
 
-var (
-	rolesMu sync.RWMutex
-	roles   = map[string]RoleFunc{
-		"server": runServer,
-		"load":   runLoad,
-	}
-)
-
-// Register adds a role that Run dispatches to by name. It is meant to be
-// called from init functions and panics if the name is taken.
-func Register(name string, fn RoleFunc) {
-	rolesMu.Lock()
-	defer rolesMu.Unlock()
-	if _, ok := roles[name]; ok {
-		panic(fmt.Sprintf("agent: role %q registered twice", name))
-	}
-	roles[name] = fn
-}
+// Roles maps role names to the functions that run them: what Run
+// dispatches to. builtin.Roles lists every role a meshbench binary has.
+type Roles map[string]RoleFunc
 
 // FilesOnStdin, as the argument before the role, makes `meshbench agent`
 // read one line from its stdin before it runs the role: a JSON object of
@@ -117,9 +101,10 @@ func writeAtomic(p string, data []byte) error {
 	return nil
 }
 
-// Run runs the role named by the first argument with the flags that
-// follow it; a leading FilesOnStdin first writes the files sent on stdin.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// Run runs the role of roles named by the first argument with the flags
+// that follow it; a leading FilesOnStdin first writes the files sent on
+// stdin.
+func Run(ctx context.Context, roles Roles, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == FilesOnStdin {
 		var err error
 		if stdin, err = readFiles(stdin); err != nil {
@@ -127,13 +112,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		args = args[1:]
 	}
-	rolesMu.RLock()
 	names := slices.Sorted(maps.Keys(roles))
 	var fn RoleFunc
 	if len(args) > 0 {
 		fn = roles[args[0]]
 	}
-	rolesMu.RUnlock()
 	switch {
 	case len(args) == 0:
 		return fmt.Errorf("run agent: name a role (%s)", strings.Join(names, ", "))

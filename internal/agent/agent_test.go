@@ -23,15 +23,36 @@ type proc struct {
 	ids   uint64
 }
 
-// start runs Run(args) until the test ends, waits for Ready, and checks at
-// cleanup that the role exits cleanly once its stdin closes.
-func start(tb testing.TB, args ...string) *proc {
+// testRoles are the workload roles and two that show what Run hands a role.
+var testRoles = Roles{
+	ServerRole: Server,
+	LoadRole:   Load,
+	// It echoes its flags.
+	"test-args": func(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
+		_, err := io.WriteString(stdout, strings.Join(args, " "))
+		return err
+	},
+	// It copies stdin to stdout.
+	"test-stdin": func(_ context.Context, _ []string, stdin io.Reader, stdout, _ io.Writer) error {
+		_, err := io.Copy(stdout, stdin)
+		return err
+	},
+}
+
+// start runs the agent command line argv ("agent", role, flags) in-process
+// until the test ends, waits for Ready, and checks at cleanup that the
+// role exits cleanly once its stdin closes.
+func start(tb testing.TB, argv ...string) *proc {
 	tb.Helper()
+	if len(argv) < 2 || argv[0] != "agent" {
+		tb.Fatalf("start(%q): want \"agent\", a role and its flags", argv)
+	}
+	args := argv[1:]
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ran := make(chan error, 1)
 	go func() {
-		err := Run(context.Background(), args, inR, outW, io.Discard)
+		err := Run(context.Background(), testRoles, args, inR, outW, io.Discard)
 		outW.Close()
 		ran <- err
 	}()
@@ -77,7 +98,7 @@ func start(tb testing.TB, args ...string) *proc {
 }
 
 // do sends cmd and returns every message answering it, the last one being
-// Done, Stats or Err.
+// Done, Stats, Result or Err.
 func (p *proc) do(tb testing.TB, cmd wire.Command) []wire.Message {
 	tb.Helper()
 	p.ids++
@@ -97,7 +118,7 @@ func (p *proc) do(tb testing.TB, cmd wire.Command) []wire.Message {
 				tb.Fatalf("message for command %d during command %d", m.ID, cmd.ID)
 			}
 			got = append(got, m)
-			if m.Done != nil || m.Stats != nil || m.Err != "" {
+			if m.Done != nil || m.Stats != nil || m.Result != nil || m.Err != "" {
 				return got
 			}
 		case <-timeout:
@@ -133,14 +154,6 @@ func (p *proc) attack(tb testing.TB, a wire.Attack) ([]results.Sample, wire.Done
 	panic("unreachable: do returns at Done, Stats or Err")
 }
 
-// A role registered from outside, as the proxy's is; it echoes its flags.
-func init() {
-	Register("test-args", func(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
-		_, err := io.WriteString(stdout, strings.Join(args, " "))
-		return err
-	})
-}
-
 func TestRunDispatch(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -148,7 +161,7 @@ func TestRunDispatch(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{name: "registered role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
+		{name: "listed role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
 		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args, test-stdin)"},
 		{name: "unknown role", args: []string{"nope"}, wantErr: `unknown role "nope"`},
 		{name: "bad flag", args: []string{"server", "--nope"}, wantErr: "agent server: parse flags"},
@@ -157,7 +170,7 @@ func TestRunDispatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			err := Run(t.Context(), tt.args, strings.NewReader(""), &out, io.Discard)
+			err := Run(t.Context(), testRoles, tt.args, strings.NewReader(""), &out, io.Discard)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Run(%q) = %v, want nil", tt.args, err)
@@ -171,15 +184,6 @@ func TestRunDispatch(t *testing.T) {
 	}
 }
 
-func TestRegisterTwicePanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("Register(\"server\") did not panic, want a panic for a taken name")
-		}
-	}()
-	Register("server", runServer)
-}
-
 // The files line comes off stdin before the role runs, and the role reads
 // the rest of stdin as it was sent.
 func TestRunWritesFilesFromStdin(t *testing.T) {
@@ -191,7 +195,7 @@ func TestRunWritesFilesFromStdin(t *testing.T) {
 	}
 	stdin.WriteString("rest of stdin")
 	var out strings.Builder
-	if err := Run(t.Context(), []string{FilesOnStdin, "test-stdin"}, &stdin, &out, io.Discard); err != nil {
+	if err := Run(t.Context(), testRoles, []string{FilesOnStdin, "test-stdin"}, &stdin, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); got != "rest of stdin" {
@@ -216,17 +220,10 @@ func TestRunRefusesBadFilesLine(t *testing.T) {
 		"no newline":    `{}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := Run(t.Context(), []string{FilesOnStdin, "test-stdin"}, strings.NewReader(line), io.Discard, io.Discard)
+			err := Run(t.Context(), testRoles, []string{FilesOnStdin, "test-stdin"}, strings.NewReader(line), io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), "stdin") {
 				t.Errorf("Run = %v, want an error about the files on stdin", err)
 			}
 		})
 	}
-}
-
-func init() {
-	Register("test-stdin", func(_ context.Context, _ []string, stdin io.Reader, stdout, _ io.Writer) error {
-		_, err := io.Copy(stdout, stdin)
-		return err
-	})
 }

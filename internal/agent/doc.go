@@ -1,15 +1,23 @@
 // Package agent holds the workloads meshbench runs inside pods and nodes: the
 // `meshbench agent ROLE [flags]` processes that the runner starts and drives
-// over the internal/wire protocol.
+// over the internal/wire protocol, and what every role shares: Run, which
+// dispatches to a role by name, the files a role gets on stdin, and the
+// typed methods (Method, Handle, Invoke) of the roles that answer calls.
 //
-// Built-in roles:
+// Workload roles:
 //
-//   - server: a lean HTTP/1.1 echo server with a fixed response size, an
-//     optional service time and an optional one-off stall;
-//   - load: an open-loop load generator built on the vegeta library that
-//     measures every request from its intended send time.
+//   - server (Server, ServerOptions): a lean HTTP/1.1 echo server with a
+//     fixed response size, an optional service time and an optional
+//     one-off stall;
+//   - load (Load, LoadOptions): an open-loop load generator built on the
+//     vegeta library that measures every request from its intended send
+//     time.
 //
-// Other packages add roles with Register (the shared proxy does).
+// The other roles live beside what they serve (the proxy, the node agents);
+// builtin/roles.go lists every role a meshbench binary runs. Each role
+// package exports its role function, an options type whose Args renders
+// the role's command line and which the role parses its flags into, and,
+// for a role that answers calls, a client with a method per call.
 //
 // Lifecycle of every role: parse flags, start serving, send one Message with
 // Ready, then answer Commands read from stdin one at a time until stdin

@@ -20,6 +20,9 @@ import (
 	"github.com/meshbench/meshbench/internal/wire"
 )
 
+// LoadRole is the name of the load role: `meshbench agent load`.
+const LoadRole = "load"
+
 // Defaults of the load role, also its flag defaults.
 const (
 	DefaultConnections = 64
@@ -27,7 +30,7 @@ const (
 	DefaultTimeout     = vegeta.DefaultTimeout
 )
 
-// LoadOptions configure the load role.
+// LoadOptions are the load role's flags.
 type LoadOptions struct {
 	// Targets are http URLs whose hosts are IP literals, attacked round-robin.
 	Targets []string
@@ -48,9 +51,10 @@ type LoadOptions struct {
 	Timeout time.Duration
 }
 
-// Args renders o as the agent arguments that start a load agent with it.
+// Args renders o as the arguments of the meshbench executable that start a
+// load agent with it.
 func (o LoadOptions) Args() []string {
-	return []string{"load",
+	return []string{"agent", LoadRole,
 		"--targets", strings.Join(o.Targets, ","),
 		"--connections", strconv.Itoa(o.Connections),
 		"--request-bytes", strconv.Itoa(o.RequestBytes),
@@ -62,7 +66,7 @@ func (o LoadOptions) Args() []string {
 
 func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 	var o LoadOptions
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs := flag.NewFlagSet(LoadRole, flag.ContinueOnError)
 	fs.Func("targets", "comma-separated http `URLs` with IP literal hosts", func(s string) error {
 		var err error
 		o.Targets, err = parseTargets(s)
@@ -114,7 +118,9 @@ func parseTargets(list string) ([]string, error) {
 	return targets, nil
 }
 
-func runLoad(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// Load runs the load role: it answers Attack with the samples of an
+// open-loop attack and Stats with its totals.
+func Load(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseLoadFlags(args, stderr)
 	if err != nil {
 		return err

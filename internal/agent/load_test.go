@@ -13,7 +13,7 @@ import (
 func TestLoad(t *testing.T) {
 	const responseBytes = 100
 	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", ResponseBytes: responseBytes}.Args()...)
-	load := start(t, "load", "--targets", "http://"+srv.ready.Addr+"/", "--connections", "8")
+	load := start(t, "agent", "load", "--targets", "http://"+srv.ready.Addr+"/", "--connections", "8")
 
 	// The attacks run one after another on the same agent: a later one
 	// proves that the agent serves more than one attack.
@@ -75,7 +75,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadBadAttack(t *testing.T) {
-	load := start(t, "load", "--targets", "http://127.0.0.1:1/")
+	load := start(t, "agent", "load", "--targets", "http://127.0.0.1:1/")
 	tests := []struct {
 		name    string
 		attack  wire.Attack
@@ -96,8 +96,8 @@ func TestLoadBadAttack(t *testing.T) {
 }
 
 func TestLoadStopsWhenStdinCloses(t *testing.T) {
-	srv := start(t, "server", "--listen", "127.0.0.1:0")
-	load := start(t, "load", "--targets", "http://"+srv.ready.Addr+"/")
+	srv := start(t, "agent", "server", "--listen", "127.0.0.1:0")
+	load := start(t, "agent", "load", "--targets", "http://"+srv.ready.Addr+"/")
 	// A minute-long attack; start's cleanup closes stdin once the first
 	// samples arrived and fails the test unless the agent exits in time.
 	if err := load.enc.Encode(wire.Command{ID: 1, Attack: &wire.Attack{Rate: 100, Duration: time.Minute}}); err != nil {
@@ -110,7 +110,7 @@ func TestLoadStopsWhenStdinCloses(t *testing.T) {
 
 func TestLoadCountsErrors(t *testing.T) {
 	// Port 1 on loopback refuses connections.
-	load := start(t, "load", "--targets", "http://127.0.0.1:1/")
+	load := start(t, "agent", "load", "--targets", "http://127.0.0.1:1/")
 	samples, done := load.attack(t, wire.Attack{Tag: "refused", Rate: 100, Duration: 100 * time.Millisecond})
 	if len(samples) != 10 || done.Requests != 10 {
 		t.Fatalf("got %d samples, Done.Requests %d, want 10", len(samples), done.Requests)
@@ -200,7 +200,7 @@ func TestParseTargets(t *testing.T) {
 }
 
 func TestLoadRejectsHostNames(t *testing.T) {
-	err := Run(t.Context(), []string{"load", "--targets", "http://localhost:8080/"}, strings.NewReader(""), io.Discard, io.Discard)
+	err := Run(t.Context(), testRoles, []string{"load", "--targets", "http://localhost:8080/"}, strings.NewReader(""), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "never resolves names") {
 		t.Errorf("Run(load --targets http://localhost:8080/) = %v, want the error about host names", err)
 	}

@@ -17,10 +17,13 @@ import (
 	"github.com/meshbench/meshbench/internal/wire"
 )
 
+// ServerRole is the name of the server role: `meshbench agent server`.
+const ServerRole = "server"
+
 // DefaultListen is the server role's default listen address.
 const DefaultListen = ":8080"
 
-// ServerOptions configure the server role.
+// ServerOptions are the server role's flags.
 type ServerOptions struct {
 	// Listen is the TCP address to serve on.
 	Listen string
@@ -34,9 +37,10 @@ type ServerOptions struct {
 	StallFor   time.Duration
 }
 
-// Args renders o as the agent arguments that start a server with it.
+// Args renders o as the arguments of the meshbench executable that start a
+// server with it.
 func (o ServerOptions) Args() []string {
-	return []string{"server",
+	return []string{"agent", ServerRole,
 		"--listen", o.Listen,
 		"--response-bytes", strconv.Itoa(o.ResponseBytes),
 		"--service-time", o.ServiceTime.String(),
@@ -47,7 +51,7 @@ func (o ServerOptions) Args() []string {
 
 func parseServerFlags(args []string, stderr io.Writer) (ServerOptions, error) {
 	var o ServerOptions
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs := flag.NewFlagSet(ServerRole, flag.ContinueOnError)
 	fs.StringVar(&o.Listen, "listen", DefaultListen, "TCP `address` to serve on")
 	fs.IntVar(&o.ResponseBytes, "response-bytes", 0, "response body size in `bytes`")
 	fs.DurationVar(&o.ServiceTime, "service-time", 0, "wait before answering each request")
@@ -65,7 +69,9 @@ func parseServerFlags(args []string, stderr io.Writer) (ServerOptions, error) {
 	return o, nil
 }
 
-func runServer(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// Server runs the server role: a lean HTTP/1.1 echo server that answers
+// Stats with the requests it served.
+func Server(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseServerFlags(args, stderr)
 	if err != nil {
 		return err

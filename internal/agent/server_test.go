@@ -42,7 +42,7 @@ func TestServer(t *testing.T) {
 }
 
 func TestServerRefusesAttack(t *testing.T) {
-	srv := start(t, "server", "--listen", "127.0.0.1:0")
+	srv := start(t, "agent", "server", "--listen", "127.0.0.1:0")
 	msgs := srv.do(t, wire.Command{Attack: &wire.Attack{Rate: 1, Duration: time.Second}})
 	if got := msgs[len(msgs)-1].Err; got == "" {
 		t.Errorf("attack on a server answered %+v, want Err", msgs[len(msgs)-1])

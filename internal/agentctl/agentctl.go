@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -31,6 +32,9 @@ type Agent struct {
 	Ready  wire.Ready
 }
 
+// Node agents' typed clients call through an Agent.
+var _ agent.Caller = (*Agent)(nil)
+
 // readyTimeout bounds how long an agent may take to start serving.
 const readyTimeout = 15 * time.Second
 
@@ -39,10 +43,17 @@ func Start(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec) (*Ag
 	return StartWithFiles(ctx, c, spec, nil)
 }
 
-// StartWithFiles starts an agent whose arguments begin with
-// agent.FilesOnStdin, sends it files (path to content) on its stdin, and
-// waits until it reports Ready. Secrets go this way, never in spec.Args.
+// StartWithFiles starts an agent (spec.Args are "agent", the role and its
+// flags, as an options type's Args renders them) with agent.FilesOnStdin,
+// sends it files (path to content) on its stdin, and waits until it
+// reports Ready. Secrets go this way, never in spec.Args.
 func StartWithFiles(ctx context.Context, c clusters.Cluster, spec clusters.ProcSpec, files map[string][]byte) (*Agent, error) {
+	if files != nil {
+		if len(spec.Args) == 0 || spec.Args[0] != "agent" {
+			return nil, fmt.Errorf("start %s: arguments %q do not start an agent", spec.Name, spec.Args)
+		}
+		spec.Args = slices.Concat(spec.Args[:1], []string{agent.FilesOnStdin}, spec.Args[1:])
+	}
 	proc, err := c.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
@@ -171,7 +182,8 @@ func (a *Agent) Stats(ctx context.Context) (map[string]uint64, error) {
 }
 
 // Call runs a node agent's method with in as its JSON arguments and decodes
-// its JSON result into out (nil ignores the result).
+// its JSON result into out (nil ignores the result). Callers go through a
+// role's client, which names the method with an agent.Method.
 func (a *Agent) Call(ctx context.Context, method string, in, out any) error {
 	args, err := json.Marshal(in)
 	if err != nil {

@@ -4,15 +4,17 @@
 // for their memory and CPU. It runs on the node because on a real cluster
 // the runner reaches neither the node's /proc nor its cgroups.
 //
-// Lifecycle: the runner starts `meshbench agent cost` on a node, calls
-// "start" with the groups, which samples once and then every Every in the
-// background, and calls "stop", which ends the sampling and returns a Cost
-// per group. The agent exits when its stdin closes.
+// Lifecycle: the runner starts `meshbench agent cost` (Options.Args) on a
+// node and, through a Client, calls Start with the groups, which samples
+// once and then every Every in the background, and Stop, which ends the
+// sampling and returns a Cost per group. The agent exits when its stdin
+// closes.
 package costagent
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,20 +33,58 @@ const Role = "cost"
 // costs a few milliseconds of the node's CPU.
 const Every = 250 * time.Millisecond
 
-func init() { agent.Register(Role, run) }
+// Options are the role's flags: it has none.
+type Options struct{}
 
-// Args are the arguments of the meshbench executable that run the role.
-func Args() []string { return []string{"agent", Role} }
+// Args renders the arguments of the meshbench executable that run the role.
+func (Options) Args() []string { return []string{"agent", Role} }
 
-// Start is the argument of the "start" method.
-type Start struct {
+func parseOptions(args []string, stderr io.Writer) (Options, error) {
+	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return Options{}, fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	}
+	return Options{}, nil
+}
+
+// startArgs is the argument of startMethod.
+type startArgs struct {
 	// Groups names lists of cgroup v2 paths relative to the node's cgroup2
 	// mount (as in clusters.Pod.Cgroup); each cgroup counts with its
 	// descendants.
 	Groups map[string][]string `json:"groups"`
 }
 
-// Cost is what a group of cgroups cost between "start" and "stop"; "stop"
+// The role's methods.
+var (
+	startMethod = agent.Method[startArgs, struct{}]{Name: "start"}
+	stopMethod  = agent.Method[struct{}, map[string]Cost]{Name: "stop"}
+)
+
+// Client calls a cost agent.
+type Client struct {
+	agent.Caller
+}
+
+// Start samples the groups (names to lists of cgroup v2 paths relative to
+// the node's cgroup2 mount, as in clusters.Pod.Cgroup, each counting with
+// its descendants) once, which fails for a group the node cannot account,
+// and then every Every until Stop.
+func (c Client) Start(ctx context.Context, groups map[string][]string) error {
+	_, err := agent.Invoke(ctx, c.Caller, startMethod, startArgs{Groups: groups})
+	return err
+}
+
+// Stop ends the sampling and returns what each group cost since Start.
+func (c Client) Stop(ctx context.Context) (map[string]Cost, error) {
+	return agent.Invoke(ctx, c.Caller, stopMethod, struct{}{})
+}
+
+// Cost is what a group of cgroups cost between Start and Stop; Stop
 // returns one per group name.
 type Cost struct {
 	// PSSMeanBytes and PSSPeakBytes are the mean and the largest over the
@@ -61,9 +101,10 @@ type Cost struct {
 	Procs int `json:"procs"`
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("parse flags: unexpected arguments %q", args)
+// Run runs the role: it answers the Client's calls until stdin closes.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if _, err := parseOptions(args, stderr); err != nil {
+		return err
 	}
 	cg, err := hostfs.DetectCgroups()
 	if err != nil {
@@ -71,7 +112,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Write
 	}
 	s := &session{cg: cg}
 	defer s.halt()
-	return agent.Serve(ctx, "", stdin, stdout, s.methods())
+	return agent.Serve(ctx, "", stdin, stdout,
+		agent.Handle(startMethod, func(ctx context.Context, in startArgs) (struct{}, error) {
+			return struct{}{}, s.start(ctx, in)
+		}),
+		agent.Handle(stopMethod, func(context.Context, struct{}) (map[string]Cost, error) { return s.stop() }),
+	)
 }
 
 // session is one agent's sampling: at most one at a time.
@@ -84,22 +130,9 @@ type session struct {
 	done   chan error
 }
 
-func (s *session) methods() map[string]agent.Method {
-	return map[string]agent.Method{
-		"start": func(ctx context.Context, args []byte) (any, error) {
-			var in Start
-			if err := agent.Decode(args, &in); err != nil {
-				return nil, err
-			}
-			return struct{}{}, s.start(ctx, in)
-		},
-		"stop": func(context.Context, []byte) (any, error) { return s.stop() },
-	}
-}
-
 // start samples the groups once, so that a group the node cannot account
 // fails here, and then every Every until stop; ctx bounds the sampling.
-func (s *session) start(ctx context.Context, in Start) error {
+func (s *session) start(ctx context.Context, in startArgs) error {
 	if s.cancel != nil {
 		return errors.New("start sampling: already sampling")
 	}

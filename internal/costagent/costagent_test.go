@@ -3,7 +3,6 @@ package costagent
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -186,27 +185,22 @@ func TestSampleProcess(t *testing.T) {
 
 	s := &session{cg: cg}
 	defer s.halt()
-	m := s.methods()
-	args, err := json.Marshal(Start{Groups: map[string][]string{"proc": {proc}, "empty": {empty}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	args := startArgs{Groups: map[string][]string{"proc": {proc}, "empty": {empty}}}
 	ctx := context.Background()
 	began := time.Now()
-	if _, err := m["start"](ctx, args); err != nil {
+	if err := s.start(ctx, args); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	if _, err := m["start"](ctx, args); err == nil {
+	if err := s.start(ctx, args); err == nil {
 		t.Error("second start: want an error while sampling")
 	}
 	ch.do(t, "burn")
 	time.Sleep(2 * Every)
-	res, err := m["stop"](ctx, nil)
+	costs, err := s.stop()
 	if err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	wall := time.Since(began)
-	costs := res.(map[string]Cost)
 
 	got := costs["proc"]
 	t.Logf("process in %s: %+v", proc, got)
@@ -231,7 +225,7 @@ func TestSampleProcess(t *testing.T) {
 	if e := costs["empty"]; e != (Cost{}) {
 		t.Errorf("empty cgroup: got %+v, want nothing", e)
 	}
-	if _, err := m["stop"](ctx, nil); err == nil {
+	if _, err := s.stop(); err == nil {
 		t.Error("second stop: want an error when not sampling")
 	}
 }
@@ -247,7 +241,7 @@ func TestStartRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.start(context.Background(), Start{Groups: tt.groups}); err == nil {
+			if err := s.start(context.Background(), startArgs{Groups: tt.groups}); err == nil {
 				t.Error("want an error")
 			}
 		})

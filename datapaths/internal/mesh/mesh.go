@@ -5,8 +5,8 @@
 // is steered; Mesh keeps track of everything so Uninstall can remove it.
 //
 // Everything runs through clusters.Cluster.Start, in the pods' and nodes'
-// containers: the proxies get their files on stdin (agent.FilesOnStdin) and the
-// steering tables are installed by the redirect role, so the runner never
+// containers: the proxies get their files on stdin (agent.FilesOnStdin) and
+// the steering tables are installed by the steer role, so the runner never
 // touches a node itself.
 package mesh
 
@@ -17,16 +17,13 @@ import (
 	"maps"
 	"net/netip"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
-	"github.com/meshbench/meshbench/datapaths/internal/redirect"
 	"github.com/meshbench/meshbench/datapaths/proxy"
-	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -124,47 +121,47 @@ func ServiceTable(topo *clusters.Topology) []proxy.Service {
 	return out
 }
 
-// TLSArgs issues the identity of a service (or node) and returns the proxy
-// flags that load it with the files they name; without mTLS it returns
-// nothing.
-func (m *Mesh) TLSArgs(identity string) ([]string, map[string][]byte, error) {
+// TLS issues the identity of a service (or node), sets o to load it and
+// returns the files it names; without mTLS it does nothing.
+func (m *Mesh) TLS(identity string, o *proxy.Options) (map[string][]byte, error) {
 	if m.ca == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
 	id, err := proxy.IssueIdentity(m.ca, identity, identityValidity)
 	if err != nil {
-		return nil, nil, fmt.Errorf("issue identity %s: %w", identity, err)
+		return nil, fmt.Errorf("issue identity %s: %w", identity, err)
 	}
 	key, err := id.KeyPEM()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	certPath, keyPath := filepath.Join(m.Dir, identity+".pem"), filepath.Join(m.Dir, identity+"-key.pem")
-	files := map[string][]byte{certPath: id.CertPEM(), keyPath: key}
-	return []string{"-ca", filepath.Join(m.Dir, "ca.pem"), "-cert", certPath, "-key", keyPath}, files, nil
+	o.CA = filepath.Join(m.Dir, "ca.pem")
+	o.Cert, o.Key = filepath.Join(m.Dir, identity+".pem"), filepath.Join(m.Dir, identity+"-key.pem")
+	return map[string][]byte{o.Cert: id.CertPEM(), o.Key: key}, nil
 }
 
-// BaseArgs are the proxy role and flags every datapath passes (after
-// `agent` and the files StartAll adds); the proxy reports
-// the counters of the datapath's steering table in its namespace.
-func (m *Mesh) BaseArgs() []string {
-	mode := m.Opts.Mode
-	if mode == "" {
-		mode = string(proxy.L4)
+// BaseOptions are the proxy options every datapath starts from: the
+// flags' defaults with the datapath's mode, the service table and the
+// counters of the datapath's steering table in the proxy's namespace. The
+// datapath sets the listeners and peers.
+func (m *Mesh) BaseOptions() proxy.Options {
+	o := proxy.DefaultOptions()
+	if m.Opts.Mode != "" {
+		o.Mode = proxy.Mode(m.Opts.Mode)
 	}
-	return []string{proxy.Role, "-mode", mode, "-services", m.Services,
-		"-mark", "0x" + strconv.FormatUint(proxy.DefaultMark, 16),
-		"-count-table", TableName(m.Name, m.Topo.RunID)}
+	o.Services = m.Services
+	o.CountTable = TableName(m.Name, m.Topo.RunID)
+	return o
 }
 
 // Launch is one proxy to start and, optionally, the netfilter table that
 // steers its node's traffic to it once it serves.
 type Launch struct {
-	Proxy Proxy
-	Args  []string
+	Proxy   Proxy
+	Options proxy.Options
 	// Files are the proxy's own files (its identity) beside the shared ones.
 	Files map[string][]byte
-	Steer *redirect.Table
+	Steer *steer.Table
 }
 
 // startParallel bounds how many proxies start at once: process start-up is
@@ -202,7 +199,7 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	maps.Copy(files, l.Files)
 	a, err := agentctl.StartWithFiles(ctx, m.Cluster, clusters.ProcSpec{
 		Target: p.target(), Container: p.Container, Name: m.Name + " proxy in " + p.where(),
-		Args: slices.Concat([]string{"agent", agent.FilesOnStdin}, l.Args),
+		Args: l.Options.Args(),
 	}, files)
 	if err != nil {
 		return err
@@ -218,7 +215,8 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 		return nil
 	}
 	return agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
-		Target: clusters.Target{Node: p.Node}, Name: "steering table on node " + p.Node, Args: l.Steer.Args(),
+		Target: clusters.Target{Node: p.Node}, Name: "steering table on node " + p.Node,
+		Args: steer.Options{Table: *l.Steer}.Args(),
 	})
 }
 
@@ -298,7 +296,7 @@ func (m *Mesh) Uninstall(ctx context.Context) error {
 	for _, node := range m.steered {
 		errs = append(errs, agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
 			Target: clusters.Target{Node: node}, Name: "steering table removal on node " + node,
-			Args: redirect.RemoveArgs(TableName(m.Name, m.Topo.RunID)),
+			Args: steer.Options{Table: steer.Table{Name: TableName(m.Name, m.Topo.RunID)}, Remove: true}.Args(),
 		}))
 	}
 	errs = append(errs, datapaths.RemoveState(m.Topo.RunID))

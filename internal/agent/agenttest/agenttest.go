@@ -14,12 +14,13 @@ import (
 	"github.com/meshbench/meshbench/internal/agent"
 )
 
-// Main is a TestMain: it runs an agent role when the binary was started as
-// one, and the tests otherwise.
-func Main(m *testing.M) {
+// Main is a TestMain: it runs one of roles when the binary was started as
+// an agent, and the tests otherwise. Tests that can import package builtin
+// pass builtin.Roles(); others pass the roles they start.
+func Main(m *testing.M, roles agent.Roles) {
 	if len(os.Args) > 1 && os.Args[1] == "agent" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := agent.Run(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
+		err := agent.Run(ctx, roles, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -1,4 +1,4 @@
-package redirect_test
+package steer_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 
-	"github.com/meshbench/meshbench/datapaths/internal/redirect"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
@@ -25,14 +25,14 @@ func TestRedirectOutput(t *testing.T) {
 	ns := testutil.NetNS(t)
 	addDummyRoute(t, ns, netip.MustParsePrefix("10.96.0.0/16"))
 
-	tab := redirect.Table{NetNS: ns, Name: "mbtest", SkipMark: mark, Rules: []redirect.Rule{
-		{Hook: redirect.Output, Dst: netip.MustParsePrefix("10.96.0.0/16"), DstPort: 80, ToPort: 15001},
+	tab := steer.Table{NetNS: ns, Name: "mbtest", SkipMark: mark, Rules: []steer.Rule{
+		{Hook: steer.Output, Dst: netip.MustParsePrefix("10.96.0.0/16"), DstPort: 80, ToPort: 15001},
 	}}
-	if err := redirect.Install(tab); err != nil {
+	if err := steer.Install(tab); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := redirect.Remove(ns, tab.Name); err != nil {
+		if err := steer.Remove(ns, tab.Name); err != nil {
 			t.Error(err)
 		}
 	})
@@ -61,7 +61,7 @@ func TestRedirectOutput(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("proxy port accepted nothing")
 	}
-	hits, err := redirect.Hits(ns, tab.Name)
+	hits, err := steer.Hits(ns, tab.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +78,10 @@ func TestRedirectOutput(t *testing.T) {
 
 func TestRemoveMissing(t *testing.T) {
 	ns := testutil.NetNS(t)
-	if err := redirect.Remove(ns, "never-installed"); err != nil && !errors.Is(err, syscall.ENOENT) {
+	if err := steer.Remove(ns, "never-installed"); err != nil && !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("remove of a missing table: got %v, want nil", err)
 	}
-	if err := redirect.Remove("/run/netns/mb-does-not-exist", "x"); err != nil {
+	if err := steer.Remove("/run/netns/mb-does-not-exist", "x"); err != nil {
 		t.Errorf("remove in a missing namespace: got %v, want nil", err)
 	}
 }

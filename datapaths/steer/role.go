@@ -1,4 +1,4 @@
-package redirect
+package steer
 
 import (
 	"context"
@@ -8,34 +8,38 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"github.com/meshbench/meshbench/internal/agent"
 )
 
 // Role is the agent role that installs or removes a table in the network
 // namespace it runs in: the sidecar's init container (as istio-init) and
 // the node proxy's steering on each node. It is one-shot: it does its work
 // and exits, without the control protocol.
-const Role = "redirect"
+const Role = "steer"
 
 // SelfNetNS is the calling process's network namespace.
 const SelfNetNS = "/proc/self/ns/net"
 
-func init() { agent.Register(Role, runRole) }
+// Options are the role's flags: install Table, or with Remove remove the
+// table named Table.Name. Table.NetNS is where the role runs, so it is not
+// passed.
+type Options struct {
+	Table  Table
+	Remove bool
+}
 
-// Args renders the arguments of the meshbench executable that install t
-// (its NetNS is where the role runs, so it is not passed).
-func (t Table) Args() []string {
-	args := []string{"agent", Role, "-table", t.Name, "-skip-mark", "0x" + strconv.FormatUint(uint64(t.SkipMark), 16)}
-	for _, r := range t.Rules {
+// Args renders o as the arguments of the meshbench executable that run the
+// role with it.
+func (o Options) Args() []string {
+	args := []string{"agent", Role, "-table", o.Table.Name}
+	if o.Remove {
+		return append(args, "-remove")
+	}
+	args = append(args, "-skip-mark", "0x"+strconv.FormatUint(uint64(o.Table.SkipMark), 16))
+	for _, r := range o.Table.Rules {
 		args = append(args, "-rule", r.String())
 	}
 	return args
 }
-
-// RemoveArgs renders the arguments of the meshbench executable that remove
-// the table name.
-func RemoveArgs(name string) []string { return []string{"agent", Role, "-table", name, "-remove"} }
 
 // String renders r as the role's -rule flag: "HOOK[,src=CIDR][,dst=CIDR][,dport=N],to=PORT".
 func (r Rule) String() string {
@@ -96,32 +100,45 @@ func ParseRule(s string) (Rule, error) {
 	return r, nil
 }
 
-func runRole(_ context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
+func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet(Role, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	t := Table{NetNS: SelfNetNS}
-	remove := fs.Bool("remove", false, "remove the table instead of installing it")
-	fs.StringVar(&t.Name, "table", "", "nftables table `name`")
+	o := Options{Table: Table{NetNS: SelfNetNS}}
+	fs.BoolVar(&o.Remove, "remove", false, "remove the table instead of installing it")
+	fs.StringVar(&o.Table.Name, "table", "", "nftables table `name`")
 	fs.Func("skip-mark", "exempt packets with this `mark` (the proxy's own)", func(s string) error {
 		m, err := strconv.ParseUint(s, 0, 32)
-		t.SkipMark = uint32(m)
+		o.Table.SkipMark = uint32(m)
 		return err
 	})
 	fs.Func("rule", "a redirect `rule`: HOOK[,src=CIDR][,dst=CIDR][,dport=N],to=PORT (repeatable)", func(s string) error {
 		r, err := ParseRule(s)
-		t.Rules = append(t.Rules, r)
+		o.Table.Rules = append(o.Table.Rules, r)
 		return err
 	})
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
+		return o, fmt.Errorf("parse flags: %w", err)
 	}
 	switch {
-	case t.Name == "":
-		return fmt.Errorf("parse flags: -table is required")
-	case *remove:
-		return Remove(t.NetNS, t.Name)
-	case len(t.Rules) == 0:
-		return fmt.Errorf("parse flags: give at least one -rule")
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
+	case o.Table.Name == "":
+		return o, fmt.Errorf("parse flags: -table is required")
+	case !o.Remove && len(o.Table.Rules) == 0:
+		return o, fmt.Errorf("parse flags: give at least one -rule")
 	}
-	return Install(t)
+	return o, nil
+}
+
+// Run runs the role: it installs or removes the table its flags describe
+// in the calling process's network namespace.
+func Run(_ context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.Remove {
+		return Remove(o.Table.NetNS, o.Table.Name)
+	}
+	return Install(o.Table)
 }

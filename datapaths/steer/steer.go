@@ -1,10 +1,11 @@
-// Package redirect programs the netfilter (nftables) rules that steer
+// Package steer programs the netfilter (nftables) rules that steer
 // application traffic into a proxy, inside one network namespace that a run
 // created: the Istio-style REDIRECT used by the sidecar and nodeproxy
-// datapaths. Each datapath owns one table per namespace; deleting the table
+// datapaths, installed and removed in the namespace it runs in by the steer
+// agent role (Run, with Options). Each datapath owns one table per namespace; deleting the table
 // removes every rule. Every redirect rule carries a counter, which is how a
 // datapath proves its rules saw the traffic.
-package redirect
+package steer
 
 import (
 	"fmt"

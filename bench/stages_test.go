@@ -1,0 +1,445 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshbench/meshbench/bpf/pathprobe"
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/costagent"
+	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// The stage tests run the runner against fakes of everything it drives: a
+// provider whose clusters are topologies only, a datapath and agents that
+// answer from memory. They need no privilege, no namespace and no BPF.
+
+// fakes holds the fakes of one run and what happened to them.
+type fakes struct {
+	mu sync.Mutex
+	// fail names the stage that fails in the first case and err is its
+	// error; at, if set, picks the call of that stage that fails (1 = the
+	// first).
+	fail string
+	at   int
+	err  error
+	// onMeasure, if set, runs at every measured attack with its number
+	// (from 1) and may fail it.
+	onMeasure func(ctx context.Context, n int) error
+
+	calls    map[string]int
+	clusters []*fakeCluster
+	dps      []*fakeDatapath
+	agents   []*fakeAgent
+}
+
+func newFakes() *fakes { return &fakes{calls: map[string]int{}} }
+
+// failAt counts a call of stage and returns the error it should fail with.
+// A case starts by getting its datapath, so that count numbers the cases.
+func (f *fakes) failAt(stage string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[stage]++
+	firstCase := f.calls["new datapath"] <= 1
+	if f.fail == stage && firstCase && (f.at == 0 || f.at == f.calls[stage]) {
+		return f.err
+	}
+	return nil
+}
+
+func (f *fakes) options() Options {
+	fake := datapaths.Kind{Datapath: scenarios.Datapath{Name: "fake", Proxy: true}, New: f.newDatapath}
+	return Options{Provider: fakeProvider{f}, Datapaths: datapaths.Registry{fake}, Agents: fakeAgents{f}}
+}
+
+func (f *fakes) newDatapath(scenarios.DatapathOptions) (datapaths.Datapath, error) {
+	if err := f.failAt("new datapath"); err != nil {
+		return nil, err
+	}
+	d := &fakeDatapath{f: f, name: "fake"}
+	f.mu.Lock()
+	f.dps = append(f.dps, d)
+	f.mu.Unlock()
+	return d, nil
+}
+
+type fakeProvider struct{ f *fakes }
+
+// Create lays the spec out as a topology: one /24 of the pod range per
+// node, one virtual IP per service.
+func (p fakeProvider) Create(_ context.Context, spec clusters.Spec) (clusters.Cluster, error) {
+	if err := p.f.failAt("create"); err != nil {
+		return nil, err
+	}
+	topo := &clusters.Topology{RunID: spec.RunID, Name: "fake-" + spec.RunID, ServiceCIDR: spec.ServiceCIDR}
+	for i := range spec.Nodes {
+		topo.Nodes = append(topo.Nodes, clusters.Node{
+			Name: fmt.Sprintf("n%d", i), IP: netip.AddrFrom4([4]byte{172, 18, 0, byte(2 + i)}),
+			PodCIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(i), 0}), 24),
+			NetNS:   fmt.Sprintf("/fake/n%d", i), Cgroup: fmt.Sprintf("fake/n%d", i),
+		})
+	}
+	pods := make([]int, spec.Nodes)
+	for si, s := range spec.Services {
+		svc := clusters.Service{Name: s.Name, Role: s.Role, VIP: netip.AddrFrom4([4]byte{10, 96, 0, byte(1 + si)}),
+			Port: s.Port, TargetPort: s.TargetPort}
+		for pi, ni := range s.PodNodes {
+			pods[ni]++
+			node := topo.Nodes[ni]
+			name := fmt.Sprintf("%s-%d", s.Name, pi)
+			topo.Pods = append(topo.Pods, clusters.Pod{
+				Name: name, Service: s.Name, Node: node.Name,
+				IP:    netip.AddrFrom4([4]byte{10, 244, byte(ni), byte(1 + pods[ni])}),
+				NetNS: "/fake/" + name, Cgroup: node.Cgroup + "/" + name,
+			})
+			svc.Pods = append(svc.Pods, name)
+		}
+		topo.Services = append(topo.Services, svc)
+	}
+	c := &fakeCluster{topo: topo}
+	p.f.mu.Lock()
+	p.f.clusters = append(p.f.clusters, c)
+	p.f.mu.Unlock()
+	return c, nil
+}
+
+type fakeCluster struct {
+	topo    *clusters.Topology
+	deleted int
+}
+
+func (c *fakeCluster) Topology() *clusters.Topology { return c.topo }
+
+func (c *fakeCluster) Start(context.Context, clusters.ProcSpec) (clusters.Process, error) {
+	return nil, errors.New("fake cluster: no processes; the runner starts agents through Options.Agents")
+}
+
+func (c *fakeCluster) Delete(context.Context) error {
+	c.deleted++
+	return nil
+}
+
+type fakeDatapath struct {
+	f           *fakes
+	name        string
+	installed   bool
+	uninstalled int
+}
+
+func (d *fakeDatapath) Install(context.Context, clusters.Cluster) error {
+	d.installed = true
+	return d.f.failAt("install")
+}
+
+func (d *fakeDatapath) Verify(context.Context) error { return d.f.failAt("verify") }
+
+func (d *fakeDatapath) Uninstall(context.Context) error {
+	d.uninstalled++
+	return nil
+}
+
+type fakeAgents struct{ f *fakes }
+
+// fakeAgent is any of the agents; closed counts its Close calls.
+type fakeAgent struct {
+	f      *fakes
+	kind   string
+	closed int
+}
+
+func (a fakeAgents) start(stage, kind string) (*fakeAgent, error) {
+	if err := a.f.failAt(stage); err != nil {
+		return nil, err
+	}
+	ag := &fakeAgent{f: a.f, kind: kind}
+	a.f.mu.Lock()
+	a.f.agents = append(a.f.agents, ag)
+	a.f.mu.Unlock()
+	return ag, nil
+}
+
+func (a fakeAgents) StartServer(context.Context, clusters.Cluster, clusters.Pod, agent.ServerOptions) (Server, error) {
+	return a.start("deploy", "server")
+}
+
+func (a fakeAgents) StartLoad(context.Context, clusters.Cluster, clusters.Pod, agent.LoadOptions) (Load, error) {
+	return a.start("deploy", "load")
+}
+
+func (a fakeAgents) StartCost(context.Context, clusters.Cluster, string) (CostAgent, error) {
+	return a.start("cost start", "cost")
+}
+
+func (a fakeAgents) StartProbe(context.Context, clusters.Cluster, string, pathprobe.Options) (ProbeAgent, error) {
+	return a.start("probe", "probe")
+}
+
+func (a *fakeAgent) Close() {
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	a.closed++
+}
+
+func (a *fakeAgent) Requests(context.Context) (uint64, error) { return 1, nil }
+func (a *fakeAgent) Alive() error                             { return nil }
+
+// Attack answers every request at once with 200, in one batch; an attack
+// by count (the probe's) sends that many.
+func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error) {
+	switch at.Tag {
+	case "warmup":
+		if err := a.f.failAt("warm-up"); err != nil {
+			return wire.Done{}, err
+		}
+	case "measure":
+		a.f.mu.Lock()
+		a.f.calls["measured attacks"]++
+		n, hook := a.f.calls["measured attacks"], a.f.onMeasure
+		a.f.mu.Unlock()
+		if hook != nil {
+			if err := hook(ctx, n); err != nil {
+				return wire.Done{}, err
+			}
+		}
+		if err := a.f.failAt("measure"); err != nil {
+			return wire.Done{}, err
+		}
+	}
+	n := at.Count
+	if n == 0 {
+		n = max(1, int(at.Rate*at.Duration.Seconds()))
+	}
+	samples := make([]results.Sample, n)
+	for i := range samples {
+		samples[i] = results.Sample{Seq: uint64(i), Latency: time.Millisecond, Service: time.Millisecond, Code: 200}
+	}
+	onSamples(samples)
+	return wire.Done{Requests: uint64(n)}, nil
+}
+
+func (a *fakeAgent) Start(context.Context, map[string][]string) error { return nil }
+
+func (a *fakeAgent) Stop(context.Context) (map[string]costagent.Cost, error) {
+	if err := a.f.failAt("cost stop"); err != nil {
+		return nil, err
+	}
+	return map[string]costagent.Cost{datapathGroup: {Procs: 1}, appGroup: {}}, nil
+}
+
+func (a *fakeAgent) Attach(context.Context) (pathprobe.Attached, error) {
+	return pathprobe.Attached{}, a.f.failAt("probe attach")
+}
+func (a *fakeAgent) Reset(context.Context) error      { return nil }
+func (a *fakeAgent) StartTrace(context.Context) error { return nil }
+func (a *fakeAgent) StopTrace(context.Context) ([]pathprobe.Step, error) {
+	return []pathprobe.Step{{Namespace: "pod client-0", Device: "eth0", Event: pathprobe.Event{Type: pathprobe.Transmit, Len: 100}}}, nil
+}
+
+func (a *fakeAgent) Counts(context.Context) ([]pathprobe.Count, error) {
+	return []pathprobe.Count{{Key: pathprobe.Key{Event: pathprobe.Transmit}, N: 20}}, nil
+}
+
+// stageCase is a small case with every stage: warm-up, two repetitions,
+// the probe.
+func stageCase(id string) scenarios.Case {
+	return scenarios.Case{
+		ID: id, Datapath: "fake", Placement: scenarios.CrossNode,
+		Nodes: 2, Services: 1, PodsPerService: 2, ClientPods: 1,
+		PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/16",
+		Rate: 100, Duration: 100 * time.Millisecond, Warmup: 50 * time.Millisecond,
+		Connections: 2, Repetitions: 2, ProbeRequests: 10,
+	}
+}
+
+// checkTornDown checks that everything the run started was stopped: every
+// agent closed once, every installed datapath uninstalled, every cluster
+// deleted.
+func (f *fakes) checkTornDown(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.agents {
+		if a.closed != 1 {
+			t.Errorf("%s agent closed %d times, want once", a.kind, a.closed)
+		}
+	}
+	for _, d := range f.dps {
+		if d.installed && d.uninstalled != 1 {
+			t.Errorf("datapath uninstalled %d times, want once", d.uninstalled)
+		}
+	}
+	for _, c := range f.clusters {
+		if c.deleted != 1 {
+			t.Errorf("cluster %s deleted %d times, want once", c.topo.Name, c.deleted)
+		}
+	}
+}
+
+func TestStagesOK(t *testing.T) {
+	f := newFakes()
+	var seen [][]string
+	opts := f.options()
+	opts.CaseDone = func(done []results.Case) error {
+		var ids []string
+		for _, c := range done {
+			ids = append(ids, c.ID)
+		}
+		seen = append(seen, ids)
+		return nil
+	}
+	out, err := New(opts).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")})
+	if err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if len(out) != 2 {
+		t.Fatalf("got %d cases, want 2", len(out))
+	}
+	for _, c := range out {
+		if c.Status != "ok" || len(c.Repetitions) != 2 || len(c.NodeCosts) != 2 || c.Path == nil {
+			t.Errorf("case %s: status %q (%s), %d repetitions, %d node costs, path %v; want ok, 2, 2, a path",
+				c.ID, c.Status, c.Error, len(c.Repetitions), len(c.NodeCosts), c.Path)
+		}
+	}
+	if got := fmt.Sprint(seen); got != "[[a] [a b]]" {
+		t.Errorf("CaseDone saw %s, want [[a] [a b]]", got)
+	}
+	// Per case: 2 servers, 1 load agent, 2 cost agents, 2 probes.
+	if len(f.agents) != 14 || len(f.clusters) != 2 {
+		t.Errorf("started %d agents in %d clusters, want 14 in 2", len(f.agents), len(f.clusters))
+	}
+	f.checkTornDown(t)
+}
+
+// A failure in any stage fails the case with that stage's error, tears down
+// what the case started and goes on with the next case.
+func TestStageFailureTearsDown(t *testing.T) {
+	tests := []struct {
+		stage string
+		at    int
+		// want is in the case's error.
+		want string
+	}{
+		{stage: "new datapath", want: "boom"},
+		{stage: "create", want: "create cluster: boom"},
+		{stage: "install", want: "install datapath fake: boom"},
+		{stage: "deploy", at: 2, want: "boom"},
+		{stage: "warm-up", want: "warm-up: boom"},
+		{stage: "verify", want: "verify datapath fake: boom"},
+		{stage: "measure", want: "measure: boom"},
+		{stage: "verify", at: 3, want: "verify datapath fake after repetition 2: boom"},
+		{stage: "cost start", at: 2, want: "boom"},
+		{stage: "cost stop", want: "sample node costs: cost agent on node n0: boom"},
+		{stage: "probe", want: "packet-path probe: boom"},
+		// The nodes' probes attach at once: either may be the second.
+		{stage: "probe attach", at: 2, want: "packet-path probe: path probe on node n"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %d", tt.stage, tt.at), func(t *testing.T) {
+			f := newFakes()
+			f.fail, f.at, f.err = tt.stage, tt.at, errors.New("boom")
+			var done int
+			opts := f.options()
+			opts.CaseDone = func(cases []results.Case) error {
+				done = len(cases)
+				return nil
+			}
+			out, err := New(opts).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")})
+			if err != nil {
+				t.Fatalf("Run = %v, want nil: a failed case does not stop the run", err)
+			}
+			if len(out) != 2 || done != 2 {
+				t.Fatalf("got %d cases, CaseDone saw %d; want 2 and 2", len(out), done)
+			}
+			if c := out[0]; c.Status != "failed" || !strings.Contains(c.Error, tt.want) || !strings.Contains(c.Error, "boom") {
+				t.Errorf("first case: status %q, error %q; want failed with %q", c.Status, c.Error, tt.want)
+			}
+			if c := out[0]; c.NodeCosts != nil || c.Path != nil {
+				t.Errorf("first case: failed with node costs %v and path %v, want none", c.NodeCosts, c.Path)
+			}
+			if c := out[1]; c.Status != "ok" {
+				t.Errorf("second case: status %q (%s), want ok", c.Status, c.Error)
+			}
+			f.checkTornDown(t)
+		})
+	}
+}
+
+// A probe the machine cannot run is skipped, not a failure.
+func TestStageProbeUnsupportedSkips(t *testing.T) {
+	f := newFakes()
+	f.fail, f.err = "probe attach", fmt.Errorf("%w: no BTF", errNoProbe)
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{stageCase("a")})
+	if err != nil || len(out) != 1 || out[0].Status != "ok" || out[0].Path != nil {
+		t.Fatalf("Run = %+v, %v; want one ok case without a path", out, err)
+	}
+	f.checkTornDown(t)
+}
+
+// A configuration error at Create stops the run after that case: every
+// other case would meet it too.
+func TestStageConfigErrorStopsRun(t *testing.T) {
+	f := newFakes()
+	f.fail, f.err = "create", clusters.ConfigErrorf("no kubeconfig")
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")})
+	if !errors.Is(err, clusters.ErrConfig) {
+		t.Fatalf("Run = %v, want an error wrapping clusters.ErrConfig", err)
+	}
+	if len(out) != 1 || out[0].Status != "failed" || !strings.Contains(out[0].Error, "no kubeconfig") {
+		t.Fatalf("got %+v, want the one failed case", out)
+	}
+	if f.calls["create"] != 1 {
+		t.Errorf("Create called %d times, want once", f.calls["create"])
+	}
+	f.checkTornDown(t)
+}
+
+// Cancellation during the measurement keeps the finished cases and
+// repetitions, marks the cut case interrupted, runs no more cases and
+// still tears down.
+func TestStageCancelKeepsPartialResults(t *testing.T) {
+	f := newFakes()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// Case a measures twice; case b is cut during its second repetition.
+	f.onMeasure = func(ctx context.Context, n int) error {
+		if n == 4 {
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}
+	var done []results.Case
+	opts := f.options()
+	opts.CaseDone = func(cases []results.Case) error {
+		done = cases
+		return nil
+	}
+	out, err := New(opts).Run(ctx, []scenarios.Case{stageCase("a"), stageCase("b"), stageCase("c")})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if len(out) != 2 || len(done) != 2 {
+		t.Fatalf("got %d cases, CaseDone saw %d; want 2 and 2 (case c never starts)", len(out), len(done))
+	}
+	if c := out[0]; c.Status != "ok" || len(c.Repetitions) != 2 {
+		t.Errorf("case a: status %q, %d repetitions; want ok with 2", c.Status, len(c.Repetitions))
+	}
+	if c := out[1]; c.Status != Interrupted || c.Error != Interrupted || len(c.Repetitions) != 1 {
+		t.Errorf("case b: status %q, error %q, %d repetitions; want %s with the 1 finished", c.Status, c.Error, len(c.Repetitions), Interrupted)
+	}
+	if len(f.clusters) != 2 {
+		t.Errorf("created %d clusters, want 2", len(f.clusters))
+	}
+	f.checkTornDown(t)
+}
