@@ -85,7 +85,7 @@ func fabricTraffic(tb testing.TB, c scenarios.Case) []byte {
 			}
 		}
 	}()
-	_, err := r.attack(ctx, cr, "measure", time.Second)
+	_, _, err := r.attack(ctx, cr, "measure", time.Second)
 	close(done)
 	wg.Wait()
 	unix.Close(fd)

@@ -148,6 +148,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 	rc.NodeCosts = cr.costs
 	rc.Path = cr.path
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
+	results.JudgeRate(&rc)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
 	}
@@ -164,7 +165,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 
 	if cr.c.Warmup > 0 {
 		st.Start(fmt.Sprintf("Warming up (%s)", cr.c.Warmup))
-		if _, err := r.attack(ctx, cr, "warmup", cr.c.Warmup); err != nil {
+		if _, _, err := r.attack(ctx, cr, "warmup", cr.c.Warmup); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -216,11 +217,11 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
 		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s (repetition %d/%d)", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
-		samples, err := r.attack(ctx, cr, "measure", cr.c.Duration)
+		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
 		}
-		out, err := r.record(cr, rep, samples)
+		out, err := r.record(cr, rep, samples, planned)
 		if err != nil {
 			return reps, err
 		}
@@ -341,20 +342,29 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	return nil
 }
 
+// attackMargin is how long past an attack's deadline (agent.Deadline) the
+// runner waits for its agents to report, should one of them hang.
+const attackMargin = 10 * time.Second
+
 // attack runs one open-loop attack from every client at an equal share of the
-// case's rate and returns all samples.
-func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]results.Sample, error) {
+// case's rate and returns all samples and how many requests were planned. It
+// fails when no request succeeded, as through a datapath that black-holes
+// traffic, which the agents cut off at the attack's deadline.
+func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]results.Sample, uint64, error) {
 	type result struct {
 		samples []results.Sample
+		done    wire.Done
 		err     error
 	}
+	ctx, cancel := context.WithTimeout(ctx, agent.Deadline(d)+attackMargin)
+	defer cancel()
 	expected := cr.c.Rate * d.Seconds()
 	progress := make(chan int, 64)
 	outcomes := make(chan result, len(cr.clients))
 	for _, cl := range cr.clients {
 		go func() {
 			var got []results.Sample
-			_, err := cl.Attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
+			done, err := cl.Attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
 				func(s []results.Sample) {
 					got = append(got, s...)
 					select {
@@ -362,10 +372,11 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 					default:
 					}
 				})
-			outcomes <- result{got, err}
+			outcomes <- result{got, done, err}
 		}()
 	}
 	var all []results.Sample
+	var planned uint64
 	var errs []error
 	seen := 0
 	for pending := len(cr.clients); pending > 0; {
@@ -376,18 +387,44 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 		case res := <-outcomes:
 			pending--
 			all = append(all, res.samples...)
+			planned += res.done.Planned
 			errs = append(errs, res.err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, s := range cr.servers {
 		if err := s.Alive(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return all, nil
+	if err := noneSucceeded(all, planned, d); err != nil {
+		return nil, 0, err
+	}
+	return all, planned, nil
+}
+
+// noneSucceeded returns an error, with the first request's failure, when
+// no sample succeeded.
+func noneSucceeded(samples []results.Sample, planned uint64, d time.Duration) error {
+	for _, s := range samples {
+		if s.Error == "" && s.Code >= 200 && s.Code <= 299 {
+			return nil
+		}
+	}
+	why := "none was sent"
+	if len(samples) > 0 {
+		why = fmt.Sprintf("%d sent, all failed (first: %s)", len(samples), sampleFailure(samples[0]))
+	}
+	return fmt.Errorf("no request succeeded by the attack's deadline of %s: %d planned, %s", agent.Deadline(d), planned, why)
+}
+
+func sampleFailure(s results.Sample) string {
+	if s.Error != "" {
+		return s.Error
+	}
+	return "http status " + strconv.Itoa(int(s.Code))
 }
 
 // verify proves the workloads talk: the servers must have answered the
@@ -412,8 +449,8 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 }
 
 // record summarises one repetition and keeps its raw samples.
-func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample) (results.Repetition, error) {
-	out, err := results.Summarize(samples, cr.c.Duration)
+func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample, planned uint64) (results.Repetition, error) {
+	out, err := results.Summarize(samples, planned)
 	if err != nil {
 		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)
 	}

@@ -81,8 +81,17 @@ type Case struct {
 
 	LatencyUS   Latency `json:"latency_us"`
 	AchievedRPS float64 `json:"achieved_rps"`
-	ErrorRate   float64 `json:"error_rate"`
-	Requests    uint64  `json:"requests"`
+	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
+	// is set when it is below 1 - RateTolerance: the case did not achieve
+	// its rate, which every report shows and the gate fails. Files written
+	// before these fields existed lack them (see JudgeRate).
+	AchievedFraction *float64 `json:"achieved_fraction,omitempty"`
+	RateShortfall    bool     `json:"rate_shortfall,omitempty"`
+	// PacerLatenessUS is how late the load agents sent requests after
+	// their intended times (median over the repetitions).
+	PacerLatenessUS *Lateness `json:"pacer_lateness_us,omitempty"`
+	ErrorRate       float64   `json:"error_rate"`
+	Requests        uint64    `json:"requests"`
 
 	Repetitions []Repetition `json:"repetitions"`
 	NodeCosts   []NodeCost   `json:"nodes,omitempty"`
@@ -104,14 +113,28 @@ type Latency struct {
 	Mean float64 `json:"mean"`
 }
 
+// Lateness is how long after its intended send time a request went out
+// (the pacer's and the generator's delay), in microseconds.
+type Lateness struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
 // Repetition is one run of a case.
 type Repetition struct {
-	Index       int     `json:"index"`
-	LatencyUS   Latency `json:"latency_us"`
+	Index     int     `json:"index"`
+	LatencyUS Latency `json:"latency_us"`
+	// AchievedRPS is successful responses over the measured wall time,
+	// from the first intended send to the last completion.
 	AchievedRPS float64 `json:"achieved_rps"`
 	ErrorRate   float64 `json:"error_rate"`
-	Requests    uint64  `json:"requests"`
-	Errors      uint64  `json:"errors"`
+	// Requests were sent (Errors of them failed); Unsent is how many the
+	// schedule planned that were not sent by the attack's deadline.
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+	Unsent   uint64 `json:"unsent,omitempty"`
+	// PacerLatenessUS is the lateness of the repetition's requests.
+	PacerLatenessUS *Lateness `json:"pacer_lateness_us,omitempty"`
 	// Samples is the raw sample file, relative to the run directory.
 	Samples string `json:"samples"`
 	// Histogram is the lossless HDR histogram of latencies (ns), encoded

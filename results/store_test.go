@@ -16,7 +16,7 @@ import (
 // testRun returns a small but complete run record.
 func testRun(tb testing.TB) *Run {
 	tb.Helper()
-	rep, err := Summarize(syntheticSamples(tb, 100), 100*time.Millisecond)
+	rep, err := Summarize(syntheticSamples(tb, 100), 100)
 	if err != nil {
 		tb.Fatal(err)
 	}

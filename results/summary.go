@@ -28,27 +28,42 @@ const otherErrors = "other errors"
 // 10.0.0.2:41234->10.0.0.1:80"), whose ephemeral port differs per connection.
 var localPort = regexp.MustCompile(`:\d+->`)
 
+// RateTolerance is how far below its target rate a case may fall and still
+// count as achieving it: a shortfall of more than 1% is one.
+const RateTolerance = 0.01
+
 // Summarize folds one repetition's samples into its Repetition: latency
 // percentiles (from intended send time) over the successful samples, the
-// achieved rate of successful responses over window, the error rate over all
-// samples, errors counted by kind, and the encoded HDR histogram. window is
-// the measured attack duration: from the first intended send to the last
-// intended send plus one pacing interval.
+// achieved rate, the error rate over all samples, errors counted by kind,
+// the pacer's lateness, the encoded HDR histogram, and how many of the
+// planned requests were not sent.
+//
+// The achieved rate is the successful responses over the measured wall
+// time, from the earliest intended send to the latest completion, so a
+// generator that falls behind or a datapath that slows down shows as a
+// shortfall. It includes the last response's latency, which at a rate r
+// over a duration d reads as a shortfall once it exceeds about d/100.
+// Lateness is a sample's latency from its intended time minus its latency
+// from its actual send (Latency - Service), over every sample.
 //
 // A sample fails when it has an error or a status code outside 200-299.
 // Latencies beyond the histogram's 60 s ceiling are recorded as 60 s. Index
 // and Samples are left for the caller to set.
-func Summarize(samples []Sample, window time.Duration) (Repetition, error) {
+func Summarize(samples []Sample, planned uint64) (Repetition, error) {
 	if len(samples) == 0 {
 		return Repetition{}, fmt.Errorf("summarize samples: no samples")
 	}
-	if window <= 0 {
-		return Repetition{}, fmt.Errorf("summarize samples: measured window %v is not positive", window)
-	}
 	h := hdrhistogram.New(histLowest, histHighest, histDigits)
+	late := hdrhistogram.New(1, histHighest, histDigits)
 	var errs uint64
 	kinds := map[string]uint64{}
+	first, last := samples[0].Intended, samples[0].Intended
 	for _, s := range samples {
+		first = min(first, s.Intended)
+		last = max(last, s.Intended+int64(s.Latency))
+		if err := late.RecordValue(min(max(int64(s.Latency-s.Service), 0), histHighest)); err != nil {
+			return Repetition{}, fmt.Errorf("summarize samples: record lateness %v: %w", s.Latency-s.Service, err)
+		}
 		if kind, failed := sampleError(s); failed {
 			errs++
 			countKind(kinds, kind)
@@ -59,23 +74,59 @@ func Summarize(samples []Sample, window time.Duration) (Repetition, error) {
 			return Repetition{}, fmt.Errorf("summarize samples: record latency %v: %w", s.Latency, err)
 		}
 	}
+	wall := time.Duration(last - first)
+	if wall <= 0 {
+		return Repetition{}, fmt.Errorf("summarize samples: measured wall time %v is not positive", wall)
+	}
 	enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
 		return Repetition{}, fmt.Errorf("summarize samples: encode histogram: %w", err)
 	}
 	total := uint64(len(samples))
+	us := func(ns int64) float64 { return float64(ns) / float64(time.Microsecond) }
 	rep := Repetition{
-		LatencyUS:   HistogramLatency(h),
-		AchievedRPS: float64(total-errs) / window.Seconds(),
-		ErrorRate:   float64(errs) / float64(total),
-		Requests:    total,
-		Errors:      errs,
-		Histogram:   string(enc),
+		LatencyUS:       HistogramLatency(h),
+		AchievedRPS:     float64(total-errs) / wall.Seconds(),
+		ErrorRate:       float64(errs) / float64(total),
+		Requests:        total,
+		Errors:          errs,
+		PacerLatenessUS: &Lateness{P50: us(late.ValueAtQuantile(50)), P99: us(late.ValueAtQuantile(99))},
+		Histogram:       string(enc),
+	}
+	if planned > total {
+		rep.Unsent = planned - total
 	}
 	if len(kinds) > 0 {
 		rep.ErrorKinds = kinds
 	}
 	return rep, nil
+}
+
+// JudgeRate sets c's AchievedFraction (AchievedRPS over Rate),
+// RateShortfall, and PacerLatenessUS (the medians of its repetitions'),
+// after Aggregate set AchievedRPS. Repetitions without lateness, written
+// before it was measured, leave it unset.
+func JudgeRate(c *Case) {
+	c.AchievedFraction, c.RateShortfall, c.PacerLatenessUS = nil, false, nil
+	if c.Rate > 0 {
+		f := c.AchievedRPS / c.Rate
+		c.AchievedFraction = &f
+		c.RateShortfall = f < 1-RateTolerance
+	}
+	var p50, p99 stats.Float64Data
+	for _, r := range c.Repetitions {
+		if r.PacerLatenessUS == nil {
+			return
+		}
+		p50 = append(p50, r.PacerLatenessUS.P50)
+		p99 = append(p99, r.PacerLatenessUS.P99)
+	}
+	if len(p50) == 0 {
+		return
+	}
+	m50, _ := stats.Median(p50)
+	m99, _ := stats.Median(p99)
+	c.PacerLatenessUS = &Lateness{P50: m50, P99: m99}
 }
 
 // sampleError says whether s failed and, if so, its error kind.

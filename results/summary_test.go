@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
 
-// syntheticSamples returns n successful samples with latencies 1µs..n µs,
-// followed by the given failures.
+// syntheticSamples returns n successful samples intended 1 ms apart from
+// 1 ms on, with latencies 1µs..n µs, half of them lateness, followed by the
+// given failures, intended at 1 ms unless they say otherwise.
 func syntheticSamples(tb testing.TB, n int, failures ...Sample) []Sample {
 	tb.Helper()
 	samples := make([]Sample, 0, n+len(failures))
@@ -18,10 +20,17 @@ func syntheticSamples(tb testing.TB, n int, failures ...Sample) []Sample {
 			Seq:      uint64(i),
 			Intended: int64(i) * int64(time.Millisecond),
 			Latency:  time.Duration(i) * time.Microsecond,
+			Service:  time.Duration(i) * time.Microsecond / 2,
 			Code:     200,
 		})
 	}
-	return append(samples, failures...)
+	for _, f := range failures {
+		if f.Intended == 0 {
+			f.Intended = int64(time.Millisecond)
+		}
+		samples = append(samples, f)
+	}
+	return samples
 }
 
 // near reports whether got is within HDR's 3-significant-digit resolution of want.
@@ -33,14 +42,14 @@ func TestSummarize(t *testing.T) {
 		{Error: "dial tcp 10.0.0.1:80: connect: connection refused"},
 		{Error: "read tcp 10.0.1.2:41234->10.0.0.1:80: read: connection reset by peer"},
 		{Error: "read tcp 10.0.1.2:50000->10.0.0.1:80: read: connection reset by peer"},
-		{Code: 503, Latency: time.Hour},
+		{Code: 503, Latency: 500 * time.Millisecond},
 		{Code: 0},
 		{Code: 302},
 		{Code: 503},
 		{Code: 199},
 		{Code: 500},
 	}
-	rep, err := Summarize(syntheticSamples(t, 1000, failures...), time.Second)
+	rep, err := Summarize(syntheticSamples(t, 1000, failures...), 1020)
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -66,8 +75,12 @@ func TestSummarize(t *testing.T) {
 	if got, want := rep.ErrorRate, 10.0/1010; got != want {
 		t.Errorf("error rate = %v, want %v", got, want)
 	}
-	if got, want := rep.AchievedRPS, 1000.0; got != want {
-		t.Errorf("achieved rps = %v, want %v (successes over the window)", got, want)
+	// From the first intended send (1 ms) to the last completion (1 s + 1 ms).
+	if got, want := rep.AchievedRPS, 1000.0; math.Abs(got-want) > 1e-9 {
+		t.Errorf("achieved rps = %v, want %v (successes over the wall time)", got, want)
+	}
+	if rep.Unsent != 10 {
+		t.Errorf("unsent = %d, want 10 (1020 planned, 1010 sent)", rep.Unsent)
 	}
 	wantKinds := map[string]uint64{
 		"dial tcp 10.0.0.1:80: connect: connection refused":                2,
@@ -83,28 +96,88 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+// paced returns n successful samples intended interval apart, each taking
+// latency, of which late was spent before the send.
+func paced(n int, interval, latency, late time.Duration) []Sample {
+	samples := make([]Sample, n)
+	for i := range samples {
+		samples[i] = Sample{Seq: uint64(i), Intended: int64(i) * int64(interval), Latency: latency, Service: latency - late, Code: 200}
+	}
+	return samples
+}
+
 func TestSummarizeAchievedRate(t *testing.T) {
 	tests := []struct {
-		name   string
-		n      int
-		window time.Duration
-		want   float64
+		name    string
+		samples []Sample
+		planned uint64
+		want    float64
+		unsent  uint64
 	}{
-		{"full rate", 1000, time.Second, 1000},
-		{"half the window", 1000, 2 * time.Second, 500},
-		{"short window", 10, 100 * time.Millisecond, 100},
+		// 1000 requests over 999 ms of schedule plus 1 ms for the last.
+		{"on schedule", paced(1000, time.Millisecond, time.Millisecond, 0), 1000, 1000, 0},
+		// The last response came a second late: the wall time doubles.
+		{"late completion", append(paced(999, time.Millisecond, time.Millisecond, 0),
+			Sample{Seq: 999, Intended: int64(999 * time.Millisecond), Latency: time.Second + time.Millisecond, Code: 200}), 1000, 1000.0 / 2, 0},
+		// Half the schedule was not sent by the deadline.
+		{"unsent", paced(500, time.Millisecond, time.Millisecond, 0), 1000, 1000, 500},
+		{"failures do not count", append(paced(10, 100*time.Millisecond, 100*time.Millisecond, 0), Sample{Intended: 0, Latency: time.Millisecond}), 11, 10, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := Summarize(syntheticSamples(t, tt.n), tt.window)
+			rep, err := Summarize(tt.samples, tt.planned)
 			if err != nil {
 				t.Fatalf("Summarize: %v", err)
 			}
-			if math.Abs(rep.AchievedRPS-tt.want) > 1e-9 {
+			if math.Abs(rep.AchievedRPS-tt.want) > 1e-6 {
 				t.Errorf("achieved rps = %v, want %v", rep.AchievedRPS, tt.want)
 			}
-			if rep.ErrorRate != 0 || rep.ErrorKinds != nil {
-				t.Errorf("error rate, kinds = %v, %v, want 0, none", rep.ErrorRate, rep.ErrorKinds)
+			if rep.Unsent != tt.unsent {
+				t.Errorf("unsent = %d, want %d", rep.Unsent, tt.unsent)
+			}
+		})
+	}
+}
+
+func TestSummarizeLateness(t *testing.T) {
+	samples := append(paced(990, time.Millisecond, time.Millisecond, 20*time.Microsecond),
+		paced(10, time.Millisecond, 3*time.Millisecond, 2*time.Millisecond)...)
+	rep, err := Summarize(samples, 0)
+	if err != nil {
+		t.Fatalf("Summarize: %v", err)
+	}
+	l := rep.PacerLatenessUS
+	if l == nil || !near(l.P50, 20) || !near(l.P99, 20) {
+		t.Errorf("lateness = %+v, want p50 and p99 20µs", l)
+	}
+	samples = append(samples, paced(20, time.Millisecond, 3*time.Millisecond, 2*time.Millisecond)...)
+	if rep, _ = Summarize(samples, 0); !near(rep.PacerLatenessUS.P99, 2000) {
+		t.Errorf("lateness with 3%% late by 2 ms = %+v, want p99 2000µs", rep.PacerLatenessUS)
+	}
+}
+
+func TestJudgeRate(t *testing.T) {
+	lat := func(p50, p99 float64) *Lateness { return &Lateness{P50: p50, P99: p99} }
+	tests := []struct {
+		name     string
+		c        Case
+		fraction float64
+		short    bool
+		lateness *Lateness
+	}{
+		{"on target", Case{Rate: 1000, AchievedRPS: 995, Repetitions: []Repetition{{PacerLatenessUS: lat(10, 100)}}}, 0.995, false, lat(10, 100)},
+		{"short", Case{Rate: 40000, AchievedRPS: 15700, Repetitions: []Repetition{
+			{PacerLatenessUS: lat(10, 100)}, {PacerLatenessUS: lat(30, 300)}, {PacerLatenessUS: lat(20, 200)}}}, 15700.0 / 40000, true, lat(20, 200)},
+		{"old repetitions", Case{Rate: 1000, AchievedRPS: 1000, Repetitions: []Repetition{{}}}, 1, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			JudgeRate(&tt.c)
+			if tt.c.AchievedFraction == nil || *tt.c.AchievedFraction != tt.fraction || tt.c.RateShortfall != tt.short {
+				t.Errorf("fraction, shortfall = %v, %v, want %v, %v", tt.c.AchievedFraction, tt.c.RateShortfall, tt.fraction, tt.short)
+			}
+			if !reflect.DeepEqual(tt.c.PacerLatenessUS, tt.lateness) {
+				t.Errorf("lateness = %+v, want %+v", tt.c.PacerLatenessUS, tt.lateness)
 			}
 		})
 	}
@@ -115,7 +188,7 @@ func TestSummarizeClampsLatency(t *testing.T) {
 		{Code: 200, Latency: 2 * time.Minute},
 		{Code: 200, Latency: -time.Millisecond},
 	}
-	rep, err := Summarize(samples, time.Second)
+	rep, err := Summarize(samples, 0)
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -129,7 +202,7 @@ func TestSummarizeErrorKindsBounded(t *testing.T) {
 	for i := range 2 * maxErrorKinds {
 		failures = append(failures, Sample{Error: fmt.Sprintf("failure %d", i)})
 	}
-	rep, err := Summarize(syntheticSamples(t, 1, failures...), time.Second)
+	rep, err := Summarize(syntheticSamples(t, 1, failures...), 0)
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -145,15 +218,13 @@ func TestSummarizeRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
 		samples []Sample
-		window  time.Duration
 	}{
-		{"no samples", nil, time.Second},
-		{"zero window", syntheticSamples(t, 10), 0},
-		{"negative window", syntheticSamples(t, 10), -time.Second},
+		{"no samples", nil},
+		{"zero wall time", []Sample{{Intended: 5, Code: 200}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Summarize(tt.samples, tt.window); err == nil {
+			if _, err := Summarize(tt.samples, 0); err == nil {
 				t.Errorf("Summarize succeeded, want an error")
 			}
 		})
@@ -161,7 +232,7 @@ func TestSummarizeRefuses(t *testing.T) {
 }
 
 func TestHistogramRoundTrip(t *testing.T) {
-	rep, err := Summarize(syntheticSamples(t, 5000, Sample{Code: 500}), 5*time.Second)
+	rep, err := Summarize(syntheticSamples(t, 5000, Sample{Code: 500}), 0)
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}

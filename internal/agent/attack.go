@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -17,9 +19,32 @@ const (
 	flushEvery = 100 * time.Millisecond
 )
 
+// Drain bounds for Deadline.
+const (
+	minDrain = 2 * time.Second
+	maxDrain = 10 * time.Second
+)
+
+// Deadline is how long an open-loop attack of duration d may take in all:
+// d plus a drain of 10% of d, at least 2 s and at most 10 s. Requests not
+// sent by then are not sent, and those still in flight are cut off and
+// fail with "context deadline exceeded", so that a datapath that
+// black-holes traffic ends an attack within seconds, not after the
+// per-request timeout of every request in turn.
+func Deadline(d time.Duration) time.Duration {
+	return d + min(max(minDrain, d/10), maxDrain)
+}
+
 // attack runs a and streams its samples, then Done, as messages with id.
+// An open-loop attack ends by its Deadline; a closed loop (Count) has
+// none beyond the per-request timeout.
 func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire.Encoder) error {
-	s, err := newSchedule(ctx, a)
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if a.Count == 0 {
+		actx, cancel = context.WithTimeout(ctx, Deadline(a.Duration))
+	}
+	defer cancel()
+	s, err := newSchedule(actx, a)
 	if err != nil {
 		return fmt.Errorf("attack %q: %w", a.Tag, err)
 	}
@@ -28,20 +53,23 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 		workers, maxWorkers = 1, 1 // closed loop: one request after another
 	}
 	// A vegeta Attacker stops for good when its attack ends, so each attack
-	// gets its own; the shared client keeps the connections warm. MaxBody(0)
-	// discards response bodies instead of collecting them.
+	// gets its own; the shared transport keeps the connections warm, and
+	// the attack's context cuts off requests in flight at its deadline.
+	// MaxBody(0) discards response bodies instead of collecting them.
+	client := *l.client
+	client.Transport = ctxTransport{ctx: actx, next: l.client.Transport}
 	atk := vegeta.NewAttacker(
-		vegeta.Client(l.client),
+		vegeta.Client(&client),
 		vegeta.Workers(workers),
 		vegeta.MaxWorkers(maxWorkers),
 		vegeta.MaxBody(0),
 	)
 	results := atk.Attack(l.targeter, s, 0, a.Tag)
-	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	stop := context.AfterFunc(actx, func() { atk.Stop() })
 	defer stop()
 
 	st := newStream(id, enc, func() { atk.Stop() })
-	done := wire.Done{Tag: a.Tag}
+	done := wire.Done{Tag: a.Tag, Planned: s.total}
 	var errs uint64
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
@@ -77,6 +105,42 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 		done.Began = s.began.UnixNano()
 	}
 	return enc.Encode(wire.Message{ID: id, Done: &done})
+}
+
+// ctxTransport ends every request, response body included, when ctx ends;
+// vegeta's requests carry no context of their own. The client's timeout,
+// in the request's context, still applies.
+type ctxTransport struct {
+	ctx  context.Context
+	next http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	stop := context.AfterFunc(t.ctx, func() { cancel(context.Cause(t.ctx)) })
+	release := func() {
+		stop()
+		cancel(nil)
+	}
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	resp.Body = releaseBody{resp.Body, release}
+	return resp, nil
+}
+
+// releaseBody runs release once the body is closed.
+type releaseBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
 }
 
 // stream sends sample batches from a goroutine of its own, so that encoding

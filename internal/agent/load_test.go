@@ -2,8 +2,10 @@ package agent
 
 import (
 	"io"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,5 +205,72 @@ func TestLoadRejectsHostNames(t *testing.T) {
 	err := Run(t.Context(), testRoles, []string{"load", "--targets", "http://localhost:8080/"}, strings.NewReader(""), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "never resolves names") {
 		t.Errorf("Run(load --targets http://localhost:8080/) = %v, want the error about host names", err)
+	}
+}
+
+// TestLoadDeadlineCutsBlackHole attacks a listener that accepts and never
+// answers: the attack ends by its Deadline, long before the per-request
+// timeout, with the requests in flight failed and the rest not sent.
+func TestLoadDeadlineCutsBlackHole(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	const timeout = time.Minute
+	load := start(t, LoadOptions{
+		Targets:     []string{"http://" + ln.Addr().String() + "/"},
+		Connections: 4,
+		Workers:     1,
+		Timeout:     timeout,
+	}.Args()...)
+
+	const d = time.Second
+	began := time.Now()
+	samples, done := load.attack(t, wire.Attack{Tag: "warmup", Rate: 100, Duration: d})
+	took := time.Since(began)
+	t.Logf("attack of %s at a black hole took %s: %d of %d requests sent", d, took, done.Requests, done.Planned)
+	if took >= timeout/2 {
+		t.Errorf("attack took %s, want it cut off by its deadline (%s), well before the %s request timeout", took, Deadline(d), timeout)
+	}
+	if done.Planned != 100 || done.Requests >= done.Planned || uint64(len(samples)) != done.Requests {
+		t.Errorf("Done = %+v with %d samples, want 100 planned and fewer sent, one sample each", done, len(samples))
+	}
+	for _, s := range samples {
+		if s.Error == "" || s.Code != 0 {
+			t.Errorf("sample %+v, want a failure", s)
+		}
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	for d, want := range map[time.Duration]time.Duration{
+		time.Second:      3 * time.Second,
+		30 * time.Second: 33 * time.Second,
+		5 * time.Minute:  5*time.Minute + 10*time.Second,
+	} {
+		if got := Deadline(d); got != want {
+			t.Errorf("Deadline(%s) = %s, want %s", d, got, want)
+		}
 	}
 }

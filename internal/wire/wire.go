@@ -72,8 +72,11 @@ type Ready struct {
 
 // Done summarises a finished attack as the agent saw it.
 type Done struct {
-	Tag      string
+	Tag string
+	// Requests were sent, of the Planned the schedule meant to send; the
+	// rest were not sent by the attack's deadline.
 	Requests uint64
+	Planned  uint64
 	// Began is the attack's start (Unix ns); Ended the last response.
 	Began int64
 	Ended int64
