@@ -71,7 +71,7 @@ func ResultsTable(cases []Case, figures ...Column) *Table {
 	has := func(f func(c *Case) bool) bool { return slices.ContainsFunc(ordered, f) }
 	cols := []Column{
 		{Header: "DATAPATH", Cell: DatapathLabel},
-		Measured("ACHIEVED RPS", func(c *Case) string { return strconv.FormatFloat(c.AchievedRPS, 'f', 1, 64) }),
+		Measured("ACHIEVED RPS", achievedCell),
 		Measured("P50", func(c *Case) string { return FormatMicros(c.LatencyUS.P50) }),
 		Measured("P90", func(c *Case) string { return FormatMicros(c.LatencyUS.P90) }),
 		Measured("P99", func(c *Case) string { return FormatMicros(c.LatencyUS.P99) }),
@@ -80,6 +80,14 @@ func ResultsTable(cases []Case, figures ...Column) *Table {
 		Measured("ERRORS", func(c *Case) string { return strconv.FormatFloat(c.ErrorRate*100, 'f', 2, 64) + "%" }),
 	}
 	cols = append(cols, figures...)
+	if has(func(c *Case) bool { return !failed(c) && c.PacerLatenessUS != nil }) {
+		cols = append(cols, Measured("SENT LATE P50/P99", func(c *Case) string {
+			if c.PacerLatenessUS == nil {
+				return "-"
+			}
+			return FormatMicros(c.PacerLatenessUS.P50) + "/" + FormatMicros(c.PacerLatenessUS.P99)
+		}))
+	}
 	if has(func(c *Case) bool { return len(c.NodeCosts) > 0 }) {
 		cols = append(cols,
 			Measured("PROXIES/NODE", BusiestNode(func(n NodeCost) float64 { return float64(n.Proxies) }, FormatNumber)),
@@ -114,7 +122,20 @@ func ResultsTable(cases []Case, figures ...Column) *Table {
 	}
 	t := NewTable(ordered, PointColumns(cases), cols)
 	t.Notes = failures
+	if has(func(c *Case) bool { return !failed(c) && c.RateShortfall }) {
+		t.Notes = append(t.Notes, fmt.Sprintf("SHORT: the case achieved less than %.0f%% of its target rate (over the measured time, first intended send to last response); its latencies are those of a lighter load than asked.", 100*(1-RateTolerance)))
+	}
 	return t
+}
+
+// achievedCell writes a case's achieved rate, with its share of the target
+// when it fell short.
+func achievedCell(c *Case) string {
+	s := strconv.FormatFloat(c.AchievedRPS, 'f', 1, 64)
+	if c.RateShortfall && c.AchievedFraction != nil {
+		s += fmt.Sprintf(" (%.1f%%) SHORT", 100**c.AchievedFraction)
+	}
+	return s
 }
 
 // PointColumns name the matrix point of a case, leaving out the

@@ -52,11 +52,22 @@ func TestWriteTable(t *testing.T) {
 	bigger := tableCase("none", "cross-node", 20000, 95)
 	bigger.Services, bigger.Connections, bigger.RequestBytes, bigger.ResponseBytes = 20, 64, 512, 16384
 
+	// JudgeRate sets the shortfall; the lateness would come from the
+	// repetitions, which these cases lack.
+	onRate := tableCase("none", "same-node", 1000, 42.5)
+	short := tableCase("none", "same-node", 40000, 2100)
+	short.AchievedRPS = 15700
+	JudgeRate(&onRate)
+	JudgeRate(&short)
+	onRate.PacerLatenessUS = &Lateness{P50: 12.5, P99: 180}
+	short.PacerLatenessUS = &Lateness{P50: 950, P99: 4200}
+
 	tests := []struct {
 		name  string
 		cases []Case
 	}{
 		{"no cases", nil},
+		{"rate shortfall", []Case{onRate, short}},
 		{"minimal", []Case{tableCase("none", "same-node", 1000, 42.5)}},
 		{"datapaths", []Case{
 			tableCase("none", "same-node", 1000, 42.5),

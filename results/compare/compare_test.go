@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -357,6 +358,8 @@ func noisyRun(rng *rand.Rand, reps int, sigma, factor float64) *results.Run {
 			v := p99 * math.Exp(sigma*rng.NormFloat64())
 			c.Repetitions = append(c.Repetitions, results.Repetition{Index: i, LatencyUS: results.Latency{P99: v}, AchievedRPS: 1000})
 		}
+		c.AchievedRPS = 1000
+		results.JudgeRate(&c)
 		return c
 	}
 	return &results.Run{Cases: []results.Case{mk("none", 250), mk("sidecar", 250*factor)}}
@@ -389,5 +392,44 @@ func TestGateNoiseAndPower(t *testing.T) {
 		t.Errorf("gate caught %.1f%% of 30%% p99-overhead regressions, want at least 80%%", got*100)
 	} else {
 		t.Logf("30%% regressions caught: %.1f%%", got*100)
+	}
+}
+
+// TestGateRate checks the gate on achieved rate against the committed
+// baseline, written before the achieved fraction existed: its absence in
+// the base is no regression, in the candidate it is, and a candidate case
+// short of its target rate fails whatever the limits.
+func TestGateRate(t *testing.T) {
+	read := func() *results.Run {
+		run, err := results.Read(filepath.Join("..", "baselines", "quick", "result.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	judged := func() *results.Run {
+		run := read()
+		for i := range run.Cases {
+			results.JudgeRate(&run.Cases[i])
+		}
+		return run
+	}
+	if g := Gate(mustCompare(t, read(), judged()), Limits{}); !g.OK() {
+		t.Errorf("the baseline against itself with the rate judged fails the gate: %v", g.Violations)
+	}
+
+	g := Gate(mustCompare(t, read(), read()), Limits{})
+	if len(g.Violations) == 0 || g.Violations[0].Metric != "rate" || !strings.Contains(g.Violations[0].Reason, "achieved_fraction: missing in candidate") {
+		t.Errorf("a candidate without achieved_fraction: violations %v, want rate violations for the missing figure", g.Violations)
+	}
+
+	cand := judged()
+	c := &cand.Cases[0]
+	c.AchievedRPS = 0.9 * c.Rate
+	results.JudgeRate(c)
+	g = Gate(mustCompare(t, read(), cand), Limits{})
+	if len(g.Violations) != 1 || g.Violations[0].Case != c.ID || g.Violations[0].Metric != "rate" ||
+		!strings.Contains(g.Violations[0].Reason, "(90.0%), more than 1% short of the target rate") {
+		t.Errorf("violations %v, want one rate violation for %s at 90%% of its rate", g.Violations, c.ID)
 	}
 }

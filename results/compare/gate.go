@@ -38,9 +38,18 @@ func (g *GateResult) OK() bool { return len(g.Violations) == 0 }
 // metric's limit is off; one only the candidate has is a warning. Exact and
 // Single figures violate their limit as soon as they worsen beyond it;
 // Sampled figures (latency, overheads, rate, errors) only when the change
-// is also significant.
+// is also significant. Whatever the limits and the base, a successful
+// candidate case that fell short of its target rate (results.Case's
+// RateShortfall) is a violation, and so is one without the achieved
+// fraction: its figures were measured at a lighter load than asked, or
+// by a build that could not tell.
 func Gate(r *Report, limits Limits) *GateResult {
 	g := &GateResult{Limits: limits, Cases: len(r.Base.Cases), Warnings: slices.Clone(r.Notes)}
+	for i := range r.Candidate.Cases {
+		if v, bad := rateViolation(&r.Candidate.Cases[i]); bad {
+			g.Violations = append(g.Violations, v)
+		}
+	}
 	for _, f := range r.Failed {
 		switch {
 		case f.Base == "ok" && f.Candidate != "ok":
@@ -80,6 +89,21 @@ func Gate(r *Report, limits Limits) *GateResult {
 		}
 	}
 	return g
+}
+
+// rateViolation says whether c, if it succeeded, did not achieve its
+// target rate or does not say.
+func rateViolation(c *results.Case) (Violation, bool) {
+	switch {
+	case c.Status != "ok":
+		return Violation{}, false
+	case c.AchievedFraction == nil:
+		return Violation{c.ID, "rate", "achieved_fraction: missing in candidate, whose achieved rate cannot be judged"}, true
+	case c.RateShortfall:
+		return Violation{c.ID, "rate", fmt.Sprintf("achieved %.1f of %s req/s (%.1f%%), more than %.0f%% short of the target rate",
+			c.AchievedRPS, strconv.FormatFloat(c.Rate, 'f', -1, 64), 100**c.AchievedFraction, 100*results.RateTolerance)}, true
+	}
+	return Violation{}, false
 }
 
 // beyond reports whether row worsened by more than l allows.

@@ -120,6 +120,7 @@ func newCase(tb testing.TB, dp, placement string, rate float64, o Options) resul
 		c.Requests += rep.Requests
 	}
 	c.LatencyUS, c.AchievedRPS, c.ErrorRate = results.Aggregate(c.Repetitions)
+	results.JudgeRate(&c)
 	for n := range 3 {
 		node := results.NodeCost{Node: fmt.Sprintf("node%d", n+1), AppMemoryBytesMean: 12 << 20, AppCPUSeconds: 1.5}
 		// The client's node (node1) carries the client side's proxy; the
@@ -157,10 +158,11 @@ func repetition(tb testing.TB, medianUS float64, n int, rate float64) results.Re
 	}
 	window := float64(n) / rate
 	return results.Repetition{
-		LatencyUS:   results.HistogramLatency(h),
-		AchievedRPS: float64(n) / window,
-		Requests:    uint64(n),
-		Histogram:   string(enc),
+		LatencyUS:       results.HistogramLatency(h),
+		AchievedRPS:     float64(n) / window,
+		Requests:        uint64(n),
+		PacerLatenessUS: &results.Lateness{P50: 12, P99: 85},
+		Histogram:       string(enc),
 	}
 }
 
