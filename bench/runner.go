@@ -221,7 +221,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
 		}
-		out, err := r.record(cr, rep, samples, planned)
+		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
 		if err != nil {
 			return reps, err
 		}
@@ -449,8 +449,8 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 }
 
 // record summarises one repetition and keeps its raw samples.
-func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample, planned uint64) (results.Repetition, error) {
-	out, err := results.Summarize(samples, planned)
+func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample, plan results.Plan) (results.Repetition, error) {
+	out, err := results.Summarize(samples, plan)
 	if err != nil {
 		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)
 	}

@@ -218,7 +218,7 @@ func (r *Runner) measureOnce(ctx context.Context, cr *caseRun, rate float64, d t
 	if err != nil {
 		return results.Repetition{}, err
 	}
-	return results.Summarize(samples, planned)
+	return results.Summarize(samples, results.Plan{Requests: planned, Duration: d})
 }
 
 // withProbe runs fn with the packet-path probe attached to the cluster.

@@ -36,6 +36,12 @@ type fakes struct {
 	// onMeasure, if set, runs at every measured attack with its number
 	// (from 1) and may fail it.
 	onMeasure func(ctx context.Context, n int) error
+	// blackHole fails every request, as a datapath that drops traffic
+	// does once the load agent cuts it off at the attack's deadline.
+	blackHole bool
+	// sent, if set, is the share of a measured attack's planned requests
+	// sent, the rest not by the deadline.
+	sent float64
 
 	calls    map[string]int
 	clusters []*fakeCluster
@@ -194,8 +200,8 @@ func (a *fakeAgent) Close() {
 func (a *fakeAgent) Requests(context.Context) (uint64, error) { return 1, nil }
 func (a *fakeAgent) Alive() error                             { return nil }
 
-// Attack answers every request at once with 200, in one batch; an attack
-// by count (the probe's) sends that many.
+// Attack answers every request on schedule with 200 in 1 ms, in one batch;
+// an attack by count (the probe's) sends that many.
 func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error) {
 	switch at.Tag {
 	case "warmup":
@@ -216,16 +222,24 @@ func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([
 			return wire.Done{}, err
 		}
 	}
-	n := at.Count
-	if n == 0 {
-		n = max(1, int(at.Rate*at.Duration.Seconds()))
+	planned, interval := at.Count, time.Millisecond
+	if planned == 0 {
+		planned = max(1, int(at.Rate*at.Duration.Seconds()))
+		interval = at.Duration / time.Duration(planned)
+	}
+	n := planned
+	if a.f.sent > 0 && at.Tag == "measure" {
+		n = int(a.f.sent * float64(planned))
 	}
 	samples := make([]results.Sample, n)
 	for i := range samples {
-		samples[i] = results.Sample{Seq: uint64(i), Latency: time.Millisecond, Service: time.Millisecond, Code: 200}
+		samples[i] = results.Sample{Seq: uint64(i), Intended: int64(i) * int64(interval), Latency: time.Millisecond, Service: time.Millisecond, Code: 200}
+		if a.f.blackHole {
+			samples[i].Code, samples[i].Error = 0, "Get \"http://10.96.0.2:80/\": context deadline exceeded"
+		}
 	}
 	onSamples(samples)
-	return wire.Done{Requests: uint64(n)}, nil
+	return wire.Done{Requests: uint64(n), Planned: uint64(planned)}, nil
 }
 
 func (a *fakeAgent) Start(context.Context, map[string][]string) error { return nil }
@@ -372,6 +386,45 @@ func TestStageFailureTearsDown(t *testing.T) {
 			}
 			f.checkTornDown(t)
 		})
+	}
+}
+
+// A datapath that black-holes traffic fails its case at the warm-up, the
+// first stage that sends, with what became of the requests.
+func TestStageBlackHoleFailsWarmup(t *testing.T) {
+	f := newFakes()
+	f.blackHole = true
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{stageCase("a")})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("Run = %+v, %v; want one failed case", out, err)
+	}
+	want := "warm-up: no request succeeded by the attack's deadline of 2.05s: 5 planned, 5 sent, all failed (first: Get \"http://10.96.0.2:80/\": context deadline exceeded)"
+	if c := out[0]; c.Status != "failed" || c.Error != want {
+		t.Errorf("case: status %q, error %q; want failed with %q", c.Status, c.Error, want)
+	}
+	if f.calls["measured attacks"] != 0 {
+		t.Errorf("%d measured attacks after a failed warm-up, want none", f.calls["measured attacks"])
+	}
+	f.checkTornDown(t)
+}
+
+// Requests not sent by the deadline are counted, and the case that sent
+// too few is marked short of its rate.
+func TestStageShortfall(t *testing.T) {
+	f := newFakes()
+	f.sent = 0.5
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{stageCase("a")})
+	if err != nil || len(out) != 1 || out[0].Status != "ok" {
+		t.Fatalf("Run = %+v, %v; want one ok case", out, err)
+	}
+	c := out[0]
+	if !c.RateShortfall || c.AchievedFraction == nil || *c.AchievedFraction > 0.6 {
+		t.Errorf("achieved %v req/s of %v (fraction %v), shortfall %v; want about half, short", c.AchievedRPS, c.Rate, c.AchievedFraction, c.RateShortfall)
+	}
+	for _, r := range c.Repetitions {
+		if r.Requests != 5 || r.Unsent != 5 || r.PacerLatenessUS == nil {
+			t.Errorf("repetition %d: %d requests, %d unsent, lateness %v; want 5, 5 and a lateness", r.Index, r.Requests, r.Unsent, r.PacerLatenessUS)
+		}
 	}
 }
 

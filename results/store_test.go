@@ -16,7 +16,7 @@ import (
 // testRun returns a small but complete run record.
 func testRun(tb testing.TB) *Run {
 	tb.Helper()
-	rep, err := Summarize(syntheticSamples(tb, 100), 100)
+	rep, err := Summarize(syntheticSamples(tb, 100), Plan{Requests: 100, Duration: 100 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}

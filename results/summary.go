@@ -32,6 +32,13 @@ var localPort = regexp.MustCompile(`:\d+->`)
 // count as achieving it: a shortfall of more than 1% is one.
 const RateTolerance = 0.01
 
+// Plan is what an attack meant to do: send Requests over Duration. Zero
+// values stand for an unknown plan.
+type Plan struct {
+	Requests uint64
+	Duration time.Duration
+}
+
 // Summarize folds one repetition's samples into its Repetition: latency
 // percentiles (from intended send time) over the successful samples, the
 // achieved rate, the error rate over all samples, errors counted by kind,
@@ -39,9 +46,10 @@ const RateTolerance = 0.01
 // planned requests were not sent.
 //
 // The achieved rate is the successful responses over the measured wall
-// time, from the earliest intended send to the latest completion, so a
-// generator that falls behind or a datapath that slows down shows as a
-// shortfall. It includes the last response's latency, which at a rate r
+// time, from the earliest intended send to the latest completion but no
+// shorter than the plan's duration, so that a generator that falls behind,
+// a datapath that slows down and requests never sent all show as a
+// shortfall. The wall time includes the last response's latency, which
 // over a duration d reads as a shortfall once it exceeds about d/100.
 // Lateness is a sample's latency from its intended time minus its latency
 // from its actual send (Latency - Service), over every sample.
@@ -49,7 +57,7 @@ const RateTolerance = 0.01
 // A sample fails when it has an error or a status code outside 200-299.
 // Latencies beyond the histogram's 60 s ceiling are recorded as 60 s. Index
 // and Samples are left for the caller to set.
-func Summarize(samples []Sample, planned uint64) (Repetition, error) {
+func Summarize(samples []Sample, plan Plan) (Repetition, error) {
 	if len(samples) == 0 {
 		return Repetition{}, fmt.Errorf("summarize samples: no samples")
 	}
@@ -74,7 +82,7 @@ func Summarize(samples []Sample, planned uint64) (Repetition, error) {
 			return Repetition{}, fmt.Errorf("summarize samples: record latency %v: %w", s.Latency, err)
 		}
 	}
-	wall := time.Duration(last - first)
+	wall := max(time.Duration(last-first), plan.Duration)
 	if wall <= 0 {
 		return Repetition{}, fmt.Errorf("summarize samples: measured wall time %v is not positive", wall)
 	}
@@ -93,8 +101,8 @@ func Summarize(samples []Sample, planned uint64) (Repetition, error) {
 		PacerLatenessUS: &Lateness{P50: us(late.ValueAtQuantile(50)), P99: us(late.ValueAtQuantile(99))},
 		Histogram:       string(enc),
 	}
-	if planned > total {
-		rep.Unsent = planned - total
+	if plan.Requests > total {
+		rep.Unsent = plan.Requests - total
 	}
 	if len(kinds) > 0 {
 		rep.ErrorKinds = kinds

@@ -49,7 +49,7 @@ func TestSummarize(t *testing.T) {
 		{Code: 199},
 		{Code: 500},
 	}
-	rep, err := Summarize(syntheticSamples(t, 1000, failures...), 1020)
+	rep, err := Summarize(syntheticSamples(t, 1000, failures...), Plan{Requests: 1020, Duration: time.Second})
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -110,22 +110,24 @@ func TestSummarizeAchievedRate(t *testing.T) {
 	tests := []struct {
 		name    string
 		samples []Sample
-		planned uint64
+		plan    Plan
 		want    float64
 		unsent  uint64
 	}{
 		// 1000 requests over 999 ms of schedule plus 1 ms for the last.
-		{"on schedule", paced(1000, time.Millisecond, time.Millisecond, 0), 1000, 1000, 0},
+		{"on schedule", paced(1000, time.Millisecond, time.Millisecond, 0), Plan{1000, time.Second}, 1000, 0},
+		{"unknown plan", paced(1000, time.Millisecond, time.Millisecond, 0), Plan{}, 1000, 0},
+		{"quick responses", paced(1000, time.Millisecond, 100*time.Microsecond, 0), Plan{1000, time.Second}, 1000, 0},
 		// The last response came a second late: the wall time doubles.
 		{"late completion", append(paced(999, time.Millisecond, time.Millisecond, 0),
-			Sample{Seq: 999, Intended: int64(999 * time.Millisecond), Latency: time.Second + time.Millisecond, Code: 200}), 1000, 1000.0 / 2, 0},
+			Sample{Seq: 999, Intended: int64(999 * time.Millisecond), Latency: time.Second + time.Millisecond, Code: 200}), Plan{1000, time.Second}, 1000.0 / 2, 0},
 		// Half the schedule was not sent by the deadline.
-		{"unsent", paced(500, time.Millisecond, time.Millisecond, 0), 1000, 1000, 500},
-		{"failures do not count", append(paced(10, 100*time.Millisecond, 100*time.Millisecond, 0), Sample{Intended: 0, Latency: time.Millisecond}), 11, 10, 0},
+		{"unsent", paced(500, time.Millisecond, time.Millisecond, 0), Plan{1000, time.Second}, 500, 500},
+		{"failures do not count", append(paced(10, 100*time.Millisecond, 100*time.Millisecond, 0), Sample{Intended: 0, Latency: time.Millisecond}), Plan{11, time.Second}, 10, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := Summarize(tt.samples, tt.planned)
+			rep, err := Summarize(tt.samples, tt.plan)
 			if err != nil {
 				t.Fatalf("Summarize: %v", err)
 			}
@@ -142,7 +144,7 @@ func TestSummarizeAchievedRate(t *testing.T) {
 func TestSummarizeLateness(t *testing.T) {
 	samples := append(paced(990, time.Millisecond, time.Millisecond, 20*time.Microsecond),
 		paced(10, time.Millisecond, 3*time.Millisecond, 2*time.Millisecond)...)
-	rep, err := Summarize(samples, 0)
+	rep, err := Summarize(samples, Plan{})
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -151,7 +153,7 @@ func TestSummarizeLateness(t *testing.T) {
 		t.Errorf("lateness = %+v, want p50 and p99 20µs", l)
 	}
 	samples = append(samples, paced(20, time.Millisecond, 3*time.Millisecond, 2*time.Millisecond)...)
-	if rep, _ = Summarize(samples, 0); !near(rep.PacerLatenessUS.P99, 2000) {
+	if rep, _ = Summarize(samples, Plan{}); !near(rep.PacerLatenessUS.P99, 2000) {
 		t.Errorf("lateness with 3%% late by 2 ms = %+v, want p99 2000µs", rep.PacerLatenessUS)
 	}
 }
@@ -188,7 +190,7 @@ func TestSummarizeClampsLatency(t *testing.T) {
 		{Code: 200, Latency: 2 * time.Minute},
 		{Code: 200, Latency: -time.Millisecond},
 	}
-	rep, err := Summarize(samples, 0)
+	rep, err := Summarize(samples, Plan{})
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -202,7 +204,7 @@ func TestSummarizeErrorKindsBounded(t *testing.T) {
 	for i := range 2 * maxErrorKinds {
 		failures = append(failures, Sample{Error: fmt.Sprintf("failure %d", i)})
 	}
-	rep, err := Summarize(syntheticSamples(t, 1, failures...), 0)
+	rep, err := Summarize(syntheticSamples(t, 1, failures...), Plan{})
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
@@ -224,7 +226,7 @@ func TestSummarizeRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Summarize(tt.samples, 0); err == nil {
+			if _, err := Summarize(tt.samples, Plan{}); err == nil {
 				t.Errorf("Summarize succeeded, want an error")
 			}
 		})
@@ -232,7 +234,7 @@ func TestSummarizeRefuses(t *testing.T) {
 }
 
 func TestHistogramRoundTrip(t *testing.T) {
-	rep, err := Summarize(syntheticSamples(t, 5000, Sample{Code: 500}), 0)
+	rep, err := Summarize(syntheticSamples(t, 5000, Sample{Code: 500}), Plan{})
 	if err != nil {
 		t.Fatalf("Summarize: %v", err)
 	}
