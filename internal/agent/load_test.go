@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
 )
 
 func TestLoad(t *testing.T) {
@@ -272,5 +273,34 @@ func TestDeadline(t *testing.T) {
 		if got := Deadline(d); got != want {
 			t.Errorf("Deadline(%s) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+// TestLoadShortfallAboveCeiling attacks at a rate no single connection on
+// loopback sustains: the achieved rate, over the measured wall time, falls
+// short of the target, and the requests not sent by the deadline are
+// counted.
+func TestLoadShortfallAboveCeiling(t *testing.T) {
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0"}.Args()...)
+	load := start(t, LoadOptions{
+		Targets:     []string{"http://" + srv.ready.Addr + "/"},
+		Connections: 1,
+		Workers:     1,
+		Timeout:     10 * time.Second,
+	}.Args()...)
+	const rate, d = 1_000_000, 500 * time.Millisecond
+	samples, done := load.attack(t, wire.Attack{Tag: "measure", Rate: rate, Duration: d})
+	rep, err := results.Summarize(samples, results.Plan{Requests: done.Planned, Duration: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("target %d req/s: achieved %.0f req/s (%.1f%%), %d of %d sent, lateness p50 %s p99 %s",
+		rate, rep.AchievedRPS, 100*rep.AchievedRPS/rate, rep.Requests, done.Planned,
+		results.FormatMicros(rep.PacerLatenessUS.P50), results.FormatMicros(rep.PacerLatenessUS.P99))
+	if rep.AchievedRPS >= (1-results.RateTolerance)*rate {
+		t.Errorf("achieved %.0f req/s of %d on one connection, want a shortfall", rep.AchievedRPS, rate)
+	}
+	if rep.Unsent == 0 || rep.Unsent+rep.Requests != done.Planned {
+		t.Errorf("%d sent, %d unsent, want %d planned with some not sent by the deadline", rep.Requests, rep.Unsent, done.Planned)
 	}
 }
