@@ -58,6 +58,9 @@ func TestRunQuickNone(t *testing.T) {
 		if c.AchievedRPS < 0.95*c.Rate || c.ErrorRate != 0 {
 			t.Errorf("%s: achieved %.0f of %.0f req/s with error rate %g", c.ID, c.AchievedRPS, c.Rate, c.ErrorRate)
 		}
+		if c.AchievedFraction == nil || c.PacerLatenessUS == nil {
+			t.Errorf("%s: achieved fraction %v, pacer lateness %v, want both", c.ID, c.AchievedFraction, c.PacerLatenessUS)
+		}
 		if len(c.Repetitions) != 1 || c.Repetitions[0].Histogram == "" {
 			t.Errorf("%s: repetitions %d, want 1 with its histogram", c.ID, len(c.Repetitions))
 		} else if _, err := results.ReadSamples(filepath.Join(m[1], "..", c.Repetitions[0].Samples)); err != nil {
