@@ -125,7 +125,7 @@ type Repetition struct {
 	Index     int     `json:"index"`
 	LatencyUS Latency `json:"latency_us"`
 	// AchievedRPS is successful responses over the measured wall time,
-	// from the first intended send to the last completion.
+	// from the first intended send to the last actual send.
 	AchievedRPS float64 `json:"achieved_rps"`
 	ErrorRate   float64 `json:"error_rate"`
 	// Requests were sent (Errors of them failed); Unsent is how many the

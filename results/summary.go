@@ -46,11 +46,12 @@ type Plan struct {
 // planned requests were not sent.
 //
 // The achieved rate is the successful responses over the measured wall
-// time, from the earliest intended send to the latest completion but no
+// time, from the earliest intended send to the latest actual send but no
 // shorter than the plan's duration, so that a generator that falls behind,
-// a datapath that slows down and requests never sent all show as a
-// shortfall. The wall time includes the last response's latency, which
-// over a duration d reads as a shortfall once it exceeds about d/100.
+// a datapath too slow to free its connections (the sends queue behind
+// them), failed requests and requests never sent all show as a shortfall.
+// The last response's latency is not part of it: it is latency, and
+// counting it would mark a case short for one slow tail request.
 // Lateness is a sample's latency from its intended time minus its latency
 // from its actual send (Latency - Service), over every sample.
 //
@@ -68,7 +69,7 @@ func Summarize(samples []Sample, plan Plan) (Repetition, error) {
 	first, last := samples[0].Intended, samples[0].Intended
 	for _, s := range samples {
 		first = min(first, s.Intended)
-		last = max(last, s.Intended+int64(s.Latency))
+		last = max(last, s.Intended+int64(s.Latency-s.Service))
 		if err := late.RecordValue(min(max(int64(s.Latency-s.Service), 0), histHighest)); err != nil {
 			return Repetition{}, fmt.Errorf("summarize samples: record lateness %v: %w", s.Latency-s.Service, err)
 		}
@@ -82,7 +83,12 @@ func Summarize(samples []Sample, plan Plan) (Repetition, error) {
 			return Repetition{}, fmt.Errorf("summarize samples: record latency %v: %w", s.Latency, err)
 		}
 	}
+	// The span runs from the first send to the start of the last one.
+	// Without a plan, one mean interval more covers the last send's slot.
 	wall := max(time.Duration(last-first), plan.Duration)
+	if n := len(samples); plan.Duration == 0 && n > 1 {
+		wall += wall / time.Duration(n-1)
+	}
 	if wall <= 0 {
 		return Repetition{}, fmt.Errorf("summarize samples: measured wall time %v is not positive", wall)
 	}

@@ -114,13 +114,16 @@ func TestSummarizeAchievedRate(t *testing.T) {
 		want    float64
 		unsent  uint64
 	}{
-		// 1000 requests over 999 ms of schedule plus 1 ms for the last.
+		// 1000 requests over 999 ms of schedule plus the last one's 1 ms slot.
 		{"on schedule", paced(1000, time.Millisecond, time.Millisecond, 0), Plan{1000, time.Second}, 1000, 0},
 		{"unknown plan", paced(1000, time.Millisecond, time.Millisecond, 0), Plan{}, 1000, 0},
 		{"quick responses", paced(1000, time.Millisecond, 100*time.Microsecond, 0), Plan{1000, time.Second}, 1000, 0},
-		// The last response came a second late: the wall time doubles.
-		{"late completion", append(paced(999, time.Millisecond, time.Millisecond, 0),
-			Sample{Seq: 999, Intended: int64(999 * time.Millisecond), Latency: time.Second + time.Millisecond, Code: 200}), Plan{1000, time.Second}, 1000.0 / 2, 0},
+		// The last request was sent a second late: the wall time doubles.
+		{"late send", append(paced(999, time.Millisecond, time.Millisecond, 0),
+			Sample{Seq: 999, Intended: int64(999 * time.Millisecond), Latency: time.Second + time.Millisecond, Code: 200}), Plan{1000, time.Second}, 1000 / 2.000, 0},
+		// The last response took a second, sent on time: latency, not rate.
+		{"slow last response", append(paced(999, time.Millisecond, time.Millisecond, 0),
+			Sample{Seq: 999, Intended: int64(999 * time.Millisecond), Latency: time.Second, Service: time.Second, Code: 200}), Plan{1000, time.Second}, 1000, 0},
 		// Half the schedule was not sent by the deadline.
 		{"unsent", paced(500, time.Millisecond, time.Millisecond, 0), Plan{1000, time.Second}, 500, 500},
 		{"failures do not count", append(paced(10, 100*time.Millisecond, 100*time.Millisecond, 0), Sample{Intended: 0, Latency: time.Millisecond}), Plan{11, time.Second}, 10, 0},

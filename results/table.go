@@ -123,7 +123,7 @@ func ResultsTable(cases []Case, figures ...Column) *Table {
 	t := NewTable(ordered, PointColumns(cases), cols)
 	t.Notes = failures
 	if has(func(c *Case) bool { return !failed(c) && c.RateShortfall }) {
-		t.Notes = append(t.Notes, fmt.Sprintf("SHORT: the case achieved less than %.0f%% of its target rate (over the measured time, first intended send to last response); its latencies are those of a lighter load than asked.", 100*(1-RateTolerance)))
+		t.Notes = append(t.Notes, fmt.Sprintf("SHORT: the case achieved less than %.0f%% of its target rate (over the measured time, first intended send to last actual send); its latencies are those of a lighter load than asked.", 100*(1-RateTolerance)))
 	}
 	return t
 }
