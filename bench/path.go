@@ -70,13 +70,18 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	}
 
 	per := func(v uint64) float64 { return round2(float64(v) / float64(n)) }
-	var tx, rx, sock, route uint64
+	// Hops are the data-carrying device traversals only: a pure ACK leaves
+	// on its own or rides on the response as scheduling decides, so it is
+	// a figure of its own.
+	var tx, rx, acks, sock, route uint64
 	for _, c := range counts {
 		switch c.Event {
 		case pathprobe.Transmit:
 			tx += c.N
 		case pathprobe.Receive:
 			rx += c.N
+		case pathprobe.TransmitAck, pathprobe.ReceiveAck:
+			acks += c.N
 		case pathprobe.SocketSend, pathprobe.SocketRecv:
 			sock += c.N
 		case pathprobe.RouteLookup:
@@ -88,6 +93,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 		HopsPerRequest:  per(tx + rx),
 		Transmits:       per(tx),
 		Receives:        per(rx),
+		AcksPerRequest:  per(acks),
 		SocketCrossings: per(sock),
 		RouteLookups:    per(route),
 		NetfilterHits:   per(after.NetfilterHits - before.NetfilterHits),

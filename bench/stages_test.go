@@ -261,7 +261,12 @@ func (a *fakeAgent) StopTrace(context.Context) ([]pathprobe.Step, error) {
 }
 
 func (a *fakeAgent) Counts(context.Context) ([]pathprobe.Count, error) {
-	return []pathprobe.Count{{Key: pathprobe.Key{Event: pathprobe.Transmit}, N: 20}}, nil
+	return []pathprobe.Count{
+		{Key: pathprobe.Key{Event: pathprobe.Transmit}, N: 20},
+		{Key: pathprobe.Key{Event: pathprobe.Receive}, N: 20},
+		{Key: pathprobe.Key{Event: pathprobe.TransmitAck}, N: 3},
+		{Key: pathprobe.Key{Event: pathprobe.ReceiveAck}, N: 2},
+	}, nil
 }
 
 // stageCase is a small case with every stage: warm-up, two repetitions,
@@ -323,6 +328,13 @@ func TestStagesOK(t *testing.T) {
 		if c.Status != "ok" || len(c.Repetitions) != 2 || len(c.NodeCosts) != 2 || c.Path == nil {
 			t.Errorf("case %s: status %q (%s), %d repetitions, %d node costs, path %v; want ok, 2, 2, a path",
 				c.ID, c.Status, c.Error, len(c.Repetitions), len(c.NodeCosts), c.Path)
+			continue
+		}
+		// Two probes of 20 + 20 data traversals and 5 ACKs each, over
+		// 10 requests: the ACKs stay out of the hops.
+		if p := c.Path; p.HopsPerRequest != 8 || p.Transmits != 4 || p.Receives != 4 || p.AcksPerRequest != 1 {
+			t.Errorf("case %s: hops %g (transmits %g, receives %g), ACKs %g per request; want 8 (4, 4), 1",
+				c.ID, p.HopsPerRequest, p.Transmits, p.Receives, p.AcksPerRequest)
 		}
 	}
 	if got := fmt.Sprint(seen); got != "[[a] [a b]]" {

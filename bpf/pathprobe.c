@@ -12,6 +12,14 @@
 // server, the container runtime's streaming server on 127.0.0.1).
 // While tracing is on, each counted event is also written to a ring buffer,
 // in the order the kernel saw them, to show the path of one request.
+//
+// Device events are split by what the packet carries (see packet_event):
+// TCP segments without payload (pure ACKs, window updates, and SYN, FIN and
+// RST segments without data) are EVENT_TRANSMIT_ACK and EVENT_RECEIVE_ACK,
+// every other IPv4 packet EVENT_TRANSMIT and EVENT_RECEIVE. Whether the
+// receiver's ACK rides on its response or leaves on its own when the
+// delayed-ACK timer fires first depends on scheduling, so only the
+// data-carrying count is the same from run to run.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -28,6 +36,8 @@ enum event_type {
 	EVENT_SOCK_SEND = 3,    // sock:sock_send_length, sendmsg moved bytes
 	EVENT_SOCK_RECV = 4,    // sock:sock_recv_length, recvmsg moved bytes
 	EVENT_ROUTE_LOOKUP = 5, // fib:fib_table_lookup, found a nexthop
+	EVENT_TRANSMIT_ACK = 6, // net:net_dev_xmit, a TCP segment without payload
+	EVENT_RECEIVE_ACK = 7,  // net:netif_receive_skb, a TCP segment without payload
 };
 
 // Flags of a watched namespace, the value of netns_filter.
@@ -171,18 +181,48 @@ struct ipv4_header {
 	__be32 daddr;
 };
 
-// packet_counts says whether the IPv4 packet whose header starts at l3
-// counts in a namespace with flags. The header is read only when the
-// namespace filters addresses; one that cannot be read, or is not IPv4
-// after all, does not count then.
-static __always_inline bool packet_counts(int flags, const void *l3)
+// The first 20 bytes of a TCP header as on the wire.
+struct tcp_header {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 doff_res; // data offset in 32-bit words, in the high nibble
+	__u8 flags;
+	__be16 window;
+	__sum16 check;
+	__be16 urg_ptr;
+};
+
+// packet_event returns the event of the IPv4 packet whose header starts at
+// l3 (data, the EVENT_TRANSMIT or EVENT_RECEIVE given, or its _ACK
+// counterpart for a TCP segment without payload), or 0 when it does not
+// count in a namespace with flags. A header that cannot be read, or is not
+// IPv4 after all, does not count when the namespace filters addresses and
+// counts as data otherwise. So does anything that is not a whole TCP
+// segment with a readable header: UDP, ICMP, fragments, and GSO packets
+// too large for tot_len (BIG TCP, tot_len 0), which carry data anyway.
+static __always_inline enum event_type packet_event(int flags, const void *l3, enum event_type data,
+						    enum event_type ack)
 {
-	if (!(flags & NETNS_FILTER_ADDRESSES))
-		return true;
 	struct ipv4_header ip;
 	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.version_ihl >> 4 != 4)
-		return false;
-	return run_traffic(flags, ip.saddr, ip.daddr);
+		return flags & NETNS_FILTER_ADDRESSES ? 0 : data;
+	if (!run_traffic(flags, ip.saddr, ip.daddr))
+		return 0;
+	// Not TCP, or a fragment (offset or more-fragments set): no TCP header
+	// to look at.
+	if (ip.protocol != IPPROTO_TCP || (ip.frag_off & bpf_htons(0x3fff)))
+		return data;
+	__u32 ihl = (ip.version_ihl & 0x0f) * 4;
+	__u32 tot_len = bpf_ntohs(ip.tot_len);
+	if (ihl < sizeof(ip) || tot_len < ihl + sizeof(struct tcp_header))
+		return data;
+	struct tcp_header tcp;
+	if (bpf_probe_read_kernel(&tcp, sizeof(tcp), l3 + ihl))
+		return data;
+	__u32 doff = (tcp.doff_res >> 4) * 4;
+	return tot_len <= ihl + doff ? ack : data;
 }
 
 // v4mapped returns the IPv4 address of an IPv4-mapped IPv6 address
@@ -288,10 +328,13 @@ int BPF_PROG(on_net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *de
 	// stack when it forwards or bridges one). The driver has taken the
 	// packet by now: a veth's peer has only queued it on this CPU, but a
 	// real NIC may complete it on another, so the read may fail, and then
-	// the packet does not count.
-	if (!packet_counts(flags, skb->head + skb->network_header))
+	// the packet does not count (or counts as data when the namespace
+	// does not filter addresses).
+	enum event_type type = packet_event(flags, skb->head + skb->network_header, EVENT_TRANSMIT,
+					    EVENT_TRANSMIT_ACK);
+	if (!type)
 		return 0;
-	record(netns, dev->ifindex, EVENT_TRANSMIT, len);
+	record(netns, dev->ifindex, type, len);
 	return 0;
 }
 
@@ -309,9 +352,10 @@ int BPF_PROG(on_netif_receive_skb, struct sk_buff *skb)
 	// network_header, which GRO or the sender may have left elsewhere;
 	// eth_type_trans has already pulled the link-layer header, so
 	// skb->data is the IP header.
-	if (!packet_counts(flags, skb->data))
+	enum event_type type = packet_event(flags, skb->data, EVENT_RECEIVE, EVENT_RECEIVE_ACK);
+	if (!type)
 		return 0;
-	record(netns, dev->ifindex, EVENT_RECEIVE, skb->len);
+	record(netns, dev->ifindex, type, skb->len);
 	return 0;
 }
 

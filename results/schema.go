@@ -158,12 +158,19 @@ type NodeCost struct {
 	BPFMemoryBytes                float64 `json:"bpf_memory_bytes,omitempty"`
 }
 
-// Path is the packet-path probe's result.
+// Path is the packet-path probe's result. Hops count the device
+// traversals of packets that carry data (Transmits + Receives); TCP
+// segments without payload (pure ACKs, and SYN, FIN or RST without data)
+// count apart, in AcksPerRequest, since whether an ACK leaves on its own
+// depends on scheduling.
 type Path struct {
-	Requests        int      `json:"requests"`
-	HopsPerRequest  float64  `json:"hops_per_request"`
-	Transmits       float64  `json:"transmits"`
-	Receives        float64  `json:"receives"`
+	Requests       int     `json:"requests"`
+	HopsPerRequest float64 `json:"hops_per_request"`
+	Transmits      float64 `json:"transmits"`
+	Receives       float64 `json:"receives"`
+	// AcksPerRequest are the device transmits and receives of TCP
+	// segments without payload.
+	AcksPerRequest  float64  `json:"acks_per_request"`
 	SocketCrossings float64  `json:"socket_crossings"`
 	RouteLookups    float64  `json:"route_lookups"`
 	NetfilterHits   float64  `json:"netfilter_hits"`

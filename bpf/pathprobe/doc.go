@@ -6,14 +6,30 @@
 //
 // Events and the tracepoints behind them:
 //
-//	Transmit     net:net_dev_xmit         a device's driver accepted an IPv4 packet
-//	Receive      net:netif_receive_skb    the stack took an IPv4 packet from a device
+//	Transmit     net:net_dev_xmit         a device's driver accepted an IPv4 packet carrying data
+//	Receive      net:netif_receive_skb    the stack took an IPv4 packet carrying data from a device
+//	TransmitAck  net:net_dev_xmit         the same for a TCP segment without payload
+//	ReceiveAck   net:netif_receive_skb    the same for a TCP segment without payload
 //	SocketSend   sock:sock_send_length    a sendmsg/write moved at least one byte
 //	SocketRecv   sock:sock_recv_length    a recvmsg/read moved at least one byte
 //	RouteLookup  fib:fib_table_lookup     an IPv4 route lookup resolved a nexthop
 //
 // Only IPv4 packets count: meshbench clusters are IPv4, and ARP and the IPv6
-// link-local chatter of fresh interfaces follow timers, not requests. Socket events are keyed by the socket's bound device,
+// link-local chatter of fresh interfaces follow timers, not requests.
+//
+// A packet carries data unless it is a TCP segment whose IPv4 total length
+// is no more than its IP and TCP headers: a pure ACK, a window update, or a
+// SYN, FIN or RST without data. Those are TransmitAck and ReceiveAck. The
+// split is what makes device hops per request exact: whether a receiver's
+// ACK rides on its response or leaves on its own, when the delayed-ACK
+// timer fires first on a busy machine, depends on scheduling, while the
+// segments that carry a request and its response on warm keep-alive
+// connections are the same every time. Handshake and teardown segments go
+// with the ACKs because they carry no request: a datapath that opens a
+// connection during the count shows there, not as a fraction of a hop.
+// Every other IPv4 packet (UDP, ICMP, fragments) counts as data.
+//
+// Socket events are keyed by the socket's bound device,
 // 0 for nearly every socket, and are recorded when the call returns, so in a
 // trace a send appears after the transmits it caused. Route lookups are keyed by the nexthop's device
 // and namespace, because the lookup itself carries no namespace; lookups that

@@ -26,6 +26,8 @@ const (
 	SocketSend  = EventType(probeEventTypeEVENT_SOCK_SEND)
 	SocketRecv  = EventType(probeEventTypeEVENT_SOCK_RECV)
 	RouteLookup = EventType(probeEventTypeEVENT_ROUTE_LOOKUP)
+	TransmitAck = EventType(probeEventTypeEVENT_TRANSMIT_ACK)
+	ReceiveAck  = EventType(probeEventTypeEVENT_RECEIVE_ACK)
 )
 
 var eventNames = map[EventType]string{
@@ -34,6 +36,8 @@ var eventNames = map[EventType]string{
 	SocketSend:  "socket_send",
 	SocketRecv:  "socket_recv",
 	RouteLookup: "route_lookup",
+	TransmitAck: "transmit_ack",
+	ReceiveAck:  "receive_ack",
 }
 
 func (t EventType) String() string {
@@ -44,7 +48,8 @@ func (t EventType) String() string {
 }
 
 // Tracepoints returns the names of the kernel tracepoints the probe uses,
-// in the order of the event types.
+// in the order of the event types (TransmitAck and ReceiveAck come from the
+// tracepoints of Transmit and Receive).
 func Tracepoints() []string {
 	var names []string
 	for _, a := range attachments(nil) {

@@ -271,6 +271,8 @@ func TestEventTypeString(t *testing.T) {
 		{pathprobe.SocketSend, "socket_send"},
 		{pathprobe.SocketRecv, "socket_recv"},
 		{pathprobe.RouteLookup, "route_lookup"},
+		{pathprobe.TransmitAck, "transmit_ack"},
+		{pathprobe.ReceiveAck, "receive_ack"},
 		{pathprobe.EventType(99), "event(99)"},
 	}
 	for _, tt := range tests {

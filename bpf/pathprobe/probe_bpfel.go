@@ -38,6 +38,8 @@ const (
 	probeEventTypeEVENT_SOCK_SEND    probeEventType = 3
 	probeEventTypeEVENT_SOCK_RECV    probeEventType = 4
 	probeEventTypeEVENT_ROUTE_LOOKUP probeEventType = 5
+	probeEventTypeEVENT_TRANSMIT_ACK probeEventType = 6
+	probeEventTypeEVENT_RECEIVE_ACK  probeEventType = 7
 )
 
 type probeIpv4Prefix struct {

@@ -327,6 +327,7 @@ func hopsChart(s *section, cases []*results.Case) (*chart, error) {
 	}{
 		{"device transmits", func(p *results.Path) float64 { return p.Transmits }},
 		{"device receives", func(p *results.Path) float64 { return p.Receives }},
+		{"pure ACKs (not hops)", func(p *results.Path) float64 { return p.AcksPerRequest }},
 		{"socket crossings", func(p *results.Path) float64 { return p.SocketCrossings }},
 		{"route lookups", func(p *results.Path) float64 { return p.RouteLookups }},
 		{"netfilter hits", func(p *results.Path) float64 { return p.NetfilterHits }},
@@ -352,7 +353,7 @@ func hopsChart(s *section, cases []*results.Case) (*chart, error) {
 	}
 	frameBars(p, len(probed), tallest)
 	p.Legend.Left = false
-	return &chart{name: s.anchor + "-path", title: "Packet path per request (hops = device transmits + receives)", plot: p}, nil
+	return &chart{name: s.anchor + "-path", title: "Packet path per request (hops = device transmits + receives of data)", plot: p}, nil
 }
 
 // rateCharts plot p50 and p99 against the request rate for every group of
