@@ -129,3 +129,35 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// A files line longer than maxFilesLine is refused after reading no more
+// than the bound, however much stdin holds.
+func TestFilesLineBound(t *testing.T) {
+	long := &countingReader{r: io.MultiReader(strings.NewReader(`{"/a":"`), neverEnding('A'))}
+	if _, _, err := readFilesLine(long); err == nil {
+		t.Fatal("readFilesLine accepted an endless line")
+	}
+	if long.n > maxFilesLine {
+		t.Errorf("read %d bytes of an endless line, bound %d", long.n, maxFilesLine)
+	}
+}
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
