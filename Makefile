@@ -36,13 +36,15 @@ test:
 # corpus (f.Add and testdata/fuzz/<target>). go test fuzzes one target per
 # invocation. A crash leaves its input in testdata/fuzz/<target>: fix it and
 # commit the file, which then runs with the normal tests.
-FUZZTIME ?= 7s
+FUZZTIME ?= 6s
 FUZZ := \
 	./scenarios:FuzzLoad \
 	./results:FuzzRead \
 	./results:FuzzSampleDecoder \
 	./results/compare:FuzzParseLimits \
 	./results/compare:FuzzCompare \
+	./results/export:FuzzWrite \
+	./results/report:FuzzWriteTerminal \
 	./internal/wire:FuzzCommands \
 	./internal/wire:FuzzMessages \
 	./internal/agent:FuzzFilesLine \

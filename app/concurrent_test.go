@@ -6,9 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
@@ -23,8 +23,9 @@ func TestConcurrentRuns(t *testing.T) {
 	before := testutil.HostNetwork(t)
 	out := t.TempDir()
 	type outcome struct {
-		stdout, stderr bytes.Buffer
-		err            error
+		stdout bytes.Buffer
+		stderr lockedBuffer
+		err    error
 	}
 	var runs [2]outcome
 	var wg sync.WaitGroup
@@ -36,10 +37,34 @@ func TestConcurrentRuns(t *testing.T) {
 			runs[i].err = cmd.Run()
 		})
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// The runs must overlap: at some moment both have clusters up.
+	overlapped := false
+	started := regexp.MustCompile(`run ([0-9a-f]+): scenario`)
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-time.After(20 * time.Millisecond):
+		}
+		if overlapped {
+			continue
+		}
+		both := true
+		for i := range runs {
+			m := started.FindStringSubmatch(runs[i].stderr.String())
+			both = both && m != nil && len(leftovers(t, m[1]).Namespaces) > 0
+		}
+		overlapped = both
+	}
+	if !overlapped {
+		t.Error("the two runs never had clusters up at the same time")
+	}
 
 	var ids, dirs []string
-	for i, r := range runs {
+	for i := range runs {
+		r := &runs[i]
 		if r.err != nil {
 			t.Fatalf("run %d: %v\nstderr:\n%s", i, r.err, r.stderr.String())
 		}
@@ -69,10 +94,25 @@ func TestConcurrentRuns(t *testing.T) {
 	if got, err := os.ReadDir(out); err != nil || len(got) != 2 {
 		t.Errorf("results directory holds %d entries (%v), want one per run", len(got), err)
 	}
-	if slices.Contains(ids, "") {
-		t.Errorf("run ids %q: one is empty", ids)
-	}
 	if after := testutil.HostNetwork(t); after != before {
 		t.Errorf("the runs changed the host's network namespace:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
