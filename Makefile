@@ -15,7 +15,7 @@ GATE_MAX   ?= p99_overhead=off,p50_overhead=100%,hops=0.5
 BASELINE   := results/baselines/quick/result.json
 GATE_OUT   ?= /tmp/meshbench-gate
 
-.PHONY: all build bench test generate lint clean gate gate-run baseline selfcheck
+.PHONY: all build bench test fuzz generate lint clean gate gate-run baseline selfcheck
 .PHONY: testcluster-up testcluster-down test-kube
 
 all: build
@@ -30,6 +30,32 @@ bench: build
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+# Every decoder of outside input, fuzzed for FUZZTIME each from its seed
+# corpus (f.Add and testdata/fuzz/<target>). go test fuzzes one target per
+# invocation. A crash leaves its input in testdata/fuzz/<target>: fix it and
+# commit the file, which then runs with the normal tests.
+FUZZTIME ?= 6s
+FUZZ := \
+	./scenarios:FuzzLoad \
+	./results:FuzzRead \
+	./results:FuzzSampleDecoder \
+	./results/compare:FuzzParseLimits \
+	./results/compare:FuzzCompare \
+	./results/export:FuzzWrite \
+	./results/report:FuzzWriteTerminal \
+	./internal/wire:FuzzCommands \
+	./internal/wire:FuzzMessages \
+	./internal/agent:FuzzFilesLine \
+	./internal/agent:FuzzHandle \
+	./internal/agent:FuzzServe
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 gate: gate-run
 	./$(BIN) gate $(BASELINE) "$$(sed -n 's/^result: //p' $(GATE_OUT)/stdout)" --max $(GATE_MAX)

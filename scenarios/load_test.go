@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -311,32 +310,4 @@ func TestFieldErrorFormat(t *testing.T) {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
 	}
-}
-
-func FuzzLoad(f *testing.F) {
-	for _, pattern := range []string{"testdata/*.yaml", "catalog/*.yaml"} {
-		files, err := filepath.Glob(pattern)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-		}
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Load(bytes.NewReader(data), "fuzz.yaml")
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("Load error %v does not wrap ErrInvalid", err)
-			}
-			return
-		}
-		SetDefaults(s, testDatapaths)
-		_ = Validate(s, testDatapaths)
-		_ = Hash(s, testDatapaths)
-	})
 }

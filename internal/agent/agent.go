@@ -55,26 +55,39 @@ func WriteFiles(w io.Writer, files map[string][]byte) error {
 // atomically (agents sharing a file system may write the same one). It
 // returns the reader the role must go on reading stdin from.
 func readFiles(stdin io.Reader) (io.Reader, error) {
-	br := bufio.NewReader(io.LimitReader(stdin, maxFilesLine))
-	line, err := br.ReadBytes('\n')
+	files, rest, err := readFilesLine(stdin)
 	if err != nil {
-		return nil, fmt.Errorf("read files from stdin: %w", err)
-	}
-	var files map[string][]byte
-	if err := json.Unmarshal(line, &files); err != nil {
-		return nil, fmt.Errorf("decode files from stdin: %w", err)
+		return nil, err
 	}
 	for _, p := range slices.Sorted(maps.Keys(files)) {
-		if !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("file %.40q from stdin: want an absolute path", p)
-		}
 		if err := writeAtomic(p, files[p]); err != nil {
 			return nil, err
 		}
 	}
+	return rest, nil
+}
+
+// readFilesLine reads and decodes the files line, at most maxFilesLine
+// bytes, every path absolute. It returns the files and the reader of the
+// rest of stdin.
+func readFilesLine(stdin io.Reader) (map[string][]byte, io.Reader, error) {
+	br := bufio.NewReader(io.LimitReader(stdin, maxFilesLine))
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return nil, nil, fmt.Errorf("read files from stdin: %w", err)
+	}
+	var files map[string][]byte
+	if err := json.Unmarshal(line, &files); err != nil {
+		return nil, nil, fmt.Errorf("decode files from stdin: %w", err)
+	}
+	for p := range files {
+		if !filepath.IsAbs(p) {
+			return nil, nil, fmt.Errorf("file %.40q from stdin: want an absolute path", p)
+		}
+	}
 	// Past the files line the role reads on: what br holds, then, once the
 	// limit ends br, the rest of stdin.
-	return io.MultiReader(br, stdin), nil
+	return files, io.MultiReader(br, stdin), nil
 }
 
 // writeAtomic writes data to p (mode 0600, in a 0700 directory if it has
