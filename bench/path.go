@@ -36,7 +36,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	client := cr.clients[0]
 	// One request first so that every connection the probe uses is open
 	// and warm whatever the datapath's pools did since the measurement.
-	if err := r.sequential(ctx, client, 1); err != nil {
+	if err := r.sequential(ctx, client, "path probe", 1); err != nil {
 		return nil, err
 	}
 	if err := probes.each(func(a ProbeAgent) error { return a.Reset(ctx) }); err != nil {
@@ -47,7 +47,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 		return nil, err
 	}
 	n := cr.c.ProbeRequests
-	if err := r.sequential(ctx, client, n); err != nil {
+	if err := r.sequential(ctx, client, "path probe", n); err != nil {
 		return nil, err
 	}
 	counts, err := probes.counts(ctx)
@@ -61,7 +61,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 	if err := probes.each(func(a ProbeAgent) error { return a.StartTrace(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := r.sequential(ctx, client, 1); err != nil {
+	if err := r.sequential(ctx, client, "path probe", 1); err != nil {
 		return nil, err
 	}
 	steps, err := probes.stopTrace(ctx)
@@ -262,10 +262,10 @@ func (ps probes) stop() {
 }
 
 // sequential sends n requests one after another (closed loop).
-func (r *Runner) sequential(ctx context.Context, client Load, n int) error {
+func (r *Runner) sequential(ctx context.Context, client Load, what string, n int) error {
 	var failed int
 	var first string
-	_, err := client.Attack(ctx, wire.Attack{Tag: "probe", Count: n}, func(s []results.Sample) {
+	_, err := client.Attack(ctx, wire.Attack{Tag: what, Count: n}, func(s []results.Sample) {
 		for _, x := range s {
 			if x.Error != "" || x.Code < 200 || x.Code > 299 {
 				if failed == 0 {
@@ -276,10 +276,10 @@ func (r *Runner) sequential(ctx context.Context, client Load, n int) error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("path probe requests: %w", err)
+		return fmt.Errorf("%s requests: %w", what, err)
 	}
 	if failed > 0 {
-		return fmt.Errorf("path probe: %d of %d requests failed (first: %s)", failed, n, first)
+		return fmt.Errorf("%s: %d of %d requests failed (first: %s)", what, failed, n, first)
 	}
 	return nil
 }

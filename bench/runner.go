@@ -168,6 +168,15 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		if _, _, err := r.attack(ctx, cr, "warmup", cr.c.Warmup); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
+	} else {
+		// Without a warm-up, verify still needs traffic to look at: every
+		// client sends one request to each service, one after another.
+		st.Start("Sending one request per service to verify the path")
+		for _, cl := range cr.clients {
+			if err := r.sequential(ctx, cl, "verify", cr.c.Services); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	st.Start("Verifying the datapath is in the path")

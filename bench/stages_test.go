@@ -204,6 +204,10 @@ func (a *fakeAgent) Alive() error                             { return nil }
 // an attack by count (the probe's) sends that many.
 func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error) {
 	switch at.Tag {
+	case "verify":
+		a.f.mu.Lock()
+		a.f.calls["verify requests"] += at.Count
+		a.f.mu.Unlock()
 	case "warmup":
 		if err := a.f.failAt("warm-up"); err != nil {
 			return wire.Done{}, err
@@ -403,6 +407,22 @@ func TestStageFailureTearsDown(t *testing.T) {
 
 // A datapath that black-holes traffic fails its case at the warm-up, the
 // first stage that sends, with what became of the requests.
+// Without a warm-up the verify stage still has traffic to look at: every
+// client sends one request to each service first.
+func TestStageNoWarmupSendsVerifyRequests(t *testing.T) {
+	f := newFakes()
+	c := stageCase("a")
+	c.Warmup = 0
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+	if err != nil || len(out) != 1 || out[0].Status != "ok" {
+		t.Fatalf("Run = %v, %+v; want one ok case", err, out)
+	}
+	if got, want := f.calls["verify requests"], c.ClientPods*c.Services; got != want {
+		t.Errorf("verify requests = %d, want %d (one per client and service)", got, want)
+	}
+	f.checkTornDown(t)
+}
+
 func TestStageBlackHoleFailsWarmup(t *testing.T) {
 	f := newFakes()
 	f.blackHole = true
