@@ -414,11 +414,19 @@ func TestGateRate(t *testing.T) {
 		}
 		return run
 	}
-	if g := Gate(mustCompare(t, read(), judged()), Limits{}); !g.OK() {
-		t.Errorf("the baseline against itself with the rate judged fails the gate: %v", g.Violations)
+	// unjudged is a run written before the rate was judged.
+	unjudged := func() *results.Run {
+		run := read()
+		for i := range run.Cases {
+			run.Cases[i].AchievedFraction, run.Cases[i].RateShortfall = nil, false
+		}
+		return run
+	}
+	if g := Gate(mustCompare(t, unjudged(), judged()), Limits{}); !g.OK() {
+		t.Errorf("an unjudged baseline against a judged candidate fails the gate: %v", g.Violations)
 	}
 
-	g := Gate(mustCompare(t, read(), read()), Limits{})
+	g := Gate(mustCompare(t, read(), unjudged()), Limits{})
 	if len(g.Violations) == 0 || g.Violations[0].Metric != "rate" || !strings.Contains(g.Violations[0].Reason, "achieved_fraction: missing in candidate") {
 		t.Errorf("a candidate without achieved_fraction: violations %v, want rate violations for the missing figure", g.Violations)
 	}
