@@ -23,10 +23,12 @@ type proc struct {
 	ids   uint64
 }
 
-// testRoles are the workload roles and two that show what Run hands a role.
+// testRoles are the workload roles, two that show what Run hands a role
+// and one that answers calls (serve_test.go).
 var testRoles = Roles{
-	ServerRole: Server,
-	LoadRole:   Load,
+	ServerRole:   Server,
+	LoadRole:     Load,
+	"test-calls": serveRole,
 	// It echoes its flags.
 	"test-args": func(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
 		_, err := io.WriteString(stdout, strings.Join(args, " "))
@@ -162,7 +164,7 @@ func TestRunDispatch(t *testing.T) {
 		wantErr string
 	}{
 		{name: "listed role", args: []string{"test-args", "--a", "b"}, wantOut: "--a b"},
-		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args, test-stdin)"},
+		{name: "no role", args: nil, wantErr: "name a role (load, server, test-args, test-calls, test-stdin)"},
 		{name: "unknown role", args: []string{"nope"}, wantErr: `unknown role "nope"`},
 		{name: "bad flag", args: []string{"server", "--nope"}, wantErr: "agent server: parse flags"},
 		{name: "stray argument", args: []string{"server", "stray"}, wantErr: "unexpected arguments"},

@@ -48,29 +48,7 @@ func (c procCaller) Call(_ context.Context, method string, in, out any) error {
 // Invoke and Handle agree on the name and the types of a method over the
 // wire; an unknown method and a failing handler are errors of the call.
 func TestInvokeHandle(t *testing.T) {
-	roles := Roles{"calls": serveRole}
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	ran := make(chan error, 1)
-	go func() {
-		ran <- Run(t.Context(), roles, []string{"calls"}, inR, outW, io.Discard)
-		outW.Close()
-	}()
-	p := &proc{enc: wire.NewEncoder(inW), msgs: make(chan wire.Message, 8)}
-	go func() {
-		defer close(p.msgs)
-		dec := wire.NewDecoder(outR)
-		for {
-			var m wire.Message
-			if err := dec.Decode(&m); err != nil {
-				return
-			}
-			p.msgs <- m
-		}
-	}()
-	if m := <-p.msgs; m.Ready == nil {
-		t.Fatalf("first message %+v, want Ready", m)
-	}
+	p := start(t, "agent", "test-calls")
 	c := procCaller{t, p}
 	ctx := t.Context()
 
@@ -87,9 +65,5 @@ func TestInvokeHandle(t *testing.T) {
 	wrongType := Method[string, int]{Name: sumMethod.Name}
 	if _, err := Invoke(ctx, c, wrongType, "x"); err == nil || !strings.Contains(err.Error(), "decode arguments of sum") {
 		t.Errorf("Invoke(sum with a string) = %v, want a decode error", err)
-	}
-	inW.Close()
-	if err := <-ran; err != nil {
-		t.Errorf("Run after stdin closed = %v, want nil", err)
 	}
 }
