@@ -34,7 +34,7 @@ enum event_type {
 	EVENT_TRANSMIT = 1,     // net:net_dev_xmit, driver accepted an IPv4 packet
 	EVENT_RECEIVE = 2,      // net:netif_receive_skb, stack took an IPv4 packet
 	EVENT_SOCK_SEND = 3,    // sock:sock_send_length, sendmsg moved bytes
-	EVENT_SOCK_RECV = 4,    // sock:sock_recv_length, recvmsg moved bytes
+	EVENT_SOCK_RECV = 4,    // sock:sock_recv_length, recvmsg moved bytes; or a splice(2) read a TCP socket
 	EVENT_ROUTE_LOOKUP = 5, // fib:fib_table_lookup, found a nexthop
 	EVENT_TRANSMIT_ACK = 6, // net:net_dev_xmit, a TCP segment without payload
 	EVENT_RECEIVE_ACK = 7,  // net:netif_receive_skb, a TCP segment without payload
@@ -119,6 +119,35 @@ struct {
 	__type(key, enum trace_slot);
 	__type(value, __u64);
 } trace SEC(".maps");
+
+enum splice_slot {
+	SPLICE_SYSCALL = 0,   // splice(2)'s number on this architecture, set by user space
+	SPLICE_IN_FLIGHT = 1, // entries in splices: calls between enter and exit
+	SPLICE_SLOTS = 2,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPLICE_SLOTS);
+	__type(key, enum splice_slot);
+	__type(value, __u64);
+} splice_state SEC(".maps");
+
+// What a splice(2) call in progress read, by thread: the socket's namespace
+// and bound device once tcp_rcv_space_adjust saw a watched socket that
+// counts, with counts set.
+struct splice_read {
+	__u64 netns;
+	__u32 ifindex;
+	__u32 counts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct splice_read);
+} splices SEC(".maps");
 
 // Emits BTF for struct event, which no map declares, so bpf2go can generate
 // its Go type. No program uses it, so its section is never loaded.
@@ -384,6 +413,73 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_sock_recv_length, struct sock *sk, int ret, int flags)
 {
 	record_socket(sk, ret, EVENT_SOCK_RECV);
+	return 0;
+}
+
+// A splice(2) from a TCP socket (how a proxy such as meshbench's l4 moves
+// bytes without copying them) reads the socket through tcp_read_sock, which
+// never reaches sock:sock_recv_length: its writes do, through sock_sendmsg.
+// Three programs count such a read as one socket receive: sys_enter opens
+// an entry for the calling thread, tcp_rcv_space_adjust (which
+// tcp_read_sock calls for the socket it read) fills it in, and sys_exit
+// counts it if the call moved bytes. Outside splice calls sys_enter costs
+// a comparison and sys_exit an array lookup.
+static __always_inline __u64 *splice_slot(enum splice_slot slot)
+{
+	return bpf_map_lookup_elem(&splice_state, &slot);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
+{
+	__u64 *nr = splice_slot(SPLICE_SYSCALL);
+	if (!nr || id != *nr)
+		return 0;
+	__u64 *in_flight = splice_slot(SPLICE_IN_FLIGHT);
+	if (!in_flight)
+		return 0;
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct splice_read r = {};
+	if (bpf_map_update_elem(&splices, &tid, &r, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(in_flight, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(on_tcp_rcv_space_adjust, struct sock *sk)
+{
+	__u64 *in_flight = splice_slot(SPLICE_IN_FLIGHT);
+	if (!in_flight || !*in_flight)
+		return 0;
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct splice_read *r = bpf_map_lookup_elem(&splices, &tid);
+	if (!r)
+		return 0;
+	__u64 netns = net_inum(sk->__sk_common.skc_net.net);
+	int flags = watched(netns);
+	if (flags < 0 || !socket_counts(flags, sk))
+		return 0;
+	r->netns = netns;
+	r->ifindex = sk->__sk_common.skc_bound_dev_if;
+	r->counts = 1;
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 *in_flight = splice_slot(SPLICE_IN_FLIGHT);
+	if (!in_flight || !*in_flight)
+		return 0;
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct splice_read *r = bpf_map_lookup_elem(&splices, &tid);
+	if (!r)
+		return 0;
+	struct splice_read done = *r;
+	if (bpf_map_delete_elem(&splices, &tid) == 0)
+		__sync_fetch_and_add(in_flight, -1);
+	if (done.counts && ret > 0)
+		record(done.netns, done.ifindex, EVENT_SOCK_RECV, ret);
 	return 0;
 }
 

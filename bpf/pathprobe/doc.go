@@ -12,6 +12,9 @@
 //	ReceiveAck   net:netif_receive_skb    the same for a TCP segment without payload
 //	SocketSend   sock:sock_send_length    a sendmsg/write moved at least one byte
 //	SocketRecv   sock:sock_recv_length    a recvmsg/read moved at least one byte
+//	             raw_syscalls:sys_enter,  a splice(2) read at least one byte from a TCP socket
+//	             tcp:tcp_rcv_space_adjust,
+//	             raw_syscalls:sys_exit
 //	RouteLookup  fib:fib_table_lookup     an IPv4 route lookup resolved a nexthop
 //
 // Only IPv4 packets count: meshbench clusters are IPv4, and ARP and the IPv6
@@ -33,8 +36,12 @@
 // 0 for nearly every socket, and are recorded when the call returns, so in a
 // trace a send appears after the transmits it caused. Route lookups are keyed by the nexthop's device
 // and namespace, because the lookup itself carries no namespace; lookups that
-// found no route are not counted. Data read with splice(2) (tcp_read_sock) does
-// not pass sock_recv_length and so is not a SocketRecv.
+// found no route are not counted. Data read from a TCP socket with splice(2),
+// as a proxy that does not copy through user space reads it, goes through
+// tcp_read_sock and never passes sock_recv_length; the splice's entry and
+// exit, with the tcp_rcv_space_adjust that tcp_read_sock calls for the
+// socket in between, count it as one SocketRecv. Writes by splice or
+// sendfile reach sock_sendmsg and are SocketSends anyway.
 //
 // Only watched network namespaces count. Given IPv4 prefixes (the run's pod,
 // service and node addresses), the probe also counts only the run's own

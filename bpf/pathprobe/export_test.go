@@ -5,4 +5,5 @@ package pathprobe
 var ProgramNames = []string{
 	probeProgOnNetDevXmit, probeProgOnNetifReceiveSkb, probeProgOnSockSendLength,
 	probeProgOnSockRecvLength, probeProgOnFibTableLookup,
+	probeProgOnSysEnter, probeProgOnTcpRcvSpaceAdjust, probeProgOnSysExit,
 }

@@ -75,6 +75,10 @@ func attachments(objs *objects) []attachment {
 		{"sock_send_length", objs.OnSockSendLength},
 		{"sock_recv_length", objs.OnSockRecvLength},
 		{"fib_table_lookup", objs.OnFibTableLookup},
+		// Reads by splice(2): see on_sys_enter in pathprobe.c.
+		{"sys_enter", objs.OnSysEnter},
+		{"tcp_rcv_space_adjust", objs.OnTcpRcvSpaceAdjust},
+		{"sys_exit", objs.OnSysExit},
 	}
 }
 
@@ -178,6 +182,9 @@ func Load(nss []Netns, prefixes []netip.Prefix) (*Probe, error) {
 }
 
 func (p *Probe) init(nss []Netns, prefixes []netip.Prefix) error {
+	if err := p.objs.SpliceState.Put(probeSpliceSlotSPLICE_SYSCALL, uint64(syscall.SYS_SPLICE)); err != nil {
+		return fmt.Errorf("path probe splice syscall number: %w", err)
+	}
 	for _, pfx := range prefixes {
 		key := probeIpv4Prefix{Prefixlen: uint32(pfx.Bits()), Addr: pfx.Masked().Addr().As4()}
 		if err := p.objs.AddressFilter.Put(key, uint8(1)); err != nil {

@@ -249,7 +249,8 @@ func TestLoadArguments(t *testing.T) {
 }
 
 func TestTracepoints(t *testing.T) {
-	want := []string{"net_dev_xmit", "netif_receive_skb", "sock_send_length", "sock_recv_length", "fib_table_lookup"}
+	want := []string{"net_dev_xmit", "netif_receive_skb", "sock_send_length", "sock_recv_length", "fib_table_lookup",
+		"sys_enter", "tcp_rcv_space_adjust", "sys_exit"}
 	got := pathprobe.Tracepoints()
 	if len(got) != len(want) {
 		t.Fatalf("Tracepoints() = %v, want %v", got, want)

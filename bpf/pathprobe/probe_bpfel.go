@@ -48,6 +48,21 @@ type probeIpv4Prefix struct {
 	Addr      [4]uint8
 }
 
+type probeSpliceRead struct {
+	_       structs.HostLayout
+	Netns   uint64
+	Ifindex uint32
+	Counts  uint32
+}
+
+type probeSpliceSlot uint32
+
+const (
+	probeSpliceSlotSPLICE_SYSCALL   probeSpliceSlot = 0
+	probeSpliceSlotSPLICE_IN_FLIGHT probeSpliceSlot = 1
+	probeSpliceSlotSPLICE_SLOTS     probeSpliceSlot = 2
+)
+
 type probeTraceSlot uint32
 
 const (
@@ -60,17 +75,22 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	probeMapAddressFilter      = "address_filter"
-	probeMapCounts             = "counts"
-	probeMapEvents             = "events"
-	probeMapNetnsFilter        = "netns_filter"
-	probeMapTrace              = "trace"
-	probeProgOnFibTableLookup  = "on_fib_table_lookup"
-	probeProgOnNetDevXmit      = "on_net_dev_xmit"
-	probeProgOnNetifReceiveSkb = "on_netif_receive_skb"
-	probeProgOnSockRecvLength  = "on_sock_recv_length"
-	probeProgOnSockSendLength  = "on_sock_send_length"
-	probeVarUnusedEvent        = "unused_event"
+	probeMapAddressFilter        = "address_filter"
+	probeMapCounts               = "counts"
+	probeMapEvents               = "events"
+	probeMapNetnsFilter          = "netns_filter"
+	probeMapSpliceState          = "splice_state"
+	probeMapSplices              = "splices"
+	probeMapTrace                = "trace"
+	probeProgOnFibTableLookup    = "on_fib_table_lookup"
+	probeProgOnNetDevXmit        = "on_net_dev_xmit"
+	probeProgOnNetifReceiveSkb   = "on_netif_receive_skb"
+	probeProgOnSockRecvLength    = "on_sock_recv_length"
+	probeProgOnSockSendLength    = "on_sock_send_length"
+	probeProgOnSysEnter          = "on_sys_enter"
+	probeProgOnSysExit           = "on_sys_exit"
+	probeProgOnTcpRcvSpaceAdjust = "on_tcp_rcv_space_adjust"
+	probeVarUnusedEvent          = "unused_event"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -115,11 +135,14 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	OnFibTableLookup  *ebpf.ProgramSpec `ebpf:"on_fib_table_lookup"`
-	OnNetDevXmit      *ebpf.ProgramSpec `ebpf:"on_net_dev_xmit"`
-	OnNetifReceiveSkb *ebpf.ProgramSpec `ebpf:"on_netif_receive_skb"`
-	OnSockRecvLength  *ebpf.ProgramSpec `ebpf:"on_sock_recv_length"`
-	OnSockSendLength  *ebpf.ProgramSpec `ebpf:"on_sock_send_length"`
+	OnFibTableLookup    *ebpf.ProgramSpec `ebpf:"on_fib_table_lookup"`
+	OnNetDevXmit        *ebpf.ProgramSpec `ebpf:"on_net_dev_xmit"`
+	OnNetifReceiveSkb   *ebpf.ProgramSpec `ebpf:"on_netif_receive_skb"`
+	OnSockRecvLength    *ebpf.ProgramSpec `ebpf:"on_sock_recv_length"`
+	OnSockSendLength    *ebpf.ProgramSpec `ebpf:"on_sock_send_length"`
+	OnSysEnter          *ebpf.ProgramSpec `ebpf:"on_sys_enter"`
+	OnSysExit           *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
+	OnTcpRcvSpaceAdjust *ebpf.ProgramSpec `ebpf:"on_tcp_rcv_space_adjust"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -130,6 +153,8 @@ type probeMapSpecs struct {
 	Counts        *ebpf.MapSpec `ebpf:"counts"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	NetnsFilter   *ebpf.MapSpec `ebpf:"netns_filter"`
+	SpliceState   *ebpf.MapSpec `ebpf:"splice_state"`
+	Splices       *ebpf.MapSpec `ebpf:"splices"`
 	Trace         *ebpf.MapSpec `ebpf:"trace"`
 }
 
@@ -164,6 +189,8 @@ type probeMaps struct {
 	Counts        *ebpf.Map `ebpf:"counts"`
 	Events        *ebpf.Map `ebpf:"events"`
 	NetnsFilter   *ebpf.Map `ebpf:"netns_filter"`
+	SpliceState   *ebpf.Map `ebpf:"splice_state"`
+	Splices       *ebpf.Map `ebpf:"splices"`
 	Trace         *ebpf.Map `ebpf:"trace"`
 }
 
@@ -173,6 +200,8 @@ func (m *probeMaps) Close() error {
 		m.Counts,
 		m.Events,
 		m.NetnsFilter,
+		m.SpliceState,
+		m.Splices,
 		m.Trace,
 	)
 }
@@ -188,11 +217,14 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	OnFibTableLookup  *ebpf.Program `ebpf:"on_fib_table_lookup"`
-	OnNetDevXmit      *ebpf.Program `ebpf:"on_net_dev_xmit"`
-	OnNetifReceiveSkb *ebpf.Program `ebpf:"on_netif_receive_skb"`
-	OnSockRecvLength  *ebpf.Program `ebpf:"on_sock_recv_length"`
-	OnSockSendLength  *ebpf.Program `ebpf:"on_sock_send_length"`
+	OnFibTableLookup    *ebpf.Program `ebpf:"on_fib_table_lookup"`
+	OnNetDevXmit        *ebpf.Program `ebpf:"on_net_dev_xmit"`
+	OnNetifReceiveSkb   *ebpf.Program `ebpf:"on_netif_receive_skb"`
+	OnSockRecvLength    *ebpf.Program `ebpf:"on_sock_recv_length"`
+	OnSockSendLength    *ebpf.Program `ebpf:"on_sock_send_length"`
+	OnSysEnter          *ebpf.Program `ebpf:"on_sys_enter"`
+	OnSysExit           *ebpf.Program `ebpf:"on_sys_exit"`
+	OnTcpRcvSpaceAdjust *ebpf.Program `ebpf:"on_tcp_rcv_space_adjust"`
 }
 
 func (p *probePrograms) Close() error {
@@ -202,6 +234,9 @@ func (p *probePrograms) Close() error {
 		p.OnNetifReceiveSkb,
 		p.OnSockRecvLength,
 		p.OnSockSendLength,
+		p.OnSysEnter,
+		p.OnSysExit,
+		p.OnTcpRcvSpaceAdjust,
 	)
 }
 
