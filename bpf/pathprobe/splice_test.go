@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/bpf/pathprobe")
+	"github.com/meshbench/meshbench/bpf/pathprobe"
+)
 
 // TestSpliceReadsCount puts a proxy that splices both ways, as meshbench's
 // l4 proxy does, between the client and the echo server: every request is
