@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
@@ -26,37 +29,77 @@ type Check struct {
 	Target   string
 	Measured string
 	Pass     bool
+	// Info marks a figure reported beside the targets, not one: Pass is
+	// meaningless for it.
+	Info bool
 }
 
-// Self-check targets (issue targets of the foundation and eBPF work).
+// Self-check targets (issue targets of the foundation, eBPF and
+// measurement-floor work).
 const (
-	upTarget        = 5 * time.Second
-	downTarget      = 2 * time.Second
-	throughputRate  = 20000
-	wrkRatioTarget  = 1.15
-	probeRatioLimit = 1.05
-	checkRate       = 1000
-	checkDuration   = 5 * time.Second
+	upTarget         = 5 * time.Second
+	downTarget       = 2 * time.Second
+	throughputRate   = 20000
+	likeRatioTarget  = 1.05
+	lateP50Target    = 20 * time.Microsecond
+	lateP99Target    = 200 * time.Microsecond
+	probeRatioLimit  = 1.05
+	checkRate        = 1000
+	checkConnections = 8
+	checkDuration    = 5 * time.Second
 )
 
 // SelfCheck measures meshbench's own targets on this machine: how fast the
-// seed-mesh topology comes up and goes down, whether the load agent
-// sustains 20,000 requests/s open loop, how its p50 compares with wrk's on
-// the same path at the same rate, what attaching the packet-path probe does
-// to p50, and the eBPF datapath's latency against none and nodeproxy. It
-// needs the netns provider and wrk on the PATH.
+// seed-mesh topology comes up and goes down; whether the load agent
+// sustains 20,000 requests/s open loop and sends on time at that rate and
+// at 1,000; how its latency from the actual send compares with wrk's and
+// fortio's on the same path at the same rate and connections; what
+// attaching the packet-path probe does to p50; and the eBPF datapath's
+// latency against none and nodeproxy. Figures that are not targets (the
+// path's floor: sequential round trips) come back as Info checks. It needs
+// the netns provider, and wrk and fortio on the PATH.
 func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return nil, errors.New("the self-check compares with wrk: install it (apt-get install wrk)")
+	}
+	fortio, err := exec.LookPath("fortio")
+	if err != nil {
+		return nil, errors.New("the self-check compares with fortio: install it (go install fortio.org/fortio@v1.63.10)")
+	}
 	var checks []Check
 	up, down, err := r.provisionTimes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	checks = append(checks,
-		Check{"seed-mesh up (3 nodes, 101 pods)", "≤ " + upTarget.String(), up.Round(time.Millisecond).String(), up <= upTarget},
-		Check{"seed-mesh down", "≤ " + downTarget.String(), down.Round(time.Millisecond).String(), down <= downTarget})
+		Check{Name: "seed-mesh up (3 nodes, 101 pods)", Target: "≤ " + upTarget.String(), Measured: up.Round(time.Millisecond).String(), Pass: up <= upTarget},
+		Check{Name: "seed-mesh down", Target: "≤ " + downTarget.String(), Measured: down.Round(time.Millisecond).String(), Pass: down <= downTarget})
 
-	c := checkCase(throughputRate, 64)
-	cr := &caseRun{c: c, index: 1}
+	tp, err := r.throughputChecks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := r.accuracyChecks(ctx, tools{wrk: wrk, fortio: fortio})
+	if err != nil {
+		return nil, err
+	}
+	dp, err := r.datapathChecks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, tp...)
+	checks = append(checks, acc...)
+	return append(checks, dp...), nil
+}
+
+// tools are the independent load generators' binaries.
+type tools struct{ wrk, fortio string }
+
+// throughputChecks runs the load agent at 20,000 req/s over 64 connections
+// against none: the rate it achieved and how late it sent.
+func (r *Runner) throughputChecks(ctx context.Context) ([]Check, error) {
+	cr := &caseRun{c: checkCase(throughputRate, 64), index: 1}
 	defer r.teardown(ctx, cr)
 	if err := r.setup(ctx, cr); err != nil {
 		return nil, err
@@ -68,33 +111,162 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	checks = append(checks, throughputCheck("load agent open loop at 20,000 req/s", rep, throughputRate))
+	return []Check{
+		throughputCheck("load agent open loop at 20,000 req/s", rep, throughputRate),
+		latenessCheck("pacer lateness at 20,000 req/s", rep),
+	}, nil
+}
 
-	mine, err := r.measureOnce(ctx, cr, checkRate, checkDuration)
+// accuracyChecks compare meshbench with wrk and fortio like for like: none,
+// same node, 8 connections at 1,000 req/s, each tool's latency counted from
+// its actual send (wrk and fortio are closed loop, so theirs cannot count
+// from an intended time). They also give the pacer's lateness at that rate,
+// the path's floor, and the probe's effect on p50.
+func (r *Runner) accuracyChecks(ctx context.Context, t tools) ([]Check, error) {
+	cr := &caseRun{c: checkCase(checkRate, checkConnections), index: 2}
+	defer r.teardown(ctx, cr)
+	if err := r.setup(ctx, cr); err != nil {
+		return nil, err
+	}
+	if _, _, err := r.attack(ctx, cr, "warmup", time.Second); err != nil {
+		return nil, err
+	}
+	r.opts.Status.Start(fmt.Sprintf("Measuring %d req/s for %s", checkRate, checkDuration))
+	cr.c.Rate = checkRate
+	samples, planned, err := r.attack(ctx, cr, "measure", checkDuration)
+	r.opts.Status.End(err == nil)
 	if err != nil {
 		return nil, err
 	}
-	theirs, err := wrkP50(ctx, cr, checkRate, checkDuration)
+	mine, err := results.Summarize(samples, results.Plan{Requests: planned, Duration: checkDuration})
 	if err != nil {
 		return nil, err
 	}
-	ratio := mine.LatencyUS.P50 / theirs
-	checks = append(checks, Check{"none p50 vs wrk, same path and rate", fmt.Sprintf("≤ %.2f×", wrkRatioTarget),
-		fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", mine.LatencyUS.P50, theirs, ratio), ratio <= wrkRatioTarget})
+	sent, err := sentLatency(samples)
+	if err != nil {
+		return nil, err
+	}
+	url, client := serviceURL(cr), cr.cluster.Topology().Pods[0].NetNS
+	wrk, fortio, err := r.independent(ctx, t, client, url)
+	if err != nil {
+		return nil, err
+	}
+	floor, err := r.floorChecks(ctx, t.fortio, client, url)
+	if err != nil {
+		return nil, err
+	}
+	probe, err := r.probeCheck(ctx, cr, mine)
+	if err != nil {
+		return nil, err
+	}
+	checks := append(likeForLike(sent, wrk, fortio), latenessCheck("pacer lateness at 1,000 req/s", mine))
+	checks = append(checks, floor...)
+	return append(checks, probe), nil
+}
 
+// independent measures wrk's and fortio's latency from netns to url, at
+// the accuracy checks' rate and connections.
+func (r *Runner) independent(ctx context.Context, t tools, netns, url string) (wrk, fortio results.Latency, err error) {
+	r.opts.Status.Start(fmt.Sprintf("Measuring the same with wrk and fortio (%s each)", checkDuration))
+	defer func() { r.opts.Status.End(err == nil) }()
+	if wrk, err = wrkLatency(ctx, t.wrk, netns, url, checkRate, checkConnections, checkDuration); err != nil {
+		return wrk, fortio, err
+	}
+	fortio, err = fortioLatency(ctx, t.fortio, netns, url, fortioArgs{qps: checkRate, conns: checkConnections, d: checkDuration})
+	return wrk, fortio, err
+}
+
+// likeForLike checks meshbench's p50 and p90 from the actual send against
+// the better of wrk's and fortio's.
+func likeForLike(mine, wrk, fortio results.Latency) []Check {
+	var checks []Check
+	for _, q := range []struct {
+		name string
+		get  func(results.Latency) float64
+	}{{"p50", func(l results.Latency) float64 { return l.P50 }}, {"p90", func(l results.Latency) float64 { return l.P90 }}} {
+		best := min(q.get(wrk), q.get(fortio))
+		ratio := q.get(mine) / best
+		checks = append(checks, Check{
+			Name:   fmt.Sprintf("none %s from actual send vs the better of wrk and fortio (8 conns, 1,000 req/s)", q.name),
+			Target: fmt.Sprintf("≤ %.2f×", likeRatioTarget),
+			Measured: fmt.Sprintf("%s vs wrk %s, fortio %s (%.2f×)", results.FormatMicros(q.get(mine)),
+				results.FormatMicros(q.get(wrk)), results.FormatMicros(q.get(fortio)), ratio),
+			Pass: ratio <= likeRatioTarget,
+		})
+	}
+	return checks
+}
+
+// latenessCheck checks how late rep's requests left their intended send
+// times.
+func latenessCheck(name string, rep results.Repetition) Check {
+	c := Check{Name: name, Target: fmt.Sprintf("p50 ≤ %s, p99 ≤ %s", results.FormatMicros(micros(lateP50Target)), results.FormatMicros(micros(lateP99Target)))}
+	l := rep.PacerLatenessUS
+	if l == nil {
+		c.Measured = "not measured"
+		return c
+	}
+	c.Measured = fmt.Sprintf("p50 %s, p99 %s", results.FormatMicros(l.P50), results.FormatMicros(l.P99))
+	c.Pass = l.P50 <= micros(lateP50Target) && l.P99 <= micros(lateP99Target)
+	return c
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// floorChecks report the path's floor with fortio over one connection:
+// sequential round trips at full speed, and at 1,000 req/s, where every
+// request finds the machine idle and has to wake it. They are figures,
+// not targets.
+func (r *Runner) floorChecks(ctx context.Context, fortio, netns, url string) ([]Check, error) {
+	r.opts.Status.Start("Measuring the path's floor: one connection, sequential round trips")
+	full, err := fortioLatency(ctx, fortio, netns, url, fortioArgs{qps: 0, conns: 1, n: 5000})
+	if err != nil {
+		r.opts.Status.End(false)
+		return nil, err
+	}
+	paced, err := fortioLatency(ctx, fortio, netns, url, fortioArgs{qps: checkRate, conns: 1, d: 3 * time.Second})
+	r.opts.Status.End(err == nil)
+	if err != nil {
+		return nil, err
+	}
+	floor := func(name string, l results.Latency) Check {
+		return Check{Name: name, Target: "(figure)", Info: true,
+			Measured: fmt.Sprintf("p50 %s, p90 %s (fortio)", results.FormatMicros(l.P50), results.FormatMicros(l.P90))}
+	}
+	return []Check{
+		floor("floor: sequential round trips on one connection, full speed", full),
+		floor("floor: one connection at 1,000 req/s", paced),
+	}, nil
+}
+
+// probeCheck measures none's p50 with the path probe attached against
+// without.
+func (r *Runner) probeCheck(ctx context.Context, cr *caseRun, without results.Repetition) (Check, error) {
 	probed, err := r.withProbe(ctx, cr, func() (results.Repetition, error) { return r.measureOnce(ctx, cr, checkRate, checkDuration) })
 	if err != nil {
-		return nil, err
+		return Check{}, err
 	}
-	pr := probed.LatencyUS.P50 / mine.LatencyUS.P50
-	checks = append(checks, Check{"none p50 with the path probe attached", fmt.Sprintf("≤ %.2f×", probeRatioLimit),
-		fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", probed.LatencyUS.P50, mine.LatencyUS.P50, pr), pr <= probeRatioLimit})
+	pr := probed.LatencyUS.P50 / without.LatencyUS.P50
+	return Check{Name: "none p50 with the path probe attached", Target: fmt.Sprintf("≤ %.2f×", probeRatioLimit),
+		Measured: fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", probed.LatencyUS.P50, without.LatencyUS.P50, pr), Pass: pr <= probeRatioLimit}, nil
+}
 
-	dp, err := r.datapathChecks(ctx)
-	if err != nil {
-		return nil, err
+// sentLatency is the latency of samples' successful requests from their
+// actual send, as closed-loop tools measure it.
+func sentLatency(samples []results.Sample) (results.Latency, error) {
+	h := hdrhistogram.New(1, int64(time.Minute), 3)
+	for _, s := range samples {
+		if s.Error != "" || s.Code == 0 {
+			continue
+		}
+		if err := h.RecordValue(min(max(int64(s.Service), 1), int64(time.Minute))); err != nil {
+			return results.Latency{}, fmt.Errorf("record latency from send %v: %w", s.Service, err)
+		}
 	}
-	return append(checks, dp...), nil
+	if h.TotalCount() == 0 {
+		return results.Latency{}, errors.New("self-check: no request succeeded")
+	}
+	return results.HistogramLatency(h), nil
 }
 
 // throughputCheck, named name, checks that rep achieved rate: its achieved
@@ -160,15 +332,15 @@ func (r *Runner) datapathChecks(ctx context.Context) ([]Check, error) {
 			p50[k] = c.LatencyUS.P50
 		}
 		pNone, pNodeProxy, pEBPF, pOff := p50[0], p50[1], p50[2], p50[3]
-		checks = append(checks, Check{placement + ": ebpf p50 overhead over none below nodeproxy's", "ebpf < nodeproxy",
-			fmt.Sprintf("+%.0fµs vs +%.0fµs", pEBPF-pNone, pNodeProxy-pNone), pEBPF < pNodeProxy})
+		checks = append(checks, Check{Name: placement + ": ebpf p50 overhead over none below nodeproxy's", Target: "ebpf < nodeproxy",
+			Measured: fmt.Sprintf("+%.0fµs vs +%.0fµs", pEBPF-pNone, pNodeProxy-pNone), Pass: pEBPF < pNodeProxy})
 		if placement == scenarios.SameNode {
 			gain := 1 - pEBPF/pNodeProxy
-			checks = append(checks, Check{"same-node: ebpf p50 below nodeproxy's", fmt.Sprintf("≥ %.0f%% lower", 100*ebpfSameNodeGain),
-				fmt.Sprintf("%.0fµs vs %.0fµs (%.0f%% lower)", pEBPF, pNodeProxy, 100*gain), gain >= ebpfSameNodeGain})
+			checks = append(checks, Check{Name: "same-node: ebpf p50 below nodeproxy's", Target: fmt.Sprintf("≥ %.0f%% lower", 100*ebpfSameNodeGain),
+				Measured: fmt.Sprintf("%.0fµs vs %.0fµs (%.0f%% lower)", pEBPF, pNodeProxy, 100*gain), Pass: gain >= ebpfSameNodeGain})
 		}
-		checks = append(checks, Check{placement + ": ebpf without proxy vs none", fmt.Sprintf("≤ %.1f×", proxyOffLimit),
-			fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", pOff, pNone, pOff/pNone), pOff/pNone <= proxyOffLimit})
+		checks = append(checks, Check{Name: placement + ": ebpf without proxy vs none", Target: fmt.Sprintf("≤ %.1f×", proxyOffLimit),
+			Measured: fmt.Sprintf("%.0fµs vs %.0fµs (%.2f×)", pOff, pNone, pOff/pNone), Pass: pOff/pNone <= proxyOffLimit})
 	}
 	return checks, nil
 }
@@ -231,53 +403,140 @@ func (r *Runner) withProbe(ctx context.Context, cr *caseRun, fn func() (results.
 	return fn()
 }
 
+// serviceURL is the address of the case's server service.
+func serviceURL(cr *caseRun) string {
+	server := cr.cluster.Topology().Services[1]
+	return fmt.Sprintf("http://%s:%d/", server.VIP, server.Port)
+}
+
+// inNetns runs bin with args inside the network namespace netns and returns
+// its standard output.
+func inNetns(ctx context.Context, netns, bin string, args ...string) ([]byte, error) {
+	var out, errOut bytes.Buffer
+	err := nsenter.Do(netns, func() error {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		return cmd.Run()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w: %s%s", filepath.Base(bin), err, out.String(), errOut.String())
+	}
+	return out.Bytes(), nil
+}
+
 // wrkPace makes wrk (closed loop) send at a fixed rate: each connection
 // waits its share of the interval before every request.
 const wrkPace = "function delay() return %d end\n"
 
-var wrkP50Line = regexp.MustCompile(`(?m)^\s*50%\s+([0-9.]+)(us|ms|s)\s*$`)
+var wrkPercentileLine = regexp.MustCompile(`(?m)^\s*(50|90)%\s+([0-9.]+)(us|ms|s)\s*$`)
 
-// wrkP50 runs wrk inside the client pod against the server service's
-// address at rate and returns its p50 in microseconds.
-func wrkP50(ctx context.Context, cr *caseRun, rate float64, d time.Duration) (float64, error) {
-	bin, err := exec.LookPath("wrk")
-	if err != nil {
-		return 0, errors.New("the self-check compares with wrk: install it (apt-get install wrk)")
-	}
-	topo := cr.cluster.Topology()
-	client, server := topo.Pods[0], topo.Services[1]
-	conns := 8
+// wrkLatency runs wrk in netns against url at rate over conns connections
+// for d and returns its p50 and p90 (the others are left zero).
+func wrkLatency(ctx context.Context, bin, netns, url string, rate float64, conns int, d time.Duration) (results.Latency, error) {
 	dir, err := os.MkdirTemp("", "meshbench-wrk-")
 	if err != nil {
-		return 0, err
+		return results.Latency{}, err
 	}
 	defer os.RemoveAll(dir)
 	script := filepath.Join(dir, "pace.lua")
 	perConn := time.Duration(float64(conns) / rate * float64(time.Second))
 	if err := os.WriteFile(script, fmt.Appendf(nil, wrkPace, perConn.Milliseconds()), 0o600); err != nil {
-		return 0, err
+		return results.Latency{}, err
 	}
-	url := fmt.Sprintf("http://%s:%d/", server.VIP, server.Port)
-	var out bytes.Buffer
-	err = nsenter.Do(client.NetNS, func() error {
-		cmd := exec.CommandContext(ctx, bin, "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s",
-			"--latency", "-s", script, url)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		return cmd.Run()
-	})
+	out, err := inNetns(ctx, netns, bin, "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s",
+		"--latency", "-s", script, url)
 	if err != nil {
-		return 0, fmt.Errorf("run wrk: %w: %s", err, out.String())
+		return results.Latency{}, err
 	}
-	m := wrkP50Line.FindStringSubmatch(out.String())
-	if m == nil {
-		return 0, fmt.Errorf("read wrk's p50 from: %s", out.String())
+	return parseWrk(out)
+}
+
+// parseWrk reads the 50% and 90% lines of wrk's --latency distribution.
+func parseWrk(out []byte) (results.Latency, error) {
+	var l results.Latency
+	for _, m := range wrkPercentileLine.FindAllSubmatch(out, -1) {
+		v, err := strconv.ParseFloat(string(m[2]), 64)
+		if err != nil {
+			return l, fmt.Errorf("read wrk's latency %q: %w", m[2], err)
+		}
+		switch string(m[3]) {
+		case "ms":
+			v *= 1e3
+		case "s":
+			v *= 1e6
+		}
+		if string(m[1]) == "50" {
+			l.P50 = v
+		} else {
+			l.P90 = v
+		}
 	}
-	v, _ := strconv.ParseFloat(m[1], 64)
-	switch m[2] {
-	case "ms":
-		v *= 1e3
-	case "s":
-		v *= 1e6
+	if l.P50 == 0 || l.P90 == 0 {
+		return l, fmt.Errorf("read wrk's p50 and p90 from: %s", out)
 	}
-	return v, nil
+	return l, nil
+}
+
+// fortioArgs say how fortio loads: qps 0 is as fast as it can, n a number
+// of calls instead of the duration d.
+type fortioArgs struct {
+	qps   float64
+	conns int
+	n     int
+	d     time.Duration
+}
+
+// fortioLatency runs fortio in netns against url and returns its p50 and
+// p90, which it measures from each call's actual send.
+func fortioLatency(ctx context.Context, bin, netns, url string, a fortioArgs) (results.Latency, error) {
+	// -r: fortio's histogram is linear in buckets of its resolution, 1 ms
+	// by default, too coarse for latencies of a few hundred µs. -uniform
+	// spreads the connections' calls over each interval, as meshbench's
+	// pacer spreads its requests; without it they leave together.
+	args := []string{"load", "-quiet", "-json", "-", "-p", "50,90", "-r", "0.000001", "-uniform",
+		"-qps", strconv.FormatFloat(a.qps, 'f', -1, 64), "-c", strconv.Itoa(a.conns)}
+	if a.n > 0 {
+		args = append(args, "-n", strconv.Itoa(a.n))
+	} else {
+		args = append(args, "-t", a.d.String())
+	}
+	out, err := inNetns(ctx, netns, bin, append(args, url)...)
+	if err != nil {
+		return results.Latency{}, err
+	}
+	return parseFortio(out)
+}
+
+// parseFortio reads p50 and p90 (seconds in fortio's JSON) from fortio's
+// JSON result, refusing one in which a call did not answer 200.
+func parseFortio(out []byte) (results.Latency, error) {
+	var res struct {
+		RetCodes          map[string]int64
+		DurationHistogram struct {
+			Count       int64
+			Percentiles []struct {
+				Percentile float64
+				Value      float64
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return results.Latency{}, fmt.Errorf("decode fortio's JSON result: %w", err)
+	}
+	if ok := res.RetCodes["200"]; ok != res.DurationHistogram.Count || ok == 0 {
+		return results.Latency{}, fmt.Errorf("fortio: %d of %d calls answered 200 (%v)", ok, res.DurationHistogram.Count, res.RetCodes)
+	}
+	var l results.Latency
+	for _, p := range res.DurationHistogram.Percentiles {
+		switch p.Percentile {
+		case 50:
+			l.P50 = p.Value * 1e6
+		case 90:
+			l.P90 = p.Value * 1e6
+		}
+	}
+	if l.P50 == 0 || l.P90 == 0 {
+		return l, errors.New("fortio's JSON result has no p50 or p90")
+	}
+	return l, nil
 }
