@@ -20,9 +20,12 @@ GATE_OUT   ?= /tmp/meshbench-gate
 
 all: build
 
-# Static, so that the kube provider can ship the same binary as an image.
+# Static, so that the kube provider can ship the agents' binary as an
+# image. bin/meshbench-agent is the slim binary meshbench runs as its agents
+# (proxies, workloads, node agents) when it finds it beside itself.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meshbench
+	CGO_ENABLED=0 $(GO) build -o bin/meshbench-agent ./cmd/meshbench-agent
 
 bench: build
 	./$(BIN) run $(SCENARIO) $(BENCHFLAGS)

@@ -103,6 +103,9 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		Environment:   results.CaptureEnvironment(version, commit),
 		Gate:          spec.Gate,
 	}
+	if exe, _, err := clusters.AgentExecutable(); err == nil {
+		run.Environment.AgentBinary = filepath.Base(exe)
+	}
 	runner := bench.New(bench.Options{
 		Provider:  provider,
 		Datapaths: dps,

@@ -2,7 +2,7 @@ package builtin
 
 import (
 	"github.com/meshbench/meshbench/bpf/pathprobe"
-	"github.com/meshbench/meshbench/clusters/kube"
+	"github.com/meshbench/meshbench/clusters/kube/kubenode"
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/proxy"
 	"github.com/meshbench/meshbench/datapaths/steer"
@@ -29,7 +29,7 @@ func Roles() agent.Roles {
 		pathprobe.Role: pathprobe.NodeAgent,
 		// The kube provider's: every container's idle process and the
 		// node agent that finds the pods on a node.
-		kube.PauseRole:   kube.Pause,
-		kube.InspectRole: kube.Inspect,
+		kubenode.PauseRole:   kubenode.Pause,
+		kubenode.InspectRole: kubenode.Inspect,
 	}
 }

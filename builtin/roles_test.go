@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
-	"github.com/meshbench/meshbench/clusters/kube"
+	"github.com/meshbench/meshbench/clusters/kube/kubenode"
 	"github.com/meshbench/meshbench/datapaths/proxy"
 	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/internal/agent"
@@ -21,8 +21,8 @@ func TestRolesCoverOptions(t *testing.T) {
 		steer.Options{}.Args(),
 		costagent.Options{}.Args(),
 		pathprobe.Options{}.Args(),
-		kube.PauseOptions{}.Args(),
-		kube.InspectOptions{}.Args(),
+		kubenode.PauseOptions{}.Args(),
+		kubenode.InspectOptions{}.Args(),
 	} {
 		if len(args) < 2 || args[0] != "agent" {
 			t.Errorf("Args() = %q, want \"agent\" and a role first", args)

@@ -55,6 +55,10 @@ type Environment struct {
 	MeshbenchVersion string `json:"meshbench_version"`
 	GitCommit        string `json:"git_commit"`
 	Hostname         string `json:"hostname"`
+	// AgentBinary is the binary the agents ran: "meshbench-agent", the
+	// slim one, or "meshbench", whose whole CLI then counts in every
+	// proxy's and node agent's memory.
+	AgentBinary string `json:"agent_binary,omitempty"`
 }
 
 // Case is one matrix point, summarised over its repetitions (medians).

@@ -89,7 +89,7 @@ func (p *Provider) Check(ctx context.Context, _ clusters.Need) error {
 		return err
 	}
 	// On error the empty path makes StaticExecutable fail.
-	exe, _ := os.Executable()
+	exe, _, _ := clusters.AgentExecutable()
 	_, err = kube.StaticExecutable(exe)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kube/kubenode"
 	"github.com/meshbench/meshbench/internal/agentctl"
 )
 
@@ -25,7 +26,7 @@ func (c *Cluster) locate(ctx context.Context, running map[string]*corev1.Pod) er
 	)
 	for i := range c.topo.Nodes {
 		node := &c.topo.Nodes[i]
-		var ask []inspectPod
+		var ask []kubenode.Pod
 		for _, p := range c.topo.PodsOn(node.Name) {
 			ask = append(ask, inspectSpec(running[p.Name], clusters.AppContainer))
 		}
@@ -61,8 +62,8 @@ func (c *Cluster) locate(ctx context.Context, running map[string]*corev1.Pod) er
 
 // inspectSpec names a pod and its containers' runtime IDs for the inspect
 // role.
-func inspectSpec(pod *corev1.Pod, main string) inspectPod {
-	ip := inspectPod{Name: pod.Name, UID: string(pod.UID), Main: main, Containers: map[string]string{}}
+func inspectSpec(pod *corev1.Pod, main string) kubenode.Pod {
+	ip := kubenode.Pod{Name: pod.Name, UID: string(pod.UID), Main: main, Containers: map[string]string{}}
 	for _, cs := range pod.Status.ContainerStatuses {
 		// "containerd://ID", "cri-o://ID", "docker://ID"
 		_, id, _ := strings.Cut(cs.ContainerID, "://")
@@ -72,15 +73,15 @@ func inspectSpec(pod *corev1.Pod, main string) inspectPod {
 }
 
 // inspect runs the inspect role in the node agent of node.
-func (c *Cluster) inspect(ctx context.Context, node string, pods []inspectPod) (map[string]podPlace, error) {
+func (c *Cluster) inspect(ctx context.Context, node string, pods []kubenode.Pod) (map[string]kubenode.Place, error) {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
-		Target: clusters.Target{Node: node}, Name: "pod locator on node " + node, Args: InspectOptions{}.Args(),
+		Target: clusters.Target{Node: node}, Name: "pod locator on node " + node, Args: kubenode.InspectOptions{}.Args(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer a.Stop()
-	return inspectClient{Caller: a}.Inspect(ctx, pods)
+	return kubenode.InspectClient{Caller: a}.Inspect(ctx, pods)
 }
 
 // fillRanges sets what the Kubernetes API may not say: the service range

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kube/kubenode"
 	"github.com/meshbench/meshbench/internal/hostfs"
 )
 
@@ -125,7 +126,7 @@ type image struct {
 func podObject(runID string, s clusters.ServiceSpec, k int, node string, img image, inject []clusters.Container) *corev1.Pod {
 	no := false
 	grace := int64(podTerminationGrace)
-	app := idleContainer(clusters.AppContainer, img, PauseOptions{})
+	app := idleContainer(clusters.AppContainer, img, kubenode.PauseOptions{})
 	app.Ports = []corev1.ContainerPort{{
 		Name:          "http",
 		ContainerPort: int32(s.TargetPort),
@@ -142,7 +143,7 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 		EnableServiceLinks:            &no,
 	}
 	for _, ct := range inject {
-		c := idleContainer(ct.Name, img, PauseOptions{})
+		c := idleContainer(ct.Name, img, kubenode.PauseOptions{})
 		if ct.Init {
 			c.Command = append([]string{BinaryPath}, ct.Args...)
 		}
@@ -192,7 +193,7 @@ func nodeAgentObject(runID string, nodes []string, img image, containers []strin
 		HostPath: &corev1.HostPathVolumeSource{Path: "/"},
 	}}}
 	for _, name := range append([]string{NodeAgentContainer}, containers...) {
-		var pause PauseOptions
+		var pause kubenode.PauseOptions
 		if name == NodeAgentContainer {
 			pause.RemoveTables = runID
 		}
@@ -218,7 +219,7 @@ func nodeAgentObject(runID string, nodes []string, img image, containers []strin
 // idleContainer runs the pause agent: the container stays up for what
 // Start runs in it. A failure's stderr becomes the container's
 // termination message, which the provider reports.
-func idleContainer(name string, img image, pause PauseOptions) corev1.Container {
+func idleContainer(name string, img image, pause kubenode.PauseOptions) corev1.Container {
 	return corev1.Container{
 		Name:                     name,
 		Image:                    img.ref,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -40,7 +39,7 @@ type Options struct {
 	// rules: $KUBECONFIG, ~/.kube/config, or the in-cluster config.
 	Kubeconfig string
 	// Executable is the static Linux meshbench binary that the pods' image
-	// wraps; empty means the running executable.
+	// wraps; empty means clusters.AgentExecutable.
 	Executable string
 	// Registry is a repository (host/path/name) the image is pushed to and
 	// pulled from by digest. Credentials come from the Docker config.
@@ -149,7 +148,7 @@ func (p *Provider) executable() string {
 		return p.opts.Executable
 	}
 	// On error the empty path makes StaticExecutable fail.
-	exe, _ := os.Executable()
+	exe, _, _ := clusters.AgentExecutable()
 	return exe
 }
 

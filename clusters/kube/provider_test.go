@@ -19,6 +19,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kube/kubenode"
 )
 
 func newTestProvider(tb testing.TB, client *fake.Clientset, imp *importRecorder) *Provider {
@@ -100,7 +101,7 @@ func TestCreate(t *testing.T) {
 			if !strings.HasPrefix(ctr.Image, ImageRepository+":") || ctr.ImagePullPolicy != corev1.PullNever {
 				t.Errorf("%s: image %s pull policy %s, want %s:<digest> Never", tc.pod, ctr.Image, ctr.ImagePullPolicy, ImageRepository)
 			}
-			if want := []string{BinaryPath, "agent", PauseRole}; !slices.Equal(ctr.Command, want) {
+			if want := []string{BinaryPath, "agent", kubenode.PauseRole}; !slices.Equal(ctr.Command, want) {
 				t.Errorf("%s: command %q, want %q", tc.pod, ctr.Command, want)
 			}
 		}

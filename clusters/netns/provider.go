@@ -16,8 +16,8 @@ const teardownTimeout = 30 * time.Second
 
 // Options configure the provider.
 type Options struct {
-	// Executable is the meshbench binary that Start runs; empty means the
-	// running executable (os.Executable).
+	// Executable is the meshbench binary that Start runs; empty means
+	// clusters.AgentExecutable.
 	Executable string
 	// StateRoot holds the runner's state directories, one per cluster and
 	// named by its id, on the host the clusters share with the runner
@@ -53,8 +53,8 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	}
 	exe := p.opts.Executable
 	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("create cluster: find meshbench executable: %w", err)
+		if exe, _, err = clusters.AgentExecutable(); err != nil {
+			return nil, fmt.Errorf("create cluster: %w", err)
 		}
 	}
 	cg, err := detectCgroups()

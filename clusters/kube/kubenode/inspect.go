@@ -1,4 +1,4 @@
-package kube
+package kubenode
 
 import (
 	"context"
@@ -48,25 +48,25 @@ func parseInspectOptions(args []string, stderr io.Writer) (InspectOptions, error
 }
 
 // inspectMethod finds pods on the node.
-var inspectMethod = agent.Method[inspectArgs, map[string]podPlace]{Name: "inspect"}
+var inspectMethod = agent.Method[inspectArgs, map[string]Place]{Name: "inspect"}
 
-// inspectClient calls an inspect agent.
-type inspectClient struct {
+// InspectClient calls an inspect agent.
+type InspectClient struct {
 	agent.Caller
 }
 
 // Inspect returns where each of pods lives on the agent's node, by name.
-func (c inspectClient) Inspect(ctx context.Context, pods []inspectPod) (map[string]podPlace, error) {
+func (c InspectClient) Inspect(ctx context.Context, pods []Pod) (map[string]Place, error) {
 	return agent.Invoke(ctx, c.Caller, inspectMethod, inspectArgs{Pods: pods})
 }
 
 // inspectArgs name the pods to find: by UID, with the IDs of their
 // containers (the runtime's, without the "containerd://" scheme).
 type inspectArgs struct {
-	Pods []inspectPod
+	Pods []Pod
 }
 
-type inspectPod struct {
+type Pod struct {
 	Name string
 	UID  string
 	// Containers maps container names to runtime IDs; Main is the one
@@ -75,9 +75,9 @@ type inspectPod struct {
 	Main       string
 }
 
-// podPlace is where a pod lives on its node, in paths a node agent can
+// Place is where a pod lives on its node, in paths a node agent can
 // open.
-type podPlace struct {
+type Place struct {
 	NetNS  string
 	Cgroup string // the pod's cgroup v2, relative to the mount
 	// Containers maps container names to their cgroups.
@@ -91,14 +91,14 @@ type podPlace struct {
 	Gateway netip.Addr
 }
 
-// Inspect runs the inspect role: it answers inspectClient's calls until
+// Inspect runs the inspect role: it answers InspectClient's calls until
 // stdin closes.
 func Inspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if _, err := parseInspectOptions(args, stderr); err != nil {
 		return err
 	}
 	return agent.Serve(ctx, "", stdin, stdout,
-		agent.Handle(inspectMethod, func(_ context.Context, in inspectArgs) (map[string]podPlace, error) {
+		agent.Handle(inspectMethod, func(_ context.Context, in inspectArgs) (map[string]Place, error) {
 			return inspect(in.Pods)
 		}),
 	)
@@ -107,14 +107,14 @@ func Inspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 // inspect finds the pods' processes among the node's. Cgroup paths are
 // read in the host's cgroup namespace, so that they are relative to the
 // cgroup2 mount whatever cgroup namespace the node agent's container got.
-func inspect(pods []inspectPod) (map[string]podPlace, error) {
+func inspect(pods []Pod) (map[string]Place, error) {
 	procs, err := hostCgroups()
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]podPlace{}
+	out := map[string]Place{}
 	for _, p := range pods {
-		pl := podPlace{Containers: map[string]string{}}
+		pl := Place{Containers: map[string]string{}}
 		mainPid := 0
 		for name, id := range p.Containers {
 			for pid, cg := range procs {
