@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
@@ -36,6 +37,8 @@ type Server interface {
 type Load interface {
 	// Attack runs an attack, handing sample batches to onSamples.
 	Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error)
+	// Connections returns how many connections the agent has opened.
+	Connections(ctx context.Context) (uint64, error)
 	// Close stops the agent.
 	Close()
 }
@@ -116,6 +119,18 @@ func (s serverProc) Requests(ctx context.Context) (uint64, error) {
 func (s serverProc) Close() { s.Stop() }
 
 type loadProc struct{ *agentctl.Agent }
+
+func (l loadProc) Connections(ctx context.Context) (uint64, error) {
+	st, err := l.Stats(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := st["connections"]
+	if !ok {
+		return 0, errors.New("the load agent reports no connection count: its binary is older than meshbench; rebuild both (make build)")
+	}
+	return n, nil
+}
 
 func (l loadProc) Close() { l.Stop() }
 

@@ -22,7 +22,7 @@ type costedDatapath struct {
 }
 
 func (costedDatapath) Install(context.Context, clusters.Cluster) error { return nil }
-func (costedDatapath) Verify(context.Context) error                    { return nil }
+func (costedDatapath) Verify(context.Context, datapaths.Traffic) error { return nil }
 func (costedDatapath) Uninstall(context.Context) error                 { return nil }
 func (d costedDatapath) Components() []datapaths.Component             { return d.components }
 func (d costedDatapath) BPFMemoryBytes(context.Context) (map[string]uint64, error) {

@@ -235,7 +235,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 			return reps, err
 		}
 		reps = append(reps, out)
-		if err := cr.dp.Verify(ctx); err != nil {
+		if err := r.verifyDatapath(ctx, cr); err != nil {
 			return reps, fmt.Errorf("verify datapath %s after repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 	}
@@ -451,10 +451,24 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	if served == 0 {
 		return errors.New("no request reached any server: the cluster's service routing is broken")
 	}
-	if err := cr.dp.Verify(ctx); err != nil {
+	if err := r.verifyDatapath(ctx, cr); err != nil {
 		return fmt.Errorf("verify datapath %s: %w", cr.c.Datapath, err)
 	}
 	return nil
+}
+
+// verifyDatapath has the datapath prove that all the connections the load
+// agents opened so far went through it.
+func (r *Runner) verifyDatapath(ctx context.Context, cr *caseRun) error {
+	var t datapaths.Traffic
+	for _, cl := range cr.clients {
+		n, err := cl.Connections(ctx)
+		if err != nil {
+			return fmt.Errorf("read load agent counters: %w", err)
+		}
+		t.Connections += n
+	}
+	return cr.dp.Verify(ctx, t)
 }
 
 // record summarises one repetition and keeps its raw samples.

@@ -148,7 +148,7 @@ func (d *fakeDatapath) Install(context.Context, clusters.Cluster) error {
 	return d.f.failAt("install")
 }
 
-func (d *fakeDatapath) Verify(context.Context) error { return d.f.failAt("verify") }
+func (d *fakeDatapath) Verify(context.Context, datapaths.Traffic) error { return d.f.failAt("verify") }
 
 func (d *fakeDatapath) Uninstall(context.Context) error {
 	d.uninstalled++
@@ -197,8 +197,9 @@ func (a *fakeAgent) Close() {
 	a.closed++
 }
 
-func (a *fakeAgent) Requests(context.Context) (uint64, error) { return 1, nil }
-func (a *fakeAgent) Alive() error                             { return nil }
+func (a *fakeAgent) Requests(context.Context) (uint64, error)    { return 1, nil }
+func (a *fakeAgent) Connections(context.Context) (uint64, error) { return 1, nil }
+func (a *fakeAgent) Alive() error                                { return nil }
 
 // Attack answers every request on schedule with 200 in 1 ms, in one batch;
 // an attack by count (the probe's) sends that many.

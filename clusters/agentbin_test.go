@@ -23,18 +23,36 @@ func TestAgentExecutable(t *testing.T) {
 		t.Fatalf("without %s: AgentExecutable() = %q, %v, %v, want %q, false", clusters.AgentBinaryName, got, slim, err, self)
 	}
 	beside := filepath.Join(filepath.Dir(self), clusters.AgentBinaryName)
-	if err := os.WriteFile(beside, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { os.Remove(beside) })
-	if got, slim, _ := clusters.AgentExecutable(); got != self || slim {
-		t.Errorf("with a %s that is not executable: AgentExecutable() = %q, %v, want the running executable", clusters.AgentBinaryName, got, slim)
-	}
-	if err := os.Chmod(beside, 0o755); err != nil {
+	// A copy of the running executable is a binary of the same build.
+	same, err := os.ReadFile(self)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, slim, _ := clusters.AgentExecutable(); got != beside || !slim {
-		t.Errorf("with %s beside: AgentExecutable() = %q, %v, want %q, true", clusters.AgentBinaryName, got, slim, beside)
+	for _, tt := range []struct {
+		name    string
+		content []byte
+		mode    os.FileMode
+		slim    bool
+	}{
+		{"not executable", same, 0o644, false},
+		{"not a Go binary", []byte("#!/bin/sh\n"), 0o755, false},
+		{"the same build", same, 0o755, true},
+	} {
+		if err := os.WriteFile(beside, tt.content, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(beside, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		want := self
+		if tt.slim {
+			want = beside
+		}
+		if got, slim, _ := clusters.AgentExecutable(); got != want || slim != tt.slim {
+			t.Errorf("with a %s beside that is %s: AgentExecutable() = %q, %v, want %q, %v", clusters.AgentBinaryName, tt.name, got, slim, want, tt.slim)
+		}
+		os.Remove(beside)
 	}
 }
 

@@ -26,13 +26,21 @@ var ErrNotInPath = errors.New("datapath not in path")
 // the message names the missing feature.
 var ErrUnsupported = errors.New("datapath unsupported on this machine")
 
+// Traffic is what the load agents sent since they started, for Verify to
+// prove that all of it went through the datapath.
+type Traffic struct {
+	// Connections is how many TCP connections the load agents opened.
+	Connections uint64
+}
+
 // Datapath is one installed datapath.
 type Datapath interface {
 	// Install sets the datapath up in the cluster.
 	Install(ctx context.Context, c clusters.Cluster) error
-	// Verify returns an error wrapping ErrNotInPath unless the traffic sent
-	// since Install went through the datapath.
-	Verify(ctx context.Context) error
+	// Verify returns an error wrapping ErrNotInPath unless all the traffic
+	// sent since Install went through the datapath: its own counts (proxy
+	// accepts, connect-hook hits) must match t, what the load agents sent.
+	Verify(ctx context.Context, t Traffic) error
 	// Uninstall removes what Install created; it is safe after a failed or
 	// partial Install.
 	Uninstall(ctx context.Context) error

@@ -187,17 +187,20 @@ func (e *ebpfPath) counters(ctx context.Context) (redirect.Counters, error) {
 	return sum, nil
 }
 
-// Verify proves the programs acted on the traffic: with the proxy, connect4
-// steered connections, sk_msg redirected messages and the node proxies
-// accepted connections; without it, connect4 balanced connections.
-func (e *ebpfPath) Verify(ctx context.Context) error {
+// Verify proves the programs acted on all the traffic: with the proxy,
+// connect4 steered at least every connection the load agents opened (it
+// also sees connects that then failed), the node proxies accepted every one
+// and sk_msg redirected messages; without it, connect4 balanced at least
+// every one.
+func (e *ebpfPath) Verify(ctx context.Context, t datapaths.Traffic) error {
 	c, err := e.counters(ctx)
 	if err != nil {
 		return fmt.Errorf("verify ebpf datapath: %w", err)
 	}
 	if !e.proxyOn() {
-		if c.Balanced == 0 {
-			return mesh.NotInPath("connect4 balanced %d connections, tc peer-redirected %d packets", c.Balanced, c.PeerRedirected)
+		if c.Balanced < t.Connections || c.Balanced == 0 {
+			return mesh.NotInPath("connect4 balanced %d of the %d connections the load agents opened, tc peer-redirected %d packets",
+				c.Balanced, t.Connections, c.PeerRedirected)
 		}
 		return nil
 	}
@@ -206,9 +209,9 @@ func (e *ebpfPath) Verify(ctx context.Context) error {
 		return err
 	}
 	out := mesh.Sum(stats, e.m.Proxies, proxy.StatConnsOutbound, nil)
-	if c.Steered == 0 || c.Messages == 0 || out == 0 {
-		return mesh.NotInPath("connect4 steered %d connections, sk_msg redirected %d messages, node proxies accepted %d connections",
-			c.Steered, c.Messages, out)
+	if c.Steered < t.Connections || out != t.Connections || c.Messages == 0 || out == 0 {
+		return mesh.NotInPath("connect4 steered %d and node proxies accepted %d of the %d connections the load agents opened, sk_msg redirected %d messages",
+			c.Steered, out, t.Connections, c.Messages)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func TestDatapath(t *testing.T) {
 			}
 
 			servers, load := deploy(t, c)
-			if err := dp.Verify(ctx); !errors.Is(err, datapaths.ErrNotInPath) {
+			if err := dp.Verify(ctx, datapaths.Traffic{}); !errors.Is(err, datapaths.ErrNotInPath) {
 				t.Errorf("Verify before any request = %v, want %v", err, datapaths.ErrNotInPath)
 			}
 			host.ping(t, "during the run")
@@ -116,8 +116,16 @@ func TestDatapath(t *testing.T) {
 					t.Errorf("server %s answered no request", name)
 				}
 			}
-			if err := dp.Verify(ctx); err != nil {
+			st, err := load.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dp.Verify(ctx, datapaths.Traffic{Connections: st["connections"]}); err != nil {
 				t.Errorf("Verify: %v", err)
+			}
+			// A connection the datapath did not see fails Verify.
+			if err := dp.Verify(ctx, datapaths.Traffic{Connections: st["connections"] + 1}); !errors.Is(err, datapaths.ErrNotInPath) {
+				t.Errorf("Verify with one connection more than the datapath saw = %v, want %v", err, datapaths.ErrNotInPath)
 			}
 			e := dp.(*ebpfPath)
 			cnt, err := e.counters(ctx)

@@ -114,16 +114,18 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 	return m.StartAll(ctx, launches)
 }
 
-// Verify proves the node proxies intercepted the pods' connections.
-func (n *nodeProxy) Verify(ctx context.Context) error {
+// Verify proves the node proxies intercepted every connection the load
+// agents opened.
+func (n *nodeProxy) Verify(ctx context.Context, t datapaths.Traffic) error {
 	stats, err := n.Mesh.Stats(ctx)
 	if err != nil {
 		return err
 	}
 	out := mesh.Sum(stats, n.Mesh.Proxies, proxy.StatConnsOutbound, nil)
 	hits := mesh.Sum(stats, n.Mesh.Proxies, proxy.StatRedirectHits, nil)
-	if out == 0 || hits == 0 {
-		return mesh.NotInPath("node proxies intercepted %d connections, redirect rules matched %d packets", out, hits)
+	if out != t.Connections || hits == 0 {
+		return mesh.NotInPath("node proxies intercepted %d of the %d connections the load agents opened, redirect rules matched %d packets",
+			out, t.Connections, hits)
 	}
 	return nil
 }

@@ -34,6 +34,6 @@ func (none) Install(context.Context, clusters.Cluster) error { return nil }
 
 // Verify has nothing of its own to prove: the runner already checks that the
 // servers answered every request the load agent counted.
-func (none) Verify(context.Context) error { return nil }
+func (none) Verify(context.Context, datapaths.Traffic) error { return nil }
 
 func (none) Uninstall(context.Context) error { return nil }

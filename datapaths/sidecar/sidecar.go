@@ -107,9 +107,11 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 	return m.StartAll(ctx, launches)
 }
 
-// Verify proves that client sidecars intercepted the load agents'
-// connections and server sidecars received them.
-func (s *sidecar) Verify(ctx context.Context) error {
+// Verify proves that the client sidecars intercepted every connection the
+// load agents opened, and that the server sidecars received every
+// connection the client sidecars opened to them: a rule that lets some
+// connections around either side shows as a shortfall.
+func (s *sidecar) Verify(ctx context.Context, t datapaths.Traffic) error {
 	stats, err := s.Mesh.Stats(ctx)
 	if err != nil {
 		return err
@@ -122,10 +124,12 @@ func (s *sidecar) Verify(ctx context.Context) error {
 		}
 	}
 	out := mesh.Sum(stats, s.Mesh.Proxies, proxy.StatConnsOutbound, role("client"))
+	up := mesh.Sum(stats, s.Mesh.Proxies, proxy.StatUpstreamConns, role("client"))
 	in := mesh.Sum(stats, s.Mesh.Proxies, proxy.StatConnsInbound, role("server")) +
 		mesh.Sum(stats, s.Mesh.Proxies, proxy.StatTunnels, role("server"))
-	if out == 0 || in == 0 {
-		return mesh.NotInPath("client sidecars intercepted %d connections, server sidecars received %d", out, in)
+	if out != t.Connections || in != up || in == 0 {
+		return mesh.NotInPath("client sidecars intercepted %d of the %d connections the load agents opened; server sidecars received %d of the %d the client sidecars opened",
+			out, t.Connections, in, up)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -143,6 +144,9 @@ type loader struct {
 	maxWorkers uint64
 	// Totals over all attacks; only the command loop touches them.
 	requests, errors uint64
+	// conns counts the TCP connections the client opened, which the
+	// datapaths' counts are checked against.
+	conns *atomic.Uint64
 }
 
 func newLoader(o LoadOptions) *loader {
@@ -150,8 +154,16 @@ func newLoader(o LoadOptions) *loader {
 	// MaxConnections would configure, built here once to be shared by
 	// every attack's Attacker. No Proxy: agents talk to pod and service
 	// IPs directly, whatever the environment says.
+	conns := new(atomic.Uint64)
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err == nil {
+				conns.Add(1)
+			}
+			return c, err
+		},
 		MaxIdleConnsPerHost: o.Connections,
 		MaxConnsPerHost:     o.Connections,
 		DisableCompression:  true,
@@ -179,6 +191,7 @@ func newLoader(o LoadOptions) *loader {
 		targeter:   vegeta.NewStaticTargeter(targets...),
 		workers:    o.Workers,
 		maxWorkers: maxWorkers,
+		conns:      conns,
 	}
 }
 
@@ -188,8 +201,9 @@ func (l *loader) handle(ctx context.Context, cmd wire.Command, enc *wire.Encoder
 		return l.attack(ctx, cmd.ID, *cmd.Attack, enc)
 	case cmd.Stats:
 		return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{
-			"requests": l.requests,
-			"errors":   l.errors,
+			"requests":    l.requests,
+			"errors":      l.errors,
+			"connections": l.conns.Load(),
 		}})
 	}
 	return errors.New("empty command: want an attack or stats")
