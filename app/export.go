@@ -29,7 +29,7 @@ or to --output:
              what SMP lacks (datapath mode, p99.9, hops, per-node costs,
              overhead vs none) in labels`,
 		Args: argsBetween(1, 1),
-		RunE: func(_ *cobra.Command, args []string) (err error) {
+		RunE: func(_ *cobra.Command, args []string) error {
 			if !slices.Contains(export.Formats, format) {
 				return usagef("--format %q: want one of %s", format, strings.Join(export.Formats, ", "))
 			}
@@ -37,23 +37,32 @@ or to --output:
 			if err != nil {
 				return err
 			}
-			w := stdout
-			if output != "" {
-				f, err := os.Create(output)
-				if err != nil {
-					return usagef("--output: %w", err)
-				}
-				defer func() {
-					if cerr := f.Close(); err == nil && cerr != nil {
-						err = fmt.Errorf("write %s: %w", output, cerr)
-					}
-				}()
-				w = f
+			write := func(w io.Writer) error { return export.Write(w, run, format) }
+			if output == "" {
+				return write(stdout)
 			}
-			return export.Write(w, run, format)
+			return writeFile("--output", output, write)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "benchstat", "output format: "+strings.Join(export.Formats, ", "))
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
+}
+
+// writeFile creates path, named by flag in a usage error when it cannot be
+// created, and writes it with write; a file whose writing failed is
+// removed.
+func writeFile(flag, path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return usagef("%s: %w", flag, err)
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write %s: %w", path, cerr)
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
 }

@@ -101,7 +101,7 @@ func TestGateCommand(t *testing.T) {
 // message naming the file, for every command that reads runs.
 func TestResultCommandsBadInput(t *testing.T) {
 	good := writeRun(t, resultstest.Run(t, resultstest.Options{}))
-	other := writeRun(t, resultstest.Run(t, resultstest.Options{Datapaths: []string{"none", "ebpf"}}))
+	other := writeRun(t, resultstest.Run(t, resultstest.Options{Rates: []float64{500}}))
 	badGate := resultstest.Run(t, resultstest.Options{})
 	badGate.Gate = map[string]string{"latency": "10%"}
 	badGateDir := writeRun(t, badGate)
@@ -131,7 +131,8 @@ func TestResultCommandsBadInput(t *testing.T) {
 		{"compare truncated candidate", []string{"compare", good, truncated}, "truncated.json: not a usable meshbench result: truncated JSON"},
 		{"gate foreign", []string{"gate", foreign, good}, "foreign.json: not a usable meshbench result: foreign JSON"},
 		{"gate future schema", []string{"gate", good, future}, "future.json: not a usable meshbench result: schema version 99"},
-		{"gate unpaired", []string{"gate", good, other}, "do not pair up"},
+		{"gate no case in common", []string{"gate", good, other}, "the runs have no case in common"},
+		{"compare no case in common", []string{"compare", good, other}, "the runs have no case in common"},
 		{"gate bad --max", []string{"gate", good, good, "--max", "hops=-1"}, "--max"},
 		{"gate bad scenario gate", []string{"gate", good, badGateDir}, "gate thresholds recorded in " + badGateDir},
 		{"gate one argument", []string{"gate", good}, "gate takes 2 to 2 arguments"},

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshbench/meshbench/results/resultstest"
+)
+
+// TestGateSubsetRerun gates a rerun of one datapath, with none, against
+// the full run: it passes, and says what it left out.
+func TestGateSubsetRerun(t *testing.T) {
+	base := writeRun(t, resultstest.Run(t, resultstest.Options{}))
+	rerun := writeRun(t, resultstest.Run(t, resultstest.Options{Datapaths: []string{"none", "nodeproxy"}}))
+	for _, cmd := range []string{"gate", "compare"} {
+		stdout, stderr, code := runApp(t, cmd, base, rerun)
+		if code != 0 {
+			t.Fatalf("%s exit %d\nstdout:\n%s\nstderr:\n%s", cmd, code, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "4 cases (sidecar 2, ebpf 2) only in base, not compared") {
+			t.Errorf("%s does not say what it left out:\n%s", cmd, stdout)
+		}
+	}
+}
+
+func TestCompareFormats(t *testing.T) {
+	base := writeRun(t, resultstest.Run(t, resultstest.Options{}))
+	cand := writeRun(t, doctored(t))
+	stdout, stderr, code := runApp(t, "compare", "--format", "markdown", base, cand)
+	if code != 0 || !strings.HasPrefix(stdout, "### meshbench compare:") || !strings.Contains(stdout, "| sidecar/same-node |") {
+		t.Errorf("compare --format markdown: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runApp(t, "compare", "--format", "json", base, cand)
+	var got struct{ Rows []struct{ Verdict string } }
+	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil || len(got.Rows) == 0 {
+		t.Errorf("compare --format json: exit %d, decode %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
+	}
+	if _, stderr, code := runApp(t, "compare", "--format", "html", base, cand); code != 2 || !strings.Contains(stderr, `--format "html"`) {
+		t.Errorf("compare --format html: exit %d, stderr %q; want 2 naming the flag", code, stderr)
+	}
+}
+
+func TestGateMachineOutput(t *testing.T) {
+	base := writeRun(t, resultstest.Run(t, resultstest.Options{}))
+	cand := writeRun(t, doctored(t))
+	junit := filepath.Join(t.TempDir(), "gate.xml")
+	stdout, stderr, code := runApp(t, "gate", "--format", "json", "--junit", junit, base, cand)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var got struct {
+		OK         bool
+		Violations []struct{ Metric string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || got.OK || len(got.Violations) != 12 {
+		t.Errorf("gate --format json: decode %v, ok %v, %d violations, want 12\n%s", err, got.OK, len(got.Violations), stdout)
+	}
+	data, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal(data, &suites); err != nil || suites.Failures != 12 {
+		t.Errorf("--junit: decode %v, %d failures, want 12\n%s", err, suites.Failures, data)
+	}
+
+	for _, flag := range []string{"-v", "--verbose"} {
+		if stdout, _, _ := runApp(t, "gate", flag, base, cand); !strings.Contains(stdout, "VERDICT") {
+			t.Errorf("gate %s does not print the comparison:\n%s", flag, stdout)
+		}
+	}
+
+	missingDir := filepath.Join(t.TempDir(), "no-such-dir", "gate.xml")
+	if _, stderr, code := runApp(t, "gate", "--junit", missingDir, base, cand); code != 2 || !strings.Contains(stderr, "--junit") {
+		t.Errorf("gate --junit into a missing directory: exit %d, stderr %q; want 2 naming --junit", code, stderr)
+	}
+	if _, stderr, code := runApp(t, "gate", "--format", "xml", base, cand); code != 2 || !strings.Contains(stderr, `--format "xml"`) {
+		t.Errorf("gate --format xml: exit %d, stderr %q; want 2 naming the flag", code, stderr)
+	}
+}
