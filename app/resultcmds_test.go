@@ -182,7 +182,7 @@ func TestExportCommand(t *testing.T) {
 	}{
 		{"benchstat", "BenchmarkMesh/datapath=sidecar-l4/placement=same-node/svc=1/rate=1000/conns=8/req=0/resp=1024 2000 "},
 		{"csv", "run,scenario,case,datapath,"},
-		{"smp", `"actual_QPS": 1000`},
+		{"smp", `"RequestedQPS": "1000"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.format, func(t *testing.T) {
