@@ -75,8 +75,11 @@ func Gate(r *Report, limits Limits) *GateResult {
 	for _, n := range r.Notes {
 		g.warn("", n)
 	}
-	for _, s := range r.leftOut() {
-		g.warn("", s)
+	for _, id := range r.OnlyBase {
+		g.warn(id, "only in base, not compared")
+	}
+	for _, id := range r.OnlyCandidate {
+		g.warn(id, "only in candidate, not compared")
 	}
 	only := map[string]bool{}
 	for _, id := range r.OnlyCandidate {

@@ -23,7 +23,7 @@ type junitSuite struct {
 	Skipped    int             `xml:"skipped,attr"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
-	SystemOut  string          `xml:"system-out,omitempty"`
+	SystemOut  *junitText      `xml:"system-out,omitempty"`
 }
 
 type junitProperty struct {
@@ -41,7 +41,13 @@ type junitCase struct {
 type junitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
+}
+
+// junitText is an element's text, written as CDATA so that line breaks
+// stay line breaks.
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 type junitSkipped struct {
@@ -110,7 +116,9 @@ func (g *GateResult) WriteJUnit(w io.Writer, r *Report) error {
 	for _, wn := range g.Warnings {
 		out.WriteString("warning: " + wn.String() + "\n")
 	}
-	s.SystemOut = out.String()
+	if out.Len() > 0 {
+		s.SystemOut = &junitText{out.String()}
+	}
 	doc := junitSuites{Name: "meshbench gate", Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Suites: []junitSuite{s}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("write junit: %w", err)

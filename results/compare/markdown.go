@@ -186,8 +186,8 @@ func markdownCell(row *Row) string {
 	return s
 }
 
-// roundedDelta writes a relative change to 2 significant digits at most
-// ("+4.2%", "+12%", "-0.3%"), "0%" for none.
+// roundedDelta writes a relative change in percent, to one decimal under
+// 10% and whole above ("+4.2%", "+12%", "-0.3%"), "0%" for none.
 func roundedDelta(d float64) string {
 	switch {
 	case math.IsInf(d, 1):
