@@ -1,7 +1,10 @@
 package app
 
 import (
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -9,15 +12,16 @@ import (
 
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/results/compare"
+	"github.com/meshbench/meshbench/results/report"
 )
 
 // compareFormats are the output formats of compare, the first the default.
 var compareFormats = []string{"text", "markdown", "json"}
 
 func newCompareCommand(stdout io.Writer) *cobra.Command {
-	var format string
+	var format, htmlOut string
 	cmd := &cobra.Command{
-		Use:   "compare BASE CANDIDATE [--format text|markdown|json]",
+		Use:   "compare BASE CANDIDATE [--format text|markdown|json] [--html FILE]",
 		Short: "Compare two runs case by case: base, candidate, delta, p-value and verdict per figure",
 		Long: `compare pairs the cases of two runs (run directories or result files) by
 their matrix point and prints, for every case both ran and every figure,
@@ -35,10 +39,12 @@ under 5% and 10% as noise.
 
 --format markdown writes one table of rounded changes, significant ones
 marked, for a pull-request comment; --format json every row with its
-numbers. Exit code 2 when a file is unusable or the runs have no case in
-common.`,
+numbers. --html FILE also writes one self-contained page: that table,
+coloured, over the two runs' own reports side by side. Exit code 2 when a
+file is unusable or the runs have no case in common.`,
 		Example: `  meshbench compare results/baselines/quick /tmp/meshbench-gate/*/result.json
-  meshbench compare --format markdown BASE CANDIDATE > comment.md`,
+  meshbench compare --format markdown BASE CANDIDATE > comment.md
+  meshbench compare --html compare.html BASE CANDIDATE`,
 		Args: argsBetween(2, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if !slices.Contains(compareFormats, format) {
@@ -47,6 +53,11 @@ common.`,
 			r, err := compareFiles(args[0], args[1])
 			if err != nil {
 				return err
+			}
+			if htmlOut != "" {
+				if err := writeCompareHTML(htmlOut, r); err != nil {
+					return err
+				}
 			}
 			switch format {
 			case "markdown":
@@ -58,7 +69,31 @@ common.`,
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", compareFormats[0], "output format: "+strings.Join(compareFormats, ", "))
+	cmd.Flags().StringVar(&htmlOut, "html", "", "also write a side-by-side HTML report of the two runs to this file")
 	return cmd
+}
+
+// writeCompareHTML writes the side-by-side report to path, each run's own
+// report rendered into a scratch directory first.
+func writeCompareHTML(path string, r *compare.Report) error {
+	var pages [2][]byte
+	for i, run := range []*results.Run{r.Base, r.Candidate} {
+		dir, err := os.MkdirTemp("", "meshbench-compare-")
+		if err != nil {
+			return fmt.Errorf("render report: %w", err)
+		}
+		err = report.WriteHTML(dir, run)
+		if err == nil {
+			pages[i], err = os.ReadFile(filepath.Join(dir, report.HTMLFile))
+		}
+		if rerr := os.RemoveAll(dir); err == nil && rerr != nil {
+			err = fmt.Errorf("render report: %w", rerr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return writeFile("--html", path, func(w io.Writer) error { return r.WriteHTML(w, pages[0], pages[1]) })
 }
 
 // compareFiles reads and compares two runs; every failure is a usage

@@ -87,3 +87,28 @@ func TestGateMachineOutput(t *testing.T) {
 		t.Errorf("gate --format xml: exit %d, stderr %q; want 2 naming the flag", code, stderr)
 	}
 }
+
+func TestCompareHTML(t *testing.T) {
+	base := writeRun(t, resultstest.Run(t, resultstest.Options{}))
+	cand := writeRun(t, doctored(t))
+	out := filepath.Join(t.TempDir(), "compare.html")
+	if _, stderr, code := runApp(t, "compare", "--html", out, base, cand); code != 0 {
+		t.Fatalf("compare --html: exit %d: %s", code, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each run's own report, escaped into its frame.
+	if n := strings.Count(string(data), "srcdoc=\"&lt;!DOCTYPE html&gt;"); n != 2 {
+		t.Errorf("%d embedded reports, want 2", n)
+	}
+	other := writeRun(t, resultstest.Run(t, resultstest.Options{Rates: []float64{500}}))
+	gone := filepath.Join(t.TempDir(), "none.html")
+	if _, _, code := runApp(t, "compare", "--html", gone, base, other); code != 2 {
+		t.Errorf("compare --html of runs without a common case: exit %d, want 2", code)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("compare --html wrote %s for unusable input: %v", gone, err)
+	}
+}

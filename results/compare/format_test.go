@@ -148,3 +148,27 @@ func TestGateJSONAndJUnit(t *testing.T) {
 	}
 	testutil.Golden(t, filepath.Join("testdata", "gate-partial.junit.golden"), x.Bytes())
 }
+
+func TestWriteHTML(t *testing.T) {
+	r := partialComparison(t)
+	var b bytes.Buffer
+	base, cand := []byte(`<html><body>base "report" & more</body></html>`), []byte(`<p>candidate report</p>`)
+	if err := r.WriteHTML(&b, base, cand); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		`srcdoc="&lt;html&gt;&lt;body&gt;base &#34;report&#34; &amp; more&lt;/body&gt;&lt;/html&gt;"`,
+		`srcdoc="&lt;p&gt;candidate report&lt;/p&gt;"`,
+		`<td>sidecar/same-node</td>`, `<td class="num worse">&#43;100%</td>`,
+		`<td class="worse" colspan="9">ok in base, failed in candidate</td>`,
+		"Left out: 2 cases (nodeproxy 2) only in base, not compared.",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s:\n%s", want, page)
+		}
+	}
+	if strings.Count(page, "<iframe") != 2 || strings.Contains(page, "<script") || strings.Contains(page, "http") {
+		t.Errorf("want two frames, no script and nothing fetched:\n%s", page)
+	}
+}

@@ -25,65 +25,51 @@ const (
 	markNoisy  = "❔"
 )
 
-// WriteMarkdown renders the comparison for a pull-request comment: a
-// heading with the verdict counts, one table with a row per case (named
-// by what varies between the cases) and a column per main figure holding
-// its rounded change, marked when significant, then a line per left-out
-// case set, failure, missing figure and note.
-func (r *Report) WriteMarkdown(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "### meshbench compare: %s\n\n", r.verdictCounts())
-	fmt.Fprintf(&b, "Base `%s` (%s) → candidate `%s` (%s), %d cases compared.\n\n",
-		orUnknown(r.Base.ID), orUnknown(r.Base.Scenario), orUnknown(r.Candidate.ID), orUnknown(r.Candidate.Scenario), len(r.Base.Cases)-len(r.OnlyBase))
+// summaryRow is one case of the summary table: its short label, and
+// either the rows of the table's metrics (nil where not measured) or why
+// it has none.
+type summaryRow struct {
+	Label  string
+	Failed string
+	Rows   []*Row
+}
 
-	rows := map[string]map[string]*Row{}
-	var ids []string
+// summary returns the summary table's rows, one per case compared or
+// failed, in the base's order, and the lines that go under it: figures
+// outside the table that worsened, failures, cases left out, missing
+// figures and notes.
+func (r *Report) summaryTable() (rows []summaryRow, lines []string) {
+	byCase := map[string]map[string]*Row{}
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		if rows[row.Case] == nil {
-			rows[row.Case] = map[string]*Row{}
+		if byCase[row.Case] == nil {
+			byCase[row.Case] = map[string]*Row{}
 		}
-		rows[row.Case][row.Metric] = row
+		byCase[row.Case][row.Metric] = row
 	}
 	failed := map[string]CaseStatus{}
 	for _, f := range r.Failed {
 		failed[f.Case] = f
 	}
+	var ids []string
 	for _, c := range r.Base.Cases {
-		if rows[c.ID] != nil || failed[c.ID].Case != "" {
+		if _, ok := failed[c.ID]; ok || byCase[c.ID] != nil {
 			ids = append(ids, c.ID)
 		}
 	}
 	labels := shortLabels(ids)
-	t := &results.Table{Header: []string{"case"}, Number: []bool{false}}
-	for _, m := range markdownMetrics {
-		t.Header = append(t.Header, m.header)
-		t.Number = append(t.Number, true)
-	}
 	for _, id := range ids {
-		cells := []string{labels[id]}
+		sr := summaryRow{Label: labels[id]}
 		if f, ok := failed[id]; ok {
-			cells = append(cells, fmt.Sprintf("%s in base, %s in candidate", f.Base, f.Candidate))
-			for len(cells) < len(t.Header) {
-				cells = append(cells, "")
+			sr.Failed = fmt.Sprintf("%s in base, %s in candidate", f.Base, f.Candidate)
+		} else {
+			for _, m := range markdownMetrics {
+				sr.Rows = append(sr.Rows, byCase[id][m.name])
 			}
-			t.Rows = append(t.Rows, cells)
-			continue
 		}
-		for _, m := range markdownMetrics {
-			cells = append(cells, markdownCell(rows[id][m.name]))
-		}
-		t.Rows = append(t.Rows, cells)
+		rows = append(rows, sr)
 	}
-	if err := t.WriteMarkdown(&b); err != nil {
-		return err
-	}
-	fmt.Fprintf(&b, "%s worse, %s better: significant (Welch's t-test over repetitions, p < %g), any change of hops and proxies, "+
-		"a change beyond 5%% (memory) or 10%% (cpu); %s: a change of 5%% or more that is not significant; "+
-		"errors in percentage points, hops and proxies as differences; – : not measured.\n\n",
-		markWorse, markBetter, Alpha, markNoisy)
-	var lines []string
-	lines = append(lines, r.otherWorse()...)
+	lines = r.otherWorse()
 	for _, f := range r.Failed {
 		lines = append(lines, fmt.Sprintf("%s: %s in base, %s in candidate%s", labels[f.Case], f.Base, f.Candidate, failureDetail(f)))
 	}
@@ -96,6 +82,56 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, n := range r.Notes {
 		lines = append(lines, "Note: "+n+".")
 	}
+	return rows, lines
+}
+
+// title and subtitle head the Markdown and HTML summaries.
+func (r *Report) title() string { return "meshbench compare: " + r.verdictCounts() }
+
+func (r *Report) subtitle(code func(string) string) string {
+	return fmt.Sprintf("Base %s (%s) → candidate %s (%s), %d cases compared.",
+		code(orUnknown(r.Base.ID)), orUnknown(r.Base.Scenario), code(orUnknown(r.Candidate.ID)), orUnknown(r.Candidate.Scenario), len(r.Base.Cases)-len(r.OnlyBase))
+}
+
+// legend explains the summary table's marks, named worse, better and
+// noisy.
+func legend(worse, better, noisy string) string {
+	return fmt.Sprintf("%s: worse, %s: better, significantly (Welch's t-test over repetitions, p < %g), or any change of hops and proxies, "+
+		"a change beyond 5%% (memory) or 10%% (cpu); %s: a change of 5%% or more that is not significant. "+
+		"Errors in percentage points, hops and proxies as differences; –: not measured.", worse, better, Alpha, noisy)
+}
+
+// WriteMarkdown renders the comparison for a pull-request comment: a
+// heading with the verdict counts, one table with a row per case (named
+// by what varies between the cases) and a column per main figure holding
+// its rounded change, marked when significant, then a line per left-out
+// case set, failure, missing figure and note.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n%s\n\n", r.title(), r.subtitle(func(s string) string { return "`" + s + "`" }))
+	rows, lines := r.summaryTable()
+	t := &results.Table{Header: []string{"case"}, Number: []bool{false}}
+	for _, m := range markdownMetrics {
+		t.Header = append(t.Header, m.header)
+		t.Number = append(t.Number, true)
+	}
+	for _, sr := range rows {
+		cells := []string{sr.Label}
+		if sr.Failed != "" {
+			cells = append(cells, sr.Failed)
+		}
+		for _, row := range sr.Rows {
+			cells = append(cells, markdownCell(row))
+		}
+		for len(cells) < len(t.Header) {
+			cells = append(cells, "")
+		}
+		t.Rows = append(t.Rows, cells)
+	}
+	if err := t.WriteMarkdown(&b); err != nil {
+		return err
+	}
+	b.WriteString(legend(markWorse, markBetter, markNoisy) + "\n\n")
 	for _, l := range lines {
 		fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(l, "\n", " "))
 	}
@@ -157,25 +193,8 @@ func (r *Report) otherWorse() []string {
 
 // markdownCell writes a figure's change, rounded, with its verdict's mark.
 func markdownCell(row *Row) string {
-	if row == nil {
-		return "–"
-	}
-	var s string
-	switch {
-	case row.Kind == Exact || row.Metric == "errors":
-		d := row.Candidate - row.Base
-		if d == 0 {
-			s = "="
-		} else {
-			s = formatDiff(math.Round(d*100) / 100)
-		}
-		if row.Metric == "errors" && d != 0 {
-			s += " pp"
-		}
-	default:
-		s = roundedDelta(row.Delta)
-	}
-	switch row.Verdict {
+	s, v := changeCell(row)
+	switch v {
 	case Worse:
 		return markWorse + " **" + s + "**"
 	case Better:
@@ -184,6 +203,27 @@ func markdownCell(row *Row) string {
 		return markNoisy + " " + s
 	}
 	return s
+}
+
+// changeCell writes a figure's change, rounded (errors in percentage
+// points, exact figures as differences, "=" for none, "–" for a figure
+// not measured), and the verdict to mark it with.
+func changeCell(row *Row) (string, Verdict) {
+	if row == nil {
+		return "–", NoChange
+	}
+	if row.Kind != Exact && row.Metric != "errors" {
+		return roundedDelta(row.Delta), row.Verdict
+	}
+	d := row.Candidate - row.Base
+	if d == 0 {
+		return "=", row.Verdict
+	}
+	s := formatDiff(math.Round(d*100) / 100)
+	if row.Metric == "errors" {
+		s += " pp"
+	}
+	return s, row.Verdict
 }
 
 // roundedDelta writes a relative change in percent, to one decimal under
