@@ -262,7 +262,7 @@ func inconsistent(which string, run *results.Run) []string {
 	if len(ids) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("%s: latency_us of %s disagrees with the repetitions, which are compared", which, countCases(ids))}
+	return []string{fmt.Sprintf("%s: latency_us disagrees with the repetitions (compared instead) in %s", which, plural(len(ids), "case"))}
 }
 
 // compareFigure compares one figure's values.

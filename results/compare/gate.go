@@ -106,9 +106,10 @@ func Gate(r *Report, limits Limits) *GateResult {
 		switch {
 		case metricByName(m.Metric).kind == Sampled:
 			if limited && !l.Off() {
-				why := "missing in " + side(!m.InBase)
+				who := strings.TrimPrefix(side(!m.InBase), "the ")
+				why := "missing in " + who
 				if strings.HasSuffix(m.Metric, "_overhead") {
-					why = side(!m.InBase) + " has no none case at the point"
+					why = who + " lacks none at this point"
 				}
 				g.warn(m.Case, fmt.Sprintf("%s not gated: %s", m.Metric, why))
 			}
@@ -135,7 +136,7 @@ func Gate(r *Report, limits Limits) *GateResult {
 		case row.Kind != Sampled || row.Verdict == Worse:
 			g.Violations = append(g.Violations, Violation{row.Case, row.Metric, describe(row, l)})
 		default:
-			g.warn(row.Case, fmt.Sprintf("%s worse beyond %s, not gated: %s", row.Metric, l, notSignificant(row)))
+			g.warn(row.Case, fmt.Sprintf("beyond %s, not gated: %s", l, notSignificant(row)))
 		}
 	}
 	return g
@@ -239,7 +240,7 @@ func pText(p float64) string {
 
 func notSignificant(row *Row) string {
 	if math.IsNaN(row.P) {
-		return "too few repetitions to test"
+		return "too few repetitions"
 	}
 	return fmt.Sprintf("not significant (p≥%g)", Alpha)
 }

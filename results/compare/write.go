@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/meshbench/meshbench/results"
 )
@@ -123,19 +124,23 @@ func countCases(ids []string) string {
 		}
 		n[dp]++
 	}
-	noun := "cases"
-	if len(ids) == 1 {
-		noun = "case"
-	}
 	if len(dps) > 2 {
-		return fmt.Sprintf("%d %s of %d datapaths", len(ids), noun, len(dps))
+		return fmt.Sprintf("%s of %d datapaths", plural(len(ids), "case"), len(dps))
 	}
 	for i, dp := range dps {
 		if n[dp] > 1 {
 			dps[i] += " " + strconv.Itoa(n[dp])
 		}
 	}
-	return fmt.Sprintf("%d %s (%s)", len(ids), noun, strings.Join(dps, ", "))
+	return fmt.Sprintf("%s (%s)", plural(len(ids), "case"), strings.Join(dps, ", "))
+}
+
+// plural writes "1 case" or "3 cases".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func pColumn(row *Row) string {
@@ -196,11 +201,19 @@ func (g *GateResult) Write(w io.Writer) error {
 	return err
 }
 
+// maxLine is the longest warning line Write prints, "warning: " included.
+const maxLine = 100
+
 // String writes the warning on one line: its message, then how many cases
-// of which datapaths it applies to.
+// of which datapaths it applies to, or only how many when the datapaths
+// would make the line longer than maxLine.
 func (w Warning) String() string {
 	if len(w.Cases) == 0 {
 		return w.Message
 	}
-	return w.Message + ": " + countCases(w.Cases)
+	s := w.Message + ": " + countCases(w.Cases)
+	if utf8.RuneCountInString("warning: "+s) > maxLine {
+		s = w.Message + ": " + plural(len(w.Cases), "case")
+	}
+	return s
 }
