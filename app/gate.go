@@ -27,17 +27,21 @@ the full baseline; overheads need the rerun's none case at the same point.
 
 Limits are metric=limit pairs, comma separated. A limit ending in % is
 relative to the base value ("p99_overhead=10%"); a bare number is in the
-metric's unit ("hops=0": not one hop more); "off" removes a limit. Defaults:
-` + compare.DefaultLimits + ` (hops=0.5 passes a message the node proxy
-sends as two data segments, not a real new hop), then the scenario's gate:
-section (recorded in
-each run; the candidate's wins), then --max, each overriding the metrics it
-names. Metrics:
+metric's unit ("hops=0": not one hop more); "off" removes a limit.
+Defaults:
+
+  ` + compare.DefaultLimits + `
+
+(hops=0.5: the node proxy now and then sends a message as two data
+segments, 8 → 8.04 hops; a real new hop adds at least one per request),
+then the scenario's gate: section (recorded in each run; the candidate's
+wins), then --max, each overriding the metrics it names. Metrics:
 ` + compare.MetricHelp() + `
-Hops and proxies per node are gated exactly. Latency is gated on overhead
-relative to none (p99_overhead), which cancels the machine's speed, and
-only when the change is significant (Welch's t-test over repetitions,
-p < 0.05); absolute latency limits (p99=...) are for runs on one machine.
+Hops and proxies per node are deterministic and gated as such. Latency
+is gated on overhead relative to none (p99_overhead), which cancels the
+machine's speed, and only when the change is significant (Welch's t-test
+over repetitions, p < 0.05); absolute latency limits (p99=...) are for
+runs on one machine.
 A case that ran in the base and failed in the candidate always fails.
 
 --format json writes the verdict, violations, warnings and comparison as
