@@ -1,7 +1,9 @@
 // Package export writes a meshbench run in other tools' formats: Go's
 // benchmark format (so that benchstat compares runs), CSV for
-// spreadsheets, and the Service Mesh Performance (SMP) result JSON that
-// Meshery reads.
+// spreadsheets, and results as Meshery, the Service Mesh Performance (SMP)
+// reference implementation, stores them (MesheryResult objects with
+// fortio-shaped runner results), in the shape the SMP repository
+// publishes.
 package export
 
 import (
