@@ -172,3 +172,11 @@ func TestWriteHTML(t *testing.T) {
 		t.Errorf("want two frames, no script and nothing fetched:\n%s", page)
 	}
 }
+
+func TestMetricsHaveUnits(t *testing.T) {
+	for _, m := range metrics {
+		if m.unit == "" || m.what == "" {
+			t.Errorf("metric %s: unit %q, what %q; JSON readers and gate --help need both", m.name, m.unit, m.what)
+		}
+	}
+}

@@ -28,6 +28,7 @@ type jsonRow struct {
 	Case       string  `json:"case"`
 	Metric     string  `json:"metric"`
 	Kind       string  `json:"kind"`
+	Unit       string  `json:"unit"`
 	Base       float64 `json:"base"`
 	Candidate  float64 `json:"candidate"`
 	BaseN      int     `json:"base_n"`
@@ -95,7 +96,7 @@ func (r *Report) jsonReport() jsonReport {
 	}
 	for _, row := range r.Rows {
 		out.Rows = append(out.Rows, jsonRow{
-			Case: row.Case, Metric: row.Metric, Kind: row.Kind.String(),
+			Case: row.Case, Metric: row.Metric, Kind: row.Kind.String(), Unit: row.m.unit,
 			Base: row.Base, Candidate: row.Candidate, BaseN: row.BaseN, CandidateN: row.CandidateN,
 			Delta: finite(row.Delta), P: finite(row.P), Verdict: row.Verdict,
 		})
