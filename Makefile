@@ -9,9 +9,11 @@ SCENARIO ?= quick
 BENCHFLAGS ?=
 
 # The CI regression gate: a short quick run compared with the committed
-# baseline. `make baseline` refreshes the baseline with the same flags.
+# baseline. `make baseline` refreshes the baseline with the same run. The
+# gate's default limits (meshbench gate --help) apply where GATE_MAX is
+# silent; on two shared cores p99 is too noisy to gate.
 GATE_FLAGS ?= --duration 2s --repetitions 3
-GATE_MAX   ?= p99_overhead=off,p50_overhead=100%,hops=0.5
+GATE_MAX   ?= p99_overhead=off,p50_overhead=100%
 BASELINE   := results/baselines/quick/result.json
 GATE_OUT   ?= /tmp/meshbench-gate
 
@@ -67,9 +69,12 @@ fuzz:
 gate: gate-run
 	./$(BIN) gate $(BASELINE) "$$(sed -n 's/^result: //p' $(GATE_OUT)/stdout)" --max $(GATE_MAX)
 
+# The one way to refresh the baseline (docs/results.md, "Refreshing a
+# baseline"): the gate's own run, so that the baseline has the scenario,
+# duration and flags that `make gate` compares it with.
 baseline: gate-run
 	mkdir -p $(dir $(BASELINE))
-	cp "$$(sed -n 's/^result: //p' $(GATE_OUT)/stdout)" $(BASELINE)
+	cp $(GATE_OUT)/*/$(notdir $(BASELINE)) $(BASELINE)
 
 gate-run: build
 	rm -rf $(GATE_OUT) && mkdir -p $(GATE_OUT)

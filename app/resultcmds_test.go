@@ -101,7 +101,7 @@ func TestGateCommand(t *testing.T) {
 // message naming the file, for every command that reads runs.
 func TestResultCommandsBadInput(t *testing.T) {
 	good := writeRun(t, resultstest.Run(t, resultstest.Options{}))
-	other := writeRun(t, resultstest.Run(t, resultstest.Options{Datapaths: []string{"none", "ebpf"}}))
+	other := writeRun(t, resultstest.Run(t, resultstest.Options{Rates: []float64{500}}))
 	badGate := resultstest.Run(t, resultstest.Options{})
 	badGate.Gate = map[string]string{"latency": "10%"}
 	badGateDir := writeRun(t, badGate)
@@ -131,7 +131,8 @@ func TestResultCommandsBadInput(t *testing.T) {
 		{"compare truncated candidate", []string{"compare", good, truncated}, "truncated.json: not a usable meshbench result: truncated JSON"},
 		{"gate foreign", []string{"gate", foreign, good}, "foreign.json: not a usable meshbench result: foreign JSON"},
 		{"gate future schema", []string{"gate", good, future}, "future.json: not a usable meshbench result: schema version 99"},
-		{"gate unpaired", []string{"gate", good, other}, "do not pair up"},
+		{"gate no case in common", []string{"gate", good, other}, "the runs have no case in common"},
+		{"compare no case in common", []string{"compare", good, other}, "the runs have no case in common"},
 		{"gate bad --max", []string{"gate", good, good, "--max", "hops=-1"}, "--max"},
 		{"gate bad scenario gate", []string{"gate", good, badGateDir}, "gate thresholds recorded in " + badGateDir},
 		{"gate one argument", []string{"gate", good}, "gate takes 2 to 2 arguments"},
@@ -181,7 +182,7 @@ func TestExportCommand(t *testing.T) {
 	}{
 		{"benchstat", "BenchmarkMesh/datapath=sidecar-l4/placement=same-node/svc=1/rate=1000/conns=8/req=0/resp=1024 2000 "},
 		{"csv", "run,scenario,case,datapath,"},
-		{"smp", `"actual_QPS": 1000`},
+		{"smp", `"RequestedQPS": "1000"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.format, func(t *testing.T) {

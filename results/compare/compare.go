@@ -31,9 +31,9 @@ const (
 	TooNoisy Verdict = "inconclusive: too noisy"
 )
 
-// ErrUnpaired is wrapped by Compare when the two runs' cases do not pair
-// up: they ran different scenarios or matrices.
-var ErrUnpaired = errors.New("the runs' cases do not pair up")
+// ErrNoOverlap is wrapped by Compare when the two runs have no case in
+// common: they ran different scenarios or matrices.
+var ErrNoOverlap = errors.New("the runs have no case in common")
 
 // Row is the comparison of one figure of one case.
 type Row struct {
@@ -85,6 +85,9 @@ type Report struct {
 	// Missing lists the exact and single figures one run has and the
 	// other lacks (a probe that did not run or stopped working).
 	Missing []Missing
+	// OnlyBase and OnlyCandidate are the IDs of the cases found in one
+	// run only, sorted: they are left out of the comparison.
+	OnlyBase, OnlyCandidate []string
 }
 
 // Missing is a figure of a case that only one run has.
@@ -98,13 +101,18 @@ type Missing struct {
 }
 
 // Compare pairs the cases of base and cand by ID and compares every figure
-// both have. It returns an error wrapping ErrUnpaired, naming the cases
-// found in only one run, when the cases do not pair up one to one.
+// of the cases both have, as benchstat compares the benchmarks two files
+// share: a rerun of one datapath can be compared with a full run. The
+// cases found in one run only are listed in OnlyBase and OnlyCandidate.
+// It returns an error wrapping ErrNoOverlap when the runs have no case in
+// common, and an error when a run has a case twice.
 func Compare(base, cand *results.Run) (*Report, error) {
-	if err := pairable(base, cand); err != nil {
+	onlyBase, onlyCand, err := overlap(base, cand)
+	if err != nil {
 		return nil, err
 	}
-	r := &Report{Base: base, Candidate: cand, Notes: notes(base, cand)}
+	r := &Report{Base: base, Candidate: cand, OnlyBase: onlyBase, OnlyCandidate: onlyCand}
+	r.Notes = notes(r)
 	r.Notes = append(r.Notes, inconsistent("base", base)...)
 	r.Notes = append(r.Notes, inconsistent("candidate", cand)...)
 	byID := map[string]*results.Case{}
@@ -114,6 +122,9 @@ func Compare(base, cand *results.Run) (*Report, error) {
 	for i := range base.Cases {
 		b := &base.Cases[i]
 		c := byID[b.ID]
+		if c == nil {
+			continue
+		}
 		if b.Status != "ok" || c.Status != "ok" {
 			r.Failed = append(r.Failed, CaseStatus{b.ID, b.Status, c.Status, b.Error, c.Error})
 			continue
@@ -124,7 +135,7 @@ func Compare(base, cand *results.Run) (*Report, error) {
 			switch {
 			case ok1 && ok2:
 				r.Rows = append(r.Rows, compareFigure(b.ID, m, bv, cv))
-			case ok1 != ok2 && m.kind != Sampled:
+			case ok1 != ok2:
 				v := bv
 				if ok2 {
 					v = cv
@@ -136,10 +147,11 @@ func Compare(base, cand *results.Run) (*Report, error) {
 	return r, nil
 }
 
-// pairable checks that the runs' case IDs match one to one.
-func pairable(base, cand *results.Run) error {
+// overlap returns the IDs of the cases found in only one of the runs. It
+// fails when a run has a case twice or the runs have no case in common.
+func overlap(base, cand *results.Run) (onlyBase, onlyCand []string, err error) {
 	if base == nil || cand == nil {
-		return fmt.Errorf("compare runs: missing run")
+		return nil, nil, fmt.Errorf("compare runs: missing run")
 	}
 	ids := func(run *results.Run, which string) (map[string]bool, error) {
 		m := map[string]bool{}
@@ -153,61 +165,71 @@ func pairable(base, cand *results.Run) error {
 	}
 	b, err := ids(base, "base")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := ids(cand, "candidate")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if len(b) == 0 && len(c) == 0 {
-		return fmt.Errorf("compare runs: %w: neither run has cases", ErrUnpaired)
+	onlyBase, onlyCand = missing(base, c), missing(cand, b)
+	if len(onlyBase) == len(base.Cases) {
+		return nil, nil, fmt.Errorf("compare runs: %w (base: scenario %s, %d cases; candidate: scenario %s, %d cases); compare runs that share a matrix point, e.g. a rerun with --datapaths naming some of the base's",
+			ErrNoOverlap, orUnknown(base.Scenario), len(b), orUnknown(cand.Scenario), len(c))
 	}
-	onlyBase, onlyCand := missing(b, c), missing(c, b)
-	if len(onlyBase) == 0 && len(onlyCand) == 0 {
-		return nil
-	}
-	var parts []string
-	if len(onlyBase) > 0 {
-		parts = append(parts, "only in base: "+listIDs(onlyBase))
-	}
-	if len(onlyCand) > 0 {
-		parts = append(parts, "only in candidate: "+listIDs(onlyCand))
-	}
-	return fmt.Errorf("compare runs: %w (base scenario %q, candidate scenario %q): %s; compare runs of the same scenario and matrix",
-		ErrUnpaired, base.Scenario, cand.Scenario, strings.Join(parts, "; "))
+	return onlyBase, onlyCand, nil
 }
 
-// missing returns the keys of a that b lacks, sorted.
-func missing(a, b map[string]bool) []string {
+// missing returns the IDs of run's cases that others lacks, in run order.
+func missing(run *results.Run, others map[string]bool) []string {
 	var out []string
-	for id := range a {
-		if !b[id] {
-			out = append(out, id)
+	for _, c := range run.Cases {
+		if !others[c.ID] {
+			out = append(out, c.ID)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 
-// listIDs names at most 5 IDs.
-func listIDs(ids []string) string {
-	const most = 5
-	if len(ids) <= most {
-		return strings.Join(ids, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(ids[:most], ", "), len(ids)-most)
-}
-
-// notes says what differs between the runs that a reader should weigh.
-func notes(base, cand *results.Run) []string {
+// notes says what differs between the runs that a reader should weigh,
+// one short line each. Scenario hashes that differ are noted only when
+// the shared cases' durations and repetitions agree and no case is left
+// out, for a subset rerun (--datapaths) has another hash by design; a
+// difference in duration or repetitions is named.
+func notes(r *Report) []string {
 	var out []string
-	if base.ScenarioHash != cand.ScenarioHash {
-		out = append(out, "the scenarios differ (scenario hash), e.g. in duration or repetitions: figures may not be comparable")
+	base, cand := r.Base, r.Candidate
+	byID := map[string]*results.Case{}
+	for i := range cand.Cases {
+		byID[cand.Cases[i].ID] = &cand.Cases[i]
+	}
+	var durations, reps bool
+	for i := range base.Cases {
+		b, c := &base.Cases[i], byID[base.Cases[i].ID]
+		if c == nil || b.Status != "ok" || c.Status != "ok" {
+			continue
+		}
+		durations = durations || b.DurationS != c.DurationS
+		reps = reps || len(b.Repetitions) != len(c.Repetitions)
+	}
+	if durations {
+		out = append(out, "the runs' durations differ: latency tails and CPU may not be comparable")
+	}
+	if reps {
+		out = append(out, "the runs' repetition counts differ: the tests weigh them as they are")
+	}
+	if !durations && !reps && len(r.OnlyBase)+len(r.OnlyCandidate) == 0 && base.ScenarioHash != cand.ScenarioHash {
+		out = append(out, "the scenarios differ (scenario hash), e.g. in warm-up: figures may not be comparable")
 	}
 	be, ce := base.Environment, cand.Environment
-	if be.CPUModel != ce.CPUModel || be.CPUs != ce.CPUs || be.Kernel != ce.Kernel {
-		out = append(out, fmt.Sprintf("the runs come from different machines (%s, %d CPUs, kernel %s vs %s, %d CPUs, kernel %s): absolute latencies follow the machine, overheads vs none much less",
-			orUnknown(be.CPUModel), be.CPUs, orUnknown(be.Kernel), orUnknown(ce.CPUModel), ce.CPUs, orUnknown(ce.Kernel)))
+	var what []string
+	if be.CPUModel != ce.CPUModel || be.CPUs != ce.CPUs {
+		what = append(what, "CPU")
+	}
+	if be.Kernel != ce.Kernel {
+		what = append(what, "kernel")
+	}
+	if len(what) > 0 {
+		out = append(out, fmt.Sprintf("the runs come from different machines (%s): absolute latencies follow the machine", strings.Join(what, ", ")))
 	}
 	return out
 }
@@ -219,28 +241,28 @@ func orUnknown(s string) string {
 	return s
 }
 
-// inconsistent notes the successful cases whose latency summary disagrees
-// with the medians of their repetitions, which Compare uses: the file was
-// edited by hand or by a tool that forgot the repetitions.
+// inconsistent notes, in one line per run, the successful cases whose
+// latency summary disagrees with the medians of their repetitions, which
+// Compare uses: the file was edited by hand or by a tool that forgot the
+// repetitions.
 func inconsistent(which string, run *results.Run) []string {
-	var out []string
+	var ids []string
 	for _, c := range run.Cases {
 		if c.Status != "ok" || len(c.Repetitions) == 0 {
 			continue
 		}
 		want, _, _ := results.Aggregate(c.Repetitions)
-		for _, f := range []struct {
-			name string
-			pick results.LatencyField
-		}{{"p50", results.P50}, {"p90", results.P90}, {"p99", results.P99}, {"p999", results.P999}} {
-			got, med := f.pick(c.LatencyUS), f.pick(want)
-			if math.Abs(got-med) > 0.005*math.Abs(med) {
-				out = append(out, fmt.Sprintf("%s case %s: latency_us.%s is %s but its repetitions' median is %s; compared are the repetitions",
-					which, c.ID, f.name, results.FormatMicros(got), results.FormatMicros(med)))
+		for _, pick := range []results.LatencyField{results.P50, results.P90, results.P99, results.P999} {
+			if got, med := pick(c.LatencyUS), pick(want); math.Abs(got-med) > 0.005*math.Abs(med) {
+				ids = append(ids, c.ID)
+				break
 			}
 		}
 	}
-	return out
+	if len(ids) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: latency_us disagrees with the repetitions (compared instead) in %s", which, plural(len(ids), "case"))}
 }
 
 // compareFigure compares one figure's values.

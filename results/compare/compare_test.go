@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,7 +94,7 @@ func TestGateDoctoredCandidate(t *testing.T) {
 		wantClean []string // metrics that must not fail
 	}{
 		{"mesh datapaths slower", mesh, DefaultLimits, []string{"p99_overhead", "hops"}, "", nil},
-		{"every datapath slower", every, DefaultLimits, []string{"hops"}, "add p99=N% to gate absolute latency", []string{"p99_overhead"}},
+		{"every datapath slower", every, DefaultLimits, []string{"hops"}, "p99=N% gates it", []string{"p99_overhead"}},
 		{"every datapath slower, absolute gate", every, DefaultLimits + ",p99=10%", []string{"p99", "hops"}, "", nil},
 		{"hops off", mesh, "hops=off", []string{"p99_overhead"}, "", []string{"hops"}},
 	}
@@ -147,8 +148,8 @@ func TestCompareNotesEditedSummary(t *testing.T) {
 	cand.Cases[3].Path = nil // the probe did not run
 	r := mustCompare(t, base, cand)
 	want := []string{
-		"the runs come from different machines",
-		"candidate case " + cand.Cases[2].ID + ": latency_us.p99 is",
+		"the runs come from different machines (CPU)",
+		"candidate: latency_us disagrees with the repetitions (compared instead) in 1 case",
 	}
 	if len(r.Notes) != len(want) {
 		t.Fatalf("notes %q, want %d", r.Notes, len(want))
@@ -186,9 +187,9 @@ func TestGateMissingFigures(t *testing.T) {
 		{"nulled candidate", full, nulled, "", []string{"hops", "proxies", "memory", "cpu"}, false,
 			[]string{"hops: missing in candidate (baseline 4)", "regressions in 8 cases"}},
 		{"nulled candidate, metrics off", full, nulled, "hops=off,proxies=off,memory=off,cpu=off", nil, true,
-			[]string{"missing in candidate (baseline 4), not gated: hops=off", "gate: ok"}},
+			[]string{"hops missing in candidate, not gated (hops=off): 8 cases of 4 datapaths", "gate: ok"}},
 		{"nulled candidate, hops off", full, nulled, "hops=off", []string{"proxies", "memory", "cpu"}, false, nil},
-		{"nulled base", nulled, full, "", nil, true, []string{"hops: missing in base (candidate 4)", "gate: ok"}},
+		{"nulled base", nulled, full, "", nil, true, []string{"hops missing in base, not compared: 8 cases of 4 datapaths", "gate: ok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,37 +264,101 @@ func TestGateFailedCase(t *testing.T) {
 	}
 }
 
-func TestCompareUnpaired(t *testing.T) {
+func TestCompareOverlap(t *testing.T) {
 	base := resultstest.Run(t, resultstest.Options{})
 	tests := []struct {
-		name string
-		cand func() *results.Run
-		want []string
+		name               string
+		cand               func() *results.Run
+		onlyBase, onlyCand int
+		wantLeftOut        []string
 	}{
 		{"case missing", func() *results.Run {
 			r := resultstest.Run(t, resultstest.Options{})
 			r.Cases = r.Cases[1:]
 			return r
-		}, []string{"only in base: " + base.Cases[0].ID}},
+		}, 1, 0, []string{"1 case (none) only in base, not compared"}},
+		{"one datapath rerun", func() *results.Run {
+			return resultstest.Run(t, resultstest.Options{Datapaths: []string{"nodeproxy"}})
+		}, 6, 0, []string{"6 cases of 3 datapaths only in base, not compared"}},
+		{"wider candidate", func() *results.Run {
+			return resultstest.Run(t, resultstest.Options{Rates: []float64{1000, 500}})
+		}, 0, 8, []string{"8 cases of 4 datapaths only in candidate, not compared"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cand := tt.cand()
+			r := mustCompare(t, base, cand)
+			if len(r.OnlyBase) != tt.onlyBase || len(r.OnlyCandidate) != tt.onlyCand {
+				t.Errorf("only in base %v, only in candidate %v; want %d and %d", r.OnlyBase, r.OnlyCandidate, tt.onlyBase, tt.onlyCand)
+			}
+			compared := map[string]bool{}
+			for _, row := range r.Rows {
+				compared[row.Case] = true
+			}
+			if want := len(base.Cases) - tt.onlyBase; len(compared) != want {
+				t.Errorf("%d cases compared, want %d", len(compared), want)
+			}
+			if got := r.leftOut(); !slices.Equal(got, tt.wantLeftOut) {
+				t.Errorf("left out %q, want %q", got, tt.wantLeftOut)
+			}
+			if len(r.Notes) != 0 {
+				t.Errorf("notes %q, want none: a subset differs in its matrix only", r.Notes)
+			}
+			g := Gate(r, mustLimits(t, DefaultLimits))
+			if !g.OK() {
+				t.Errorf("gate of an unchanged subset: violations %v", g.Violations)
+			}
+			if g.Cases != len(compared) {
+				t.Errorf("gate counts %d cases, want the %d compared", g.Cases, len(compared))
+			}
+		})
+	}
+}
+
+// TestGateOneDatapathRerun gates a rerun of one datapath, without none,
+// against a full run: the overheads cannot be computed, which is a warning
+// and not a regression, while hops are still gated.
+func TestGateOneDatapathRerun(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	cand := resultstest.Run(t, resultstest.Options{Datapaths: []string{"nodeproxy"}})
+	g := Gate(mustCompare(t, base, cand), mustLimits(t, DefaultLimits))
+	if !g.OK() {
+		t.Fatalf("violations %v, want none", g.Violations)
+	}
+	want := "p99_overhead not gated: candidate lacks none at this point: 2 cases (nodeproxy 2)"
+	if !slices.ContainsFunc(g.Warnings, func(w Warning) bool { return w.String() == want }) {
+		t.Errorf("warnings %q lack %q", g.Warnings, want)
+	}
+	doctor(cand, func(*results.Case) bool { return true })
+	g = Gate(mustCompare(t, base, cand), mustLimits(t, DefaultLimits))
+	if len(g.Violations) != 2 || g.Violations[0].Metric != "hops" {
+		t.Errorf("violations %v, want hops in both nodeproxy cases", g.Violations)
+	}
+}
+
+func TestCompareNoOverlap(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	tests := []struct {
+		name string
+		cand func() *results.Run
+	}{
 		{"other matrix", func() *results.Run {
-			return resultstest.Run(t, resultstest.Options{Datapaths: []string{"none", "ebpf"}, Rates: []float64{500}})
-		}, []string{"only in base:", "only in candidate:", "and 3 more", "rate=500"}},
+			return resultstest.Run(t, resultstest.Options{Rates: []float64{500}})
+		}},
 		{"no cases", func() *results.Run {
 			r := resultstest.Run(t, resultstest.Options{})
 			r.Cases = []results.Case{}
 			return r
-		}, []string{"only in base:"}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Compare(base, tt.cand())
-			if !errors.Is(err, ErrUnpaired) {
-				t.Fatalf("Compare error = %v, want ErrUnpaired", err)
+			if !errors.Is(err, ErrNoOverlap) {
+				t.Fatalf("Compare error = %v, want ErrNoOverlap", err)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
+			if !strings.Contains(err.Error(), "8 cases") {
+				t.Errorf("error %q does not say how many cases the base has", err)
 			}
 		})
 	}
@@ -439,5 +504,73 @@ func TestGateRate(t *testing.T) {
 	if len(g.Violations) != 1 || g.Violations[0].Case != c.ID || g.Violations[0].Metric != "rate" ||
 		!strings.Contains(g.Violations[0].Reason, "(90.0%), more than 1% short of the target rate") {
 		t.Errorf("violations %v, want one rate violation for %s at 90%% of its rate", g.Violations, c.ID)
+	}
+}
+
+// TestGateDefaultHopsSlack checks that the default limits pass the stray
+// data segment the README describes (node proxy hops 10 → 10.04) and fail
+// a real new hop.
+func TestGateDefaultHopsSlack(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	tests := []struct {
+		name  string
+		added float64
+		ok    bool
+	}{{"split segment", 0.04, true}, {"half a hop", 0.5, true}, {"new hop", 1, false}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cand := resultstest.Run(t, resultstest.Options{})
+			for i := range cand.Cases {
+				if c := &cand.Cases[i]; c.Datapath == "nodeproxy" {
+					c.Path.HopsPerRequest += tt.added
+				}
+			}
+			g := Gate(mustCompare(t, base, cand), mustLimits(t, DefaultLimits))
+			if g.OK() != tt.ok {
+				t.Errorf("hops +%g: OK() = %v, want %v; violations %v", tt.added, g.OK(), tt.ok, g.Violations)
+			}
+		})
+	}
+}
+
+// TestGateWarningsShort checks that every warning of a gate that finds
+// everything to warn about is one line of at most 100 characters.
+func TestGateWarningsShort(t *testing.T) {
+	base := resultstest.Run(t, resultstest.Options{})
+	cand := resultstest.Run(t, resultstest.Options{Datapaths: []string{"none", "nodeproxy"}, Rates: []float64{1000, 500}})
+	doctor(cand, func(*results.Case) bool { return true })
+	nullFigures(cand)
+	cand.Environment.CPUModel, cand.Environment.Kernel = "Some Very Long CPU Model Name @ 3.00GHz", "9.9.9-long-kernel-name"
+	cand.Cases[0].LatencyUS.P99 *= 3
+	cand.Cases[1].Status, cand.Cases[1].Error = "failed", strings.Repeat("a long error ", 20)
+	cand.Cases[2].Status, cand.Cases[2].Error = "failed", "interrupted"
+	base.Cases[2].Status = "failed"
+	for i := range cand.Cases {
+		cand.Cases[i].DurationS *= 2
+	}
+	g := Gate(mustCompare(t, base, cand), mustLimits(t, DefaultLimits).Apply(mustLimits(t, "hops=off,proxies=off,memory=off,cpu=off")))
+	if len(g.Warnings) < 10 {
+		t.Errorf("only %d warnings, want the test to provoke more:\n%q", len(g.Warnings), g.Warnings)
+	}
+	// One repetition a side: nothing can be tested; the rerun lacks none.
+	base1 := resultstest.Run(t, resultstest.Options{Repetitions: 1})
+	cand1 := resultstest.Run(t, resultstest.Options{Repetitions: 1, Datapaths: []string{"sidecar", "nodeproxy"}})
+	for i := range cand1.Cases {
+		cand1.Cases[i].Repetitions[0].LatencyUS.P999 *= 2
+	}
+	g1 := Gate(mustCompare(t, base1, cand1), mustLimits(t, DefaultLimits).Apply(mustLimits(t, "p999=10%,p999_overhead=10%")))
+	if len(g1.Warnings) < 3 {
+		t.Errorf("one repetition: only %d warnings, want more:\n%q", len(g1.Warnings), g1.Warnings)
+	}
+	var out bytes.Buffer
+	for _, g := range []*GateResult{g, g1} {
+		if err := g.Write(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for line := range strings.Lines(out.String()) {
+		if n := len([]rune(strings.TrimSuffix(line, "\n"))); strings.HasPrefix(line, "warning:") && n > 100 {
+			t.Errorf("%d characters: %s", n, line)
+		}
 	}
 }

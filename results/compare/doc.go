@@ -1,6 +1,11 @@
 // Package compare pairs the cases of two meshbench runs, says for every
 // figure whether the candidate run is better, worse or indistinguishable
-// from the base, and gates on regressions for CI.
+// from the base, and gates on regressions for CI. Like benchstat, it
+// compares the cases both runs have and lists the others as left out, so
+// that a rerun of one datapath compares with a full run. It renders a
+// comparison as a terminal table, Markdown for a pull-request comment,
+// JSON, or an HTML page around the two runs' reports, and a gate's verdict
+// as text, JSON or JUnit XML.
 //
 // # Figures and tests
 //
@@ -39,4 +44,6 @@
 // change is significant, because absolute latency follows the machine and
 // a CI machine is not the one that recorded the baseline. A case that
 // succeeded in the base and failed in the candidate always fails the gate.
+// Warnings (what the gate did not fail on) are one short line each, the
+// same message for every case it applies to.
 package compare

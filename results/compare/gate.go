@@ -20,34 +20,76 @@ type Violation struct {
 
 // GateResult is what Gate found.
 type GateResult struct {
-	Limits     Limits
+	Limits Limits
+	// Cases is how many cases the runs have in common, the ones gated.
 	Cases      int
 	Violations []Violation
 	// Warnings are what the gate does not fail on but a reader should
-	// see: the comparison's notes, worsening beyond a limit that is not
-	// significant, absolute latency that moved for every datapath alike.
-	Warnings []string
+	// see: the comparison's notes and left-out cases, worsening beyond a
+	// limit that is not significant, absolute latency that moved for
+	// every datapath alike. Warnings with the same message are one, with
+	// the cases they apply to.
+	Warnings []Warning
+}
+
+// Warning is one thing the gate did not fail on.
+type Warning struct {
+	// Message is one short line, the same for every case it applies to.
+	Message string
+	// Cases are the cases it applies to, in the order found; none for a
+	// warning about the runs.
+	Cases []string
+}
+
+// warn adds msg for the case id ("" for none), merging it into an earlier
+// warning with the same message.
+func (g *GateResult) warn(id, msg string) {
+	i := slices.IndexFunc(g.Warnings, func(w Warning) bool { return w.Message == msg })
+	if i < 0 {
+		g.Warnings = append(g.Warnings, Warning{Message: msg})
+		i = len(g.Warnings) - 1
+	}
+	if id != "" {
+		g.Warnings[i].Cases = append(g.Warnings[i].Cases, id)
+	}
 }
 
 // OK reports whether the candidate is within the limits.
 func (g *GateResult) OK() bool { return len(g.Violations) == 0 }
 
-// Gate checks a comparison against limits. A case that succeeded in the
-// base and failed in the candidate is always a violation, and so is an
-// exact or single figure the base has and the candidate lacks, unless its
-// metric's limit is off; one only the candidate has is a warning. Exact and
-// Single figures violate their limit as soon as they worsen beyond it;
-// Sampled figures (latency, overheads, rate, errors) only when the change
-// is also significant. Whatever the limits and the base, a successful
-// candidate case that fell short of its target rate (results.Case's
-// RateShortfall) is a violation, and so is one without the achieved
-// fraction: its figures were measured at a lighter load than asked, or
-// by a build that could not tell.
+// Gate checks a comparison against limits; cases found in one run only
+// are left out, with a warning. A case that succeeded in the base and
+// failed in the candidate is always a violation, and so is an exact or
+// single figure the base has and the candidate lacks, unless its metric's
+// limit is off; one only the candidate has is a warning, and so is an
+// overhead the candidate cannot have for want of a none case at its
+// matrix point (a rerun of one datapath). Exact and Single figures violate
+// their limit as soon as they worsen beyond it; Sampled figures (latency,
+// overheads, rate, errors) only when the change is also significant.
+// Whatever the limits and the base, a successful candidate case that fell
+// short of its target rate (results.Case's RateShortfall) is a violation,
+// and so is one without the achieved fraction: its figures were measured
+// at a lighter load than asked, or by a build that could not tell.
 func Gate(r *Report, limits Limits) *GateResult {
-	g := &GateResult{Limits: limits, Cases: len(r.Base.Cases), Warnings: slices.Clone(r.Notes)}
+	g := &GateResult{Limits: limits, Cases: len(r.Base.Cases) - len(r.OnlyBase)}
+	for _, n := range r.Notes {
+		g.warn("", n)
+	}
+	for _, id := range r.OnlyBase {
+		g.warn(id, "only in base, not compared")
+	}
+	for _, id := range r.OnlyCandidate {
+		g.warn(id, "only in candidate, not compared")
+	}
+	only := map[string]bool{}
+	for _, id := range r.OnlyCandidate {
+		only[id] = true
+	}
 	for i := range r.Candidate.Cases {
-		if v, bad := rateViolation(&r.Candidate.Cases[i]); bad {
-			g.Violations = append(g.Violations, v)
+		if c := &r.Candidate.Cases[i]; !only[c.ID] {
+			if v, bad := rateViolation(c); bad {
+				g.Violations = append(g.Violations, v)
+			}
 		}
 	}
 	for _, f := range r.Failed {
@@ -56,15 +98,25 @@ func Gate(r *Report, limits Limits) *GateResult {
 			g.Violations = append(g.Violations, Violation{f.Case, "status",
 				fmt.Sprintf("ran in the base but %s in the candidate: %s", f.Candidate, f.CandidateErr)})
 		case f.Base != "ok" && f.Candidate != "ok":
-			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: failed in both runs, not compared (candidate: %s)", f.Case, f.CandidateErr))
+			g.warn(f.Case, "failed in both runs, not compared")
 		}
 	}
 	for _, m := range r.Missing {
+		l, limited := limits[m.Metric]
 		switch {
+		case metricByName(m.Metric).kind == Sampled:
+			if limited && !l.Off() {
+				who := strings.TrimPrefix(side(!m.InBase), "the ")
+				why := "missing in " + who
+				if strings.HasSuffix(m.Metric, "_overhead") {
+					why = who + " lacks none at this point"
+				}
+				g.warn(m.Case, fmt.Sprintf("%s not gated: %s", m.Metric, why))
+			}
 		case !m.InBase:
-			g.Warnings = append(g.Warnings, fmt.Sprintf("%s %s: missing in base (candidate %s), not compared", m.Case, m.Metric, m.Value))
-		case limits[m.Metric].Off():
-			g.Warnings = append(g.Warnings, fmt.Sprintf("%s %s: missing in candidate (baseline %s), not gated: %s=off", m.Case, m.Metric, m.Value, m.Metric))
+			g.warn(m.Case, m.Metric+" missing in base, not compared")
+		case l.Off():
+			g.warn(m.Case, fmt.Sprintf("%s missing in candidate, not gated (%s=off)", m.Metric, m.Metric))
 		default:
 			g.Violations = append(g.Violations, Violation{m.Case, m.Metric,
 				fmt.Sprintf("%s: missing in candidate (baseline %s)", m.Metric, m.Value)})
@@ -84,11 +136,18 @@ func Gate(r *Report, limits Limits) *GateResult {
 		case row.Kind != Sampled || row.Verdict == Worse:
 			g.Violations = append(g.Violations, Violation{row.Case, row.Metric, describe(row, l)})
 		default:
-			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: %s beyond %s but not gated: %s",
-				row.Case, change(row), l, notSignificant(row)))
+			g.warn(row.Case, fmt.Sprintf("beyond %s, not gated: %s", l, notSignificant(row)))
 		}
 	}
 	return g
+}
+
+// side names the base (true) or the candidate.
+func side(base bool) string {
+	if base {
+		return "the base"
+	}
+	return "the candidate"
 }
 
 // rateViolation says whether c, if it succeeded, did not achieve its
@@ -136,8 +195,7 @@ func (g *GateResult) noteUngatedLatency(r *Report, row *Row) {
 	}
 	for _, c := range r.Base.Cases {
 		if c.ID == row.Case && c.Datapath == results.NoneDatapath {
-			g.Warnings = append(g.Warnings, fmt.Sprintf("%s: %s, %s, not gated: every datapath's latency moves with none's, which overhead limits cancel (a slower machine does that); add %s=N%% to gate absolute latency of runs on one machine",
-				row.Case, change(row), pText(row.P), row.Metric))
+			g.warn(row.Case, fmt.Sprintf("none's %s rose, not gated: overheads cancel it; %s=N%% gates it", row.Metric, row.Metric))
 			return
 		}
 	}
@@ -182,7 +240,7 @@ func pText(p float64) string {
 
 func notSignificant(row *Row) string {
 	if math.IsNaN(row.P) {
-		return fmt.Sprintf("too few repetitions to test (%d and %d)", row.BaseN, row.CandidateN)
+		return "too few repetitions"
 	}
-	return fmt.Sprintf("not significant (%s, α=%g), the repetitions are too noisy", pText(row.P), Alpha)
+	return fmt.Sprintf("not significant (p≥%g)", Alpha)
 }

@@ -35,6 +35,8 @@ type metric struct {
 	format func(float64) string
 	// what says in a few words what the figure is, for `gate --help`.
 	what string
+	// unit names the unit of values, for JSON readers.
+	unit string
 }
 
 // metrics are the compared figures, in report order.
@@ -51,13 +53,13 @@ var metrics = []*metric{
 		name: "rps", kind: Sampled, higherBetter: true,
 		values: perRepetition(func(r *results.Repetition) float64 { return r.AchievedRPS }),
 		format: func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-		what:   "achieved requests/s",
+		what:   "achieved requests/s", unit: "requests/s",
 	},
 	{
 		name: "errors", kind: Sampled,
 		values: perRepetition(func(r *results.Repetition) float64 { return r.ErrorRate * 100 }),
 		format: func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "%" },
-		what:   "error rate, in % of requests",
+		what:   "error rate, in % of requests", unit: "%",
 	},
 	{
 		name: "hops", kind: Exact,
@@ -68,25 +70,25 @@ var metrics = []*metric{
 			return []float64{c.Path.HopsPerRequest}, true
 		},
 		format: results.FormatNumber,
-		what:   "kernel stack traversals per request",
+		what:   "kernel stack traversals per request", unit: "hops/request",
 	},
 	{
 		name: "proxies", kind: Exact,
 		values: busiestNode(func(n results.NodeCost) float64 { return float64(n.Proxies) }),
 		format: results.FormatNumber,
-		what:   "proxies on the busiest node",
+		what:   "proxies on the busiest node", unit: "proxies",
 	},
 	{
 		name: "memory", kind: Single, noise: 0.05,
 		values: busiestNode(func(n results.NodeCost) float64 { return n.DatapathMemoryBytesMean }),
 		format: results.FormatMemory,
-		what:   "datapath memory on the busiest node, bytes",
+		what:   "datapath memory on the busiest node, bytes", unit: "bytes",
 	},
 	{
 		name: "cpu", kind: Single, noise: 0.10,
 		values: busiestNode(func(n results.NodeCost) float64 { return n.DatapathCPUPer1kRequests }),
 		format: results.FormatSeconds,
-		what:   "datapath CPU seconds per 1k requests on the busiest node",
+		what:   "datapath CPU seconds per 1k requests on the busiest node", unit: "s/1k requests",
 	},
 }
 
@@ -105,7 +107,7 @@ func latencyMetric(name string, f results.LatencyField) *metric {
 		kind:   Sampled,
 		values: perRepetition(func(r *results.Repetition) float64 { return f(r.LatencyUS) }),
 		format: results.FormatMicros,
-		what:   "latency percentile, µs",
+		what:   "latency percentile, µs", unit: "µs",
 	}
 }
 
@@ -125,7 +127,7 @@ func overheadMetric(name string, f results.LatencyField) *metric {
 			return xs, len(xs) > 0
 		},
 		format: func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) + "×" },
-		what:   "latency over none's at the same point, ×",
+		what:   "latency over none's at the same point, ×", unit: "×none",
 	}
 }
 

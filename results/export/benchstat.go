@@ -1,7 +1,9 @@
 // Package export writes a meshbench run in other tools' formats: Go's
 // benchmark format (so that benchstat compares runs), CSV for
-// spreadsheets, and the Service Mesh Performance (SMP) result JSON that
-// Meshery reads.
+// spreadsheets, and results as Meshery, the Service Mesh Performance (SMP)
+// reference implementation, stores them (MesheryResult objects with
+// fortio-shaped runner results), in the shape the SMP repository
+// publishes.
 package export
 
 import (
@@ -17,15 +19,17 @@ import (
 // Formats are the formats Write knows, by name.
 var Formats = []string{"benchstat", "csv", "smp"}
 
-// Write writes run to w in format, one of Formats.
-func Write(w io.Writer, run *results.Run, format string) error {
+// Write writes run to w in format, one of Formats. dir is the run's
+// directory, where the smp format finds the raw samples; "" when there is
+// none.
+func Write(w io.Writer, run *results.Run, format, dir string) error {
 	switch format {
 	case "benchstat":
 		return WriteBenchstat(w, run)
 	case "csv":
 		return WriteCSV(w, run)
 	case "smp":
-		return WriteSMP(w, run)
+		return WriteSMP(w, run, dir)
 	}
 	return fmt.Errorf("export: unknown format %q; known: %s", format, strings.Join(Formats, ", "))
 }

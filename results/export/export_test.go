@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -136,65 +135,8 @@ func TestWriteCSV(t *testing.T) {
 	}
 }
 
-func TestWriteSMP(t *testing.T) {
-	run := testRun(t)
-	var b bytes.Buffer
-	if err := WriteSMP(&b, run); err != nil {
-		t.Fatalf("WriteSMP: %v", err)
-	}
-	var doc struct {
-		Config struct {
-			SMPVersion string `json:"smp_version"`
-			Clients    []struct {
-				RPS         int64 `json:"rps"`
-				Connections int   `json:"connections"`
-			} `json:"clients"`
-			Duration string `json:"duration"`
-		} `json:"performance_test_config"`
-		Meshes []struct {
-			ID   string `json:"id"`
-			MTLS bool   `json:"mtls_enabled"`
-		} `json:"service_mesh_configs"`
-		Results []struct {
-			Labels    map[string]string  `json:"labels"`
-			Latencies map[string]float64 `json:"latencies_ms"`
-			QPS       float64            `json:"actual_QPS"`
-			Mesh      string             `json:"meshConfigId"`
-			Start     string             `json:"start_time"`
-		} `json:"performance_test_results"`
-	}
-	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
-		t.Fatalf("decode SMP: %v\n%s", err, b.String())
-	}
-	if doc.Config.SMPVersion != SMPVersion || len(doc.Config.Clients) != 1 || doc.Config.Clients[0].RPS != 1000 || doc.Config.Duration != "5s" {
-		t.Errorf("test config = %+v", doc.Config)
-	}
-	if len(doc.Meshes) != 4 {
-		t.Errorf("%d mesh configs, want 4: %+v", len(doc.Meshes), doc.Meshes)
-	}
-	if len(doc.Results) != 7 {
-		t.Fatalf("%d results, want 7 (the failed case left out)", len(doc.Results))
-	}
-	sidecar := doc.Results[1]
-	c := run.Cases[1]
-	if sidecar.Mesh != "sidecar-l4" || sidecar.QPS != c.AchievedRPS || sidecar.Latencies["p99"] != c.LatencyUS.P99/1e3 {
-		t.Errorf("sidecar result = %+v", sidecar)
-	}
-	if sidecar.Latencies["min"] <= 0 || sidecar.Latencies["min"] > sidecar.Latencies["p50"] {
-		t.Errorf("min latency %v ms, want in (0, p50]", sidecar.Latencies["min"])
-	}
-	for _, k := range []string{"p99_9_ms", "hops_per_request", "datapath_mode", "p99_vs_none", "proxies_per_node"} {
-		if sidecar.Labels[k] == "" {
-			t.Errorf("label %s missing: %v", k, sidecar.Labels)
-		}
-	}
-	if sidecar.Start != "2025-06-01T12:00:00Z" {
-		t.Errorf("start_time %q", sidecar.Start)
-	}
-}
-
 func TestWriteUnknownFormat(t *testing.T) {
-	err := Write(&bytes.Buffer{}, testRun(t), "yaml")
+	err := Write(&bytes.Buffer{}, testRun(t), "yaml", "")
 	if err == nil || !strings.Contains(err.Error(), "benchstat, csv, smp") {
 		t.Errorf("Write with format yaml: %v, want an error listing the formats", err)
 	}

@@ -32,7 +32,7 @@ func FuzzWrite(f *testing.F) {
 			return
 		}
 		for _, format := range Formats {
-			_ = Write(io.Discard, &run, format)
+			_ = Write(io.Discard, &run, format, "")
 		}
 	})
 }
