@@ -248,8 +248,11 @@ func (t *Table) ShownRows() [][]string {
 // notes.
 func (t *Table) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-	fmt.Fprintf(&b, "| %s |\n|", strings.Join(t.Header, " | "))
+	header := make([]string, len(t.Header))
+	for i, h := range t.Header {
+		header[i] = MarkdownText(h)
+	}
+	fmt.Fprintf(&b, "| %s |\n|", strings.Join(header, " | "))
 	for i := range t.Header {
 		if t.Number[i] {
 			b.WriteString("---:|")
@@ -261,16 +264,29 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	for _, r := range t.ShownRows() {
 		cells := make([]string, len(r))
 		for i, c := range r {
-			cells[i] = esc(c)
+			cells[i] = MarkdownText(c)
 		}
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
 	b.WriteString("\n")
 	for _, n := range t.Notes {
-		fmt.Fprintf(&b, "%s\n\n", n)
+		fmt.Fprintf(&b, "%s\n\n", MarkdownText(n))
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("render table: %w", err)
 	}
 	return nil
 }
+
+// markdownEscapes turn text into Markdown that shows it as written: HTML's
+// special characters become entities, Markdown's punctuation is
+// backslash-escaped, and "|" cannot end a table cell.
+var markdownEscapes = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "|", `\|`, "~", `\~`, "#", `\#`,
+)
+
+// MarkdownText escapes s, text from a run (scenario, datapath, error), for
+// Markdown text or a table cell, so that it reads as written and no markup
+// in it takes effect.
+func MarkdownText(s string) string { return markdownEscapes.Replace(s) }

@@ -203,3 +203,35 @@ func TestPartialBanner(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkdownEscaped checks that text from the run (scenario, datapath,
+// errors, environment) reaches report.md as text, not as Markdown or HTML.
+func TestMarkdownEscaped(t *testing.T) {
+	run, err := clone(testRuns(t)["rates"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Scenario = `<script>alert(1)</script>`
+	run.ID = "r1`<b>x</b>`"
+	run.Cases[0].Datapath = `<img src=x onerror=alert(1)>`
+	run.Cases[2].Error = `</details><script>alert(2)</script> *bold* [link](http://example.com)`
+	run.Environment.Hostname = `<iframe>`
+	dir := t.TempDir()
+	if err := WriteMarkdown(dir, run); err != nil {
+		t.Fatalf("WriteMarkdown: %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "<img", "<iframe", "</details", "<b>"} {
+		if bytes.Contains(md, []byte(bad)) {
+			t.Errorf("report.md contains %q unescaped", bad)
+		}
+	}
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;", `\*bold\*`, `\[link\](http`} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("report.md lacks the escaped text %q", want)
+		}
+	}
+}
