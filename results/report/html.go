@@ -40,11 +40,16 @@ type htmlPage struct {
 	Environment     [][2]string
 }
 
+// htmlTable is one of the report's tables, in the parts it folded into.
 type htmlTable struct {
 	ID, Title string
-	Header    []htmlCell
-	Rows      [][]htmlCell
+	Parts     []htmlPart
 	Notes     []string
+}
+
+type htmlPart struct {
+	Header []htmlCell
+	Rows   [][]htmlCell
 }
 
 type htmlCell struct {
@@ -86,9 +91,8 @@ func (v *view) htmlPage() (*htmlPage, error) {
 		Environment: environment(r),
 		Partial:     r.PartialNote(),
 	}
-	p.Tables = append(p.Tables, htmlTableOf("results", "Results", resultsTable(v)))
-	if t := overheadTable(v); len(t.Rows) > 0 {
-		p.Tables = append(p.Tables, htmlTableOf("overhead", "Overhead vs none and noise", t))
+	for _, t := range v.tables() {
+		p.Tables = append(p.Tables, htmlTableOf(t))
 	}
 	for _, s := range v.sections {
 		hs := htmlSection{ID: s.anchor, Title: s.title}
@@ -138,17 +142,23 @@ func svgFigure(c *chart) (htmlFigure, error) {
 	return htmlFigure{ID: c.name, Caption: c.title, SVG: template.HTML(s[i:])}, nil
 }
 
-func htmlTableOf(id, title string, t *results.Table) htmlTable {
-	h := htmlTable{ID: id, Title: title, Notes: t.Notes}
-	for i, name := range t.Header {
-		h.Header = append(h.Header, htmlCell{name, t.Number[i]})
-	}
-	for _, r := range t.ShownRows() {
-		row := make([]htmlCell, len(r))
-		for i, c := range r {
-			row[i] = htmlCell{c, t.Number[i]}
+// htmlTableOf lays out a table for report.html, folded as report.md's is.
+func htmlTableOf(t titledTable) htmlTable {
+	parts := t.table.Fold(results.MarkdownWidth, results.MarkdownPadding)
+	h := htmlTable{ID: t.id, Title: t.title, Notes: parts[len(parts)-1].Notes}
+	for _, part := range parts {
+		var hp htmlPart
+		for i, name := range part.Header {
+			hp.Header = append(hp.Header, htmlCell{name, part.Number[i]})
 		}
-		h.Rows = append(h.Rows, row)
+		for _, r := range part.ShownRows() {
+			row := make([]htmlCell, len(r))
+			for i, c := range r {
+				row[i] = htmlCell{c, part.Number[i]}
+			}
+			hp.Rows = append(hp.Rows, row)
+		}
+		h.Parts = append(h.Parts, hp)
 	}
 	return h
 }

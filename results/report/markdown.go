@@ -57,11 +57,11 @@ func (v *view) markdown() []byte {
 	if note := r.PartialNote(); note != "" {
 		fmt.Fprintf(&b, "**%s**\n\n", note)
 	}
-	fmt.Fprintf(&b, "## Results\n\n")
-	_ = resultsTable(v).WriteMarkdown(&b) // a bytes.Buffer does not fail
-	if t := overheadTable(v); len(t.Rows) > 0 {
-		fmt.Fprintf(&b, "## Overhead vs none and noise\n\n")
-		_ = t.WriteMarkdown(&b)
+	for _, t := range v.tables() {
+		fmt.Fprintf(&b, "## %s\n\n", t.title)
+		for _, part := range t.table.Fold(results.MarkdownWidth, results.MarkdownPadding) {
+			_ = part.WriteMarkdown(&b) // a bytes.Buffer does not fail
+		}
 	}
 	for _, s := range v.sections {
 		fmt.Fprintf(&b, "## %s\n\n", esc(s.title))

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
@@ -38,15 +39,52 @@ func testRuns(tb testing.TB) map[string]*results.Run {
 	return map[string]*results.Run{"quick": quick, "rates": rates, "single": single, "empty": empty}
 }
 
+// TestWriteTerminal renders every run for a 120-column terminal, whose
+// every line must fit it, and with --wide, whose tables are whole.
 func TestWriteTerminal(t *testing.T) {
 	for name, run := range testRuns(t) {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteTerminal(&buf, run); err != nil {
+			if err := WriteTerminalWith(&buf, run, TerminalOptions{Width: 120}); err != nil {
 				t.Fatalf("WriteTerminal: %v", err)
 			}
 			testutil.Golden(t, filepath.Join("testdata", "terminal-"+name+".golden"), buf.Bytes())
+			for i, line := range strings.Split(buf.String(), "\n") {
+				if n := utf8.RuneCountInString(line); n > 120 {
+					t.Errorf("line %d is %d columns wide, more than the terminal's 120: %s", i+1, n, line)
+				}
+			}
+			var wide bytes.Buffer
+			if err := WriteTerminalWith(&wide, run, TerminalOptions{Width: 120, Wide: true}); err != nil {
+				t.Fatalf("WriteTerminal --wide: %v", err)
+			}
+			testutil.Golden(t, filepath.Join("testdata", "terminal-"+name+"-wide.golden"), wide.Bytes())
+			if got, want := strings.Count(wide.String(), "┌"), len(newViewT(t, run).tables()); got != want {
+				t.Errorf("--wide printed %d tables, want %d, each whole", got, want)
+			}
 		})
+	}
+}
+
+func newViewT(tb testing.TB, run *results.Run) *view {
+	tb.Helper()
+	v, err := newView(run)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+func TestWidth(t *testing.T) {
+	for _, tt := range []struct {
+		columns string
+		want    int
+	}{{"", DefaultWidth}, {"80", 80}, {"0", DefaultWidth}, {"wide", DefaultWidth}, {"200", 200}} {
+		t.Setenv("COLUMNS", tt.columns)
+		// A buffer is no terminal: COLUMNS or the default decide.
+		if got := Width(&bytes.Buffer{}); got != tt.want {
+			t.Errorf("COLUMNS=%q: Width = %d, want %d", tt.columns, got, tt.want)
+		}
 	}
 }
 
