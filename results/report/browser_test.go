@@ -53,25 +53,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	}
 	page := "file://" + filepath.Join(dir, HTMLFile)
 
-	profile, tmp := browserDirs(t)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		// Chromium puts its singleton socket under TMPDIR: keep it in
-		// the test's directory, which the cleanup removes.
-		chromedp.Env("TMPDIR="+tmp),
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-	)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-
+	ctx := browser(t, bin)
 	var mu sync.Mutex
 	var requests []string
 	if err := chromedp.Listen(ctx, func(ev any) {
@@ -114,6 +96,94 @@ func TestHTMLRendersInChromium(t *testing.T) {
 		}
 	}
 	t.Logf("%d figures rendered; requests: %s", len(got.Figures), strconv.Quote(strings.Join(requests, " ")))
+}
+
+// pageWidth is the browser window's width, a laptop's: every report
+// must fit it.
+const pageWidth = 1400
+
+// browser starts headless Chromium bin with a pageWidth-wide window for
+// the test and returns its context, cancelled at the test's end.
+func browser(tb testing.TB, bin string) context.Context {
+	tb.Helper()
+	profile, tmp := browserDirs(tb)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		// Chromium puts its singleton socket under TMPDIR: keep it in
+		// the test's directory, which the cleanup removes.
+		chromedp.Env("TMPDIR="+tmp),
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(pageWidth, 1000),
+	)
+	ctx, cancel := chromedp.NewContext(actx)
+	tb.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// measureOverflow lists what does not fit the window: the page scrolling
+// sideways, an element scrolling its content sideways, a table or figure
+// reaching past the window's right edge.
+const measureOverflow = `(() => {
+	const out = [];
+	const de = document.documentElement;
+	if (de.scrollWidth > window.innerWidth) {
+		out.push("page: " + de.scrollWidth + " px wide in a " + window.innerWidth + " px window");
+	}
+	for (const e of document.querySelectorAll("body *")) {
+		const name = e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className : "");
+		if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== "visible") {
+			out.push(name + ": scrolls sideways, " + e.scrollWidth + " px of content in " + e.clientWidth + " px");
+		}
+		if (e.matches("table, figure, svg") && e.getBoundingClientRect().right > window.innerWidth + 0.5) {
+			out.push(name + ": right edge at " + e.getBoundingClientRect().right + " px");
+		}
+	}
+	return out;
+})()`
+
+// TestHTMLFitsWindow opens report.html of a run with a failed case,
+// interrupted, in a 1400 px wide window and checks that every column and
+// figure is in view without scrolling sideways.
+func TestHTMLFitsWindow(t *testing.T) {
+	bin := testutil.Chromium(t)
+	for name, run := range testRuns(t) {
+		t.Run(name, func(t *testing.T) {
+			run.Partial, run.Interrupted, run.PlannedCases = true, true, len(run.Cases)+1
+			dir := t.TempDir()
+			if err := WriteHTML(dir, run); err != nil {
+				t.Fatalf("WriteHTML: %v", err)
+			}
+			ctx := browser(t, bin)
+			page := "file://" + filepath.Join(dir, HTMLFile)
+			if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+				t.Fatalf("open %s: %v", page, err)
+			}
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](measureOverflow))
+			if err != nil {
+				t.Fatalf("measure overflow: %v", err)
+			}
+			for _, o := range got {
+				t.Errorf("at %d px: %s", pageWidth, o)
+			}
+			banner, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".partial")?.innerText ?? ""`))
+			if err != nil {
+				t.Fatalf("read banner: %v", err)
+			}
+			if !strings.Contains(banner, run.PartialNote()) {
+				t.Errorf("the partial banner reads %q, want %q", banner, run.PartialNote())
+			}
+		})
+	}
 }
 
 // browserDirs returns an empty profile directory and a temporary

@@ -103,6 +103,11 @@ func TestWriteMarkdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			testutil.Golden(t, filepath.Join("testdata", "report-"+name+".md.golden"), md)
+			for _, w := range markdownTableWidths(md) {
+				if w > results.MarkdownWidth {
+					t.Errorf("a table of report.md is %d characters wide, more than a GitHub page's %d", w, results.MarkdownWidth)
+				}
+			}
 			// Every chart report.md shows exists and is a PNG.
 			for _, m := range chartLink.FindAllSubmatch(md, -1) {
 				png, err := os.ReadFile(filepath.Join(dir, string(m[1])))
@@ -116,6 +121,42 @@ func TestWriteMarkdown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// markdownTableWidths returns the width of every table in md, as Fold
+// counts it: each column's widest cell plus its padding, one more for
+// the border.
+func markdownTableWidths(md []byte) []int {
+	var out []int
+	var cols []int
+	flush := func() {
+		if cols != nil {
+			w := 1
+			for _, c := range cols {
+				w += c + results.MarkdownPadding
+			}
+			out = append(out, w)
+		}
+		cols = nil
+	}
+	for _, line := range strings.Split(string(md), "\n") {
+		if !strings.HasPrefix(line, "|") {
+			flush()
+			continue
+		}
+		cells := regexp.MustCompile(`[^\\]\|`).Split(strings.TrimSuffix(strings.TrimPrefix(line, "| "), " |"), -1)
+		if strings.HasPrefix(line, "|---") || strings.HasPrefix(line, "|--") {
+			continue
+		}
+		for i, c := range cells {
+			if i >= len(cols) {
+				cols = append(cols, 0)
+			}
+			cols[i] = max(cols[i], utf8.RuneCountInString(strings.TrimSpace(c)))
+		}
+	}
+	flush()
+	return out
 }
 
 func TestWriteAll(t *testing.T) {
