@@ -47,7 +47,7 @@ const measureFigures = `({
 func TestHTMLRendersInChromium(t *testing.T) {
 	bin := testutil.Chromium(t)
 	dir := t.TempDir()
-	run := resultstest.Run(t, resultstest.Options{Rates: []float64{500, 2000}})
+	run := resultstest.Run(t, resultstest.Options{Rates: []float64{500, 2000}, Dir: dir})
 	if err := WriteHTML(dir, run); err != nil {
 		t.Fatalf("WriteHTML: %v", err)
 	}
@@ -77,9 +77,9 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	}
 
 	// 2 placements × 2 rates = 4 points, each with spectrum, memory, cpu
-	// and path charts and 4 path diagrams, then a latency-vs-rate chart
-	// per placement.
-	const want = 4*(4+4) + 2
+	// and path charts, 4 over-time charts and 4 path diagrams, then a
+	// latency-vs-rate chart per placement.
+	const want = 4*(4+4+4) + 2
 	if got.Expected != want || len(got.Figures) != want {
 		t.Errorf("page has %d figures and says it has %d, want %d", len(got.Figures), got.Expected, want)
 	}

@@ -21,7 +21,7 @@ var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
 // charts inline SVG, no script and nothing fetched from the network. run is
 // not modified.
 func WriteHTML(dir string, run *results.Run) error {
-	v, err := newView(run)
+	v, err := newView(dir, run)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func svgFigure(c *chart) (htmlFigure, error) {
 	}
 	// gonum's SVG escapes the text it draws, so the markup is safe to
 	// inline.
-	return htmlFigure{ID: c.name, Caption: c.title, SVG: template.HTML(s[i:])}, nil
+	return htmlFigure{ID: c.name, Caption: c.caption, SVG: template.HTML(s[i:])}, nil
 }
 
 // htmlTableOf lays out a table for report.html, folded as report.md's is.

@@ -18,7 +18,7 @@ import (
 // WriteMarkdown writes report.md into dir, with its charts as PNG files
 // under dir/charts. run is not modified.
 func WriteMarkdown(dir string, run *results.Run) error {
-	v, err := newView(run)
+	v, err := newView(dir, run)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,10 @@ func (v *view) markdown() []byte {
 	for _, s := range v.sections {
 		fmt.Fprintf(&b, "## %s\n\n", esc(s.title))
 		for _, c := range s.charts {
-			fmt.Fprintf(&b, "![%s](%s/%s.png)\n\n", c.title, ChartsDir, c.name)
+			fmt.Fprintf(&b, "![%s](%s/%s.png)\n\n", esc(c.title), ChartsDir, c.name)
+			if c.caption != "" {
+				fmt.Fprintf(&b, "%s\n\n", esc(c.caption))
+			}
 		}
 		for _, c := range s.cases {
 			if c.Path == nil || len(c.Path.Trace) == 0 {
