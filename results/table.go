@@ -352,8 +352,7 @@ const (
 
 // MarkdownWidth is how many characters of table text, padding included,
 // fit a GitHub page without scrolling: its content column is about 980 px
-// wide and its 16 px table text about 8.5 px a character. HTML reports use
-// it too, so that they read as the Markdown does.
+// wide and its 16 px table text about 8.5 px a character.
 const MarkdownWidth = 112
 
 // Fold splits t into tables at most width characters wide, each with t's

@@ -72,6 +72,8 @@ func (c *chart) render(format string) ([]byte, error) {
 // draw draws the chart on dc, a lower panel under the main one with their
 // data areas' left and right edges aligned.
 func (c *chart) draw(dc draw.Canvas) {
+	// Room for the last x tick's label, which may reach past the axis.
+	dc = draw.Crop(dc, 0, -vg.Points(10), 0, 0)
 	if c.below == nil {
 		c.plot.Draw(dc)
 		return
@@ -116,6 +118,9 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Y.Label.Text = y
 	p.Legend.Top = true
 	p.Legend.Left = true
+	// Space between entries: a browser may draw the SVG's text larger
+	// than gonum measured it.
+	p.Legend.Padding = vg.Points(2)
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -411,7 +416,6 @@ func hopsChart(s *section, cases []*results.Case) (*chart, error) {
 		p.Legend.Add(part.name, bars)
 	}
 	frameBars(p, len(probed), tallest)
-	p.Legend.Left = false
 	return &chart{name: s.anchor + "-path", title: "Packet path per request", plot: p,
 		caption: "Hops are the device transmits and receives of data; pure ACKs are counted apart and are not hops."}, nil
 }

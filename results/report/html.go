@@ -108,8 +108,8 @@ func (v *view) htmlPage() (*htmlPage, error) {
 				continue
 			}
 			id := fmt.Sprintf("%s-trace-%d", s.anchor, i+1)
-			caption := fmt.Sprintf("%s: packet path of one request, %s hops per request on average", results.DatapathLabel(c), results.FormatNumber(c.Path.HopsPerRequest))
-			hs.Paths = append(hs.Paths, htmlFigure{ID: id, Caption: caption, SVG: template.HTML(pathDiagram(id+"-svg", caption, c.Path.Trace))})
+			title := fmt.Sprintf("%s: packet path of one request, %s hops per request on average", results.DatapathLabel(c), results.FormatNumber(c.Path.HopsPerRequest))
+			hs.Paths = append(hs.Paths, htmlFigure{ID: id, SVG: template.HTML(pathDiagram(id+"-svg", title, c.Path.Trace))})
 		}
 		p.Figures += len(hs.Charts) + len(hs.Paths)
 		p.Sections = append(p.Sections, hs)
@@ -142,9 +142,15 @@ func svgFigure(c *chart) (htmlFigure, error) {
 	return htmlFigure{ID: c.name, Caption: c.caption, SVG: template.HTML(s[i:])}, nil
 }
 
-// htmlTableOf lays out a table for report.html, folded as report.md's is.
+// htmlWidth is how many characters of table text, padding included, fit
+// report.html's 1168 px column: its 13.6 px table text is about 7.5 px a
+// character, a cell's 16 px of padding about 3 (TerminalPadding). The
+// Chromium test checks that the tables fit a 1400 px window.
+const htmlWidth = 150
+
+// htmlTableOf lays out a table for report.html, folded to htmlWidth.
 func htmlTableOf(t titledTable) htmlTable {
-	parts := t.table.Fold(results.MarkdownWidth, results.MarkdownPadding)
+	parts := t.table.Fold(htmlWidth, results.TerminalPadding)
 	h := htmlTable{ID: t.id, Title: t.title, Notes: parts[len(parts)-1].Notes}
 	for _, part := range parts {
 		var hp htmlPart

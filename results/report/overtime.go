@@ -103,8 +103,7 @@ func overTimeCharts(dir string, s *section, cases []*results.Case) ([]*chart, er
 }
 
 func overTimeChart(s *section, c *results.Case, i, rep int, ws []window) (*chart, error) {
-	label := results.DatapathLabel(c)
-	title := fmt.Sprintf("%s: latency over time (repetition %d)", label, rep+1)
+	title := fmt.Sprintf("%s: latency over time (repetition %d)", results.DatapathLabel(c), rep+1)
 	p := newPlot(title, "", "latency from intended send time")
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = latencyTicks{}
@@ -139,16 +138,15 @@ func overTimeChart(s *section, c *results.Case, i, rep int, ws []window) (*chart
 			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(line)
-		p.Legend.Add(q.name+" per 100 ms", line)
+		p.Legend.Add(q.name+" of each 100 ms", line)
 	}
 	if highest > 0 && lowest <= highest {
 		// Room above the lines for the legend, and below them off the
 		// axis (the axis is logarithmic).
 		p.Y.Min, p.Y.Max = lowest/1.5, highest*3
 	}
-	p.Legend.Left = false
 
-	e := newPlot("", "seconds since the first intended send", "errors")
+	e := newPlot("", "seconds since the first intended send", "errors / 100 ms")
 	line, err := plotter.NewLine(errs)
 	if err != nil {
 		return nil, fmt.Errorf("plot errors over time of %s: %w", c.ID, err)
@@ -163,8 +161,7 @@ func overTimeChart(s *section, c *results.Case, i, rep int, ws []window) (*chart
 	p.X.Min, e.X.Min = 0, 0
 	last := ws[len(ws)-1].start + overTimeWindow.Seconds()
 	p.X.Max, e.X.Max = last, last
-	return &chart{name: fmt.Sprintf("%s-time-%d", s.anchor, i+1), title: title, plot: p, below: e,
-		caption: fmt.Sprintf("%s: p50 (dashed) and p99 (solid) of the requests intended in each 100 ms, and their errors below.", label)}, nil
+	return &chart{name: fmt.Sprintf("%s-time-%d", s.anchor, i+1), title: title, plot: p, below: e}, nil
 }
 
 // integerTicks label a count axis at whole numbers.

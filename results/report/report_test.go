@@ -314,3 +314,39 @@ func TestMarkdownEscaped(t *testing.T) {
 		}
 	}
 }
+
+func TestCausalOrder(t *testing.T) {
+	// none, cross-node, as the probe recorded it: each socket_send after
+	// the packets its data became.
+	trace := []string{
+		"pod client-0 eth0 transmit 182B",
+		"node n0 veth0 receive 168B",
+		"fabric veth-n0 receive 168B",
+		"pod svc-000-0 eth0 receive 168B",
+		"pod client-0 - socket_send 116B",
+		"pod svc-000-0 - socket_recv 116B",
+		"pod svc-000-0 eth0 transmit 1208B",
+		"pod client-0 eth0 receive 1194B",
+		"pod svc-000-0 - socket_send 1142B",
+		"pod client-0 - socket_recv 1142B",
+	}
+	var got []string
+	for _, e := range causalOrder(parseTrace(trace)) {
+		got = append(got, e.where+" "+e.event)
+	}
+	want := []string{
+		"pod client-0 socket_send",
+		"pod client-0 transmit",
+		"node n0 receive",
+		"fabric receive",
+		"pod svc-000-0 receive",
+		"pod svc-000-0 socket_recv",
+		"pod svc-000-0 socket_send",
+		"pod svc-000-0 transmit",
+		"pod client-0 receive",
+		"pod client-0 socket_recv",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("causalOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
