@@ -50,9 +50,9 @@ func (e traceEvent) label() string {
 // causalOrder returns events in the order the request's bytes travel.
 // The kernel records socket_send when send() returns, after the device
 // events that its data caused, so that in time order a sender's send looks
-// like the reply to its own packet; each socket_send moves back to before
-// the first transmit or route lookup of its namespace since that
-// namespace's previous socket event.
+// like the reply to its own packet. Each socket_send moves back to before
+// the nearest earlier transmit of its namespace and the route lookups
+// just before that, unless a socket event of the namespace comes first.
 func causalOrder(events []traceEvent) []traceEvent {
 	out := slices.Clone(events)
 	for i := range out {
@@ -65,10 +65,18 @@ func causalOrder(events []traceEvent) []traceEvent {
 			if e.where != out[i].where {
 				continue
 			}
-			if strings.HasPrefix(e.event, "socket") {
+			if e.event == "transmit" {
+				to = j
+			}
+			if e.event == "transmit" || strings.HasPrefix(e.event, "socket") {
 				break
 			}
-			if e.event == "transmit" || e.event == "route_lookup" {
+		}
+		for j := to - 1; j >= 0 && to < i; j-- {
+			if e := out[j]; e.where == out[i].where {
+				if e.event != "route_lookup" {
+					break
+				}
 				to = j
 			}
 		}

@@ -316,37 +316,85 @@ func TestMarkdownEscaped(t *testing.T) {
 }
 
 func TestCausalOrder(t *testing.T) {
-	// none, cross-node, as the probe recorded it: each socket_send after
-	// the packets its data became.
-	trace := []string{
-		"pod client-0 eth0 transmit 182B",
-		"node n0 veth0 receive 168B",
-		"fabric veth-n0 receive 168B",
-		"pod svc-000-0 eth0 receive 168B",
-		"pod client-0 - socket_send 116B",
-		"pod svc-000-0 - socket_recv 116B",
-		"pod svc-000-0 eth0 transmit 1208B",
-		"pod client-0 eth0 receive 1194B",
-		"pod svc-000-0 - socket_send 1142B",
-		"pod client-0 - socket_recv 1142B",
-	}
-	var got []string
-	for _, e := range causalOrder(parseTrace(trace)) {
-		got = append(got, e.where+" "+e.event)
-	}
-	want := []string{
-		"pod client-0 socket_send",
-		"pod client-0 transmit",
-		"node n0 receive",
-		"fabric receive",
-		"pod svc-000-0 receive",
-		"pod svc-000-0 socket_recv",
-		"pod svc-000-0 socket_send",
-		"pod svc-000-0 transmit",
-		"pod client-0 receive",
-		"pod client-0 socket_recv",
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("causalOrder =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	tests := []struct {
+		name        string
+		trace, want []string
+	}{{
+		// none, cross-node, as the probe recorded it: each socket_send
+		// after the packets its data became.
+		name: "none",
+		trace: []string{
+			"pod client-0 eth0 transmit 182B",
+			"node n0 veth0 receive 168B",
+			"fabric veth-n0 receive 168B",
+			"pod svc-000-0 eth0 receive 168B",
+			"pod client-0 - socket_send 116B",
+			"pod svc-000-0 - socket_recv 116B",
+			"pod svc-000-0 eth0 transmit 1208B",
+			"pod client-0 eth0 receive 1194B",
+			"pod svc-000-0 - socket_send 1142B",
+			"pod client-0 - socket_recv 1142B",
+		},
+		want: []string{
+			"pod client-0 socket_send",
+			"pod client-0 transmit",
+			"node n0 receive",
+			"fabric receive",
+			"pod svc-000-0 receive",
+			"pod svc-000-0 socket_recv",
+			"pod svc-000-0 socket_send",
+			"pod svc-000-0 transmit",
+			"pod client-0 receive",
+			"pod client-0 socket_recv",
+		},
+	}, {
+		// sidecar, same-node: the app and its sidecar share the pod's
+		// namespace and talk over loopback.
+		name: "sidecar",
+		trace: []string{
+			"pod client-0 lo route_lookup 0B",
+			"pod client-0 lo transmit 182B",
+			"pod client-0 lo receive 168B",
+			"pod client-0 - socket_send 116B", // app to sidecar
+			"pod client-0 eth0 transmit 182B",
+			"node n0 veth1 transmit 182B",
+			"pod svc-000-0 eth0 receive 168B",
+			"pod client-0 - socket_send 116B", // sidecar out
+			"pod svc-000-0 lo transmit 1208B",
+			"pod svc-000-0 lo receive 1194B",
+			"pod svc-000-0 - socket_send 1142B", // server's sidecar to app
+			"pod client-0 eth0 receive 1194B",
+			"pod client-0 lo transmit 1208B",
+			"pod client-0 lo receive 1194B",
+			"pod client-0 - socket_send 1142B", // sidecar to app
+			"pod client-0 - socket_recv 1142B",
+		},
+		want: []string{
+			"pod client-0 socket_send",
+			"pod client-0 route_lookup",
+			"pod client-0 transmit",
+			"pod client-0 receive",
+			"pod client-0 socket_send",
+			"pod client-0 transmit",
+			"node n0 transmit",
+			"pod svc-000-0 receive",
+			"pod svc-000-0 socket_send",
+			"pod svc-000-0 transmit",
+			"pod svc-000-0 receive",
+			"pod client-0 receive",
+			"pod client-0 socket_send",
+			"pod client-0 transmit",
+			"pod client-0 receive",
+			"pod client-0 socket_recv",
+		},
+	}}
+	for _, tt := range tests {
+		var got []string
+		for _, e := range causalOrder(parseTrace(tt.trace)) {
+			got = append(got, e.where+" "+e.event)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: causalOrder =\n%s\nwant\n%s", tt.name, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
 	}
 }
