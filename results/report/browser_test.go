@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bytes"
 	"context"
+	"flag"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/results/resultstest"
 )
 
@@ -151,15 +155,22 @@ const measureOverflow = `(() => {
 	return out;
 })()`
 
-// TestHTMLFitsWindow opens report.html of a run with a failed case,
-// interrupted, in a 1400 px wide window and checks that every column and
-// figure is in view without scrolling sideways.
+// TestHTMLFitsWindow opens report.html of interrupted runs, one with a
+// failed case and one with samples files (over-time charts), in a 1400 px
+// wide window and checks that every column and figure is in view without
+// scrolling sideways, and the partial banner shown.
 func TestHTMLFitsWindow(t *testing.T) {
 	bin := testutil.Chromium(t)
-	for name, run := range testRuns(t) {
+	runs := testRuns(t)
+	samplesDir := t.TempDir()
+	runs["samples"] = resultstest.Run(t, resultstest.Options{Dir: samplesDir})
+	for name, run := range runs {
 		t.Run(name, func(t *testing.T) {
 			run.Partial, run.Interrupted, run.PlannedCases = true, true, len(run.Cases)+1
 			dir := t.TempDir()
+			if name == "samples" {
+				dir = samplesDir
+			}
 			if err := WriteHTML(dir, run); err != nil {
 				t.Fatalf("WriteHTML: %v", err)
 			}
@@ -184,6 +195,71 @@ func TestHTMLFitsWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// screenshotOf is a run directory whose report.html TestScreenshot
+// photographs into docs/report.png, the README's picture:
+//
+//	go test ./results/report -run TestScreenshot -screenshot-of DIR
+var screenshotOf = flag.String("screenshot-of", "", "run directory whose report.html TestScreenshot writes to docs/report.png")
+
+// Screenshot size: a 1400 px window's first screen and a half (title,
+// tables, the first charts).
+const screenshotHeight = 1500
+
+// TestScreenshot renders report.html in headless Chromium and takes a
+// 1400 px wide screenshot of its top: of a synthetic run into the test's
+// directory, or with -screenshot-of of that run into docs/report.png.
+func TestScreenshot(t *testing.T) {
+	bin := testutil.Chromium(t)
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "report.png")
+	run := resultstest.Run(t, resultstest.Options{Dir: dir})
+	if *screenshotOf != "" {
+		var err error
+		if run, err = results.Read(*screenshotOf); err != nil {
+			t.Fatal(err)
+		}
+		dir, out = *screenshotOf, filepath.Join("..", "..", "docs", "report.png")
+	}
+	if err := WriteHTML(dir, run); err != nil {
+		t.Fatalf("WriteHTML: %v", err)
+	}
+	ctx := browser(t, bin)
+	page := "file://" + filepath.Join(dir, HTMLFile)
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(pageWidth, screenshotHeight),
+		chromedp.Navigate(page),
+	); err != nil {
+		t.Fatalf("open %s: %v", page, err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("decode screenshot: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != pageWidth || b.Dy() != screenshotHeight {
+		t.Errorf("screenshot is %dx%d px, want %dx%d", b.Dx(), b.Dy(), pageWidth, screenshotHeight)
+	}
+	// A page that rendered has text and lines: many pixels that are not
+	// the background's white.
+	inked := 0
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y += 4 {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x += 4 {
+			if r, g, b, _ := img.At(x, y).RGBA(); r < 0xc000 || g < 0xc000 || b < 0xc000 {
+				inked++
+			}
+		}
+	}
+	if inked < 1000 {
+		t.Errorf("screenshot has %d dark sample pixels, want a rendered page", inked)
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", out, len(shot))
 }
 
 // browserDirs returns an empty profile directory and a temporary
