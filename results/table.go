@@ -355,9 +355,10 @@ const (
 // wide and its 16 px table text about 8.5 px a character.
 const MarkdownWidth = 112
 
-// Fold splits t into tables at most width characters wide, each with t's
-// key columns and, in order, as many of the others as fit; a column
-// wider than width on its own gets a part of its own. A column takes its
+// Fold splits t into as few tables at most width characters wide as it
+// can, each with t's key columns and, in order, a share of the others
+// about as wide as the other parts'; a column wider than width on its own
+// gets a part of its own. A column takes its
 // widest text (header or cell) plus padding characters, a table one more
 // for its left border. The notes follow the last part, wrapped to width.
 // A width of 0 or less returns t whole.
@@ -377,16 +378,29 @@ func (t *Table) Fold(width, padding int) []*Table {
 	for i := range key {
 		base += colWidth(i)
 	}
-	var parts [][]int
-	used := width // forces a first part
-	for i := key; i < len(t.Header); i++ {
-		w := colWidth(i)
-		if used+w > width || len(parts) == 0 {
-			parts = append(parts, nil)
-			used = base
+	// Pack columns in order into parts at most limit wide.
+	pack := func(limit int) [][]int {
+		var parts [][]int
+		used := limit // forces a first part
+		for i := key; i < len(t.Header); i++ {
+			w := colWidth(i)
+			if used+w > limit || len(parts) == 0 {
+				parts = append(parts, nil)
+				used = base
+			}
+			parts[len(parts)-1] = append(parts[len(parts)-1], i)
+			used += w
 		}
-		parts[len(parts)-1] = append(parts[len(parts)-1], i)
-		used += w
+		return parts
+	}
+	parts := pack(width)
+	// As few parts as at width, but as even as they can be: the
+	// narrowest limit that needs no more parts.
+	for limit := base; limit < width && len(parts) > 1; limit++ {
+		if even := pack(limit); len(even) == len(parts) {
+			parts = even
+			break
+		}
 	}
 	if len(parts) <= 1 {
 		whole := *t
