@@ -36,6 +36,9 @@ type Table struct {
 	// table repeats them. A Key below Point counts as Point.
 	Key  int
 	Rows [][]string
+	// Failed marks the rows of cases that did not finish ok, for
+	// renderers that can set them apart (report.html); nil when none.
+	Failed []bool
 	// Notes follow the table, one paragraph each.
 	Notes []string
 }
@@ -107,6 +110,11 @@ func LatencyTable(cases []Case) *Table {
 		}))
 	}
 	t := NewTable(ordered, PointColumns(cases), cols, key)
+	if len(failures) > 0 {
+		for _, c := range ordered {
+			t.Failed = append(t.Failed, failed(c))
+		}
+	}
 	if fixed := FixedPoint(cases); fixed != "" {
 		t.Notes = append(t.Notes, fixed)
 	}
@@ -414,7 +422,7 @@ func (t *Table) Fold(width, padding int) []*Table {
 			idx = append(idx, i)
 		}
 		cols = append(idx, cols...)
-		part := &Table{Point: t.Point, Key: key}
+		part := &Table{Point: t.Point, Key: key, Failed: t.Failed}
 		for _, i := range cols {
 			part.Header = append(part.Header, t.Header[i])
 			part.Number = append(part.Number, t.Number[i])

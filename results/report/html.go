@@ -49,7 +49,13 @@ type htmlTable struct {
 
 type htmlPart struct {
 	Header []htmlCell
-	Rows   [][]htmlCell
+	Rows   []htmlRow
+}
+
+// htmlRow is a table row; a failed case's is set apart.
+type htmlRow struct {
+	Failed bool
+	Cells  []htmlCell
 }
 
 type htmlCell struct {
@@ -157,10 +163,10 @@ func htmlTableOf(t titledTable) htmlTable {
 		for i, name := range part.Header {
 			hp.Header = append(hp.Header, htmlCell{name, part.Number[i]})
 		}
-		for _, r := range part.ShownRows() {
-			row := make([]htmlCell, len(r))
+		for ri, r := range part.ShownRows() {
+			row := htmlRow{Failed: ri < len(part.Failed) && part.Failed[ri]}
 			for i, c := range r {
-				row[i] = htmlCell{c, part.Number[i]}
+				row.Cells = append(row.Cells, htmlCell{c, part.Number[i]})
 			}
 			hp.Rows = append(hp.Rows, row)
 		}

@@ -398,3 +398,25 @@ func TestCausalOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestHTMLFailedRow checks that report.html sets the failed case's rows
+// apart, in every part of the folded latency table, and only its.
+func TestHTMLFailedRow(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteHTML(dir, testRuns(t)["rates"]); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := regexp.MustCompile(`<tr class="failed">.*</tr>`).FindAllString(string(page), -1)
+	if len(rows) == 0 {
+		t.Fatalf("report.html marks no row as failed")
+	}
+	for _, r := range rows {
+		if !strings.Contains(r, "ebpf (l4)") || !strings.Contains(r, "failed [1]") {
+			t.Errorf("a row marked failed is not the failed case's: %s", r)
+		}
+	}
+}
