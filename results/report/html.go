@@ -21,7 +21,7 @@ var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
 // charts inline SVG, no script and nothing fetched from the network. run is
 // not modified.
 func WriteHTML(dir string, run *results.Run) error {
-	v, err := newView(dir, run)
+	v, err := newView(dir, run, true)
 	if err != nil {
 		return err
 	}

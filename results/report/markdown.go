@@ -18,7 +18,7 @@ import (
 // WriteMarkdown writes report.md into dir, with its charts as PNG files
 // under dir/charts. run is not modified.
 func WriteMarkdown(dir string, run *results.Run) error {
-	v, err := newView(dir, run)
+	v, err := newView(dir, run, true)
 	if err != nil {
 		return err
 	}

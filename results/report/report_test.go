@@ -68,7 +68,7 @@ func TestWriteTerminal(t *testing.T) {
 
 func newViewT(tb testing.TB, run *results.Run) *view {
 	tb.Helper()
-	v, err := newView("", run)
+	v, err := newView("", run, false)
 	if err != nil {
 		tb.Fatal(err)
 	}

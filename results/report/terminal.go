@@ -65,7 +65,7 @@ func WriteTerminalWith(w io.Writer, run *results.Run, o TerminalOptions) error {
 			return fmt.Errorf("render partial banner: %w", err)
 		}
 	}
-	v, err := newView("", run)
+	v, err := newView("", run, false)
 	if err != nil {
 		return err
 	}
