@@ -67,9 +67,10 @@ func NewTable(cases []*Case, point, cols []Column, key int) *Table {
 // the datapaths of one matrix point on adjacent rows, points in order of
 // first appearance, with the latencies, achieved rate, errors and the
 // pacer's lateness. Columns for matrix dimensions that do not vary are
-// left out, the placement and rate then named in the first note. When a case did not finish ok, a STATUS column beside the
-// datapath says so and numbers it, and the table's first notes give each
-// such case's error.
+// left out, a fixed placement and rate then named in the first note. When
+// a case did not finish ok, a STATUS column beside the datapath says so
+// and numbers it, its rows are marked Failed, and the notes give each such
+// case's error.
 func LatencyTable(cases []Case) *Table {
 	ordered := groupByPoint(cases)
 	has := func(f func(c *Case) bool) bool { return slices.ContainsFunc(ordered, f) }
