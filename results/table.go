@@ -3,6 +3,7 @@ package results
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
+	"golang.org/x/term"
 )
 
 // Column is one column of a table of cases: its header, how a case fills
@@ -349,6 +351,25 @@ var markdownEscapes = strings.NewReplacer(
 // Markdown text or a table cell, so that it reads as written and no markup
 // in it takes effect.
 func MarkdownText(s string) string { return markdownEscapes.Replace(s) }
+
+// DefaultTerminalWidth is TerminalWidth's when neither COLUMNS nor a
+// terminal says: a log or a file then reads as a common terminal shows it.
+const DefaultTerminalWidth = 120
+
+// TerminalWidth is how many columns a table written to w may take:
+// COLUMNS when it is set to a positive number, else the terminal's width
+// when w is one, else DefaultTerminalWidth.
+func TerminalWidth(w io.Writer) int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if n, _, err := term.GetSize(int(f.Fd())); err == nil && n > 0 {
+			return n
+		}
+	}
+	return DefaultTerminalWidth
+}
 
 // How wide a column is beyond its widest text, in characters.
 const (

@@ -180,3 +180,16 @@ func TestFold(t *testing.T) {
 		}
 	}
 }
+
+func TestTerminalWidth(t *testing.T) {
+	for _, tt := range []struct {
+		columns string
+		want    int
+	}{{"", DefaultTerminalWidth}, {"80", 80}, {"0", DefaultTerminalWidth}, {"wide", DefaultTerminalWidth}, {"200", 200}} {
+		t.Setenv("COLUMNS", tt.columns)
+		// A buffer is no terminal: COLUMNS or the default decide.
+		if got := TerminalWidth(&bytes.Buffer{}); got != tt.want {
+			t.Errorf("COLUMNS=%q: TerminalWidth = %d, want %d", tt.columns, got, tt.want)
+		}
+	}
+}

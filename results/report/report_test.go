@@ -75,19 +75,6 @@ func newViewT(tb testing.TB, run *results.Run) *view {
 	return v
 }
 
-func TestWidth(t *testing.T) {
-	for _, tt := range []struct {
-		columns string
-		want    int
-	}{{"", DefaultWidth}, {"80", 80}, {"0", DefaultWidth}, {"wide", DefaultWidth}, {"200", 200}} {
-		t.Setenv("COLUMNS", tt.columns)
-		// A buffer is no terminal: COLUMNS or the default decide.
-		if got := Width(&bytes.Buffer{}); got != tt.want {
-			t.Errorf("COLUMNS=%q: Width = %d, want %d", tt.columns, got, tt.want)
-		}
-	}
-}
-
 // chartLink matches report.md's chart references.
 var chartLink = regexp.MustCompile(`\]\((charts/[^)]+\.png)\)`)
 

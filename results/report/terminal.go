@@ -3,46 +3,22 @@ package report
 import (
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-
-	"golang.org/x/term"
 
 	"github.com/meshbench/meshbench/results"
 )
-
-// DefaultWidth is the width of the terminal summary when neither COLUMNS
-// nor a terminal says otherwise: a log or a file then reads as a common
-// terminal shows it.
-const DefaultWidth = 120
 
 // TerminalOptions shape the terminal summary.
 type TerminalOptions struct {
 	// Width is how many columns the summary may take: a table wider than
 	// it folds into parts that fit, each repeating the columns that name
-	// a row, and notes wrap to it. 0 means Width(w).
+	// a row, and notes wrap to it. 0 means results.TerminalWidth(w).
 	Width int
 	// Wide prints every table whole, however wide (--wide).
 	Wide bool
 }
 
-// Width is the width of the terminal summary written to w: COLUMNS when it
-// is set to a positive number, else the terminal's width when w is one,
-// else DefaultWidth.
-func Width(w io.Writer) int {
-	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
-		return n
-	}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if n, _, err := term.GetSize(int(f.Fd())); err == nil && n > 0 {
-			return n
-		}
-	}
-	return DefaultWidth
-}
-
-// WriteTerminal writes the run's summary for a terminal at Width(w), as
-// WriteTerminalWith does.
+// WriteTerminal writes the run's summary for a terminal at
+// results.TerminalWidth(w), as WriteTerminalWith does.
 func WriteTerminal(w io.Writer, run *results.Run) error {
 	return WriteTerminalWith(w, run, TerminalOptions{})
 }
@@ -58,7 +34,7 @@ func WriteTerminalWith(w io.Writer, run *results.Run, o TerminalOptions) error {
 	case o.Wide:
 		width = 0
 	case width == 0:
-		width = Width(w)
+		width = results.TerminalWidth(w)
 	}
 	if note := run.PartialNote(); note != "" {
 		if _, err := fmt.Fprintf(w, "%s\n\n", note); err != nil {
