@@ -13,20 +13,25 @@ import (
 )
 
 func newReportCommand(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var terminal report.TerminalOptions
+	cmd := &cobra.Command{
 		Use:   "report DIR",
 		Short: "Re-render a run's reports from its result.json: terminal summary, report.md with charts, report.html",
 		Long: `report reads DIR/result.json (DIR is a run directory, or the result file
 itself), prints the summary tables, and writes report.md, its PNG charts
 under charts/, and report.html into the run directory. report.html is one
-self-contained file: open it in any browser, offline.`,
+self-contained file: open it in any browser, offline.
+
+The summary fits the terminal: a table wider than COLUMNS, or than the
+terminal when stdout is one (else 120 columns), folds into parts that
+repeat the columns naming each row. --wide prints every table whole.`,
 		Args: argsBetween(1, 1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			run, dir, err := readRun(args[0])
 			if err != nil {
 				return err
 			}
-			if err := report.WriteTerminal(stdout, run); err != nil {
+			if err := report.WriteTerminalWith(stdout, run, terminal); err != nil {
 				return err
 			}
 			if err := report.WriteAll(dir, run); err != nil {
@@ -36,6 +41,8 @@ self-contained file: open it in any browser, offline.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&terminal.Wide, "wide", false, "print every table whole, however wide the terminal")
+	return cmd
 }
 
 // readRun reads the run record at path, a run directory or a result file,

@@ -244,3 +244,10 @@ func parseSample(rec []string, s *Sample) error {
 	s.Error = rec[6]
 	return errors.Join(errs...)
 }
+
+// Failed says whether the request failed: no response, or a status other
+// than 2xx, as the case's error rate counts it.
+func (s *Sample) Failed() bool {
+	_, failed := sampleError(*s)
+	return failed
+}

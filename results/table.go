@@ -3,12 +3,15 @@ package results
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
+	"golang.org/x/term"
 )
 
 // Column is one column of a table of cases: its header, how a case fills
@@ -21,7 +24,8 @@ type Column struct {
 
 // Table is a table of cases whose cells are written once, then rendered to
 // a terminal (WriteTerminal), Markdown (WriteMarkdown) or HTML (from
-// Header, Number and ShownRows).
+// Header, Number and ShownRows), folded first where it must fit a width
+// (Fold).
 type Table struct {
 	Header []string
 	// Number marks the right-aligned columns.
@@ -30,16 +34,23 @@ type Table struct {
 	// repeated down them is shown once, so that each point reads as a
 	// block.
 	Point int
-	Rows  [][]string
+	// Key is how many leading columns name a row; every part of a folded
+	// table repeats them. A Key below Point counts as Point.
+	Key  int
+	Rows [][]string
+	// Failed marks the rows of cases that did not finish ok, for
+	// renderers that can set them apart (report.html); nil when none.
+	Failed []bool
 	// Notes follow the table, one paragraph each.
 	Notes []string
 }
 
 // NewTable fills a table with one row per case, in order: the point
-// columns first, then cols.
-func NewTable(cases []*Case, point, cols []Column) *Table {
+// columns first, then cols. The point columns and the first key columns
+// of cols are the table's key.
+func NewTable(cases []*Case, point, cols []Column, key int) *Table {
 	all := append(slices.Clone(point), cols...)
-	t := &Table{Point: len(point)}
+	t := &Table{Point: len(point), Key: len(point) + key}
 	for _, col := range all {
 		t.Header = append(t.Header, col.Header)
 		t.Number = append(t.Number, col.Number)
@@ -54,55 +65,18 @@ func NewTable(cases []*Case, point, cols []Column) *Table {
 	return t
 }
 
-// WriteTable renders run's cases as a terminal table (ResultsTable).
-func WriteTable(w io.Writer, run *Run) error {
-	return ResultsTable(run.Cases).WriteTerminal(w)
-}
-
-// ResultsTable builds the table every report starts with: one row per
-// case, the datapaths of one matrix point on adjacent rows, points in order
-// of first appearance. Columns for matrix dimensions that do not vary, and
-// for per-node costs and hops per request when no case measured them, are
-// left out; figures are added after the error rate. Per-node costs are
-// those of the busiest node, the one a node must be sized for. Failed cases
-// show their status, and their errors are the table's notes.
-func ResultsTable(cases []Case, figures ...Column) *Table {
+// LatencyTable is the table every report starts with: one row per case,
+// the datapaths of one matrix point on adjacent rows, points in order of
+// first appearance, with the latencies, achieved rate, errors and the
+// pacer's lateness. Columns for matrix dimensions that do not vary are
+// left out, a fixed placement and rate then named in the first note. When
+// a case did not finish ok, a STATUS column beside the datapath says so
+// and numbers it, its rows are marked Failed, and the notes give each such
+// case's error.
+func LatencyTable(cases []Case) *Table {
 	ordered := groupByPoint(cases)
 	has := func(f func(c *Case) bool) bool { return slices.ContainsFunc(ordered, f) }
-	cols := []Column{
-		{Header: "DATAPATH", Cell: DatapathLabel},
-		Measured("ACHIEVED RPS", achievedCell),
-		Measured("P50", func(c *Case) string { return FormatMicros(c.LatencyUS.P50) }),
-		Measured("P90", func(c *Case) string { return FormatMicros(c.LatencyUS.P90) }),
-		Measured("P99", func(c *Case) string { return FormatMicros(c.LatencyUS.P99) }),
-		Measured("P99.9", func(c *Case) string { return FormatMicros(c.LatencyUS.P999) }),
-		Measured("MAX", func(c *Case) string { return FormatMicros(c.LatencyUS.Max) }),
-		Measured("ERRORS", func(c *Case) string { return strconv.FormatFloat(c.ErrorRate*100, 'f', 2, 64) + "%" }),
-	}
-	cols = append(cols, figures...)
-	if has(func(c *Case) bool { return !failed(c) && c.PacerLatenessUS != nil }) {
-		cols = append(cols, Measured("SENT LATE P50/P99", func(c *Case) string {
-			if c.PacerLatenessUS == nil {
-				return "-"
-			}
-			return FormatMicros(c.PacerLatenessUS.P50) + "/" + FormatMicros(c.PacerLatenessUS.P99)
-		}))
-	}
-	if has(func(c *Case) bool { return len(c.NodeCosts) > 0 }) {
-		cols = append(cols,
-			Measured("PROXIES/NODE", BusiestNode(func(n NodeCost) float64 { return float64(n.Proxies) }, FormatNumber)),
-			Measured("DP MEM/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathMemoryBytesMean }, FormatMemory)),
-			Measured("DP CPU/1K REQ", BusiestNode(func(n NodeCost) float64 { return n.DatapathCPUPer1kRequests }, FormatSeconds)),
-		)
-	}
-	if has(func(c *Case) bool { return c.Path != nil }) {
-		cols = append(cols, Measured("HOPS/REQ", func(c *Case) string {
-			if c.Path == nil {
-				return "-"
-			}
-			return FormatNumber(c.Path.HopsPerRequest)
-		}))
-	}
+	cols := []Column{{Header: "DATAPATH", Cell: DatapathLabel}}
 	// Failed cases are numbered in row order; their errors follow.
 	var failures []string
 	number := map[*Case]int{}
@@ -120,12 +94,74 @@ func ResultsTable(cases []Case, figures ...Column) *Table {
 			return fmt.Sprintf("%s [%d]", c.Status, number[c])
 		}})
 	}
-	t := NewTable(ordered, PointColumns(cases), cols)
-	t.Notes = failures
+	key := len(cols)
+	cols = append(cols,
+		Measured("ACHIEVED RPS", achievedCell),
+		Measured("P50", func(c *Case) string { return FormatMicros(c.LatencyUS.P50) }),
+		Measured("P90", func(c *Case) string { return FormatMicros(c.LatencyUS.P90) }),
+		Measured("P99", func(c *Case) string { return FormatMicros(c.LatencyUS.P99) }),
+		Measured("P99.9", func(c *Case) string { return FormatMicros(c.LatencyUS.P999) }),
+		Measured("MAX", func(c *Case) string { return FormatMicros(c.LatencyUS.Max) }),
+		Measured("ERRORS", func(c *Case) string { return strconv.FormatFloat(c.ErrorRate*100, 'f', 2, 64) + "%" }),
+	)
+	if has(func(c *Case) bool { return !failed(c) && c.PacerLatenessUS != nil }) {
+		cols = append(cols, Measured("SENT LATE P50/P99", func(c *Case) string {
+			if c.PacerLatenessUS == nil {
+				return "-"
+			}
+			return FormatMicros(c.PacerLatenessUS.P50) + "/" + FormatMicros(c.PacerLatenessUS.P99)
+		}))
+	}
+	t := NewTable(ordered, PointColumns(cases), cols, key)
+	if len(failures) > 0 {
+		for _, c := range ordered {
+			t.Failed = append(t.Failed, failed(c))
+		}
+	}
+	if fixed := FixedPoint(cases); fixed != "" {
+		t.Notes = append(t.Notes, fixed)
+	}
+	t.Notes = append(t.Notes, failures...)
 	if has(func(c *Case) bool { return !failed(c) && c.RateShortfall }) {
 		t.Notes = append(t.Notes, fmt.Sprintf("SHORT: the case achieved less than %.0f%% of its target rate (over the measured time, first intended send to last actual send); its latencies are those of a lighter load than asked.", 100*(1-RateTolerance)))
 	}
 	return t
+}
+
+// CostTable is what the datapath costs: proxies, datapath memory and CPU
+// of the busiest node, the one a node must be sized for, and hops per
+// request, for the cases that finished ok, in LatencyTable's order.
+// Columns that no case measured are left out; it is nil when no case
+// measured any.
+func CostTable(cases []Case) *Table {
+	var ok []*Case
+	for _, c := range groupByPoint(cases) {
+		if !failed(c) {
+			ok = append(ok, c)
+		}
+	}
+	has := func(f func(c *Case) bool) bool { return slices.ContainsFunc(ok, f) }
+	var cols []Column
+	if has(func(c *Case) bool { return len(c.NodeCosts) > 0 }) {
+		cols = append(cols,
+			Measured("PROXIES/NODE", BusiestNode(func(n NodeCost) float64 { return float64(n.Proxies) }, FormatNumber)),
+			Measured("DP MEM/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathMemoryBytesMean }, FormatMemory)),
+			Measured("DP CPU/1K REQ", BusiestNode(func(n NodeCost) float64 { return n.DatapathCPUPer1kRequests }, FormatSeconds)),
+		)
+	}
+	if has(func(c *Case) bool { return c.Path != nil }) {
+		cols = append(cols, Measured("HOPS/REQ", func(c *Case) string {
+			if c.Path == nil {
+				return "-"
+			}
+			return FormatNumber(c.Path.HopsPerRequest)
+		}))
+	}
+	if len(cols) == 0 {
+		return nil
+	}
+	cols = append([]Column{{Header: "DATAPATH", Cell: DatapathLabel}}, cols...)
+	return NewTable(ok, PointColumns(cases), cols, 1)
 }
 
 // achievedCell writes a case's achieved rate, with its share of the target
@@ -139,28 +175,53 @@ func achievedCell(c *Case) string {
 }
 
 // PointColumns name the matrix point of a case, leaving out the
-// dimensions that do not vary among cases.
+// dimensions that do not vary among cases (FixedPoint names those of them
+// that are not in every report's point headings).
 func PointColumns(cases []Case) []Column {
 	varies := func(f func(c *Case) string) bool {
 		return slices.ContainsFunc(cases, func(c Case) bool { return f(&c) != f(&cases[0]) })
 	}
-	cols := []Column{{Header: "PLACEMENT", Cell: func(c *Case) string { return c.Placement }}}
-	services := func(c *Case) string { return strconv.Itoa(c.Services) }
-	if varies(services) {
-		cols = append(cols, Column{Header: "SERVICES", Number: true, Cell: services})
-	}
-	cols = append(cols, Column{Header: "TARGET RPS", Number: true, Cell: func(c *Case) string {
-		return strconv.FormatFloat(c.Rate, 'f', -1, 64)
-	}})
-	conns := func(c *Case) string { return strconv.Itoa(c.Connections) }
-	if varies(conns) {
-		cols = append(cols, Column{Header: "CONNS", Number: true, Cell: conns})
-	}
-	payload := func(c *Case) string { return FormatBytes(c.RequestBytes) + "/" + FormatBytes(c.ResponseBytes) }
-	if varies(payload) {
-		cols = append(cols, Column{Header: "REQ/RESP", Number: true, Cell: payload})
+	var cols []Column
+	for _, d := range pointDimensions {
+		if varies(d.cell) {
+			cols = append(cols, Column{Header: d.header, Number: d.number, Cell: d.cell})
+		}
 	}
 	return cols
+}
+
+// FixedPoint says which placement and target rate every case has when
+// PointColumns leaves them out, "" when they vary or there are no cases:
+// "every case: same-node, target 1000 req/s".
+func FixedPoint(cases []Case) string {
+	if len(cases) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, d := range pointDimensions[:2] {
+		if !slices.ContainsFunc(cases, func(c Case) bool { return d.cell(&c) != d.cell(&cases[0]) }) {
+			parts = append(parts, d.fixed(d.cell(&cases[0])))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Every case: " + strings.Join(parts, ", ") + "."
+}
+
+// pointDimensions are the dimensions of a matrix point, in column order;
+// placement and target rate first.
+var pointDimensions = []struct {
+	header string
+	number bool
+	cell   func(c *Case) string
+	fixed  func(cell string) string
+}{
+	{"PLACEMENT", false, func(c *Case) string { return c.Placement }, func(s string) string { return s }},
+	{"TARGET RPS", true, func(c *Case) string { return strconv.FormatFloat(c.Rate, 'f', -1, 64) }, func(s string) string { return "target " + s + " req/s" }},
+	{"SERVICES", true, func(c *Case) string { return strconv.Itoa(c.Services) }, nil},
+	{"CONNS", true, func(c *Case) string { return strconv.Itoa(c.Connections) }, nil},
+	{"REQ/RESP", true, func(c *Case) string { return FormatBytes(c.RequestBytes) + "/" + FormatBytes(c.ResponseBytes) }, nil},
 }
 
 // Measured makes a column of a figure f, which a failed case does not
@@ -248,8 +309,11 @@ func (t *Table) ShownRows() [][]string {
 // notes.
 func (t *Table) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-	fmt.Fprintf(&b, "| %s |\n|", strings.Join(t.Header, " | "))
+	header := make([]string, len(t.Header))
+	for i, h := range t.Header {
+		header[i] = MarkdownText(h)
+	}
+	fmt.Fprintf(&b, "| %s |\n|", strings.Join(header, " | "))
 	for i := range t.Header {
 		if t.Number[i] {
 			b.WriteString("---:|")
@@ -261,16 +325,165 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	for _, r := range t.ShownRows() {
 		cells := make([]string, len(r))
 		for i, c := range r {
-			cells[i] = esc(c)
+			cells[i] = MarkdownText(c)
 		}
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
 	b.WriteString("\n")
 	for _, n := range t.Notes {
-		fmt.Fprintf(&b, "%s\n\n", n)
+		fmt.Fprintf(&b, "%s\n\n", MarkdownText(n))
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("render table: %w", err)
 	}
 	return nil
+}
+
+// markdownEscapes turn text into Markdown that shows it as written: HTML's
+// special characters become entities, Markdown's punctuation is
+// backslash-escaped, and "|" cannot end a table cell.
+var markdownEscapes = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "|", `\|`, "~", `\~`, "#", `\#`,
+)
+
+// MarkdownText escapes s, text from a run (scenario, datapath, error), for
+// Markdown text or a table cell, so that it reads as written and no markup
+// in it takes effect.
+func MarkdownText(s string) string { return markdownEscapes.Replace(s) }
+
+// DefaultTerminalWidth is TerminalWidth's when neither COLUMNS nor a
+// terminal says: a log or a file then reads as a common terminal shows it.
+const DefaultTerminalWidth = 120
+
+// TerminalWidth is how many columns a table written to w may take:
+// COLUMNS when it is set to a positive number, else the terminal's width
+// when w is one, else DefaultTerminalWidth.
+func TerminalWidth(w io.Writer) int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if n, _, err := term.GetSize(int(f.Fd())); err == nil && n > 0 {
+			return n
+		}
+	}
+	return DefaultTerminalWidth
+}
+
+// How wide a column is beyond its widest text, in characters.
+const (
+	// TerminalPadding is WriteTerminal's: a space each side and a border.
+	TerminalPadding = 3
+	// MarkdownPadding is a GitHub page's: 13 px of cell padding each
+	// side, about three characters of its table text.
+	MarkdownPadding = 3
+)
+
+// MarkdownWidth is how many characters of table text, padding included,
+// fit a GitHub page without scrolling: its content column is about 980 px
+// wide and its 16 px table text about 8.5 px a character.
+const MarkdownWidth = 112
+
+// Fold splits t into as few tables at most width characters wide as it
+// can, each with t's key columns and, in order, a share of the others
+// about as wide as the other parts'; a column wider than width on its own
+// gets a part of its own. A column takes its
+// widest text (header or cell) plus padding characters, a table one more
+// for its left border. The notes follow the last part, wrapped to width.
+// A width of 0 or less returns t whole.
+func (t *Table) Fold(width, padding int) []*Table {
+	if width <= 0 {
+		return []*Table{t}
+	}
+	key := max(t.Key, t.Point)
+	colWidth := func(i int) int {
+		w := utf8.RuneCountInString(t.Header[i])
+		for _, r := range t.Rows {
+			w = max(w, utf8.RuneCountInString(r[i]))
+		}
+		return w + padding
+	}
+	base := 1
+	for i := range key {
+		base += colWidth(i)
+	}
+	// Pack columns in order into parts at most limit wide.
+	pack := func(limit int) [][]int {
+		var parts [][]int
+		used := limit // forces a first part
+		for i := key; i < len(t.Header); i++ {
+			w := colWidth(i)
+			if used+w > limit || len(parts) == 0 {
+				parts = append(parts, nil)
+				used = base
+			}
+			parts[len(parts)-1] = append(parts[len(parts)-1], i)
+			used += w
+		}
+		return parts
+	}
+	parts := pack(width)
+	// As few parts as at width, but as even as they can be: the
+	// narrowest limit that needs no more parts.
+	for limit := base; limit < width && len(parts) > 1; limit++ {
+		if even := pack(limit); len(even) == len(parts) {
+			parts = even
+			break
+		}
+	}
+	if len(parts) <= 1 {
+		whole := *t
+		whole.Notes = wrapNotes(t.Notes, width)
+		return []*Table{&whole}
+	}
+	out := make([]*Table, len(parts))
+	for p, cols := range parts {
+		idx := make([]int, 0, key+len(cols))
+		for i := range key {
+			idx = append(idx, i)
+		}
+		cols = append(idx, cols...)
+		part := &Table{Point: t.Point, Key: key, Failed: t.Failed}
+		for _, i := range cols {
+			part.Header = append(part.Header, t.Header[i])
+			part.Number = append(part.Number, t.Number[i])
+		}
+		for _, r := range t.Rows {
+			row := make([]string, len(cols))
+			for j, i := range cols {
+				row[j] = r[i]
+			}
+			part.Rows = append(part.Rows, row)
+		}
+		out[p] = part
+	}
+	out[len(out)-1].Notes = wrapNotes(t.Notes, width)
+	return out
+}
+
+// wrapNotes wraps each note to lines of at most width characters, breaking
+// at spaces; a longer word has a line of its own.
+func wrapNotes(notes []string, width int) []string {
+	out := make([]string, len(notes))
+	for i, n := range notes {
+		var b strings.Builder
+		line := 0
+		for j, word := range strings.Fields(n) {
+			w := utf8.RuneCountInString(word)
+			switch {
+			case j == 0:
+			case line+1+w > width:
+				b.WriteByte('\n')
+				line = 0
+			default:
+				b.WriteByte(' ')
+				line++
+			}
+			b.WriteString(word)
+			line += w
+		}
+		out[i] = b.String()
+	}
+	return out
 }

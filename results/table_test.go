@@ -3,8 +3,10 @@ package results
 import (
 	"bytes"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/meshbench/meshbench/internal/testutil"
 )
@@ -40,7 +42,7 @@ func withCosts(c Case, proxies []int, memMiB, cpuPer1k float64, hops float64) Ca
 	return c
 }
 
-func TestWriteTable(t *testing.T) {
+func TestTables(t *testing.T) {
 	sidecar := func(placement string, p50 float64) Case {
 		c := tableCase("sidecar", placement, 1000, p50)
 		c.Mode, c.MTLS = "l7", true
@@ -85,8 +87,13 @@ func TestWriteTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteTable(&buf, &Run{Cases: tt.cases}); err != nil {
-				t.Fatalf("WriteTable: %v", err)
+			if err := LatencyTable(tt.cases).WriteTerminal(&buf); err != nil {
+				t.Fatalf("latency table: %v", err)
+			}
+			if cost := CostTable(tt.cases); cost != nil {
+				if err := cost.WriteTerminal(&buf); err != nil {
+					t.Fatalf("cost table: %v", err)
+				}
 			}
 			testutil.Golden(t, filepath.Join("testdata", "table-"+strings.ReplaceAll(tt.name, " ", "-")+".golden"), buf.Bytes())
 		})
@@ -112,6 +119,77 @@ func TestFormatMicros(t *testing.T) {
 	for _, tt := range tests {
 		if got := FormatMicros(tt.us); got != tt.want {
 			t.Errorf("FormatMicros(%v) = %q, want %q", tt.us, got, tt.want)
+		}
+	}
+}
+
+func TestFold(t *testing.T) {
+	tab := &Table{
+		Header: []string{"KEY", "A", "BB", "CCC"},
+		Number: []bool{false, true, true, true},
+		Key:    1,
+		Rows:   [][]string{{"x", "1", "22", "333333"}},
+		Notes:  []string{"one two three four five six"},
+	}
+	// Widths: KEY 3+3, A 1+3, BB 2+3, CCC 6+3, a border: 25 whole.
+	tests := []struct {
+		width   int
+		headers [][]string
+		notes   string
+	}{
+		{0, [][]string{{"KEY", "A", "BB", "CCC"}}, "one two three four five six"},
+		{25, [][]string{{"KEY", "A", "BB", "CCC"}}, "one two three four five\nsix"},
+		{24, [][]string{{"KEY", "A", "BB"}, {"KEY", "CCC"}}, "one two three four five\nsix"},
+		{12, [][]string{{"KEY", "A"}, {"KEY", "BB"}, {"KEY", "CCC"}}, "one two\nthree four\nfive six"},
+		// Too narrow for any column beside the key: one each.
+		{5, [][]string{{"KEY", "A"}, {"KEY", "BB"}, {"KEY", "CCC"}}, "one\ntwo\nthree\nfour\nfive\nsix"},
+	}
+	for _, tt := range tests {
+		parts := tab.Fold(tt.width, TerminalPadding)
+		var got [][]string
+		for _, p := range parts {
+			got = append(got, p.Header)
+			if len(p.Rows) != 1 || len(p.Rows[0]) != len(p.Header) || len(p.Number) != len(p.Header) {
+				t.Errorf("width %d: part %v has rows %v, number %v", tt.width, p.Header, p.Rows, p.Number)
+			}
+		}
+		if !reflect.DeepEqual(got, tt.headers) {
+			t.Errorf("Fold(%d) headers = %v, want %v", tt.width, got, tt.headers)
+		}
+		last := parts[len(parts)-1]
+		if len(last.Notes) != 1 || last.Notes[0] != tt.notes {
+			t.Errorf("Fold(%d) notes = %q, want %q", tt.width, last.Notes, tt.notes)
+		}
+		for _, p := range parts[:len(parts)-1] {
+			if len(p.Notes) > 0 {
+				t.Errorf("Fold(%d): notes on part %v, want them after the last", tt.width, p.Header)
+			}
+		}
+		// Rendered, every part fits the width, where the widest column
+		// beside the key can (16).
+		for _, p := range parts {
+			var buf bytes.Buffer
+			if err := p.WriteTerminal(&buf); err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+				if n := utf8.RuneCountInString(line); tt.width >= 16 && n > tt.width {
+					t.Errorf("Fold(%d): line %q is %d wide", tt.width, line, n)
+				}
+			}
+		}
+	}
+}
+
+func TestTerminalWidth(t *testing.T) {
+	for _, tt := range []struct {
+		columns string
+		want    int
+	}{{"", DefaultTerminalWidth}, {"80", 80}, {"0", DefaultTerminalWidth}, {"wide", DefaultTerminalWidth}, {"200", 200}} {
+		t.Setenv("COLUMNS", tt.columns)
+		// A buffer is no terminal: COLUMNS or the default decide.
+		if got := TerminalWidth(&bytes.Buffer{}); got != tt.want {
+			t.Errorf("COLUMNS=%q: TerminalWidth = %d, want %d", tt.columns, got, tt.want)
 		}
 	}
 }

@@ -14,6 +14,9 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/meshbench/meshbench/results"
 )
@@ -23,7 +26,11 @@ type chart struct {
 	// name is the chart's file stem, unique in the run.
 	name  string
 	title string
-	plot  *plot.Plot
+	// caption says what the chart shows beyond its title; "" for none.
+	caption string
+	plot    *plot.Plot
+	// below, when set, is a lower panel sharing plot's x axis.
+	below *plot.Plot
 }
 
 // Chart size: wide enough for four datapaths' legends.
@@ -32,17 +39,61 @@ const (
 	chartHeight = 4 * vg.Inch
 )
 
-// render writes the chart as "svg" or "png".
+// pngScale is the PNG charts' resolution over a screen's 96 dpi: sharp
+// on slides and high-density screens.
+const pngScale = 2
+
+// belowShare is the share of a chart's height its lower panel takes.
+const belowShare = 0.3
+
+// render writes the chart as "svg" or "png" (at pngScale times 96 dpi).
 func (c *chart) render(format string) ([]byte, error) {
-	wt, err := c.plot.WriterTo(chartWidth, chartHeight, format)
-	if err != nil {
-		return nil, fmt.Errorf("render chart %s: %w", c.name, err)
+	h := chartHeight
+	if c.below != nil {
+		h = chartHeight / (1 - belowShare)
 	}
+	var canvas vg.CanvasWriterTo
+	switch format {
+	case "svg":
+		canvas = vgsvg.New(chartWidth, h)
+	case "png":
+		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(chartWidth, h), vgimg.UseDPI(pngScale*vgimg.DefaultDPI))}
+	default:
+		return nil, fmt.Errorf("render chart %s: unknown format %q", c.name, format)
+	}
+	c.draw(draw.New(canvas))
 	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
+	if _, err := canvas.WriteTo(&b); err != nil {
 		return nil, fmt.Errorf("render chart %s: %w", c.name, err)
 	}
 	return b.Bytes(), nil
+}
+
+// draw draws the chart on dc, a lower panel under the main one with their
+// data areas' left and right edges aligned.
+func (c *chart) draw(dc draw.Canvas) {
+	// Room for the last x tick's label, which may reach past the axis.
+	dc = draw.Crop(dc, 0, -vg.Points(10), 0, 0)
+	if c.below == nil {
+		c.plot.Draw(dc)
+		return
+	}
+	h := dc.Max.Y - dc.Min.Y
+	top := draw.Crop(dc, 0, 0, h*belowShare, 0)
+	bottom := draw.Crop(dc, 0, 0, 0, -h*(1-belowShare))
+	dt, db := c.plot.DataCanvas(top), c.below.DataCanvas(bottom)
+	if d := dt.Min.X - db.Min.X; d > 0 {
+		bottom = draw.Crop(bottom, d, 0, 0, 0)
+	} else {
+		top = draw.Crop(top, -d, 0, 0, 0)
+	}
+	if d := dt.Max.X - db.Max.X; d < 0 {
+		bottom = draw.Crop(bottom, 0, d, 0, 0)
+	} else {
+		top = draw.Crop(top, 0, -d, 0, 0)
+	}
+	c.plot.Draw(top)
+	c.below.Draw(bottom)
 }
 
 // datapathColors keep a datapath's color the same in every chart.
@@ -67,13 +118,16 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Y.Label.Text = y
 	p.Legend.Top = true
 	p.Legend.Left = true
+	// Space between entries: a browser may draw the SVG's text larger
+	// than gonum measured it.
+	p.Legend.Padding = vg.Points(2)
 	p.Add(plotter.NewGrid())
 	return p
 }
 
 // sectionCharts draws a matrix point's charts: those its cases have data
 // for.
-func sectionCharts(s *section) ([]*chart, error) {
+func sectionCharts(dir string, s *section) ([]*chart, error) {
 	var ok []*results.Case
 	for _, c := range s.cases {
 		if !failed(c) {
@@ -91,6 +145,11 @@ func sectionCharts(s *section) ([]*chart, error) {
 	if spectrum != nil {
 		charts = append(charts, spectrum)
 	}
+	overTime, err := overTimeCharts(dir, s, ok)
+	if err != nil {
+		return nil, err
+	}
+	charts = append(charts, overTime...)
 	costs, err := costCharts(s, ok)
 	if err != nil {
 		return nil, err
@@ -264,6 +323,11 @@ func nodeBars(s *section, cases []*results.Case, nodes []string, title, unit, su
 			vals[slices.Index(nodes, n.Node)] = f(n)
 			tallest = max(tallest, f(n))
 		}
+		if !slices.ContainsFunc(vals, func(v float64) bool { return v > 0 }) {
+			// No datapath cost anywhere (none): no bars, and no
+			// empty legend entry.
+			continue
+		}
 		bars, err := plotter.NewBarChart(vals, width)
 		if err != nil {
 			return nil, fmt.Errorf("plot %s of %s: %w", title, c.ID, err)
@@ -352,8 +416,8 @@ func hopsChart(s *section, cases []*results.Case) (*chart, error) {
 		p.Legend.Add(part.name, bars)
 	}
 	frameBars(p, len(probed), tallest)
-	p.Legend.Left = false
-	return &chart{name: s.anchor + "-path", title: "Packet path per request (hops = device transmits + receives of data)", plot: p}, nil
+	return &chart{name: s.anchor + "-path", title: "Packet path per request", plot: p,
+		caption: "Hops are the device transmits and receives of data; pure ACKs are counted apart and are not hops."}, nil
 }
 
 // rateCharts plot p50 and p99 against the request rate for every group of
@@ -433,7 +497,7 @@ func rateCharts(run *results.Run) ([]*chart, error) {
 		}
 		// Room above the lines for the legend (the axis is logarithmic).
 		p.Y.Max = highest * 2.5
-		charts = append(charts, &chart{name: "rate-" + strconv.Itoa(gi+1), title: "Latency vs request rate (p99 solid, p50 dashed)", plot: p})
+		charts = append(charts, &chart{name: "rate-" + strconv.Itoa(gi+1), title: "Latency vs request rate", plot: p, caption: "p99 solid, p50 dashed; medians over repetitions."})
 	}
 	return charts, nil
 }

@@ -18,7 +18,7 @@ import (
 // WriteMarkdown writes report.md into dir, with its charts as PNG files
 // under dir/charts. run is not modified.
 func WriteMarkdown(dir string, run *results.Run) error {
-	v, err := newView(run)
+	v, err := newView(dir, run, true)
 	if err != nil {
 		return err
 	}
@@ -51,28 +51,34 @@ func (v *view) writeMarkdown(dir string) error {
 func (v *view) markdown() []byte {
 	var b bytes.Buffer
 	r := v.run
-	fmt.Fprintf(&b, "# meshbench: %s\n\n", r.Scenario)
-	fmt.Fprintf(&b, "Run `%s`, %s, %d cases on provider `%s`.\n\n", r.ID, r.StartedAt.UTC().Format(time.RFC3339), len(r.Cases), r.Provider)
+	esc := results.MarkdownText
+	fmt.Fprintf(&b, "# meshbench: %s\n\n", esc(r.Scenario))
+	fmt.Fprintf(&b, "Run %s, %s, %d cases on provider %s.\n\n", esc(r.ID), r.StartedAt.UTC().Format(time.RFC3339), len(r.Cases), esc(r.Provider))
 	if note := r.PartialNote(); note != "" {
 		fmt.Fprintf(&b, "**%s**\n\n", note)
 	}
-	fmt.Fprintf(&b, "## Results\n\n")
-	_ = resultsTable(v).WriteMarkdown(&b) // a bytes.Buffer does not fail
-	if t := overheadTable(v); len(t.Rows) > 0 {
-		fmt.Fprintf(&b, "## Overhead vs none and noise\n\n")
-		_ = t.WriteMarkdown(&b)
+	for _, t := range v.tables() {
+		fmt.Fprintf(&b, "## %s\n\n", t.title)
+		for _, part := range t.table.Fold(results.MarkdownWidth, results.MarkdownPadding) {
+			_ = part.WriteMarkdown(&b) // a bytes.Buffer does not fail
+		}
 	}
 	for _, s := range v.sections {
-		fmt.Fprintf(&b, "## %s\n\n", s.title)
+		fmt.Fprintf(&b, "## %s\n\n", esc(s.title))
 		for _, c := range s.charts {
-			fmt.Fprintf(&b, "![%s](%s/%s.png)\n\n", c.title, ChartsDir, c.name)
+			fmt.Fprintf(&b, "![%s](%s/%s.png)\n\n", esc(c.title), ChartsDir, c.name)
+			if c.caption != "" {
+				fmt.Fprintf(&b, "%s\n\n", esc(c.caption))
+			}
 		}
 		for _, c := range s.cases {
 			if c.Path == nil || len(c.Path.Trace) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "Packet path of one request, %s (%s hops per request):\n\n```\n%s\n```\n\n",
-				results.DatapathLabel(c), results.FormatNumber(c.Path.HopsPerRequest), strings.Join(c.Path.Trace, "\n"))
+			trace := strings.Join(c.Path.Trace, "\n")
+			fence := codeFence(trace)
+			fmt.Fprintf(&b, "Packet path of one request, %s (%s hops per request):\n\n%s\n%s\n%s\n\n",
+				esc(results.DatapathLabel(c)), results.FormatNumber(c.Path.HopsPerRequest), fence, trace, fence)
 		}
 	}
 	if len(v.rateCharts) > 0 {
@@ -83,9 +89,24 @@ func (v *view) markdown() []byte {
 	}
 	fmt.Fprintf(&b, "## Environment\n\n| | |\n|---|---|\n")
 	for _, kv := range environment(r) {
-		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], strings.ReplaceAll(kv[1], "|", `\|`))
+		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], esc(kv[1]))
 	}
 	return b.Bytes()
+}
+
+// codeFence returns a fence of backticks longer than any run of backticks
+// in text, so that the text cannot end its code block.
+func codeFence(text string) string {
+	longest, run := 0, 0
+	for _, r := range text {
+		if r != '`' {
+			run = 0
+			continue
+		}
+		run++
+		longest = max(longest, run)
+	}
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 // environment lists where and what ran, for the reports' environment block.

@@ -47,44 +47,106 @@ func (e traceEvent) label() string {
 	return strings.Join(parts, " ")
 }
 
-// eventColors fill events' boxes by kind.
-func eventColor(event string) string {
-	switch {
-	case strings.HasPrefix(event, "socket"):
-		return "#d8f0e4"
-	case event == "transmit" || event == "receive":
-		return "#dce9f7"
-	case event == "route_lookup":
-		return "#eeeeee"
+// causalOrder returns events in the order the request's bytes travel.
+// The kernel records socket_send when send() returns, after the device
+// events that its data caused, so that in time order a sender's send looks
+// like the reply to its own packet. Each socket_send moves back to before
+// the nearest earlier transmit of its namespace and the route lookups
+// just before that, unless a socket event of the namespace comes first.
+func causalOrder(events []traceEvent) []traceEvent {
+	out := slices.Clone(events)
+	for i := range out {
+		if out[i].event != "socket_send" {
+			continue
+		}
+		to := i
+		for j := i - 1; j >= 0; j-- {
+			e := out[j]
+			if e.where != out[i].where {
+				continue
+			}
+			if e.event == "transmit" {
+				to = j
+			}
+			if e.event == "transmit" || strings.HasPrefix(e.event, "socket") {
+				break
+			}
+		}
+		for j := to - 1; j >= 0 && to < i; j-- {
+			if e := out[j]; e.where == out[i].where {
+				if e.event != "route_lookup" {
+					break
+				}
+				to = j
+			}
+		}
+		if to < i {
+			send := out[i]
+			copy(out[to+1:i+1], out[to:i])
+			out[to] = send
+		}
 	}
-	return "#fbe7d3"
+	return out
+}
+
+// eventKinds are the kinds of event a path diagram tells apart by colour,
+// with their legend text.
+var eventKinds = []struct {
+	color, legend string
+	match         func(event string) bool
+}{
+	{"#d8f0e4", "socket send/receive (an application or proxy)", func(e string) bool { return strings.HasPrefix(e, "socket") }},
+	{"#dce9f7", "device transmit/receive", func(e string) bool { return e == "transmit" || e == "receive" }},
+	{"#eeeeee", "route lookup", func(e string) bool { return e == "route_lookup" }},
+	{"#fbe7d3", "other", func(string) bool { return true }},
+}
+
+// eventColor fills an event's box by its kind.
+func eventColor(event string) string {
+	for _, k := range eventKinds {
+		if k.match(event) {
+			return k.color
+		}
+	}
+	return ""
 }
 
 // Path diagram geometry, in pixels.
 const (
-	laneWidth  = 190
-	boxWidth   = 172
-	boxHeight  = 18
-	rowHeight  = 30
-	headHeight = 30
-	margin     = 10
-	firstRow   = margin + headHeight + 20
-	maxLabel   = 26
+	laneWidth    = 190
+	boxWidth     = 172
+	boxHeight    = 18
+	rowHeight    = 30
+	headHeight   = 30
+	margin       = 10
+	titleHeight  = 22
+	legendHeight = 24
+	lanesTop     = margin + titleHeight + legendHeight
+	firstRow     = lanesTop + headHeight + 20
+	maxLabel     = 26
 )
 
+// legendEntryWidth is how wide a legend entry with text is drawn: its
+// swatch, the text at about 6 px a character, and a gap.
+func legendEntryWidth(text string) int { return 18 + 6*len([]rune(text)) + 16 }
+
 // pathDiagram draws a traced request as an SVG sequence diagram with the
-// element id id: a lane
-// per network namespace in order of first crossing, a box per event, and
-// arrows from each event to the next.
+// element id id: its title on top, a legend of the boxes' colours, a lane
+// per network namespace in order of first crossing, a box per event in
+// causal order (causalOrder), and arrows from each event to the next.
 func pathDiagram(id, title string, trace []string) string {
-	events := parseTrace(trace)
+	events := causalOrder(parseTrace(trace))
 	var lanes []string
 	for _, e := range events {
 		if !slices.Contains(lanes, e.where) {
 			lanes = append(lanes, e.where)
 		}
 	}
-	width := 2*margin + len(lanes)*laneWidth
+	legendEnd := margin
+	for _, k := range eventKinds {
+		legendEnd += legendEntryWidth(k.legend)
+	}
+	width := max(2*margin+len(lanes)*laneWidth, legendEnd)
 	height := firstRow + len(events)*rowHeight + margin
 	center := func(lane string) int { return margin + slices.Index(lanes, lane)*laneWidth + laneWidth/2 }
 	esc := html.EscapeString
@@ -101,11 +163,19 @@ func pathDiagram(id, title string, trace []string) string {
 	arrow := esc(id) + "-arrow"
 	fmt.Fprintf(&b, `<defs><marker id="%s" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>`, arrow)
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(title))
+	fmt.Fprintf(&b, `<text class="title" x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`, margin, margin+14, esc(title))
+	x := margin
+	for _, k := range eventKinds {
+		y := margin + titleHeight
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="12" rx="2" fill="%s" stroke="#666"/>`, x, y, k.color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11">%s</text>`, x+18, y+10, esc(k.legend))
+		x += legendEntryWidth(k.legend)
+	}
 	for _, lane := range lanes {
 		x := center(lane)
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="4" fill="#f4f4f4" stroke="#888"/>`, x-boxWidth/2, margin, boxWidth, headHeight)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`, x, margin+headHeight/2+5, esc(short(lane)))
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbb" stroke-dasharray="4 4"/>`, x, margin+headHeight, x, height-margin)
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="4" fill="#f4f4f4" stroke="#888"/>`, x-boxWidth/2, lanesTop, boxWidth, headHeight)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`, x, lanesTop+headHeight/2+5, esc(short(lane)))
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbb" stroke-dasharray="4 4"/>`, x, lanesTop+headHeight, x, height-margin)
 	}
 	for i, e := range events {
 		x, y := center(e.where), firstRow+i*rowHeight

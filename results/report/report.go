@@ -22,7 +22,7 @@ const (
 // report.html into dir, the run directory. run is not modified; statistics
 // it lacks (a run written before results.Finalize ran) are computed.
 func WriteAll(dir string, run *results.Run) error {
-	v, err := newView(run)
+	v, err := newView(dir, run, true)
 	if err != nil {
 		return err
 	}
@@ -50,8 +50,10 @@ type section struct {
 	charts []*chart
 }
 
-// newView finalizes a copy of run and lays it out.
-func newView(run *results.Run) (*view, error) {
+// newView finalizes a copy of run and lays it out, with its charts when
+// draw is set (the terminal has none); dir is the run directory, where the
+// samples files are, or "" to draw no chart from them.
+func newView(dir string, run *results.Run, draw bool) (*view, error) {
 	r := *run
 	r.Cases = slices.Clone(run.Cases)
 	results.Finalize(&r)
@@ -68,8 +70,11 @@ func newView(run *results.Run) (*view, error) {
 		}
 		s.cases = append(s.cases, c)
 	}
+	if !draw {
+		return v, nil
+	}
 	for _, s := range v.sections {
-		charts, err := sectionCharts(s)
+		charts, err := sectionCharts(dir, s)
 		if err != nil {
 			return nil, err
 		}

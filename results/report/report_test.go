@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
@@ -38,16 +39,40 @@ func testRuns(tb testing.TB) map[string]*results.Run {
 	return map[string]*results.Run{"quick": quick, "rates": rates, "single": single, "empty": empty}
 }
 
+// TestWriteTerminal renders every run for a 120-column terminal, whose
+// every line must fit it, and with --wide, whose tables are whole.
 func TestWriteTerminal(t *testing.T) {
 	for name, run := range testRuns(t) {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteTerminal(&buf, run); err != nil {
+			if err := WriteTerminalWith(&buf, run, TerminalOptions{Width: 120}); err != nil {
 				t.Fatalf("WriteTerminal: %v", err)
 			}
 			testutil.Golden(t, filepath.Join("testdata", "terminal-"+name+".golden"), buf.Bytes())
+			for i, line := range strings.Split(buf.String(), "\n") {
+				if n := utf8.RuneCountInString(line); n > 120 {
+					t.Errorf("line %d is %d columns wide, more than the terminal's 120: %s", i+1, n, line)
+				}
+			}
+			var wide bytes.Buffer
+			if err := WriteTerminalWith(&wide, run, TerminalOptions{Width: 120, Wide: true}); err != nil {
+				t.Fatalf("WriteTerminal --wide: %v", err)
+			}
+			testutil.Golden(t, filepath.Join("testdata", "terminal-"+name+"-wide.golden"), wide.Bytes())
+			if got, want := strings.Count(wide.String(), "┌"), len(newViewT(t, run).tables()); got != want {
+				t.Errorf("--wide printed %d tables, want %d, each whole", got, want)
+			}
 		})
 	}
+}
+
+func newViewT(tb testing.TB, run *results.Run) *view {
+	tb.Helper()
+	v, err := newView("", run, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }
 
 // chartLink matches report.md's chart references.
@@ -65,6 +90,11 @@ func TestWriteMarkdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			testutil.Golden(t, filepath.Join("testdata", "report-"+name+".md.golden"), md)
+			for _, w := range markdownTableWidths(md) {
+				if w > results.MarkdownWidth {
+					t.Errorf("a table of report.md is %d characters wide, more than a GitHub page's %d", w, results.MarkdownWidth)
+				}
+			}
 			// Every chart report.md shows exists and is a PNG.
 			for _, m := range chartLink.FindAllSubmatch(md, -1) {
 				png, err := os.ReadFile(filepath.Join(dir, string(m[1])))
@@ -78,6 +108,42 @@ func TestWriteMarkdown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// markdownTableWidths returns the width of every table in md, as Fold
+// counts it: each column's widest cell plus its padding, one more for
+// the border.
+func markdownTableWidths(md []byte) []int {
+	var out []int
+	var cols []int
+	flush := func() {
+		if cols != nil {
+			w := 1
+			for _, c := range cols {
+				w += c + results.MarkdownPadding
+			}
+			out = append(out, w)
+		}
+		cols = nil
+	}
+	for _, line := range strings.Split(string(md), "\n") {
+		if !strings.HasPrefix(line, "|") {
+			flush()
+			continue
+		}
+		cells := regexp.MustCompile(`[^\\]\|`).Split(strings.TrimSuffix(strings.TrimPrefix(line, "| "), " |"), -1)
+		if strings.HasPrefix(line, "|---") || strings.HasPrefix(line, "|--") {
+			continue
+		}
+		for i, c := range cells {
+			if i >= len(cols) {
+				cols = append(cols, 0)
+			}
+			cols[i] = max(cols[i], utf8.RuneCountInString(strings.TrimSpace(c)))
+		}
+	}
+	flush()
+	return out
 }
 
 func TestWriteAll(t *testing.T) {
@@ -200,6 +266,144 @@ func TestPartialBanner(t *testing.T) {
 	for name, got := range map[string][]byte{"terminal": term.Bytes(), "markdown": md, "html": html} {
 		if !bytes.Contains(got, []byte(want)) {
 			t.Errorf("%s report lacks %q", name, want)
+		}
+	}
+}
+
+// TestMarkdownEscaped checks that text from the run (scenario, datapath,
+// errors, environment) reaches report.md as text, not as Markdown or HTML.
+func TestMarkdownEscaped(t *testing.T) {
+	run, err := clone(testRuns(t)["rates"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Scenario = `<script>alert(1)</script>`
+	run.ID = "r1`<b>x</b>`"
+	run.Cases[0].Datapath = `<img src=x onerror=alert(1)>`
+	run.Cases[2].Error = `</details><script>alert(2)</script> *bold* [link](http://example.com)`
+	run.Environment.Hostname = `<iframe>`
+	dir := t.TempDir()
+	if err := WriteMarkdown(dir, run); err != nil {
+		t.Fatalf("WriteMarkdown: %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "<img", "<iframe", "</details", "<b>"} {
+		if bytes.Contains(md, []byte(bad)) {
+			t.Errorf("report.md contains %q unescaped", bad)
+		}
+	}
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;", `\*bold\*`, `\[link\](http`} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("report.md lacks the escaped text %q", want)
+		}
+	}
+}
+
+func TestCausalOrder(t *testing.T) {
+	tests := []struct {
+		name        string
+		trace, want []string
+	}{{
+		// none, cross-node, as the probe recorded it: each socket_send
+		// after the packets its data became.
+		name: "none",
+		trace: []string{
+			"pod client-0 eth0 transmit 182B",
+			"node n0 veth0 receive 168B",
+			"fabric veth-n0 receive 168B",
+			"pod svc-000-0 eth0 receive 168B",
+			"pod client-0 - socket_send 116B",
+			"pod svc-000-0 - socket_recv 116B",
+			"pod svc-000-0 eth0 transmit 1208B",
+			"pod client-0 eth0 receive 1194B",
+			"pod svc-000-0 - socket_send 1142B",
+			"pod client-0 - socket_recv 1142B",
+		},
+		want: []string{
+			"pod client-0 socket_send",
+			"pod client-0 transmit",
+			"node n0 receive",
+			"fabric receive",
+			"pod svc-000-0 receive",
+			"pod svc-000-0 socket_recv",
+			"pod svc-000-0 socket_send",
+			"pod svc-000-0 transmit",
+			"pod client-0 receive",
+			"pod client-0 socket_recv",
+		},
+	}, {
+		// sidecar, same-node: the app and its sidecar share the pod's
+		// namespace and talk over loopback.
+		name: "sidecar",
+		trace: []string{
+			"pod client-0 lo route_lookup 0B",
+			"pod client-0 lo transmit 182B",
+			"pod client-0 lo receive 168B",
+			"pod client-0 - socket_send 116B", // app to sidecar
+			"pod client-0 eth0 transmit 182B",
+			"node n0 veth1 transmit 182B",
+			"pod svc-000-0 eth0 receive 168B",
+			"pod client-0 - socket_send 116B", // sidecar out
+			"pod svc-000-0 lo transmit 1208B",
+			"pod svc-000-0 lo receive 1194B",
+			"pod svc-000-0 - socket_send 1142B", // server's sidecar to app
+			"pod client-0 eth0 receive 1194B",
+			"pod client-0 lo transmit 1208B",
+			"pod client-0 lo receive 1194B",
+			"pod client-0 - socket_send 1142B", // sidecar to app
+			"pod client-0 - socket_recv 1142B",
+		},
+		want: []string{
+			"pod client-0 socket_send",
+			"pod client-0 route_lookup",
+			"pod client-0 transmit",
+			"pod client-0 receive",
+			"pod client-0 socket_send",
+			"pod client-0 transmit",
+			"node n0 transmit",
+			"pod svc-000-0 receive",
+			"pod svc-000-0 socket_send",
+			"pod svc-000-0 transmit",
+			"pod svc-000-0 receive",
+			"pod client-0 receive",
+			"pod client-0 socket_send",
+			"pod client-0 transmit",
+			"pod client-0 receive",
+			"pod client-0 socket_recv",
+		},
+	}}
+	for _, tt := range tests {
+		var got []string
+		for _, e := range causalOrder(parseTrace(tt.trace)) {
+			got = append(got, e.where+" "+e.event)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: causalOrder =\n%s\nwant\n%s", tt.name, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
+	}
+}
+
+// TestHTMLFailedRow checks that report.html sets the failed case's rows
+// apart, in every part of the folded latency table, and only its.
+func TestHTMLFailedRow(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteHTML(dir, testRuns(t)["rates"]); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := regexp.MustCompile(`<tr class="failed">.*</tr>`).FindAllString(string(page), -1)
+	if len(rows) == 0 {
+		t.Fatalf("report.html marks no row as failed")
+	}
+	for _, r := range rows {
+		if !strings.Contains(r, "ebpf (l4)") || !strings.Contains(r, "failed [1]") {
+			t.Errorf("a row marked failed is not the failed case's: %s", r)
 		}
 	}
 }

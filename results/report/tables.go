@@ -9,29 +9,28 @@ import (
 	"github.com/meshbench/meshbench/results"
 )
 
-// resultsTable is the main table of report.md and report.html: the terminal
-// table (results.ResultsTable) with the overhead vs none beside the
-// latencies.
-func resultsTable(v *view) *results.Table {
-	t := results.ResultsTable(v.run.Cases,
-		results.Measured("P50 VS NONE", func(c *results.Case) string {
-			return ratio(c, func(o *results.Overhead) results.Estimate { return o.Ratio.P50 })
-		}),
-		results.Measured("P99 VS NONE", func(c *results.Case) string {
-			return ratio(c, func(o *results.Overhead) results.Estimate { return o.Ratio.P99 })
-		}),
-	)
-	t.Notes = append(t.Notes,
-		"Latencies are medians over repetitions, from each request's intended send time; VS NONE is the median of the per-repetition ratios to none at the same point; per-node figures are the busiest node's.")
-	return t
+// titledTable is one of a report's tables with its heading; id anchors it
+// in report.html.
+type titledTable struct {
+	id, title string
+	table     *results.Table
 }
 
-// ratio writes an overhead ratio, or "-" for none and cases without one.
-func ratio(c *results.Case, f func(*results.Overhead) results.Estimate) string {
-	if c.OverheadVsNone == nil {
-		return "-"
+// tables lists the tables every report shows, in order: latency, cost and
+// packet path (when measured), overhead vs none and noise (when a case
+// finished ok). One table model feeds the terminal, Markdown and HTML.
+func (v *view) tables() []titledTable {
+	latency := results.LatencyTable(v.run.Cases)
+	latency.Notes = append(latency.Notes, "Latencies are medians over repetitions, from each request's intended send time.")
+	out := []titledTable{{"latency", "Latency", latency}}
+	if t := results.CostTable(v.run.Cases); t != nil {
+		t.Notes = []string{"Per-node figures are the busiest node's: PROXIES/NODE counts its proxies, DP MEM/NODE is the datapath's mean memory there (PSS), DP CPU/1K REQ its CPU time per 1000 requests. HOPS/REQ counts device transmits and receives of data per request."}
+		out = append(out, titledTable{"cost", "Datapath cost and packet path", t})
 	}
-	return strconv.FormatFloat(f(c.OverheadVsNone).Median, 'f', 2, 64) + "×"
+	if t := overheadTable(v); len(t.Rows) > 0 {
+		out = append(out, titledTable{"overhead", "Overhead vs none and noise over repetitions", t})
+	}
+	return out
 }
 
 // overheadTable details, for every successful case, its overhead vs none
@@ -77,7 +76,7 @@ func overheadTable(v *view) *results.Table {
 			}
 		}
 	}
-	t := results.NewTable(cases, results.PointColumns(v.run.Cases), cols)
+	t := results.NewTable(cases, results.PointColumns(v.run.Cases), cols, 1)
 	t.Notes = []string{ciNote(v)}
 	return t
 }

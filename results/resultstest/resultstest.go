@@ -27,6 +27,10 @@ type Options struct {
 	// Noise scales repetition i's latencies by Noise[i % len(Noise)]:
 	// run-to-run noise. Default a few percent, the same for every case.
 	Noise []float64
+	// Dir, when set, is the run directory that every repetition's
+	// samples file is written into: the histogram's latencies in a fixed
+	// shuffled order, a request every 1/rate s, with a burst of errors.
+	Dir string
 }
 
 // Datapath costs relative to none, by datapath: latency factor, proxies on
@@ -116,6 +120,9 @@ func newCase(tb testing.TB, dp, placement string, rate float64, o Options) resul
 		rep := repetition(tb, medianUS*o.Noise[i%len(o.Noise)], o.Requests, rate)
 		rep.Index = i
 		rep.Samples = results.SamplesPath(c.ID, i)
+		if o.Dir != "" {
+			writeSamples(tb, o.Dir, c.ID, i, medianUS*o.Noise[i%len(o.Noise)], o.Requests, rate)
+		}
 		c.Repetitions = append(c.Repetitions, rep)
 		c.Requests += rep.Requests
 	}
@@ -136,6 +143,29 @@ func newCase(tb testing.TB, dp, placement string, rate float64, o Options) resul
 	}
 	c.Path = path(dp, placement, prof.hops)
 	return c
+}
+
+// writeSamples writes n samples of a repetition whose latencies are
+// repetition's, in a fixed shuffled order, sent every 1/rate s; requests
+// in the second tenth of the time fail every seventh.
+func writeSamples(tb testing.TB, dir, caseID string, rep int, medianUS float64, n int, rate float64) {
+	tb.Helper()
+	start := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+	samples := make([]results.Sample, n)
+	for i := range n {
+		// 7919 is prime, so j visits every quantile once.
+		j := (i * 7919) % n
+		us := medianUS * math.Exp(0.45*math.Sqrt2*math.Erfinv(2*(float64(j)+0.5)/float64(n)-1))
+		s := results.Sample{Seq: uint64(i), Intended: start + int64(float64(i)/rate*1e9), Latency: time.Duration(us * 1e3), Code: 200, BytesIn: 1024}
+		s.Service = s.Latency
+		if i >= n/10 && i < n/5 && i%7 == 0 {
+			s.Code, s.BytesIn, s.Error = 0, 0, "connection reset by peer"
+		}
+		samples[i] = s
+	}
+	if _, err := results.WriteSamples(dir, caseID, rep, samples); err != nil {
+		tb.Fatalf("resultstest: %v", err)
+	}
 }
 
 // repetition returns a repetition whose latencies are log-normal around
