@@ -76,3 +76,79 @@ contexts:
 - {name: x, context: {cluster: c, user: u}}
 current-context: x
 `
+
+// TestUsageMessages checks that each usage error exits 2 with one sentence
+// that names the bad argument and says what to write, without the
+// parser's raw words or a path inside the binary, and creates nothing.
+func TestUsageMessages(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	head := "apiVersion: meshbench/v1alpha1\nkind: Scenario\n"
+	file := write("a-file", "")
+	full := filepath.Join(dir, "full")
+	if err := os.MkdirAll(filepath.Join(full, "old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "results")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+		not  []string
+		// created must not exist afterwards (besides out).
+		created string
+	}{
+		{"typo'd command", []string{"rn"}, []string{`unknown command "rn"`, "did you mean run?"}, nil, ""},
+		{"unknown command", []string{"frobnicate"}, []string{`"frobnicate"`, "run, selfcheck, show"}, nil, ""},
+		{"-v at the top", []string{"-v"}, []string{"-v", "--version"}, nil, ""},
+		{"empty datapaths", []string{"run", "quick", "--datapaths", "", "--out", out}, []string{"--datapaths is empty", "none, sidecar"}, []string{"catalog/"}, ""},
+		{"repeated datapath", []string{"run", "quick", "--datapaths", "none,none", "--out", out}, []string{"--datapaths: none is listed twice"}, []string{"catalog/"}, ""},
+		{"rate out of range", []string{"run", "quick", "--rate", "1e9", "--out", out}, []string{"--rate: ", "200000"}, []string{"catalog/"}, ""},
+		{"duration without unit", []string{"run", "quick", "--duration", "2", "--out", out}, []string{"--duration 2: a duration needs a unit, e.g. 2s"}, []string{"time: missing unit"}, ""},
+		{"rate not a number", []string{"run", "quick", "--rate", "fast", "--out", out}, []string{"--rate fast: give a number"}, []string{"strconv"}, ""},
+		{"run a directory", []string{"run", dir, "--out", out}, []string{dir, "is a directory, not a scenario file"}, nil, ""},
+		{"out below a file", []string{"run", "quick", "--out", filepath.Join(file, "results")}, []string{"--out", file + " is a file, not a directory"}, nil, ""},
+		{"out is a file", []string{"run", "quick", "--out", file}, []string{"--out", "is a file"}, nil, ""},
+		{"run-dir not empty", []string{"run", "quick", "--run-dir", full}, []string{"--run-dir " + full + " is not empty"}, nil, ""},
+		{"run-dir and out", []string{"run", "quick", "--run-dir", filepath.Join(dir, "new"), "--out", out}, []string{"--out and --run-dir"}, nil, filepath.Join(dir, "new")},
+		{"syntax error after other mistakes", []string{"validate", write("both.yaml", head+"topology:\n  nodez: 3\nload:\n  rates: [5]\n bad: indent\n")},
+			[]string{"both.yaml:4: topology.nodez: unknown field; did you mean nodes?", "both.yaml:6: malformed YAML", "lines 6 on were not checked"}, nil, ""},
+		{"syntax error after invalid values", []string{"validate", write("values.yaml", head+"load:\n  rates: [0]\n  duration: 5s\n bad: indent\n")},
+			[]string{"values.yaml:4: load.rates[0]", "malformed YAML"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr strings.Builder
+			err := Run(context.Background(), tt.args, nil, io.Discard, io.Discard)
+			code := exitCode(err, &stderr)
+			if code != exitUsage {
+				t.Fatalf("exit code: got %d (%v), want %d", code, err, exitUsage)
+			}
+			msg := stderr.String()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not say %q", msg, w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(msg, n) {
+					t.Errorf("message %q says %q", msg, n)
+				}
+			}
+			for _, p := range []string{out, tt.created} {
+				if _, err := os.Stat(p); p != "" && !os.IsNotExist(err) {
+					t.Errorf("bad input created %s", p)
+				}
+			}
+			if entries, _ := os.ReadDir(full); len(entries) != 1 {
+				t.Errorf("bad input wrote into %s: %v", full, entries)
+			}
+		})
+	}
+}

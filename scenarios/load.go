@@ -27,6 +27,9 @@ func LoadFile(path string) (*Spec, error) {
 		return nil, fmt.Errorf("open scenario: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, &FieldError{File: path, Msg: "is a directory, not a scenario file; give the path of a scenario file, or a built-in name"}
+	}
 	return Load(f, path)
 }
 
@@ -100,14 +103,60 @@ func parse(filename string, data []byte) (*yaml.Node, error) {
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// malformed starts the message of a YAML syntax error.
+const malformed = "malformed YAML: "
+
 // syntaxError turns a YAML parser error into a FieldError with its line.
 func syntaxError(filename string, err error) error {
-	e := &FieldError{File: filename, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	e := &FieldError{File: filename, Msg: malformed + strings.TrimPrefix(err.Error(), "yaml: ")}
 	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = "malformed YAML: " + m[2] + "; check the indentation and quoting from this line on"
+		e.Msg = malformed + m[2] + "; check the indentation and quoting from this line on"
 	}
 	return e
+}
+
+// checkBefore adds to err, when it is a syntax error on line n of data,
+// the problems that the lines before n hold, so that one round of editing
+// fixes them all, and says that the lines from n on were not checked.
+func checkBefore(err error, data []byte, filename string, known Datapaths) error {
+	var syn *FieldError
+	if !errors.As(err, &syn) || !strings.HasPrefix(syn.Msg, malformed) || syn.Line < 2 {
+		return err
+	}
+	var prefix []byte
+	n := 0
+	for line := range bytes.Lines(data) {
+		if n++; n >= syn.Line {
+			break
+		}
+		prefix = append(prefix, line...)
+	}
+	s, perr := Load(bytes.NewReader(prefix), filename)
+	if perr == nil {
+		SetDefaults(s, known)
+		perr = Validate(s, known)
+	}
+	var errs []error
+	for _, e := range unjoin(perr) {
+		var fe *FieldError
+		if errors.As(e, &fe) && fe.Line > 0 && fe.Line < syn.Line && !strings.HasPrefix(fe.Msg, malformed) {
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(append(errs, err, &FieldError{File: filename, Msg: fmt.Sprintf(
+		"lines %d on were not checked; fix the malformed YAML and check the file again", syn.Line)})...)
+}
+
+// unjoin lists the errors errors.Join joined into err.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // checkHeader rejects files of another format or version before decoding,

@@ -35,7 +35,10 @@ var invalidFixtures = map[string][]string{
 	"invalid-not-mapping.yaml":   {`invalid-not-mapping.yaml:1: the file holds a list, not a mapping of fields`},
 	"invalid-empty.yaml":         {`invalid-empty.yaml: the file is empty`},
 	"invalid-two-documents.yaml": {`invalid-two-documents.yaml:3: the file holds more than one YAML document`},
-	"invalid-syntax.yaml":        {`invalid-syntax.yaml:4: malformed YAML: did not find expected key; check the indentation and quoting from this line on`},
+	"invalid-syntax.yaml": {
+		`invalid-syntax.yaml:4: malformed YAML: did not find expected key; check the indentation and quoting from this line on`,
+		`invalid-syntax.yaml: lines 4 on were not checked; fix the malformed YAML and check the file again`,
+	},
 	"invalid-unknown-field.yaml": {
 		`invalid-unknown-field.yaml:5: topology.podCidr: unknown field; did you mean podCIDR?`,
 		`invalid-unknown-field.yaml:7: load.rate: unknown field; did you mean rates?`,
