@@ -128,20 +128,22 @@ the same topology in the same run.`,
 }
 
 func versionString() string {
-	c := commit
-	if c == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					c = s.Value
-				}
+	v, c := version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		// go install …@v1.2.3 stamps the module's version, not ours.
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
 			}
 		}
 	}
 	if c == "" {
-		return version
+		return v
 	}
-	return version + " (" + c + ")"
+	return v + " (" + c + ")"
 }
 
 // unknownCommand refuses any argument to meshbench itself, which can only be
