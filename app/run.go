@@ -59,7 +59,7 @@ report.md and report.html. The table goes to stdout and ends with the lines
 progress goes to stderr. Exit code 0 when every case ran, 1 when a case
 failed or the run was interrupted (what finished is kept), 2 for bad input
 (nothing is created).`,
-		Example: `  meshbench run                                  # the quick scenario, datapath none
+		Example: `  meshbench run                                  # quick: every datapath, same-node and cross-node
   meshbench run quick --datapaths none,sidecar --duration 3s --repetitions 1
   meshbench run seed-mesh --rate 5000 --out results/
   meshbench show quick > my.yaml && meshbench run my.yaml
