@@ -119,6 +119,8 @@ func TestUsageMessages(t *testing.T) {
 		{"run-dir and out", []string{"run", "quick", "--run-dir", filepath.Join(dir, "new"), "--out", out}, []string{"--out and --run-dir"}, nil, filepath.Join(dir, "new")},
 		{"syntax error after other mistakes", []string{"validate", write("both.yaml", head+"topology:\n  nodez: 3\nload:\n  rates: [5]\n bad: indent\n")},
 			[]string{"both.yaml:4: topology.nodez: unknown field; did you mean nodes?", "both.yaml:6: malformed YAML", "lines 6 on were not checked"}, nil, ""},
+		{"unknown field beside invalid values", []string{"validate", write("mixed.yaml", head+"topology:\n  nodez: 3\nload:\n  rates: [0]\n")},
+			[]string{"mixed.yaml:4: topology.nodez: unknown field", "mixed.yaml:6: load.rates[0]: rate must be > 0"}, nil, ""},
 		{"syntax error after invalid values", []string{"validate", write("values.yaml", head+"load:\n  rates: [0]\n  duration: 5s\n bad: indent\n")},
 			[]string{"values.yaml:4: load.rates[0]", "malformed YAML"}, nil, ""},
 	}

@@ -72,7 +72,7 @@ func Resolve(nameOrPath string, known Datapaths) (*Spec, error) {
 			return nil, &FieldError{File: nameOrPath, Msg: "no such scenario file, and no built-in scenario has this name; give a path to a scenario file or one of the built-ins: " + strings.Join(builtinNames(), ", ")}
 		}
 		if data, rerr := os.ReadFile(nameOrPath); err != nil && rerr == nil {
-			err = checkBefore(err, data, nameOrPath, known)
+			err = problemsIn(data, nameOrPath, known)
 		}
 	}
 	if err != nil {

@@ -23,10 +23,16 @@
 //
 // several joined with errors.Join (at most 20 shown, then a count of the
 // rest), and all wrap ErrInvalid, which the command line maps to exit code 2.
+// Resolve reports a file's problems in one go: beside fields it cannot
+// decode (unknown, or of the wrong type) it validates the rest, and with a
+// YAML syntax error it reports the problems of the lines before it and says
+// that the lines after were not checked.
 //
 // # File format
 //
-// A scenario is one YAML document. Unknown fields are errors (with a
+// A scenario is one YAML document. The reference below is reference.yaml,
+// which `meshbench explain` prints; `meshbench show NAME` writes a built-in
+// out in the same form, to start a file from. Unknown fields are errors (with a
 // suggestion when one is close), so a misspelt field never silently keeps
 // its default. A field left out, or written as null, gets its default; a field
 // written explicitly keeps its value even when it is zero, so "warmup: 0s"

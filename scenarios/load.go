@@ -2,12 +2,15 @@ package scenarios
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +44,17 @@ func LoadFile(path string) (*Spec, error) {
 // Load neither defaults nor validates; Resolve does all three. Mistakes in the
 // file are returned as *FieldError values, joined, all wrapping ErrInvalid.
 func Load(r io.Reader, filename string) (*Spec, error) {
+	s, err := load(r, filename)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load is Load, but when the only mistakes are fields the decoder could not
+// take (unknown, or of the wrong type), it returns the rest of the Spec,
+// decoded, beside them.
+func load(r io.Reader, filename string) (*Spec, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read scenario %s: %w", filename, err)
@@ -62,15 +76,20 @@ func Load(r io.Reader, filename string) (*Spec, error) {
 	var s Spec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var derr error
 	if err := dec.Decode(&s); err != nil {
-		return nil, decodeError(src, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, decodeError(src, err)
+		}
+		derr = decodeError(src, te)
 	}
 	s.src = src
 	if s.Metadata.Name == "" && filename != "" {
 		base := filepath.Base(filename)
 		s.Metadata.Name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	return &s, nil
+	return &s, derr
 }
 
 // parse returns the root mapping of the only document in data.
@@ -116,6 +135,43 @@ func syntaxError(filename string, err error) error {
 	return e
 }
 
+// problemsIn returns every problem Resolve finds in data: those Load
+// reports and, when those are only fields the decoder could not take, what
+// Validate finds in the fields that decoded, apart from the lines already
+// blamed; a syntax error is reported with the problems of the lines before
+// it, and says that the lines from it on were not checked.
+func problemsIn(data []byte, filename string, known Datapaths) error {
+	s, err := load(bytes.NewReader(data), filename)
+	if s == nil {
+		return checkBefore(err, data, filename, known)
+	}
+	SetDefaults(s, known)
+	verr := Validate(s, known)
+	if err == nil {
+		return verr
+	}
+	blamed := map[int]bool{}
+	var all []*FieldError
+	for _, e := range unjoin(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			blamed[fe.Line] = true
+			all = append(all, fe)
+		}
+	}
+	for _, e := range unjoin(verr) {
+		var fe *FieldError
+		if errors.As(e, &fe) && fe.Line > 0 && !blamed[fe.Line] {
+			all = append(all, fe)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b *FieldError) int {
+		// Whole-file notes ("3 more problems") stay last.
+		return cmp.Compare(cmp.Or(a.Line, math.MaxInt), cmp.Or(b.Line, math.MaxInt))
+	})
+	return joinProblems(filename, all[:min(len(all), maxProblems)], len(all))
+}
+
 // checkBefore adds to err, when it is a syntax error on line n of data,
 // the problems that the lines before n hold, so that one round of editing
 // fixes them all, and says that the lines from n on were not checked.
@@ -132,13 +188,8 @@ func checkBefore(err error, data []byte, filename string, known Datapaths) error
 		}
 		prefix = append(prefix, line...)
 	}
-	s, perr := Load(bytes.NewReader(prefix), filename)
-	if perr == nil {
-		SetDefaults(s, known)
-		perr = Validate(s, known)
-	}
 	var errs []error
-	for _, e := range unjoin(perr) {
+	for _, e := range unjoin(problemsIn(prefix, filename, known)) {
 		var fe *FieldError
 		if errors.As(e, &fe) && fe.Line > 0 && fe.Line < syn.Line && !strings.HasPrefix(fe.Msg, malformed) {
 			errs = append(errs, e)
