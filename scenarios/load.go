@@ -137,14 +137,20 @@ func syntaxError(filename string, err error) error {
 
 // problemsIn returns every problem Resolve finds in data: those Load
 // reports and, when those are only fields the decoder could not take, what
-// Validate finds in the fields that decoded, apart from the lines already
-// blamed; a syntax error is reported with the problems of the lines before
-// it, and says that the lines from it on were not checked.
+// Validate finds in the fields that decoded; a syntax error is reported
+// with the problems of the lines before it, and says that the lines from it
+// on were not checked.
 func problemsIn(data []byte, filename string, known Datapaths) error {
 	s, err := load(bytes.NewReader(data), filename)
 	if s == nil {
 		return checkBefore(err, data, filename, known)
 	}
+	return withValidation(s, err, filename, known)
+}
+
+// withValidation adds to err, the fields of s the decoder could not take,
+// what Validate finds in the rest, apart from the lines already blamed.
+func withValidation(s *Spec, err error, filename string, known Datapaths) error {
 	SetDefaults(s, known)
 	verr := Validate(s, known)
 	if err == nil {
@@ -189,10 +195,14 @@ func checkBefore(err error, data []byte, filename string, known Datapaths) error
 		prefix = append(prefix, line...)
 	}
 	var errs []error
-	for _, e := range unjoin(problemsIn(prefix, filename, known)) {
-		var fe *FieldError
-		if errors.As(e, &fe) && fe.Line > 0 && fe.Line < syn.Line && !strings.HasPrefix(fe.Msg, malformed) {
-			errs = append(errs, e)
+	// Lines cut off mid-construct may not parse either; then nothing
+	// before the error can be said.
+	if s, perr := load(bytes.NewReader(prefix), filename); s != nil {
+		for _, e := range unjoin(withValidation(s, perr, filename, known)) {
+			var fe *FieldError
+			if errors.As(e, &fe) && fe.Line > 0 && fe.Line < syn.Line {
+				errs = append(errs, e)
+			}
 		}
 	}
 	return errors.Join(append(errs, err, &FieldError{File: filename, Msg: fmt.Sprintf(
