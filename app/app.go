@@ -107,6 +107,17 @@ the same topology in the same run.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return unknownCommand(c.Root(), args)
+			}
+			return cmd.Help()
+		},
+	})
 	root.AddCommand(
 		newRunCommand(stdout, stderr),
 		newListCommand(stdout),

@@ -105,6 +105,7 @@ func TestUsageMessages(t *testing.T) {
 		created string
 	}{
 		{"typo'd command", []string{"rn"}, []string{`unknown command "rn"`, "did you mean run?"}, nil, ""},
+		{"help on a typo", []string{"help", "valdate"}, []string{`unknown command "valdate"`, "did you mean validate?"}, nil, ""},
 		{"unknown command", []string{"frobnicate"}, []string{`"frobnicate"`, "run, selfcheck, show"}, nil, ""},
 		{"-v at the top", []string{"-v"}, []string{"-v", "--version"}, nil, ""},
 		{"empty datapaths", []string{"run", "quick", "--datapaths", "", "--out", out}, []string{"--datapaths is empty", "none, sidecar"}, []string{"catalog/"}, ""},
