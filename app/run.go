@@ -317,27 +317,19 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	if err == nil {
 		return nil
 	}
-	var msgs []string
-	for _, e := range flatten(err) {
-		var fe *scenarios.FieldError
-		if errors.As(e, &fe) {
-			field, _, _ := strings.Cut(fe.Field, "[")
-			if flag, ok := overrideFlags[field]; ok && changed(strings.TrimPrefix(flag, "--")) {
-				msgs = append(msgs, flag+": "+fe.Msg)
-				continue
-			}
+	problems := scenarios.Problems(err)
+	if len(problems) == 0 {
+		return err
+	}
+	msgs := make([]string, len(problems))
+	for i, fe := range problems {
+		msgs[i] = fe.Error()
+		field, _, _ := strings.Cut(fe.Field, "[")
+		if flag, ok := overrideFlags[field]; ok && changed(strings.TrimPrefix(flag, "--")) {
+			msgs[i] = flag + ": " + fe.Msg
 		}
-		msgs = append(msgs, e.Error())
 	}
 	return usagef("%s", strings.Join(msgs, "\n"))
-}
-
-// flatten lists the errors that errors.Join joined into err.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 func failedCases(run *results.Run) int {

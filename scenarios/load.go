@@ -156,18 +156,17 @@ func withValidation(s *Spec, err error, filename string, known Datapaths) error 
 	if err == nil {
 		return verr
 	}
-	blamed := map[int]bool{}
-	var all []*FieldError
-	for _, e := range unjoin(err) {
-		var fe *FieldError
-		if errors.As(e, &fe) {
-			blamed[fe.Line] = true
-			all = append(all, fe)
-		}
+	all := Problems(err)
+	if len(all) > maxProblems {
+		// A screenful already, ending in a count of the rest.
+		return err
 	}
-	for _, e := range unjoin(verr) {
-		var fe *FieldError
-		if errors.As(e, &fe) && fe.Line > 0 && !blamed[fe.Line] {
+	blamed := map[int]bool{}
+	for _, fe := range all {
+		blamed[fe.Line] = true
+	}
+	for _, fe := range Problems(verr) {
+		if fe.Line > 0 && !blamed[fe.Line] {
 			all = append(all, fe)
 		}
 	}
@@ -198,10 +197,9 @@ func checkBefore(err error, data []byte, filename string, known Datapaths) error
 	// Lines cut off mid-construct may not parse either; then nothing
 	// before the error can be said.
 	if s, perr := load(bytes.NewReader(prefix), filename); s != nil {
-		for _, e := range unjoin(withValidation(s, perr, filename, known)) {
-			var fe *FieldError
-			if errors.As(e, &fe) && fe.Line > 0 && fe.Line < syn.Line {
-				errs = append(errs, e)
+		for _, fe := range Problems(withValidation(s, perr, filename, known)) {
+			if fe.Line > 0 && fe.Line < syn.Line {
+				errs = append(errs, fe)
 			}
 		}
 	}
@@ -209,16 +207,6 @@ func checkBefore(err error, data []byte, filename string, known Datapaths) error
 		"lines %d on were not checked; fix the malformed YAML and check the file again", syn.Line)})...)
 }
 
-// unjoin lists the errors errors.Join joined into err.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
-}
 
 // checkHeader rejects files of another format or version before decoding,
 // so that a future version's fields are not reported as unknown.
