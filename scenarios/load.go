@@ -207,7 +207,6 @@ func checkBefore(err error, data []byte, filename string, known Datapaths) error
 		"lines %d on were not checked; fix the malformed YAML and check the file again", syn.Line)})...)
 }
 
-
 // checkHeader rejects files of another format or version before decoding,
 // so that a future version's fields are not reported as unknown.
 func checkHeader(src *source) error {
