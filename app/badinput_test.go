@@ -155,3 +155,31 @@ func TestUsageMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestShowStartsAFile checks the way a user with only the binary writes a
+// scenario: show a built-in, save it, validate it; explain prints the field
+// reference.
+func TestShowStartsAFile(t *testing.T) {
+	var shown, explained, validated strings.Builder
+	if err := Run(context.Background(), []string{"show", "seed-mesh"}, nil, &shown, io.Discard); err != nil {
+		t.Fatalf("show: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "mine.yaml")
+	if err := os.WriteFile(file, []byte(shown.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), []string{"validate", file}, nil, &validated, io.Discard); err != nil {
+		t.Fatalf("validate the shown file: %v\n%s", err, shown.String())
+	}
+	if want := file + ": ok (4 cases)\n"; validated.String() != want {
+		t.Errorf("validate says %q, want %q", validated.String(), want)
+	}
+	if err := Run(context.Background(), []string{"explain"}, nil, &explained, io.Discard); err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	for _, field := range []string{"podsPerService:", "probeRequests:", "datapathOptions:", "1 to 200000"} {
+		if !strings.Contains(explained.String(), field) {
+			t.Errorf("explain does not describe %s:\n%s", field, explained.String())
+		}
+	}
+}
