@@ -109,7 +109,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	}
 
 	runID := clusters.NewRunID()
-	dir, err := o.makeRunDir(runID)
+	dir, discard, err := o.makeRunDir(runID)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	if errors.Is(err, clusters.ErrConfig) && failedCases(run) == len(run.Cases) {
 		// Bad input found only when the first cluster was made: nothing
 		// was measured, so nothing is kept.
-		if rerr := o.discardRunDir(dir); rerr != nil {
+		if rerr := discard(); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
@@ -241,23 +241,25 @@ func creatable(flag, dir string) error {
 	}
 }
 
-// makeRunDir makes the run's directory: --run-dir, or a new one under --out.
-func (o runOptions) makeRunDir(runID string) (string, error) {
+// makeRunDir makes the run's directory: --run-dir, or a new one under
+// --out. discard removes what the run made, the directory too unless it
+// was there (empty) before.
+func (o runOptions) makeRunDir(runID string) (dir string, discard func() error, err error) {
 	if o.runDir == "" {
-		return results.NewRunDir(o.out, runID)
+		dir, err := results.NewRunDir(o.out, runID)
+		return dir, func() error { return os.RemoveAll(dir) }, err
+	}
+	if _, err := os.Stat(o.runDir); err == nil {
+		return o.runDir, func() error { return removeContents(o.runDir) }, nil
 	}
 	if err := os.MkdirAll(o.runDir, 0o755); err != nil {
-		return "", fmt.Errorf("create run directory: %w", err)
+		return "", nil, fmt.Errorf("create run directory: %w", err)
 	}
-	return o.runDir, nil
+	return o.runDir, func() error { return os.RemoveAll(o.runDir) }, nil
 }
 
-// discardRunDir removes what the run wrote; a --run-dir itself stays, as it
-// may have been there, empty, before.
-func (o runOptions) discardRunDir(dir string) error {
-	if o.runDir == "" {
-		return os.RemoveAll(dir)
-	}
+// removeContents removes everything in dir, leaving dir.
+func removeContents(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
