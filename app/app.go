@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/scenarios"
@@ -95,15 +97,33 @@ the same topology in the same run.`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          unknownCommand,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	root.SuggestionsMinimumDistance = 2
+	// --version only: -v is --verbose wherever a command has it (gate).
+	root.Flags().Bool("version", false, "print meshbench's version and commit")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return unknownCommand(c.Root(), args)
+			}
+			return cmd.Help()
+		},
+	})
 	root.AddCommand(
 		newRunCommand(stdout, stderr),
 		newListCommand(stdout),
 		newValidateCommand(stdout),
+		newShowCommand(stdout),
+		newExplainCommand(stdout),
 		newCleanupCommand(stdout),
 		newSelfCheckCommand(stdout, stderr),
 		newReportCommand(stdout),
@@ -119,20 +139,64 @@ the same topology in the same run.`,
 }
 
 func versionString() string {
-	c := commit
-	if c == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					c = s.Value
-				}
+	v, c := version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		// go install …@v1.2.3 stamps the module's version, not ours.
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
 			}
 		}
 	}
 	if c == "" {
-		return version
+		return v
 	}
-	return version + " (" + c + ")"
+	return v + " (" + c + ")"
+}
+
+// unknownCommand refuses any argument to meshbench itself, which can only be
+// a mistyped command, suggesting the nearest one.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+		return usagef("unknown command %q; did you mean %s? (see meshbench --help)", args[0], strings.Join(near, " or "))
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return usagef("unknown command %q; the commands are %s", args[0], strings.Join(names, ", "))
+}
+
+// flagError turns a flag the parser refused into one sentence that names
+// the flag and says what to write.
+func flagError(cmd *cobra.Command, err error) error {
+	var bad *pflag.InvalidValueError
+	var unknown *pflag.NotExistError
+	switch {
+	case errors.As(err, &unknown) && !cmd.HasParent() && unknown.GetSpecifiedShortnames() == "v":
+		return usagef("-v is not a flag of meshbench itself; --version prints the version (-v is --verbose where a command has one, as gate)")
+	case !errors.As(err, &bad):
+		return usagef("%w; see %s --help", err, cmd.CommandPath())
+	}
+	f := bad.GetFlag()
+	want := map[string]string{
+		"duration": "a duration needs a unit, e.g. 2s, 500ms or 1m30s",
+		"float64":  "give a number, e.g. 1000",
+		"int":      "give a whole number, e.g. 3",
+		"bool":     "give true or false",
+	}[f.Value.Type()]
+	if want == "" {
+		return usagef("%w", err)
+	}
+	return usagef("--%s %s: %s", f.Name, bad.GetValue(), want)
 }
 
 // argsBetween accepts lo to hi positional arguments; others are a usage error.

@@ -23,8 +23,9 @@ func TestProcessDiesMidCase(t *testing.T) {
 		name, datapath, role string
 		want                 []string
 	}{
-		{"server", "none", "server", []string{"server in pod svc-000-0"}},
-		{"sidecar", "sidecar", "proxy", []string{"pod", "on node n0"}},
+		{"server", "none", "server", []string{"server in pod svc-000-0 on node n0 was killed by SIGKILL"}},
+		{"sidecar", "sidecar", "proxy", []string{"pod", "on node n0 was killed by SIGKILL"}},
+		{"ebpf loader", "ebpf", "ebpf", []string{"ebpf agent on node n", "was killed by SIGKILL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

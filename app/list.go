@@ -27,6 +27,37 @@ func newListCommand(stdout io.Writer) *cobra.Command {
 	}
 }
 
+func newShowCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME|FILE",
+		Short: "Print a scenario with every field written out and commented, to start a scenario file from",
+		Long: `show prints a built-in scenario (see meshbench list), or a scenario file,
+as a scenario file with every field written out, defaults included, and
+commented with what it means and its bounds. Read back, it is the same
+scenario.`,
+		Example: `  meshbench show quick > my.yaml    # edit my.yaml, then:
+  meshbench validate my.yaml && meshbench run my.yaml`,
+		Args: argsBetween(1, 1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return scenarios.Show(stdout, args[0], builtin.Datapaths().Scenarios())
+		},
+	}
+}
+
+func newExplainCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "explain",
+		Short: "Print the scenario file format: every field, its default and its bounds",
+		Args:  argsBetween(0, 0),
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "# The scenario format: every field with its default. Lists marked matrix are\n"+
+				"# dimensions of the case matrix; durations take a unit (500ms, 10s, 1m30s).\n"+
+				"# A field left out gets its default; unknown fields are errors.\n%s", scenarios.Reference)
+			return err
+		},
+	}
+}
+
 func newValidateCommand(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate FILE...",

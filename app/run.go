@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/bench"
 	"github.com/meshbench/meshbench/builtin"
@@ -33,6 +36,7 @@ type runOptions struct {
 	rate        float64
 	repetitions int
 	out         string
+	runDir      string
 	retain      bool
 	cluster     providerOptions
 }
@@ -42,10 +46,24 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [NAME|FILE]",
 		Short: "Run a scenario (built-in name or YAML file) and write its results",
-		Long: `Run a scenario: a built-in one by name (see meshbench list) or a scenario file.
-Every case gets a fresh cluster; everything is torn down afterwards, also on
-Ctrl-C. Results go to --out/<time>-<run id>/result.json; the table goes to
-stdout, progress to stderr.`,
+		Long: `Run a scenario: a built-in one by name (see meshbench list) or a scenario file
+(start one with meshbench show quick > my.yaml; meshbench explain describes
+every field). Every case gets a fresh cluster; everything is torn down
+afterwards, also on Ctrl-C.
+
+Datapaths: ` + strings.Join(builtin.Datapaths().Names(), ", ") + `.
+
+Results go to --out/<time>-<run id>/ (or to --run-dir): result.json,
+report.md and report.html. The table goes to stdout and ends with the lines
+"result: PATH" (the result.json) and "report: PATH" (the report.html);
+progress goes to stderr. Exit code 0 when every case ran, 1 when a case
+failed or the run was interrupted (what finished is kept), 2 for bad input
+(nothing is created).`,
+		Example: `  meshbench run                                  # quick: every datapath, same-node and cross-node
+  meshbench run quick --datapaths none,sidecar --duration 3s --repetitions 1
+  meshbench run seed-mesh --rate 5000 --out results/
+  meshbench show quick > my.yaml && meshbench run my.yaml
+  meshbench run quick --run-dir /tmp/candidate && meshbench gate BASE /tmp/candidate`,
 		Args: argsBetween(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := DefaultScenario
@@ -56,11 +74,12 @@ stdout, progress to stderr.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.datapaths, "datapaths", nil, "datapaths to run, comma separated (default: the scenario's)")
-	f.DurationVar(&o.duration, "duration", 0, "measurement duration per repetition (default: the scenario's)")
+	f.StringSliceVar(&o.datapaths, "datapaths", nil, "datapaths to run, comma separated: "+strings.Join(builtin.Datapaths().Names(), ", ")+" (default: the scenario's)")
+	f.DurationVar(&o.duration, "duration", 0, "measurement duration per repetition, with a unit: 500ms, 10s, 1m (default: the scenario's)")
 	f.Float64Var(&o.rate, "rate", 0, "request rate in requests/s (default: the scenario's)")
 	f.IntVar(&o.repetitions, "repetitions", 0, "repetitions per case (default: the scenario's)")
-	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory")
+	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory <time>-<run id>")
+	f.StringVar(&o.runDir, "run-dir", "", "write the run into exactly this directory, which must not exist or be empty (instead of a new one under --out)")
 	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
 	o.cluster.addFlags(cmd, true)
 	return cmd
@@ -76,6 +95,9 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	if err := applyOverrides(spec, known, o, changed); err != nil {
 		return err
 	}
+	if err := o.checkOut(changed); err != nil {
+		return err
+	}
 	cases := scenarios.Expand(spec)
 	var need clusters.Need
 	for _, c := range cases {
@@ -87,7 +109,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	}
 
 	runID := clusters.NewRunID()
-	dir, err := results.NewRunDir(o.out, runID)
+	dir, discard, err := o.makeRunDir(runID)
 	if err != nil {
 		return err
 	}
@@ -128,7 +150,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	if errors.Is(err, clusters.ErrConfig) && failedCases(run) == len(run.Cases) {
 		// Bad input found only when the first cluster was made: nothing
 		// was measured, so nothing is kept.
-		if rerr := os.RemoveAll(dir); rerr != nil {
+		if rerr := discard(); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
@@ -139,23 +161,128 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		run.Interrupted = ctx.Err() != nil
 	}
 	results.Finalize(run)
-	if werr := results.Write(dir, run); werr != nil {
-		return errors.Join(err, werr)
+	return finish(dir, run, err, stdout)
+}
+
+// finish writes the run's record and reports and says how the run went. A
+// record or report that cannot be written (a full disk) is said beside the
+// run's own outcome, never instead of it.
+func finish(dir string, run *results.Run, runErr error, stdout io.Writer) error {
+	resultPath := filepath.Join(dir, results.ResultFile)
+	werr := results.Write(dir, run)
+	errs := []error{outcome(run, runErr, resultPath, werr == nil), werr}
+	if werr == nil {
+		errs = append(errs, report.WriteTerminal(stdout, run))
 	}
-	if terr := report.WriteTerminal(stdout, run); terr != nil {
-		return terr
+	rerr := report.WriteAll(dir, run)
+	errs = append(errs, rerr)
+	if werr == nil {
+		fmt.Fprintf(stdout, "result: %s\n", resultPath)
 	}
-	if rerr := report.WriteAll(dir, run); rerr != nil {
-		return errors.Join(err, rerr)
+	if rerr == nil {
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, report.HTMLFile))
 	}
-	fmt.Fprintf(stdout, "result: %s\nreport: %s\n", filepath.Join(dir, results.ResultFile), filepath.Join(dir, report.HTMLFile))
-	if err != nil {
-		return fmt.Errorf("run interrupted, partial result kept: %w", err)
-	}
-	if failed := failedCases(run); failed > 0 {
-		return fmt.Errorf("%d of %d cases failed (see the table and %s)", failed, len(run.Cases), filepath.Join(dir, results.ResultFile))
+	return errors.Join(errs...)
+}
+
+// outcome is the run's own error: interrupted, or how many cases failed;
+// nil when every case ran. kept says whether its record was written.
+func outcome(run *results.Run, runErr error, resultPath string, kept bool) error {
+	switch failed := failedCases(run); {
+	case runErr != nil && kept:
+		return fmt.Errorf("run interrupted, partial result kept: %w", runErr)
+	case runErr != nil:
+		return fmt.Errorf("run interrupted: %w", runErr)
+	case failed > 0 && kept:
+		return fmt.Errorf("%d of %d cases failed (see the table and %s)", failed, len(run.Cases), resultPath)
+	case failed > 0:
+		return fmt.Errorf("%d of %d cases failed", failed, len(run.Cases))
 	}
 	return nil
+}
+
+// checkOut refuses, before anything exists, a results directory that
+// cannot be made: a file in the way, a directory that is not writable, or
+// a --run-dir that already holds something.
+func (o runOptions) checkOut(changed func(string) bool) error {
+	if o.runDir == "" {
+		return creatable("--out", o.out)
+	}
+	if changed("out") {
+		return usagef("--out and --run-dir both say where the run goes; give one of them")
+	}
+	entries, err := os.ReadDir(o.runDir)
+	switch {
+	case err == nil && len(entries) > 0:
+		return usagef("--run-dir %s is not empty; give a new or empty directory, or remove it first", o.runDir)
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		return creatable("--run-dir", o.runDir)
+	case errors.Is(err, syscall.ENOTDIR):
+		return usagef("--run-dir %s is a file; give a new or empty directory", o.runDir)
+	}
+	return usagef("--run-dir %s: %w; give another directory", o.runDir, err)
+}
+
+// creatable checks that dir is a writable directory, or that the nearest
+// of its parents that exists is, so that it can be made.
+func creatable(flag, dir string) error {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && p != filepath.Dir(p) {
+			continue
+		}
+		switch {
+		case err != nil:
+			return usagef("%s %s: %w; give another directory", flag, dir, err)
+		case !fi.IsDir():
+			return usagef("%s %s: %s is a file, not a directory; give another directory", flag, dir, p)
+		}
+		if err := unix.Access(p, unix.W_OK); err != nil {
+			return usagef("%s %s: cannot write in %s (%w); give another directory", flag, dir, p, err)
+		}
+		return nil
+	}
+}
+
+// makeRunDir makes the run's directory: --run-dir, or a new one under
+// --out. discard removes what the run made, the directory too unless it
+// was there (empty) before.
+func (o runOptions) makeRunDir(runID string) (dir string, discard func() error, err error) {
+	if o.runDir == "" {
+		dir, err := results.NewRunDir(o.out, runID)
+		return dir, func() error { return os.RemoveAll(dir) }, err
+	}
+	if _, err := os.Stat(o.runDir); err == nil {
+		return o.runDir, func() error { return removeContents(o.runDir) }, nil
+	}
+	if err := os.MkdirAll(o.runDir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("create run directory: %w", err)
+	}
+	return o.runDir, func() error { return os.RemoveAll(o.runDir) }, nil
+}
+
+// removeContents removes everything in dir, leaving dir.
+func removeContents(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overrideFlags names the flag that sets each scenario field the command
+// line can override, to blame the flag, not the scenario file, for a value
+// the flag gave.
+var overrideFlags = map[string]string{
+	"datapaths":        "--datapaths",
+	"load.duration":    "--duration",
+	"load.rates":       "--rate",
+	"load.repetitions": "--repetitions",
 }
 
 // applyOverrides puts the command-line flags over the scenario and validates
@@ -178,6 +305,9 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 			}
 			spec.Datapaths = append(spec.Datapaths, d)
 		}
+		if len(spec.Datapaths) == 0 {
+			return usagef("--datapaths is empty; name one or more of %s, comma separated, or leave the flag out", strings.Join(known.Names(), ", "))
+		}
 	}
 	if changed("duration") {
 		spec.Load.Duration = scenarios.Duration(o.duration)
@@ -188,10 +318,23 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	if changed("repetitions") {
 		spec.Load.Repetitions = o.repetitions
 	}
-	if err := scenarios.Validate(spec, known); err != nil {
-		return fmt.Errorf("with the command-line flags: %w", err)
+	err := scenarios.Validate(spec, known)
+	if err == nil {
+		return nil
 	}
-	return nil
+	problems := scenarios.Problems(err)
+	if len(problems) == 0 {
+		return err
+	}
+	msgs := make([]string, len(problems))
+	for i, fe := range problems {
+		msgs[i] = fe.Error()
+		field, _, _ := strings.Cut(fe.Field, "[")
+		if flag, ok := overrideFlags[field]; ok && changed(strings.TrimPrefix(flag, "--")) {
+			msgs[i] = flag + ": " + fe.Msg
+		}
+	}
+	return usagef("%s", strings.Join(msgs, "\n"))
 }
 
 func failedCases(run *results.Run) int {

@@ -94,7 +94,7 @@ func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Cas
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		r.opts.Status.Infof("case %d/%d: %s", i+1, len(cases), c.ID)
+		r.opts.Status.Case(i+1, len(cases), c.ID)
 		rc, err := r.runCase(ctx, i, c)
 		if ctx.Err() != nil && rc.Status != "ok" {
 			// The case failed because the run was cancelled, not by itself.
@@ -164,7 +164,7 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 	}
 
 	if cr.c.Warmup > 0 {
-		st.Start(fmt.Sprintf("Warming up (%s)", cr.c.Warmup))
+		st.Start(fmt.Sprintf("Warming up for %s", cr.c.Warmup))
 		if _, _, err := r.attack(ctx, cr, "warmup", cr.c.Warmup); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
@@ -225,7 +225,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	}()
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
-		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s (repetition %d/%d)", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
+		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s, repetition %d/%d", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
 		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
@@ -376,6 +376,9 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 			done, err := cl.Attack(ctx, wire.Attack{Tag: tag, Rate: cr.c.Rate / float64(len(cr.clients)), Duration: d},
 				func(s []results.Sample) {
 					got = append(got, s...)
+					for i := range s {
+						r.opts.Status.Record(s[i].Latency, !succeeded(s[i]))
+					}
 					select {
 					case progress <- len(s):
 					default:
@@ -418,7 +421,7 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 // no sample succeeded.
 func noneSucceeded(samples []results.Sample, planned uint64, d time.Duration) error {
 	for _, s := range samples {
-		if s.Error == "" && s.Code >= 200 && s.Code <= 299 {
+		if succeeded(s) {
 			return nil
 		}
 	}
@@ -428,6 +431,9 @@ func noneSucceeded(samples []results.Sample, planned uint64, d time.Duration) er
 	}
 	return fmt.Errorf("no request succeeded by the attack's deadline of %s: %d planned, %s", agent.Deadline(d), planned, why)
 }
+
+// succeeded reports whether a request got a 2xx response.
+func succeeded(s results.Sample) bool { return s.Error == "" && s.Code >= 200 && s.Code <= 299 }
 
 func sampleFailure(s results.Sample) string {
 	if s.Error != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/costagent"
+	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
@@ -528,4 +529,27 @@ func TestStageCancelKeepsPartialResults(t *testing.T) {
 		t.Errorf("created %d clusters, want 2", len(f.clusters))
 	}
 	f.checkTornDown(t)
+}
+
+// TestStagesReportProgress checks what the runner tells its status printer:
+// each case with the run's progress, and what each step's requests saw.
+func TestStagesReportProgress(t *testing.T) {
+	f := newFakes()
+	opts := f.options()
+	var b strings.Builder
+	opts.Status = status.New(&b)
+	if _, err := New(opts).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"   case 1/2: a\n",
+		"   case 2/2: b (",
+		" left)\n",
+		" Warming up for 50ms: 5 requests, p99 1ms, 0 errors\n",
+		" Measuring 100 req/s for 100ms, repetition 2/2: 10 requests, p99 1ms, 0 errors\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status does not say %q:\n%s", want, b.String())
+		}
+	}
 }

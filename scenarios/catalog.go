@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 )
@@ -69,6 +70,9 @@ func Resolve(nameOrPath string, known Datapaths) (*Spec, error) {
 		s, err = LoadFile(nameOrPath)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &FieldError{File: nameOrPath, Msg: "no such scenario file, and no built-in scenario has this name; give a path to a scenario file or one of the built-ins: " + strings.Join(builtinNames(), ", ")}
+		}
+		if data, rerr := os.ReadFile(nameOrPath); err != nil && rerr == nil {
+			err = problemsIn(data, nameOrPath, known)
 		}
 	}
 	if err != nil {

@@ -23,10 +23,16 @@
 //
 // several joined with errors.Join (at most 20 shown, then a count of the
 // rest), and all wrap ErrInvalid, which the command line maps to exit code 2.
+// Resolve reports a file's problems in one go: beside fields it cannot
+// decode (unknown, or of the wrong type) it validates the rest, and with a
+// YAML syntax error it reports the problems of the lines before it and says
+// that the lines after were not checked.
 //
 // # File format
 //
-// A scenario is one YAML document. Unknown fields are errors (with a
+// A scenario is one YAML document. The reference below is reference.yaml,
+// which `meshbench explain` prints; `meshbench show NAME` writes a built-in
+// out in the same form, to start a file from. Unknown fields are errors (with a
 // suggestion when one is close), so a misspelt field never silently keeps
 // its default. A field left out, or written as null, gets its default; a field
 // written explicitly keeps its value even when it is zero, so "warmup: 0s"
@@ -37,36 +43,36 @@
 //
 //	apiVersion: meshbench/v1alpha1   # required, exactly this
 //	kind: Scenario                   # required, exactly this
-//	metadata:
+//	metadata:                        # names the scenario in results and reports
 //	  name: quick                    # default: the file name without extension
-//	  description: one line saying what the scenario shows
-//	topology:
-//	  nodes: 3                       # default 3; at least 1
-//	  services: [1]                  # matrix; default [1]; server services, each at least 1
-//	  podsPerService: 1              # default 1; server pods behind each service, >= 1
+//	  description: one line saying what the scenario shows   # shown by meshbench list
+//	topology:                        # the cluster every case gets, fresh
+//	  nodes: 3                       # default 3; 1 to 64
+//	  services: [1]                  # matrix; default [1]; server services, each 1 to 1000
+//	  podsPerService: 1              # default 1; server pods behind each service, 1 to 250
 //	  clientPods: 1                  # default 1; load-generating pods, all on node 0, 1 to 250
 //	  placements: [cross-node]       # matrix; default [cross-node]; same-node, cross-node, spread
 //	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
 //	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
 //	datapathOptions:                 # per datapath name; every field optional
-//	  sidecar:
+//	  sidecar:                       # a datapath named in datapaths
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
-//	load:
-//	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, > 0
-//	  duration: 10s                  # default 10s; measured time per case and repetition, > 0
-//	  warmup: 2s                     # default 2s; load before measuring, excluded; >= 0
-//	  connections: [8]               # matrix; default [8]; keep-alive connections per client pod, >= 1
-//	  requestBytes: [0]              # matrix; default [0]; request body size, >= 0
-//	  responseBytes: [1024]          # matrix; default [1024]; response body size, >= 0
-//	  serviceTime: 0s                # default 0s; time the echo server waits before replying, >= 0
-//	  repetitions: 1                 # default 1; runs of each case, for medians and intervals, >= 1
-//	  probeRequests: 100             # default 100; requests the packet-path probe traces, >= 1
+//	load:                            # what the client pods send
+//	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000
+//	  duration: 10s                  # default 10s; measured time per case and repetition, > 0, at most 1h
+//	  warmup: 2s                     # default 2s; load before measuring, excluded; 0s to 10m
+//	  connections: [8]               # matrix; default [8]; keep-alive connections per client pod, 1 to 4096
+//	  requestBytes: [0]              # matrix; default [0]; request body size, 0 to 16 MiB
+//	  responseBytes: [1024]          # matrix; default [1024]; response body size, 0 to 16 MiB
+//	  serviceTime: 0s                # default 0s; time the echo server waits before replying, 0s to 10s
+//	  repetitions: 1                 # default 1; runs of each case, for medians and intervals, 1 to 100
+//	  probeRequests: 100             # default 100; requests the packet-path probe traces, 1 to 100000
 //	gate:                            # thresholds for `meshbench gate`, metric: limit
-//	  p99_overhead: 10%
-//	  hops: "0"
+//	  p99_overhead: 10%              # p99 latency over none in the same run: at most 10% worse
+//	  hops: "0"                      # packet-path hops per request: not one more
 //
 // # Topology
 //

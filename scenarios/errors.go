@@ -44,6 +44,23 @@ func (e *FieldError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 
+// Problems lists the problems err reports, in order: the FieldErrors it
+// joins, or err itself if it is one; nil if it holds none.
+func Problems(err error) []*FieldError {
+	var out []*FieldError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		out = append(out, fe)
+	}
+	return out
+}
+
 // problems collects FieldErrors located through a source.
 type problems struct {
 	src  *source

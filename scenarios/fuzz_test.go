@@ -12,7 +12,8 @@ import (
 )
 
 // FuzzLoad feeds arbitrary files to Load, then defaults and validates what
-// it accepts, as Resolve does. Every failure must be an error wrapping
+// it accepts, as Resolve does (and for what it refuses, checks all of
+// Resolve's problems). Every failure must be an error wrapping
 // ErrInvalid, never a panic; a valid spec must expand within MaxCases, and
 // written back as YAML it must load to the same scenario (same hash and
 // cases). Seeds: the catalog and the test fixtures.
@@ -35,6 +36,10 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			if s != nil || !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Load = %v, %v: want a nil spec and an error wrapping ErrInvalid", s, err)
+			}
+			// What Resolve says of the file: more problems, never none.
+			if perr := problemsIn(data, "fuzz.yaml", testDatapaths); !errors.Is(perr, ErrInvalid) {
+				t.Fatalf("problemsIn = %v for a file Load refuses with %v", perr, err)
 			}
 			return
 		}

@@ -2,12 +2,15 @@ package scenarios
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +30,9 @@ func LoadFile(path string) (*Spec, error) {
 		return nil, fmt.Errorf("open scenario: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, &FieldError{File: path, Msg: "is a directory, not a scenario file; give the path of a scenario file, or a built-in name"}
+	}
 	return Load(f, path)
 }
 
@@ -38,6 +44,17 @@ func LoadFile(path string) (*Spec, error) {
 // Load neither defaults nor validates; Resolve does all three. Mistakes in the
 // file are returned as *FieldError values, joined, all wrapping ErrInvalid.
 func Load(r io.Reader, filename string) (*Spec, error) {
+	s, err := load(r, filename)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load is Load, but when the only mistakes are fields the decoder could not
+// take (unknown, or of the wrong type), it returns the rest of the Spec,
+// decoded, beside them.
+func load(r io.Reader, filename string) (*Spec, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read scenario %s: %w", filename, err)
@@ -59,15 +76,20 @@ func Load(r io.Reader, filename string) (*Spec, error) {
 	var s Spec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var derr error
 	if err := dec.Decode(&s); err != nil {
-		return nil, decodeError(src, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, decodeError(src, err)
+		}
+		derr = decodeError(src, te)
 	}
 	s.src = src
 	if s.Metadata.Name == "" && filename != "" {
 		base := filepath.Base(filename)
 		s.Metadata.Name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	return &s, nil
+	return &s, derr
 }
 
 // parse returns the root mapping of the only document in data.
@@ -100,14 +122,89 @@ func parse(filename string, data []byte) (*yaml.Node, error) {
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// malformed starts the message of a YAML syntax error.
+const malformed = "malformed YAML: "
+
 // syntaxError turns a YAML parser error into a FieldError with its line.
 func syntaxError(filename string, err error) error {
-	e := &FieldError{File: filename, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	e := &FieldError{File: filename, Msg: malformed + strings.TrimPrefix(err.Error(), "yaml: ")}
 	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = "malformed YAML: " + m[2] + "; check the indentation and quoting from this line on"
+		e.Msg = malformed + m[2] + "; check the indentation and quoting from this line on"
 	}
 	return e
+}
+
+// problemsIn returns every problem Resolve finds in data: those Load
+// reports and, when those are only fields the decoder could not take, what
+// Validate finds in the fields that decoded; a syntax error is reported
+// with the problems of the lines before it, and says that the lines from it
+// on were not checked.
+func problemsIn(data []byte, filename string, known Datapaths) error {
+	s, err := load(bytes.NewReader(data), filename)
+	if s == nil {
+		return checkBefore(err, data, filename, known)
+	}
+	return withValidation(s, err, filename, known)
+}
+
+// withValidation adds to err, the fields of s the decoder could not take,
+// what Validate finds in the rest, apart from the lines already blamed.
+func withValidation(s *Spec, err error, filename string, known Datapaths) error {
+	SetDefaults(s, known)
+	verr := Validate(s, known)
+	if err == nil {
+		return verr
+	}
+	all := Problems(err)
+	if len(all) > maxProblems {
+		// A screenful already, ending in a count of the rest.
+		return err
+	}
+	blamed := map[int]bool{}
+	for _, fe := range all {
+		blamed[fe.Line] = true
+	}
+	for _, fe := range Problems(verr) {
+		if fe.Line > 0 && !blamed[fe.Line] {
+			all = append(all, fe)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b *FieldError) int {
+		// Whole-file notes ("3 more problems") stay last.
+		return cmp.Compare(cmp.Or(a.Line, math.MaxInt), cmp.Or(b.Line, math.MaxInt))
+	})
+	return joinProblems(filename, all[:min(len(all), maxProblems)], len(all))
+}
+
+// checkBefore adds to err, when it is a syntax error on line n of data,
+// the problems that the lines before n hold, so that one round of editing
+// fixes them all, and says that the lines from n on were not checked.
+func checkBefore(err error, data []byte, filename string, known Datapaths) error {
+	var syn *FieldError
+	if !errors.As(err, &syn) || !strings.HasPrefix(syn.Msg, malformed) || syn.Line < 2 {
+		return err
+	}
+	var prefix []byte
+	n := 0
+	for line := range bytes.Lines(data) {
+		if n++; n >= syn.Line {
+			break
+		}
+		prefix = append(prefix, line...)
+	}
+	var errs []error
+	// Lines cut off mid-construct may not parse either; then nothing
+	// before the error can be said.
+	if s, perr := load(bytes.NewReader(prefix), filename); s != nil {
+		for _, fe := range Problems(withValidation(s, perr, filename, known)) {
+			if fe.Line > 0 && fe.Line < syn.Line {
+				errs = append(errs, fe)
+			}
+		}
+	}
+	return errors.Join(append(errs, err, &FieldError{File: filename, Msg: fmt.Sprintf(
+		"lines %d on were not checked; fix the malformed YAML and check the file again", syn.Line)})...)
 }
 
 // checkHeader rejects files of another format or version before decoding,

@@ -35,7 +35,18 @@ var invalidFixtures = map[string][]string{
 	"invalid-not-mapping.yaml":   {`invalid-not-mapping.yaml:1: the file holds a list, not a mapping of fields`},
 	"invalid-empty.yaml":         {`invalid-empty.yaml: the file is empty`},
 	"invalid-two-documents.yaml": {`invalid-two-documents.yaml:3: the file holds more than one YAML document`},
-	"invalid-syntax.yaml":        {`invalid-syntax.yaml:4: malformed YAML: did not find expected key; check the indentation and quoting from this line on`},
+	// Fields the decoder cannot take do not hide the other fields' problems.
+	"invalid-mixed.yaml": {
+		`invalid-mixed.yaml:4: topology.nodez: unknown field; did you mean nodes?`,
+		`invalid-mixed.yaml:5: topology.services[0]: must be at least 1, got 0`,
+		`invalid-mixed.yaml:7: load.rates[0]: rate must be > 0`,
+		`invalid-mixed.yaml:8: load.duration: "abc" is not a duration`,
+		`invalid-mixed.yaml:9: load.repetitions: 1000 is above the allowed maximum of 100`,
+	},
+	"invalid-syntax.yaml": {
+		`invalid-syntax.yaml:4: malformed YAML: did not find expected key; check the indentation and quoting from this line on`,
+		`invalid-syntax.yaml: lines 4 on were not checked; fix the malformed YAML and check the file again`,
+	},
 	"invalid-unknown-field.yaml": {
 		`invalid-unknown-field.yaml:5: topology.podCidr: unknown field; did you mean podCIDR?`,
 		`invalid-unknown-field.yaml:7: load.rate: unknown field; did you mean rates?`,

@@ -9,8 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
@@ -121,9 +126,9 @@ func (a *Agent) read() {
 			werr := a.proc.Wait()
 			switch {
 			case werr != nil:
-				a.err = werr
+				a.err = died(a.Name, werr)
 			case errors.Is(err, io.EOF):
-				a.err = errors.New("exited")
+				a.err = fmt.Errorf("%s exited", a.Name)
 			default:
 				a.err = fmt.Errorf("read control stream: %w", err)
 			}
@@ -141,7 +146,12 @@ func (a *Agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Messag
 	a.nextID++
 	cmd.ID = a.nextID
 	if err := a.enc.Encode(cmd); err != nil {
-		return fmt.Errorf("%s: %w (%v)", a.Name, err, a.failure())
+		// A closed control channel mostly means a dead agent: say how it
+		// died rather than how the write failed.
+		if dead := a.dead(); dead != nil {
+			return dead
+		}
+		return fmt.Errorf("%s: %w", a.Name, err)
 	}
 	for {
 		select {
@@ -165,13 +175,46 @@ func (a *Agent) do(ctx context.Context, cmd wire.Command, onMsg func(wire.Messag
 	}
 }
 
-func (a *Agent) failure() error {
+// dead waits a moment for the agent to exit and says how it did; nil if it
+// still runs.
+func (a *Agent) dead() error {
 	select {
 	case <-a.exited:
 		return a.err
 	case <-time.After(time.Second):
-		return errors.New("still running")
+		return nil
 	}
+}
+
+// exitError is how an agent's process ended, named by the agent's role and
+// place: "ebpf agent on node n1 was killed by SIGKILL".
+type exitError struct {
+	name, how string
+	err       error // the process's own error, with its stderr
+}
+
+func (e *exitError) Error() string {
+	msg := e.name + " " + e.how
+	if _, tail, ok := strings.Cut(e.err.Error(), "; stderr: "); ok {
+		msg += "; its stderr ended: " + tail
+	}
+	return msg
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// died describes the exit that werr, the error of the process's Wait,
+// reports: the signal that killed it or its exit status.
+func died(name string, werr error) error {
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) {
+		return fmt.Errorf("%s exited: %w", name, werr)
+	}
+	how := fmt.Sprintf("exited with status %d", ee.ExitCode())
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		how = "was killed by " + unix.SignalName(ws.Signal())
+	}
+	return &exitError{name: name, how: how, err: werr}
 }
 
 // Stats asks the agent for its counters.
