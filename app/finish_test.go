@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/report"
 )
 
 // TestFinishSaysBoth checks that when the record and reports cannot be
@@ -27,7 +28,7 @@ func TestFinishSaysBoth(t *testing.T) {
 			{ID: "none/b", Datapath: "none", Status: "failed", Error: "server died"},
 		},
 	}
-	err := finish(dir, run, nil, io.Discard)
+	err := finish(dir, run, nil, io.Discard, report.TerminalOptions{})
 	if err == nil {
 		t.Fatal("finish: no error, want the failed case and the write error")
 	}

@@ -38,6 +38,7 @@ type runOptions struct {
 	out         string
 	runDir      string
 	retain      bool
+	wide        bool
 	cluster     providerOptions
 }
 
@@ -81,6 +82,7 @@ failed or the run was interrupted (what finished is kept), 2 for bad input
 	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory <time>-<run id>")
 	f.StringVar(&o.runDir, "run-dir", "", "write the run into exactly this directory, which must not exist or be empty (instead of a new one under --out)")
 	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
+	f.BoolVar(&o.wide, "wide", false, "print every table whole, however wide the terminal (as meshbench report --wide)")
 	o.cluster.addFlags(cmd, true)
 	return cmd
 }
@@ -161,18 +163,18 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		run.Interrupted = ctx.Err() != nil
 	}
 	results.Finalize(run)
-	return finish(dir, run, err, stdout)
+	return finish(dir, run, err, stdout, report.TerminalOptions{Wide: o.wide})
 }
 
 // finish writes the run's record and reports and says how the run went. A
 // record or report that cannot be written (a full disk) is said beside the
 // run's own outcome, never instead of it.
-func finish(dir string, run *results.Run, runErr error, stdout io.Writer) error {
+func finish(dir string, run *results.Run, runErr error, stdout io.Writer, terminal report.TerminalOptions) error {
 	resultPath := filepath.Join(dir, results.ResultFile)
 	werr := results.Write(dir, run)
 	errs := []error{outcome(run, runErr, resultPath, werr == nil), werr}
 	if werr == nil {
-		errs = append(errs, report.WriteTerminal(stdout, run))
+		errs = append(errs, report.WriteTerminalWith(stdout, run, terminal))
 	}
 	rerr := report.WriteAll(dir, run)
 	errs = append(errs, rerr)

@@ -136,6 +136,7 @@ func environment(r *results.Run) [][2]string {
 		{"meshbench", orDash(e.MeshbenchVersion)},
 		{"git commit", orDash(e.GitCommit)},
 		{"host", orDash(e.Hostname)},
+		{"agent binary", orDash(e.AgentBinary)},
 		{"gate", orDash(gateString(r.Gate))},
 	}
 }
