@@ -80,7 +80,7 @@ func TestMarkdownFitsPage(t *testing.T) {
 	if tables != 1 {
 		t.Errorf("%d tables, want 1", tables)
 	}
-	for _, want := range []string{"| sidecar/same-node |", "| ebpf/cross-node | ok in base, failed in candidate", markWorse + " **+", "Also worse: p999 of 1 case (ebpf)", "Left out: 2 cases (nodeproxy 2) only in base"} {
+	for _, want := range []string{"| sidecar/same-node |", "| ebpf/cross-node | ok in base, failed in candidate", markWorse + " +", "Also worse: p999 of 1 case (ebpf)", "Left out: 2 cases (nodeproxy 2) only in base"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

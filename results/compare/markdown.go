@@ -191,12 +191,13 @@ func (r *Report) otherWorse() []string {
 	return out
 }
 
-// markdownCell writes a figure's change, rounded, with its verdict's mark.
+// markdownCell writes a figure's change, rounded, with its verdict's mark
+// (plain text: the table escapes Markdown in its cells).
 func markdownCell(row *Row) string {
 	s, v := changeCell(row)
 	switch v {
 	case Worse:
-		return markWorse + " **" + s + "**"
+		return markWorse + " " + s
 	case Better:
 		return markBetter + " " + s
 	case TooNoisy:
