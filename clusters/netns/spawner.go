@@ -47,6 +47,9 @@ func (s *spawner) stop() { close(s.reqs) }
 // discarded after (onThread), wherever the last request left it.
 func (s *spawner) run() {
 	err := onThread(func(t *thread) error {
+		if err := dropRootPrivileges(); err != nil {
+			return err
+		}
 		for r := range s.reqs {
 			r.res <- s.startIn(t, r)
 		}

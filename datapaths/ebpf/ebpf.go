@@ -148,10 +148,17 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 	return cfg
 }
 
+// AgentCaps are the capabilities the node agent needs, as measured:
+// loading programs and maps (CAP_BPF), attaching them to cgroups and tc
+// (CAP_NET_ADMIN), and CAP_PERFMON, without which the verifier refuses the
+// pointer arithmetic of redirect_to_peer.
+var AgentCaps = []clusters.Capability{clusters.CapBPF, clusters.CapNetAdmin, clusters.CapPerfmon}
+
 // startAgent starts the agent of one node and keeps it for Uninstall.
 func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg agentOptions, node string) error {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 		Target: clusters.Target{Node: node}, Name: "ebpf agent on node " + node, Args: cfg.Args(),
+		Caps: AgentCaps,
 	})
 	switch {
 	case err != nil && strings.Contains(err.Error(), unsupportedMsg):

@@ -35,6 +35,9 @@ const (
 	TunnelPort   = proxy.DefaultTunnelPort
 )
 
+// netAdmin is the one capability the proxies and steering on nodes need.
+var netAdmin = []clusters.Capability{clusters.CapNetAdmin}
+
 // identityValidity covers any run; expired identities are refused.
 const identityValidity = 24 * time.Hour
 
@@ -197,10 +200,16 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p := l.Proxy
 	files := maps.Clone(m.files)
 	maps.Copy(files, l.Files)
-	a, err := agentctl.StartWithFiles(ctx, m.Cluster, clusters.ProcSpec{
+	spec := clusters.ProcSpec{
 		Target: p.target(), Container: p.Container, Name: m.Name + " proxy in " + p.where(),
 		Args: l.Options.Args(),
-	}, files)
+	}
+	if p.Pod == "" {
+		// SO_MARK on its upstream sockets and reading its table's
+		// counters; a sidecar has it from its container (NetAdmin).
+		spec.Caps = netAdmin
+	}
+	a, err := agentctl.StartWithFiles(ctx, m.Cluster, spec, files)
 	if err != nil {
 		return err
 	}
@@ -216,7 +225,7 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	}
 	return agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
 		Target: clusters.Target{Node: p.Node}, Name: "steering table on node " + p.Node,
-		Args: steer.Options{Table: *l.Steer}.Args(),
+		Args: steer.Options{Table: *l.Steer}.Args(), Caps: netAdmin,
 	})
 }
 
@@ -297,6 +306,7 @@ func (m *Mesh) Uninstall(ctx context.Context) error {
 		errs = append(errs, agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
 			Target: clusters.Target{Node: node}, Name: "steering table removal on node " + node,
 			Args: steer.Options{Table: steer.Table{Name: TableName(m.Name, m.Topo.RunID)}, Remove: true}.Args(),
+			Caps: netAdmin,
 		}))
 	}
 	errs = append(errs, datapaths.RemoveState(m.Topo.RunID))
