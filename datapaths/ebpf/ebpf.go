@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -151,14 +152,26 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 // AgentCaps are the capabilities the node agent needs, as measured:
 // loading programs and maps (CAP_BPF), attaching them to cgroups and tc
 // (CAP_NET_ADMIN), and CAP_PERFMON, without which the verifier refuses the
-// pointer arithmetic of redirect_to_peer.
+// pointer arithmetic of redirect_to_peer. An agent that must find a pod's
+// veth from inside the pod's namespace (a provider that does not name it)
+// needs CAP_SYS_ADMIN besides, to enter it.
 var AgentCaps = []clusters.Capability{clusters.CapBPF, clusters.CapNetAdmin, clusters.CapPerfmon}
+
+// caps are the capabilities of the agent with cfg.
+func (cfg agentOptions) caps() []clusters.Capability {
+	for _, p := range cfg.Pods {
+		if p.Veth == "" {
+			return append(slices.Clone(AgentCaps), clusters.CapSysAdmin)
+		}
+	}
+	return AgentCaps
+}
 
 // startAgent starts the agent of one node and keeps it for Uninstall.
 func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg agentOptions, node string) error {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 		Target: clusters.Target{Node: node}, Name: "ebpf agent on node " + node, Args: cfg.Args(),
-		Caps: AgentCaps,
+		Caps: cfg.caps(),
 	})
 	switch {
 	case err != nil && strings.Contains(err.Error(), unsupportedMsg):
