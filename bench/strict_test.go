@@ -31,6 +31,9 @@ import (
 func TestStrictMTLSRefusesPlaintext(t *testing.T) {
 	testutil.Privileged(t)
 	for _, mtls := range []bool{true, false} {
+		// Not ebpf: its tc programs deliver a node's ingress straight
+		// into the pod (bpf_redirect_peer), past the node's netfilter, so
+		// its mTLS stays permissive.
 		for _, dp := range []string{sidecar.Name, nodeproxy.Name} {
 			c := testCase(dp, scenarios.CrossNode, scenarios.DatapathOptions{Mode: "l4", MTLS: mtls}, 1)
 			t.Run(c.ID, func(t *testing.T) {

@@ -110,33 +110,11 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 				Rules: []steer.Rule{{
 					Hook: steer.Prerouting, Src: node.PodCIDR, Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
 				}},
-				Rejects: n.strict(topo, node.Name),
+				Rejects: m.Strict(node.Name),
 			},
 		})
 	}
 	return m.StartAll(ctx, launches)
-}
-
-// strict is, with mTLS, what makes it strict (Istio's STRICT
-// PeerAuthentication): the node resets plaintext connections to the
-// application ports of its meshed pods, forwarded from anywhere or sent
-// from the node itself, except the node proxy's own (marked) ones. Meshed
-// traffic from other nodes arrives through the node proxy's tunnel.
-func (n *nodeProxy) strict(topo *clusters.Topology, node string) []steer.Reject {
-	if !n.opts.MTLS {
-		return nil
-	}
-	ports := make(map[string]uint16, len(topo.Services))
-	for _, svc := range topo.Services {
-		ports[svc.Name] = uint16(svc.TargetPort)
-	}
-	var out []steer.Reject
-	for _, pod := range topo.Pods {
-		if pod.Node == node {
-			out = append(out, steer.Reject{Dst: netip.PrefixFrom(pod.IP, 32), DstPort: ports[pod.Service]})
-		}
-	}
-	return out
 }
 
 // Verify proves the node proxies intercepted the pods' connections.

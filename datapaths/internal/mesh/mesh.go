@@ -229,6 +229,29 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	})
 }
 
+// Strict is, with mTLS and node proxies, what makes mTLS strict (Istio's
+// STRICT PeerAuthentication) on node: the node resets plaintext connections
+// to the application ports of its pods, forwarded from anywhere or sent
+// from the node itself, except the node proxy's own (marked) ones. Meshed
+// traffic from other nodes arrives through the node proxy's tunnel. It is
+// nil without mTLS.
+func (m *Mesh) Strict(node string) []steer.Reject {
+	if !m.Opts.MTLS {
+		return nil
+	}
+	ports := make(map[string]uint16, len(m.Topo.Services))
+	for _, svc := range m.Topo.Services {
+		ports[svc.Name] = uint16(svc.TargetPort)
+	}
+	var out []steer.Reject
+	for _, pod := range m.Topo.Pods {
+		if pod.Node == node {
+			out = append(out, steer.Reject{Dst: netip.PrefixFrom(pod.IP, 32), DstPort: ports[pod.Service]})
+		}
+	}
+	return out
+}
+
 // TableName is the name of a datapath's netfilter tables in a run.
 func TableName(datapath, runID string) string { return "mb-" + datapath + "-" + runID }
 
