@@ -18,6 +18,7 @@ import (
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/proxy"
@@ -53,6 +54,8 @@ func capMask(tb testing.TB, caps ...clusters.Capability) uint64 {
 // every agent of the run and checks each against its role's set: none for
 // the applications, NET_ADMIN for proxies and steering (and NET_RAW with
 // it in a NetAdmin container, as Kubernetes grants), the BPF roles theirs.
+// It also checks that every process in a pod has a mount namespace of its
+// own that hides the host's files and the other pods' state.
 func TestAgentsKeepOnlyTheirCapabilities(t *testing.T) {
 	cases := []scenarios.Case{
 		testCase(sidecar.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: "l4"}, 1),
@@ -95,6 +98,10 @@ func TestAgentsKeepOnlyTheirCapabilities(t *testing.T) {
 				checked[p] = true
 				seen[role]++
 				dp := cases[i].Datapath
+				if inPod(p) {
+					seen["in a pod"]++
+					bad = append(bad, podFiles(p, caseID, role, dp)...)
+				}
 				sets, ok := want[role][""]
 				if !ok {
 					sets = want[role][dp]
@@ -130,7 +137,7 @@ func TestAgentsKeepOnlyTheirCapabilities(t *testing.T) {
 			t.Errorf("%s: no packet path measured: %+v", c.ID, c.Path)
 		}
 	}
-	for _, role := range []string{agent.ServerRole, agent.LoadRole, proxy.Role, ebpf.Role, costagent.Role, pathprobe.Role} {
+	for _, role := range []string{agent.ServerRole, agent.LoadRole, proxy.Role, ebpf.Role, costagent.Role, pathprobe.Role, "in a pod"} {
 		if seen[role] == 0 {
 			t.Errorf("saw no %s agent: the scan did not cover the run", role)
 		}
@@ -173,4 +180,43 @@ func agentCaps(proc string) (runID, role string, capEff uint64, ok bool) {
 		}
 	}
 	return "", "", 0, false
+}
+
+// inPod says whether the process runs in a pod's cgroup
+// (meshbench-R/<node>/<pod>/<container>) rather than a node's
+// (meshbench-R/<node>/<container>).
+func inPod(proc string) bool {
+	b, err := os.ReadFile(filepath.Join(proc, "cgroup"))
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		if v2, ok := strings.CutPrefix(line, "0::"); ok {
+			return strings.Count(v2[strings.Index(v2, "/meshbench-")+1:], "/") == 3
+		}
+	}
+	return false
+}
+
+// podFiles checks what a pod process sees of the file system: not the
+// host's mount namespace, not its /etc, and of the datapath's state only
+// its own directory.
+func podFiles(proc, runID, role, dp string) []string {
+	var bad []string
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	its, err2 := os.Readlink(filepath.Join(proc, "ns", "mnt"))
+	if err1 != nil || err2 != nil || self == its {
+		bad = append(bad, fmt.Sprintf("%s: %s agent in a pod shares the host's mount namespace %s (%v, %v)", proc, role, its, err1, err2))
+	}
+	if _, err := os.Stat(filepath.Join(proc, "root", "etc", "passwd")); err == nil {
+		bad = append(bad, fmt.Sprintf("%s: %s agent in a pod sees the host's /etc/passwd", proc, role))
+	}
+	if role == proxy.Role {
+		state := filepath.Join(proc, "root", datapaths.StatePath(runID, dp))
+		entries, err := os.ReadDir(state)
+		if err != nil || len(entries) != 1 {
+			bad = append(bad, fmt.Sprintf("%s: %s agent in a pod sees %d state directories in %s (%v), want its own only", proc, role, len(entries), state, err))
+		}
+	}
+	return bad
 }

@@ -238,6 +238,11 @@ type ProcSpec struct {
 	// runtime decides (kube, kind), node agents run in a privileged
 	// container and Caps is not narrowed further.
 	Caps []Capability
+	// StateDir is the directory the process writes the files it is
+	// handed in (agent.FilesOnStdin), if any. A provider that gives pod
+	// processes a private mount namespace (netns) shows them only the
+	// executable, a /proc and this directory of the host's file system.
+	StateDir string
 }
 
 // Capability is a Linux capability (capabilities(7)) a process may keep.

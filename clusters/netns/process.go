@@ -24,7 +24,9 @@ const RunIDEnv = "MESHBENCH_RUN_ID"
 // network namespace and cgroup. A process on a node runs in the node's
 // "system" child cgroup; with spec.Container, it runs in the target's child
 // cgroup of that name, created if missing. It keeps only the capabilities
-// of its container (NetAdmin) and spec.Caps (caps.go). The process is
+// of its container (NetAdmin) and spec.Caps (caps.go); in a pod, it has a
+// mount namespace of its own that shows only the executable, /proc and
+// spec.StateDir (mountns.go). The process is
 // killed if the runner dies, and by Delete; ctx bounds only the start.
 func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error) {
 	if err := ctx.Err(); err != nil {
@@ -126,7 +128,7 @@ func (c *Cluster) spawn(nsPath, cgroup string, spec clusters.ProcSpec, caps []ui
 		AmbientCaps: caps,
 	}
 	p.cmd = cmd
-	err = c.spawner.start(nsPath, cgroup, cmd)
+	err = c.spawner.start(nsPath, cgroup, spec.Target.Pod != "", spec.StateDir, cmd)
 	stdinR.Close()
 	stdoutW.Close()
 	if err != nil {

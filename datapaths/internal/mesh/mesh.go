@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -58,6 +57,14 @@ func (p *Proxy) where() string {
 	return "node " + p.Node
 }
 
+// dirName names the proxy's own state directory.
+func (p *Proxy) dirName() string {
+	if p.Pod != "" {
+		return "pod-" + p.Pod
+	}
+	return "node-" + p.Node
+}
+
 func (p *Proxy) target() clusters.Target {
 	if p.Pod != "" {
 		return clusters.Target{Pod: p.Pod}
@@ -71,10 +78,10 @@ type Mesh struct {
 	Opts    scenarios.DatapathOptions
 	Cluster clusters.Cluster
 	Topo    *clusters.Topology
-	// Dir is where the proxies' files are written, on whatever file
-	// system they run on.
+	// Dir holds the proxies' files, on whatever file system they run
+	// on: each proxy's in a directory of its own.
 	Dir      string
-	Services string // service table file
+	Services string // service table file, as Dir/<proxy>/ holds it
 	// files go to every proxy: the service table, the CA certificate.
 	files   map[string][]byte
 	ca      *proxy.CA
@@ -196,13 +203,29 @@ func (m *Mesh) StartAll(ctx context.Context, launches []Launch) error {
 	return errors.Join(all...)
 }
 
+// start starts one proxy with its files in a directory of its own, the
+// only state it sees where pods have a private mount namespace.
 func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p := l.Proxy
-	files := maps.Clone(m.files)
-	maps.Copy(files, l.Files)
+	own := filepath.Join(m.Dir, p.dirName())
+	rebase := func(path string) string {
+		if path == "" {
+			return ""
+		}
+		return filepath.Join(own, filepath.Base(path))
+	}
+	files := make(map[string][]byte, len(m.files)+len(l.Files))
+	for path, data := range m.files {
+		files[rebase(path)] = data
+	}
+	for path, data := range l.Files {
+		files[rebase(path)] = data
+	}
+	o := l.Options
+	o.Services, o.CA, o.Cert, o.Key = rebase(o.Services), rebase(o.CA), rebase(o.Cert), rebase(o.Key)
 	spec := clusters.ProcSpec{
 		Target: p.target(), Container: p.Container, Name: m.Name + " proxy in " + p.where(),
-		Args: l.Options.Args(),
+		Args: o.Args(), StateDir: own,
 	}
 	if p.Pod == "" {
 		// SO_MARK on its upstream sockets and reading its table's
