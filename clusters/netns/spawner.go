@@ -113,7 +113,7 @@ func (s *spawner) startIn(t *thread, host hostMounts, r spawnReq) error {
 	}
 	if r.private {
 		// Back in the host's file system before touching its cgroups;
-		// run checks that it got there.
+		// a thread that cannot return forks nothing more (run).
 		if rerr := host.restore(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("%w: %w", errLostHost, rerr))
 		}
