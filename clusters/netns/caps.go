@@ -14,7 +14,10 @@ import (
 // ProcSpec grants: the spawner thread sets SECBIT_NOROOT, so that executing
 // as root grants nothing by itself, and no_new_privs, so that no set-uid or
 // file-capability program can add any; each child then holds exactly its
-// ambient capabilities.
+// ambient capabilities. Processes stay uid 0: the executable often lies in
+// a directory only root may enter (go test's, ~root), and the proxies
+// write the files they are handed into directories root made. A pod
+// process sees little of the host's file system anyway (mountns.go).
 
 // secbitNoRoot is SECBIT_NOROOT (linux/securebits.h), which x/sys/unix
 // does not define.
