@@ -52,22 +52,22 @@
 //
 // Stats returns counters under stable keys (constants Stat*):
 //
-//	conns_outbound   connections accepted on the outbound listener
-//	conns_inbound    connections accepted on the inbound listener
-//	tunnels          tunnels accepted on the tunnel listener
-//	tunnels_dialed   tunnels opened to peer proxies
-//	upstream_conns   upstream connections opened (tunnels included)
-//	requests         HTTP requests received (l7 only)
-//	bytes_up         bytes forwarded toward upstreams (l7: request heads as rewritten)
-//	bytes_down       bytes forwarded back toward clients (l7: response heads too)
-//	errors           connections or requests that failed
-//	dial_errors      upstream dials that failed
-//	tls_errors       TLS handshakes that failed or were refused, either side
-//	services         services in the table
-//	endpoints        upstream addresses known (table and seen)
-//	tunnels_refused  CONNECTs refused (403): not an endpoint of the table
+//	conns_outbound    connections accepted on the outbound listener
+//	conns_inbound     connections accepted on the inbound listener
+//	tunnels           tunnels accepted on the tunnel listener
+//	tunnels_dialed    tunnels opened to peer proxies
+//	upstream_conns    upstream connections opened (tunnels included)
+//	requests          HTTP requests received (l7 only)
+//	bytes_up          bytes forwarded toward upstreams (l7: request heads as rewritten)
+//	bytes_down        bytes forwarded back toward clients (l7: response heads too)
+//	errors            connections or requests that failed
+//	dial_errors       upstream dials that failed
+//	tls_errors        TLS handshakes that failed or were refused, either side
+//	services          services in the table
+//	endpoints         upstream addresses known (table and seen)
+//	tunnels_refused   CONNECTs refused (403): not an endpoint of the table
 //	plaintext_refused inbound connections reset: mTLS is required
-//	routes_overflow  connections outside the table served without a kept route
+//	routes_overflow   connections outside the table served without a kept route
 //
 // and per upstream endpoint that saw traffic, UpstreamKey(addr, c) for c in
 // "conns", "requests" and "errors". In l4 mode bytes moved by splice are
