@@ -61,9 +61,10 @@ func privateRoot(exe, state string) (err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	// Any existing directory serves as the new root's mount point: the
-	// tmpfs on it is seen in this namespace only.
-	root := os.TempDir()
+	root, err := mountPoint()
+	if err != nil {
+		return err
+	}
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("mount root tmpfs: %w", err)
 	}
@@ -108,6 +109,18 @@ func privateRoot(exe, state string) (err error) {
 		return fmt.Errorf("make root read-only: %w", err)
 	}
 	return nil
+}
+
+// mountPoint picks the directory the new root's tmpfs goes on: any existing
+// one serves, since the mount is seen in the new namespace only and what
+// it would hide is cloned before.
+func mountPoint() (string, error) {
+	for _, d := range []string{os.TempDir(), "/tmp", "/run", "/mnt"} {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d, nil
+		}
+	}
+	return "", errors.New("find a directory for the private root: none of $TMPDIR, /tmp, /run and /mnt exists")
 }
 
 // libPaths are where a dynamically linked executable (cgo's, by default)
