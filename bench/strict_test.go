@@ -16,6 +16,7 @@ import (
 	"github.com/meshbench/meshbench/builtin"
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/sidecar"
 	"github.com/meshbench/meshbench/internal/nsenter"
@@ -31,10 +32,7 @@ import (
 func TestStrictMTLSRefusesPlaintext(t *testing.T) {
 	testutil.Privileged(t)
 	for _, mtls := range []bool{true, false} {
-		// Not ebpf: its tc programs deliver a node's ingress straight
-		// into the pod (bpf_redirect_peer), past the node's netfilter, so
-		// its mTLS stays permissive.
-		for _, dp := range []string{sidecar.Name, nodeproxy.Name} {
+		for _, dp := range []string{sidecar.Name, nodeproxy.Name, ebpf.Name} {
 			c := testCase(dp, scenarios.CrossNode, scenarios.DatapathOptions{Mode: "l4", MTLS: mtls}, 1)
 			t.Run(c.ID, func(t *testing.T) {
 				r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: clusters.NewRunID()})

@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -108,7 +109,8 @@ func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 }
 
 // startProxies starts the node proxies as the nodeproxy datapath does, with
-// no netfilter steering and no splice.
+// no netfilter steering and no splice; with mTLS each node's table holds
+// only the rejections that make it strict.
 func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 	m, err := mesh.New(Name, e.opts, c)
 	e.m = m
@@ -122,11 +124,17 @@ func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 			return err
 		}
 		opts.Splice = false
-		launches = append(launches, mesh.Launch{
+		l := mesh.Launch{
 			Proxy:   mesh.Proxy{Node: node.Name, Container: ProxyContainer},
 			Options: opts,
 			Files:   files,
-		})
+		}
+		if rejects := m.Strict(node.Name); rejects != nil {
+			// Strict mTLS: the node refuses plaintext to its pods, which
+			// the tc program leaves to it (podConfig.StrictPort).
+			l.Steer = &steer.Table{Name: mesh.TableName(Name, m.Topo.RunID), SkipMark: proxy.DefaultMark, Rejects: rejects}
+		}
+		launches = append(launches, l)
 	}
 	return m.StartAll(ctx, launches)
 }
@@ -144,7 +152,12 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 		if iface == "" {
 			iface = "eth0"
 		}
-		cfg.Pods = append(cfg.Pods, podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Veth: p.Veth, Iface: iface})
+		pc := podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Veth: p.Veth, Iface: iface}
+		if e.opts.MTLS {
+			svc, _ := topo.Service(p.Service)
+			pc.StrictPort = uint16(svc.TargetPort)
+		}
+		cfg.Pods = append(cfg.Pods, pc)
 	}
 	return cfg
 }

@@ -167,8 +167,8 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		return o, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
 	case o.Table.Name == "":
 		return o, fmt.Errorf("parse flags: -table is required")
-	case !o.Remove && len(o.Table.Rules) == 0:
-		return o, fmt.Errorf("parse flags: give at least one -rule")
+	case !o.Remove && len(o.Table.Rules) == 0 && len(o.Table.Rejects) == 0:
+		return o, fmt.Errorf("parse flags: give at least one -rule or -reject")
 	}
 	return o, nil
 }
