@@ -92,6 +92,7 @@ func startInPod(ctx context.Context, c clusters.Cluster, pod clusters.Pod, name 
 func (procAgents) StartCost(ctx context.Context, c clusters.Cluster, node string) (CostAgent, error) {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 		Target: clusters.Target{Node: node}, Name: "cost agent on node " + node, Args: costagent.Options{}.Args(),
+		Caps: costagent.Caps,
 	})
 	if err != nil {
 		return nil, err
@@ -102,6 +103,7 @@ func (procAgents) StartCost(ctx context.Context, c clusters.Cluster, node string
 func (procAgents) StartProbe(ctx context.Context, c clusters.Cluster, node string, o pathprobe.Options) (ProbeAgent, error) {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 		Target: clusters.Target{Node: node}, Name: "path probe on node " + node, Args: o.Args(),
+		Caps: pathprobe.Caps,
 	})
 	if err != nil {
 		return nil, err

@@ -33,8 +33,13 @@ func testCase(datapath, placement string, opts scenarios.DatapathOptions, pods i
 
 func runCases(tb testing.TB, cases ...scenarios.Case) []results.Case {
 	tb.Helper()
+	return runCasesAs(tb, clusters.NewRunID(), cases...)
+}
+
+// runCasesAs is runCases with the run id given: case i runs as runID+i.
+func runCasesAs(tb testing.TB, runID string, cases ...scenarios.Case) []results.Case {
+	tb.Helper()
 	testutil.Privileged(tb)
-	runID := clusters.NewRunID()
 	r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: runID, Dir: tb.TempDir()})
 	out, err := r.Run(context.Background(), cases)
 	if err != nil {

@@ -14,7 +14,9 @@
 //                      from the remembered destination, so no netfilter rule
 //                      or conntrack entry is needed;
 //   tcx/ingress        delivers packets for local pods straight into the pod's
-//                      namespace with bpf_redirect_peer.
+//                      namespace with bpf_redirect_peer, but under strict
+//                      mTLS leaves TCP to a pod's application port to the
+//                      node's stack, whose netfilter refuses plaintext.
 //
 // With the proxy off, only a second connect4 program (balance_connect4, which
 // rewrites the VIP to a backend) and the tcx program are loaded.
@@ -74,6 +76,11 @@ struct tuple {
 
 struct pod {
 	__u32 host_ifindex;
+	// With strict mTLS, the pod's application port: TCP to it takes the
+	// node's stack, whose netfilter refuses what is not the proxy's; 0
+	// when mTLS is off.
+	__u16 strict_port;
+	__u16 pad;
 };
 
 struct node_config {
@@ -387,6 +394,15 @@ int redirect_to_peer(struct __sk_buff *skb)
 	struct pod *pod = bpf_map_lookup_elem(&pods, &daddr);
 	if (!pod || pod->host_ifindex == skb->ingress_ifindex)
 		return TCX_NEXT;
+	if (pod->strict_port && ip->protocol == IPPROTO_TCP) {
+		// IP options would move the TCP header: such packets take the
+		// stack too.
+		if (ip->ihl != 5)
+			return TCX_NEXT;
+		struct tcphdr *tcp = (void *)(ip + 1);
+		if ((void *)(tcp + 1) > data_end || bpf_ntohs(tcp->dest) == pod->strict_port)
+			return TCX_NEXT;
+	}
 
 	if (bpf_redirect_peer(pod->host_ifindex, 0) != TC_ACT_REDIRECT)
 		return TCX_NEXT;

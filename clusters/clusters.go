@@ -231,7 +231,32 @@ type ProcSpec struct {
 	// Stderr receives the process's stderr; nil discards it (a tail is still
 	// kept for error messages).
 	Stderr io.Writer
+	// Caps are the capabilities the process needs beyond those of its
+	// container (an injected Container's NetAdmin): a node agent's, such
+	// as the eBPF loader's. Providers that start processes themselves
+	// (netns) give a process these and no others; where a container
+	// runtime decides (kube, kind), node agents run in a privileged
+	// container and Caps is not narrowed further.
+	Caps []Capability
+	// StateDir is the directory the process writes the files it is
+	// handed in (agent.FilesOnStdin), if any. A provider that gives pod
+	// processes a private mount namespace (netns) shows them only the
+	// executable, a /proc and this directory of the host's file system.
+	StateDir string
 }
+
+// Capability is a Linux capability (capabilities(7)) a process may keep.
+type Capability string
+
+// The capabilities meshbench's agents need.
+const (
+	CapNetAdmin  Capability = "CAP_NET_ADMIN"
+	CapNetRaw    Capability = "CAP_NET_RAW"
+	CapBPF       Capability = "CAP_BPF"
+	CapPerfmon   Capability = "CAP_PERFMON"
+	CapSysAdmin  Capability = "CAP_SYS_ADMIN"
+	CapSysPtrace Capability = "CAP_SYS_PTRACE"
+)
 
 // Process is a running agent with its control pipes.
 type Process interface {

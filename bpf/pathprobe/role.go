@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
 )
 
@@ -27,6 +28,12 @@ import (
 // that the runner, possibly on another machine, touches no namespace and
 // no BPF object. The probe's objects are freed when the agent exits.
 const Role = "pathprobe"
+
+// Caps are the capabilities the role needs where its provider starts it
+// with no others (clusters.ProcSpec.Caps): loading and attaching tracing
+// programs (CAP_BPF, CAP_PERFMON) and entering the watched namespaces for
+// their netlink sockets (CAP_SYS_ADMIN, which also covers the other two).
+var Caps = []clusters.Capability{clusters.CapBPF, clusters.CapPerfmon, clusters.CapSysAdmin}
 
 // Namespace is a network namespace a probe agent watches.
 type Namespace struct {

@@ -44,7 +44,7 @@ func TestProxyToLocalPod(t *testing.T) {
 				pod, "eth0", netip.PrefixFrom(podIP, 24))
 			podCgroup, proxyCgroup := bpftest.NewCgroup(t), bpftest.NewCgroup(t)
 			if tt.local {
-				if err := d.AddPod(podIP, hostVeth); err != nil {
+				if err := d.AddPod(podIP, hostVeth, 0); err != nil {
 					t.Fatal(err)
 				}
 			}

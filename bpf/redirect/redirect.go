@@ -272,15 +272,18 @@ func (d *Datapath) AddService(vip netip.AddrPort, backends []netip.AddrPort) err
 
 // AddPod makes the tc program deliver packets for ip into the pod whose
 // node-side veth has index hostIfindex (in the node's namespace), and, in
-// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip.
-func (d *Datapath) AddPod(ip netip.Addr, hostIfindex int) error {
+// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip. A
+// strictPort other than 0 is the pod's application port under strict
+// mTLS: TCP to it is left to the node's stack, whose netfilter refuses
+// plaintext, instead of being delivered past it.
+func (d *Datapath) AddPod(ip netip.Addr, hostIfindex int, strictPort uint16) error {
 	if !ip.Is4() {
 		return fmt.Errorf("add pod %s: only IPv4 pods are supported", ip)
 	}
 	if hostIfindex <= 0 {
 		return fmt.Errorf("add pod %s: invalid ifindex %d", ip, hostIfindex)
 	}
-	if err := d.coll.Maps[redirectMapPods].Put(be32(ip), redirectPod{HostIfindex: uint32(hostIfindex)}); err != nil {
+	if err := d.coll.Maps[redirectMapPods].Put(be32(ip), redirectPod{HostIfindex: uint32(hostIfindex), StrictPort: strictPort}); err != nil {
 		return fmt.Errorf("add pod %s: %w", ip, err)
 	}
 	return nil

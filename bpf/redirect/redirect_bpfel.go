@@ -44,6 +44,8 @@ type redirectNodeConfig struct {
 type redirectPod struct {
 	_           structs.HostLayout
 	HostIfindex uint32
+	StrictPort  uint16
+	Pad         uint16
 }
 
 type redirectSvc struct {

@@ -190,7 +190,7 @@ func TestPeerRedirect(t *testing.T) {
 	// Replies are not pod-bound and take the node's routing.
 	bpftest.Sysctl(t, node, "net/ipv4/ip_forward", "1")
 
-	if err := d.AddPod(netip.MustParseAddr("10.202.0.10"), hostVeth); err != nil {
+	if err := d.AddPod(netip.MustParseAddr("10.202.0.10"), hostVeth, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := node.Do(func() error { return d.AttachTC(uplink) }); err != nil {

@@ -26,6 +26,12 @@
 // network namespace is never changed: every link, address, route, sysctl
 // and rule lives in a namespace of the run.
 //
+// Every process a cluster starts keeps only the capabilities of its
+// container (clusters.Container.NetAdmin) and its clusters.ProcSpec.Caps,
+// though it is uid 0 in the host's PID namespace (caps.go); a process in a
+// pod has a mount namespace of its own that shows only the executable, the
+// shared libraries, /proc and its ProcSpec.StateDir (mountns.go).
+//
 // Lifecycle: Provider.Check tries, in a throwaway namespace, what clusters
 // need of the host and its kernel; Provider.Create builds the cluster in
 // stages and removes what it made on failure; Cluster.Start runs meshbench

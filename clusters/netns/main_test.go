@@ -41,6 +41,17 @@ func agent(mode string) int {
 		fmt.Println("end")
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return 0
+	case "fs": // report what it sees of the file system, write a file in the state directory os.Args[3]
+		_, err := os.Stat("/etc/passwd")
+		mnt, _ := os.Readlink("/proc/self/ns/mnt")
+		fmt.Printf("passwd %v\nmnt %s\n", err == nil, mnt)
+		if len(os.Args) > 3 {
+			_, err := os.Stat(os.Args[4])
+			fmt.Printf("other %v\n", err == nil)
+			fmt.Printf("write %v\n", os.WriteFile(os.Args[3]+"/written", []byte("x"), 0o600))
+		}
+		fmt.Println("end")
+		return 0
 	case "fail":
 		fmt.Fprintln(os.Stderr, "boom: the agent failed")
 		return 3

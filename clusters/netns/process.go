@@ -23,7 +23,10 @@ const RunIDEnv = "MESHBENCH_RUN_ID"
 // Start runs the meshbench executable with spec.Args inside the target's
 // network namespace and cgroup. A process on a node runs in the node's
 // "system" child cgroup; with spec.Container, it runs in the target's child
-// cgroup of that name, created if missing. The process is
+// cgroup of that name, created if missing. It keeps only the capabilities
+// of its container (NetAdmin) and spec.Caps (caps.go); in a pod, it has a
+// mount namespace of its own that shows only the executable, /proc and
+// spec.StateDir (mountns.go). The process is
 // killed if the runner dies, and by Delete; ctx bounds only the start.
 func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error) {
 	if err := ctx.Err(); err != nil {
@@ -43,7 +46,11 @@ func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.P
 			return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 		}
 	}
-	p, err := c.spawn(nsPath, cgroup, spec)
+	caps, err := c.ambientCaps(spec)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	p, err := c.spawn(nsPath, cgroup, spec, caps)
 	if err != nil {
 		return nil, fmt.Errorf("start %s in %s: %w", spec.Name, where, err)
 	}
@@ -86,7 +93,7 @@ func (c *Cluster) target(spec clusters.ProcSpec) (nsPath, cgroup, where string, 
 // spawn forks from a thread inside the target namespace and v1 groups, so
 // the child inherits them, and clones the child straight into its v2
 // cgroup.
-func (c *Cluster) spawn(nsPath, cgroup string, spec clusters.ProcSpec) (*process, error) {
+func (c *Cluster) spawn(nsPath, cgroup string, spec clusters.ProcSpec, caps []uintptr) (*process, error) {
 	cgfd, err := c.cg.openV2(cgroup)
 	if err != nil {
 		return nil, err
@@ -117,9 +124,11 @@ func (c *Cluster) spawn(nsPath, cgroup string, spec clusters.ProcSpec) (*process
 		Pdeathsig:   syscall.SIGKILL,
 		UseCgroupFD: true,
 		CgroupFD:    cgfd,
+		// The only capabilities the child keeps (see caps.go).
+		AmbientCaps: caps,
 	}
 	p.cmd = cmd
-	err = c.spawner.start(nsPath, cgroup, cmd)
+	err = c.spawner.start(nsPath, cgroup, spec.Target.Pod != "", spec.StateDir, cmd)
 	stdinR.Close()
 	stdoutW.Close()
 	if err != nil {

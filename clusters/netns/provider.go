@@ -72,7 +72,10 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 			spec.RunID, len(left.Namespaces), len(left.Cgroups), spec.RunID)
 	}
 
-	c := &Cluster{topo: topo, cg: cg, exe: exe}
+	c := &Cluster{topo: topo, cg: cg, exe: exe, netAdmin: map[string]bool{}}
+	for _, ct := range spec.Inject.PodContainers {
+		c.netAdmin[ct.Name] = ct.NetAdmin
+	}
 	err = build(ctx, topo, cg)
 	if err == nil {
 		c.spawner = newSpawner(cg)
@@ -118,6 +121,8 @@ type Cluster struct {
 	topo *clusters.Topology
 	cg   *runCgroups
 	exe  string
+	// netAdmin names the injected pod containers with NetAdmin.
+	netAdmin map[string]bool
 
 	mu      sync.Mutex
 	spawner *spawner // nil until built, and after Delete

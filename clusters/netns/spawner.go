@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 	"os/exec"
 
@@ -20,10 +21,18 @@ type spawner struct {
 	reqs chan spawnReq
 }
 
+// errLostHost says the spawner thread could not return to the host's mount
+// namespace.
+var errLostHost = errors.New("spawner thread lost the host's file system")
+
 type spawnReq struct {
 	nsPath, cgroup string
-	cmd            *exec.Cmd
-	res            chan error
+	// private gives the process a private mount namespace with state
+	// (mountns.go).
+	private bool
+	state   string
+	cmd     *exec.Cmd
+	res     chan error
 }
 
 func newSpawner(cg *runCgroups) *spawner {
@@ -33,10 +42,11 @@ func newSpawner(cg *runCgroups) *spawner {
 }
 
 // start runs cmd.Start inside the namespace at nsPath and in cgroup's v1
-// groups (cmd carries the v2 cgroup itself).
-func (s *spawner) start(nsPath, cgroup string, cmd *exec.Cmd) error {
+// groups (cmd carries the v2 cgroup itself); with private, in a mount
+// namespace of its own that shows it state.
+func (s *spawner) start(nsPath, cgroup string, private bool, state string, cmd *exec.Cmd) error {
 	res := make(chan error, 1)
-	s.reqs <- spawnReq{nsPath: nsPath, cgroup: cgroup, cmd: cmd, res: res}
+	s.reqs <- spawnReq{nsPath: nsPath, cgroup: cgroup, private: private, state: state, cmd: cmd, res: res}
 	return <-res
 }
 
@@ -47,8 +57,27 @@ func (s *spawner) stop() { close(s.reqs) }
 // discarded after (onThread), wherever the last request left it.
 func (s *spawner) run() {
 	err := onThread(func(t *thread) error {
+		if err := dropRootPrivileges(); err != nil {
+			return err
+		}
+		host, err := openHostMounts()
+		if err != nil {
+			return err
+		}
+		defer host.close()
+		// broken is set when the thread could not return to the host's
+		// mount namespace: it must fork nothing more.
+		var broken error
 		for r := range s.reqs {
-			r.res <- s.startIn(t, r)
+			if broken != nil {
+				r.res <- broken
+				continue
+			}
+			err := s.startIn(t, host, r)
+			if errors.Is(err, errLostHost) {
+				broken = err
+			}
+			r.res <- err
 		}
 		return nil
 	})
@@ -61,7 +90,7 @@ func (s *spawner) run() {
 // groups, so that the child starts in both. The thread goes back home
 // afterwards; if it cannot, that harms nothing since every request
 // switches it explicitly.
-func (s *spawner) startIn(t *thread, r spawnReq) error {
+func (s *spawner) startIn(t *thread, host hostMounts, r spawnReq) error {
 	if err := nsenter.Check(r.nsPath); err != nil {
 		return fmt.Errorf("enter network namespace: %w", err)
 	}
@@ -74,9 +103,19 @@ func (s *spawner) startIn(t *thread, r spawnReq) error {
 		return fmt.Errorf("enter network namespace %s: %w", r.nsPath, err)
 	}
 	err = s.cg.moveThread(r.cgroup)
+	if err == nil && r.private {
+		err = privateRoot(r.cmd.Path, r.state)
+	}
 	if err == nil {
 		if err = r.cmd.Start(); err != nil {
 			err = fmt.Errorf("exec %s: %w", r.cmd.Path, err)
+		}
+	}
+	if r.private {
+		// Back in the host's file system before touching its cgroups;
+		// a thread that cannot return forks nothing more (run).
+		if rerr := host.restore(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("%w: %w", errLostHost, rerr))
 		}
 	}
 	if s.cg.moveThread("") == nil {

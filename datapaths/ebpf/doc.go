@@ -23,7 +23,9 @@
 // In both modes a tcx ingress program on the node's uplink (the device with
 // the node's fabric address) and on the node side of every pod veth delivers
 // packets for the node's pods straight into the pod's namespace with
-// bpf_redirect_peer.
+// bpf_redirect_peer. With mTLS it leaves TCP to a pod's application port to
+// the node's stack instead, where the node proxy's netfilter table resets
+// what is not the proxy's own (mesh.Strict): mTLS is strict.
 //
 // Programs attach to the run's pod cgroups and the proxies' cgroups only,
 // which the agent finds under the node's cgroup2 mount (internal/hostfs); a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/datapaths/steer"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -107,7 +109,8 @@ func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 }
 
 // startProxies starts the node proxies as the nodeproxy datapath does, with
-// no netfilter steering and no splice.
+// no netfilter steering and no splice; with mTLS each node's table holds
+// only the rejections that make it strict.
 func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 	m, err := mesh.New(Name, e.opts, c)
 	e.m = m
@@ -121,11 +124,17 @@ func (e *ebpfPath) startProxies(ctx context.Context, c clusters.Cluster) error {
 			return err
 		}
 		opts.Splice = false
-		launches = append(launches, mesh.Launch{
+		l := mesh.Launch{
 			Proxy:   mesh.Proxy{Node: node.Name, Container: ProxyContainer},
 			Options: opts,
 			Files:   files,
-		})
+		}
+		if rejects := m.Strict(node.Name); rejects != nil {
+			// Strict mTLS: the node refuses plaintext to its pods, which
+			// the tc program leaves to it (podConfig.StrictPort).
+			l.Steer = &steer.Table{Name: mesh.TableName(Name, m.Topo.RunID), SkipMark: proxy.DefaultMark, Rejects: rejects}
+		}
+		launches = append(launches, l)
 	}
 	return m.StartAll(ctx, launches)
 }
@@ -143,15 +152,39 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 		if iface == "" {
 			iface = "eth0"
 		}
-		cfg.Pods = append(cfg.Pods, podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Veth: p.Veth, Iface: iface})
+		pc := podConfig{Name: p.Name, IP: p.IP, NetNS: p.NetNS, Cgroup: p.Cgroup, Veth: p.Veth, Iface: iface}
+		if e.opts.MTLS {
+			svc, _ := topo.Service(p.Service)
+			pc.StrictPort = uint16(svc.TargetPort)
+		}
+		cfg.Pods = append(cfg.Pods, pc)
 	}
 	return cfg
+}
+
+// AgentCaps are the capabilities the node agent needs, as measured:
+// loading programs and maps (CAP_BPF), attaching them to cgroups and tc
+// (CAP_NET_ADMIN), and CAP_PERFMON, without which the verifier refuses the
+// pointer arithmetic of redirect_to_peer. An agent that must find a pod's
+// veth from inside the pod's namespace (a provider that does not name it)
+// needs CAP_SYS_ADMIN besides, to enter it.
+var AgentCaps = []clusters.Capability{clusters.CapBPF, clusters.CapNetAdmin, clusters.CapPerfmon}
+
+// caps are the capabilities of the agent with cfg.
+func (cfg agentOptions) caps() []clusters.Capability {
+	for _, p := range cfg.Pods {
+		if p.Veth == "" {
+			return append(slices.Clone(AgentCaps), clusters.CapSysAdmin)
+		}
+	}
+	return AgentCaps
 }
 
 // startAgent starts the agent of one node and keeps it for Uninstall.
 func (e *ebpfPath) startAgent(ctx context.Context, c clusters.Cluster, cfg agentOptions, node string) error {
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 		Target: clusters.Target{Node: node}, Name: "ebpf agent on node " + node, Args: cfg.Args(),
+		Caps: cfg.caps(),
 	})
 	switch {
 	case err != nil && strings.Contains(err.Error(), unsupportedMsg):

@@ -80,6 +80,9 @@ type podConfig struct {
 	Veth string `json:"veth,omitempty"`
 	// Iface is the pod's side of its veth.
 	Iface string `json:"iface"`
+	// StrictPort is, under strict mTLS, the pod's application port, which
+	// the tc program leaves to the node's netfilter (redirect.AddPod).
+	StrictPort uint16 `json:"strictPort,omitempty"`
 }
 
 // Args renders the arguments of the meshbench executable that run the
@@ -187,7 +190,7 @@ func attach(d *redirect.Datapath, cfg agentOptions, cgroups hostfs.Cgroups) erro
 		if err != nil {
 			return fmt.Errorf("pod %s: %w", p.Name, err)
 		}
-		if err := d.AddPod(p.IP, veth.Attrs().Index); err != nil {
+		if err := d.AddPod(p.IP, veth.Attrs().Index, p.StrictPort); err != nil {
 			return err
 		}
 		if err := d.AttachTC(veth.Attrs().Index); err != nil {

@@ -3,7 +3,9 @@
 // the node namespace redirects connections from the node's pods to service
 // addresses into it. A node proxy reaches pods on other nodes through a tunnel to their node
 // proxy (HTTP CONNECT naming the destination, as Istio's HBONE; mTLS between
-// node proxies when enabled) and dials pods on its own node directly.
+// node proxies when enabled) and dials pods on its own node directly. With
+// mTLS the node also resets plaintext to its pods' application ports that
+// does not come from its proxy, so that mTLS is strict.
 package nodeproxy
 
 import (
@@ -108,6 +110,7 @@ func (n *nodeProxy) Install(ctx context.Context, c clusters.Cluster) error {
 				Rules: []steer.Rule{{
 					Hook: steer.Prerouting, Src: node.PodCIDR, Dst: topo.ServiceCIDR, ToPort: mesh.OutboundPort,
 				}},
+				Rejects: m.Strict(node.Name),
 			},
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -26,6 +27,10 @@ func (p *Proxy) handle(ctx context.Context, r role, c *net.TCPConn) {
 		err = p.serveRedirected(ctx, c, false)
 	case inbound:
 		p.stats.connsInbound.Add(1)
+		if p.mtls != nil {
+			err = p.refusePlaintext(c)
+			break
+		}
 		err = p.serveRedirected(ctx, c, true)
 	case tunnel:
 		p.stats.tunnels.Add(1)
@@ -78,6 +83,11 @@ func (p *Proxy) serveTunnel(ctx context.Context, c *net.TCPConn) error {
 		writeConnectReply(conn, 400)
 		return err
 	}
+	if !p.routes.isEndpoint(dst) {
+		p.stats.tunnelsRefused.Add(1)
+		writeConnectReply(conn, http.StatusForbidden)
+		return fmt.Errorf("refuse tunnel to %s: not an endpoint of the service table", dst)
+	}
 	c.SetDeadline(time.Time{})
 	if p.cfg.Mode == L7 {
 		// Requests are balanced and dialled one by one: the tunnel is open.
@@ -97,6 +107,16 @@ func (p *Proxy) serveTunnel(ctx context.Context, c *net.TCPConn) error {
 	}
 	p.relay(conn, br, up.conn, up.br)
 	return nil
+}
+
+// refusePlaintext resets a connection redirected to the inbound listener of
+// a proxy that requires mTLS (Istio's STRICT PeerAuthentication): peers
+// come through the tunnel listener, so whatever arrives here is plaintext
+// from outside the mesh.
+func (p *Proxy) refusePlaintext(c *net.TCPConn) error {
+	p.stats.plaintextRefused.Add(1)
+	c.SetLinger(0) // close with a reset, as a port without a listener would
+	return fmt.Errorf("refuse plaintext connection from %s: mTLS is required", c.RemoteAddr())
 }
 
 // dial opens a connection along ep's hop: TCP with the proxy's mark, then

@@ -16,7 +16,15 @@
 //     verify each other against the run's CA and check the peer's SPIFFE
 //     identity; then the client sends "CONNECT <ip:port> HTTP/1.1" naming the
 //     destination and the server answers "HTTP/1.1 200 OK" once it can reach it
-//     (Istio's HBONE, on HTTP/1.1, one tunnel per connection).
+//     (Istio's HBONE, on HTTP/1.1, one tunnel per connection). A tunnel
+//     reaches only endpoints of the service table: a CONNECT to any other
+//     address is answered 403, so an identity of the run's CA does not make
+//     the proxy an open relay.
+//
+// With mTLS configured the proxy is strict, as Istio's STRICT
+// PeerAuthentication: peers come through the tunnel listener, and every
+// connection redirected to the inbound listener, which can only be
+// plaintext from outside the mesh, is reset.
 //
 // Every connection the proxy opens carries SO_MARK (Config.Mark) so that the
 // datapath's netfilter rules can leave the proxy's own traffic alone.
@@ -36,25 +44,30 @@
 // The proxy holds a route per service (VIP and port to endpoints) and, per
 // endpoint, its hop, counters, connection pool and — with mTLS — a client TLS
 // configuration and session cache per expected peer identity. Memory grows
-// with the number of services as it does in real proxies.
+// with the number of services as it does in real proxies, and not with the
+// traffic: routes to destinations outside the table (passthrough) are kept
+// for at most MaxExtraRoutes of them.
 //
 // # Stats
 //
 // Stats returns counters under stable keys (constants Stat*):
 //
-//	conns_outbound   connections accepted on the outbound listener
-//	conns_inbound    connections accepted on the inbound listener
-//	tunnels          tunnels accepted on the tunnel listener
-//	tunnels_dialed   tunnels opened to peer proxies
-//	upstream_conns   upstream connections opened (tunnels included)
-//	requests         HTTP requests received (l7 only)
-//	bytes_up         bytes forwarded toward upstreams (l7: request heads as rewritten)
-//	bytes_down       bytes forwarded back toward clients (l7: response heads too)
-//	errors           connections or requests that failed
-//	dial_errors      upstream dials that failed
-//	tls_errors       TLS handshakes that failed or were refused, either side
-//	services         services in the table
-//	endpoints        upstream endpoints known (table and seen)
+//	conns_outbound    connections accepted on the outbound listener
+//	conns_inbound     connections accepted on the inbound listener
+//	tunnels           tunnels accepted on the tunnel listener
+//	tunnels_dialed    tunnels opened to peer proxies
+//	upstream_conns    upstream connections opened (tunnels included)
+//	requests          HTTP requests received (l7 only)
+//	bytes_up          bytes forwarded toward upstreams (l7: request heads as rewritten)
+//	bytes_down        bytes forwarded back toward clients (l7: response heads too)
+//	errors            connections or requests that failed
+//	dial_errors       upstream dials that failed
+//	tls_errors        TLS handshakes that failed or were refused, either side
+//	services          services in the table
+//	endpoints         upstream addresses known (table and seen)
+//	tunnels_refused   CONNECTs refused (403): not an endpoint of the table
+//	plaintext_refused inbound connections reset: mTLS is required
+//	routes_overflow   connections outside the table served without a kept route
 //
 // and per upstream endpoint that saw traffic, UpstreamKey(addr, c) for c in
 // "conns", "requests" and "errors". In l4 mode bytes moved by splice are

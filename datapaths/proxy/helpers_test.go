@@ -50,6 +50,12 @@ func fixedDst(dst netip.AddrPort) OrigDstFunc {
 	return func(*net.TCPConn) (netip.AddrPort, error) { return dst, nil }
 }
 
+// tableOf is a service table with one service whose endpoints are eps: what
+// a tunnel listener needs to reach them.
+func tableOf(eps ...netip.AddrPort) []Service {
+	return []Service{{Name: "server", Endpoints: eps}}
+}
+
 // startProxy builds, listens and serves a proxy until the test ends.
 func startProxy(tb testing.TB, cfg Config) *Proxy {
 	tb.Helper()

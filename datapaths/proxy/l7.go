@@ -115,7 +115,7 @@ func (p *Proxy) forward(ctx context.Context, req *http.Request, bw *bufio.Writer
 	}
 	// The body is read: the connection is free before the client sees the
 	// end of the response, so its next request can reuse it.
-	if !upstreamKeeps || !ep.pool.put(up, time.Now()) {
+	if !upstreamKeeps || ep.transient || !ep.pool.put(up, time.Now()) {
 		p.closeUp(up)
 	}
 	if err := bw.Flush(); err != nil {

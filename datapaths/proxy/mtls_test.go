@@ -43,7 +43,7 @@ func TestMTLSIdentities(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newEchoServer(t)
 			logs := map[string]*syncBuffer{"client": {}, "server": {}}
-			b := startProxy(t, Config{Tunnel: loopback, TLS: tt.server, Log: logs["server"].logger()})
+			b := startProxy(t, Config{Tunnel: loopback, Services: tableOf(srv.addr), TLS: tt.server, Log: logs["server"].logger()})
 			a := startProxy(t, Config{Outbound: loopback, OrigDst: fixedDst(srv.addr), TLS: tt.client, Log: logs["client"].logger(),
 				Peer: func(netip.AddrPort) Hop { return Hop{Addr: b.Addrs().Tunnel, Tunnel: true, Identity: "server"} }})
 			_, err := get(t, clientVia(t, a.Addrs().Outbound, true), srv.addr, "GET", "/", "")

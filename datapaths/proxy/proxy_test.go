@@ -36,14 +36,14 @@ var chains = []chain{
 		return a.Addrs().Outbound, []*Proxy{a, b}
 	}},
 	{"tunnel pair", func(tb testing.TB, mode Mode, dst netip.AddrPort) (netip.AddrPort, []*Proxy) {
-		b := startProxy(tb, Config{Mode: mode, Tunnel: loopback})
+		b := startProxy(tb, Config{Mode: mode, Tunnel: loopback, Services: tableOf(dst)})
 		a := startProxy(tb, Config{Mode: mode, Outbound: loopback, OrigDst: fixedDst(dst),
 			Peer: func(netip.AddrPort) Hop { return Hop{Addr: b.Addrs().Tunnel, Tunnel: true} }})
 		return a.Addrs().Outbound, []*Proxy{a, b}
 	}},
 	{"mtls tunnel pair", func(tb testing.TB, mode Mode, dst netip.AddrPort) (netip.AddrPort, []*Proxy) {
 		m := newMesh(tb)
-		b := startProxy(tb, Config{Mode: mode, Tunnel: loopback, TLS: m.tls(tb, "server", time.Hour, "client")})
+		b := startProxy(tb, Config{Mode: mode, Tunnel: loopback, Services: tableOf(dst), TLS: m.tls(tb, "server", time.Hour, "client")})
 		a := startProxy(tb, Config{Mode: mode, Outbound: loopback, OrigDst: fixedDst(dst),
 			TLS:  m.tls(tb, "client", time.Hour),
 			Peer: func(netip.AddrPort) Hop { return Hop{Addr: b.Addrs().Tunnel, Tunnel: true, Identity: "server"} }})

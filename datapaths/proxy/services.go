@@ -137,6 +137,9 @@ type endpoint struct {
 	// tls is the client configuration for the hop's peer; nil for plain hops.
 	tls  *tls.Config
 	pool pool
+	// transient endpoints are not in the route table (it was full): they
+	// keep no idle connections, which nothing would ever close.
+	transient bool
 
 	conns, requests, errors atomic.Uint64
 }
@@ -148,29 +151,47 @@ type routeKey struct {
 	direct bool
 }
 
-// routes resolves destinations to endpoints. The table's entries are built
-// once; destinations outside it get endpoints as they are first seen.
+// MaxExtraRoutes bounds the routes a proxy keeps for destinations outside
+// its service table (passthrough traffic, seen as it comes). Any
+// application can name as many destinations as it likes, so past the bound
+// such a destination gets a route for its connection only, without a
+// keep-alive pool or counters of its own; StatRoutesOverflow counts them.
+const MaxExtraRoutes = 1024
+
+// routes resolves destinations to endpoints. The service table's endpoints,
+// both as outbound and as direct routes, are built once and never change;
+// destinations outside it get up to MaxExtraRoutes routes as they are first
+// seen.
 type routes struct {
 	vips     map[netip.AddrPort]*service
 	services []*service
+	table    map[routeKey]*endpoint
 
 	newEndpoint func(routeKey) *endpoint
 
-	mu        sync.Mutex
-	endpoints map[routeKey]*endpoint
+	mu       sync.Mutex
+	extra    map[routeKey]*endpoint
+	overflow atomic.Uint64
 }
 
 func newRoutes(services []Service, newEndpoint func(routeKey) *endpoint) *routes {
 	r := &routes{
 		vips:        make(map[netip.AddrPort]*service, len(services)),
 		services:    make([]*service, 0, len(services)),
+		table:       make(map[routeKey]*endpoint),
 		newEndpoint: newEndpoint,
-		endpoints:   make(map[routeKey]*endpoint),
+		extra:       make(map[routeKey]*endpoint),
 	}
 	for _, s := range services {
 		svc := &service{name: s.Name, endpoints: make([]*endpoint, 0, len(s.Endpoints))}
 		for _, addr := range s.Endpoints {
-			svc.endpoints = append(svc.endpoints, r.endpoint(routeKey{addr: addr}))
+			for _, direct := range []bool{false, true} {
+				k := routeKey{addr: addr, direct: direct}
+				if r.table[k] == nil {
+					r.table[k] = newEndpoint(k)
+				}
+			}
+			svc.endpoints = append(svc.endpoints, r.table[routeKey{addr: addr}])
 		}
 		r.services = append(r.services, svc)
 		if s.VIP.IsValid() {
@@ -186,25 +207,41 @@ func (r *routes) lookup(dst netip.AddrPort, direct bool) *endpoint {
 	if svc, ok := r.vips[dst]; ok && len(svc.endpoints) > 0 {
 		dst = svc.pick().addr
 	}
-	return r.endpoint(routeKey{addr: dst, direct: direct})
-}
-
-func (r *routes) endpoint(k routeKey) *endpoint {
+	k := routeKey{addr: dst, direct: direct}
+	if ep, ok := r.table[k]; ok {
+		return ep
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ep, ok := r.endpoints[k]
-	if !ok {
-		ep = r.newEndpoint(k)
-		r.endpoints[k] = ep
+	ep, ok := r.extra[k]
+	if ok {
+		return ep
 	}
+	ep = r.newEndpoint(k)
+	if len(r.extra) >= MaxExtraRoutes {
+		r.overflow.Add(1)
+		ep.transient = true
+		return ep
+	}
+	r.extra[k] = ep
 	return ep
 }
 
-// each calls fn for every endpoint known so far.
+// isEndpoint reports whether dst is an endpoint of the service table: the
+// only destinations a tunnel may reach.
+func (r *routes) isEndpoint(dst netip.AddrPort) bool {
+	_, ok := r.table[routeKey{addr: dst, direct: true}]
+	return ok
+}
+
+// each calls fn for every endpoint kept: the table's and the extra ones.
 func (r *routes) each(fn func(*endpoint)) {
+	for _, ep := range r.table {
+		fn(ep)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, ep := range r.endpoints {
+	for _, ep := range r.extra {
 		fn(ep)
 	}
 }

@@ -21,6 +21,15 @@ const (
 	StatTLSErrors     = "tls_errors"
 	StatServices      = "services"
 	StatEndpoints     = "endpoints"
+	// StatTunnelsRefused counts CONNECTs to a destination that is no
+	// endpoint of the service table, answered 403.
+	StatTunnelsRefused = "tunnels_refused"
+	// StatPlaintextRefused counts plaintext connections the inbound
+	// listener refused because the proxy requires mTLS (strict mode).
+	StatPlaintextRefused = "plaintext_refused"
+	// StatRoutesOverflow counts connections to destinations outside the
+	// service table served without a kept route: MaxExtraRoutes were full.
+	StatRoutesOverflow = "routes_overflow"
 	// StatRedirectHits counts the packets the redirect rules of the
 	// proxy's -count-table matched.
 	StatRedirectHits = "redirect_hits"
@@ -36,6 +45,7 @@ type counters struct {
 	connsOutbound, connsInbound, tunnels, tunnelsDialed, upstreamConns atomic.Uint64
 	requests, bytesUp, bytesDown                                       atomic.Uint64
 	errors, dialErrors, tlsErrors                                      atomic.Uint64
+	tunnelsRefused, plaintextRefused                                   atomic.Uint64
 }
 
 // Stats returns a snapshot of the proxy's counters.
@@ -54,10 +64,14 @@ func (p *Proxy) Stats() map[string]uint64 {
 		StatDialErrors:    s.dialErrors.Load(),
 		StatTLSErrors:     s.tlsErrors.Load(),
 		StatServices:      uint64(len(p.routes.services)),
+
+		StatTunnelsRefused:   s.tunnelsRefused.Load(),
+		StatPlaintextRefused: s.plaintextRefused.Load(),
+		StatRoutesOverflow:   p.routes.overflow.Load(),
 	}
-	var endpoints uint64
+	endpoints := map[netip.AddrPort]bool{}
 	p.routes.each(func(ep *endpoint) {
-		endpoints++
+		endpoints[ep.addr] = true
 		conns, requests, errors := ep.conns.Load(), ep.requests.Load(), ep.errors.Load()
 		if conns+requests+errors == 0 {
 			return
@@ -67,7 +81,7 @@ func (p *Proxy) Stats() map[string]uint64 {
 		out[UpstreamKey(ep.addr, "requests")] += requests
 		out[UpstreamKey(ep.addr, "errors")] += errors
 	})
-	out[StatEndpoints] = endpoints
+	out[StatEndpoints] = uint64(len(endpoints))
 	return out
 }
 

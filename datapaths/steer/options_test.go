@@ -13,6 +13,9 @@ func TestOptionsArgsRoundTrip(t *testing.T) {
 	table := Table{NetNS: SelfNetNS, Name: "mb-sidecar-r1", SkipMark: 0x539, Rules: []Rule{
 		{Hook: Output, ToPort: 15001},
 		{Hook: Prerouting, Src: netip.MustParsePrefix("10.244.1.0/24"), Dst: netip.MustParsePrefix("10.96.0.0/16"), DstPort: 8080, ToPort: 15006},
+	}, Rejects: []Reject{
+		{Dst: netip.MustParsePrefix("10.244.1.5/32"), DstPort: 8080},
+		{Dst: netip.MustParsePrefix("10.244.1.0/24")},
 	}}
 	tests := []struct {
 		name string
@@ -37,10 +40,12 @@ func TestOptionsArgsRoundTrip(t *testing.T) {
 
 func TestParseOptionsErrors(t *testing.T) {
 	for args, want := range map[string]string{
-		"-rule output,to=1":            "-table is required",
-		"-table t":                     "at least one -rule",
-		"-table t -rule output":        "want to=PORT",
-		"-table t -rule output,to=1 x": "unexpected arguments",
+		"-rule output,to=1":                           "-table is required",
+		"-table t":                                    "at least one -rule",
+		"-table t -rule output":                       "want to=PORT",
+		"-table t -rule output,to=1 x":                "unexpected arguments",
+		"-table t -rule output,to=1 -reject dport=80": "want dst=IPv4 CIDR",
+		"-table t -rule output,to=1 -reject dst=10.0.0.1/32,to=3": "unknown key",
 	} {
 		if _, err := parseOptions(strings.Fields(args), io.Discard); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parse(%q) = %v, want an error containing %q", args, err, want)

@@ -38,7 +38,45 @@ func (o Options) Args() []string {
 	for _, r := range o.Table.Rules {
 		args = append(args, "-rule", r.String())
 	}
+	for _, r := range o.Table.Rejects {
+		args = append(args, "-reject", r.String())
+	}
 	return args
+}
+
+// String renders r as the role's -reject flag: "dst=CIDR[,dport=N]".
+func (r Reject) String() string {
+	s := "dst=" + r.Dst.String()
+	if r.DstPort != 0 {
+		s += ",dport=" + strconv.Itoa(int(r.DstPort))
+	}
+	return s
+}
+
+// ParseReject reads the form Reject.String writes.
+func ParseReject(s string) (Reject, error) {
+	var r Reject
+	for kv := range strings.SplitSeq(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		var err error
+		switch k {
+		case "dst":
+			r.Dst, err = netip.ParsePrefix(v)
+		case "dport":
+			var n uint64
+			n, err = strconv.ParseUint(v, 10, 16)
+			r.DstPort = uint16(n)
+		default:
+			err = fmt.Errorf("unknown key %q", k)
+		}
+		if err != nil {
+			return r, fmt.Errorf("reject %q: %w", s, err)
+		}
+	}
+	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() {
+		return r, fmt.Errorf("reject %q: want dst=IPv4 CIDR", s)
+	}
+	return r, nil
 }
 
 // String renders r as the role's -rule flag: "HOOK[,src=CIDR][,dst=CIDR][,dport=N],to=PORT".
@@ -116,6 +154,11 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		o.Table.Rules = append(o.Table.Rules, r)
 		return err
 	})
+	fs.Func("reject", "reset TCP to `dst=CIDR[,dport=N]` unless it carries the skip mark (repeatable)", func(s string) error {
+		r, err := ParseReject(s)
+		o.Table.Rejects = append(o.Table.Rejects, r)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
@@ -124,8 +167,8 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		return o, fmt.Errorf("parse flags: unexpected arguments %q", fs.Args())
 	case o.Table.Name == "":
 		return o, fmt.Errorf("parse flags: -table is required")
-	case !o.Remove && len(o.Table.Rules) == 0:
-		return o, fmt.Errorf("parse flags: give at least one -rule")
+	case !o.Remove && len(o.Table.Rules) == 0 && len(o.Table.Rejects) == 0:
+		return o, fmt.Errorf("parse flags: give at least one -rule or -reject")
 	}
 	return o, nil
 }

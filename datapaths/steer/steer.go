@@ -1,7 +1,8 @@
 // Package steer programs the netfilter (nftables) rules that steer
 // application traffic into a proxy, inside one network namespace that a run
 // created: the Istio-style REDIRECT used by the sidecar and nodeproxy
-// datapaths, installed and removed in the namespace it runs in by the steer
+// datapaths, and the rejections that keep plaintext away from meshed pods
+// under strict mTLS, installed and removed in the namespace it runs in by the steer
 // agent role (Run, with Options). Each datapath owns one table per namespace; deleting the table
 // removes every rule. Every redirect rule carries a counter, which is how a
 // datapath proves its rules saw the traffic.
@@ -42,6 +43,16 @@ type Rule struct {
 	ToPort uint16
 }
 
+// Reject refuses TCP to an address and port with a reset: strict mTLS on a
+// node proxy, where plaintext to a meshed pod must not reach it. It applies
+// to traffic the namespace forwards (from other nodes and pods) and to
+// what its own processes send, except packets carrying the table's
+// SkipMark: the proxy's.
+type Reject struct {
+	Dst     netip.Prefix
+	DstPort uint16
+}
+
 // Table is one datapath's rules in one namespace.
 type Table struct {
 	// NetNS is the namespace's path.
@@ -51,6 +62,7 @@ type Table struct {
 	// SkipMark exempts packets with this mark: the proxy's own traffic.
 	SkipMark uint32
 	Rules    []Rule
+	Rejects  []Reject
 }
 
 // chain priorities: before the cluster's service DNAT (dstnat, -100), so that
@@ -77,11 +89,32 @@ func Install(t Table) error {
 		for _, r := range t.Rules {
 			c.AddRule(&nftables.Rule{Table: tab, Chain: chains[r.Hook], Exprs: r.exprs()})
 		}
+		if len(t.Rejects) > 0 {
+			addRejects(c, tab, t.SkipMark, t.Rejects)
+		}
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("install nftables table %s in %s: %w", t.Name, t.NetNS, err)
 		}
 		return nil
 	})
+}
+
+// addRejects adds filter chains on forward and output with t's rejections.
+func addRejects(c *nftables.Conn, tab *nftables.Table, skip uint32, rejects []Reject) {
+	prio := nftables.ChainPriorityFilter
+	for _, hook := range []struct {
+		name string
+		num  *nftables.ChainHook
+	}{{"reject-forward", nftables.ChainHookForward}, {"reject-output", nftables.ChainHookOutput}} {
+		ch := c.AddChain(&nftables.Chain{Name: hook.name, Table: tab, Type: nftables.ChainTypeFilter,
+			Hooknum: hook.num, Priority: prio})
+		if skip != 0 {
+			c.AddRule(&nftables.Rule{Table: tab, Chain: ch, Exprs: skipMark(skip)})
+		}
+		for _, r := range rejects {
+			c.AddRule(&nftables.Rule{Table: tab, Chain: ch, Exprs: r.exprs()})
+		}
+	}
 }
 
 // Hits returns how many packets the table's redirect rules matched.
@@ -148,17 +181,33 @@ func (r Rule) exprs() []expr.Any {
 	}
 	e = append(e, matchPrefix(r.Src, 12)...)
 	e = append(e, matchPrefix(r.Dst, 16)...)
-	if r.DstPort != 0 {
-		e = append(e,
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(r.DstPort)},
-		)
-	}
+	e = append(e, matchDstPort(r.DstPort)...)
 	return append(e,
 		&expr.Counter{},
 		&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(r.ToPort)},
 		&expr.Redir{RegisterProtoMin: 1},
 	)
+}
+
+func (r Reject) exprs() []expr.Any {
+	e := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+	}
+	e = append(e, matchPrefix(r.Dst, 16)...)
+	e = append(e, matchDstPort(r.DstPort)...)
+	return append(e, &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+}
+
+// matchDstPort matches the TCP destination port; 0 matches any.
+func matchDstPort(port uint16) []expr.Any {
+	if port == 0 {
+		return nil
+	}
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+	}
 }
 
 // matchPrefix matches the IPv4 address at offset of the network header

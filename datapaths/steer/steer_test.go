@@ -142,3 +142,56 @@ func addDummyRoute(tb testing.TB, ns string, prefix netip.Prefix) {
 		tb.Fatalf("add route: %v", err)
 	}
 }
+
+// TestRejectOutput checks that a Reject resets connections to its address
+// and port, that a marked (proxy-owned) connection passes, and that other
+// ports are left alone.
+func TestRejectOutput(t *testing.T) {
+	ns := testutil.NetNS(t)
+	addDummyRoute(t, ns, netip.MustParsePrefix("10.96.0.0/16")) // gives the namespace 10.0.0.1
+	var lns []net.Listener
+	for _, addr := range []string{"10.0.0.1:8080", "10.0.0.1:8081"} {
+		if err := nsenter.Do(ns, func() error {
+			ln, err := net.Listen("tcp4", addr)
+			lns = append(lns, ln)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ln := range lns {
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	if err := dialIn(ns, "10.0.0.1:8080", 0); err != nil {
+		t.Fatalf("dial before the table: %v", err)
+	}
+	tab := steer.Table{NetNS: ns, Name: "mbtest", SkipMark: mark,
+		Rules:   []steer.Rule{{Hook: steer.Output, DstPort: 1, ToPort: 15001}},
+		Rejects: []steer.Reject{{Dst: netip.MustParsePrefix("10.0.0.1/32"), DstPort: 8080}}}
+	if err := steer.Install(tab); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := steer.Remove(ns, tab.Name); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := dialIn(ns, "10.0.0.1:8080", 0); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("unmarked dial to the rejected port: got %v, want connection refused", err)
+	}
+	if err := dialIn(ns, "10.0.0.1:8080", mark); err != nil {
+		t.Errorf("marked dial to the rejected port: %v, want it to pass", err)
+	}
+	if err := dialIn(ns, "10.0.0.1:8081", 0); err != nil {
+		t.Errorf("dial to another port: %v, want it to pass", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/hostfs"
 )
@@ -32,6 +33,12 @@ const Role = "cost"
 // Every is the sampling period. Reading smaps_rollup of a hundred proxies
 // costs a few milliseconds of the node's CPU.
 const Every = 250 * time.Millisecond
+
+// Caps are the capabilities the role needs where its provider starts it
+// with no others (clusters.ProcSpec.Caps): CAP_SYS_PTRACE, since the kernel
+// shows a process's smaps_rollup only to a reader holding every capability
+// the process holds, or that one.
+var Caps = []clusters.Capability{clusters.CapSysPtrace}
 
 // Options are the role's flags: it has none.
 type Options struct{}

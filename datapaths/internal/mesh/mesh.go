@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -34,6 +33,9 @@ const (
 	InboundPort  = 15006
 	TunnelPort   = proxy.DefaultTunnelPort
 )
+
+// netAdmin is the one capability the proxies and steering on nodes need.
+var netAdmin = []clusters.Capability{clusters.CapNetAdmin}
 
 // identityValidity covers any run; expired identities are refused.
 const identityValidity = 24 * time.Hour
@@ -55,6 +57,14 @@ func (p *Proxy) where() string {
 	return "node " + p.Node
 }
 
+// dirName names the proxy's own state directory.
+func (p *Proxy) dirName() string {
+	if p.Pod != "" {
+		return "pod-" + p.Pod
+	}
+	return "node-" + p.Node
+}
+
 func (p *Proxy) target() clusters.Target {
 	if p.Pod != "" {
 		return clusters.Target{Pod: p.Pod}
@@ -68,10 +78,10 @@ type Mesh struct {
 	Opts    scenarios.DatapathOptions
 	Cluster clusters.Cluster
 	Topo    *clusters.Topology
-	// Dir is where the proxies' files are written, on whatever file
-	// system they run on.
+	// Dir holds the proxies' files, on whatever file system they run
+	// on: each proxy's in a directory of its own.
 	Dir      string
-	Services string // service table file
+	Services string // service table file, as Dir/<proxy>/ holds it
 	// files go to every proxy: the service table, the CA certificate.
 	files   map[string][]byte
 	ca      *proxy.CA
@@ -193,14 +203,36 @@ func (m *Mesh) StartAll(ctx context.Context, launches []Launch) error {
 	return errors.Join(all...)
 }
 
+// start starts one proxy with its files in a directory of its own, the
+// only state it sees where pods have a private mount namespace.
 func (m *Mesh) start(ctx context.Context, l Launch) error {
 	p := l.Proxy
-	files := maps.Clone(m.files)
-	maps.Copy(files, l.Files)
-	a, err := agentctl.StartWithFiles(ctx, m.Cluster, clusters.ProcSpec{
+	own := filepath.Join(m.Dir, p.dirName())
+	rebase := func(path string) string {
+		if path == "" {
+			return ""
+		}
+		return filepath.Join(own, filepath.Base(path))
+	}
+	files := make(map[string][]byte, len(m.files)+len(l.Files))
+	for path, data := range m.files {
+		files[rebase(path)] = data
+	}
+	for path, data := range l.Files {
+		files[rebase(path)] = data
+	}
+	o := l.Options
+	o.Services, o.CA, o.Cert, o.Key = rebase(o.Services), rebase(o.CA), rebase(o.Cert), rebase(o.Key)
+	spec := clusters.ProcSpec{
 		Target: p.target(), Container: p.Container, Name: m.Name + " proxy in " + p.where(),
-		Args: l.Options.Args(),
-	}, files)
+		Args: o.Args(), StateDir: own,
+	}
+	if p.Pod == "" {
+		// SO_MARK on its upstream sockets and reading its table's
+		// counters; a sidecar has it from its container (NetAdmin).
+		spec.Caps = netAdmin
+	}
+	a, err := agentctl.StartWithFiles(ctx, m.Cluster, spec, files)
 	if err != nil {
 		return err
 	}
@@ -216,8 +248,31 @@ func (m *Mesh) start(ctx context.Context, l Launch) error {
 	}
 	return agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
 		Target: clusters.Target{Node: p.Node}, Name: "steering table on node " + p.Node,
-		Args: steer.Options{Table: *l.Steer}.Args(),
+		Args: steer.Options{Table: *l.Steer}.Args(), Caps: netAdmin,
 	})
+}
+
+// Strict is, with mTLS and node proxies, what makes mTLS strict (Istio's
+// STRICT PeerAuthentication) on node: the node resets plaintext connections
+// to the application ports of its pods, forwarded from anywhere or sent
+// from the node itself, except the node proxy's own (marked) ones. Meshed
+// traffic from other nodes arrives through the node proxy's tunnel. It is
+// nil without mTLS.
+func (m *Mesh) Strict(node string) []steer.Reject {
+	if !m.Opts.MTLS {
+		return nil
+	}
+	ports := make(map[string]uint16, len(m.Topo.Services))
+	for _, svc := range m.Topo.Services {
+		ports[svc.Name] = uint16(svc.TargetPort)
+	}
+	var out []steer.Reject
+	for _, pod := range m.Topo.Pods {
+		if pod.Node == node {
+			out = append(out, steer.Reject{Dst: netip.PrefixFrom(pod.IP, 32), DstPort: ports[pod.Service]})
+		}
+	}
+	return out
 }
 
 // TableName is the name of a datapath's netfilter tables in a run.
@@ -297,6 +352,7 @@ func (m *Mesh) Uninstall(ctx context.Context) error {
 		errs = append(errs, agentctl.Run(ctx, m.Cluster, clusters.ProcSpec{
 			Target: clusters.Target{Node: node}, Name: "steering table removal on node " + node,
 			Args: steer.Options{Table: steer.Table{Name: TableName(m.Name, m.Topo.RunID)}, Remove: true}.Args(),
+			Caps: netAdmin,
 		}))
 	}
 	errs = append(errs, datapaths.RemoveState(m.Topo.RunID))
