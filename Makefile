@@ -58,7 +58,11 @@ FUZZ := \
 	./internal/wire:FuzzMessages \
 	./internal/agent:FuzzFilesLine \
 	./internal/agent:FuzzHandle \
-	./internal/agent:FuzzServe
+	./internal/agent:FuzzServe \
+	./internal/hostfs:FuzzParseMountinfo \
+	./datapaths/steer:FuzzParseRule \
+	./datapaths/proxy:FuzzDecodeServices \
+	./datapaths/proxy:FuzzReadConnect
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \

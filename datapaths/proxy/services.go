@@ -36,14 +36,23 @@ func LoadServices(path string) ([]Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
 	}
+	services, err := decodeServices(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	return services, nil
+}
+
+// decodeServices reads the form MarshalServices writes.
+func decodeServices(data []byte) ([]Service, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var f servicesFile
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("decode services %s: %w", path, err)
+		return nil, fmt.Errorf("decode services: %w", err)
 	}
 	if err := validateServices(f.Services); err != nil {
-		return nil, fmt.Errorf("check services %s: %w", path, err)
+		return nil, fmt.Errorf("check services: %w", err)
 	}
 	return f.Services, nil
 }
