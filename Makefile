@@ -62,7 +62,8 @@ FUZZ := \
 	./internal/hostfs:FuzzParseMountinfo \
 	./datapaths/steer:FuzzParseRule \
 	./datapaths/proxy:FuzzDecodeServices \
-	./datapaths/proxy:FuzzReadConnect
+	./datapaths/proxy:FuzzReadConnect \
+	./datapaths/ebpf:FuzzAgentConfig
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \
