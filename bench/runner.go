@@ -514,6 +514,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
 		Datapath:      c.Datapath,
+		Protocol:      c.Protocol,
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
 		Services:      c.Services,
@@ -527,6 +528,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
 		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
+		rc.L7Fallback = c.L7Fallback
 	}
 	return rc
 }

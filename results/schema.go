@@ -59,9 +59,15 @@ type Environment struct {
 
 // Case is one matrix point, summarised over its repetitions (medians).
 type Case struct {
-	ID            string  `json:"id"`
-	Datapath      string  `json:"datapath"`
-	Mode          string  `json:"mode,omitempty"`
+	ID       string `json:"id"`
+	Datapath string `json:"datapath"`
+	// Protocol is the workload (scenarios.Protocols); files written before
+	// it existed lack it and ran http1 (see ProtocolName).
+	Protocol string `json:"protocol,omitempty"`
+	Mode     string `json:"mode,omitempty"`
+	// L7Fallback is set when the scenario asked for mode l7, which the
+	// proxy does not speak for Protocol: the proxy ran at Mode l4.
+	L7Fallback    bool    `json:"l7_fallback,omitempty"`
 	MTLS          bool    `json:"mtls,omitempty"`
 	Proxy         string  `json:"proxy,omitempty"`
 	Placement     string  `json:"placement"`
@@ -101,6 +107,15 @@ type Case struct {
 	// (see stats.go); files written before Finalize existed lack them.
 	Stats          *CaseStats `json:"stats,omitempty"`
 	OverheadVsNone *Overhead  `json:"overhead_vs_none,omitempty"`
+}
+
+// ProtocolName is c's protocol, "http1" for a file written before cases
+// named theirs.
+func (c *Case) ProtocolName() string {
+	if c.Protocol == "" {
+		return "http1"
+	}
+	return c.Protocol
 }
 
 // Latency percentiles in microseconds, from intended send time.

@@ -144,7 +144,11 @@ func PointColumns(cases []Case) []Column {
 	varies := func(f func(c *Case) string) bool {
 		return slices.ContainsFunc(cases, func(c Case) bool { return f(&c) != f(&cases[0]) })
 	}
-	cols := []Column{{Header: "PLACEMENT", Cell: func(c *Case) string { return c.Placement }}}
+	var cols []Column
+	if protocol := (*Case).ProtocolName; varies(protocol) {
+		cols = append(cols, Column{Header: "PROTOCOL", Cell: protocol})
+	}
+	cols = append(cols, Column{Header: "PLACEMENT", Cell: func(c *Case) string { return c.Placement }})
 	services := func(c *Case) string { return strconv.Itoa(c.Services) }
 	if varies(services) {
 		cols = append(cols, Column{Header: "SERVICES", Number: true, Cell: services})
