@@ -14,9 +14,20 @@ import (
 )
 
 func TestLoad(t *testing.T) {
-	const responseBytes = 100
-	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", ResponseBytes: responseBytes}.Args()...)
-	load := start(t, "agent", "load", "--targets", "http://"+srv.ready.Addr+"/", "--connections", "8")
+	for _, protocol := range Protocols {
+		t.Run(protocol, func(t *testing.T) { testLoad(t, protocol) })
+	}
+}
+
+// testLoad runs attacks of protocol against a server of its own and checks
+// every sample, the schedule, and what the server counted.
+func testLoad(t *testing.T, protocol string) {
+	const requestBytes, responseBytes, conns = 30, 100, 8
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, RequestBytes: requestBytes, ResponseBytes: responseBytes}.Args()...)
+	load := start(t, LoadOptions{
+		Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Connections: conns,
+		RequestBytes: requestBytes, ResponseBytes: responseBytes, Workers: DefaultWorkers, Timeout: DefaultTimeout,
+	}.Args()...)
 
 	// The attacks run one after another on the same agent: a later one
 	// proves that the agent serves more than one attack.
@@ -72,8 +83,22 @@ func TestLoad(t *testing.T) {
 	if got := load.stats(t); got["requests"] != total || got["errors"] != 0 {
 		t.Errorf("load stats = %v, want %d requests, 0 errors", got, total)
 	}
-	if got := srv.stats(t)["requests"]; got != total {
+	st := srv.stats(t)
+	if got := st["requests"]; got != total {
 		t.Errorf("server counted %d requests, want %d", got, total)
+	}
+	switch protocol {
+	case TCPCRR:
+		if got := st["connections"]; got != total {
+			t.Errorf("tcp-crr: server accepted %d connections, want one per request, %d", got, total)
+		}
+	default:
+		// Persistent connections, at most conns of them, and h2c and
+		// grpc open exactly conns (streams do not add any).
+		got, want := st["connections"], uint64(conns)
+		if multiplexed(protocol) && got != want || got < 1 || got > want {
+			t.Errorf("%s: server accepted %d connections, want %d at most (exactly for h2c and grpc)", protocol, got, want)
+		}
 	}
 }
 
@@ -135,10 +160,17 @@ func TestLoadCountsErrors(t *testing.T) {
 // while vegeta's own latency, from the actual send, sees only the stalled
 // request.
 func TestLoadShowsStall(t *testing.T) {
+	for _, protocol := range Protocols {
+		t.Run(protocol, func(t *testing.T) { testLoadShowsStall(t, protocol) })
+	}
+}
+
+func testLoadShowsStall(t *testing.T, protocol string) {
 	const stall = 500 * time.Millisecond
-	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", StallAfter: 200, StallFor: stall}.Args()...)
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, StallAfter: 200, StallFor: stall}.Args()...)
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + srv.ready.Addr + "/"},
+		Protocol:    protocol,
 		Connections: 1,
 		Workers:     1,
 		MaxWorkers:  1,
