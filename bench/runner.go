@@ -316,6 +316,8 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, agent.ServerOptions{
 				Listen:        ":" + strconv.Itoa(ServerPort),
+				Protocol:      cr.c.Protocol,
+				RequestBytes:  cr.c.RequestBytes,
 				ResponseBytes: cr.c.ResponseBytes,
 				ServiceTime:   cr.c.ServiceTime,
 			})
@@ -333,11 +335,13 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 			pod, _ := topo.Pod(name)
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, agent.LoadOptions{
-				Targets:      targets,
-				Connections:  cr.c.Connections,
-				RequestBytes: cr.c.RequestBytes,
-				Workers:      agent.DefaultWorkers,
-				Timeout:      agent.DefaultTimeout,
+				Targets:       targets,
+				Protocol:      cr.c.Protocol,
+				Connections:   cr.c.Connections,
+				RequestBytes:  cr.c.RequestBytes,
+				ResponseBytes: cr.c.ResponseBytes,
+				Workers:       agent.DefaultWorkers,
+				Timeout:       agent.DefaultTimeout,
 			})
 			if err != nil {
 				return err
