@@ -148,6 +148,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 	rc.NodeCosts = cr.costs
 	rc.Path = cr.path
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
+	rc.ConnectUS = results.AggregateConnect(reps)
 	results.JudgeRate(&rc)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests

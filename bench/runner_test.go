@@ -196,6 +196,9 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 		if want.Datapath == sidecar.Name && c.Mode != want.Options.Mode {
 			t.Errorf("%s: mode %q, want %q", c.ID, c.Mode, want.Options.Mode)
 		}
+		if (c.ConnectUS != nil) != (c.Protocol == scenarios.TCPCRR) || c.ConnectUS != nil && !(c.ConnectUS.P50 > 0 && c.ConnectUS.P50 <= c.LatencyUS.P50) {
+			t.Errorf("%s: connect latency %+v (total p50 %gµs), want a connect p50 within the total for tcp-crr only", c.ID, c.ConnectUS, c.LatencyUS.P50)
+		}
 		if c.Path == nil || c.Path.HopsPerRequest <= 0 {
 			t.Errorf("%s: path %+v, want hops counted", c.ID, c.Path)
 		}

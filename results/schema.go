@@ -85,8 +85,12 @@ type Case struct {
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
-	LatencyUS   Latency `json:"latency_us"`
-	AchievedRPS float64 `json:"achieved_rps"`
+	LatencyUS Latency `json:"latency_us"`
+	// ConnectUS is the connect time of each request's own connection
+	// (tcp-crr), apart from LatencyUS, which includes it; nil for
+	// protocols on persistent connections.
+	ConnectUS   *Latency `json:"connect_us,omitempty"`
+	AchievedRPS float64  `json:"achieved_rps"`
 	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
 	// is set when it is below 1 - RateTolerance: the case did not achieve
 	// its rate, which every report shows and the gate fails. Files written
@@ -139,6 +143,9 @@ type Lateness struct {
 type Repetition struct {
 	Index     int     `json:"index"`
 	LatencyUS Latency `json:"latency_us"`
+	// ConnectUS is the connect time of each request's own connection
+	// (tcp-crr); nil for protocols on persistent connections.
+	ConnectUS *Latency `json:"connect_us,omitempty"`
 	// AchievedRPS is successful responses over the measured wall time,
 	// from the first intended send to the last actual send.
 	AchievedRPS float64 `json:"achieved_rps"`

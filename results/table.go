@@ -79,6 +79,14 @@ func ResultsTable(cases []Case, figures ...Column) *Table {
 		Measured("MAX", func(c *Case) string { return FormatMicros(c.LatencyUS.Max) }),
 		Measured("ERRORS", func(c *Case) string { return strconv.FormatFloat(c.ErrorRate*100, 'f', 2, 64) + "%" }),
 	}
+	if has(func(c *Case) bool { return !failed(c) && c.ConnectUS != nil }) {
+		cols = append(cols, Measured("CONNECT P50/P99", func(c *Case) string {
+			if c.ConnectUS == nil {
+				return "-"
+			}
+			return FormatMicros(c.ConnectUS.P50) + "/" + FormatMicros(c.ConnectUS.P99)
+		}))
+	}
 	cols = append(cols, figures...)
 	if has(func(c *Case) bool { return !failed(c) && c.PacerLatenessUS != nil }) {
 		cols = append(cols, Measured("SENT LATE P50/P99", func(c *Case) string {

@@ -64,6 +64,9 @@ func testLoad(t *testing.T, protocol string) {
 				if s.Latency < s.Service || s.Service <= 0 {
 					t.Fatalf("sample %+v: latency from intended time below service time", s)
 				}
+				if (s.Connect > 0) != (protocol == TCPCRR) || s.Connect > s.Service {
+					t.Fatalf("sample %+v: want a connect time within the service time for tcp-crr only", s)
+				}
 				if interval > 0 {
 					if want := done.Began + int64(s.Seq)*int64(interval); s.Intended != want {
 						t.Fatalf("sample %d intended at %d, want %d (schedule)", s.Seq, s.Intended, want)

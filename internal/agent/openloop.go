@@ -14,6 +14,9 @@ type outcome struct {
 	// code is exchangeOK for a complete exchange; 0 with err otherwise.
 	code    uint16
 	bytesIn uint32
+	// connect is how long the exchange's own connection took to open
+	// (tcp-crr); 0 on a persistent one.
+	connect time.Duration
 	err     error
 }
 

@@ -140,6 +140,7 @@ func (s *schedule) sampleOf(seq uint64, sent, end time.Time, o outcome) results.
 		Service:  end.Sub(sent),
 		Code:     o.code,
 		BytesIn:  o.bytesIn,
+		Connect:  o.connect,
 	}
 	if o.err != nil {
 		smp.Code, smp.Error = 0, o.err.Error()

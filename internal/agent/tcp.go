@@ -123,10 +123,12 @@ func newTCPCRR(addrs []string, o LoadOptions) *tcpCRR {
 func (t *tcpCRR) exchange(ctx context.Context, target int) outcome {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
+	start := time.Now()
 	conn, err := t.dialer.DialContext(ctx, "tcp", t.addrs[target])
 	if err != nil {
 		return outcome{err: err}
 	}
+	connect := time.Since(start)
 	defer conn.Close()
 	// One byte more than the response: the read must end at the server's
 	// close, not with a byte too many.
@@ -143,7 +145,7 @@ func (t *tcpCRR) exchange(ctx context.Context, target int) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
-	return outcome{code: exchangeOK, bytesIn: uint32(n)}
+	return outcome{code: exchangeOK, bytesIn: uint32(n), connect: connect}
 }
 
 func (t *tcpCRR) close() {}
