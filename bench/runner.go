@@ -442,19 +442,22 @@ func sampleFailure(s results.Sample) string {
 }
 
 // verify proves the workloads talk: the servers must have answered the
-// requests the clients counted as successful, then the datapath proves it is
-// in the path.
+// requests the clients counted as successful, each tcp-crr exchange on a
+// connection of its own, then the datapath proves it is in the path.
 func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
-	var served uint64
+	var served, conns uint64
 	for _, s := range cr.servers {
-		n, err := s.Requests(ctx)
+		n, c, err := s.Served(ctx)
 		if err != nil {
 			return fmt.Errorf("read server counters: %w", err)
 		}
-		served += n
+		served, conns = served+n, conns+c
 	}
 	if served == 0 {
 		return errors.New("no request reached any server: the cluster's service routing is broken")
+	}
+	if cr.c.Protocol == scenarios.TCPCRR && conns < served {
+		return fmt.Errorf("tcp-crr: the servers answered %d exchanges on %d connections, want a connection per exchange: something on the path reuses connections", served, conns)
 	}
 	if err := cr.dp.Verify(ctx); err != nil {
 		return fmt.Errorf("verify datapath %s: %w", cr.c.Datapath, err)

@@ -42,6 +42,9 @@ type fakes struct {
 	// sent, if set, is the share of a measured attack's planned requests
 	// sent, the rest not by the deadline.
 	sent float64
+	// serverConns, if set, is the connections each server counts; by
+	// default one per request.
+	serverConns *uint64
 
 	calls    map[string]int
 	clusters []*fakeCluster
@@ -197,8 +200,13 @@ func (a *fakeAgent) Close() {
 	a.closed++
 }
 
-func (a *fakeAgent) Requests(context.Context) (uint64, error) { return 1, nil }
-func (a *fakeAgent) Alive() error                             { return nil }
+func (a *fakeAgent) Served(context.Context) (requests, connections uint64, err error) {
+	if a.f.serverConns != nil {
+		return 1, *a.f.serverConns, nil
+	}
+	return 1, 1, nil
+}
+func (a *fakeAgent) Alive() error { return nil }
 
 // Attack answers every request on schedule with 200 in 1 ms, in one batch;
 // an attack by count (the probe's) sends that many.
@@ -421,6 +429,30 @@ func TestStageNoWarmupSendsVerifyRequests(t *testing.T) {
 		t.Errorf("verify requests = %d, want %d (one per client and service)", got, want)
 	}
 	f.checkTornDown(t)
+}
+
+// A tcp-crr case whose servers saw fewer connections than exchanges fails
+// verify: something on the path reused connections.
+func TestStageTCPCRRNeedsAConnectionPerExchange(t *testing.T) {
+	for _, tt := range []struct {
+		protocol string
+		conns    uint64
+		wantErr  string
+	}{
+		{scenarios.TCPCRR, 1, ""},
+		{scenarios.TCPCRR, 0, "tcp-crr: the servers answered 2 exchanges on 0 connections"},
+		{scenarios.TCPRR, 0, ""},
+	} {
+		f := newFakes()
+		f.serverConns = &tt.conns
+		c := stageCase("a")
+		c.Protocol = tt.protocol
+		out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+		if len(out) != 1 || !strings.Contains(out[0].Error, tt.wantErr) || (tt.wantErr == "") != (out[0].Status == "ok") {
+			t.Errorf("%s with %d connections per server: %+v, %v; want error %q", tt.protocol, tt.conns, out, err, tt.wantErr)
+		}
+		f.checkTornDown(t)
+	}
 }
 
 func TestStageBlackHoleFailsWarmup(t *testing.T) {
