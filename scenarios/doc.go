@@ -154,7 +154,8 @@
 //
 // # Built-in scenarios
 //
-// The files in catalog/ are compiled in: quick (the default of make bench),
+// The files in catalog/ are compiled in: protocols (every protocol through
+// every datapath on quick's topology), quick (the default of make bench),
 // seed-mesh (20 services × 5 pods over 3 nodes) and service-sweep (10 to 200
 // services). Catalog lists them; Resolve takes their names, and a built-in
 // name wins over a file of that name in the working directory (write
