@@ -31,6 +31,12 @@ const (
 	grpcMethod  = "/" + grpcService + "/Echo"
 )
 
+// MaxGRPCBytes is the largest request or response body a call can carry:
+// gRPC's default 4 MiB limit on a received message less the protobuf
+// framing of BytesValue's field (a tag byte and a length of up to 4 bytes
+// here), with room to spare. scenarios.MaxGRPCBytes is the same.
+const MaxGRPCBytes = 4<<20 - 16
+
 // grpcEchoer is the service's handler type.
 type grpcEchoer interface {
 	echo(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)

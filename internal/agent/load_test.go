@@ -339,3 +339,25 @@ func TestLoadShortfallAboveCeiling(t *testing.T) {
 		t.Errorf("%d sent, %d unsent, want %d planned with some not sent by the deadline", rep.Requests, rep.Unsent, done.Planned)
 	}
 }
+
+// MaxGRPCBytes is gRPC's own limit: a call at it goes through, one byte
+// past the message limit fails.
+func TestGRPCMessageLimit(t *testing.T) {
+	for _, tt := range []struct {
+		bytes int
+		ok    bool
+	}{
+		{MaxGRPCBytes, true},
+		{4<<20 + 1, false},
+	} {
+		srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: GRPC, ResponseBytes: tt.bytes}.Args()...)
+		load := start(t, LoadOptions{
+			Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: GRPC, Connections: 1,
+			RequestBytes: tt.bytes, Workers: 1, Timeout: DefaultTimeout,
+		}.Args()...)
+		samples, _ := load.attack(t, wire.Attack{Tag: "limit", Count: 1})
+		if len(samples) != 1 || (samples[0].Error == "") != tt.ok || tt.ok && samples[0].BytesIn != uint32(tt.bytes) {
+			t.Errorf("grpc call of %d bytes each way: %+v, want success %t", tt.bytes, samples, tt.ok)
+		}
+	}
+}
