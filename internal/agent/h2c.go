@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -41,10 +43,19 @@ func newH2CConns(n int) *h2cConns {
 
 func (h *h2cConns) RoundTrip(req *http.Request) (*http.Response, error) {
 	cc, err := h.conn(req.Context(), req.URL.Host)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		var resp *http.Response
+		if resp, err = cc.RoundTrip(req); err == nil {
+			return resp, nil
+		}
 	}
-	return cc.RoundTrip(req)
+	// HTTP/2 reports a request cut off by its context as canceled; name
+	// why, as HTTP/1.1 does (the attack's deadline, say), so that both
+	// count the same error kind.
+	if cause := context.Cause(req.Context()); cause != nil && errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w (%w)", cause, err)
+	}
+	return nil, err
 }
 
 // conn returns the next slot's connection to host, dialling it when the
