@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -248,6 +249,10 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	st := r.opts.Status
 	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
+	if cr.c.Options.Mode == scenarios.ModeL7 && !scenarios.HTTPAware(protocol(cr.c)) {
+		// Expand runs such a case at l4; the l7 proxy would fail it.
+		return fmt.Errorf("mode l7 parses http1 only, not %s: run the case at l4", cr.c.Protocol)
+	}
 	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
 	if err != nil {
 		return err
@@ -522,7 +527,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
 		Datapath:      c.Datapath,
-		Protocol:      c.Protocol,
+		Protocol:      protocol(c),
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
 		Services:      c.Services,
@@ -540,6 +545,10 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	}
 	return rc
 }
+
+// protocol is c's protocol; a case built in code without one runs http1,
+// as the agents do.
+func protocol(c scenarios.Case) string { return cmp.Or(c.Protocol, scenarios.HTTP1) }
 
 func printTopology(w io.Writer, caseID string, t *clusters.Topology) {
 	fmt.Fprintf(w, "cluster %s (case %s)\n", t.Name, caseID)

@@ -455,6 +455,19 @@ func TestStageTCPCRRNeedsAConnectionPerExchange(t *testing.T) {
 	}
 }
 
+// A case built in code with mode l7 and a protocol the l7 proxy does not
+// parse fails before it creates anything, instead of measuring a proxy
+// that breaks the protocol.
+func TestStageL7NeedsHTTP1(t *testing.T) {
+	f := newFakes()
+	c := stageCase("a")
+	c.Protocol, c.Options.Mode = scenarios.GRPC, scenarios.ModeL7
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+	if len(out) != 1 || out[0].Error != "mode l7 parses http1 only, not grpc: run the case at l4" || len(f.clusters) != 0 {
+		t.Errorf("Run = %+v, %v, %d clusters; want the case failed before a cluster was created", out, err, len(f.clusters))
+	}
+}
+
 func TestStageBlackHoleFailsWarmup(t *testing.T) {
 	f := newFakes()
 	f.blackHole = true
