@@ -322,7 +322,7 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, agent.ServerOptions{
 				Listen:        ":" + strconv.Itoa(ServerPort),
-				Protocol:      cr.c.Protocol,
+				Protocol:      protocol(cr.c),
 				RequestBytes:  cr.c.RequestBytes,
 				ResponseBytes: cr.c.ResponseBytes,
 				ServiceTime:   cr.c.ServiceTime,
@@ -342,7 +342,7 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, agent.LoadOptions{
 				Targets:       targets,
-				Protocol:      cr.c.Protocol,
+				Protocol:      protocol(cr.c),
 				Connections:   cr.c.Connections,
 				RequestBytes:  cr.c.RequestBytes,
 				ResponseBytes: cr.c.ResponseBytes,

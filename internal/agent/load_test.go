@@ -372,3 +372,57 @@ func TestGRPCMessageLimit(t *testing.T) {
 		}
 	}
 }
+
+// A tcp-crr server that answers but never closes fails each exchange by
+// the attack's deadline: the wait for the close is cut off too.
+func TestTCPCRRWaitsForCloseWithinDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			go func() {
+				buf := make([]byte, 1)
+				if _, err := io.ReadFull(c, buf); err == nil {
+					c.Write(buf) // the response, and no close
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	const timeout = time.Minute
+	load := start(t, LoadOptions{
+		Targets: []string{"http://" + ln.Addr().String() + "/"}, Protocol: TCPCRR,
+		Connections: 2, Workers: 1, Timeout: timeout,
+	}.Args()...)
+	began := time.Now()
+	samples, _ := load.attack(t, wire.Attack{Tag: "noclose", Rate: 10, Duration: time.Second})
+	if took := time.Since(began); took >= timeout/2 {
+		t.Fatalf("attack took %s, want it cut off by its deadline (%s)", took, Deadline(time.Second))
+	}
+	if len(samples) == 0 {
+		t.Fatal("no samples")
+	}
+	for _, s := range samples {
+		if !strings.Contains(s.Error, "read the server's close") {
+			t.Errorf("sample %+v, want it failed waiting for the server's close", s)
+		}
+	}
+}

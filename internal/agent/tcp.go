@@ -62,10 +62,12 @@ func (t *tcpRR) exchange(ctx context.Context, target int) outcome {
 		}
 		c.conn = conn
 	}
-	n, err := roundTrip(ctx, c.conn, t.req, c.buf)
-	if err != nil {
+	n, reusable, err := roundTrip(ctx, c.conn, t.req, c.buf)
+	if err != nil || !reusable {
 		c.conn.Close()
 		c.conn = nil
+	}
+	if err != nil {
 		return outcome{err: err}
 	}
 	return outcome{code: exchangeOK, bytesIn: uint32(n)}
@@ -81,19 +83,21 @@ func (t *tcpRR) close() {
 	}
 }
 
-// roundTrip writes req to conn and reads len(buf) bytes of response,
-// cut off when ctx ends.
-func roundTrip(ctx context.Context, conn net.Conn, req, buf []byte) (int, error) {
+// roundTrip writes req to conn and reads len(buf) bytes of response, cut
+// off when ctx ends. reusable is false when ctx ended as the exchange did:
+// the deadline that cuts it off may be set on conn by now.
+func roundTrip(ctx context.Context, conn net.Conn, req, buf []byte) (n int, reusable bool, err error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if _, err := conn.Write(req); err != nil {
-		return 0, ctxErr(ctx, fmt.Errorf("write request: %w", err))
+		stop()
+		return 0, false, ctxErr(ctx, fmt.Errorf("write request: %w", err))
 	}
-	n, err := io.ReadFull(conn, buf)
+	n, err = io.ReadFull(conn, buf)
+	reusable = stop()
 	if err != nil {
-		return n, ctxErr(ctx, fmt.Errorf("read response: %w", err))
+		return n, false, ctxErr(ctx, fmt.Errorf("read response: %w", err))
 	}
-	return n, nil
+	return n, reusable, nil
 }
 
 // ctxErr names ctx's end, when it ended, before err: the deadline
@@ -107,7 +111,8 @@ func ctxErr(ctx context.Context, err error) error {
 
 // tcpCRR opens a connection per exchange: connect, request, response,
 // then it waits for the server's close, so that the TIME_WAIT state stays
-// on the server's side, as with netperf's TCP_CRR.
+// on the server's side, as with netperf's TCP_CRR. The exchange, and its
+// latency, ends with that close.
 type tcpCRR struct {
 	addrs   []string
 	req     []byte
@@ -130,10 +135,13 @@ func (t *tcpCRR) exchange(ctx context.Context, target int) outcome {
 	}
 	connect := time.Since(start)
 	defer conn.Close()
+	// The wait for the server's close, after roundTrip, is cut off too.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	// One byte more than the response: the read must end at the server's
 	// close, not with a byte too many.
 	buf := make([]byte, t.resp+1)
-	n, err := roundTrip(ctx, conn, t.req, buf[:t.resp])
+	n, _, err := roundTrip(ctx, conn, t.req, buf[:t.resp])
 	if err == nil {
 		switch m, rerr := conn.Read(buf[t.resp:]); {
 		case m > 0:
