@@ -162,10 +162,10 @@ func TestProtocolsMatchAgents(t *testing.T) {
 	}
 }
 
-// TestProtocolsThroughDatapaths runs every protocol through none and
-// through sidecars asked for l7 with mTLS: every request succeeds, the
-// case records its protocol, and the sidecar ran at l4 for every protocol
-// but http1 and says so.
+// TestProtocolsThroughDatapaths runs every protocol through none, through
+// sidecars asked for l7 with mTLS and through ebpf's node proxies: every
+// request succeeds, the case records its protocol, and the sidecar ran at
+// l4 for every protocol but http1 and says so.
 func TestProtocolsThroughDatapaths(t *testing.T) {
 	l7mtls := scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true}
 	var cases []scenarios.Case
@@ -173,6 +173,7 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 		for _, c := range []scenarios.Case{
 			testCase(none.Name, scenarios.CrossNode, scenarios.DatapathOptions{}, 1),
 			testCase(sidecar.Name, scenarios.CrossNode, l7mtls, 1),
+			testCase(ebpf.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: scenarios.ModeL4}, 1),
 		} {
 			c.ID += "-" + p
 			c.Protocol = p
