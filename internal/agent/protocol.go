@@ -32,11 +32,12 @@ const (
 // Protocols lists every protocol.
 var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR}
 
-// maxStreams is how many requests the load role keeps in flight on one
-// HTTP/2 connection (h2c, grpc) at most: below the servers' limit of
-// concurrent streams (250 in net/http and 100 in grpc-go's defaults... see
-// grpcMaxStreams), so that a request never waits for a stream the server
-// would refuse.
+// maxStreams is how many workers the load role has per multiplexed
+// connection (h2c, grpc), and so about how many requests it keeps in flight
+// on each, spread round-robin: within net/http's default limit of 250
+// concurrent streams per connection (grpc-go's server sets none), so that
+// the server's limit is never what holds requests back. Requests beyond
+// wait for a worker, and their latency from the intended time shows it.
 const maxStreams = 100
 
 func checkProtocol(p string) error {
