@@ -228,9 +228,18 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
 		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s (repetition %d/%d)", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
+		var before datapaths.PathCounters
+		if cr.c.Protocol == scenarios.TCPCRR {
+			if before, err = pathCounters(ctx, cr.dp); err != nil {
+				return reps, fmt.Errorf("read datapath counters: %w", err)
+			}
+		}
 		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
+		}
+		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
+			return reps, fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
 		if err != nil {
@@ -242,6 +251,33 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		}
 	}
 	return reps, nil
+}
+
+// checkConnections proves, for tcp-crr on a datapath that counts the
+// connections it handles, that it handled the repetition's: every
+// successful exchange opened a connection of its own, and none opened
+// more than one, so the datapath's count must have grown by at least the
+// successes and at most the exchanges sent.
+func (r *Runner) checkConnections(ctx context.Context, cr *caseRun, before datapaths.PathCounters, samples []results.Sample) error {
+	if _, ok := cr.dp.(datapaths.Counted); !ok || cr.c.Protocol != scenarios.TCPCRR {
+		// A datapath without counters reads as zero before and after.
+		return nil
+	}
+	after, err := pathCounters(ctx, cr.dp)
+	if err != nil {
+		return fmt.Errorf("read datapath counters: %w", err)
+	}
+	var ok uint64
+	for _, s := range samples {
+		if s.Error == "" {
+			ok++
+		}
+	}
+	got := after.Connections - before.Connections
+	if got < ok || got > uint64(len(samples)) {
+		return fmt.Errorf("tcp-crr made %d connections (%d of them succeeded), but the datapath took %d in hand: it must see each", len(samples), ok, got)
+	}
+	return nil
 }
 
 // setup creates the case's cluster, installs its datapath and deploys the

@@ -185,6 +185,16 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 			cases = append(cases, c)
 		}
 	}
+	// tcp-crr also through the datapaths whose connection counts it
+	// checks in other ways: a node proxy's accepts, connect4 balancing.
+	for _, c := range []scenarios.Case{
+		testCase(nodeproxy.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: scenarios.ModeL4}, 1),
+		testCase(ebpf.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}, 1),
+	} {
+		c.ID += "-" + scenarios.TCPCRR
+		c.Protocol = scenarios.TCPCRR
+		cases = append(cases, c)
+	}
 	got := runCases(t, cases...)
 	for i, c := range got {
 		want := cases[i]

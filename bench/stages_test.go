@@ -45,6 +45,9 @@ type fakes struct {
 	// serverConns, if set, is the connections each server counts; by
 	// default one per request.
 	serverConns *uint64
+	// dpConns, if set, makes the datapath count connections: each
+	// reading of its counters adds dpConns.
+	dpConns *uint64
 
 	calls    map[string]int
 	clusters []*fakeCluster
@@ -80,7 +83,21 @@ func (f *fakes) newDatapath(scenarios.DatapathOptions) (datapaths.Datapath, erro
 	f.mu.Lock()
 	f.dps = append(f.dps, d)
 	f.mu.Unlock()
+	if f.dpConns != nil {
+		return &countedDatapath{fakeDatapath: d, step: *f.dpConns}, nil
+	}
 	return d, nil
+}
+
+// countedDatapath counts step more connections at every reading.
+type countedDatapath struct {
+	*fakeDatapath
+	step, conns uint64
+}
+
+func (d *countedDatapath) PathCounters(context.Context) (datapaths.PathCounters, error) {
+	d.conns += d.step
+	return datapaths.PathCounters{Connections: d.conns}, nil
 }
 
 type fakeProvider struct{ f *fakes }
@@ -465,6 +482,31 @@ func TestStageL7NeedsHTTP1(t *testing.T) {
 	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
 	if len(out) != 1 || out[0].Error != "mode l7 parses http1 only, not grpc: run the case at l4" || len(f.clusters) != 0 {
 		t.Errorf("Run = %+v, %v, %d clusters; want the case failed before a cluster was created", out, err, len(f.clusters))
+	}
+}
+
+// A tcp-crr repetition fails unless the datapath's connection count grew
+// by the exchanges (10 per repetition here, all successful).
+func TestStageTCPCRRConnectionsThroughDatapath(t *testing.T) {
+	for _, tt := range []struct {
+		protocol string
+		step     uint64
+		wantErr  string
+	}{
+		{scenarios.TCPCRR, 10, ""},
+		{scenarios.TCPCRR, 0, "verify datapath fake in repetition 1: tcp-crr made 10 connections (10 of them succeeded), but the datapath took 0 in hand"},
+		{scenarios.TCPCRR, 11, "but the datapath took 11 in hand"},
+		{scenarios.TCPRR, 0, ""},
+	} {
+		f := newFakes()
+		f.dpConns = &tt.step
+		c := stageCase("a")
+		c.Protocol = tt.protocol
+		out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+		if len(out) != 1 || !strings.Contains(out[0].Error, tt.wantErr) || (tt.wantErr == "") != (out[0].Status == "ok") {
+			t.Errorf("%s, %d datapath connections per repetition: %+v, %v; want error %q", tt.protocol, tt.step, out, err, tt.wantErr)
+		}
+		f.checkTornDown(t)
 	}
 }
 
