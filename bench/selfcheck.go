@@ -33,6 +33,7 @@ const (
 	upTarget        = 5 * time.Second
 	downTarget      = 2 * time.Second
 	throughputRate  = 20000
+	tcpRRRate       = 50000
 	wrkRatioTarget  = 1.15
 	probeRatioLimit = 1.05
 	checkRate       = 1000
@@ -41,7 +42,8 @@ const (
 
 // SelfCheck measures meshbench's own targets on this machine: how fast the
 // seed-mesh topology comes up and goes down, whether the load agent
-// sustains 20,000 requests/s open loop, how its p50 compares with wrk's on
+// sustains 20,000 requests/s open loop (http1) and 50,000 (tcp-rr, the
+// rate search's target for its generator), how its p50 compares with wrk's on
 // the same path at the same rate, what attaching the packet-path probe does
 // to p50, and the eBPF datapath's latency against none and nodeproxy. It
 // needs the netns provider and wrk on the PATH.
@@ -69,6 +71,11 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 		return nil, err
 	}
 	checks = append(checks, throughputCheck("load agent open loop at 20,000 req/s", rep, throughputRate))
+	tcp, err := r.tcpRRCeiling(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, throughputCheck("load agent open loop, tcp-rr at 50,000 req/s", tcp, tcpRRRate))
 
 	mine, err := r.measureOnce(ctx, cr, checkRate, checkDuration)
 	if err != nil {
@@ -95,6 +102,22 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 		return nil, err
 	}
 	return append(checks, dp...), nil
+}
+
+// tcpRRCeiling measures the load agent's tcp-rr attack at tcpRRRate on
+// none, in a cluster of its own.
+func (r *Runner) tcpRRCeiling(ctx context.Context) (results.Repetition, error) {
+	c := checkCase(tcpRRRate, 64)
+	c.Protocol = scenarios.TCPRR
+	cr := &caseRun{c: c, index: 9} // apart from the sub-runs of datapathChecks
+	defer r.teardown(ctx, cr)
+	if err := r.setup(ctx, cr); err != nil {
+		return results.Repetition{}, err
+	}
+	if _, _, err := r.attack(ctx, cr, "warmup", time.Second); err != nil {
+		return results.Repetition{}, err
+	}
+	return r.measureOnce(ctx, cr, tcpRRRate, 3*time.Second)
 }
 
 // throughputCheck, named name, checks that rep achieved rate: its achieved
