@@ -426,3 +426,26 @@ func TestTCPCRRWaitsForCloseWithinDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TCP messages larger than the read buffer go through whole, both ways.
+func TestTCPLargeMessages(t *testing.T) {
+	const requestBytes, responseBytes = 3*maxReadBuffer + 7, 5*maxReadBuffer + 1
+	for _, protocol := range []string{TCPRR, TCPCRR} {
+		t.Run(protocol, func(t *testing.T) {
+			srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, RequestBytes: requestBytes, ResponseBytes: responseBytes}.Args()...)
+			load := start(t, LoadOptions{
+				Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Connections: 2,
+				RequestBytes: requestBytes, ResponseBytes: responseBytes, Workers: 1, Timeout: DefaultTimeout,
+			}.Args()...)
+			samples, _ := load.attack(t, wire.Attack{Tag: "large", Count: 3})
+			for _, s := range samples {
+				if s.Error != "" || s.BytesIn != responseBytes {
+					t.Errorf("sample %+v, want %d bytes in and no error", s, responseBytes)
+				}
+			}
+			if got := srv.stats(t)["requests"]; len(samples) != 3 || got != 3 {
+				t.Errorf("%d samples, server answered %d; want 3 each", len(samples), got)
+			}
+		})
+	}
+}

@@ -13,6 +13,26 @@ import (
 // least 1, since an empty message cannot be told from none.
 func tcpSize(n int) int { return max(n, 1) }
 
+// maxReadBuffer bounds the buffer a message of up to 16 MiB is read
+// through, which each connection holds.
+const maxReadBuffer = 64 << 10
+
+// readBuffer is a buffer to read a message of n bytes through.
+func readBuffer(n int) []byte { return make([]byte, min(n, maxReadBuffer)) }
+
+// readN reads and drops exactly n bytes from r through buf.
+func readN(r io.Reader, n int, buf []byte) (int, error) {
+	read := 0
+	for read < n {
+		m, err := io.ReadFull(r, buf[:min(len(buf), n-read)])
+		read += m
+		if err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
 // tcpConn is a persistent tcp-rr connection slot; conn is nil until
 // dialled and after a failure.
 type tcpConn struct {
@@ -38,7 +58,7 @@ func newTCPRR(addrs []string, o LoadOptions) *tcpRR {
 	for range addrs {
 		pool := make(chan *tcpConn, o.Connections)
 		for range o.Connections {
-			pool <- &tcpConn{buf: make([]byte, t.resp)}
+			pool <- &tcpConn{buf: readBuffer(t.resp)}
 		}
 		t.pools = append(t.pools, pool)
 	}
@@ -62,7 +82,7 @@ func (t *tcpRR) exchange(ctx context.Context, target int) outcome {
 		}
 		c.conn = conn
 	}
-	n, reusable, err := roundTrip(ctx, c.conn, t.req, c.buf)
+	n, reusable, err := roundTrip(ctx, c.conn, t.req, t.resp, c.buf)
 	if err != nil || !reusable {
 		c.conn.Close()
 		c.conn = nil
@@ -83,16 +103,16 @@ func (t *tcpRR) close() {
 	}
 }
 
-// roundTrip writes req to conn and reads len(buf) bytes of response, cut
-// off when ctx ends. reusable is false when ctx ended as the exchange did:
-// the deadline that cuts it off may be set on conn by now.
-func roundTrip(ctx context.Context, conn net.Conn, req, buf []byte) (n int, reusable bool, err error) {
+// roundTrip writes req to conn and reads a response of resp bytes through
+// buf, cut off when ctx ends. reusable is false when ctx ended as the
+// exchange did: the deadline that cuts it off may be set on conn by now.
+func roundTrip(ctx context.Context, conn net.Conn, req []byte, resp int, buf []byte) (n int, reusable bool, err error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	if _, err := conn.Write(req); err != nil {
 		stop()
 		return 0, false, ctxErr(ctx, fmt.Errorf("write request: %w", err))
 	}
-	n, err = io.ReadFull(conn, buf)
+	n, err = readN(conn, resp, buf)
 	reusable = stop()
 	if err != nil {
 		return n, false, ctxErr(ctx, fmt.Errorf("read response: %w", err))
@@ -138,12 +158,12 @@ func (t *tcpCRR) exchange(ctx context.Context, target int) outcome {
 	// The wait for the server's close, after roundTrip, is cut off too.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	// One byte more than the response: the read must end at the server's
-	// close, not with a byte too many.
-	buf := make([]byte, t.resp+1)
-	n, _, err := roundTrip(ctx, conn, t.req, buf[:t.resp])
+	buf := readBuffer(t.resp)
+	n, _, err := roundTrip(ctx, conn, t.req, t.resp, buf)
 	if err == nil {
-		switch m, rerr := conn.Read(buf[t.resp:]); {
+		// The response is all there is: the next read must end at the
+		// server's close, not with a byte too many.
+		switch m, rerr := conn.Read(buf[:1]); {
 		case m > 0:
 			err = fmt.Errorf("read the server's close: got a byte past the %d-byte response", t.resp)
 		case !errors.Is(rerr, io.EOF):
@@ -195,13 +215,14 @@ func (s *tcpServer) serveConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req := make([]byte, tcpSize(s.reqBytes))
+	reqBytes := tcpSize(s.reqBytes)
+	req := readBuffer(reqBytes)
 	resp := s.e.body
 	if len(resp) == 0 {
 		resp = make([]byte, 1)
 	}
 	for {
-		if _, err := io.ReadFull(conn, req); err != nil {
+		if _, err := readN(conn, reqBytes, req); err != nil {
 			return // the client closed, or broke, the connection
 		}
 		if s.e.wait(ctx, s.e.requests.Add(1)) != nil {
