@@ -25,8 +25,10 @@ type Agents interface {
 
 // Server is an echo server in a pod.
 type Server interface {
-	// Requests returns how many requests the server answered.
-	Requests(ctx context.Context) (uint64, error)
+	// Served returns how many requests the server answered (HTTP
+	// requests, gRPC calls or TCP exchanges) and on how many connections
+	// it accepted.
+	Served(ctx context.Context) (requests, connections uint64, err error)
 	// Alive returns nil while the server runs and why it died afterwards.
 	Alive() error
 	// Close stops the server.
@@ -113,9 +115,9 @@ func (procAgents) StartProbe(ctx context.Context, c clusters.Cluster, node strin
 
 type serverProc struct{ *agentctl.Agent }
 
-func (s serverProc) Requests(ctx context.Context) (uint64, error) {
+func (s serverProc) Served(ctx context.Context) (requests, connections uint64, err error) {
 	st, err := s.Stats(ctx)
-	return st["requests"], err
+	return st["requests"], st["connections"], err
 }
 
 func (s serverProc) Close() { s.Stop() }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,6 +149,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 	rc.NodeCosts = cr.costs
 	rc.Path = cr.path
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
+	rc.ConnectUS = results.AggregateConnect(reps)
 	results.JudgeRate(&rc)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
@@ -226,9 +228,18 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
 		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s, repetition %d/%d", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
+		var before datapaths.PathCounters
+		if cr.c.Protocol == scenarios.TCPCRR {
+			if before, err = pathCounters(ctx, cr.dp); err != nil {
+				return reps, fmt.Errorf("read datapath counters: %w", err)
+			}
+		}
 		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
+		}
+		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
+			return reps, fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
 		if err != nil {
@@ -242,11 +253,42 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	return reps, nil
 }
 
+// checkConnections proves, for tcp-crr on a datapath that counts the
+// connections it handles, that it handled the repetition's: every
+// successful exchange opened a connection of its own, and none opened
+// more than one, so the datapath's count must have grown by at least the
+// successes and at most the exchanges sent.
+func (r *Runner) checkConnections(ctx context.Context, cr *caseRun, before datapaths.PathCounters, samples []results.Sample) error {
+	if _, ok := cr.dp.(datapaths.Counted); !ok || cr.c.Protocol != scenarios.TCPCRR {
+		// A datapath without counters reads as zero before and after.
+		return nil
+	}
+	after, err := pathCounters(ctx, cr.dp)
+	if err != nil {
+		return fmt.Errorf("read datapath counters: %w", err)
+	}
+	var ok uint64
+	for _, s := range samples {
+		if s.Error == "" {
+			ok++
+		}
+	}
+	got := after.Connections - before.Connections
+	if got < ok || got > uint64(len(samples)) {
+		return fmt.Errorf("tcp-crr made %d connections (%d of them succeeded), but the datapath took %d in hand: it must see each", len(samples), ok, got)
+	}
+	return nil
+}
+
 // setup creates the case's cluster, installs its datapath and deploys the
 // workloads.
 func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	st := r.opts.Status
 	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
+	if cr.c.Options.Mode == scenarios.ModeL7 && !scenarios.HTTPAware(protocol(cr.c)) {
+		// Expand runs such a case at l4; the l7 proxy would fail it.
+		return fmt.Errorf("mode l7 parses http1 only, not %s: run the case at l4", cr.c.Protocol)
+	}
 	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
 	if err != nil {
 		return err
@@ -316,6 +358,8 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, agent.ServerOptions{
 				Listen:        ":" + strconv.Itoa(ServerPort),
+				Protocol:      protocol(cr.c),
+				RequestBytes:  cr.c.RequestBytes,
 				ResponseBytes: cr.c.ResponseBytes,
 				ServiceTime:   cr.c.ServiceTime,
 			})
@@ -333,11 +377,13 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 			pod, _ := topo.Pod(name)
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
 			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, agent.LoadOptions{
-				Targets:      targets,
-				Connections:  cr.c.Connections,
-				RequestBytes: cr.c.RequestBytes,
-				Workers:      agent.DefaultWorkers,
-				Timeout:      agent.DefaultTimeout,
+				Targets:       targets,
+				Protocol:      protocol(cr.c),
+				Connections:   cr.c.Connections,
+				RequestBytes:  cr.c.RequestBytes,
+				ResponseBytes: cr.c.ResponseBytes,
+				Workers:       agent.DefaultWorkers,
+				Timeout:       agent.DefaultTimeout,
 			})
 			if err != nil {
 				return err
@@ -443,19 +489,22 @@ func sampleFailure(s results.Sample) string {
 }
 
 // verify proves the workloads talk: the servers must have answered the
-// requests the clients counted as successful, then the datapath proves it is
-// in the path.
+// requests the clients counted as successful, each tcp-crr exchange on a
+// connection of its own, then the datapath proves it is in the path.
 func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
-	var served uint64
+	var served, conns uint64
 	for _, s := range cr.servers {
-		n, err := s.Requests(ctx)
+		n, c, err := s.Served(ctx)
 		if err != nil {
 			return fmt.Errorf("read server counters: %w", err)
 		}
-		served += n
+		served, conns = served+n, conns+c
 	}
 	if served == 0 {
 		return errors.New("no request reached any server: the cluster's service routing is broken")
+	}
+	if cr.c.Protocol == scenarios.TCPCRR && conns < served {
+		return fmt.Errorf("tcp-crr: the servers answered %d exchanges on %d connections, want a connection per exchange: something on the path reuses connections", served, conns)
 	}
 	if err := r.verifyDatapath(ctx, cr); err != nil {
 		return fmt.Errorf("verify datapath %s: %w", cr.c.Datapath, err)
@@ -534,6 +583,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
 		Datapath:      c.Datapath,
+		Protocol:      protocol(c),
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
 		Services:      c.Services,
@@ -547,9 +597,14 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
 		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
+		rc.L7Fallback = c.L7Fallback
 	}
 	return rc
 }
+
+// protocol is c's protocol; a case built in code without one runs http1,
+// as the agents do.
+func protocol(c scenarios.Case) string { return cmp.Or(c.Protocol, scenarios.HTTP1) }
 
 func printTopology(w io.Writer, caseID string, t *clusters.Topology) {
 	fmt.Fprintf(w, "cluster %s (case %s)\n", t.Name, caseID)

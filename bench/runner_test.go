@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/none"
 	"github.com/meshbench/meshbench/datapaths/sidecar"
+	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
@@ -150,5 +152,75 @@ func TestClusterSpecPlacesServers(t *testing.T) {
 				t.Errorf("cluster id: got %q, want the run id and case index", spec.RunID)
 			}
 		})
+	}
+}
+
+// The scenario format and the agents name the same protocols and gRPC
+// bound, so that every protocol and size a scenario may list is one the
+// agents carry.
+func TestProtocolsMatchAgents(t *testing.T) {
+	if !slices.Equal(scenarios.Protocols, agent.Protocols) {
+		t.Errorf("scenarios.Protocols = %q, agent.Protocols = %q; want the same", scenarios.Protocols, agent.Protocols)
+	}
+	if scenarios.MaxGRPCBytes != agent.MaxGRPCBytes {
+		t.Errorf("scenarios.MaxGRPCBytes = %d, agent.MaxGRPCBytes = %d; want the same", scenarios.MaxGRPCBytes, agent.MaxGRPCBytes)
+	}
+}
+
+// TestProtocolsThroughDatapaths runs every protocol through none, through
+// sidecars asked for l7 with mTLS and through ebpf's node proxies: every
+// request succeeds, the case records its protocol, and the sidecar ran at
+// l4 for every protocol but http1 and says so.
+func TestProtocolsThroughDatapaths(t *testing.T) {
+	l7mtls := scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true}
+	var cases []scenarios.Case
+	for _, p := range scenarios.Protocols {
+		for _, c := range []scenarios.Case{
+			testCase(none.Name, scenarios.CrossNode, scenarios.DatapathOptions{}, 1),
+			testCase(sidecar.Name, scenarios.CrossNode, l7mtls, 1),
+			testCase(ebpf.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: scenarios.ModeL4}, 1),
+		} {
+			c.ID += "-" + p
+			c.Protocol = p
+			c.RequestBytes = 64
+			c.L7Fallback = c.Options.Mode == scenarios.ModeL7 && !scenarios.HTTPAware(p)
+			if c.L7Fallback {
+				c.Options.Mode = scenarios.ModeL4
+			}
+			cases = append(cases, c)
+		}
+	}
+	// tcp-crr also through the datapaths whose connection counts it
+	// checks in other ways: a node proxy's accepts, connect4 balancing.
+	for _, c := range []scenarios.Case{
+		testCase(nodeproxy.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: scenarios.ModeL4}, 1),
+		testCase(ebpf.Name, scenarios.CrossNode, scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOff}, 1),
+	} {
+		c.ID += "-" + scenarios.TCPCRR
+		c.Protocol = scenarios.TCPCRR
+		cases = append(cases, c)
+	}
+	got := runCases(t, cases...)
+	for i, c := range got {
+		want := cases[i]
+		if c.Status != "ok" {
+			t.Errorf("%s: %s: %s", c.ID, c.Status, c.Error)
+			continue
+		}
+		if c.ErrorRate != 0 || c.Requests == 0 {
+			t.Errorf("%s: error rate %g over %d requests, want none failed", c.ID, c.ErrorRate, c.Requests)
+		}
+		if c.Protocol != want.Protocol || c.L7Fallback != want.L7Fallback {
+			t.Errorf("%s: protocol %q, l7 fallback %t; want %q, %t", c.ID, c.Protocol, c.L7Fallback, want.Protocol, want.L7Fallback)
+		}
+		if want.Datapath == sidecar.Name && c.Mode != want.Options.Mode {
+			t.Errorf("%s: mode %q, want %q", c.ID, c.Mode, want.Options.Mode)
+		}
+		if (c.ConnectUS != nil) != (c.Protocol == scenarios.TCPCRR) || c.ConnectUS != nil && !(c.ConnectUS.P50 > 0 && c.ConnectUS.P50 <= c.LatencyUS.P50) {
+			t.Errorf("%s: connect latency %+v (total p50 %gµs), want a connect p50 within the total for tcp-crr only", c.ID, c.ConnectUS, c.LatencyUS.P50)
+		}
+		if c.Path == nil || c.Path.HopsPerRequest <= 0 {
+			t.Errorf("%s: path %+v, want hops counted", c.ID, c.Path)
+		}
 	}
 }

@@ -40,6 +40,7 @@ const (
 	upTarget         = 5 * time.Second
 	downTarget       = 2 * time.Second
 	throughputRate   = 20000
+	tcpRRRate        = 50000
 	likeRatioTarget  = 1.05
 	lateP50Target    = 20 * time.Microsecond
 	lateP99Target    = 200 * time.Microsecond
@@ -51,7 +52,8 @@ const (
 
 // SelfCheck measures meshbench's own targets on this machine: how fast the
 // seed-mesh topology comes up and goes down; whether the load agent
-// sustains 20,000 requests/s open loop and sends on time at that rate and
+// sustains 20,000 requests/s open loop (http1) and 50,000 (tcp-rr, the
+// rate search's target for its generator) and sends on time at 20,000 and
 // at 1,000; how its latency from the actual send compares with wrk's and
 // fortio's on the same path at the same rate and connections; what
 // attaching the packet-path probe does to p50; and the eBPF datapath's
@@ -80,6 +82,11 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcp, err := r.tcpRRCeiling(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tp = append(tp, throughputCheck("load agent open loop, tcp-rr at 50,000 req/s", tcp, tcpRRRate))
 	acc, err := r.accuracyChecks(ctx, tools{wrk: wrk, fortio: fortio})
 	if err != nil {
 		return nil, err
@@ -267,6 +274,22 @@ func sentLatency(samples []results.Sample) (results.Latency, error) {
 		return results.Latency{}, errors.New("self-check: no request succeeded")
 	}
 	return results.HistogramLatency(h), nil
+}
+
+// tcpRRCeiling measures the load agent's tcp-rr attack at tcpRRRate on
+// none, in a cluster of its own.
+func (r *Runner) tcpRRCeiling(ctx context.Context) (results.Repetition, error) {
+	c := checkCase(tcpRRRate, 64)
+	c.Protocol = scenarios.TCPRR
+	cr := &caseRun{c: c, index: 9} // apart from the sub-runs of datapathChecks
+	defer r.teardown(ctx, cr)
+	if err := r.setup(ctx, cr); err != nil {
+		return results.Repetition{}, err
+	}
+	if _, _, err := r.attack(ctx, cr, "warmup", time.Second); err != nil {
+		return results.Repetition{}, err
+	}
+	return r.measureOnce(ctx, cr, tcpRRRate, 3*time.Second)
 }
 
 // throughputCheck, named name, checks that rep achieved rate: its achieved

@@ -43,6 +43,12 @@ type fakes struct {
 	// sent, if set, is the share of a measured attack's planned requests
 	// sent, the rest not by the deadline.
 	sent float64
+	// serverConns, if set, is the connections each server counts; by
+	// default one per request.
+	serverConns *uint64
+	// dpConns, if set, makes the datapath count connections: each
+	// reading of its counters adds dpConns.
+	dpConns *uint64
 
 	calls    map[string]int
 	clusters []*fakeCluster
@@ -78,7 +84,21 @@ func (f *fakes) newDatapath(scenarios.DatapathOptions) (datapaths.Datapath, erro
 	f.mu.Lock()
 	f.dps = append(f.dps, d)
 	f.mu.Unlock()
+	if f.dpConns != nil {
+		return &countedDatapath{fakeDatapath: d, step: *f.dpConns}, nil
+	}
 	return d, nil
+}
+
+// countedDatapath counts step more connections at every reading.
+type countedDatapath struct {
+	*fakeDatapath
+	step, conns uint64
+}
+
+func (d *countedDatapath) PathCounters(context.Context) (datapaths.PathCounters, error) {
+	d.conns += d.step
+	return datapaths.PathCounters{Connections: d.conns}, nil
 }
 
 type fakeProvider struct{ f *fakes }
@@ -198,7 +218,12 @@ func (a *fakeAgent) Close() {
 	a.closed++
 }
 
-func (a *fakeAgent) Requests(context.Context) (uint64, error)    { return 1, nil }
+func (a *fakeAgent) Served(context.Context) (requests, connections uint64, err error) {
+	if a.f.serverConns != nil {
+		return 1, *a.f.serverConns, nil
+	}
+	return 1, 1, nil
+}
 func (a *fakeAgent) Connections(context.Context) (uint64, error) { return 1, nil }
 func (a *fakeAgent) Alive() error                                { return nil }
 
@@ -423,6 +448,68 @@ func TestStageNoWarmupSendsVerifyRequests(t *testing.T) {
 		t.Errorf("verify requests = %d, want %d (one per client and service)", got, want)
 	}
 	f.checkTornDown(t)
+}
+
+// A tcp-crr case whose servers saw fewer connections than exchanges fails
+// verify: something on the path reused connections.
+func TestStageTCPCRRNeedsAConnectionPerExchange(t *testing.T) {
+	for _, tt := range []struct {
+		protocol string
+		conns    uint64
+		wantErr  string
+	}{
+		{scenarios.TCPCRR, 1, ""},
+		{scenarios.TCPCRR, 0, "tcp-crr: the servers answered 2 exchanges on 0 connections"},
+		{scenarios.TCPRR, 0, ""},
+	} {
+		f := newFakes()
+		f.serverConns = &tt.conns
+		c := stageCase("a")
+		c.Protocol = tt.protocol
+		out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+		if len(out) != 1 || !strings.Contains(out[0].Error, tt.wantErr) || (tt.wantErr == "") != (out[0].Status == "ok") {
+			t.Errorf("%s with %d connections per server: %+v, %v; want error %q", tt.protocol, tt.conns, out, err, tt.wantErr)
+		}
+		f.checkTornDown(t)
+	}
+}
+
+// A case built in code with mode l7 and a protocol the l7 proxy does not
+// parse fails before it creates anything, instead of measuring a proxy
+// that breaks the protocol.
+func TestStageL7NeedsHTTP1(t *testing.T) {
+	f := newFakes()
+	c := stageCase("a")
+	c.Protocol, c.Options.Mode = scenarios.GRPC, scenarios.ModeL7
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+	if len(out) != 1 || out[0].Error != "mode l7 parses http1 only, not grpc: run the case at l4" || len(f.clusters) != 0 {
+		t.Errorf("Run = %+v, %v, %d clusters; want the case failed before a cluster was created", out, err, len(f.clusters))
+	}
+}
+
+// A tcp-crr repetition fails unless the datapath's connection count grew
+// by the exchanges (10 per repetition here, all successful).
+func TestStageTCPCRRConnectionsThroughDatapath(t *testing.T) {
+	for _, tt := range []struct {
+		protocol string
+		step     uint64
+		wantErr  string
+	}{
+		{scenarios.TCPCRR, 10, ""},
+		{scenarios.TCPCRR, 0, "verify datapath fake in repetition 1: tcp-crr made 10 connections (10 of them succeeded), but the datapath took 0 in hand"},
+		{scenarios.TCPCRR, 11, "but the datapath took 11 in hand"},
+		{scenarios.TCPRR, 0, ""},
+	} {
+		f := newFakes()
+		f.dpConns = &tt.step
+		c := stageCase("a")
+		c.Protocol = tt.protocol
+		out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
+		if len(out) != 1 || !strings.Contains(out[0].Error, tt.wantErr) || (tt.wantErr == "") != (out[0].Status == "ok") {
+			t.Errorf("%s, %d datapath connections per repetition: %+v, %v; want error %q", tt.protocol, tt.step, out, err, tt.wantErr)
+		}
+		f.checkTornDown(t)
+	}
 }
 
 func TestStageBlackHoleFailsWarmup(t *testing.T) {

@@ -144,6 +144,10 @@ type PathCounters struct {
 	NetfilterHits uint64
 	// Redirects counts eBPF redirects (sockmap messages, peer redirects).
 	Redirects uint64
+	// Connections counts the application connections the datapath took
+	// in hand: connect4 steered or balanced them (ebpf), or a proxy
+	// accepted them on its outbound listener.
+	Connections uint64
 }
 
 // Counted is implemented by datapaths with kernel counters of their own.

@@ -11,12 +11,15 @@ import (
 // Markdown, HTML, compare) writes figures the same way.
 
 // DatapathLabel names a case's datapath with its proxy mode and mTLS:
-// "sidecar (l7, mtls)".
+// "sidecar (l7, mtls)", or "sidecar (l4 for l7, mtls)" when the proxy ran
+// at l4 because l7 does not speak the case's protocol.
 func DatapathLabel(c *Case) string {
 	var opts []string
 	switch {
 	case c.Proxy == "off":
 		opts = append(opts, "proxy off")
+	case c.L7Fallback:
+		opts = append(opts, c.Mode+" for l7")
 	case c.Mode != "":
 		opts = append(opts, c.Mode)
 	}

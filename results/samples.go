@@ -17,8 +17,13 @@ import (
 // samplesDir is where raw samples live, relative to the run directory.
 const samplesDir = "samples"
 
-// samplesHeader is the first line of every samples file.
-var samplesHeader = []string{"seq", "intended_unix_ns", "latency_ns", "service_ns", "code", "bytes_in", "error"}
+// samplesHeader is the first line of every samples file. Files written
+// before connect_ns existed end at error (samplesHeaderNoConnect), and
+// read with Connect 0.
+var (
+	samplesHeader          = []string{"seq", "intended_unix_ns", "latency_ns", "service_ns", "code", "bytes_in", "error", "connect_ns"}
+	samplesHeaderNoConnect = samplesHeader[:7]
+)
 
 // SamplesPath is the samples file of a case's repetition, relative to the run
 // directory: samples/<sanitised case id>-rep<rep>.csv.gz.
@@ -54,11 +59,17 @@ type Sample struct {
 	// Service runs from the actual send time (what vegeta reports).
 	Service time.Duration
 	// Code is the HTTP status code; 0 when there was no response.
+	// Protocols without a status (grpc, tcp-rr, tcp-crr) write 200 for
+	// a complete exchange and leave failures to Error.
 	Code uint16
 	// BytesIn is the size of the response body.
 	BytesIn uint32
 	// Error is why the request failed; empty when it got a response.
 	Error string
+	// Connect is how long the request's own connection took to open
+	// (tcp-crr, which opens one per request); 0 for requests on
+	// persistent connections. It is part of Latency and Service.
+	Connect time.Duration
 }
 
 // SampleEncoder writes samples as CSV: a header line, then one record per
@@ -119,7 +130,7 @@ type SampleDecoder struct {
 // NewSampleDecoder returns a decoder reading from r.
 func NewSampleDecoder(r io.Reader) *SampleDecoder {
 	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = len(samplesHeader)
+	cr.FieldsPerRecord = 0 // as many as the header has
 	cr.ReuseRecord = true
 	return &SampleDecoder{cr: cr}
 }
@@ -133,7 +144,7 @@ func (d *SampleDecoder) Decode(s *Sample) error {
 		if err != nil {
 			return fmt.Errorf("decode samples header: %w", err)
 		}
-		if !slices.Equal(header, samplesHeader) {
+		if !slices.Equal(header, samplesHeader) && !slices.Equal(header, samplesHeaderNoConnect) {
 			return fmt.Errorf("decode samples: header %q, want %q", header, samplesHeader)
 		}
 		d.header = true
@@ -189,6 +200,7 @@ func sampleRecord(s *Sample) []string {
 		strconv.FormatUint(uint64(s.Code), 10),
 		strconv.FormatUint(uint64(s.BytesIn), 10),
 		s.Error,
+		strconv.FormatInt(int64(s.Connect), 10),
 	}
 }
 
@@ -242,6 +254,10 @@ func parseSample(rec []string, s *Sample) error {
 	s.Code = uint16(u(4, 16))
 	s.BytesIn = uint32(u(5, 32))
 	s.Error = rec[6]
+	s.Connect = 0
+	if len(rec) > 7 {
+		s.Connect = time.Duration(n(7))
+	}
 	return errors.Join(errs...)
 }
 

@@ -39,7 +39,7 @@ func TestSamplesRoundTrip(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"mixed", []Sample{
-			{Seq: 0, Intended: 1_700_000_000_000_000_000, Latency: 812 * time.Microsecond, Service: 640 * time.Microsecond, Code: 200, BytesIn: 1024},
+			{Seq: 0, Intended: 1_700_000_000_000_000_000, Latency: 812 * time.Microsecond, Service: 640 * time.Microsecond, Code: 200, BytesIn: 1024, Connect: 95 * time.Microsecond},
 			{Seq: 1, Intended: 1_700_000_000_001_000_000, Latency: 3 * time.Second, Service: time.Second, Code: 503, BytesIn: 0},
 			{Seq: 2, Intended: 1_700_000_000_002_000_000, Error: `Get "http://10.96.0.1:80/": dial tcp 10.96.0.1:80: connect: connection refused, again`},
 			{Seq: 3, Intended: 1_700_000_000_003_000_000, Error: "line one\nline two"},
@@ -73,8 +73,9 @@ func TestReadSamplesRefuses(t *testing.T) {
 		name, content, wantErr string
 	}{
 		{"foreign header", "a,b,c,d,e,f,g\n", "header"},
-		{"bad number", strings.Join(samplesHeader, ",") + "\n1,2,x,4,200,5,\n", "line 2: latency_ns"},
-		{"code out of range", strings.Join(samplesHeader, ",") + "\n1,2,3,4,70000,5,\n", "line 2: code"},
+		{"bad number", strings.Join(samplesHeader, ",") + "\n1,2,x,4,200,5,,0\n", "line 2: latency_ns"},
+		{"code out of range", strings.Join(samplesHeader, ",") + "\n1,2,3,4,70000,5,,0\n", "line 2: code"},
+		{"bad connect time", strings.Join(samplesHeader, ",") + "\n1,2,3,4,200,5,,y\n", "line 2: connect_ns"},
 		{"short record", strings.Join(samplesHeader, ",") + "\n1,2,3\n", "wrong number of fields"},
 	}
 	for _, tt := range tests {
@@ -87,6 +88,16 @@ func TestReadSamplesRefuses(t *testing.T) {
 			}
 		})
 	}
+	t.Run("before connect_ns", func(t *testing.T) {
+		// A file written before connect_ns existed reads with Connect 0.
+		path := filepath.Join(t.TempDir(), "s.csv.gz")
+		writeGzip(t, path, strings.Join(samplesHeaderNoConnect, ",")+"\n1,2,3,4,200,5,\n")
+		got, err := ReadSamples(path)
+		want := []Sample{{Seq: 1, Intended: 2, Latency: 3, Service: 4, Code: 200, BytesIn: 5}}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ReadSamples = %+v, %v; want %+v", got, err, want)
+		}
+	})
 	t.Run("not gzip", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "s.csv.gz")
 		if err := os.WriteFile(path, []byte("seq,intended\n"), 0o644); err != nil {

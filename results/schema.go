@@ -63,9 +63,15 @@ type Environment struct {
 
 // Case is one matrix point, summarised over its repetitions (medians).
 type Case struct {
-	ID            string  `json:"id"`
-	Datapath      string  `json:"datapath"`
-	Mode          string  `json:"mode,omitempty"`
+	ID       string `json:"id"`
+	Datapath string `json:"datapath"`
+	// Protocol is the workload (scenarios.Protocols); files written before
+	// it existed lack it and ran http1 (see ProtocolName).
+	Protocol string `json:"protocol,omitempty"`
+	Mode     string `json:"mode,omitempty"`
+	// L7Fallback is set when the scenario asked for mode l7, which the
+	// proxy does not speak for Protocol: the proxy ran at Mode l4.
+	L7Fallback    bool    `json:"l7_fallback,omitempty"`
 	MTLS          bool    `json:"mtls,omitempty"`
 	Proxy         string  `json:"proxy,omitempty"`
 	Placement     string  `json:"placement"`
@@ -83,8 +89,12 @@ type Case struct {
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
-	LatencyUS   Latency `json:"latency_us"`
-	AchievedRPS float64 `json:"achieved_rps"`
+	LatencyUS Latency `json:"latency_us"`
+	// ConnectUS is the connect time of each request's own connection
+	// (tcp-crr), apart from LatencyUS, which includes it; nil for
+	// protocols on persistent connections.
+	ConnectUS   *Latency `json:"connect_us,omitempty"`
+	AchievedRPS float64  `json:"achieved_rps"`
 	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
 	// is set when it is below 1 - RateTolerance: the case did not achieve
 	// its rate, which every report shows and the gate fails. Files written
@@ -105,6 +115,15 @@ type Case struct {
 	// (see stats.go); files written before Finalize existed lack them.
 	Stats          *CaseStats `json:"stats,omitempty"`
 	OverheadVsNone *Overhead  `json:"overhead_vs_none,omitempty"`
+}
+
+// ProtocolName is c's protocol, "http1" for a file written before cases
+// named theirs.
+func (c *Case) ProtocolName() string {
+	if c.Protocol == "" {
+		return "http1"
+	}
+	return c.Protocol
 }
 
 // Latency percentiles in microseconds, from intended send time.
@@ -128,6 +147,9 @@ type Lateness struct {
 type Repetition struct {
 	Index     int     `json:"index"`
 	LatencyUS Latency `json:"latency_us"`
+	// ConnectUS is the connect time of each request's own connection
+	// (tcp-crr); nil for protocols on persistent connections.
+	ConnectUS *Latency `json:"connect_us,omitempty"`
 	// AchievedRPS is successful responses over the measured wall time,
 	// from the first intended send to the last actual send.
 	AchievedRPS float64 `json:"achieved_rps"`

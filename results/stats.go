@@ -187,6 +187,7 @@ func OverheadRatios(c, none *Case, f LatencyField) []float64 {
 
 // Point is a matrix point: cases at one point differ only in datapath.
 type Point struct {
+	Protocol      string
 	Placement     string
 	Services      int
 	Rate          float64
@@ -197,7 +198,7 @@ type Point struct {
 
 // Point returns the matrix point of c.
 func (c *Case) Point() Point {
-	return Point{c.Placement, c.Services, c.Rate, c.Connections, c.RequestBytes, c.ResponseBytes}
+	return Point{c.ProtocolName(), c.Placement, c.Services, c.Rate, c.Connections, c.RequestBytes, c.ResponseBytes}
 }
 
 // NoneFor returns the first successful none case at c's matrix point, or

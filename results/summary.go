@@ -3,6 +3,7 @@ package results
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -42,6 +43,7 @@ type Plan struct {
 // Summarize folds one repetition's samples into its Repetition: latency
 // percentiles (from intended send time) over the successful samples, the
 // achieved rate, the error rate over all samples, errors counted by kind,
+// the connect times of successful samples that opened a connection,
 // the pacer's lateness, the encoded HDR histogram, and how many of the
 // planned requests were not sent.
 //
@@ -63,6 +65,7 @@ func Summarize(samples []Sample, plan Plan) (Repetition, error) {
 		return Repetition{}, fmt.Errorf("summarize samples: no samples")
 	}
 	h := hdrhistogram.New(histLowest, histHighest, histDigits)
+	connect := hdrhistogram.New(histLowest, histHighest, histDigits)
 	late := hdrhistogram.New(1, histHighest, histDigits)
 	var errs uint64
 	kinds := map[string]uint64{}
@@ -81,6 +84,11 @@ func Summarize(samples []Sample, plan Plan) (Repetition, error) {
 		ns := min(max(int64(s.Latency), 0), histHighest)
 		if err := h.RecordValue(ns); err != nil {
 			return Repetition{}, fmt.Errorf("summarize samples: record latency %v: %w", s.Latency, err)
+		}
+		if s.Connect > 0 {
+			if err := connect.RecordValue(min(int64(s.Connect), histHighest)); err != nil {
+				return Repetition{}, fmt.Errorf("summarize samples: record connect time %v: %w", s.Connect, err)
+			}
 		}
 	}
 	// The span runs from the first send to the start of the last one.
@@ -109,6 +117,10 @@ func Summarize(samples []Sample, plan Plan) (Repetition, error) {
 	}
 	if plan.Requests > total {
 		rep.Unsent = plan.Requests - total
+	}
+	if connect.TotalCount() > 0 {
+		l := HistogramLatency(connect)
+		rep.ConnectUS = &l
 	}
 	if len(kinds) > 0 {
 		rep.ErrorKinds = kinds
@@ -193,24 +205,40 @@ func Aggregate(reps []Repetition) (latency Latency, achievedRPS, errorRate float
 	if len(reps) == 0 {
 		return Latency{}, 0, 0
 	}
-	pick := func(f func(Repetition) float64) float64 {
-		xs := make(stats.Float64Data, len(reps))
-		for i, r := range reps {
-			xs[i] = f(r)
-		}
-		// Median fails only on empty input, excluded above.
-		m, _ := stats.Median(xs)
-		return m
-	}
-	latency = Latency{
-		P50:  pick(func(r Repetition) float64 { return r.LatencyUS.P50 }),
-		P90:  pick(func(r Repetition) float64 { return r.LatencyUS.P90 }),
-		P99:  pick(func(r Repetition) float64 { return r.LatencyUS.P99 }),
-		P999: pick(func(r Repetition) float64 { return r.LatencyUS.P999 }),
-		Max:  pick(func(r Repetition) float64 { return r.LatencyUS.Max }),
-		Mean: pick(func(r Repetition) float64 { return r.LatencyUS.Mean }),
-	}
-	achievedRPS = pick(func(r Repetition) float64 { return r.AchievedRPS })
-	errorRate = pick(func(r Repetition) float64 { return r.ErrorRate })
+	latency = medianLatency(reps, func(r Repetition) Latency { return r.LatencyUS })
+	achievedRPS = median(reps, func(r Repetition) float64 { return r.AchievedRPS })
+	errorRate = median(reps, func(r Repetition) float64 { return r.ErrorRate })
 	return latency, achievedRPS, errorRate
+}
+
+// AggregateConnect is the median of each connect-time percentile over the
+// repetitions, nil unless every repetition measured connect times.
+func AggregateConnect(reps []Repetition) *Latency {
+	if len(reps) == 0 || slices.ContainsFunc(reps, func(r Repetition) bool { return r.ConnectUS == nil }) {
+		return nil
+	}
+	l := medianLatency(reps, func(r Repetition) Latency { return *r.ConnectUS })
+	return &l
+}
+
+// median is the median of f over reps, which must not be empty.
+func median(reps []Repetition, f func(Repetition) float64) float64 {
+	xs := make(stats.Float64Data, len(reps))
+	for i, r := range reps {
+		xs[i] = f(r)
+	}
+	// Median fails only on empty input.
+	m, _ := stats.Median(xs)
+	return m
+}
+
+func medianLatency(reps []Repetition, f func(Repetition) Latency) Latency {
+	return Latency{
+		P50:  median(reps, func(r Repetition) float64 { return f(r).P50 }),
+		P90:  median(reps, func(r Repetition) float64 { return f(r).P90 }),
+		P99:  median(reps, func(r Repetition) float64 { return f(r).P99 }),
+		P999: median(reps, func(r Repetition) float64 { return f(r).P999 }),
+		Max:  median(reps, func(r Repetition) float64 { return f(r).Max }),
+		Mean: median(reps, func(r Repetition) float64 { return f(r).Mean }),
+	}
 }

@@ -294,3 +294,31 @@ func TestAggregate(t *testing.T) {
 		})
 	}
 }
+
+// Connect times of successful samples are summarised apart; persistent
+// connections (Connect 0) leave ConnectUS nil, and so does any repetition
+// without them in the case's aggregate.
+func TestSummarizeConnect(t *testing.T) {
+	samples := syntheticSamples(t, 100, Sample{Error: "refused", Connect: time.Hour})
+	if rep, err := Summarize(samples, Plan{}); err != nil || rep.ConnectUS != nil {
+		t.Fatalf("without connect times: ConnectUS = %+v, %v; want nil", rep.ConnectUS, err)
+	}
+	for i := range samples[:100] {
+		samples[i].Connect = time.Duration(i+1) * 10 * time.Microsecond
+	}
+	rep, err := Summarize(samples, Plan{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ConnectUS == nil || !near(rep.ConnectUS.P50, 500) || !near(rep.ConnectUS.Max, 1000) {
+		t.Errorf("ConnectUS = %+v, want p50 500µs, max 1ms (the failed sample's hour left out)", rep.ConnectUS)
+	}
+	other := rep
+	other.ConnectUS = &Latency{P50: 20.5, Max: 30}
+	if got := AggregateConnect([]Repetition{rep, other, other}); got == nil || got.P50 != 20.5 {
+		t.Errorf("AggregateConnect = %+v, want the median p50 20.5", got)
+	}
+	if got := AggregateConnect([]Repetition{rep, {}}); got != nil {
+		t.Errorf("AggregateConnect with a repetition without connect times = %+v, want nil", got)
+	}
+}

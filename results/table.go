@@ -104,6 +104,14 @@ func LatencyTable(cases []Case) *Table {
 		Measured("MAX", func(c *Case) string { return FormatMicros(c.LatencyUS.Max) }),
 		Measured("ERRORS", func(c *Case) string { return strconv.FormatFloat(c.ErrorRate*100, 'f', 2, 64) + "%" }),
 	)
+	if has(func(c *Case) bool { return !failed(c) && c.ConnectUS != nil }) {
+		cols = append(cols, Measured("CONNECT P50/P99", func(c *Case) string {
+			if c.ConnectUS == nil {
+				return "-"
+			}
+			return FormatMicros(c.ConnectUS.P50) + "/" + FormatMicros(c.ConnectUS.P99)
+		}))
+	}
 	if has(func(c *Case) bool { return !failed(c) && c.PacerLatenessUS != nil }) {
 		cols = append(cols, Measured("SENT LATE P50/P99", func(c *Case) string {
 			if c.PacerLatenessUS == nil {
@@ -198,8 +206,8 @@ func FixedPoint(cases []Case) string {
 		return ""
 	}
 	var parts []string
-	for _, d := range pointDimensions[:2] {
-		if !slices.ContainsFunc(cases, func(c Case) bool { return d.cell(&c) != d.cell(&cases[0]) }) {
+	for _, d := range pointDimensions {
+		if d.fixed != nil && !slices.ContainsFunc(cases, func(c Case) bool { return d.cell(&c) != d.cell(&cases[0]) }) {
 			parts = append(parts, d.fixed(d.cell(&cases[0])))
 		}
 	}
@@ -210,13 +218,14 @@ func FixedPoint(cases []Case) string {
 }
 
 // pointDimensions are the dimensions of a matrix point, in column order;
-// placement and target rate first.
+// those with fixed are named by FixedPoint when every case shares them.
 var pointDimensions = []struct {
 	header string
 	number bool
 	cell   func(c *Case) string
 	fixed  func(cell string) string
 }{
+	{"PROTOCOL", false, (*Case).ProtocolName, nil},
 	{"PLACEMENT", false, func(c *Case) string { return c.Placement }, func(s string) string { return s }},
 	{"TARGET RPS", true, func(c *Case) string { return strconv.FormatFloat(c.Rate, 'f', -1, 64) }, func(s string) string { return "target " + s + " req/s" }},
 	{"SERVICES", true, func(c *Case) string { return strconv.Itoa(c.Services) }, nil},

@@ -193,3 +193,25 @@ func TestTerminalWidth(t *testing.T) {
 		}
 	}
 }
+
+func TestProtocolColumnAndFallback(t *testing.T) {
+	old := tableCase("none", "cross-node", 1000, 50) // written before protocols
+	h2c := tableCase("sidecar", "cross-node", 1000, 80)
+	h2c.Protocol, h2c.Mode, h2c.L7Fallback, h2c.MTLS = "h2c", "l4", true, true
+	if got := LatencyTable([]Case{old, old}).Header[0]; got == "PROTOCOL" {
+		t.Errorf("one protocol: first column %q, want none for a dimension that does not vary", got)
+	}
+	tbl := LatencyTable([]Case{old, h2c})
+	if tbl.Header[0] != "PROTOCOL" {
+		t.Fatalf("header = %q, want PROTOCOL first", tbl.Header)
+	}
+	if got := tbl.Rows[0][0] + "," + tbl.Rows[1][0]; got != "http1,h2c" {
+		t.Errorf("protocol cells = %s, want http1,h2c", got)
+	}
+	if got, want := DatapathLabel(&h2c), "sidecar (l4 for l7, mtls)"; got != want {
+		t.Errorf("DatapathLabel = %q, want %q", got, want)
+	}
+	if old.Point() == h2c.Point() {
+		t.Error("cases of two protocols share a matrix point")
+	}
+}

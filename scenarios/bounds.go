@@ -21,9 +21,13 @@ const (
 	MaxServiceTime    = 10 * time.Second
 	MaxConnections    = 4096
 	MaxBodyBytes      = 16 << 20
-	MaxRepetitions    = 100
-	MaxProbeRequests  = 100_000
-	MaxCases          = 1000
+	// MaxGRPCBytes is the largest request or response a grpc case can
+	// carry: gRPC's default 4 MiB limit on a received message less the
+	// protobuf framing of the bytes field that holds the body.
+	MaxGRPCBytes     = 4<<20 - 16
+	MaxRepetitions   = 100
+	MaxProbeRequests = 100_000
+	MaxCases         = 1000
 )
 
 // validateBounds reports values above what the harness can run; lower
@@ -72,7 +76,7 @@ func durMax(p *problems, field string, v Duration, limit time.Duration) {
 // it is larger; it multiplies without overflow and never expands.
 func matrixSize(s *Spec) int {
 	n := 1
-	for _, d := range []int{len(s.Topology.Placements), len(s.Topology.Services), len(s.Load.Rates),
+	for _, d := range []int{len(s.Load.Protocols), len(s.Topology.Placements), len(s.Topology.Services), len(s.Load.Rates),
 		len(s.Load.Connections), len(s.Load.RequestBytes), len(s.Load.ResponseBytes), len(s.Datapaths)} {
 		if d == 0 {
 			return 0
@@ -89,7 +93,7 @@ func matrixSize(s *Spec) int {
 // file full of bad values gets those reported, not its size.
 func validateMatrix(p *problems, s *Spec) {
 	if len(p.errs) == 0 && matrixSize(s) > MaxCases {
-		p.add("datapaths", "the matrix expands to more than %d cases (placements × services × rates × connections × requestBytes × responseBytes × datapaths); list fewer values", MaxCases)
+		p.add("datapaths", "the matrix expands to more than %d cases (protocols × placements × services × rates × connections × requestBytes × responseBytes × datapaths); list fewer values", MaxCases)
 	}
 }
 

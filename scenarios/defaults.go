@@ -11,6 +11,7 @@ const (
 	DefaultPlacement      = CrossNode
 	DefaultPodCIDR        = "10.244.0.0/16"
 	DefaultServiceCIDR    = "10.96.0.0/16"
+	DefaultProtocol       = HTTP1
 	DefaultRate           = 1000
 	DefaultDuration       = 10 * time.Second
 	DefaultWarmup         = 2 * time.Second
@@ -57,6 +58,7 @@ func SetDefaults(s *Spec, known Datapaths) {
 	}
 
 	l := &s.Load
+	d.strs(&l.Protocols, "load.protocol", DefaultProtocol)
 	if len(l.Rates) == 0 && !d.src.has("load.rates") {
 		l.Rates = []float64{DefaultRate}
 	}

@@ -25,6 +25,7 @@ func defaulted() *Spec {
 		},
 		Datapaths: []string{none},
 		Load: Traffic{
+			Protocols:     []string{HTTP1},
 			Rates:         []float64{1000},
 			Duration:      Duration(10 * time.Second),
 			Warmup:        Duration(2 * time.Second),

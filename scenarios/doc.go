@@ -61,6 +61,7 @@
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
 //	load:                            # what the client pods send
+//	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000
 //	  duration: 10s                  # default 10s; measured time per case and repetition, > 0, at most 1h
 //	  warmup: 2s                     # default 2s; load before measuring, excluded; 0s to 10m
@@ -105,14 +106,39 @@
 //
 // proxy: on and proxy: off read as text whether quoted or not.
 //
+// # Protocols
+//
+// Every protocol is paced open loop at the case's rate, and every request's
+// latency counts from its intended send time:
+//
+//   - http1: HTTP/1.1 requests on keep-alive connections, at most one in
+//     flight per connection; requestBytes > 0 makes them POSTs.
+//   - h2c: HTTP/2 over cleartext with prior knowledge, exactly connections
+//     connections per client pod and service, requests multiplexed on them
+//     as streams.
+//   - grpc: unary calls of an echo service (request and response bodies of
+//     requestBytes and responseBytes in a google.protobuf.BytesValue), over
+//     connections gRPC connections per client pod and service; each size at
+//     most MaxGRPCBytes.
+//   - tcp-rr: requestBytes then responseBytes on persistent TCP connections,
+//     one exchange in flight per connection (netperf TCP_RR); a size of 0
+//     is sent as 1 byte, since an empty message cannot be told from none.
+//   - tcp-crr: like tcp-rr, on a new connection per request that the server
+//     closes after its response (netperf TCP_CRR); connections bounds the
+//     exchanges in flight.
+//
+// The l7 proxy parses HTTP/1.1 only: with mode l7, every other protocol runs
+// through the proxy at l4, and the case records the fallback.
+//
 // # Matrix
 //
-// Expand makes one Case per combination of placements × services × rates ×
-// connections × requestBytes × responseBytes × datapaths, nested in that
-// order with datapaths innermost, so the datapaths of one point run back to
-// back under the same machine conditions. A case's ID names its point, for
-// example "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", and is
-// stable across runs.
+// Expand makes one Case per combination of protocols × placements ×
+// services × rates × connections × requestBytes × responseBytes ×
+// datapaths, nested in that order with datapaths innermost, so the
+// datapaths of one point run back to back under the same machine
+// conditions. A case's ID names its point, for example
+// "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", and is stable
+// across runs; a protocol other than http1 ends it, as in ".../proto=h2c".
 //
 // # Bounds
 //
@@ -134,7 +160,8 @@
 //
 // # Built-in scenarios
 //
-// The files in catalog/ are compiled in: quick (the default of make bench),
+// The files in catalog/ are compiled in: protocols (every protocol through
+// every datapath on quick's topology), quick (the default of make bench),
 // seed-mesh (20 services × 5 pods over 3 nodes) and service-sweep (10 to 200
 // services). Catalog lists them; Resolve takes their names, and a built-in
 // name wins over a file of that name in the working directory (write

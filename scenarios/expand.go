@@ -13,42 +13,48 @@ import (
 )
 
 // Expand turns a defaulted, valid spec into its cases: every combination of
-// placements × services × rates × connections × requestBytes × responseBytes
-// × datapaths, nested in that order with datapaths innermost, so the
-// datapaths of one point run back to back and are compared under the same
-// machine conditions. Each case carries its datapath's options, with defaults
-// for those not given.
+// protocols × placements × services × rates × connections × requestBytes ×
+// responseBytes × datapaths, nested in that order with datapaths innermost,
+// so the datapaths of one point run back to back and are compared under the
+// same machine conditions. Each case carries its datapath's options, with
+// defaults for those not given; mode l7 with a protocol the l7 proxy does
+// not parse becomes l4, marked L7Fallback.
 func Expand(s *Spec) []Case {
 	t, l := &s.Topology, &s.Load
 	var cases []Case
-	for _, placement := range t.Placements {
-		for _, services := range t.Services {
-			for _, rate := range l.Rates {
-				for _, conns := range l.Connections {
-					for _, req := range l.RequestBytes {
-						for _, resp := range l.ResponseBytes {
-							for _, dp := range s.Datapaths {
-								cases = append(cases, Case{
-									ID:             caseID(dp, placement, services, rate, conns, req, resp),
-									Datapath:       dp,
-									Options:        options(s, dp),
-									Placement:      placement,
-									Nodes:          t.Nodes,
-									Services:       services,
-									PodsPerService: t.PodsPerService,
-									ClientPods:     t.ClientPods,
-									PodCIDR:        t.PodCIDR,
-									ServiceCIDR:    t.ServiceCIDR,
-									Rate:           rate,
-									Duration:       time.Duration(l.Duration),
-									Warmup:         time.Duration(l.Warmup),
-									Connections:    conns,
-									RequestBytes:   req,
-									ResponseBytes:  resp,
-									ServiceTime:    time.Duration(l.ServiceTime),
-									Repetitions:    l.Repetitions,
-									ProbeRequests:  l.ProbeRequests,
-								})
+	for _, protocol := range l.Protocols {
+		for _, placement := range t.Placements {
+			for _, services := range t.Services {
+				for _, rate := range l.Rates {
+					for _, conns := range l.Connections {
+						for _, req := range l.RequestBytes {
+							for _, resp := range l.ResponseBytes {
+								for _, dp := range s.Datapaths {
+									opts, fallback := protocolOptions(options(s, dp), protocol)
+									cases = append(cases, Case{
+										ID:             caseID(protocol, dp, placement, services, rate, conns, req, resp),
+										Datapath:       dp,
+										Options:        opts,
+										L7Fallback:     fallback,
+										Placement:      placement,
+										Protocol:       protocol,
+										Nodes:          t.Nodes,
+										Services:       services,
+										PodsPerService: t.PodsPerService,
+										ClientPods:     t.ClientPods,
+										PodCIDR:        t.PodCIDR,
+										ServiceCIDR:    t.ServiceCIDR,
+										Rate:           rate,
+										Duration:       time.Duration(l.Duration),
+										Warmup:         time.Duration(l.Warmup),
+										Connections:    conns,
+										RequestBytes:   req,
+										ResponseBytes:  resp,
+										ServiceTime:    time.Duration(l.ServiceTime),
+										Repetitions:    l.Repetitions,
+										ProbeRequests:  l.ProbeRequests,
+									})
+								}
 							}
 						}
 					}
@@ -59,9 +65,26 @@ func Expand(s *Spec) []Case {
 	return cases
 }
 
-func caseID(dp, placement string, services int, rate float64, conns, req, resp int) string {
-	return fmt.Sprintf("%s/%s/svc=%d/rate=%s/conns=%d/req=%d/resp=%d",
+// caseID names a case's point. An http1 case's ID does not name its
+// protocol, so that IDs from before the protocol dimension, such as a
+// baseline's, still match; every other protocol ends the ID.
+func caseID(protocol, dp, placement string, services int, rate float64, conns, req, resp int) string {
+	id := fmt.Sprintf("%s/%s/svc=%d/rate=%s/conns=%d/req=%d/resp=%d",
 		dp, placement, services, strconv.FormatFloat(rate, 'f', -1, 64), conns, req, resp)
+	if protocol != HTTP1 {
+		id += "/proto=" + protocol
+	}
+	return id
+}
+
+// protocolOptions are o for a case of protocol: mode l7 falls back to l4
+// for a protocol the l7 proxy does not parse, and says so.
+func protocolOptions(o DatapathOptions, protocol string) (DatapathOptions, bool) {
+	if o.Mode != ModeL7 || HTTPAware(protocol) {
+		return o, false
+	}
+	o.Mode = ModeL4
+	return o, true
 }
 
 // options are the datapath's options with defaults for those not given.
@@ -82,6 +105,11 @@ func options(s *Spec, dp string) DatapathOptions {
 func Hash(s *Spec, known Datapaths) string {
 	c := s.clone()
 	SetDefaults(c, known)
+	if slices.Equal(c.Load.Protocols, []string{DefaultProtocol}) {
+		// Omitted from the YAML (omitempty), so that a scenario written
+		// before the protocol dimension keeps its hash.
+		c.Load.Protocols = nil
+	}
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		// Only a MarshalYAML method can fail, and Duration's does not.
@@ -97,6 +125,7 @@ func (s *Spec) clone() *Spec {
 	c.Topology.Services = slices.Clone(s.Topology.Services)
 	c.Topology.Placements = slices.Clone(s.Topology.Placements)
 	c.Datapaths = slices.Clone(s.Datapaths)
+	c.Load.Protocols = slices.Clone(s.Load.Protocols)
 	c.Load.Rates = slices.Clone(s.Load.Rates)
 	c.Load.Connections = slices.Clone(s.Load.Connections)
 	c.Load.RequestBytes = slices.Clone(s.Load.RequestBytes)

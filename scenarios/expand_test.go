@@ -59,6 +59,7 @@ load: {rates: [1500], duration: 3s, warmup: 1s, connections: [2], requestBytes: 
 		Datapath:       sidecar,
 		Options:        DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn},
 		Placement:      Spread,
+		Protocol:       HTTP1,
 		Nodes:          4,
 		Services:       7,
 		PodsPerService: 2,
@@ -76,6 +77,39 @@ load: {rates: [1500], duration: 3s, warmup: 1s, connections: [2], requestBytes: 
 		ProbeRequests:  9,
 	}
 	if len(got) != 1 || got[0] != want {
+		t.Errorf("Expand =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestExpandProtocols(t *testing.T) {
+	s := mustLoad(t, `
+datapaths: [none, sidecar]
+datapathOptions: {sidecar: {mode: l7, mtls: true}}
+load: {protocol: [http1, grpc, tcp-crr]}
+`)
+	SetDefaults(s, testDatapaths)
+	if err := Validate(s, testDatapaths); err != nil {
+		t.Fatal(err)
+	}
+	type point struct {
+		id         string
+		protocol   string
+		mode       string
+		l7Fallback bool
+	}
+	var got []point
+	for _, c := range Expand(s) {
+		got = append(got, point{c.ID, c.Protocol, c.Options.Mode, c.L7Fallback})
+	}
+	want := []point{
+		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", HTTP1, ModeL4, false},
+		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", HTTP1, ModeL7, false},
+		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL4, false},
+		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL4, true},
+		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=tcp-crr", TCPCRR, ModeL4, false},
+		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=tcp-crr", TCPCRR, ModeL4, true},
+	}
+	if !slices.Equal(got, want) {
 		t.Errorf("Expand =\n%+v\nwant\n%+v", got, want)
 	}
 }
@@ -111,6 +145,15 @@ load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes:
 	if got := Hash(written, testDatapaths); got != h {
 		t.Errorf("Hash of a file writing out every default = %s, want %s", got, h)
 	}
+	// A scenario from before the protocol dimension keeps its hash.
+	// (The default spec's hash before the dimension existed.)
+	if before := "770701dbecc73f32d0b7dd72f9201012fff84bd5332640b0b9ca1806aaa4fe25"; h != before {
+		t.Errorf("Hash of the default spec = %s, want %s as before load.protocol existed", h, before)
+	}
+	written.Load.Protocols = []string{HTTP1}
+	if got := Hash(written, testDatapaths); got != h {
+		t.Errorf("Hash with protocol: [http1] written out = %s, want the default's %s", got, h)
+	}
 
 	changes := map[string]func(*Spec){
 		"name":           func(s *Spec) { s.Metadata.Name = "x" },
@@ -120,6 +163,8 @@ load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes:
 		"datapath":       func(s *Spec) { s.Datapaths = []string{none, ebpf} },
 		"datapath order": func(s *Spec) { s.Datapaths = []string{ebpf, none} },
 		"rate":           func(s *Spec) { s.Load.Rates = []float64{1000.5} },
+		"protocol":       func(s *Spec) { s.Load.Protocols = []string{H2C} },
+		"protocols":      func(s *Spec) { s.Load.Protocols = []string{HTTP1, H2C} },
 		"duration":       func(s *Spec) { s.Load.Duration = Duration(11 * time.Second) },
 		"response size":  func(s *Spec) { s.Load.ResponseBytes = []int{1025} },
 		"mtls":           func(s *Spec) { s.DatapathOptions = map[string]DatapathOptions{none: {MTLS: true}} },

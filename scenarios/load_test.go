@@ -58,6 +58,11 @@ var invalidFixtures = map[string][]string{
 		`invalid-type.yaml:7: load.connections[1]: "many" is not a whole number`,
 	},
 	"invalid-duration-unit.yaml": {`invalid-duration-unit.yaml:4: load.duration: "10" is not a duration; write it with a unit, such as 10s or 500ms`},
+	"invalid-protocol.yaml": {
+		`invalid-protocol.yaml:4: load.protocol[1]: unknown protocol "quic"; use http1, h2c, grpc, tcp-rr, tcp-crr`,
+		`invalid-protocol.yaml:4: load.protocol[2]: http1 is listed twice; remove the duplicate`,
+		`invalid-protocol.yaml:5: load.requestBytes[0]: 5000000 bytes do not fit in a gRPC message, which holds at most 4194288`,
+	},
 	"invalid-rate.yaml": {
 		`invalid-rate.yaml:6: load.rates[0]: rate must be > 0; use a positive requests-per-second value`,
 		`invalid-rate.yaml:8: load.rates[2]: rate must be > 0`,
@@ -153,7 +158,7 @@ func TestResolveValid(t *testing.T) {
 			}
 		}},
 		{"valid-full.yaml", func(t *testing.T, s *Spec) {
-			if got, want := len(Expand(s)), 3*2*2*2*2*1*4; got != want {
+			if got, want := len(Expand(s)), 5*3*2*2*2*2*1*4; got != want {
 				t.Errorf("len(Expand) = %d, want %d", got, want)
 			}
 			want := DatapathOptions{Mode: ModeL7, MTLS: true, Proxy: ProxyOn}

@@ -59,6 +59,9 @@ type Topology struct {
 // Traffic is the load section: what the client pods send. (Named Traffic,
 // not Load, because Load is the function that reads a scenario file.)
 type Traffic struct {
+	// Protocols are the workloads (a matrix dimension, written "protocol"):
+	// http1, h2c, grpc, tcp-rr, tcp-crr.
+	Protocols     []string  `yaml:"protocol,omitempty"`
 	Rates         []float64 `yaml:"rates"` // requests per second, open loop
 	Duration      Duration  `yaml:"duration"`
 	Warmup        Duration  `yaml:"warmup"`
@@ -82,6 +85,30 @@ type DatapathOptions struct {
 	Proxy string `yaml:"proxy"`
 }
 
+// The protocols a case can drive, the values of load.protocol.
+const (
+	// HTTP1 is HTTP/1.1 with keep-alive connections.
+	HTTP1 = "http1"
+	// H2C is HTTP/2 over cleartext with prior knowledge, many streams
+	// multiplexed on each connection.
+	H2C = "h2c"
+	// GRPC is unary calls of an echo service over gRPC.
+	GRPC = "grpc"
+	// TCPRR is a raw TCP request and response of fixed sizes on persistent
+	// connections (netperf TCP_RR).
+	TCPRR = "tcp-rr"
+	// TCPCRR is a new TCP connection per request: connect, request,
+	// response, close (netperf TCP_CRR).
+	TCPCRR = "tcp-crr"
+)
+
+// Protocols lists every protocol in the order the documentation gives them.
+var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR}
+
+// HTTPAware reports whether the l7 proxy understands protocol: it parses
+// HTTP/1.1 only, so every other protocol runs through the proxy at l4.
+func HTTPAware(protocol string) bool { return protocol == HTTP1 }
+
 // Duration is a time.Duration written as "10s" in YAML.
 type Duration time.Duration
 
@@ -89,10 +116,15 @@ type Duration time.Duration
 type Case struct {
 	// ID is stable and human readable, e.g.
 	// "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024".
-	ID        string
-	Datapath  string
-	Options   DatapathOptions
-	Placement string
+	ID       string
+	Datapath string
+	Options  DatapathOptions
+	// L7Fallback is set when the scenario asked for mode l7 but Protocol
+	// is one the l7 proxy does not parse (see HTTPAware): Options.Mode is
+	// then l4, and the result says so.
+	L7Fallback bool
+	Placement  string
+	Protocol   string
 
 	Nodes          int
 	Services       int

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // unusable are ranges that a pod or service address cannot come from.
@@ -31,6 +32,7 @@ func Validate(s *Spec, known Datapaths) error {
 	validateTopology(p, &s.Topology)
 	validateDatapaths(p, s, known)
 	validateLoad(p, &s.Load)
+	validateProtocols(p, &s.Load)
 	validateBounds(p, s)
 	validateGate(p, s)
 	validateMatrix(p, s)
@@ -269,6 +271,31 @@ func validateLoad(p *problems, l *Traffic) {
 	}
 	if l.ProbeRequests < 1 {
 		p.add("load.probeRequests", "must be at least 1, got %d; set how many requests the packet-path probe traces", l.ProbeRequests)
+	}
+}
+
+// validateProtocols checks load.protocol against the protocols meshbench
+// drives, and the message sizes each can carry.
+func validateProtocols(p *problems, l *Traffic) {
+	nonEmpty(p, "load.protocol", len(l.Protocols), "[http1]")
+	for i, proto := range l.Protocols {
+		if !slices.Contains(Protocols, proto) {
+			p.add(index("load.protocol", i), "unknown protocol %q; use %s", proto, strings.Join(Protocols, ", "))
+		}
+	}
+	duplicates(p, "load.protocol", l.Protocols)
+	if !slices.Contains(l.Protocols, GRPC) {
+		return
+	}
+	for _, f := range []struct {
+		field string
+		sizes []int
+	}{{"load.requestBytes", l.RequestBytes}, {"load.responseBytes", l.ResponseBytes}} {
+		for i, n := range f.sizes {
+			if n > MaxGRPCBytes {
+				p.add(index(f.field, i), "%d bytes do not fit in a gRPC message, which holds at most %d (4 MiB less the message's framing); lower it or remove grpc from load.protocol", n, MaxGRPCBytes)
+			}
+		}
 	}
 }
 

@@ -250,14 +250,15 @@ func (e *ebpfPath) Verify(ctx context.Context, t datapaths.Traffic) error {
 }
 
 // PathCounters reports the eBPF redirects: sk_msg messages handed socket to
-// socket and packets delivered with bpf_redirect_peer. The datapath has no
-// netfilter rules.
+// socket and packets delivered with bpf_redirect_peer, and the connections
+// connect4 steered to a node proxy or balanced to an endpoint. The datapath
+// has no netfilter rules.
 func (e *ebpfPath) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
 	c, err := e.counters(ctx)
 	if err != nil {
 		return datapaths.PathCounters{}, fmt.Errorf("read ebpf datapath counters: %w", err)
 	}
-	return datapaths.PathCounters{Redirects: c.Messages + c.PeerRedirected}, nil
+	return datapaths.PathCounters{Redirects: c.Messages + c.PeerRedirected, Connections: c.Steered + c.Balanced}, nil
 }
 
 // Components lists the node proxies' cgroups; none with the proxy off.

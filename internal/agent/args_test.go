@@ -12,8 +12,8 @@ import (
 func TestOptionsArgsRoundTrip(t *testing.T) {
 	t.Run("server", func(t *testing.T) {
 		for _, o := range []ServerOptions{
-			{Listen: DefaultListen},
-			{Listen: "127.0.0.1:0", ResponseBytes: 1024, ServiceTime: time.Millisecond, StallAfter: 200, StallFor: time.Second},
+			{Listen: DefaultListen, Protocol: HTTP1},
+			{Listen: "127.0.0.1:0", Protocol: TCPCRR, RequestBytes: 7, ResponseBytes: 1024, ServiceTime: time.Millisecond, StallAfter: 200, StallFor: time.Second},
 		} {
 			args := o.Args()
 			if args[0] != "agent" || args[1] != ServerRole {
@@ -27,8 +27,8 @@ func TestOptionsArgsRoundTrip(t *testing.T) {
 	})
 	t.Run("load", func(t *testing.T) {
 		for _, o := range []LoadOptions{
-			{Targets: []string{"http://10.0.0.1:80/"}, Connections: DefaultConnections, Workers: DefaultWorkers, Timeout: DefaultTimeout},
-			{Targets: []string{"http://10.0.0.1:80/", "http://10.0.0.2:80/"}, Connections: 8, RequestBytes: 512,
+			{Targets: []string{"http://10.0.0.1:80/"}, Protocol: HTTP1, Connections: DefaultConnections, Workers: DefaultWorkers, Timeout: DefaultTimeout},
+			{Targets: []string{"http://10.0.0.1:80/", "http://10.0.0.2:80/"}, Protocol: GRPC, Connections: 8, RequestBytes: 512, ResponseBytes: 9,
 				Workers: 2, MaxWorkers: 16, Timeout: time.Second},
 		} {
 			args := o.Args()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -52,35 +53,21 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 	if a.Count > 0 {
 		workers, maxWorkers = 1, 1 // closed loop: one request after another
 	}
-	// A vegeta Attacker stops for good when its attack ends, so each attack
-	// gets its own; the shared transport keeps the connections warm, and
-	// the attack's context cuts off requests in flight at its deadline.
-	// MaxBody(0) discards response bodies instead of collecting them.
-	client := *l.client
-	client.Transport = ctxTransport{ctx: actx, next: l.client.Transport}
-	atk := vegeta.NewAttacker(
-		vegeta.Client(&client),
-		vegeta.Workers(workers),
-		vegeta.MaxWorkers(maxWorkers),
-		vegeta.MaxBody(0),
-	)
-	results := atk.Attack(l.targeter, s, 0, a.Tag)
-	stop := context.AfterFunc(actx, func() { atk.Stop() })
+	samples, stop := l.run(actx, s, a.Tag, workers, maxWorkers)
 	defer stop()
 
-	st := newStream(id, enc, func() { atk.Stop() })
+	st := newStream(id, enc, stop)
 	done := wire.Done{Tag: a.Tag, Planned: s.total}
 	var errs uint64
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
-	for results != nil {
+	for samples != nil {
 		select {
-		case r, ok := <-results:
+		case smp, ok := <-samples:
 			if !ok {
-				results = nil
+				samples = nil
 				continue
 			}
-			smp := s.sample(r)
 			if smp.Error != "" {
 				errs++
 			}
@@ -105,6 +92,44 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 		done.Began = s.began.UnixNano()
 	}
 	return enc.Encode(wire.Message{ID: id, Done: &done})
+}
+
+// run starts the attack of s: vegeta's for http1 and h2c, openLoop's for
+// the other protocols. The samples channel closes when the attack ended;
+// stop ends it early, and must be called once it is no longer needed.
+func (l *loader) run(ctx context.Context, s *schedule, tag string, workers, maxWorkers uint64) (<-chan results.Sample, func()) {
+	if l.exch != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		return openLoop(ctx, s, l.exch, l.targets, workers, maxWorkers), cancel
+	}
+	// A vegeta Attacker stops for good when its attack ends, so each attack
+	// gets its own; the shared transport keeps the connections warm, and
+	// the attack's context cuts off requests in flight at its deadline.
+	// MaxBody(0) discards response bodies instead of collecting them.
+	client := *l.client
+	client.Transport = ctxTransport{ctx: ctx, next: l.client.Transport}
+	atk := vegeta.NewAttacker(
+		vegeta.Client(&client),
+		vegeta.Workers(workers),
+		vegeta.MaxWorkers(maxWorkers),
+		vegeta.MaxBody(0),
+	)
+	res := atk.Attack(l.targeter, s, 0, tag)
+	// Stop closes a channel: once, whoever asks first.
+	var once sync.Once
+	stopAtk := func() { once.Do(func() { atk.Stop() }) }
+	afterCtx := context.AfterFunc(ctx, stopAtk)
+	out := make(chan results.Sample)
+	go func() {
+		defer close(out)
+		for r := range res {
+			out <- s.sample(r)
+		}
+	}()
+	return out, func() {
+		afterCtx()
+		stopAtk()
+	}
 }
 
 // ctxTransport ends every request, response body included, when ctx ends;

@@ -6,12 +6,14 @@
 //
 // Workload roles:
 //
-//   - server (Server, ServerOptions): a lean HTTP/1.1 echo server with a
-//     fixed response size, an optional service time and an optional
-//     one-off stall;
-//   - load (Load, LoadOptions): an open-loop load generator built on the
-//     vegeta library that measures every request from its intended send
-//     time.
+//   - server (Server, ServerOptions): a lean echo server of one protocol
+//     (Protocols: HTTP/1.1, h2c, the gRPC echo service, or fixed TCP
+//     exchanges) with a fixed response size, an optional service time and
+//     an optional one-off stall;
+//   - load (Load, LoadOptions): an open-loop load generator of the same
+//     protocols that measures every request from its intended send time:
+//     vegeta sends http1 and h2c, openLoop's workers the others, both paced
+//     by one schedule.
 //
 // The other roles live beside what they serve (the proxy, the node agents);
 // builtin/roles.go lists every role a meshbench binary runs. Each role

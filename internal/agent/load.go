@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -33,19 +34,32 @@ const (
 
 // LoadOptions are the load role's flags.
 type LoadOptions struct {
-	// Targets are http URLs whose hosts are IP literals, attacked round-robin.
+	// Targets are http URLs whose hosts are IP literals, attacked
+	// round-robin; protocols other than http1 and h2c use their host and
+	// port.
 	Targets []string
-	// Connections caps the keep-alive connections per target, busy or idle.
+	// Protocol is what the agent sends (Protocols); "" is http1.
+	Protocol string
+	// Connections caps the keep-alive connections per target, busy or
+	// idle; h2c, grpc and tcp-rr open exactly that many (as requests need
+	// them), and tcp-crr keeps at most that many exchanges in flight.
 	Connections int
-	// RequestBytes, when > 0, makes every request a POST with a body of
-	// that size; otherwise requests are GETs.
+	// RequestBytes, when > 0, makes every HTTP request a POST with a body
+	// of that size (otherwise requests are GETs); it is the size of a gRPC
+	// request's body and of a TCP request (at least 1 byte).
 	RequestBytes int
-	// Workers is the number of vegeta workers an attack starts with; vegeta
-	// adds more when all are busy, up to MaxWorkers. MaxWorkers 0 means one
-	// per connection: a worker beyond that would only wait for a connection,
-	// a goroutine more for a generator that already falls behind. Requests
-	// that find every worker busy wait in the pacer and their latency, from
-	// the intended time, shows it either way.
+	// ResponseBytes is the size of a TCP response (at least 1 byte), which
+	// the agent reads before it counts the exchange as done; the other
+	// protocols delimit their responses themselves.
+	ResponseBytes int
+	// Workers is the number of workers an attack starts with; more are
+	// added when all are busy, up to MaxWorkers. MaxWorkers 0 means one
+	// per request that can be in flight (a connection, or a stream of
+	// maxStreams on each h2c and grpc connection): a worker beyond that
+	// would only wait for a connection, a goroutine more for a generator
+	// that already falls behind. Requests that find every worker busy wait
+	// in the pacer and their latency, from the intended time, shows it
+	// either way.
 	Workers    uint64
 	MaxWorkers uint64
 	// Timeout bounds each request, the wait for a connection included.
@@ -57,8 +71,10 @@ type LoadOptions struct {
 func (o LoadOptions) Args() []string {
 	return []string{"agent", LoadRole,
 		"--targets", strings.Join(o.Targets, ","),
+		"--protocol", cmp.Or(o.Protocol, HTTP1),
 		"--connections", strconv.Itoa(o.Connections),
 		"--request-bytes", strconv.Itoa(o.RequestBytes),
+		"--response-bytes", strconv.Itoa(o.ResponseBytes),
 		"--workers", strconv.FormatUint(o.Workers, 10),
 		"--max-workers", strconv.FormatUint(o.MaxWorkers, 10),
 		"--timeout", o.Timeout.String(),
@@ -73,12 +89,17 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 		o.Targets, err = parseTargets(s)
 		return err
 	})
+	fs.StringVar(&o.Protocol, "protocol", HTTP1, "`protocol` to send: "+strings.Join(Protocols, ", "))
 	fs.IntVar(&o.Connections, "connections", DefaultConnections, "keep-alive connections per target")
-	fs.IntVar(&o.RequestBytes, "request-bytes", 0, "POST body size in `bytes` (0: GET)")
+	fs.IntVar(&o.RequestBytes, "request-bytes", 0, "request body size in `bytes` (http: 0 is a GET)")
+	fs.IntVar(&o.ResponseBytes, "response-bytes", 0, "TCP response size in `bytes`")
 	fs.Uint64Var(&o.Workers, "workers", DefaultWorkers, "initial number of workers")
 	fs.Uint64Var(&o.MaxWorkers, "max-workers", 0, "maximum number of workers (0: one per connection)")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "per-request timeout")
 	if err := parseFlags(fs, args, stderr); err != nil {
+		return o, err
+	}
+	if err := checkProtocol(o.Protocol); err != nil {
 		return o, err
 	}
 	switch {
@@ -86,8 +107,8 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 		return o, errors.New("--targets is required")
 	case o.Connections < 1:
 		return o, errors.New("--connections must be at least 1")
-	case o.RequestBytes < 0:
-		return o, errors.New("--request-bytes must not be negative")
+	case o.RequestBytes < 0 || o.ResponseBytes < 0:
+		return o, errors.New("--request-bytes and --response-bytes must not be negative")
 	case o.Workers < 1:
 		return o, errors.New("--workers must be at least 1")
 	case o.Timeout <= 0:
@@ -126,8 +147,11 @@ func Load(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	l := newLoader(o)
-	defer l.client.CloseIdleConnections()
+	l, err := newLoader(o)
+	if err != nil {
+		return err
+	}
+	defer l.close()
 	enc := wire.NewEncoder(stdout)
 	if err := enc.Encode(wire.Message{Ready: &wire.Ready{Pid: os.Getpid()}}); err != nil {
 		return err
@@ -135,40 +159,85 @@ func Load(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return control(ctx, stdin, enc, l.handle)
 }
 
-// loader runs one attack at a time. Its client outlives the attacks, so
+// loader runs one attack at a time. Its client (http1, h2c: vegeta's) or
+// exchanger (the other protocols: openLoop's) outlives the attacks, so
 // connections stay warm from one to the next.
 type loader struct {
-	client     *http.Client
-	targeter   vegeta.Targeter
+	client   *http.Client
+	targeter vegeta.Targeter
+	exch     exchanger
+	targets  int
+	// Workers of an open-loop attack (a closed loop has one).
 	workers    uint64
 	maxWorkers uint64
 	// Totals over all attacks; only the command loop touches them.
 	requests, errors uint64
-	// conns counts the TCP connections the client opened, which the
-	// datapaths' counts are checked against.
-	conns *atomic.Uint64
+	// dials counts the connections every protocol's client opened, which
+	// the datapaths' counts are checked against.
+	dials *dialer
 }
 
-func newLoader(o LoadOptions) *loader {
+// dialer opens the load agent's TCP connections, whatever the protocol, and
+// counts those it opened.
+type dialer struct {
+	d net.Dialer
+	n atomic.Uint64
+}
+
+func newDialer() *dialer { return &dialer{d: net.Dialer{KeepAlive: 30 * time.Second}} }
+
+// DialContext dials as net.Dialer does and counts a connection it opened.
+func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.d.DialContext(ctx, network, addr)
+	if err == nil {
+		d.n.Add(1)
+	}
+	return c, err
+}
+
+func newLoader(o LoadOptions) (*loader, error) {
+	l := &loader{targets: len(o.Targets), workers: o.Workers, maxWorkers: o.MaxWorkers, dials: newDialer()}
+	if l.maxWorkers == 0 {
+		inFlight := o.Connections
+		if multiplexed(o.Protocol) {
+			inFlight *= maxStreams
+		}
+		l.maxWorkers = uint64(inFlight * len(o.Targets))
+	}
+	var addrs []string
+	for _, t := range o.Targets {
+		u, _ := url.Parse(t) // parseTargets checked it
+		addrs = append(addrs, u.Host)
+	}
+	switch o.Protocol {
+	case GRPC:
+		c, err := newGRPCClient(addrs, o, l.dials)
+		if err != nil {
+			return nil, err
+		}
+		l.exch = c
+		return l, nil
+	case TCPRR:
+		l.exch = newTCPRR(addrs, o, l.dials)
+		return l, nil
+	case TCPCRR:
+		l.exch = newTCPCRR(addrs, o, l.dials)
+		return l, nil
+	}
 	// The transport is what vegeta.KeepAlive(true), Connections and
 	// MaxConnections would configure, built here once to be shared by
 	// every attack's Attacker. No Proxy: agents talk to pod and service
 	// IPs directly, whatever the environment says.
-	conns := new(atomic.Uint64)
-	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err == nil {
-				conns.Add(1)
-			}
-			return c, err
-		},
+	var tr http.RoundTripper = &http.Transport{
+		DialContext:         l.dials.DialContext,
 		MaxIdleConnsPerHost: o.Connections,
 		MaxConnsPerHost:     o.Connections,
 		DisableCompression:  true,
 	}
-	client := &http.Client{
+	if o.Protocol == H2C {
+		tr = newH2CConns(o.Connections, l.dials)
+	}
+	l.client = &http.Client{
 		Transport: tr,
 		Timeout:   o.Timeout,
 		// Redirects are answers to count, not to follow.
@@ -182,17 +251,17 @@ func newLoader(o LoadOptions) *loader {
 	for i, u := range o.Targets {
 		targets[i] = vegeta.Target{Method: method, URL: u, Body: body}
 	}
-	maxWorkers := o.MaxWorkers
-	if maxWorkers == 0 {
-		maxWorkers = uint64(o.Connections * len(o.Targets))
+	l.targeter = vegeta.NewStaticTargeter(targets...)
+	return l, nil
+}
+
+// close ends the loader's connections.
+func (l *loader) close() {
+	if l.exch != nil {
+		l.exch.close()
+		return
 	}
-	return &loader{
-		client:     client,
-		targeter:   vegeta.NewStaticTargeter(targets...),
-		workers:    o.Workers,
-		maxWorkers: maxWorkers,
-		conns:      conns,
-	}
+	l.client.CloseIdleConnections()
 }
 
 func (l *loader) handle(ctx context.Context, cmd wire.Command, enc *wire.Encoder) error {
@@ -203,7 +272,7 @@ func (l *loader) handle(ctx context.Context, cmd wire.Command, enc *wire.Encoder
 		return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{
 			"requests":    l.requests,
 			"errors":      l.errors,
-			"connections": l.conns.Load(),
+			"connections": l.dials.n.Load(),
 		}})
 	}
 	return errors.New("empty command: want an attack or stats")

@@ -14,9 +14,20 @@ import (
 )
 
 func TestLoad(t *testing.T) {
-	const responseBytes = 100
-	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", ResponseBytes: responseBytes}.Args()...)
-	load := start(t, "agent", "load", "--targets", "http://"+srv.ready.Addr+"/", "--connections", "8")
+	for _, protocol := range Protocols {
+		t.Run(protocol, func(t *testing.T) { testLoad(t, protocol) })
+	}
+}
+
+// testLoad runs attacks of protocol against a server of its own and checks
+// every sample, the schedule, and what the server counted.
+func testLoad(t *testing.T, protocol string) {
+	const requestBytes, responseBytes, conns = 30, 100, 8
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, RequestBytes: requestBytes, ResponseBytes: responseBytes}.Args()...)
+	load := start(t, LoadOptions{
+		Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Connections: conns,
+		RequestBytes: requestBytes, ResponseBytes: responseBytes, Workers: DefaultWorkers, Timeout: DefaultTimeout,
+	}.Args()...)
 
 	// The attacks run one after another on the same agent: a later one
 	// proves that the agent serves more than one attack.
@@ -53,6 +64,9 @@ func TestLoad(t *testing.T) {
 				if s.Latency < s.Service || s.Service <= 0 {
 					t.Fatalf("sample %+v: latency from intended time below service time", s)
 				}
+				if (s.Connect > 0) != (protocol == TCPCRR) || s.Connect > s.Service {
+					t.Fatalf("sample %+v: want a connect time within the service time for tcp-crr only", s)
+				}
 				if interval > 0 {
 					if want := done.Began + int64(s.Seq)*int64(interval); s.Intended != want {
 						t.Fatalf("sample %d intended at %d, want %d (schedule)", s.Seq, s.Intended, want)
@@ -72,8 +86,22 @@ func TestLoad(t *testing.T) {
 	if got := load.stats(t); got["requests"] != total || got["errors"] != 0 {
 		t.Errorf("load stats = %v, want %d requests, 0 errors", got, total)
 	}
-	if got := srv.stats(t)["requests"]; got != total {
+	st := srv.stats(t)
+	if got := st["requests"]; got != total {
 		t.Errorf("server counted %d requests, want %d", got, total)
+	}
+	switch protocol {
+	case TCPCRR:
+		if got := st["connections"]; got != total {
+			t.Errorf("tcp-crr: server accepted %d connections, want one per request, %d", got, total)
+		}
+	default:
+		// Persistent connections, at most conns of them, and h2c and
+		// grpc open exactly conns (streams do not add any).
+		got, want := st["connections"], uint64(conns)
+		if multiplexed(protocol) && got != want || got < 1 || got > want {
+			t.Errorf("%s: server accepted %d connections, want %d at most (exactly for h2c and grpc)", protocol, got, want)
+		}
 	}
 }
 
@@ -135,10 +163,17 @@ func TestLoadCountsErrors(t *testing.T) {
 // while vegeta's own latency, from the actual send, sees only the stalled
 // request.
 func TestLoadShowsStall(t *testing.T) {
+	for _, protocol := range Protocols {
+		t.Run(protocol, func(t *testing.T) { testLoadShowsStall(t, protocol) })
+	}
+}
+
+func testLoadShowsStall(t *testing.T, protocol string) {
 	const stall = 500 * time.Millisecond
-	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", StallAfter: 200, StallFor: stall}.Args()...)
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, StallAfter: 200, StallFor: stall}.Args()...)
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + srv.ready.Addr + "/"},
+		Protocol:    protocol,
 		Connections: 1,
 		Workers:     1,
 		MaxWorkers:  1,
@@ -213,6 +248,14 @@ func TestLoadRejectsHostNames(t *testing.T) {
 // answers: the attack ends by its Deadline, long before the per-request
 // timeout, with the requests in flight failed and the rest not sent.
 func TestLoadDeadlineCutsBlackHole(t *testing.T) {
+	for _, protocol := range Protocols {
+		t.Run(protocol, func(t *testing.T) { testLoadDeadlineCutsBlackHole(t, protocol) })
+	}
+}
+
+// testLoadDeadlineCutsBlackHole attacks a listener that accepts and never
+// answers.
+func testLoadDeadlineCutsBlackHole(t *testing.T, protocol string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +284,7 @@ func TestLoadDeadlineCutsBlackHole(t *testing.T) {
 	const timeout = time.Minute
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + ln.Addr().String() + "/"},
+		Protocol:    protocol,
 		Connections: 4,
 		Workers:     1,
 		Timeout:     timeout,
@@ -254,8 +298,10 @@ func TestLoadDeadlineCutsBlackHole(t *testing.T) {
 	if took >= timeout/2 {
 		t.Errorf("attack took %s, want it cut off by its deadline (%s), well before the %s request timeout", took, Deadline(d), timeout)
 	}
-	if done.Planned != 100 || done.Requests >= done.Planned || uint64(len(samples)) != done.Requests {
-		t.Errorf("Done = %+v with %d samples, want 100 planned and fewer sent, one sample each", done, len(samples))
+	// With one request in flight per connection, most are never sent;
+	// multiplexed on streams, all may be.
+	if done.Planned != 100 || done.Requests > done.Planned || !multiplexed(protocol) && done.Requests == done.Planned || uint64(len(samples)) != done.Requests {
+		t.Errorf("Done = %+v with %d samples, want 100 planned and fewer sent (all at most, multiplexed), one sample each", done, len(samples))
 	}
 	for _, s := range samples {
 		if s.Error == "" || s.Code != 0 {
@@ -302,5 +348,104 @@ func TestLoadShortfallAboveCeiling(t *testing.T) {
 	}
 	if rep.Unsent == 0 || rep.Unsent+rep.Requests != done.Planned {
 		t.Errorf("%d sent, %d unsent, want %d planned with some not sent by the deadline", rep.Requests, rep.Unsent, done.Planned)
+	}
+}
+
+// MaxGRPCBytes is gRPC's own limit: a call at it goes through, one byte
+// past the message limit fails.
+func TestGRPCMessageLimit(t *testing.T) {
+	for _, tt := range []struct {
+		bytes int
+		ok    bool
+	}{
+		{MaxGRPCBytes, true},
+		{4<<20 + 1, false},
+	} {
+		srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: GRPC, ResponseBytes: tt.bytes}.Args()...)
+		load := start(t, LoadOptions{
+			Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: GRPC, Connections: 1,
+			RequestBytes: tt.bytes, Workers: 1, Timeout: DefaultTimeout,
+		}.Args()...)
+		samples, _ := load.attack(t, wire.Attack{Tag: "limit", Count: 1})
+		if len(samples) != 1 || (samples[0].Error == "") != tt.ok || tt.ok && samples[0].BytesIn != uint32(tt.bytes) {
+			t.Errorf("grpc call of %d bytes each way: %+v, want success %t", tt.bytes, samples, tt.ok)
+		}
+	}
+}
+
+// A tcp-crr server that answers but never closes fails each exchange by
+// the attack's deadline: the wait for the close is cut off too.
+func TestTCPCRRWaitsForCloseWithinDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			go func() {
+				buf := make([]byte, 1)
+				if _, err := io.ReadFull(c, buf); err == nil {
+					c.Write(buf) // the response, and no close
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	const timeout = time.Minute
+	load := start(t, LoadOptions{
+		Targets: []string{"http://" + ln.Addr().String() + "/"}, Protocol: TCPCRR,
+		Connections: 2, Workers: 1, Timeout: timeout,
+	}.Args()...)
+	began := time.Now()
+	samples, _ := load.attack(t, wire.Attack{Tag: "noclose", Rate: 10, Duration: time.Second})
+	if took := time.Since(began); took >= timeout/2 {
+		t.Fatalf("attack took %s, want it cut off by its deadline (%s)", took, Deadline(time.Second))
+	}
+	if len(samples) == 0 {
+		t.Fatal("no samples")
+	}
+	for _, s := range samples {
+		if !strings.Contains(s.Error, "read the server's close") {
+			t.Errorf("sample %+v, want it failed waiting for the server's close", s)
+		}
+	}
+}
+
+// TCP messages larger than the read buffer go through whole, both ways.
+func TestTCPLargeMessages(t *testing.T) {
+	const requestBytes, responseBytes = 3*maxReadBuffer + 7, 5*maxReadBuffer + 1
+	for _, protocol := range []string{TCPRR, TCPCRR} {
+		t.Run(protocol, func(t *testing.T) {
+			srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, RequestBytes: requestBytes, ResponseBytes: responseBytes}.Args()...)
+			load := start(t, LoadOptions{
+				Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Connections: 2,
+				RequestBytes: requestBytes, ResponseBytes: responseBytes, Workers: 1, Timeout: DefaultTimeout,
+			}.Args()...)
+			samples, _ := load.attack(t, wire.Attack{Tag: "large", Count: 3})
+			for _, s := range samples {
+				if s.Error != "" || s.BytesIn != responseBytes {
+					t.Errorf("sample %+v, want %d bytes in and no error", s, responseBytes)
+				}
+			}
+			if got := srv.stats(t)["requests"]; len(samples) != 3 || got != 3 {
+				t.Errorf("%d samples, server answered %d; want 3 each", len(samples), got)
+			}
+		})
 	}
 }

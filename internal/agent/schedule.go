@@ -125,3 +125,25 @@ func bytesIn(r *vegeta.Result) uint32 {
 	}
 	return uint32(n)
 }
+
+// sampleOf is the sample of exchange seq of an openLoop attack, sent at
+// sent and ended at end.
+func (s *schedule) sampleOf(seq uint64, sent, end time.Time, o outcome) results.Sample {
+	intended := sent
+	if s.interval > 0 {
+		intended = s.intended(seq)
+	}
+	smp := results.Sample{
+		Seq:      seq,
+		Intended: intended.UnixNano(),
+		Latency:  end.Sub(intended),
+		Service:  end.Sub(sent),
+		Code:     o.code,
+		BytesIn:  o.bytesIn,
+		Connect:  o.connect,
+	}
+	if o.err != nil {
+		smp.Code, smp.Error = 0, o.err.Error()
+	}
+	return smp
+}

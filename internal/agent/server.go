@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,13 @@ const DefaultListen = ":8080"
 type ServerOptions struct {
 	// Listen is the TCP address to serve on.
 	Listen string
+	// Protocol is what the server speaks (Protocols; "" is http1): HTTP/1.1
+	// for http1, h2c only for h2c, the gRPC echo service for grpc, fixed
+	// exchanges of RequestBytes and ResponseBytes for tcp-rr and tcp-crr.
+	Protocol string
+	// RequestBytes is the size of a tcp-rr or tcp-crr request, which the
+	// server reads before answering (at least 1 byte; see tcpSize).
+	RequestBytes int
 	// ResponseBytes is the size of every response body.
 	ResponseBytes int
 	// ServiceTime is how long the server waits before answering each request.
@@ -42,6 +51,8 @@ type ServerOptions struct {
 func (o ServerOptions) Args() []string {
 	return []string{"agent", ServerRole,
 		"--listen", o.Listen,
+		"--protocol", cmp.Or(o.Protocol, HTTP1),
+		"--request-bytes", strconv.Itoa(o.RequestBytes),
 		"--response-bytes", strconv.Itoa(o.ResponseBytes),
 		"--service-time", o.ServiceTime.String(),
 		"--stall-after", strconv.FormatUint(o.StallAfter, 10),
@@ -53,6 +64,8 @@ func parseServerFlags(args []string, stderr io.Writer) (ServerOptions, error) {
 	var o ServerOptions
 	fs := flag.NewFlagSet(ServerRole, flag.ContinueOnError)
 	fs.StringVar(&o.Listen, "listen", DefaultListen, "TCP `address` to serve on")
+	fs.StringVar(&o.Protocol, "protocol", HTTP1, "`protocol` to serve: "+strings.Join(Protocols, ", "))
+	fs.IntVar(&o.RequestBytes, "request-bytes", 0, "tcp-rr and tcp-crr request size in `bytes`")
 	fs.IntVar(&o.ResponseBytes, "response-bytes", 0, "response body size in `bytes`")
 	fs.DurationVar(&o.ServiceTime, "service-time", 0, "wait before answering each request")
 	fs.Uint64Var(&o.StallAfter, "stall-after", 0, "after `n` requests, stall the next one once (0: never)")
@@ -60,17 +73,21 @@ func parseServerFlags(args []string, stderr io.Writer) (ServerOptions, error) {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
 	}
+	if err := checkProtocol(o.Protocol); err != nil {
+		return o, err
+	}
 	switch {
-	case o.ResponseBytes < 0:
-		return o, errors.New("--response-bytes must not be negative")
+	case o.ResponseBytes < 0 || o.RequestBytes < 0:
+		return o, errors.New("--request-bytes and --response-bytes must not be negative")
 	case o.ServiceTime < 0 || o.StallFor < 0:
 		return o, errors.New("--service-time and --stall-for must not be negative")
 	}
 	return o, nil
 }
 
-// Server runs the server role: a lean HTTP/1.1 echo server that answers
-// Stats with the requests it served.
+// Server runs the server role: a lean echo server of its protocol that
+// answers Stats with the requests it served ("requests": HTTP requests,
+// gRPC calls or TCP exchanges) and the "connections" it accepted.
 func Server(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseServerFlags(args, stderr)
 	if err != nil {
@@ -82,11 +99,11 @@ func Server(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	e := newEcho(o)
-	srv := &http.Server{Handler: e, ErrorLog: log.New(stderr, "server: ", 0)}
+	srv := newProtocolServer(o, e, stderr)
 	served := make(chan error, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		served <- srv.Serve(ln)
+		served <- srv.serve(ln)
 		cancel()
 	}()
 
@@ -95,12 +112,52 @@ func Server(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err == nil {
 		err = control(ctx, stdin, enc, e.handle)
 	}
-	srv.Close()
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
-		return fmt.Errorf("serve http: %w", serr)
+	srv.close()
+	if serr := <-served; serr != nil {
+		return fmt.Errorf("serve %s: %w", o.Protocol, serr)
 	}
 	return err
 }
+
+// protocolServer serves one protocol on a listener until close.
+type protocolServer interface {
+	// serve returns nil once close ended it, and why it stopped otherwise.
+	serve(ln net.Listener) error
+	close()
+}
+
+func newProtocolServer(o ServerOptions, e *echo, stderr io.Writer) protocolServer {
+	switch o.Protocol {
+	case GRPC:
+		return newGRPCServer(e)
+	case TCPRR, TCPCRR:
+		ctx, cancel := context.WithCancel(context.Background())
+		return &tcpServer{e: e, reqBytes: o.RequestBytes, once: o.Protocol == TCPCRR, ctx: ctx, cancel: cancel}
+	}
+	srv := &http.Server{Handler: e, ErrorLog: log.New(stderr, "server: ", 0), ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			e.conns.Add(1)
+		}
+	}}
+	if o.Protocol == H2C {
+		// h2c with prior knowledge only: a client that fell back to
+		// HTTP/1.1 would measure another protocol, so it fails instead.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return httpServer{srv}
+}
+
+type httpServer struct{ *http.Server }
+
+func (s httpServer) serve(ln net.Listener) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s httpServer) close() { s.Close() }
 
 // echo answers every request with the same preallocated body.
 type echo struct {
@@ -110,6 +167,8 @@ type echo struct {
 	stallAfter    uint64
 	stallFor      time.Duration
 	requests      atomic.Uint64
+	// conns counts the connections accepted.
+	conns atomic.Uint64
 }
 
 // contentType is set explicitly so that net/http does not sniff each body.
@@ -132,11 +191,7 @@ func (e *echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	wait := e.serviceTime
-	if e.stallAfter > 0 && n == e.stallAfter+1 {
-		wait += e.stallFor
-	}
-	if wait > 0 && sleepUntil(r.Context(), time.Now().Add(wait)) != nil {
+	if e.wait(r.Context(), n) != nil {
 		return // the client went away
 	}
 	// Assigning the canonical keys directly saves net/http an allocation
@@ -147,9 +202,25 @@ func (e *echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(e.body) // a failed write is the client's to see
 }
 
+// wait waits the service time before answering request n (from 1), and
+// the stall once; it fails when ctx ends first.
+func (e *echo) wait(ctx context.Context, n uint64) error {
+	wait := e.serviceTime
+	if e.stallAfter > 0 && n == e.stallAfter+1 {
+		wait += e.stallFor
+	}
+	if wait > 0 {
+		return sleepUntil(ctx, time.Now().Add(wait))
+	}
+	return nil
+}
+
 func (e *echo) handle(_ context.Context, cmd wire.Command, enc *wire.Encoder) error {
 	if !cmd.Stats {
 		return errors.New("the server answers only stats commands")
 	}
-	return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{"requests": e.requests.Load()}})
+	return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{
+		"requests":    e.requests.Load(),
+		"connections": e.conns.Load(),
+	}})
 }

@@ -78,3 +78,26 @@ func get(tb testing.TB, client *http.Client, url string, bodyBytes int) []byte {
 	}
 	return body
 }
+
+// The h2c server speaks HTTP/2 with prior knowledge only: an HTTP/1.1
+// client fails instead of measuring HTTP/1.1, and an h2c client is served
+// over HTTP/2.
+func TestServerH2COnly(t *testing.T) {
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: H2C, ResponseBytes: 10}.Args()...)
+	url := "http://" + srv.ready.Addr + "/"
+	h1 := &http.Client{Timeout: 10 * time.Second}
+	if resp, err := h1.Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("HTTP/1.1 GET of the h2c server: %s, want it refused", resp.Status)
+	}
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: newH2CConns(1, newDialer())}
+	t.Cleanup(h2.CloseIdleConnections)
+	resp, err := h2.Get(url)
+	if err != nil {
+		t.Fatalf("h2c GET: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Errorf("h2c GET: %s %s, want HTTP/2.0 200", resp.Proto, resp.Status)
+	}
+}

@@ -136,6 +136,10 @@ func benchName(c *results.Case) string {
 		fmt.Sprintf("req=%d", c.RequestBytes),
 		fmt.Sprintf("resp=%d", c.ResponseBytes),
 	)
+	if p := c.ProtocolName(); p != "http1" {
+		// http1 names stay as they were before protocols, as case IDs do.
+		parts = append(parts, "proto="+nameComponent(p))
+	}
 	return strings.Join(parts, "/")
 }
 

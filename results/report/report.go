@@ -92,6 +92,7 @@ func newView(dir string, run *results.Run, draw bool) (*view, error) {
 // "cross-node · 1 service · 1000 req/s · 8 connections · 0B/1KiB".
 func pointTitle(c *results.Case) string {
 	return strings.Join([]string{
+		c.ProtocolName(),
 		c.Placement,
 		servicesText(c.Services),
 		strconv.FormatFloat(c.Rate, 'f', -1, 64) + " req/s",

@@ -279,11 +279,15 @@ func (m *Mesh) Strict(node string) []steer.Reject {
 func TableName(datapath, runID string) string { return "mb-" + datapath + "-" + runID }
 
 // PathCounters reports the datapath's netfilter rule hits, as the proxies
-// beside the rules count them. NAT rules see only a connection's first
-// packet, so warm keep-alive connections add none.
+// beside the rules count them, and the connections the proxies accepted
+// from applications. NAT rules see only a connection's first packet, so
+// warm keep-alive connections add none.
 func (m *Mesh) PathCounters(ctx context.Context) (datapaths.PathCounters, error) {
 	stats, err := m.Stats(ctx)
-	return datapaths.PathCounters{NetfilterHits: Sum(stats, m.Proxies, proxy.StatRedirectHits, nil)}, err
+	return datapaths.PathCounters{
+		NetfilterHits: Sum(stats, m.Proxies, proxy.StatRedirectHits, nil),
+		Connections:   Sum(stats, m.Proxies, proxy.StatConnsOutbound, nil),
+	}, err
 }
 
 // Stats returns each proxy's counters, in m.Proxies order. A dead proxy is
