@@ -63,6 +63,7 @@ FUZZ := \
 	./datapaths/steer:FuzzParseRule \
 	./datapaths/proxy:FuzzDecodeServices \
 	./datapaths/proxy:FuzzReadConnect \
+	./datapaths/proxy:FuzzL7 \
 	./datapaths/ebpf:FuzzAgentConfig
 
 fuzz:

@@ -2,11 +2,15 @@ package proxy
 
 import (
 	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeServices feeds the service-table decoder arbitrary bytes,
@@ -51,6 +55,35 @@ func FuzzReadConnect(f *testing.F) {
 		dst, err := readConnect(bufio.NewReader(strings.NewReader(req)))
 		if err == nil && (!dst.IsValid() || !dst.Addr().Is4()) {
 			t.Errorf("CONNECT %q accepted with target %v, want an IPv4 address and port", req, dst)
+		}
+	})
+}
+
+// FuzzL7 sends arbitrary bytes to an l7 proxy in front of an echo server,
+// on loopback: whatever a client sends, the proxy must not crash, and must
+// go on serving a well-formed request afterwards.
+func FuzzL7(f *testing.F) {
+	srv := newEchoServer(f)
+	p := startProxy(f, Config{Mode: L7, Outbound: loopback, OrigDst: fixedDst(srv.addr)})
+	entry := p.Addrs().Outbound
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\nab"))
+	f.Add([]byte("GET / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("\x00\xff garbage\r\n\r\n"))
+	client := clientVia(f, entry, false)
+	f.Fuzz(func(t *testing.T, req []byte) {
+		conn, err := net.DialTimeout("tcp4", entry.String(), time.Second)
+		if err != nil {
+			t.Fatalf("dial the proxy: %v", err)
+		}
+		conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		conn.Write(req)
+		conn.(*net.TCPConn).CloseWrite() // the proxy sees the request end
+		io.Copy(io.Discard, conn)        // until the proxy closes or the deadline
+		conn.Close()
+		if body, err := get(t, client, srv.addr, http.MethodGet, "/after", ""); err != nil || body != "GET /after " {
+			t.Fatalf("after %q the proxy answered a GET with %q, %v", req, body, err)
 		}
 	})
 }
