@@ -123,6 +123,7 @@ func (s *costSampler) stop(ctx context.Context, requests uint64) ([]results.Node
 			Proxies:                       dp.Procs,
 			DatapathMemoryBytesMean:       dp.PSSMeanBytes,
 			DatapathMemoryBytesPeak:       dp.PSSPeakBytes,
+			DatapathUSSBytesMean:          dp.USSMeanBytes,
 			DatapathCgroupMemoryBytesMean: dp.CgroupMemoryMeanBytes,
 			DatapathCPUSeconds:            dp.CPUSeconds,
 			AppMemoryBytesMean:            app.PSSMeanBytes,

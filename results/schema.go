@@ -172,10 +172,13 @@ type Repetition struct {
 
 // NodeCost is what the datapath costs one node during the load phase.
 type NodeCost struct {
-	Node                          string  `json:"node"`
-	Proxies                       int     `json:"proxies"`
-	DatapathMemoryBytesMean       float64 `json:"datapath_memory_bytes_mean"`
-	DatapathMemoryBytesPeak       float64 `json:"datapath_memory_bytes_peak"`
+	Node                    string  `json:"node"`
+	Proxies                 int     `json:"proxies"`
+	DatapathMemoryBytesMean float64 `json:"datapath_memory_bytes_mean"`
+	DatapathMemoryBytesPeak float64 `json:"datapath_memory_bytes_peak"`
+	// DatapathUSSBytesMean is the datapath's unique set size: private
+	// pages only, without the share of the binary's pages that PSS counts.
+	DatapathUSSBytesMean          float64 `json:"datapath_uss_bytes_mean,omitempty"`
 	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
 	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
 	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`

@@ -157,6 +157,11 @@ func CostTable(cases []Case) *Table {
 			Measured("DP CPU/1K REQ", BusiestNode(func(n NodeCost) float64 { return n.DatapathCPUPer1kRequests }, FormatSeconds)),
 		)
 	}
+	if has(func(c *Case) bool {
+		return slices.ContainsFunc(c.NodeCosts, func(n NodeCost) bool { return n.DatapathUSSBytesMean > 0 })
+	}) {
+		cols = append(cols, Measured("DP USS/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathUSSBytesMean }, FormatMemory)))
+	}
 	if has(func(c *Case) bool { return c.Path != nil }) {
 		cols = append(cols, Measured("HOPS/REQ", func(c *Case) string {
 			if c.Path == nil {

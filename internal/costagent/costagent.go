@@ -98,6 +98,9 @@ type Cost struct {
 	// samples of the summed proportional set size of the group's processes.
 	PSSMeanBytes float64 `json:"pss_mean_bytes"`
 	PSSPeakBytes float64 `json:"pss_peak_bytes"`
+	// USSMeanBytes is the mean of their summed unique set size: private
+	// pages only, what stopping them would free.
+	USSMeanBytes float64 `json:"uss_mean_bytes"`
 	// CgroupMemoryMeanBytes is the mean of the memory the kernel charged to
 	// the group's cgroups (page cache and kernel memory included).
 	CgroupMemoryMeanBytes float64 `json:"cgroup_memory_mean_bytes"`

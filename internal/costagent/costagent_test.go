@@ -216,6 +216,11 @@ func TestSampleProcess(t *testing.T) {
 	if got.PSSPeakBytes < got.PSSMeanBytes {
 		t.Errorf("PSS peak %.1f MiB below the mean %.1f MiB", got.PSSPeakBytes/mib, got.PSSMeanBytes/mib)
 	}
+	// The touched memory is private: USS holds it, and never exceeds PSS,
+	// which adds a share of the shared pages.
+	if got.USSMeanBytes < allocBytes || got.USSMeanBytes > got.PSSMeanBytes {
+		t.Errorf("USS mean %.1f MiB, want at least the %d MiB touched and at most the PSS of %.1f MiB", got.USSMeanBytes/mib, allocBytes/mib, got.PSSMeanBytes/mib)
+	}
 	if got.CgroupMemoryMeanBytes < allocBytes || got.CgroupMemoryMeanBytes > 4*allocBytes {
 		t.Errorf("cgroup memory mean %.1f MiB, want the %d MiB touched plus the runtime's", got.CgroupMemoryMeanBytes/mib, allocBytes/mib)
 	}

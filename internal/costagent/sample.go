@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/meshbench/meshbench/internal/hostfs"
@@ -29,6 +30,7 @@ type group struct {
 	samples int
 	pssSum  float64
 	pssPeak float64
+	ussSum  float64
 	memSum  float64
 	procs   int
 	// cpu holds the CPU counters found so far, by file: the v2 cgroups'
@@ -56,14 +58,20 @@ func (g *group) sample(cg hostfs.Cgroups) error {
 	if err != nil {
 		return err
 	}
-	var pss float64
+	var pss, uss float64
 	n := 0
 	for _, pid := range src.pids {
-		p, err := readPSS(pid)
-		if err != nil {
+		m, err := readMemory(pid)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			continue // exited between listing and reading
 		}
-		pss += float64(p)
+		if err != nil {
+			// Not a zero: a refused read (the agent lacks
+			// CAP_SYS_PTRACE) would report no memory at all.
+			return err
+		}
+		pss += float64(m.pss)
+		uss += float64(m.uss)
 		n++
 	}
 	var mem float64
@@ -88,6 +96,7 @@ func (g *group) sample(cg hostfs.Cgroups) error {
 	g.samples++
 	g.pssSum += pss
 	g.pssPeak = max(g.pssPeak, pss)
+	g.ussSum += uss
 	g.memSum += mem
 	g.procs = max(g.procs, n)
 	return nil
@@ -115,6 +124,7 @@ func (g *group) cost() Cost {
 	c := Cost{PSSPeakBytes: g.pssPeak, Procs: g.procs}
 	if g.samples > 0 {
 		c.PSSMeanBytes = g.pssSum / float64(g.samples)
+		c.USSMeanBytes = g.ussSum / float64(g.samples)
 		c.CgroupMemoryMeanBytes = g.memSum / float64(g.samples)
 	}
 	var cpu time.Duration
@@ -304,31 +314,59 @@ func procCgroups(pid int) (v2 string, v1 map[string]string, err error) {
 	return v2, v1, nil
 }
 
-// readPSS returns a process's proportional set size in bytes: its private
-// memory plus its share of pages it shares (the binary's text, for a
-// hundred sidecars of one binary), from /proc/<pid>/smaps_rollup.
-func readPSS(pid int) (uint64, error) {
+// memory is what a process's pages cost, in bytes.
+type memory struct {
+	// pss is the proportional set size: its private memory plus its
+	// share of pages it shares (the binary's text, for a hundred sidecars
+	// of one binary).
+	pss uint64
+	// uss is the unique set size: its private pages only, what ending it
+	// would free.
+	uss uint64
+}
+
+// readMemory reads a process's PSS and USS from /proc/<pid>/smaps_rollup.
+func readMemory(pid int) (memory, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 	if err != nil {
-		return 0, fmt.Errorf("read pss: %w", err)
+		return memory{}, fmt.Errorf("read memory of process %d: %w", pid, err)
 	}
 	defer f.Close()
+	var m memory
+	seen := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "Pss:")
+		key, rest, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
+			continue
+		}
+		var into *uint64
+		switch key {
+		case "Pss":
+			into = &m.pss
+		case "Private_Clean", "Private_Dirty":
+			into = &m.uss
+		default:
 			continue
 		}
 		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse pss of %d: %w", pid, err)
+			return memory{}, fmt.Errorf("parse %s of process %d: %w", key, pid, err)
 		}
-		return kb * 1024, nil
+		*into += kb * 1024
+		seen++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read pss of %d: %w", pid, err)
+		return memory{}, fmt.Errorf("read memory of process %d: %w", pid, err)
 	}
-	return 0, fmt.Errorf("read pss of %d: no Pss line", pid)
+	if seen == 0 {
+		// No memory map: a zombie, or gone since it was opened.
+		return memory{}, fmt.Errorf("read memory of process %d: %w", pid, fs.ErrNotExist)
+	}
+	if seen < 3 {
+		return memory{}, fmt.Errorf("read memory of process %d: smaps_rollup lacks Pss, Private_Clean or Private_Dirty", pid)
+	}
+	return m, nil
 }
 
 // readCPU reads a CPU time counter: usage_usec of a v2 cpu.stat, or a v1
