@@ -70,6 +70,25 @@ func startCostSampler(ctx context.Context, agents Agents, c clusters.Cluster, dp
 	return s, nil
 }
 
+// idleFootprint samples the datapath's memory on every node once (a cost
+// agent samples as it starts), after install and before any request: what
+// its processes and BPF objects cost doing nothing.
+func (r *Runner) idleFootprint(ctx context.Context, cr *caseRun) (map[string]float64, error) {
+	s, err := startCostSampler(ctx, r.opts.Agents, cr.cluster, cr.dp, cr.apps)
+	if err != nil {
+		return nil, err
+	}
+	costs, err := s.stop(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	idle := map[string]float64{}
+	for _, nc := range costs {
+		idle[nc.Node] = nc.DatapathMemoryBytesMean
+	}
+	return idle, nil
+}
+
 // each runs f for every node at once and joins their errors.
 func (s *costSampler) each(f func(i int, a CostAgent) error) error {
 	errs := make([]error, len(s.nodes))

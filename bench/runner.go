@@ -126,7 +126,9 @@ type caseRun struct {
 	servers []Server
 	clients []Load
 	// apps holds the workloads' cgroups per node, for cost accounting.
-	apps  map[string][]string
+	apps map[string][]string
+	// idle is the datapath's memory per node before any request.
+	idle  map[string]float64
 	costs []results.NodeCost
 	path  *results.Path
 }
@@ -163,6 +165,11 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 
 	if err := r.setup(ctx, cr); err != nil {
 		return nil, err
+	}
+
+	st.Start("Sampling the datapath's memory before any request")
+	if cr.idle, err = r.idleFootprint(ctx, cr); err != nil {
+		return nil, fmt.Errorf("sample idle memory: %w", err)
 	}
 
 	if cr.c.Warmup > 0 {
@@ -222,6 +229,9 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 			err = fmt.Errorf("sample node costs: %w", serr)
 		}
 		if err == nil {
+			for i := range costs {
+				costs[i].DatapathIdleMemoryBytes = cr.idle[costs[i].Node]
+			}
 			cr.costs = costs
 		}
 	}()

@@ -275,11 +275,14 @@ func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([
 
 func (a *fakeAgent) Start(context.Context, map[string][]string) error { return nil }
 
+// fakeProxyBytes is the memory every fake cost agent finds.
+const fakeProxyBytes = 1 << 20
+
 func (a *fakeAgent) Stop(context.Context) (map[string]costagent.Cost, error) {
 	if err := a.f.failAt("cost stop"); err != nil {
 		return nil, err
 	}
-	return map[string]costagent.Cost{datapathGroup: {Procs: 1}, appGroup: {}}, nil
+	return map[string]costagent.Cost{datapathGroup: {Procs: 1, PSSMeanBytes: fakeProxyBytes}, appGroup: {}}, nil
 }
 
 func (a *fakeAgent) Attach(context.Context) (pathprobe.Attached, error) {
@@ -371,9 +374,17 @@ func TestStagesOK(t *testing.T) {
 	if got := fmt.Sprint(seen); got != "[[a] [a b]]" {
 		t.Errorf("CaseDone saw %s, want [[a] [a b]]", got)
 	}
-	// Per case: 2 servers, 1 load agent, 2 cost agents, 2 probes.
-	if len(f.agents) != 14 || len(f.clusters) != 2 {
-		t.Errorf("started %d agents in %d clusters, want 14 in 2", len(f.agents), len(f.clusters))
+	for _, c := range out {
+		for _, n := range c.NodeCosts {
+			if n.DatapathIdleMemoryBytes != fakeProxyBytes {
+				t.Errorf("case %s node %s: idle memory %g, want the %d the cost agent found before the load", c.ID, n.Node, n.DatapathIdleMemoryBytes, fakeProxyBytes)
+			}
+		}
+	}
+	// Per case: 2 servers, 1 load agent, 2 cost agents before the load
+	// and 2 during it, 2 probes.
+	if len(f.agents) != 18 || len(f.clusters) != 2 {
+		t.Errorf("started %d agents in %d clusters, want 18 in 2", len(f.agents), len(f.clusters))
 	}
 	f.checkTornDown(t)
 }

@@ -178,7 +178,11 @@ type NodeCost struct {
 	DatapathMemoryBytesPeak float64 `json:"datapath_memory_bytes_peak"`
 	// DatapathUSSBytesMean is the datapath's unique set size: private
 	// pages only, without the share of the binary's pages that PSS counts.
-	DatapathUSSBytesMean          float64 `json:"datapath_uss_bytes_mean,omitempty"`
+	DatapathUSSBytesMean float64 `json:"datapath_uss_bytes_mean,omitempty"`
+	// DatapathIdleMemoryBytes is the datapath's memory (PSS, and BPF
+	// maps and programs) on the node once installed and before any
+	// request: what it costs doing nothing.
+	DatapathIdleMemoryBytes       float64 `json:"datapath_idle_memory_bytes,omitempty"`
 	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
 	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
 	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`

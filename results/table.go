@@ -162,6 +162,11 @@ func CostTable(cases []Case) *Table {
 	}) {
 		cols = append(cols, Measured("DP USS/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathUSSBytesMean }, FormatMemory)))
 	}
+	if has(func(c *Case) bool {
+		return slices.ContainsFunc(c.NodeCosts, func(n NodeCost) bool { return n.DatapathIdleMemoryBytes > 0 })
+	}) {
+		cols = append(cols, Measured("DP IDLE MEM/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathIdleMemoryBytes }, FormatMemory)))
+	}
 	if has(func(c *Case) bool { return c.Path != nil }) {
 		cols = append(cols, Measured("HOPS/REQ", func(c *Case) string {
 			if c.Path == nil {

@@ -24,7 +24,7 @@ func (v *view) tables() []titledTable {
 	latency.Notes = append(latency.Notes, "Latencies are medians over repetitions, from each request's intended send time.")
 	out := []titledTable{{"latency", "Latency", latency}}
 	if t := results.CostTable(v.run.Cases); t != nil {
-		t.Notes = []string{"Per-node figures are the busiest node's: PROXIES/NODE counts its proxies, DP MEM/NODE is the datapath's mean memory there (PSS, and the eBPF datapath's maps and programs), DP CPU/1K REQ its CPU time per 1000 requests, DP USS/NODE its processes' private memory alone (USS: what stopping them would free, without their share of the binary). HOPS/REQ counts device transmits and receives of data per request."}
+		t.Notes = []string{"Per-node figures are the busiest node's: PROXIES/NODE counts its proxies, DP MEM/NODE is the datapath's mean memory there (PSS, and the eBPF datapath's maps and programs), DP CPU/1K REQ its CPU time per 1000 requests, DP USS/NODE its processes' private memory alone (USS: what stopping them would free, without their share of the binary), DP IDLE MEM/NODE its memory (as DP MEM/NODE) once installed and before any request. HOPS/REQ counts device transmits and receives of data per request."}
 		out = append(out, titledTable{"cost", "Datapath cost and packet path", t})
 	}
 	if t := overheadTable(v); len(t.Rows) > 0 {
