@@ -261,21 +261,32 @@ func TestWaitWorkers(t *testing.T) {
 		msg  string // empty: ready
 	}{
 		{"ready", []runtime.Object{controlPlane, worker, worker2, sa}, ""},
-		{"worker not ready", []runtime.Object{controlPlane, worker, notReady, sa}, "1 of 2 schedulable"},
+		{"worker not ready", []runtime.Object{controlPlane, worker, notReady, sa}, "1 of 2 workers schedulable"},
 		{"no service account", []runtime.Object{controlPlane, worker, worker2}, "default service account created: false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			err := waitWorkers(ctx, fake.NewClientset(tt.objs...), 2)
+			err := waitWorkers(context.Background(), fake.NewClientset(tt.objs...), 2, 2*time.Second)
 			switch {
 			case tt.msg == "" && err != nil:
 				t.Fatalf("got %v, want the workers ready", err)
 			case tt.msg != "" && (err == nil || !strings.Contains(err.Error(), tt.msg)):
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.msg)
+			case tt.msg != "" && !errors.Is(err, clusters.ErrConfig):
+				t.Fatalf("got %v, want a configuration error (exit code 2)", err)
 			}
 		})
+	}
+}
+
+// TestWaitWorkersCancelled: a cancelled run is not a node that failed to
+// become ready.
+func TestWaitWorkersCancelled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := waitWorkers(ctx, fake.NewClientset(), 2, time.Minute)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, clusters.ErrConfig) {
+		t.Fatalf("got %v, want the context's error and no configuration error", err)
 	}
 }
 

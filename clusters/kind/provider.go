@@ -135,7 +135,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	}
 	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name)})
 	if err == nil {
-		err = waitWorkers(ctx, kp.Client(), spec.Nodes)
+		err = waitWorkers(ctx, kp.Client(), spec.Nodes, workersTimeout)
 	}
 	if err == nil {
 		c.Cluster, err = kp.Create(ctx, spec)
@@ -223,9 +223,11 @@ func importer(p *cluster.Provider, name string) kube.ImportFunc {
 // without a taint that keeps pods away) and its service account controller
 // runs: kind waits for the control plane only, and pods are refused in a
 // namespace before its default service account exists. API errors are
-// retried until the wait ends; the last one is reported then.
-func waitWorkers(ctx context.Context, client kubernetes.Interface, workers int) error {
-	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
+// retried until the wait ends; the last one is reported then. Nodes not
+// ready within timeout are an error wrapping clusters.ErrConfig (a
+// node image that cannot run here); a cancelled ctx returns its error.
+func waitWorkers(parent context.Context, client kubernetes.Interface, workers int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	ready, sa := 0, false
 	var last error
@@ -248,7 +250,11 @@ func waitWorkers(ctx context.Context, client kubernetes.Interface, workers int) 
 			if last != nil {
 				why = fmt.Sprintf(" (last API error: %v)", last)
 			}
-			return fmt.Errorf("wait for the workers: %d of %d schedulable, default service account created: %t%s: %w", ready, workers, sa, why, ctx.Err())
+			if parent.Err() != nil {
+				return parent.Err()
+			}
+			return configErrorf("the kind nodes did not become ready within %v (%d of %d workers schedulable, default service account created: %t%s): look at the nodes' logs (docker logs, docker exec NODE journalctl -u kubelet), or use another --kind-image",
+				timeout, ready, workers, sa, why)
 		case <-time.After(pollEvery):
 		}
 	}

@@ -18,7 +18,7 @@ COREDNS_VERSION=${COREDNS_VERSION:-1.11.3}
 CACHE=${MBKI_CACHE:-/var/cache/meshbench}
 TOP=$CACHE/kindimage
 BIN=$TOP/bin-etcd$ETCD_VERSION-coredns$COREDNS_VERSION
-OUTS=(etcd etcdctl coredns pause)
+OUTS=(etcd coredns pause)
 
 log() { printf 'binaries: %s\n' "$*" >&2; }
 
@@ -49,15 +49,13 @@ wrapper() {
 	fi
 }
 
-rm -rf "$BIN.new"
+rm -rf "$BIN.new" "$TOP/src/etcdctl"
 mkdir -p "$BIN.new"
 start=$(date +%s)
 log "etcd v$ETCD_VERSION, CoreDNS v$COREDNS_VERSION, pause (cold: ~10 min on 2 cores)"
 wrapper "$TOP/src/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
-wrapper "$TOP/src/etcdctl" go.etcd.io/etcd/etcdctl/v3 "$ETCD_VERSION"
 wrapper "$TOP/src/coredns" github.com/coredns/coredns "$COREDNS_VERSION"
 (cd "$TOP/src/etcd" && build -ldflags '-s -w' -o "$BIN.new/etcd" go.etcd.io/etcd/server/v3)
-(cd "$TOP/src/etcdctl" && build -ldflags '-s -w' -o "$BIN.new/etcdctl" go.etcd.io/etcd/etcdctl/v3)
 (cd "$TOP/src/coredns" && build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=v$COREDNS_VERSION" \
 	-o "$BIN.new/coredns" github.com/coredns/coredns)
 (cd "$REPO" && build -ldflags '-s -w' -o "$BIN.new/pause" ./hack/testcluster/images/pause)
