@@ -49,7 +49,7 @@ wrapper() {
 	fi
 }
 
-rm -rf "$BIN.new" "$TOP/src/etcdctl"
+rm -rf "$BIN.new"
 mkdir -p "$BIN.new"
 start=$(date +%s)
 log "etcd v$ETCD_VERSION, CoreDNS v$COREDNS_VERSION, pause (cold: ~10 min on 2 cores)"

@@ -147,6 +147,10 @@ if [[ ! -s $NODE_TAR ]]; then
 
 	nicely tar -C "$dir" --numeric-owner -cf "$NODE_TAR.new" .
 	mv "$NODE_TAR.new" "$NODE_TAR"
+	# One node filesystem is cached: the one of the current inputs.
+	for old in "$TOP"/node-*.tar; do
+		[[ $old == "$NODE_TAR" ]] || rm -f "$old"
+	done
 	cleanup_build
 	trap - EXIT
 fi
@@ -154,7 +158,9 @@ fi
 log "importing $IMAGE into the engine (~1 min)"
 nicely docker import \
 	-c 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
-	-c 'ENV container=docker' -c 'STOPSIGNAL SIGRTMIN+3' \
+	-c 'ENV container=docker' \
 	"$NODE_TAR" "$IMAGE" >/dev/null
+# The engine keeps one node image of ours too.
+docker images --format '{{.Repository}}:{{.Tag}}' "$REPOSITORY" | grep -vxF "$IMAGE" | xargs -r docker rmi >/dev/null || true
 log "ready in $(($(date +%s) - start))s: $IMAGE"
 echo "$IMAGE"
