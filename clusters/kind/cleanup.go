@@ -15,7 +15,8 @@ import (
 // killed before its teardown, or kept with --retain. A run gives each
 // case's cluster the run's id followed by the case index, so every cluster
 // named ClusterName(id) with such an id goes and no other run's. It
-// returns a line for each cluster it deleted, also when it fails part-way.
+// returns a line for each cluster it deleted, also when it fails part-way;
+// kind's network goes once no kind cluster is left.
 // No Docker or podman engine is an error wrapping clusters.ErrConfig.
 func (p *Provider) Cleanup(ctx context.Context, runID string) ([]string, error) {
 	if !clusters.ValidRunID(runID) {
@@ -32,7 +33,7 @@ func (p *Provider) CleanupAll(ctx context.Context) ([]string, error) {
 
 // cleanup deletes the kind clusters named ClusterName(id) whose ids match.
 func (p *Provider) cleanup(ctx context.Context, match func(clusterID string) bool) ([]string, error) {
-	_, lib, err := p.engine(ctx)
+	e, lib, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +62,11 @@ func (p *Provider) cleanup(ctx context.Context, match func(clusterID string) boo
 			return deleted, kindError("delete kind cluster "+name, err)
 		}
 		deleted = append(deleted, "deleted kind cluster "+name)
+	}
+	if len(deleted) > 0 {
+		if err := e.removeNetwork(lib); err != nil {
+			return deleted, err
+		}
 	}
 	return deleted, nil
 }

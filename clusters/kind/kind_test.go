@@ -297,3 +297,70 @@ func TestKindError(t *testing.T) {
 		t.Errorf("got %q, want the action, the command and the output's last three lines", err)
 	}
 }
+
+// dockerNetwork is an engine whose kind clusters are listed in the file
+// CLUSTERS and whose kind network exists while the file NET says "up";
+// `network rm` refuses while the file INUSE exists, as Docker does for a
+// network with endpoints. PATH holds nothing else: shell builtins only.
+const dockerNetwork = `case "$1" in
+-v) echo "Docker version 28.2.2, build e6534b4";;
+info) ;;
+ps) while read -r c; do echo "$c"; done <CLUSTERS;;
+network) read -r state <NET; case "$2" in
+	inspect) test "$3" = kind && test "$state" = up;;
+	rm) test -e INUSE && { echo "Error response from daemon: error while removing network: network kind id 5d4d has active endpoints" >&2; exit 1; }
+		echo gone >NET;;
+	esac;;
+*) exit 1;;
+esac`
+
+// TestRemoveNetwork: kind's network goes with the last kind cluster, and
+// stays while a cluster or anything else uses it.
+func TestRemoveNetwork(t *testing.T) {
+	tests := []struct {
+		name     string
+		clusters string
+		inUse    bool
+		wantNet  bool
+	}{
+		{"last cluster gone", "", false, false},
+		{"another cluster left", "kind\n", false, true},
+		{"used by other containers", "", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := func(name string) string { return filepath.Join(dir, name) }
+			if err := os.WriteFile(file("CLUSTERS"), []byte(tt.clusters), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file("NET"), []byte("up\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tt.inUse {
+				if err := os.WriteFile(file("INUSE"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			script := dockerNetwork
+			for _, n := range []string{"CLUSTERS", "INUSE", "NET"} {
+				script = strings.ReplaceAll(script, n, file(n))
+			}
+			fakeEngines(t, map[string]string{"docker": script})
+			e, lib, err := New(Options{}).engine(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.removeNetwork(lib); err != nil {
+				t.Fatalf("removeNetwork: %v", err)
+			}
+			b, err := os.ReadFile(file("NET"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(b) == "up\n"; got != tt.wantNet {
+				t.Errorf("network left: %t, want %t", got, tt.wantNet)
+			}
+		})
+	}
+}

@@ -117,14 +117,14 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if spec.Nodes < 1 {
 		return nil, fmt.Errorf("plan cluster: %d nodes: want at least 1", spec.Nodes)
 	}
-	_, lib, err := p.engine(ctx)
+	e, lib, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{kind: lib, name: ClusterName(spec.RunID)}
+	c := &Cluster{kind: lib, eng: e, name: ClusterName(spec.RunID)}
 	dir, err := os.MkdirTemp("", c.name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
@@ -288,6 +288,7 @@ func schedulable(nodes []corev1.Node) int {
 type Cluster struct {
 	clusters.Cluster
 	kind *cluster.Provider
+	eng  engine
 	name string
 	// dir holds the kubeconfig.
 	dir string
@@ -315,8 +316,8 @@ func (c *Cluster) Delete(ctx context.Context) error {
 }
 
 // deleteKind deletes the kind cluster, whatever ctx says (the kind library
-// takes none; a cluster left behind costs more than the wait), and the
-// kubeconfig's directory.
+// takes none; a cluster left behind costs more than the wait), kind's
+// network when no kind cluster is left, and the kubeconfig's directory.
 func (c *Cluster) deleteKind() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -327,10 +328,11 @@ func (c *Cluster) deleteKind() error {
 		return kindError("delete kind cluster "+c.name, err)
 	}
 	c.deleted = true
+	nerr := c.eng.removeNetwork(c.kind)
 	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("remove kubeconfig of kind cluster %s: %w", c.name, err)
+		return errors.Join(nerr, fmt.Errorf("remove kubeconfig of kind cluster %s: %w", c.name, err))
 	}
-	return nil
+	return nerr
 }
 
 // kindError names the action and adds the end of the output of the
