@@ -66,7 +66,7 @@ func detectEngine(ctx context.Context) (engine, error) {
 		}
 		return e, nil
 	}
-	return engine{}, configErrorf("--provider kind needs a running Docker or podman engine and there is none (%s): install or start one, or use another --provider",
+	return engine{}, configErrorf("--provider kind needs a running Docker or podman engine and there is none (%s): install or start one (hack/kindengine/engine.sh start runs one in a network namespace of its own), or use another --provider",
 		strings.Join(why, "; "))
 }
 
@@ -107,7 +107,7 @@ func (e engine) checkImage(ctx context.Context, ref string) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return configErrorf("the kind node image %s is not in %s's image store and its registry cannot be reached (%v): pull it with `%s pull %s` where it can be, or `%s load` a saved copy, or name a local node image with --kind-image",
+	return configErrorf("the kind node image %s is not in %s's image store and its registry cannot be reached (%v): pull it with `%s pull %s` where it can be, or `%s load` a saved copy, or build one offline with hack/kindimage/build.sh and name it with --kind-image",
 		ref, e.name, err, e.name, ref, e.name)
 }
 
