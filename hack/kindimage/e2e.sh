@@ -36,7 +36,9 @@ host_state() {
 	} 2>&1
 }
 
-# leftovers says what a run left in the engine and on the host.
+# leftovers says what the run with id $1 left in the engine and on the
+# host: its kind clusters are containers, kind's network a network, its
+# nodes' /var volumes, its kubeconfigs directories in $TMPDIR.
 leftovers() {
 	local what=()
 	[[ -z $(docker ps -aq) ]] || what+=("containers: $(docker ps -a --format '{{.Names}}' | tr '\n' ' ')")
@@ -44,14 +46,8 @@ leftovers() {
 	local nets
 	nets=$(docker network ls --format '{{.Name}}' | grep -vxE 'bridge|host|none' || true)
 	[[ -z $nets ]] || what+=("networks: $nets")
-	local clusters
-	clusters=$("$ENGINE" exec "$MB" cleanup --provider kind --all 2>&1 | grep -c deleted || true)
-	((clusters == 0)) || what+=("kind clusters: $clusters")
-	local mounts
-	mounts=$(grep -c -E 'meshbench-docker|kind' /proc/self/mountinfo || true)
-	((mounts == 0)) || what+=("host mounts: $mounts")
-	ls -d /tmp/meshbench-* 2>/dev/null | grep -v "$WORK" | grep -q kind && what+=("kubeconfig directories")
-	((${#what[@]} == 0)) || fail "left behind: ${what[*]}"
+	compgen -G "${TMPDIR:-/tmp}/meshbench-$1*" >/dev/null && what+=("kubeconfig directories: $(compgen -G "${TMPDIR:-/tmp}/meshbench-$1*")")
+	((${#what[@]} == 0)) || fail "run $1 left: ${what[*]}"
 }
 
 # run_id waits until the run whose stderr is FILE prints its id.
@@ -109,9 +105,10 @@ n=$(jq '.cases | length' "$kind_json")
 jq -e '[.cases[] | (.nodes | length) == .node_count] | all' "$kind_json" >/dev/null ||
 	fail "a case lacks the costs of some node: $(jq -c '[.cases[] | {id, nodes: (.nodes | length), node_count}]' "$kind_json")"
 # Hop order: the datapaths ranked by hops per request, per placement.
+# Equal hops rank equal: "ebpf < none = nodeproxy < sidecar".
 order() {
 	jq -r '[.cases[] | {placement, datapath, hops: .path.hops_per_request}] | group_by(.placement)[] |
-		"\(.[0].placement): " + ([sort_by(.hops, .datapath)[] | .datapath] | join(" < "))' "$1"
+		"\(.[0].placement): " + ([group_by(.hops)[] | [.[].datapath] | sort | join(" = ")] | join(" < "))' "$1"
 }
 if ! diff <(order "$netns_json") <(order "$kind_json") >"$WORK/order.diff"; then
 	cat "$WORK/order.diff" >&2
@@ -119,7 +116,7 @@ if ! diff <(order "$netns_json") <(order "$kind_json") >"$WORK/order.diff"; then
 fi
 order "$kind_json" | sed 's/^/e2e: hop order /' >&2
 jq -r '.cases[] | "e2e: \(.id): hops \(.path.hops_per_request), p50 \(.latency_us.p50) µs"' "$kind_json" >&2
-leftovers
+leftovers "$(jq -r .id "$kind_json")"
 
 log "Ctrl-C while the first cluster is made"
 # shellcheck disable=SC2086
@@ -131,7 +128,7 @@ wait_nodes "$id"
 sleep 5
 kill -INT "$pid"
 wait "$pid" && fail "the interrupted run exited 0"
-leftovers
+leftovers "$id"
 
 log "SIGKILL, then meshbench cleanup --provider kind --run ID"
 # shellcheck disable=SC2086
@@ -145,12 +142,13 @@ sleep 5
 kill -KILL "$pid"
 wait "$pid" || true
 "$ENGINE" exec "$MB" cleanup --provider kind --run "$id" >&2
-leftovers
+leftovers "$id"
 
 trap - EXIT
 "$ENGINE" stop
 after=$WORK/host-after
 host_state >"$after"
 diff "$before" "$after" >&2 || fail "the host's network namespace changed"
+! pgrep -f meshbench-docker >/dev/null || fail "engine processes left: $(pgrep -af meshbench-docker)"
 rm -rf "$WORK"
 log "ok"
