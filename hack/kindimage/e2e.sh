@@ -23,16 +23,22 @@ WORK=$(mktemp -d /tmp/meshbench-e2e-kind.XXXXXX)
 export DOCKER_HOST=unix:///run/meshbench-docker.sock
 
 log() { printf 'e2e: %s\n' "$*" >&2; }
+# bg is the run in the background, ended if the test fails.
+bg=
 fail() {
 	log "FAIL: $*"
+	if [[ -n $bg ]]; then
+		kill -INT "$bg" 2>/dev/null || true
+		wait "$bg" 2>/dev/null || true
+	fi
 	exit 1
 }
 
 host_state() {
 	{
 		ip link; ip addr; ip route; ip -6 route; ip rule
-		nft list ruleset; iptables-save | grep -v '^#'; ip6tables-save | grep -v '^#'
-		ls -d /lib/modules /etc/netns /run/netns/mb-docker 2>&1
+		nft list ruleset; iptables-save | sed '/^#/d'; ip6tables-save | sed '/^#/d'
+		ls -d /lib/modules /etc/netns /run/netns/mb-docker || true
 	} 2>&1
 }
 
@@ -53,7 +59,7 @@ leftovers() {
 # run_id waits until the run whose stderr is FILE prints its id.
 run_id() {
 	local deadline=$((SECONDS + 60)) id
-	until id=$(sed -n 's/^run \([0-9a-f]\{8\}\): .*/\1/p' "$1" | head -1) && [[ -n $id ]]; do
+	until id=$(sed -n 's/^ *run \([0-9a-f]\{8\}\): .*/\1/p' "$1" | head -1) && [[ -n $id ]]; do
 		((SECONDS < deadline)) || fail "no run id in $1"
 		sleep 0.5
 	done
@@ -69,11 +75,17 @@ wait_nodes() {
 	done
 }
 
+# An engine that was running stays, and the host is compared with it
+# running; one that this script starts is stopped, whatever the outcome.
+own_engine=true
+"$ENGINE" status >/dev/null 2>&1 && own_engine=false
 before=$WORK/host-before
 host_state >"$before"
 
 "$ENGINE" start >/dev/null
-trap '"$ENGINE" stop' EXIT
+$own_engine && trap '"$ENGINE" stop' EXIT
+# start is idempotent: a second one finds the engine running.
+"$ENGINE" start 2>&1 | grep -q '^engine: running' || fail "a second engine.sh start did not find the engine running"
 t0=$SECONDS
 IMAGE=$("$HERE/build.sh")
 log "node image $IMAGE ready in $((SECONDS - t0)) s"
@@ -122,33 +134,40 @@ log "Ctrl-C while the first cluster is made"
 # shellcheck disable=SC2086
 "$ENGINE" exec "$MB" run quick $FLAGS --provider kind --kind-image "$IMAGE" --datapaths none --out "$WORK/int" \
 	>/dev/null 2>"$WORK/int.err" &
-pid=$!
-id=$(run_id "$WORK/int.err")
+pid=$! bg=$!
+id=$(run_id "$WORK/int.err") || fail "no run id in $WORK/int.err"
 wait_nodes "$id"
 sleep 5
 kill -INT "$pid"
-wait "$pid" && fail "the interrupted run exited 0"
+status=0
+wait "$pid" || status=$?
+bg=
+((status != 0)) || fail "the interrupted run exited 0"
 leftovers "$id"
 
 log "SIGKILL, then meshbench cleanup --provider kind --run ID"
 # shellcheck disable=SC2086
 "$ENGINE" exec "$MB" run quick $FLAGS --provider kind --kind-image "$IMAGE" --datapaths none --out "$WORK/kill" \
 	>/dev/null 2>"$WORK/kill.err" &
-pid=$!
-id=$(run_id "$WORK/kill.err")
+pid=$! bg=$!
+id=$(run_id "$WORK/kill.err") || fail "no run id in $WORK/kill.err"
 wait_nodes "$id"
 sleep 5
 # ip netns exec execs meshbench: $pid is meshbench itself.
 kill -KILL "$pid"
 wait "$pid" || true
+bg=
 "$ENGINE" exec "$MB" cleanup --provider kind --run "$id" >&2
 leftovers "$id"
 
-trap - EXIT
-"$ENGINE" stop
+if $own_engine; then
+	trap - EXIT
+	"$ENGINE" stop
+	"$ENGINE" stop || fail "a second engine.sh stop failed"
+	! pgrep -f meshbench-docker >/dev/null || fail "engine processes left: $(pgrep -af meshbench-docker)"
+fi
 after=$WORK/host-after
 host_state >"$after"
 diff "$before" "$after" >&2 || fail "the host's network namespace changed"
-! pgrep -f meshbench-docker >/dev/null || fail "engine processes left: $(pgrep -af meshbench-docker)"
 rm -rf "$WORK"
 log "ok"
