@@ -183,6 +183,7 @@ func TestCleanup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "rm.log")
 			fakeEngines(t, map[string]string{"docker": strings.ReplaceAll(dockerWithClusters, "LOG", log)})
+			t.Setenv("TMPDIR", t.TempDir()) // where kubeconfig directories are looked for
 			p := New(Options{})
 			var deleted []string
 			var err error
@@ -362,5 +363,44 @@ func TestRemoveNetwork(t *testing.T) {
 				t.Errorf("network left: %t, want %t", got, tt.wantNet)
 			}
 		})
+	}
+}
+
+// TestRemoveKubeconfigDirs: a run killed while kind made its cluster
+// leaves the cluster's kubeconfig directory; cleanup removes that run's
+// and nothing that only looks alike.
+func TestRemoveKubeconfigDirs(t *testing.T) {
+	tmp := t.TempDir()
+	names := []string{
+		"meshbench-0a1b2c3d0-123456", // run 0a1b2c3d, case 0
+		"meshbench-0a1b2c3d12-99",    // run 0a1b2c3d, case 12
+		"meshbench-0a1b2c3e0-123456", // another run
+		"meshbench-e2e-kind.x1y2",    // not a cluster's
+		"meshbench-0a1b2c3dx-1",      // not a case id
+		"meshbench-kind-cleanup-77",  // not a cluster's
+	}
+	for _, n := range names {
+		if err := os.Mkdir(filepath.Join(tmp, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := removeKubeconfigDirs(tmp, func(id string) bool { return clusters.ClusterOfRun(id, "0a1b2c3d") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"removed kubeconfig directory " + filepath.Join(tmp, names[0]), "removed kubeconfig directory " + filepath.Join(tmp, names[1])}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+	for i, n := range names {
+		_, err := os.Stat(filepath.Join(tmp, n))
+		if gone := errors.Is(err, os.ErrNotExist); gone != (i < 2) {
+			t.Errorf("%s gone: %t, want %t", n, gone, i < 2)
+		}
+	}
+	// CleanupAll's match takes every cluster's directory, still no other.
+	removed, err = removeKubeconfigDirs(tmp, func(string) bool { return true })
+	if err != nil || len(removed) != 1 || !strings.HasSuffix(removed[0], names[2]) {
+		t.Errorf("all: removed %q, %v; want only %s", removed, err, names[2])
 	}
 }
