@@ -18,7 +18,7 @@ BASELINE   := results/baselines/quick/result.json
 GATE_OUT   ?= /tmp/meshbench-gate
 
 .PHONY: all build bench test fuzz generate lint clean gate gate-run baseline selfcheck
-.PHONY: testcluster-up testcluster-down test-kube
+.PHONY: testcluster-up testcluster-down test-kube test-kind
 
 all: build
 
@@ -118,3 +118,13 @@ test-kube:
 	$(TESTCLUSTER)/up.sh
 	MESHBENCH_REQUIRE_KUBE=1 $(GO) test -count=1 -timeout 15m -run 'OnTestCluster' -v ./clusters/kube/; \
 		status=$$?; $(TESTCLUSTER)/down.sh || status=1; exit $$status
+
+# quick with every datapath on real kind clusters (hack/kindimage/README.md),
+# offline: meshbench's own Docker engine in a network namespace of its own
+# (hack/kindengine) and a node image built here and cached in
+# /var/cache/meshbench (cold: see the README for how long). It checks every
+# case, the hop order against netns, costs per node, that nothing is left
+# after a run, Ctrl-C and SIGKILL + cleanup, and the host's network
+# namespace before and after; the engine is stopped whatever the outcome.
+test-kind: build
+	hack/kindimage/e2e.sh ./$(BIN)

@@ -15,7 +15,9 @@ import (
 // killed before its teardown, or kept with --retain. A run gives each
 // case's cluster the run's id followed by the case index, so every cluster
 // named ClusterName(id) with such an id goes and no other run's. It
-// returns a line for each cluster it deleted, also when it fails part-way.
+// returns a line for each cluster it deleted, also when it fails part-way;
+// kind's network goes once no kind cluster is left, and so do the
+// kubeconfig directories of the run's clusters.
 // No Docker or podman engine is an error wrapping clusters.ErrConfig.
 func (p *Provider) Cleanup(ctx context.Context, runID string) ([]string, error) {
 	if !clusters.ValidRunID(runID) {
@@ -32,7 +34,7 @@ func (p *Provider) CleanupAll(ctx context.Context) ([]string, error) {
 
 // cleanup deletes the kind clusters named ClusterName(id) whose ids match.
 func (p *Provider) cleanup(ctx context.Context, match func(clusterID string) bool) ([]string, error) {
-	_, lib, err := p.engine(ctx)
+	e, lib, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -62,5 +64,34 @@ func (p *Provider) cleanup(ctx context.Context, match func(clusterID string) boo
 		}
 		deleted = append(deleted, "deleted kind cluster "+name)
 	}
-	return deleted, nil
+	if len(deleted) > 0 {
+		if err := e.removeNetwork(lib); err != nil {
+			return deleted, err
+		}
+	}
+	removed, err := removeKubeconfigDirs(os.TempDir(), match)
+	return append(deleted, removed...), err
+}
+
+// removeKubeconfigDirs removes the kubeconfig directories in tmp that
+// Create made for the clusters whose ids match (ClusterName(id) followed
+// by a dash and MkdirTemp's random digits): a run killed while kind
+// created its cluster leaves one, with or without a cluster.
+func removeKubeconfigDirs(tmp string, match func(clusterID string) bool) ([]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(tmp, ClusterPrefix+"*-*"))
+	if err != nil {
+		return nil, fmt.Errorf("find kubeconfig directories: %w", err)
+	}
+	var removed []string
+	for _, dir := range dirs {
+		name, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), ClusterPrefix), "-")
+		if !ok || len(name) < 8 || !clusters.ClusterOfRun(name, name[:8]) || !match(name) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, fmt.Errorf("remove kubeconfig directory: %w", err)
+		}
+		removed = append(removed, "removed kubeconfig directory "+dir)
+	}
+	return removed, nil
 }

@@ -2,9 +2,11 @@ package kind
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -64,7 +66,7 @@ func detectEngine(ctx context.Context) (engine, error) {
 		}
 		return e, nil
 	}
-	return engine{}, configErrorf("--provider kind needs a running Docker or podman engine and there is none (%s): install or start one, or use another --provider",
+	return engine{}, configErrorf("--provider kind needs a running Docker or podman engine and there is none (%s): install or start one (hack/kindengine/engine.sh start runs one in a network namespace of its own), or use another --provider",
 		strings.Join(why, "; "))
 }
 
@@ -105,8 +107,41 @@ func (e engine) checkImage(ctx context.Context, ref string) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return configErrorf("the kind node image %s is not in %s's image store and its registry cannot be reached (%v): pull it with `%s pull %s` where it can be, or `%s load` a saved copy, or name a local node image with --kind-image",
+	return configErrorf("the kind node image %s is not in %s's image store and its registry cannot be reached (%v): pull it with `%s pull %s` where it can be, or `%s load` a saved copy, or build one offline with hack/kindimage/build.sh and name it with --kind-image",
 		ref, e.name, err, e.name, ref, e.name)
+}
+
+// removeNetwork removes the engine network kind puts the nodes of every
+// cluster on, once no kind cluster is left in the engine: kind creates it
+// with the first cluster and never removes it, and kind creates it again
+// with the next one. A network that something still uses stays.
+func (e engine) removeNetwork(lib *cluster.Provider) error {
+	left, err := lib.List()
+	if err != nil {
+		return kindError("list kind clusters", err)
+	}
+	if len(left) > 0 {
+		return nil
+	}
+	// Whatever ctx the caller had, the network goes: like the nodes.
+	ctx := context.Background()
+	network := kindNetwork()
+	if _, err := e.run(ctx, "network", "inspect", network); err != nil {
+		return nil // there is none
+	}
+	if _, err := e.run(ctx, "network", "rm", network); err != nil {
+		if _, ierr := e.run(ctx, "network", "inspect", network); ierr == nil {
+			return nil // in use by containers that are not kind's nodes
+		}
+		return fmt.Errorf("remove the kind network %s: %w", network, err)
+	}
+	return nil
+}
+
+// kindNetwork is the name of kind's network: kind's default, or the
+// override kind reads from the environment.
+func kindNetwork() string {
+	return cmp.Or(os.Getenv("KIND_EXPERIMENTAL_DOCKER_NETWORK"), "kind")
 }
 
 // firstLine is the first non-empty line of s, without a final period, to

@@ -183,6 +183,7 @@ func TestCleanup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "rm.log")
 			fakeEngines(t, map[string]string{"docker": strings.ReplaceAll(dockerWithClusters, "LOG", log)})
+			t.Setenv("TMPDIR", t.TempDir()) // where kubeconfig directories are looked for
 			p := New(Options{})
 			var deleted []string
 			var err error
@@ -261,21 +262,32 @@ func TestWaitWorkers(t *testing.T) {
 		msg  string // empty: ready
 	}{
 		{"ready", []runtime.Object{controlPlane, worker, worker2, sa}, ""},
-		{"worker not ready", []runtime.Object{controlPlane, worker, notReady, sa}, "1 of 2 schedulable"},
+		{"worker not ready", []runtime.Object{controlPlane, worker, notReady, sa}, "1 of 2 workers schedulable"},
 		{"no service account", []runtime.Object{controlPlane, worker, worker2}, "default service account created: false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			err := waitWorkers(ctx, fake.NewClientset(tt.objs...), 2)
+			err := waitWorkers(context.Background(), fake.NewClientset(tt.objs...), 2, 2*time.Second)
 			switch {
 			case tt.msg == "" && err != nil:
 				t.Fatalf("got %v, want the workers ready", err)
 			case tt.msg != "" && (err == nil || !strings.Contains(err.Error(), tt.msg)):
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.msg)
+			case tt.msg != "" && !errors.Is(err, clusters.ErrConfig):
+				t.Fatalf("got %v, want a configuration error (exit code 2)", err)
 			}
 		})
+	}
+}
+
+// TestWaitWorkersCancelled: a cancelled run is not a node that failed to
+// become ready.
+func TestWaitWorkersCancelled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := waitWorkers(ctx, fake.NewClientset(), 2, time.Minute)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, clusters.ErrConfig) {
+		t.Fatalf("got %v, want the context's error and no configuration error", err)
 	}
 }
 
@@ -284,5 +296,111 @@ func TestKindError(t *testing.T) {
 	err := kindError("create kind cluster x", run)
 	if !errors.Is(err, run) || !strings.Contains(err.Error(), "create kind cluster x: ") || !strings.HasSuffix(err.Error(), ": two | three | four") {
 		t.Errorf("got %q, want the action, the command and the output's last three lines", err)
+	}
+}
+
+// dockerNetwork is an engine whose kind clusters are listed in the file
+// CLUSTERS and whose kind network exists while the file NET says "up";
+// `network rm` refuses while the file INUSE exists, as Docker does for a
+// network with endpoints. PATH holds nothing else: shell builtins only.
+const dockerNetwork = `case "$1" in
+-v) echo "Docker version 28.2.2, build e6534b4";;
+info) ;;
+ps) while read -r c; do echo "$c"; done <CLUSTERS;;
+network) read -r state <NET; case "$2" in
+	inspect) test "$3" = kind && test "$state" = up;;
+	rm) test -e INUSE && { echo "Error response from daemon: error while removing network: network kind id 5d4d has active endpoints" >&2; exit 1; }
+		echo gone >NET;;
+	esac;;
+*) exit 1;;
+esac`
+
+// TestRemoveNetwork: kind's network goes with the last kind cluster, and
+// stays while a cluster or anything else uses it.
+func TestRemoveNetwork(t *testing.T) {
+	tests := []struct {
+		name     string
+		clusters string
+		inUse    bool
+		wantNet  bool
+	}{
+		{"last cluster gone", "", false, false},
+		{"another cluster left", "kind\n", false, true},
+		{"used by other containers", "", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := func(name string) string { return filepath.Join(dir, name) }
+			if err := os.WriteFile(file("CLUSTERS"), []byte(tt.clusters), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file("NET"), []byte("up\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tt.inUse {
+				if err := os.WriteFile(file("INUSE"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			script := dockerNetwork
+			for _, n := range []string{"CLUSTERS", "INUSE", "NET"} {
+				script = strings.ReplaceAll(script, n, file(n))
+			}
+			fakeEngines(t, map[string]string{"docker": script})
+			e, lib, err := New(Options{}).engine(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.removeNetwork(lib); err != nil {
+				t.Fatalf("removeNetwork: %v", err)
+			}
+			b, err := os.ReadFile(file("NET"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(b) == "up\n"; got != tt.wantNet {
+				t.Errorf("network left: %t, want %t", got, tt.wantNet)
+			}
+		})
+	}
+}
+
+// TestRemoveKubeconfigDirs: a run killed while kind made its cluster
+// leaves the cluster's kubeconfig directory; cleanup removes that run's
+// and nothing that only looks alike.
+func TestRemoveKubeconfigDirs(t *testing.T) {
+	tmp := t.TempDir()
+	names := []string{
+		"meshbench-0a1b2c3d0-123456", // run 0a1b2c3d, case 0
+		"meshbench-0a1b2c3d12-99",    // run 0a1b2c3d, case 12
+		"meshbench-0a1b2c3e0-123456", // another run
+		"meshbench-e2e-kind.x1y2",    // not a cluster's
+		"meshbench-0a1b2c3dx-1",      // not a case id
+		"meshbench-kind-cleanup-77",  // not a cluster's
+	}
+	for _, n := range names {
+		if err := os.Mkdir(filepath.Join(tmp, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := removeKubeconfigDirs(tmp, func(id string) bool { return clusters.ClusterOfRun(id, "0a1b2c3d") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"removed kubeconfig directory " + filepath.Join(tmp, names[0]), "removed kubeconfig directory " + filepath.Join(tmp, names[1])}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+	for i, n := range names {
+		_, err := os.Stat(filepath.Join(tmp, n))
+		if gone := errors.Is(err, os.ErrNotExist); gone != (i < 2) {
+			t.Errorf("%s gone: %t, want %t", n, gone, i < 2)
+		}
+	}
+	// CleanupAll's match takes every cluster's directory, still no other.
+	removed, err = removeKubeconfigDirs(tmp, func(string) bool { return true })
+	if err != nil || len(removed) != 1 || !strings.HasSuffix(removed[0], names[2]) {
+		t.Errorf("all: removed %q, %v; want only %s", removed, err, names[2])
 	}
 }

@@ -117,14 +117,14 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if spec.Nodes < 1 {
 		return nil, fmt.Errorf("plan cluster: %d nodes: want at least 1", spec.Nodes)
 	}
-	_, lib, err := p.engine(ctx)
+	e, lib, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{kind: lib, name: ClusterName(spec.RunID)}
+	c := &Cluster{kind: lib, eng: e, name: ClusterName(spec.RunID)}
 	dir, err := os.MkdirTemp("", c.name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
@@ -135,7 +135,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	}
 	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name)})
 	if err == nil {
-		err = waitWorkers(ctx, kp.Client(), spec.Nodes)
+		err = waitWorkers(ctx, kp.Client(), spec.Nodes, workersTimeout)
 	}
 	if err == nil {
 		c.Cluster, err = kp.Create(ctx, spec)
@@ -223,9 +223,11 @@ func importer(p *cluster.Provider, name string) kube.ImportFunc {
 // without a taint that keeps pods away) and its service account controller
 // runs: kind waits for the control plane only, and pods are refused in a
 // namespace before its default service account exists. API errors are
-// retried until the wait ends; the last one is reported then.
-func waitWorkers(ctx context.Context, client kubernetes.Interface, workers int) error {
-	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
+// retried until the wait ends; the last one is reported then. Nodes not
+// ready within timeout are an error wrapping clusters.ErrConfig (a
+// node image that cannot run here); a cancelled ctx returns its error.
+func waitWorkers(parent context.Context, client kubernetes.Interface, workers int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	ready, sa := 0, false
 	var last error
@@ -248,7 +250,11 @@ func waitWorkers(ctx context.Context, client kubernetes.Interface, workers int) 
 			if last != nil {
 				why = fmt.Sprintf(" (last API error: %v)", last)
 			}
-			return fmt.Errorf("wait for the workers: %d of %d schedulable, default service account created: %t%s: %w", ready, workers, sa, why, ctx.Err())
+			if parent.Err() != nil {
+				return parent.Err()
+			}
+			return configErrorf("the kind nodes did not become ready within %v (%d of %d workers schedulable, default service account created: %t%s): look at the nodes' logs (docker logs, docker exec NODE journalctl -u kubelet), or use another --kind-image",
+				timeout, ready, workers, sa, why)
 		case <-time.After(pollEvery):
 		}
 	}
@@ -282,6 +288,7 @@ func schedulable(nodes []corev1.Node) int {
 type Cluster struct {
 	clusters.Cluster
 	kind *cluster.Provider
+	eng  engine
 	name string
 	// dir holds the kubeconfig.
 	dir string
@@ -309,8 +316,8 @@ func (c *Cluster) Delete(ctx context.Context) error {
 }
 
 // deleteKind deletes the kind cluster, whatever ctx says (the kind library
-// takes none; a cluster left behind costs more than the wait), and the
-// kubeconfig's directory.
+// takes none; a cluster left behind costs more than the wait), kind's
+// network when no kind cluster is left, and the kubeconfig's directory.
 func (c *Cluster) deleteKind() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -321,10 +328,11 @@ func (c *Cluster) deleteKind() error {
 		return kindError("delete kind cluster "+c.name, err)
 	}
 	c.deleted = true
+	nerr := c.eng.removeNetwork(c.kind)
 	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("remove kubeconfig of kind cluster %s: %w", c.name, err)
+		return errors.Join(nerr, fmt.Errorf("remove kubeconfig of kind cluster %s: %w", c.name, err))
 	}
-	return nil
+	return nerr
 }
 
 // kindError names the action and adds the end of the output of the

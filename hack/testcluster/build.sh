@@ -6,6 +6,8 @@
 #
 #   hack/testcluster/build.sh            # prints the bin directory
 #
+# kubeadm is for the kind node image (hack/kindimage).
+#
 # Env: K8S_VERSION (default below), MBTC_CACHE (default /var/cache/meshbench).
 set -euo pipefail
 
@@ -17,7 +19,7 @@ CACHE=${MBTC_CACHE:-/var/cache/meshbench}
 TOP=$CACHE/k8s-v$K8S_VERSION
 BIN=$TOP/bin
 SRC=$TOP/src
-CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
 
 log() { printf 'build: %s\n' "$*" >&2; }
 
