@@ -406,8 +406,13 @@ func TestStageFailureTearsDown(t *testing.T) {
 		{stage: "verify", want: "verify datapath fake: boom"},
 		{stage: "measure", want: "measure: boom"},
 		{stage: "verify", at: 3, want: "verify datapath fake after repetition 2: boom"},
-		{stage: "cost start", at: 2, want: "boom"},
-		{stage: "cost stop", want: "sample node costs: cost agent on node n0: boom"},
+		// Cost agents sample twice: once before the load (the idle
+		// memory), on calls 1 and 2 of the case's two nodes, then
+		// during it.
+		{stage: "cost start", at: 2, want: "sample idle memory: "},
+		{stage: "cost start", at: 3, want: "start cost sampler: "},
+		{stage: "cost stop", want: "sample idle memory: cost agent on node n0: boom"},
+		{stage: "cost stop", at: 3, want: "sample node costs: cost agent on node n"},
 		{stage: "probe", want: "packet-path probe: boom"},
 		// The nodes' probes attach at once: either may be the second.
 		{stage: "probe attach", at: 2, want: "packet-path probe: path probe on node n"},
