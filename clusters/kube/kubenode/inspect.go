@@ -115,14 +115,25 @@ func inspect(pods []Pod) (map[string]Place, error) {
 	out := map[string]Place{}
 	for _, p := range pods {
 		pl := Place{Containers: map[string]string{}}
-		mainPid := 0
+		mainPid, mainStart := 0, uint64(0)
 		for name, id := range p.Containers {
 			for pid, cg := range procs {
 				if strings.Contains(path.Base(cg), id) && inPod(cg, p.UID) {
 					pl.Containers[name] = cg
 					pl.Cgroup = path.Dir(cg)
-					if name == p.Main && (mainPid == 0 || pid < mainPid) {
-						mainPid = pid
+					if name != p.Main {
+						continue
+					}
+					// The container's oldest process stands for it: an
+					// agent exec'd into it may end any time. Not the
+					// lowest PID: PIDs wrap around (pid_max is often
+					// 32768), so a newer process can have a lower one.
+					start, err := startTime(pid)
+					if err != nil {
+						continue // the process exited
+					}
+					if mainPid == 0 || start < mainStart || (start == mainStart && pid < mainPid) {
+						mainPid, mainStart = pid, start
 					}
 				}
 			}
@@ -140,6 +151,32 @@ func inspect(pods []Pod) (map[string]Place, error) {
 		out[p.Name] = pl
 	}
 	return out, nil
+}
+
+// startTime returns when the process started, in clock ticks since boot
+// (field 22 of /proc/PID/stat).
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStartTime(string(b))
+}
+
+// parseStartTime reads the start time from a /proc/PID/stat line, whose
+// second field, the command in parentheses, may hold spaces and
+// parentheses itself.
+func parseStartTime(stat string) (uint64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc stat %q: no command", stat)
+	}
+	// After the command: state (field 3) ... starttime (field 22).
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc stat %q: %d fields after the command, want at least 20", stat, len(f))
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // inPod reports whether cgroup is in the pod with uid: the kubelet names
