@@ -51,6 +51,25 @@ type Spec struct {
 	Services []ServiceSpec
 	// Inject holds the containers a datapath adds to the cluster.
 	Inject Injection
+	// NamespaceLabels label the namespace the pods run in; its
+	// InjectLabel is the default of pods without one.
+	NamespaceLabels map[string]string
+}
+
+// InjectLabel is the label a mesh's injector reads, on a pod and, as the
+// default of its pods, on their namespace (Istio's sidecar.istio.io/inject
+// and istio-injection): "false" keeps the injected containers out of the
+// pod. A pod without it takes its namespace's; neither set injects, so that
+// a spec written without labels meshes every pod.
+const InjectLabel = "meshbench.dev/inject"
+
+// Injected reports whether an injector adds its containers to a pod with
+// labels pod in a namespace with labels ns.
+func Injected(ns, pod map[string]string) bool {
+	if v, ok := pod[InjectLabel]; ok {
+		return v != "false"
+	}
+	return ns[InjectLabel] != "false"
 }
 
 // Injection is what a datapath adds to a cluster before its pods start, as
@@ -91,6 +110,8 @@ type ServiceSpec struct {
 	PodNodes []int
 	// Role is a free-form label ("client", "server") the runner uses.
 	Role string
+	// Labels label every pod of the service (InjectLabel among them).
+	Labels map[string]string
 }
 
 // Topology is the live cluster as data: names, addresses and where things are.
@@ -105,6 +126,8 @@ type Topology struct {
 	Nodes       []Node
 	Services    []Service
 	Pods        []Pod
+	// NamespaceLabels are Spec.NamespaceLabels.
+	NamespaceLabels map[string]string
 }
 
 // Node is one kind-shaped node.
@@ -150,6 +173,8 @@ type Pod struct {
 	// provider runs containers; elsewhere a container is the child of
 	// Cgroup named after it.
 	Containers map[string]string
+	// Labels are the pod's service's (ServiceSpec.Labels).
+	Labels map[string]string
 }
 
 // ContainerCgroup is the cgroup processes started in the pod's container
@@ -197,6 +222,10 @@ func (t *Topology) Service(name string) (Service, bool) {
 	}
 	return Service{}, false
 }
+
+// Injected reports whether the injector added its containers to pod p, as
+// the labels of p and of its namespace decide (see InjectLabel).
+func (t *Topology) Injected(p Pod) bool { return Injected(t.NamespaceLabels, p.Labels) }
 
 // PodsOn returns the pods placed on a node.
 func (t *Topology) PodsOn(node string) []Pod {

@@ -16,6 +16,9 @@ type Datapath struct {
 	// ProxyOptional is set for a datapath that can also run without its
 	// proxy (proxy: off).
 	ProxyOptional bool
+	// NodeAttach is set for a datapath whose programs can attach at the
+	// node instead of each pod (attach: node).
+	NodeAttach bool
 }
 
 // Datapaths are the datapaths a scenario may name, in the order messages

@@ -18,7 +18,7 @@ var testDatapaths = Datapaths{
 	{Name: none},
 	{Name: sidecar, Proxy: true},
 	{Name: nodeProxy, Proxy: true},
-	{Name: ebpf, Proxy: true, ProxyOptional: true},
+	{Name: ebpf, Proxy: true, ProxyOptional: true, NodeAttach: true},
 }
 
 // TestDatapathsGiven checks that the names, the default and the option

@@ -54,12 +54,18 @@
 //	  placements: [cross-node]       # matrix; default [cross-node]; same-node, cross-node, spread
 //	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
+//	  # unmeshed:                    # default none (written out: not a default); traffic sources outside the mesh, each sending what one client pod sends to the same services
+//	  #   namespaceInject: true      # the namespace's meshbench.dev/inject label, the default of pods without one; mislabelled pods get "false", or no label when this is false
+//	  #   sources:                   # one entry per kind, count at least 1: mislabelled (client pods the injector skips, on node 0, with clientPods at most 250), host (load agents in node 0's network namespace, outside any pod, at most 64)
+//	  #     - {kind: mislabelled, count: 1}
+//	  #     - {kind: host, count: 1}
 //	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
 //	datapathOptions:                 # per datapath name; every field optional
 //	  sidecar:                       # a datapath named in datapaths
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
+//	    attach: pod                  # default pod; pod (each announced pod's cgroup and veth) or node (the node's cgroup and every pod-facing device, ebpf only)
 //	load:                            # what the client pods send
 //	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000

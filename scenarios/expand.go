@@ -44,6 +44,7 @@ func Expand(s *Spec) []Case {
 										ClientPods:     t.ClientPods,
 										PodCIDR:        t.PodCIDR,
 										ServiceCIDR:    t.ServiceCIDR,
+										Unmeshed:       t.Unmeshed,
 										Rate:           rate,
 										Duration:       time.Duration(l.Duration),
 										Warmup:         time.Duration(l.Warmup),
@@ -110,6 +111,14 @@ func Hash(s *Spec, known Datapaths) string {
 		// before the protocol dimension keeps its hash.
 		c.Load.Protocols = nil
 	}
+	for dp, o := range c.DatapathOptions {
+		if o.Attach == AttachPod {
+			// The default, omitted (omitempty) so that a scenario written
+			// before attach keeps its hash.
+			o.Attach = ""
+			c.DatapathOptions[dp] = o
+		}
+	}
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		// Only a MarshalYAML method can fail, and Duration's does not.
@@ -124,6 +133,11 @@ func (s *Spec) clone() *Spec {
 	c := *s
 	c.Topology.Services = slices.Clone(s.Topology.Services)
 	c.Topology.Placements = slices.Clone(s.Topology.Placements)
+	if s.Topology.Unmeshed != nil {
+		u := *s.Topology.Unmeshed
+		u.Sources = slices.Clone(u.Sources)
+		c.Topology.Unmeshed = &u
+	}
 	c.Datapaths = slices.Clone(s.Datapaths)
 	c.Load.Protocols = slices.Clone(s.Load.Protocols)
 	c.Load.Rates = slices.Clone(s.Load.Rates)

@@ -99,6 +99,13 @@ var invalidFixtures = map[string][]string{
 	"invalid-pod-cidr-too-small.yaml": {`invalid-pod-cidr-too-small.yaml:5: topology.podCIDR: 10.244.0.0/23 holds 2 node /24s, but topology.nodes is 3`},
 	"invalid-too-many-pods.yaml":      {`invalid-too-many-pods.yaml:5: topology.services[1]: with placement same-node, 100 services × 3 pods put 301 pods (client pods included) on node 0, more than the 250 addresses`},
 	"invalid-too-many-services.yaml":  {`invalid-too-many-services.yaml:5: topology.services[0]: 260 services need 260 virtual IPs, but serviceCIDR 10.96.0.0/24 holds 254`},
+	"invalid-unmeshed.yaml": {
+		`invalid-unmeshed.yaml:6: topology.unmeshed.sources: 200 client pods and 60 mislabelled pods need more than the 250 addresses of the client's node`,
+		`invalid-unmeshed.yaml:7: topology.unmeshed.sources[0].kind: unknown source kind "rogue"; use mislabelled or host`,
+		`invalid-unmeshed.yaml:9: topology.unmeshed.sources[2].count: must be at least 1, got 0; set how many host sources to run`,
+		`invalid-unmeshed.yaml:12: datapathOptions.sidecar.attach: datapath sidecar cannot attach at the node; remove attach`,
+		`invalid-unmeshed.yaml:13: datapathOptions.ebpf.attach: "cgroup" is not an attachment; use pod or node`,
+	},
 	"invalid-options.yaml": {
 		`invalid-options.yaml:6: datapathOptions.none.mtls: datapath none has no proxy, so mtls cannot apply`,
 		`invalid-options.yaml:8: datapathOptions.sidecar.mode: "l5" is not a proxy mode; use l4 or l7`,

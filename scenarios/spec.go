@@ -54,7 +54,47 @@ type Topology struct {
 	Placements  []string `yaml:"placements"`
 	PodCIDR     string   `yaml:"podCIDR"`
 	ServiceCIDR string   `yaml:"serviceCIDR"`
+	// Unmeshed adds traffic sources the mesh may not see next to the
+	// meshed client pods (see Source); none by default.
+	Unmeshed *Unmeshed `yaml:"unmeshed,omitempty"`
 }
+
+// Unmeshed are the traffic sources outside the mesh's injection, and the
+// namespace-wide default of the injection label.
+type Unmeshed struct {
+	// NamespaceInject is the namespace's injection label (true or false),
+	// the default of every pod without one of its own: with true the
+	// mislabelled pods carry the label "false", with false the meshed
+	// pods carry "true" and the mislabelled ones none.
+	NamespaceInject bool `yaml:"namespaceInject"`
+	// Sources are the unmeshed sources, each sending what one meshed
+	// client pod sends, to the same services.
+	Sources []Source `yaml:"sources"`
+}
+
+// Source is one kind of unmeshed traffic source.
+type Source struct {
+	// Kind is SourceMislabelled or SourceHost.
+	Kind string `yaml:"kind"`
+	// Count is how many pods or processes of the kind run, on node 0.
+	Count int `yaml:"count"`
+}
+
+// The kinds of unmeshed traffic sources, and the meshed client's, as
+// results name them.
+const (
+	// SourceMeshed is the meshed client pods.
+	SourceMeshed = "meshed"
+	// SourceMislabelled is a client pod whose injection label keeps the
+	// mesh's injector out.
+	SourceMislabelled = "mislabelled"
+	// SourceHost is a load agent run in a node's network namespace,
+	// outside any pod, as a process started on the node would be.
+	SourceHost = "host"
+)
+
+// SourceKinds lists the unmeshed source kinds.
+var SourceKinds = []string{SourceMislabelled, SourceHost}
 
 // Traffic is the load section: what the client pods send. (Named Traffic,
 // not Load, because Load is the function that reads a scenario file.)
@@ -83,7 +123,17 @@ type DatapathOptions struct {
 	MTLS bool `yaml:"mtls"`
 	// Proxy is "on" or "off" (ebpf only: socket load balancing without proxy).
 	Proxy string `yaml:"proxy"`
+	// Attach is where the datapath's programs attach: AttachPod (each
+	// announced pod's cgroup and veth, the default) or AttachNode (the
+	// node's cgroup and every pod-facing device). Empty means AttachPod.
+	Attach string `yaml:"attach,omitempty"`
 }
+
+// Where a datapath's programs attach (DatapathOptions.Attach).
+const (
+	AttachPod  = "pod"
+	AttachNode = "node"
+)
 
 // The protocols a case can drive, the values of load.protocol.
 const (
@@ -132,6 +182,8 @@ type Case struct {
 	ClientPods     int
 	PodCIDR        string
 	ServiceCIDR    string
+	// Unmeshed is the topology's, nil without unmeshed sources.
+	Unmeshed *Unmeshed
 
 	Rate          float64
 	Duration      time.Duration

@@ -60,6 +60,7 @@ func validateTopology(p *problems, t *Topology) {
 		p.add("topology.clientPods", "%d client pods do not fit on the client's node, which holds at most %d pods; lower clientPods", t.ClientPods, MaxPodsPerNode)
 	}
 	validatePlacements(p, t)
+	validateUnmeshed(p, t.Unmeshed)
 
 	pods, podsOK := parseCIDR(p, "topology.podCIDR", t.PodCIDR, DefaultPodCIDR)
 	vips, vipsOK := parseCIDR(p, "topology.serviceCIDR", t.ServiceCIDR, DefaultServiceCIDR)
@@ -135,6 +136,12 @@ func checkPodAddresses(p *problems, t *Topology, pods netip.Prefix) {
 	if t.Nodes < 1 || t.PodsPerService < 1 || t.ClientPods < 1 || t.ClientPods > MaxPodsPerNode {
 		return // reported above; nothing to place
 	}
+	// The mislabelled pods are client pods too, on the client's node.
+	clientPods := t.ClientPods + t.Unmeshed.Pods()
+	if clientPods > MaxPodsPerNode {
+		p.add("topology.unmeshed.sources", "%d client pods and %d mislabelled pods need more than the %d addresses of the client's node; lower the mislabelled count or clientPods", t.ClientPods, t.Unmeshed.Pods(), MaxPodsPerNode)
+		return
+	}
 	for i, services := range t.Services {
 		field := index("topology.services", i)
 		if services < 1 {
@@ -149,7 +156,7 @@ func checkPodAddresses(p *problems, t *Topology, pods netip.Prefix) {
 			if !placeable(pl, t.Nodes) {
 				continue
 			}
-			count := podsPerNode(t.Nodes, t.ClientPods, PlacePods(t.Nodes, pl, services, t.PodsPerService))
+			count := podsPerNode(t.Nodes, clientPods, PlacePods(t.Nodes, pl, services, t.PodsPerService))
 			node := slices.Index(count, slices.Max(count))
 			if count[node] > MaxPodsPerNode {
 				p.add(field, "with placement %s, %d services × %d pods put %d pods (client pods included) on node %d, more than the %d addresses a node's /%d gives; add nodes, use spread, or lower services or podsPerService", pl, services, t.PodsPerService, count[node], node, MaxPodsPerNode, NodePodPrefixLen)
@@ -157,6 +164,58 @@ func checkPodAddresses(p *problems, t *Topology, pods netip.Prefix) {
 			}
 		}
 	}
+}
+
+// MaxHostProcesses bounds the unmeshed host processes of a scenario.
+const MaxHostProcesses = 64
+
+func validateUnmeshed(p *problems, u *Unmeshed) {
+	if u == nil {
+		return
+	}
+	const field = "topology.unmeshed.sources"
+	if len(u.Sources) == 0 {
+		p.add(field, "is empty; list the unmeshed sources, such as [{kind: mislabelled, count: 1}, {kind: host, count: 1}], or remove unmeshed")
+	}
+	seen := map[string]bool{}
+	for i, src := range u.Sources {
+		f := index(field, i)
+		switch {
+		case !slices.Contains(SourceKinds, src.Kind):
+			p.add(f+".kind", "unknown source kind %q; use %s", src.Kind, strings.Join(SourceKinds, " or "))
+			continue
+		case seen[src.Kind]:
+			p.add(f+".kind", "%s is listed twice; give its count once", src.Kind)
+		}
+		seen[src.Kind] = true
+		switch {
+		case src.Count < 1:
+			p.add(f+".count", "must be at least 1, got %d; set how many %s sources to run", src.Count, src.Kind)
+		case src.Kind == SourceMislabelled && src.Count > MaxPodsPerNode:
+			p.add(f+".count", "%d mislabelled pods do not fit on the client's node, which holds at most %d pods; lower count", src.Count, MaxPodsPerNode)
+		case src.Kind == SourceHost && src.Count > MaxHostProcesses:
+			p.add(f+".count", "%d host processes are more than the %d allowed; lower count", src.Count, MaxHostProcesses)
+		}
+	}
+}
+
+// Pods is how many mislabelled pods u adds; none for a nil u.
+func (u *Unmeshed) Pods() int { return u.count(SourceMislabelled) }
+
+// Hosts is how many host processes u adds; none for a nil u.
+func (u *Unmeshed) Hosts() int { return u.count(SourceHost) }
+
+func (u *Unmeshed) count(kind string) int {
+	if u == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range u.Sources {
+		if s.Kind == kind && s.Count > 0 {
+			n += s.Count
+		}
+	}
+	return n
 }
 
 // placeable reports whether PlacePods accepts placement on nodes nodes.
@@ -218,6 +277,12 @@ func validateOptions(p *problems, known Datapaths, name string, o DatapathOption
 		} else {
 			p.add(field+".proxy", "off is not possible with any datapath; remove proxy or set it to on")
 		}
+	}
+	switch {
+	case o.Attach != "" && o.Attach != AttachPod && o.Attach != AttachNode:
+		p.add(field+".attach", "%q is not an attachment; use pod or node", o.Attach)
+	case o.Attach == AttachNode && !dp.NodeAttach:
+		p.add(field+".attach", "datapath %s cannot attach at the node; remove attach", name)
 	}
 	switch {
 	case o.MTLS && !dp.Proxy:

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 
@@ -79,14 +80,14 @@ func validate(spec clusters.Spec) error {
 
 // namespaceObject is the run's namespace. Its pods include the node
 // agents, which are privileged, so Pod Security admission must allow them.
-func namespaceObject(runID string) *corev1.Namespace {
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: NamespaceName(runID),
-		Labels: map[string]string{
-			RunLabel:                             runID,
-			"pod-security.kubernetes.io/enforce": "privileged",
-		},
-	}}
+// Labels, the scenario's (clusters.Spec.NamespaceLabels), come besides.
+func namespaceObject(runID string, labels map[string]string) *corev1.Namespace {
+	l := maps.Clone(labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[RunLabel], l["pod-security.kubernetes.io/enforce"] = runID, "privileged"
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NamespaceName(runID), Labels: l}}
 }
 
 func serviceObject(runID string, s clusters.ServiceSpec) *corev1.Service {
@@ -162,10 +163,20 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      podName(s, k),
 			Namespace: NamespaceName(runID),
-			Labels:    map[string]string{AppLabel: s.Name, RunLabel: runID, RoleLabel: s.Role},
+			Labels:    podLabels(runID, s),
 		},
 		Spec: spec,
 	}
+}
+
+// podLabels are the labels of a pod of s: the service's own and the run's.
+func podLabels(runID string, s clusters.ServiceSpec) map[string]string {
+	l := maps.Clone(s.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[AppLabel], l[RunLabel], l[RoleLabel] = s.Name, runID, s.Role
+	return l
 }
 
 // nodeAgentObject is the DaemonSet of the run's node agents: one

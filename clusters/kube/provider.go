@@ -181,7 +181,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 		return nil, err
 	}
 	ns := NamespaceName(spec.RunID)
-	if _, err := p.client.CoreV1().Namespaces().Create(ctx, namespaceObject(spec.RunID), metav1.CreateOptions{}); err != nil {
+	if _, err := p.client.CoreV1().Namespaces().Create(ctx, namespaceObject(spec.RunID, spec.NamespaceLabels), metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			// Deleting it on the way out would remove another run's cluster.
 			return nil, fmt.Errorf("namespace %s exists: the run id is in use; pick another or run `meshbench cleanup --provider kube`", ns)
@@ -192,7 +192,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	c := &Cluster{
 		client: p.client,
 		exec:   p.exec,
-		topo:   &clusters.Topology{RunID: spec.RunID, Name: ns},
+		topo:   &clusters.Topology{RunID: spec.RunID, Name: ns, NamespaceLabels: spec.NamespaceLabels},
 		ctx:    cctx,
 		cancel: cancel,
 	}
@@ -229,15 +229,21 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 			return fmt.Errorf("service %s: cluster IP %q: %w", s.Name, svc.Spec.ClusterIP, err)
 		}
 		ts := clusters.Service{Name: s.Name, Role: s.Role, VIP: vip, Port: s.Port, TargetPort: s.TargetPort}
+		inject := spec.Inject.PodContainers
+		if !clusters.Injected(spec.NamespaceLabels, s.Labels) {
+			// Injected directly, as the provider does, by the labels a
+			// mesh's injector reads.
+			inject = nil
+		}
 		for k, ni := range s.PodNodes {
 			node := c.topo.Nodes[ni].Name
-			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img, spec.Inject.PodContainers), metav1.CreateOptions{})
+			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img, inject), metav1.CreateOptions{})
 			if err != nil {
 				return apiError("create pod "+podName(s, k), err)
 			}
 			placed[pod.Name] = node
 			ts.Pods = append(ts.Pods, pod.Name)
-			c.topo.Pods = append(c.topo.Pods, clusters.Pod{Name: pod.Name, Service: s.Name, Node: node})
+			c.topo.Pods = append(c.topo.Pods, clusters.Pod{Name: pod.Name, Service: s.Name, Node: node, Labels: s.Labels})
 		}
 		c.topo.Services = append(c.topo.Services, ts)
 	}

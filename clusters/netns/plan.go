@@ -82,6 +82,8 @@ func plan(spec clusters.Spec) (*clusters.Topology, error) {
 		Name:        "mb-" + spec.RunID,
 		ServiceCIDR: spec.ServiceCIDR,
 		FabricNetNS: path.Join(netnsDir, nsName(spec.RunID, "fabric")),
+
+		NamespaceLabels: spec.NamespaceLabels,
 	}
 	root := cgroupRoot(spec.RunID)
 	fabricIP := fabricGateway
@@ -138,6 +140,7 @@ func plan(spec clusters.Spec) (*clusters.Topology, error) {
 				Cgroup:  path.Join(node.Cgroup, name),
 				Veth:    "veth" + strconv.Itoa(idx),
 				PodVeth: podIfName,
+				Labels:  s.Labels,
 			})
 			svc.Pods = append(svc.Pods, name)
 		}

@@ -69,6 +69,10 @@ func (c *Cluster) target(spec clusters.ProcSpec) (nsPath, cgroup, where string, 
 			return "", "", "", fmt.Errorf("no pod %q", tg.Pod)
 		}
 		nsPath, cgroup, where = p.NetNS, p.Cgroup, "pod "+p.Name
+		if _, injected := c.netAdmin[spec.Container]; injected && !c.topo.Injected(p) {
+			// The injector left the pod alone: it has no such container.
+			return "", "", "", fmt.Errorf("pod %s has no container %s: its %s label kept the injector out", p.Name, spec.Container, clusters.InjectLabel)
+		}
 		if spec.Container != "" {
 			cgroup = p.ContainerCgroup(spec.Container)
 		}

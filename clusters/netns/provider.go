@@ -92,7 +92,8 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	return c, nil
 }
 
-// runInitContainers runs the injected init containers in every pod, each
+// runInitContainers runs the injected init containers in every pod the
+// injector reaches (clusters.Topology.Injected), each
 // to completion in the pod's child cgroup named after it, as the kubelet
 // runs init containers before a pod's other containers.
 func (c *Cluster) runInitContainers(ctx context.Context, containers []clusters.Container) error {
@@ -101,6 +102,9 @@ func (c *Cluster) runInitContainers(ctx context.Context, containers []clusters.C
 			continue
 		}
 		for _, pod := range c.topo.Pods {
+			if !c.topo.Injected(pod) {
+				continue
+			}
 			p, err := c.Start(ctx, clusters.ProcSpec{
 				Target: clusters.Target{Pod: pod.Name}, Container: ct.Name, Args: ct.Args,
 				Name: "init container " + ct.Name + " of pod " + pod.Name,
