@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -24,14 +25,18 @@ func (p *Proxy) handle(ctx context.Context, r role, c *net.TCPConn) {
 	switch r {
 	case outbound:
 		p.stats.connsOutbound.Add(1)
-		err = p.serveRedirected(ctx, c, false)
+		src := p.sources.of(c)
+		if src != nil {
+			src.conns.Add(1)
+		}
+		err = p.serveRedirected(ctx, c, false, src)
 	case inbound:
 		p.stats.connsInbound.Add(1)
 		if p.mtls != nil {
 			err = p.refusePlaintext(c)
 			break
 		}
-		err = p.serveRedirected(ctx, c, true)
+		err = p.serveRedirected(ctx, c, true, nil)
 	case tunnel:
 		p.stats.tunnels.Add(1)
 		err = p.serveTunnel(ctx, c)
@@ -43,8 +48,8 @@ func (p *Proxy) handle(ctx context.Context, r role, c *net.TCPConn) {
 }
 
 // serveRedirected serves a connection redirected to the outbound or (direct)
-// inbound listener.
-func (p *Proxy) serveRedirected(ctx context.Context, c *net.TCPConn, direct bool) error {
+// inbound listener; src, if not nil, counts an outbound one's source.
+func (p *Proxy) serveRedirected(ctx context.Context, c *net.TCPConn, direct bool, src *sourceCounters) error {
 	dst, err := p.origDst(c)
 	if err != nil {
 		return fmt.Errorf("learn original destination: %w", err)
@@ -53,14 +58,19 @@ func (p *Proxy) serveRedirected(ctx context.Context, c *net.TCPConn, direct bool
 		return fmt.Errorf("connection to %s was not redirected: refusing to dial myself", local)
 	}
 	if p.cfg.Mode == L7 {
-		return p.serveHTTP(ctx, c, bufio.NewReader(c), dst, direct)
+		var r io.Reader = c
+		if src != nil {
+			r = countReader{c, &src.bytes}
+		}
+		return p.serveHTTP(ctx, c, bufio.NewReader(r), dst, direct, src)
 	}
 	up, err := p.dial(ctx, p.routes.lookup(dst, direct))
 	if err != nil {
 		return err
 	}
 	defer p.closeUp(up)
-	p.relay(c, nil, up.conn, up.br)
+	src.encrypted(up)
+	p.relay(c, nil, up.conn, up.br, src)
 	return nil
 }
 
@@ -94,7 +104,7 @@ func (p *Proxy) serveTunnel(ctx context.Context, c *net.TCPConn) error {
 		if err := writeConnectReply(conn, 200); err != nil {
 			return fmt.Errorf("answer CONNECT: %w", err)
 		}
-		return p.serveHTTP(ctx, conn, br, dst, true)
+		return p.serveHTTP(ctx, conn, br, dst, true, nil)
 	}
 	up, err := p.dial(ctx, p.routes.lookup(dst, true))
 	if err != nil {
@@ -105,7 +115,7 @@ func (p *Proxy) serveTunnel(ctx context.Context, c *net.TCPConn) error {
 	if err := writeConnectReply(conn, 200); err != nil {
 		return fmt.Errorf("answer CONNECT: %w", err)
 	}
-	p.relay(conn, br, up.conn, up.br)
+	p.relay(conn, br, up.conn, up.br, nil)
 	return nil
 }
 

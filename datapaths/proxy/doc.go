@@ -70,7 +70,11 @@
 //	routes_overflow   connections outside the table served without a kept route
 //
 // and per upstream endpoint that saw traffic, UpstreamKey(addr, c) for c in
-// "conns", "requests" and "errors". In l4 mode bytes moved by splice are
+// "conns", "requests" and "errors"; per application address that reached
+// the outbound listener (up to MaxSources, then sources_overflow counts),
+// SourceKey(ip, c) for c in "conns", "requests" (l7), "bytes" (read from
+// it) and "mtls" (l4 connections, l7 requests that went on over an mTLS
+// tunnel): the mesh's coverage, counted by the proxy. In l4 mode bytes moved by splice are
 // counted in steps of up to 1 MiB per direction and connection, and fully
 // when the direction ends.
 //

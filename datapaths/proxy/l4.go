@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 )
 
 // spliceStep is how many bytes one splice call may move before the byte
@@ -16,11 +15,12 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // relay copies bytes both ways between the downstream and upstream
 // connections until both directions end. downBuf and upBuf, when not nil,
-// hold bytes already read from down and up (past a CONNECT exchange).
-func (p *Proxy) relay(down net.Conn, downBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
+// hold bytes already read from down and up (past a CONNECT exchange). The
+// bytes from down count for src too, when it is not nil.
+func (p *Proxy) relay(down net.Conn, downBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader, src *sourceCounters) {
 	var wg sync.WaitGroup
 	splice := !p.cfg.NoSplice
-	wg.Go(func() { pipe(up, down, downBuf, splice, &p.stats.bytesUp) })
+	wg.Go(func() { pipe(up, down, downBuf, splice, p.upCounter(src)) })
 	pipe(down, up, upBuf, splice, &p.stats.bytesDown)
 	wg.Wait()
 }
@@ -28,7 +28,7 @@ func (p *Proxy) relay(down net.Conn, downBuf *bufio.Reader, up net.Conn, upBuf *
 // pipe copies src to dst. When src ends cleanly, it half-closes dst so the
 // far side sees the end while the other direction carries on; when the copy
 // fails, it closes both connections, which also ends the other direction.
-func pipe(dst, src net.Conn, buffered *bufio.Reader, splice bool, n *atomic.Uint64) {
+func pipe(dst, src net.Conn, buffered *bufio.Reader, splice bool, n counter) {
 	err := drain(dst, buffered, n)
 	if err == nil {
 		err = copyStream(dst, src, splice, n)
@@ -44,7 +44,7 @@ func pipe(dst, src net.Conn, buffered *bufio.Reader, splice bool, n *atomic.Uint
 }
 
 // drain writes what br has buffered to dst.
-func drain(dst io.Writer, br *bufio.Reader, n *atomic.Uint64) error {
+func drain(dst io.Writer, br *bufio.Reader, n counter) error {
 	if br == nil || br.Buffered() == 0 {
 		return nil
 	}
@@ -58,7 +58,7 @@ func drain(dst io.Writer, br *bufio.Reader, n *atomic.Uint64) error {
 // when splice is allowed, it keeps the concrete types so that
 // (*net.TCPConn).ReadFrom splices in the kernel; anything else (TLS, or
 // splice not allowed) goes through a pooled buffer with read and write.
-func copyStream(dst, src net.Conn, splice bool, n *atomic.Uint64) error {
+func copyStream(dst, src net.Conn, splice bool, n counter) error {
 	if d, ok := dst.(*net.TCPConn); ok && splice {
 		if s, ok := src.(*net.TCPConn); ok {
 			for {

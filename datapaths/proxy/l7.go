@@ -33,8 +33,9 @@ func removeHopHeaders(h http.Header) {
 }
 
 // serveHTTP reads requests from a downstream connection until it ends,
-// forwarding each to dst (a VIP is balanced per request).
-func (p *Proxy) serveHTTP(ctx context.Context, down net.Conn, br *bufio.Reader, dst netip.AddrPort, direct bool) error {
+// forwarding each to dst (a VIP is balanced per request); src, if not nil,
+// counts them for their source.
+func (p *Proxy) serveHTTP(ctx context.Context, down net.Conn, br *bufio.Reader, dst netip.AddrPort, direct bool, src *sourceCounters) error {
 	bw := bufio.NewWriter(countWriter{down, &p.stats.bytesDown})
 	for {
 		req, err := http.ReadRequest(br)
@@ -46,7 +47,10 @@ func (p *Proxy) serveHTTP(ctx context.Context, down net.Conn, br *bufio.Reader, 
 			return fmt.Errorf("read request: %w", err)
 		}
 		p.stats.requests.Add(1)
-		keep, err := p.forward(ctx, req, bw, dst, direct)
+		if src != nil {
+			src.requests.Add(1)
+		}
+		keep, err := p.forward(ctx, req, bw, dst, direct, src)
 		if err != nil || !keep {
 			return err
 		}
@@ -68,7 +72,7 @@ func writeError(bw *bufio.Writer, code int) {
 
 // forward sends one request upstream and streams the response back. It
 // reports whether the downstream connection stays open for more requests.
-func (p *Proxy) forward(ctx context.Context, req *http.Request, bw *bufio.Writer, dst netip.AddrPort, direct bool) (keep bool, err error) {
+func (p *Proxy) forward(ctx context.Context, req *http.Request, bw *bufio.Writer, dst netip.AddrPort, direct bool, src *sourceCounters) (keep bool, err error) {
 	closeDown := req.Close
 	removeHopHeaders(req.Header)
 	req.Close = false
@@ -95,6 +99,7 @@ func (p *Proxy) forward(ctx context.Context, req *http.Request, bw *bufio.Writer
 		writeError(bw, http.StatusBadGateway)
 		return false, fmt.Errorf("forward %s %s to %s: %w", req.Method, req.URL, ep.addr, err)
 	}
+	src.encrypted(up)
 
 	upstreamKeeps := !resp.Close
 	removeHopHeaders(resp.Header)

@@ -52,7 +52,9 @@ func TestMTLSIdentities(t *testing.T) {
 			}
 			refuser := map[string]*Proxy{"client": a, "server": b}[tt.refusedBy]
 			if refuser == nil {
-				waitStats(t, a, map[string]uint64{StatTLSErrors: 0, StatTunnelsDialed: 1})
+				// The client's connection went on over mTLS: its source counts it.
+				lo := netip.MustParseAddr("127.0.0.1")
+				waitStats(t, a, map[string]uint64{StatTLSErrors: 0, StatTunnelsDialed: 1, SourceKey(lo, SourceConns): 1, SourceKey(lo, SourceMTLS): 1})
 				waitStats(t, b, map[string]uint64{StatTLSErrors: 0, StatTunnels: 1})
 				return
 			}

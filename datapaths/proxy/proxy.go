@@ -47,6 +47,7 @@ type Proxy struct {
 	mtls    *mtls
 	dialer  net.Dialer
 	stats   counters
+	sources sources
 
 	listeners [3]*net.TCPListener // by role; nil when off
 

@@ -82,6 +82,7 @@ func (p *Proxy) Stats() map[string]uint64 {
 		out[UpstreamKey(ep.addr, "errors")] += errors
 	})
 	out[StatEndpoints] = uint64(len(endpoints))
+	p.sources.add(out)
 	return out
 }
 
