@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,4 +154,31 @@ type PathCounters struct {
 // Counted is implemented by datapaths with kernel counters of their own.
 type Counted interface {
 	PathCounters(ctx context.Context) (PathCounters, error)
+}
+
+// SourceCounts are what a datapath's own counters saw from one source
+// address since Install: its coverage of that source.
+type SourceCounts struct {
+	// Connections counts the source's connections the datapath took in
+	// hand (a proxy accepted them from the application).
+	Connections uint64
+	// Requests counts the source's requests the datapath parsed; zero
+	// where it sees byte streams only (l4).
+	Requests uint64
+	// Bytes counts the bytes from the source the datapath forwarded.
+	Bytes uint64
+	// MTLS counts what of it went on over mTLS: requests where Requests
+	// counts, else connections.
+	MTLS uint64
+}
+
+// ErrNoSourceCounters is returned by Sources of a datapath that, as
+// configured, has no per-source counters; the message says why.
+var ErrNoSourceCounters = errors.New("datapath has no per-source counters")
+
+// Sourced is implemented by datapaths that count what they intercept per
+// source address. Sources returns an error wrapping ErrNoSourceCounters
+// when the datapath's options leave it without such counters.
+type Sourced interface {
+	Sources(ctx context.Context) (map[netip.Addr]SourceCounts, error)
 }

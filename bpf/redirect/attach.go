@@ -46,6 +46,38 @@ func (d *Datapath) AttachProxyCgroup(path string) error {
 	return d.attachCgroup("proxy", path, progs, &d.proxyCgroups, &d.podCgroups)
 }
 
+// AttachNodeCgroup attaches the pod programs to the cgroup2 directory at
+// node, which holds every pod of the node and the node's own processes, so
+// that pods and processes nobody announced are steered too; and, in
+// ModeProxy, the proxy's getsockopt program to proxy, the node proxy's
+// cgroup, which must lie below node: its sockets take the sockops program
+// from node, where a second one would run it twice. It refuses what
+// AttachCgroup refuses, and a node cgroup attached besides pod cgroups.
+func (d *Datapath) AttachNodeCgroup(node, proxy string) error {
+	if err := d.AttachCgroup(node); err != nil {
+		return err
+	}
+	if d.cfg.Mode != ModeProxy {
+		return nil
+	}
+	dir, err := runCgroup(proxy)
+	if err != nil {
+		return fmt.Errorf("attach proxy cgroup: %w", err)
+	}
+	nodeDir, _ := runCgroup(node) // checked by AttachCgroup
+	if !within(dir, nodeDir) {
+		return fmt.Errorf("attach proxy cgroup %s: not below the node cgroup %s, whose sockops program it needs", dir, nodeDir)
+	}
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupGetsockopt, Program: d.coll.Programs[redirectProgAnswerOrigDst]})
+	if err != nil {
+		return fmt.Errorf("attach %s to proxy cgroup %s: %w", redirectProgAnswerOrigDst, dir, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.links = append(d.links, l)
+	return nil
+}
+
 func (d *Datapath) attachCgroup(role, path string, progs []cgroupProg, mine, others *[]string) error {
 	dir, err := runCgroup(path)
 	if err != nil {

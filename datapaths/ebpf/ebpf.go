@@ -69,6 +69,7 @@ var (
 	_ datapaths.Costed    = (*ebpfPath)(nil)
 	_ datapaths.BPFCosted = (*ebpfPath)(nil)
 	_ datapaths.Injector  = (*ebpfPath)(nil)
+	_ datapaths.Sourced   = (*ebpfPath)(nil)
 )
 
 func (e *ebpfPath) proxyOn() bool { return e.opts.Proxy != scenarios.ProxyOff }
@@ -93,6 +94,13 @@ func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 		}
 	}
 	topo := c.Topology()
+	if e.opts.Attach == scenarios.AttachNode {
+		for _, n := range topo.Nodes {
+			if n.Cgroup == "" {
+				return fmt.Errorf("attach node needs the cgroup of node %s's pods, which this cluster provider does not give: use attach pod", n.Name)
+			}
+		}
+	}
 	services := mesh.ServiceTable(topo)
 	errs := make([]error, len(topo.Nodes))
 	sem := make(chan struct{}, startParallel)
@@ -147,7 +155,20 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 		cfg.NodeProxy = netip.AddrPortFrom(node.IP, mesh.OutboundPort)
 		cfg.ProxyCgroup = node.ContainerCgroup(ProxyContainer)
 	}
+	if e.opts.Attach == scenarios.AttachNode {
+		// Nothing announced: the agent finds the node's pods itself.
+		cfg.NodeCgroup = node.Cgroup
+		if e.opts.MTLS {
+			cfg.NodeStrictPort = strictPort(topo)
+		}
+		return cfg
+	}
 	for _, p := range topo.PodsOn(node.Name) {
+		if !topo.Injected(p) {
+			// Attached per pod, the datapath follows the injection labels,
+			// as Merbridge follows Istio's.
+			continue
+		}
 		iface := p.PodVeth
 		if iface == "" {
 			iface = "eth0"
@@ -160,6 +181,17 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 		cfg.Pods = append(cfg.Pods, pc)
 	}
 	return cfg
+}
+
+// strictPort is the application port of the run's pods, which strict mTLS
+// leaves to the node's netfilter; the runner gives every service the same.
+func strictPort(topo *clusters.Topology) uint16 {
+	for _, svc := range topo.Services {
+		if svc.Role != "client" {
+			return uint16(svc.TargetPort)
+		}
+	}
+	return 0
 }
 
 // AgentCaps are the capabilities the node agent needs, as measured:
@@ -259,6 +291,16 @@ func (e *ebpfPath) PathCounters(ctx context.Context) (datapaths.PathCounters, er
 		return datapaths.PathCounters{}, fmt.Errorf("read ebpf datapath counters: %w", err)
 	}
 	return datapaths.PathCounters{Redirects: c.Messages + c.PeerRedirected, Connections: c.Steered + c.Balanced}, nil
+}
+
+// Sources returns what the node proxies intercepted per source address;
+// with the proxy off there is no per-source counter (connect4 runs before
+// a socket has its source address).
+func (e *ebpfPath) Sources(ctx context.Context) (map[netip.Addr]datapaths.SourceCounts, error) {
+	if e.m == nil {
+		return nil, fmt.Errorf("%w: with the proxy off, connect4 balances sockets before they have a source address", datapaths.ErrNoSourceCounters)
+	}
+	return e.m.Sources(ctx)
 }
 
 // Components lists the node proxies' cgroups; none with the proxy off.

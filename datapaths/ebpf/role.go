@@ -66,6 +66,14 @@ type agentOptions struct {
 	ProxyCgroup string          `json:"proxyCgroup,omitempty"`
 	Services    []proxy.Service `json:"services"`
 	Pods        []podConfig     `json:"pods"`
+	// NodeCgroup, when set, attaches at the node (attach: node): the
+	// cgroup programs at this cgroup, the parent of the node's pods, and
+	// the tc program on every veth of the node, whose pods the agent finds
+	// by their routes instead of Pods.
+	NodeCgroup string `json:"nodeCgroup,omitempty"`
+	// NodeStrictPort is, with NodeCgroup and strict mTLS, the application
+	// port of every pod found (podConfig.StrictPort).
+	NodeStrictPort uint16 `json:"nodeStrictPort,omitempty"`
 }
 
 // podConfig is one pod of the node.
@@ -168,6 +176,9 @@ func attach(d *redirect.Datapath, cfg agentOptions, cgroups hostfs.Cgroups) erro
 			return err
 		}
 	}
+	if cfg.NodeCgroup != "" {
+		return attachNode(d, cfg, cgroups)
+	}
 	for _, p := range cfg.Pods {
 		if err := d.AttachCgroup(cgroups.Dir(p.Cgroup)); err != nil {
 			return fmt.Errorf("pod %s: %w", p.Name, err)
@@ -198,6 +209,83 @@ func attach(d *redirect.Datapath, cfg agentOptions, cgroups hostfs.Cgroups) erro
 		}
 	}
 	return nil
+}
+
+// attachNode attaches at the node: the cgroup programs at the node's
+// cgroup, and the tc program on the uplink and every veth of the node's
+// namespace, with a pod for each /32 route through a veth, as a CNI plugin
+// routes to its pods (kindnet, ptp). Pods nobody announced are found so.
+func attachNode(d *redirect.Datapath, cfg agentOptions, cgroups hostfs.Cgroups) error {
+	proxyCgroup := ""
+	if cfg.ProxyCgroup != "" {
+		proxyCgroup = cgroups.Dir(cfg.ProxyCgroup)
+	}
+	if err := d.AttachNodeCgroup(cgroups.Dir(cfg.NodeCgroup), proxyCgroup); err != nil {
+		return fmt.Errorf("node cgroup: %w", err)
+	}
+	uplink, err := interfaceWith(cfg.NodeIP)
+	if err != nil {
+		return err
+	}
+	if err := d.AttachTC(uplink.Index); err != nil {
+		return fmt.Errorf("uplink %s: %w", uplink.Name, err)
+	}
+	pods, err := nodePods()
+	if err != nil {
+		return err
+	}
+	for _, p := range pods {
+		if err := d.AddPod(p.ip, p.link.Attrs().Index, cfg.NodeStrictPort); err != nil {
+			return err
+		}
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("list the node's devices: %w", err)
+	}
+	for _, l := range links {
+		if l.Type() != "veth" {
+			continue
+		}
+		if err := d.AttachTC(l.Attrs().Index); err != nil {
+			return fmt.Errorf("veth %s: %w", l.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// nodePod is a pod found by its route.
+type nodePod struct {
+	ip   netip.Addr
+	link netlink.Link
+}
+
+// nodePods returns a pod for each IPv4 /32 route of the agent's namespace
+// through a veth.
+func nodePods() ([]nodePod, error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list the node's routes: %w", err)
+	}
+	var out []nodePod
+	for _, r := range routes {
+		if r.Dst == nil || r.LinkIndex == 0 {
+			continue
+		}
+		if ones, bits := r.Dst.Mask.Size(); ones != 32 || bits != 32 {
+			continue
+		}
+		l, err := netlink.LinkByIndex(r.LinkIndex)
+		if err != nil {
+			return nil, fmt.Errorf("find the device of the route to %s: %w", r.Dst, err)
+		}
+		ip, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if l.Type() != "veth" || !ok {
+			continue
+		}
+		out = append(out, nodePod{ip: ip, link: l})
+	}
+	return out, nil
 }
 
 // interfaceWith returns the interface holding ip in the agent's network

@@ -52,6 +52,7 @@ var (
 	_ datapaths.Counted  = (*nodeProxy)(nil)
 	_ datapaths.Costed   = (*nodeProxy)(nil)
 	_ datapaths.Injector = (*nodeProxy)(nil)
+	_ datapaths.Sourced  = (*nodeProxy)(nil)
 )
 
 // Injection gives the node proxies a container of their own on every node.

@@ -55,6 +55,7 @@ var (
 	_ datapaths.Counted  = (*sidecar)(nil)
 	_ datapaths.Costed   = (*sidecar)(nil)
 	_ datapaths.Injector = (*sidecar)(nil)
+	_ datapaths.Sourced  = (*sidecar)(nil)
 )
 
 // Injection adds to every pod the init container that installs the
@@ -87,6 +88,10 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 	}
 	var launches []mesh.Launch
 	for _, pod := range c.Topology().Pods {
+		if !c.Topology().Injected(pod) {
+			// The injector skipped the pod: it has no sidecar.
+			continue
+		}
 		opts := m.BaseOptions()
 		opts.Outbound = "0.0.0.0:" + strconv.Itoa(mesh.OutboundPort)
 		opts.Inbound = "0.0.0.0:" + strconv.Itoa(mesh.InboundPort)

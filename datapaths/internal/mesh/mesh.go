@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -303,6 +304,42 @@ func (m *Mesh) Stats(ctx context.Context) ([]map[string]uint64, error) {
 			return nil, fmt.Errorf("read counters of the proxy in %s: %w", p.where(), err)
 		}
 		out[i] = st
+	}
+	return out, nil
+}
+
+// Sources sums the proxies' per-source counters (proxy.SourceKey): what
+// their outbound listeners intercepted from each application address.
+func (m *Mesh) Sources(ctx context.Context) (map[netip.Addr]datapaths.SourceCounts, error) {
+	stats, err := m.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]datapaths.SourceCounts{}
+	for _, st := range stats {
+		for key, v := range st {
+			rest, ok := strings.CutPrefix(key, "source/")
+			if !ok {
+				continue
+			}
+			ipText, counter, ok := strings.Cut(rest, "/")
+			ip, err := netip.ParseAddr(ipText)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("read per-source counters: malformed key %q", key)
+			}
+			c := out[ip]
+			switch counter {
+			case proxy.SourceConns:
+				c.Connections += v
+			case proxy.SourceRequests:
+				c.Requests += v
+			case proxy.SourceBytes:
+				c.Bytes += v
+			case proxy.SourceMTLS:
+				c.MTLS += v
+			}
+			out[ip] = c
+		}
 	}
 	return out, nil
 }
