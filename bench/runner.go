@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -131,6 +132,12 @@ type caseRun struct {
 	idle  map[string]float64
 	costs []results.NodeCost
 	path  *results.Path
+	// targets are the load's URLs, one per server service.
+	targets []string
+	// unmeshed are the unmeshed sources' load agents; coverage what the
+	// datapath saw of every source.
+	unmeshed []Load
+	coverage *results.Coverage
 }
 
 // runCase runs one case; a failed case is recorded in the result, and its
@@ -150,6 +157,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 	rc.Status = "ok"
 	rc.NodeCosts = cr.costs
 	rc.Path = cr.path
+	rc.Coverage = cr.coverage
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
 	rc.ConnectUS = results.AggregateConnect(reps)
 	results.JudgeRate(&rc)
@@ -207,6 +215,15 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 			return reps, fmt.Errorf("packet-path probe: %w", err)
 		}
 		cr.path = path
+	}
+
+	if cr.c.Unmeshed != nil {
+		// Last: it ends the load agents, whose connections' bytes an l4
+		// proxy counts as they close.
+		st.Start(fmt.Sprintf("Measuring coverage: meshed and unmeshed sources send for %s", cr.c.Duration))
+		if cr.coverage, err = r.coverage(ctx, cr); err != nil {
+			return reps, fmt.Errorf("coverage: %w", err)
+		}
 	}
 	return reps, nil
 }
@@ -349,6 +366,7 @@ func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, erro
 			PodNodes: nodes,
 		})
 	}
+	labelSources(&spec, c)
 	return spec, nil
 }
 
@@ -357,12 +375,11 @@ func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, erro
 func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	topo := cr.cluster.Topology()
 	cr.apps = map[string][]string{}
-	var targets []string
 	for _, svc := range topo.Services {
 		if svc.Role != "server" {
 			continue
 		}
-		targets = append(targets, "http://"+netip.AddrPortFrom(svc.VIP, uint16(svc.Port)).String()+"/")
+		cr.targets = append(cr.targets, "http://"+netip.AddrPortFrom(svc.VIP, uint16(svc.Port)).String()+"/")
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
@@ -386,15 +403,7 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
-			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, agent.LoadOptions{
-				Targets:       targets,
-				Protocol:      protocol(cr.c),
-				Connections:   cr.c.Connections,
-				RequestBytes:  cr.c.RequestBytes,
-				ResponseBytes: cr.c.ResponseBytes,
-				Workers:       agent.DefaultWorkers,
-				Timeout:       agent.DefaultTimeout,
-			})
+			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, pod, loadOptions(cr.c, cr.targets))
 			if err != nil {
 				return err
 			}
@@ -405,6 +414,20 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		return errors.New("deploy workloads: the case has no client or no server pods")
 	}
 	return nil
+}
+
+// loadOptions are the options of every load agent of case c, meshed or
+// not, aimed at targets.
+func loadOptions(c scenarios.Case, targets []string) agent.LoadOptions {
+	return agent.LoadOptions{
+		Targets:       targets,
+		Protocol:      protocol(c),
+		Connections:   c.Connections,
+		RequestBytes:  c.RequestBytes,
+		ResponseBytes: c.ResponseBytes,
+		Workers:       agent.DefaultWorkers,
+		Timeout:       agent.DefaultTimeout,
+	}
 }
 
 // attackMargin is how long past an attack's deadline (agent.Deadline) the
@@ -560,7 +583,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	defer cancel()
 	st := r.opts.Status
 	var wg sync.WaitGroup
-	for _, l := range cr.clients {
+	for _, l := range slices.Concat(cr.clients, cr.unmeshed) {
 		wg.Go(l.Close)
 	}
 	for _, s := range cr.servers {
@@ -608,6 +631,9 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
 		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
 		rc.L7Fallback = c.L7Fallback
+	}
+	if c.Options.Attach == scenarios.AttachNode {
+		rc.Attach = c.Options.Attach
 	}
 	return rc
 }

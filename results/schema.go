@@ -6,8 +6,13 @@ import (
 )
 
 // SchemaVersion is the version of result.json this build writes. Readers
-// accept this version and refuse others with a clear message.
-const SchemaVersion = 1
+// accept it and the versions back to MinSchemaVersion, and refuse others
+// with a clear message.
+const SchemaVersion = 2
+
+// MinSchemaVersion is the oldest version readers accept: version 2 only
+// added fields (coverage), so a version 1 record reads as one without them.
+const MinSchemaVersion = 1
 
 // Run is one `meshbench run`: result.json.
 type Run struct {
@@ -74,6 +79,9 @@ type Case struct {
 	L7Fallback    bool    `json:"l7_fallback,omitempty"`
 	MTLS          bool    `json:"mtls,omitempty"`
 	Proxy         string  `json:"proxy,omitempty"`
+	// Attach is where the datapath's programs attached, "node" when not
+	// each pod's (ebpf attach: node); empty for the default.
+	Attach string `json:"attach,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
@@ -110,6 +118,9 @@ type Case struct {
 	Repetitions []Repetition `json:"repetitions"`
 	NodeCosts   []NodeCost   `json:"nodes,omitempty"`
 	Path        *Path        `json:"path,omitempty"`
+	// Coverage is what the datapath saw of each traffic source, in a case
+	// with unmeshed sources (scenario topology.unmeshed); nil otherwise.
+	Coverage *Coverage `json:"coverage,omitempty"`
 
 	// Stats and OverheadVsNone are computed from Repetitions by Finalize
 	// (see stats.go); files written before Finalize existed lack them.

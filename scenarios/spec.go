@@ -62,11 +62,11 @@ type Topology struct {
 // Unmeshed are the traffic sources outside the mesh's injection, and the
 // namespace-wide default of the injection label.
 type Unmeshed struct {
-	// NamespaceInject is the namespace's injection label (true or false),
-	// the default of every pod without one of its own: with true the
-	// mislabelled pods carry the label "false", with false the meshed
-	// pods carry "true" and the mislabelled ones none.
-	NamespaceInject bool `yaml:"namespaceInject"`
+	// NamespaceInject is the namespace's injection label (true when not
+	// written), the default of every pod without one of its own: with
+	// true the mislabelled pods carry the label "false", with false the
+	// meshed pods carry "true" and the mislabelled ones none.
+	NamespaceInject *bool `yaml:"namespaceInject,omitempty"`
 	// Sources are the unmeshed sources, each sending what one meshed
 	// client pod sends, to the same services.
 	Sources []Source `yaml:"sources"`
@@ -92,6 +92,10 @@ const (
 	// outside any pod, as a process started on the node would be.
 	SourceHost = "host"
 )
+
+// InjectByDefault reports the namespace-wide injection default:
+// NamespaceInject, true when not written.
+func (u *Unmeshed) InjectByDefault() bool { return u.NamespaceInject == nil || *u.NamespaceInject }
 
 // SourceKinds lists the unmeshed source kinds.
 var SourceKinds = []string{SourceMislabelled, SourceHost}

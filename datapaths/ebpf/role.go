@@ -244,7 +244,8 @@ func attachNode(d *redirect.Datapath, cfg agentOptions, cgroups hostfs.Cgroups) 
 		return fmt.Errorf("list the node's devices: %w", err)
 	}
 	for _, l := range links {
-		if l.Type() != "veth" {
+		if l.Type() != "veth" || l.Attrs().Index == uplink.Index {
+			// The uplink may be a veth too (to the nodes' network).
 			continue
 		}
 		if err := d.AttachTC(l.Attrs().Index); err != nil {
