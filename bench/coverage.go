@@ -152,6 +152,9 @@ func (r *Runner) coverage(ctx context.Context, cr *caseRun) (*results.Coverage, 
 	if cr.c.Options.Mode == scenarios.ModeL7 && !cr.c.L7Fallback {
 		cov.Basis = results.BasisRequests
 	}
+	if reach, ok := cr.dp.(datapaths.Reacher); ok {
+		cov.Reach = reach.Reach()
+	}
 	counted, ok := cr.dp.(datapaths.Sourced)
 	var before map[netip.Addr]datapaths.SourceCounts
 	if ok {
@@ -306,9 +309,9 @@ func sourceCoverage(s *source, n sent, conns uint64, cov *results.Coverage, befo
 	out.Through, out.Encrypted, out.Observable = &through, &encrypted, &observable
 	switch {
 	case through == 0:
-		out.Note = fmt.Sprintf("the datapath's hooks did not reach this source: its counters saw none of the %d connections the source opened", out.Connections)
+		out.Note = fmt.Sprintf("the datapath's hooks did not reach this source: its counters saw none of the source's %d connections", out.Connections)
 	case through < n.all:
-		out.Note = fmt.Sprintf("the datapath's counters saw %d of the %d connections the source opened", min(total.Connections, out.Connections), out.Connections)
+		out.Note = fmt.Sprintf("the datapath's counters saw %d of the source's %d connections", min(total.Connections, out.Connections), out.Connections)
 	}
 	return out
 }

@@ -182,3 +182,11 @@ var ErrNoSourceCounters = errors.New("datapath has no per-source counters")
 type Sourced interface {
 	Sources(ctx context.Context) (map[netip.Addr]SourceCounts, error)
 }
+
+// Reacher is implemented by datapaths that can say which traffic sources
+// their hooks reach, so that results explain a source they missed.
+type Reacher interface {
+	// Reach is one sentence, e.g. "redirect rules in each injected pod's
+	// namespace: pods the injector skipped and node processes bypass them".
+	Reach() string
+}

@@ -1,5 +1,10 @@
 package results
 
+import (
+	"fmt"
+	"strconv"
+)
+
 // The traffic sources of a coverage block, as scenarios name them.
 const (
 	SourceMeshed      = "meshed"
@@ -24,7 +29,9 @@ type Coverage struct {
 	// themselves (l7), "connections" when it counted connections and the
 	// requests on them are attributed by the share of the source's
 	// connections it took in hand (l4: exact when it took all or none).
-	Basis   string           `json:"basis,omitempty"`
+	Basis string `json:"basis,omitempty"`
+	// Reach is what the datapath's hooks reach, as it describes them.
+	Reach   string           `json:"reach,omitempty"`
 	Sources []SourceCoverage `json:"sources"`
 }
 
@@ -88,4 +95,79 @@ func (c *Case) MinCoverage() *float64 {
 		}
 	}
 	return low
+}
+
+// CoverageTable has a row per traffic source of every case with a coverage
+// block: what it sent, and how many of those requests went through the
+// datapath, crossed encrypted and were observable, as the datapath's own
+// counters say. Nil when no case has one.
+func CoverageTable(cases []Case) *Table {
+	var with []*Case
+	for _, c := range groupByPoint(cases) {
+		if c.Coverage != nil {
+			with = append(with, c)
+		}
+	}
+	if len(with) == 0 {
+		return nil
+	}
+	point := PointColumns(cases)
+	t := &Table{Point: len(point), Key: len(point) + 2}
+	for _, col := range point {
+		t.Header, t.Number = append(t.Header, col.Header), append(t.Number, col.Number)
+	}
+	t.Header = append(t.Header, "DATAPATH", "SOURCE", "SENT", "THROUGH DATAPATH", "ENCRYPTED", "OBSERVABLE", "DP CONNS")
+	t.Number = append(t.Number, false, false, true, true, true, true, true)
+	var notes []string
+	for _, c := range with {
+		for _, s := range c.Coverage.Sources {
+			row := make([]string, 0, len(t.Header))
+			for _, col := range point {
+				row = append(row, col.Cell(c))
+			}
+			row = append(row, DatapathLabel(c), s.Source, strconv.FormatUint(s.Sent, 10),
+				ofSent(s.Through, s.Sent), ofSent(s.Encrypted, s.Sent), ofSent(s.Observable, s.Sent))
+			if c.Coverage.Counted {
+				row = append(row, fmt.Sprintf("%d of %d", s.DatapathConnections, s.Connections))
+			} else {
+				row = append(row, "-")
+			}
+			t.Rows = append(t.Rows, row)
+			if s.Note != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: %s.", DatapathLabel(c), s.Source, s.Note))
+			}
+		}
+		if !c.Coverage.Counted {
+			notes = append(notes, fmt.Sprintf("%s: not counted: %s.", DatapathLabel(c), c.Coverage.Reason))
+		}
+		if c.Coverage.Reach != "" && missed(c.Coverage) {
+			notes = append(notes, fmt.Sprintf("%s reaches by %s.", DatapathLabel(c), c.Coverage.Reach))
+		}
+	}
+	t.Notes = append([]string{"Every source sent the same load to the same services at once. THROUGH DATAPATH counts the requests the datapath took in hand, by its own per-source counters (the proxies' outbound listeners, keyed by source address; at l4 the requests on the connections they counted, DP CONNS); ENCRYPTED those that went on over mTLS; OBSERVABLE those whose source the datapath named and whose bytes it counted."}, notes...)
+	return t
+}
+
+// ofSent writes part of sent requests with its share, "not counted" for a
+// nil part.
+func ofSent(part *uint64, sent uint64) string {
+	if part == nil {
+		return "not counted"
+	}
+	f := Share(part, sent)
+	if f == nil {
+		return strconv.FormatUint(*part, 10)
+	}
+	return fmt.Sprintf("%d (%s%%)", *part, strconv.FormatFloat(*f*100, 'f', 0, 64))
+}
+
+// missed reports whether the datapath took in hand less than all of some
+// source's requests.
+func missed(c *Coverage) bool {
+	for _, s := range c.Sources {
+		if s.Through != nil && *s.Through < s.Sent {
+			return true
+		}
+	}
+	return false
 }

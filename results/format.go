@@ -26,6 +26,9 @@ func DatapathLabel(c *Case) string {
 	if c.MTLS {
 		opts = append(opts, "mtls")
 	}
+	if c.Attach != "" {
+		opts = append(opts, c.Attach+" attach")
+	}
 	if len(opts) == 0 {
 		return c.Datapath
 	}

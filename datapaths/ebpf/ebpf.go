@@ -70,7 +70,18 @@ var (
 	_ datapaths.BPFCosted = (*ebpfPath)(nil)
 	_ datapaths.Injector  = (*ebpfPath)(nil)
 	_ datapaths.Sourced   = (*ebpfPath)(nil)
+	_ datapaths.Reacher   = (*ebpfPath)(nil)
 )
+
+// Reach says what the datapath's hooks reach: attached per pod, the pods
+// the injection labels admit; at the node, every process in the node's
+// cgroup, pods and node processes alike.
+func (e *ebpfPath) Reach() string {
+	if e.opts.Attach == scenarios.AttachNode {
+		return "cgroup programs at the node's cgroup, which holds its pods and its own processes, and tc on every veth of the node: a process outside the node's cgroup would bypass them"
+	}
+	return "cgroup programs on the cgroup of each pod the injection labels admit, and tc on their veths: pods the labels exclude and processes on the node bypass them"
+}
 
 func (e *ebpfPath) proxyOn() bool { return e.opts.Proxy != scenarios.ProxyOff }
 

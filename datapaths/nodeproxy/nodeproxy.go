@@ -53,6 +53,7 @@ var (
 	_ datapaths.Costed   = (*nodeProxy)(nil)
 	_ datapaths.Injector = (*nodeProxy)(nil)
 	_ datapaths.Sourced  = (*nodeProxy)(nil)
+	_ datapaths.Reacher  = (*nodeProxy)(nil)
 )
 
 // Injection gives the node proxies a container of their own on every node.
@@ -132,4 +133,9 @@ func (n *nodeProxy) Verify(ctx context.Context, t datapaths.Traffic) error {
 			out, t.Connections, hits)
 	}
 	return nil
+}
+
+// Reach says what the datapath's hooks reach.
+func (n *nodeProxy) Reach() string {
+	return "steering at the node's prerouting hook for connections from its pod range: pods of every label pass it, but a node process's connections leave through the output hook and are not steered"
 }

@@ -56,6 +56,7 @@ var (
 	_ datapaths.Costed   = (*sidecar)(nil)
 	_ datapaths.Injector = (*sidecar)(nil)
 	_ datapaths.Sourced  = (*sidecar)(nil)
+	_ datapaths.Reacher  = (*sidecar)(nil)
 )
 
 // Injection adds to every pod the init container that installs the
@@ -137,4 +138,9 @@ func (s *sidecar) Verify(ctx context.Context, t datapaths.Traffic) error {
 			out, t.Connections, in, up)
 	}
 	return nil
+}
+
+// Reach says what the datapath's hooks reach.
+func (s *sidecar) Reach() string {
+	return "redirect rules and a proxy in each pod the injector reached: pods it skipped and processes on the node have neither"
 }
