@@ -247,3 +247,19 @@ func TestPartialRoundTrip(t *testing.T) {
 		t.Errorf("PartialNote() = %q, want %q", got.PartialNote(), want)
 	}
 }
+
+// TestReadVersion1 reads a record of schema version 1, which lacks
+// coverage: version 2 only added fields.
+func TestReadVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ResultFile)
+	if err := os.WriteFile(path, []byte(`{"schema_version": 1, "cases": [{"id": "a", "status": "ok"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, err := Read(path)
+	if err != nil {
+		t.Fatalf("Read a version 1 record: %v", err)
+	}
+	if run.SchemaVersion != 1 || len(run.Cases) != 1 || run.Cases[0].Coverage != nil {
+		t.Errorf("read %+v, want version 1 with one case and no coverage", run)
+	}
+}

@@ -73,6 +73,19 @@ var metrics = []*metric{
 		what:   "kernel stack traversals per request", unit: "hops/request",
 	},
 	{
+		// Counts, not timings: any change is real.
+		name: "coverage", kind: Exact, higherBetter: true,
+		values: func(_ *results.Run, c *results.Case) ([]float64, bool) {
+			low := c.MinCoverage()
+			if low == nil {
+				return nil, false
+			}
+			return []float64{*low * 100}, true
+		},
+		format: func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" },
+		what:   "share of requests through the datapath, least-covered traffic source, %", unit: "%",
+	},
+	{
 		name: "proxies", kind: Exact,
 		values: busiestNode(func(n results.NodeCost) float64 { return float64(n.Proxies) }),
 		format: results.FormatNumber,
