@@ -203,7 +203,34 @@ func (r *Runner) coverage(ctx context.Context, cr *caseRun) (*results.Coverage, 
 	for i, s := range srcs {
 		cov.Sources = append(cov.Sources, sourceCoverage(s, counts[i], conns[i], cov, before, after))
 	}
+	if err := bpfSources(ctx, cr.dp, srcs, cov); err != nil {
+		return nil, err
+	}
 	return cov, nil
+}
+
+// bpfSources adds what a datapath's BPF maps counted per source, where it
+// has such maps.
+func bpfSources(ctx context.Context, dp datapaths.Datapath, srcs []*source, cov *results.Coverage) error {
+	b, ok := dp.(datapaths.BPFSourced)
+	if !ok {
+		return nil
+	}
+	counts, err := b.BPFSources(ctx)
+	switch {
+	case errors.Is(err, datapaths.ErrNoSourceCounters):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the datapath's per-source BPF counters: %w", err)
+	}
+	for i, s := range srcs {
+		var n uint64
+		for _, a := range s.addrs {
+			n += counts[a]
+		}
+		cov.Sources[i].BPFConnections = &n
+	}
+	return nil
 }
 
 // settleTries and settleEvery bound how long coverage waits for the

@@ -67,6 +67,13 @@ func TestCoverage(t *testing.T) {
 					t.Errorf("%s: %v of its %d requests through the datapath, want %d (datapath saw %d of %d connections)",
 						s.Source, deref(s.Through), s.Sent, through, s.DatapathConnections, s.Connections)
 				}
+				// eBPF's own map counts the sources its programs steered, beside the proxies.
+				switch bpf := s.BPFConnections; {
+				case (bpf != nil) != (tt.datapath == ebpf.Name):
+					t.Errorf("%s: BPF per-source count %v, want one for ebpf only", s.Source, deref(bpf))
+				case bpf != nil && (*bpf > 0) != (through > 0):
+					t.Errorf("%s: the BPF map counted %d steered connections, the proxies %d", s.Source, *bpf, s.DatapathConnections)
+				}
 				if s.Observable == nil || *s.Observable != through || (through > 0) != (s.DatapathBytes > 0) {
 					t.Errorf("%s: %v requests observable with %d bytes counted, want %d", s.Source, deref(s.Observable), s.DatapathBytes, through)
 				}

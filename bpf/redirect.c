@@ -7,7 +7,8 @@
 //                      and remembers the original destination;
 //   sockops            puts both ends of an app<->proxy connection, and of
 //                      a connection from the proxy to a pod on this node,
-//                      into a sockhash once established;
+//                      into a sockhash once established, and counts the
+//                      steered ones per source address (src_conns);
 //   sk_msg             moves bytes between the two sockets of each such
 //                      connection directly, bypassing TCP/IP between them;
 //   cgroup/getsockopt  answers SO_ORIGINAL_DST on the proxy's accepted socket
@@ -157,6 +158,16 @@ struct {
 	__type(value, __u64);
 } sock_hash SEC(".maps");
 
+// Source address of a steered app socket -> connections connect4 steered
+// from it that established: coverage per source, which bpftool can dump.
+// 512 holds a node's 250 pods and its own addresses; more age out (LRU).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 512);
+	__type(key, __be32);
+	__type(value, __u64);
+} src_conns SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, COUNTER_MAX);
@@ -178,6 +189,21 @@ static __always_inline void count(enum counter idx, __u64 n)
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += n;
+}
+
+// Counts one steered connection from src in src_conns.
+static __always_inline void count_source(__be32 src)
+{
+	__u64 *v = bpf_map_lookup_elem(&src_conns, &src);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(&src_conns, &src, &one, BPF_NOEXIST))
+		// Another CPU added it first.
+		if ((v = bpf_map_lookup_elem(&src_conns, &src)))
+			__sync_fetch_and_add(v, 1);
 }
 
 static __always_inline struct node_config *get_config(void)
@@ -296,6 +322,7 @@ int track_established(struct bpf_sock_ops *skops)
 		if (bpf_map_update_elem(&orig_by_tuple, &t, orig, BPF_ANY))
 			return 1;
 		bpf_map_delete_elem(&orig_by_cookie, &cookie);
+		count_source(t.local_addr);
 		break;
 	}
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {

@@ -183,6 +183,14 @@ type Sourced interface {
 	Sources(ctx context.Context) (map[netip.Addr]SourceCounts, error)
 }
 
+// BPFSourced is implemented by datapaths whose BPF maps count the
+// connections their programs steered per source address, beside what
+// their proxies count (Sourced); it returns an error wrapping
+// ErrNoSourceCounters when the options load no such map.
+type BPFSourced interface {
+	BPFSources(ctx context.Context) (map[netip.Addr]uint64, error)
+}
+
 // Reacher is implemented by datapaths that can say which traffic sources
 // their hooks reach, so that results explain a source they missed.
 type Reacher interface {

@@ -60,6 +60,10 @@ type SourceCoverage struct {
 	Connections         uint64 `json:"connections"`
 	DatapathConnections uint64 `json:"datapath_connections"`
 	DatapathBytes       uint64 `json:"datapath_bytes"`
+	// BPFConnections is, for a datapath whose BPF maps count sources
+	// (ebpf with its proxy), the connections its programs steered from
+	// the source since Install: a second count beside the proxies'.
+	BPFConnections *uint64 `json:"bpf_connections,omitempty"`
 	// Through counts the requests that went through the datapath,
 	// Encrypted those of them that went on over mTLS, and Observable those
 	// the datapath could attribute to the source (it named the source's

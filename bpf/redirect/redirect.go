@@ -317,6 +317,30 @@ func (d *Datapath) Counters() (Counters, error) {
 	return c, nil
 }
 
+// SourceConnections returns, per source address, how many connections
+// connect4 steered from it to the node proxy that established (the
+// src_conns map); empty with the proxy off, whose sockops program is not
+// loaded.
+func (d *Datapath) SourceConnections() (map[netip.Addr]uint64, error) {
+	out := map[netip.Addr]uint64{}
+	m, ok := d.coll.Maps[redirectMapSrcConns]
+	if !ok {
+		return out, nil
+	}
+	var key uint32
+	var n uint64
+	it := m.Iterate()
+	for it.Next(&key, &n) {
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], key)
+		out[netip.AddrFrom4(b)] = n
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read per-source connections: %w", err)
+	}
+	return out, nil
+}
+
 // MemoryBytes returns what the datapath's maps and programs cost the kernel:
 // the sum of the memlock figures the kernel reports (fdinfo) for each map
 // (read-only configuration included) and program this mode loaded.

@@ -81,6 +81,7 @@ const (
 	redirectMapPods              = "pods"
 	redirectMapServices          = "services"
 	redirectMapSockHash          = "sock_hash"
+	redirectMapSrcConns          = "src_conns"
 	redirectProgAnswerOrigDst    = "answer_orig_dst"
 	redirectProgBalanceConnect4  = "balance_connect4"
 	redirectProgRedirectMsg      = "redirect_msg"
@@ -152,6 +153,7 @@ type redirectMapSpecs struct {
 	Pods         *ebpf.MapSpec `ebpf:"pods"`
 	Services     *ebpf.MapSpec `ebpf:"services"`
 	SockHash     *ebpf.MapSpec `ebpf:"sock_hash"`
+	SrcConns     *ebpf.MapSpec `ebpf:"src_conns"`
 }
 
 // redirectVariableSpecs contains global variables before they are loaded into the kernel.
@@ -189,6 +191,7 @@ type redirectMaps struct {
 	Pods         *ebpf.Map `ebpf:"pods"`
 	Services     *ebpf.Map `ebpf:"services"`
 	SockHash     *ebpf.Map `ebpf:"sock_hash"`
+	SrcConns     *ebpf.Map `ebpf:"src_conns"`
 }
 
 func (m *redirectMaps) Close() error {
@@ -202,6 +205,7 @@ func (m *redirectMaps) Close() error {
 		m.Pods,
 		m.Services,
 		m.SockHash,
+		m.SrcConns,
 	)
 }
 

@@ -64,13 +64,14 @@ type nodeAgent struct {
 }
 
 var (
-	_ datapaths.Datapath  = (*ebpfPath)(nil)
-	_ datapaths.Counted   = (*ebpfPath)(nil)
-	_ datapaths.Costed    = (*ebpfPath)(nil)
-	_ datapaths.BPFCosted = (*ebpfPath)(nil)
-	_ datapaths.Injector  = (*ebpfPath)(nil)
-	_ datapaths.Sourced   = (*ebpfPath)(nil)
-	_ datapaths.Reacher   = (*ebpfPath)(nil)
+	_ datapaths.Datapath   = (*ebpfPath)(nil)
+	_ datapaths.Counted    = (*ebpfPath)(nil)
+	_ datapaths.Costed     = (*ebpfPath)(nil)
+	_ datapaths.BPFCosted  = (*ebpfPath)(nil)
+	_ datapaths.Injector   = (*ebpfPath)(nil)
+	_ datapaths.Sourced    = (*ebpfPath)(nil)
+	_ datapaths.Reacher    = (*ebpfPath)(nil)
+	_ datapaths.BPFSourced = (*ebpfPath)(nil)
 )
 
 // Reach says what the datapath's hooks reach: attached per pod, the pods
@@ -312,6 +313,27 @@ func (e *ebpfPath) Sources(ctx context.Context) (map[netip.Addr]datapaths.Source
 		return nil, fmt.Errorf("%w: with the proxy off, connect4 balances sockets before they have a source address", datapaths.ErrNoSourceCounters)
 	}
 	return e.m.Sources(ctx)
+}
+
+// BPFSources sums the nodes' src_conns maps: the connections connect4
+// steered per source address, as the kernel counted them.
+func (e *ebpfPath) BPFSources(ctx context.Context) (map[netip.Addr]uint64, error) {
+	if e.m == nil {
+		return nil, fmt.Errorf("%w: with the proxy off, no sockops program counts sources", datapaths.ErrNoSourceCounters)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[netip.Addr]uint64{}
+	for _, n := range e.agents {
+		src, err := n.client.Sources(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.node, err)
+		}
+		for a, c := range src {
+			out[a] += c
+		}
+	}
+	return out, nil
 }
 
 // Components lists the node proxies' cgroups; none with the proxy off.

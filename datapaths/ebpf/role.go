@@ -34,6 +34,7 @@ const unsupportedMsg = "node kernel unsupported"
 var (
 	countersMethod = agent.Method[struct{}, redirect.Counters]{Name: "counters"}
 	memoryMethod   = agent.Method[struct{}, uint64]{Name: "memory"}
+	sourcesMethod  = agent.Method[struct{}, map[netip.Addr]uint64]{Name: "sources"}
 )
 
 // Client calls a node agent.
@@ -44,6 +45,12 @@ type Client struct {
 // Counters returns the node's datapath counters.
 func (c Client) Counters(ctx context.Context) (redirect.Counters, error) {
 	return agent.Invoke(ctx, c.Caller, countersMethod, struct{}{})
+}
+
+// Sources returns the connections the node's connect4 steered, per source
+// address.
+func (c Client) Sources(ctx context.Context) (map[netip.Addr]uint64, error) {
+	return agent.Invoke(ctx, c.Caller, sourcesMethod, struct{}{})
 }
 
 // Memory returns the bytes of the node's BPF maps and programs.
@@ -141,6 +148,7 @@ func NodeAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	err = agent.Serve(ctx, "", stdin, stdout,
 		agent.Handle(countersMethod, func(context.Context, struct{}) (redirect.Counters, error) { return d.Counters() }),
 		agent.Handle(memoryMethod, func(context.Context, struct{}) (uint64, error) { return d.MemoryBytes() }),
+		agent.Handle(sourcesMethod, func(context.Context, struct{}) (map[netip.Addr]uint64, error) { return d.SourceConnections() }),
 	)
 	return errors.Join(err, d.Close())
 }
