@@ -76,12 +76,12 @@ type Case struct {
 	Mode     string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
-	L7Fallback    bool    `json:"l7_fallback,omitempty"`
-	MTLS          bool    `json:"mtls,omitempty"`
-	Proxy         string  `json:"proxy,omitempty"`
+	L7Fallback bool   `json:"l7_fallback,omitempty"`
+	MTLS       bool   `json:"mtls,omitempty"`
+	Proxy      string `json:"proxy,omitempty"`
 	// Attach is where the datapath's programs attached, "node" when not
 	// each pod's (ebpf attach: node); empty for the default.
-	Attach string `json:"attach,omitempty"`
+	Attach        string  `json:"attach,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
