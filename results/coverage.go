@@ -120,8 +120,8 @@ func CoverageTable(cases []Case) *Table {
 	for _, col := range point {
 		t.Header, t.Number = append(t.Header, col.Header), append(t.Number, col.Number)
 	}
-	t.Header = append(t.Header, "DATAPATH", "SOURCE", "SENT", "THROUGH DATAPATH", "ENCRYPTED", "OBSERVABLE", "DP CONNS")
-	t.Number = append(t.Number, false, false, true, true, true, true, true)
+	t.Header = append(t.Header, "DATAPATH", "SOURCE", "SENT", "ANSWERED", "THROUGH DATAPATH", "ENCRYPTED", "OBSERVABLE", "DP CONNS")
+	t.Number = append(t.Number, false, false, true, true, true, true, true, true)
 	var notes []string
 	for _, c := range with {
 		for _, s := range c.Coverage.Sources {
@@ -129,7 +129,8 @@ func CoverageTable(cases []Case) *Table {
 			for _, col := range point {
 				row = append(row, col.Cell(c))
 			}
-			row = append(row, DatapathLabel(c), s.Source, strconv.FormatUint(s.Sent, 10),
+			answered := s.Succeeded
+			row = append(row, DatapathLabel(c), s.Source, strconv.FormatUint(s.Sent, 10), ofSent(&answered, s.Sent),
 				ofSent(s.Through, s.Sent), ofSent(s.Encrypted, s.Sent), ofSent(s.Observable, s.Sent))
 			if c.Coverage.Counted {
 				row = append(row, fmt.Sprintf("%d of %d", s.DatapathConnections, s.Connections))
@@ -148,7 +149,7 @@ func CoverageTable(cases []Case) *Table {
 			notes = append(notes, fmt.Sprintf("%s reaches by %s.", DatapathLabel(c), c.Coverage.Reach))
 		}
 	}
-	t.Notes = append([]string{"Every source sent the same load to the same services at once. THROUGH DATAPATH counts the requests the datapath took in hand, by its own per-source counters (the proxies' outbound listeners, keyed by source address; at l4 the requests on the connections they counted, DP CONNS); ENCRYPTED those that went on over mTLS; OBSERVABLE those whose source the datapath named and whose bytes it counted."}, notes...)
+	t.Notes = append([]string{"Every source sent the same load to the same services at once; ANSWERED counts its 2xx responses (strict mTLS refuses plaintext from outside the mesh). THROUGH DATAPATH counts the requests the datapath took in hand, by its own per-source counters (the proxies' outbound listeners, keyed by source address; at l4 the requests on the connections they counted, DP CONNS); ENCRYPTED those that went on over mTLS; OBSERVABLE those whose source the datapath named and whose bytes it counted."}, notes...)
 	return t
 }
 
