@@ -140,6 +140,11 @@ type Node struct {
 	// Cgroup is the node's cgroup (v2 path relative to the cgroup2 mount);
 	// on the netns provider pod cgroups are its children.
 	Cgroup string
+	// PodCgroupRoot is the cgroup every pod of the node lies below (v2,
+	// relative to the cgroup2 mount): on netns the node's Cgroup, which
+	// also holds the node's own processes; on kube the kubelet's pod
+	// cgroup root (kubepods). Empty where the provider cannot tell.
+	PodCgroupRoot string
 	// Containers maps the node agent's containers to their cgroups, where
 	// the provider runs containers; elsewhere a container is the child of
 	// Cgroup named after it.

@@ -46,6 +46,7 @@ func (c *Cluster) locate(ctx context.Context, running map[string]*corev1.Pod) er
 				tp := &c.topo.Pods[j]
 				if pl, ok := places[tp.Name]; ok && tp.Node == node.Name {
 					tp.NetNS, tp.Cgroup, tp.Containers, tp.Veth, tp.PodVeth = pl.NetNS, pl.Cgroup, pl.Containers, pl.Veth, "eth0"
+					node.PodCgroupRoot = kubepodsRoot(pl.Cgroup)
 					if pl.Gateway.IsValid() {
 						c.gateways[node.Name] = append(c.gateways[node.Name], pl.Gateway)
 					}
@@ -140,4 +141,17 @@ func covering(addrs []netip.Addr) netip.Prefix {
 	}
 	p, _ := first.Prefix(bits)
 	return p
+}
+
+// kubepodsRoot is the kubelet's pod cgroup root above a pod's cgroup: its
+// first element naming kubepods ("kubepods", "kubepods.slice", kind's
+// "kubelet-kubepods.slice"); empty when there is none.
+func kubepodsRoot(podCgroup string) string {
+	parts := strings.Split(podCgroup, "/")
+	for i, p := range parts {
+		if strings.Contains(p, "kubepods") {
+			return strings.Join(parts[:i+1], "/")
+		}
+	}
+	return ""
 }

@@ -96,6 +96,8 @@ func plan(spec clusters.Spec) (*clusters.Topology, error) {
 			PodCIDR: nodeCIDRs[i],
 			NetNS:   path.Join(netnsDir, nsName(spec.RunID, name)),
 			Cgroup:  path.Join(root, name),
+			// Pods and the node's own processes are its children.
+			PodCgroupRoot: path.Join(root, name),
 		})
 	}
 

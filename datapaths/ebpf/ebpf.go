@@ -108,7 +108,7 @@ func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 	topo := c.Topology()
 	if e.opts.Attach == scenarios.AttachNode {
 		for _, n := range topo.Nodes {
-			if n.Cgroup == "" {
+			if n.PodCgroupRoot == "" {
 				return fmt.Errorf("attach node needs the cgroup of node %s's pods, which this cluster provider does not give: use attach pod", n.Name)
 			}
 		}
@@ -169,7 +169,7 @@ func (e *ebpfPath) nodeConfig(topo *clusters.Topology, node clusters.Node, servi
 	}
 	if e.opts.Attach == scenarios.AttachNode {
 		// Nothing announced: the agent finds the node's pods itself.
-		cfg.NodeCgroup = node.Cgroup
+		cfg.NodeCgroup = node.PodCgroupRoot
 		if e.opts.MTLS {
 			cfg.NodeStrictPort = strictPort(topo)
 		}
