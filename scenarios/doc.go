@@ -160,7 +160,11 @@
 //   - connections ≤ 4096 per client pod, within default file-descriptor limits;
 //   - requestBytes and responseBytes ≤ 16 MiB, bodies held in memory;
 //   - repetitions ≤ 100, probeRequests ≤ 100,000 (each is traced);
-//   - the matrix ≤ 1000 cases (MaxCases), counted before expanding.
+//   - the matrix ≤ 1000 cases (MaxCases), counted before expanding;
+//   - unmeshed sources: mislabelled pods share the client's node with the
+//     client pods, so both together ≤ 250 (its addresses); host processes
+//     ≤ 64 (MaxHostProcesses), load agents sharing one node's namespace
+//     and ports.
 //
 // The gate section is parsed as `meshbench gate --max` parses its limits.
 //
