@@ -80,11 +80,8 @@ type Source struct {
 	Count int `yaml:"count"`
 }
 
-// The kinds of unmeshed traffic sources, and the meshed client's, as
-// results name them.
+// The kinds of unmeshed traffic sources (results name them alike).
 const (
-	// SourceMeshed is the meshed client pods.
-	SourceMeshed = "meshed"
 	// SourceMislabelled is a client pod whose injection label keeps the
 	// mesh's injector out.
 	SourceMislabelled = "mislabelled"
