@@ -16,7 +16,7 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("built-in %s has no description", m.Name)
 		}
 	}
-	if want := []string{"protocols", "quick", "seed-mesh", "service-sweep"}; !slices.Equal(names, want) {
+	if want := []string{"coverage", "protocols", "quick", "seed-mesh", "service-sweep"}; !slices.Equal(names, want) {
 		t.Errorf("Catalog names = %q, want %q", names, want)
 	}
 }
@@ -27,6 +27,14 @@ func TestBuiltins(t *testing.T) {
 		cases int
 		check func(t *testing.T, s *Spec)
 	}{
+		{"coverage", 4, func(t *testing.T, s *Spec) {
+			if u := s.Topology.Unmeshed; u.Pods() != 1 || u.Hosts() != 1 || !u.InjectByDefault() {
+				t.Errorf("unmeshed = %+v, want a mislabelled pod and a host process in an injecting namespace", u)
+			}
+			if a := s.DatapathOptions["ebpf"].Attach; a != AttachNode {
+				t.Errorf("ebpf attach = %q, want node", a)
+			}
+		}},
 		{"protocols", 5 * 2 * 4, func(t *testing.T, s *Spec) {
 			if !slices.Equal(s.Load.Protocols, Protocols) {
 				t.Errorf("protocols = %q, want every protocol, %q", s.Load.Protocols, Protocols)

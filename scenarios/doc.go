@@ -54,11 +54,9 @@
 //	  placements: [cross-node]       # matrix; default [cross-node]; same-node, cross-node, spread
 //	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
-//	  # unmeshed:                    # default none (written out: not a default); traffic sources outside the mesh, each sending what one client pod sends to the same services
-//	  #   namespaceInject: true      # the namespace's meshbench.dev/inject label, the default of pods without one; mislabelled pods get "false", or no label when this is false
-//	  #   sources:                   # one entry per kind, count at least 1: mislabelled (client pods the injector skips, on node 0, with clientPods at most 250), host (load agents in node 0's network namespace, outside any pod, at most 64)
-//	  #     - {kind: mislabelled, count: 1}
-//	  #     - {kind: host, count: 1}
+//	  unmeshed:                      # default none (these values are an example); traffic sources outside the mesh, each sending what one client pod sends to the same services
+//	    namespaceInject: true        # default true; the namespace's meshbench.dev/inject label, the default of pods without one; mislabelled pods get "false", or no label when this is false
+//	    sources: [{kind: mislabelled, count: 1}, {kind: host, count: 1}]   # one entry per kind, count at least 1: mislabelled (client pods the injector skips, on node 0, with clientPods at most 250), host (load agents in node 0's network namespace, outside any pod, at most 64)
 //	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
 //	datapathOptions:                 # per datapath name; every field optional
 //	  sidecar:                       # a datapath named in datapaths
