@@ -100,19 +100,19 @@ func (e *ebpfPath) Injection(clusters.Spec) clusters.Injection {
 // datapaths.ErrUnsupported, naming the missing feature, when a node's
 // kernel lacks a program type, map type or helper the mode needs.
 func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
+	if e.opts.Attach == scenarios.AttachNode {
+		for _, n := range c.Topology().Nodes {
+			if n.PodCgroupRoot == "" {
+				return fmt.Errorf("attach node needs the cgroup of node %s's pods, which this cluster provider does not give: use attach pod", n.Name)
+			}
+		}
+	}
 	if e.proxyOn() {
 		if err := e.startProxies(ctx, c); err != nil {
 			return err
 		}
 	}
 	topo := c.Topology()
-	if e.opts.Attach == scenarios.AttachNode {
-		for _, n := range topo.Nodes {
-			if n.PodCgroupRoot == "" {
-				return fmt.Errorf("attach node needs the cgroup of node %s's pods, which this cluster provider does not give: use attach pod", n.Name)
-			}
-		}
-	}
 	services := mesh.ServiceTable(topo)
 	errs := make([]error, len(topo.Nodes))
 	sem := make(chan struct{}, startParallel)
