@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/bpf/redirect"
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths/proxy"
+	"github.com/meshbench/meshbench/scenarios"
 )
 
 // What agentOptions.Args renders parses back to the same options.
@@ -30,5 +32,30 @@ func TestAgentOptionsArgsRoundTrip(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, o) {
 			t.Errorf("parse(%q) = %+v, %v; want %+v", args, got, err, o)
 		}
+	}
+}
+
+// TestNodeConfigAttach checks what each attachment hands the node agent:
+// per pod, the pods the injection labels admit; at the node, its pod
+// cgroup root and no pods, which the agent finds itself.
+func TestNodeConfigAttach(t *testing.T) {
+	topo := &clusters.Topology{
+		Nodes: []clusters.Node{{Name: "n0", Cgroup: "mb/n0", PodCgroupRoot: "mb/n0"}},
+		Services: []clusters.Service{
+			{Name: "client", Role: "client", TargetPort: 8080},
+			{Name: "svc-000", Role: "server", TargetPort: 8080},
+		},
+		Pods: []clusters.Pod{
+			{Name: "client-0", Service: "client", Node: "n0", Veth: "veth0"},
+			{Name: "mislabelled-0", Service: "client", Node: "n0", Veth: "veth1", Labels: map[string]string{clusters.InjectLabel: "false"}},
+		},
+	}
+	perPod := (&ebpfPath{opts: scenarios.DatapathOptions{Proxy: scenarios.ProxyOff}}).nodeConfig(topo, topo.Nodes[0], nil)
+	if len(perPod.Pods) != 1 || perPod.Pods[0].Name != "client-0" || perPod.NodeCgroup != "" {
+		t.Errorf("per pod: pods %+v, node cgroup %q; want client-0 only and none", perPod.Pods, perPod.NodeCgroup)
+	}
+	node := (&ebpfPath{opts: scenarios.DatapathOptions{Proxy: scenarios.ProxyOn, MTLS: true, Attach: scenarios.AttachNode}}).nodeConfig(topo, topo.Nodes[0], nil)
+	if len(node.Pods) != 0 || node.NodeCgroup != "mb/n0" || node.NodeStrictPort != 8080 {
+		t.Errorf("at the node: pods %+v, node cgroup %q, strict port %d; want none, mb/n0, 8080", node.Pods, node.NodeCgroup, node.NodeStrictPort)
 	}
 }
