@@ -54,19 +54,22 @@ func (d *Datapath) AttachProxyCgroup(path string) error {
 // from node, where a second one would run it twice. It refuses what
 // AttachCgroup refuses, and a node cgroup attached besides pod cgroups.
 func (d *Datapath) AttachNodeCgroup(node, proxy string) error {
-	if err := d.AttachCgroup(node); err != nil {
-		return err
-	}
 	if d.cfg.Mode != ModeProxy {
-		return nil
+		return d.AttachCgroup(node)
+	}
+	nodeDir, err := runCgroup(node)
+	if err != nil {
+		return fmt.Errorf("attach node cgroup: %w", err)
 	}
 	dir, err := runCgroup(proxy)
 	if err != nil {
 		return fmt.Errorf("attach proxy cgroup: %w", err)
 	}
-	nodeDir, _ := runCgroup(node) // checked by AttachCgroup
 	if !within(dir, nodeDir) {
 		return fmt.Errorf("attach proxy cgroup %s: not below the node cgroup %s, whose sockops program it needs", dir, nodeDir)
+	}
+	if err := d.AttachCgroup(nodeDir); err != nil {
+		return err
 	}
 	l, err := link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupGetsockopt, Program: d.coll.Programs[redirectProgAnswerOrigDst]})
 	if err != nil {
