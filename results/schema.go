@@ -208,5 +208,29 @@ type Path struct {
 	RouteLookups    float64  `json:"route_lookups"`
 	NetfilterHits   float64  `json:"netfilter_hits"`
 	Redirects       float64  `json:"redirects"`
-	Trace           []string `json:"trace,omitempty"`
+	// Trace is the traced request as text, a line per event:
+	// "<namespace> <device> <event> <bytes>B <actor>" (without the actor
+	// in records written before Steps existed).
+	Trace []string `json:"trace,omitempty"`
+	// Steps are the events of Trace, with who caused each.
+	Steps []PathStep `json:"steps,omitempty"`
+}
+
+// PathStep is one event of the traced request, in the order the kernel saw
+// them.
+type PathStep struct {
+	// Namespace is where it happened: "pod client-0", "node n1", "fabric".
+	Namespace string `json:"namespace"`
+	// Device is the device of a transmit or receive ("eth0"); empty for
+	// socket events on unbound sockets.
+	Device string `json:"device,omitempty"`
+	// Event is "transmit", "receive", "socket_send", "socket_recv",
+	// "route_lookup", "transmit_ack" or "receive_ack".
+	Event string `json:"event"`
+	Bytes uint32 `json:"bytes"`
+	// Actor is who caused it: a pod's workload ("app"), a datapath
+	// process by its container ("sidecar", "nodeproxy"), "kernel" for
+	// what the kernel did in a softirq or kernel thread on behalf of no
+	// process (receiving, forwarding), or "COMM[PID]" for another task.
+	Actor string `json:"actor"`
 }
