@@ -178,10 +178,6 @@ func probeNamespaces(t *clusters.Topology) ([][]pathprobe.Namespace, error) {
 	return out, nil
 }
 
-// appActor names the events of a pod's workload (its load agent or
-// server) in traces; the pod's namespace says which pod.
-const appActor = "app"
-
 // probeProcesses lists the process groups the probe agent of each node of
 // t names in traces, in the order of t.Nodes: every pod's workload, and
 // each of the datapath's components (sidecars, node proxies) on the node.
@@ -191,7 +187,7 @@ func probeProcesses(t *clusters.Topology, dp datapaths.Datapath) [][]pathprobe.P
 	for i, n := range t.Nodes {
 		index[n.Name] = i
 		for _, p := range t.PodsOn(n.Name) {
-			out[i] = append(out[i], pathprobe.Process{Name: appActor, Cgroup: p.ContainerCgroup(AppContainer)})
+			out[i] = append(out[i], pathprobe.Process{Name: results.AppActor, Cgroup: p.ContainerCgroup(AppContainer)})
 		}
 	}
 	if costed, ok := dp.(datapaths.Costed); ok {

@@ -102,7 +102,7 @@ func TestRenderTrace(t *testing.T) {
 	wantSteps := []results.PathStep{
 		{Namespace: "pod client-0", Device: "eth0", Event: "transmit", Bytes: 177, Actor: "sidecar"},
 		{Namespace: "pod client-0", Event: "socket_send", Bytes: 111, Actor: "app"},
-		{Namespace: "node n0", Device: "veth1", Event: "receive", Bytes: 163, Actor: "kernel"},
+		{Namespace: "node n0", Device: "veth1", Event: "receive", Bytes: 163, Actor: results.KernelActor},
 	}
 	if diff := cmp.Diff(wantSteps, pathSteps(steps)); diff != "" {
 		t.Errorf("pathSteps (-want +got):\n%s", diff)

@@ -216,6 +216,16 @@ type Path struct {
 	Steps []PathStep `json:"steps,omitempty"`
 }
 
+// The actors of PathStep that are not a datapath's process or another
+// task.
+const (
+	// AppActor is a pod's workload: its load agent or server.
+	AppActor = "app"
+	// KernelActor is the kernel doing work for no process in particular,
+	// in a softirq (receiving, forwarding) or a kernel thread.
+	KernelActor = "kernel"
+)
+
 // PathStep is one event of the traced request, in the order the kernel saw
 // them.
 type PathStep struct {
