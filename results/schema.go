@@ -203,11 +203,11 @@ type Path struct {
 	Receives       float64 `json:"receives"`
 	// AcksPerRequest are the device transmits and receives of TCP
 	// segments without payload.
-	AcksPerRequest  float64  `json:"acks_per_request"`
-	SocketCrossings float64  `json:"socket_crossings"`
-	RouteLookups    float64  `json:"route_lookups"`
-	NetfilterHits   float64  `json:"netfilter_hits"`
-	Redirects       float64  `json:"redirects"`
+	AcksPerRequest  float64 `json:"acks_per_request"`
+	SocketCrossings float64 `json:"socket_crossings"`
+	RouteLookups    float64 `json:"route_lookups"`
+	NetfilterHits   float64 `json:"netfilter_hits"`
+	Redirects       float64 `json:"redirects"`
 	// Trace is the traced request as text, a line per event:
 	// "<namespace> <device> <event> <bytes>B <actor>" (without the actor
 	// in records written before Steps existed).
