@@ -54,7 +54,7 @@ figure, failed for a regression, for CI systems to render.`,
 			if format != "text" && format != "json" {
 				return usagef("--format %q: want text or json", format)
 			}
-			r, err := compareFiles(args[0], args[1])
+			r, _, err := compareFiles(args[0], args[1])
 			if err != nil {
 				return err
 			}

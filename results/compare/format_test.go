@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/report"
 	"github.com/meshbench/meshbench/results/resultstest"
 )
 
@@ -153,7 +154,7 @@ func TestWriteHTML(t *testing.T) {
 	r := partialComparison(t)
 	var b bytes.Buffer
 	base, cand := []byte(`<html><body>base "report" & more</body></html>`), []byte(`<p>candidate report</p>`)
-	if err := r.WriteHTML(&b, base, cand); err != nil {
+	if err := r.WriteHTML(&b, base, cand, nil); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
@@ -170,6 +171,24 @@ func TestWriteHTML(t *testing.T) {
 	}
 	if strings.Count(page, "<iframe") != 2 || strings.Contains(page, "<script") || strings.Contains(page, "http") {
 		t.Errorf("want two frames, no script and nothing fetched:\n%s", page)
+	}
+	if !strings.Contains(page, "<details open>") {
+		t.Error("without overlays the side-by-side reports are not shown open")
+	}
+
+	b.Reset()
+	overlay := report.Overlay{ID: "compare-point-1-latency", Title: "same-node: Latency percentile spectrum", Caption: "base dashed", SVG: `<svg id="s"></svg>`}
+	if err := r.WriteHTML(&b, base, cand, []report.Overlay{overlay}); err != nil {
+		t.Fatal(err)
+	}
+	page = b.String()
+	for _, want := range []string{
+		`<figure id="compare-point-1-latency"><h3>same-node: Latency percentile spectrum</h3><svg id="s"></svg><figcaption>base dashed</figcaption></figure>`,
+		"<details><summary>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page with an overlay lacks %s:\n%s", want, page)
+		}
 	}
 }
 
