@@ -160,20 +160,41 @@ func eventColor(event string) string {
 
 // Path diagram geometry, in pixels.
 const (
-	laneWidth    = 190
-	boxWidth     = 172
+	laneWidth    = 152
+	boxWidth     = 140
 	boxHeight    = 18
 	rowHeight    = 30
 	headHeight   = 30
 	margin       = 10
 	titleHeight  = 22
 	legendHeight = 24
-	maxLabel     = 26
+	maxLabel     = 24
 )
 
 // legendEntryWidth is how wide a legend entry with text is drawn: its
 // swatch, the text at about 6 px a character, and a gap.
 func legendEntryWidth(text string) int { return 18 + 6*len([]rune(text)) + 16 }
+
+// laneOrder lists the lanes of events: namespaces in order of first
+// crossing, and within each its actors in order of first event, so that a
+// pod's app, kernel and sidecar lanes stand together.
+func laneOrder(events []traceEvent) []lane {
+	var wheres []string
+	byWhere := map[string][]lane{}
+	for _, e := range events {
+		if !slices.Contains(wheres, e.where) {
+			wheres = append(wheres, e.where)
+		}
+		if !slices.Contains(byWhere[e.where], e.lane()) {
+			byWhere[e.where] = append(byWhere[e.where], e.lane())
+		}
+	}
+	var out []lane
+	for _, w := range wheres {
+		out = append(out, byWhere[w]...)
+	}
+	return out
+}
 
 // pathDiagram draws a traced request as an SVG sequence diagram with the
 // element id id: its title on top, a legend of the boxes' colours (and of
@@ -184,14 +205,8 @@ func legendEntryWidth(text string) int { return 18 + 6*len([]rune(text)) + 16 }
 // each event to the next.
 func pathDiagram(id, title string, p *results.Path) string {
 	events := causalOrder(traceEvents(p))
-	var lanes []lane
-	actors := false
-	for _, e := range events {
-		if !slices.Contains(lanes, e.lane()) {
-			lanes = append(lanes, e.lane())
-		}
-		actors = actors || e.actor != ""
-	}
+	lanes := laneOrder(events)
+	actors := slices.ContainsFunc(events, func(e traceEvent) bool { return e.actor != "" })
 	legendRows := 1
 	if actors {
 		legendRows = 2

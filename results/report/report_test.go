@@ -443,6 +443,17 @@ func TestPathDiagramLanes(t *testing.T) {
 		t.Error("the diagram has no legend for the lanes")
 	}
 
+	// A pod's lanes stand together even when one of its actors first acts
+	// after another namespace's.
+	later := &results.Path{Steps: []results.PathStep{
+		{Namespace: "pod client-0", Event: "socket_send", Actor: results.AppActor},
+		{Namespace: "node n0", Device: "veth1", Event: "receive", Actor: results.KernelActor},
+		{Namespace: "pod client-0", Event: "socket_recv", Actor: "sidecar"},
+	}}
+	if got, want := lanes(pathDiagram("d", "later", later)), []string{"pod client-0 app #ffffff", "pod client-0 sidecar #ffe9b3", "node n0 kernel #e6e6e6"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("lanes = %q, want %q", got, want)
+	}
+
 	legacy := &results.Path{Trace: []string{
 		"pod client-0 - socket_send 116B",
 		"pod client-0 eth0 transmit 182B",
