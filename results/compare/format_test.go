@@ -111,7 +111,7 @@ func TestGateJSONAndJUnit(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
 		t.Fatalf("gate JSON does not decode: %v\n%s", err, js.String())
 	}
-	if got.OK || got.Cases != 6 || len(got.Violations) != len(g.Violations) || got.Limits["hops"] != "0.5" || len(got.Comparison.OnlyInBase) != 2 {
+	if got.OK || got.Cases != 6 || len(got.Violations) != len(g.Violations) || got.Limits["hops"] != "0" || len(got.Comparison.OnlyInBase) != 2 {
 		t.Errorf("gate JSON: ok %v, cases %d, %d violations (want %d), limits %v, only in base %v", got.OK, got.Cases, len(got.Violations), len(g.Violations), got.Limits, got.Comparison.OnlyInBase)
 	}
 
