@@ -177,13 +177,14 @@ func TestWriteHTML(t *testing.T) {
 	}
 
 	b.Reset()
-	overlay := report.Overlay{ID: "compare-point-1-latency", Title: "same-node: Latency percentile spectrum", Caption: "base dashed", SVG: `<svg id="s"></svg>`}
-	if err := r.WriteHTML(&b, base, cand, []report.Overlay{overlay}); err != nil {
+	overlay := report.OverlayPoint{Title: "same-node · 1 service", Charts: []report.Overlay{{ID: "compare-point-1-latency", Caption: "base dashed", SVG: `<svg id="s"></svg>`}}}
+	if err := r.WriteHTML(&b, base, cand, []report.OverlayPoint{overlay}); err != nil {
 		t.Fatal(err)
 	}
 	page = b.String()
 	for _, want := range []string{
-		`<figure id="compare-point-1-latency"><h3>same-node: Latency percentile spectrum</h3><svg id="s"></svg><figcaption>base dashed</figcaption></figure>`,
+		`<h3>same-node · 1 service</h3>`,
+		`<figure id="compare-point-1-latency"><svg id="s"></svg><figcaption>base dashed</figcaption></figure>`,
 		"<details><summary>",
 	} {
 		if !strings.Contains(page, want) {

@@ -28,7 +28,8 @@ p.legend, ul { font-size: 13px; color: #444; }
 .runs h2 { font-size: 15px; margin: 4px 8px; }
 iframe { width: 100%; height: 90vh; border: 1px solid #ccc; box-sizing: border-box; }
 main { max-width: 1200px; margin: 0 auto; padding: 0 1em; }
-figure { margin: 1em 0; }
+.overlays { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 0 1.5em; }
+figure { margin: 1em 0; min-width: 0; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 13px; color: #444; }
 details > summary { font-size: 15px; font-weight: bold; margin: 1em; cursor: pointer; }
@@ -47,7 +48,9 @@ details > summary { font-size: 15px; font-weight: bold; margin: 1em; cursor: poi
 </header>
 {{if .Overlays}}<main>
 <h2>Latency, both runs on one axis</h2>
-{{range .Overlays}}<figure id="{{.ID}}"><h3>{{.Title}}</h3>{{.SVG}}<figcaption>{{.Caption}}</figcaption></figure>
+{{range .Overlays}}<h3>{{.Title}}</h3>
+<div class="overlays">{{range .Charts}}<figure id="{{.ID}}">{{.SVG}}<figcaption>{{.Caption}}</figcaption></figure>
+{{end}}</div>
 {{end}}</main>
 {{end}}<details{{if not .Overlays}} open{{end}}><summary>Both reports in full, side by side</summary>
 <div class="runs">
@@ -71,7 +74,7 @@ type htmlCompareRow struct {
 // one axis (overlays, as report.Overlays draws them), then the two runs'
 // own reports side by side, each in a frame of its own. baseHTML and
 // candHTML are those reports, as package report writes them.
-func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []report.Overlay) error {
+func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []report.OverlayPoint) error {
 	rows, lines := r.summaryTable()
 	page := struct {
 		Title, Subtitle, Legend string
@@ -81,7 +84,7 @@ func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []re
 		Lines                   []string
 		BaseName, CandidateName string
 		BaseHTML, CandidateHTML string
-		Overlays                []report.Overlay
+		Overlays                []report.OverlayPoint
 	}{
 		Title: r.title(), Subtitle: r.subtitle(func(s string) string { return s }), Legend: legend("red", "green", "yellow"),
 		Span: len(markdownMetrics), Lines: lines,

@@ -15,11 +15,18 @@ import (
 	"github.com/meshbench/meshbench/results"
 )
 
+// OverlayPoint is the overlaid charts of one matrix point both runs have.
+type OverlayPoint struct {
+	// Title names the point: "same-node · 1 service · 1000 req/s · …".
+	Title  string
+	Charts []Overlay
+}
+
 // Overlay is a chart that draws two runs on one axis, rendered as inline
 // SVG for a comparison page.
 type Overlay struct {
-	// ID is unique on the page; Title says which matrix point or case.
-	ID, Title string
+	// ID is unique on the page.
+	ID string
 	// Caption says how the runs are told apart.
 	Caption string
 	SVG     template.HTML
@@ -41,7 +48,7 @@ var dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 // run directories still hold a samples file. baseDir and candDir are the
 // run directories, "" for none. Points and cases of one run only are left
 // out, as the comparison table leaves them out.
-func Overlays(base, cand *results.Run, baseDir, candDir string) ([]Overlay, error) {
+func Overlays(base, cand *results.Run, baseDir, candDir string) ([]OverlayPoint, error) {
 	bv, err := newView("", base, false)
 	if err != nil {
 		return nil, err
@@ -50,7 +57,7 @@ func Overlays(base, cand *results.Run, baseDir, candDir string) ([]Overlay, erro
 	if err != nil {
 		return nil, err
 	}
-	var out []Overlay
+	var out []OverlayPoint
 	for _, bs := range bv.sections {
 		i := slices.IndexFunc(cv.sections, func(cs *section) bool { return cs.cases[0].Point() == bs.cases[0].Point() })
 		if i < 0 {
@@ -73,6 +80,7 @@ func Overlays(base, cand *results.Run, baseDir, candDir string) ([]Overlay, erro
 			}
 			charts = append(charts, ch)
 		}
+		pt := OverlayPoint{Title: bs.title}
 		for _, ch := range charts {
 			if ch == nil {
 				continue
@@ -81,7 +89,10 @@ func Overlays(base, cand *results.Run, baseDir, candDir string) ([]Overlay, erro
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Overlay{ID: "compare-" + ch.name, Title: bs.title + ": " + ch.title, Caption: ch.caption, SVG: f.SVG})
+			pt.Charts = append(pt.Charts, Overlay{ID: "compare-" + ch.name, Caption: ch.caption, SVG: f.SVG})
+		}
+		if len(pt.Charts) > 0 {
+			out = append(out, pt)
 		}
 	}
 	return out, nil

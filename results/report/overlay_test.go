@@ -26,15 +26,18 @@ func TestOverlays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(overlays) != 1 || overlays[0].Title != pointTitle(&base.Cases[0]) {
+		t.Fatalf("overlays of %d points, want the one point %q", len(overlays), pointTitle(&base.Cases[0]))
+	}
 	var spectra, overTime []Overlay
-	for _, o := range overlays {
+	for _, o := range overlays[0].Charts {
 		switch {
-		case strings.HasSuffix(o.Title, "Latency percentile spectrum"):
+		case strings.HasSuffix(o.ID, "-latency"):
 			spectra = append(spectra, o)
-		case strings.Contains(o.Title, "latency over time, both runs"):
+		case strings.Contains(o.ID, "-time-"):
 			overTime = append(overTime, o)
 		default:
-			t.Errorf("unexpected overlay %q", o.Title)
+			t.Errorf("unexpected overlay %q", o.ID)
 		}
 	}
 	if len(spectra) != 1 {
@@ -56,7 +59,7 @@ func TestOverlays(t *testing.T) {
 	for _, o := range overTime {
 		for _, entry := range []string{"base (repetition 1) p99", "candidate (repetition 1) p50"} {
 			if !strings.Contains(string(o.SVG), entry) {
-				t.Errorf("%s: legend lacks %q", o.Title, entry)
+				t.Errorf("%s: legend lacks %q", o.ID, entry)
 			}
 		}
 	}
@@ -66,7 +69,7 @@ func TestOverlays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(overlays) != 1 {
-		t.Errorf("without samples: %d overlays, want the spectrum only", len(overlays))
+	if len(overlays) != 1 || len(overlays[0].Charts) != 1 {
+		t.Errorf("without samples: %+v, want the spectrum only", overlays)
 	}
 }
