@@ -74,8 +74,9 @@
 //
 // and per upstream endpoint that saw traffic, UpstreamKey(addr, c) for c in
 // "conns", "requests" and "errors". In l4 mode bytes moved by splice are
-// counted in steps of up to 1 MiB per direction and connection, and fully
-// when the direction ends.
+// counted when their direction of the connection ends: counting as they
+// go would mean copying in fixed steps, which cuts a message at each
+// step's end into two segments.
 //
 // # Lifecycle
 //
