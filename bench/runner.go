@@ -308,6 +308,7 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	}
 	if inj, ok := cr.dp.(datapaths.Injector); ok {
 		spec.Inject = inj.Injection(spec)
+		spec.Services = append(spec.Services, spec.Inject.Services...)
 	}
 	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
 		return fmt.Errorf("create cluster: %w", err)

@@ -56,10 +56,12 @@
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
 //	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
 //	datapathOptions:                 # per datapath name; every field optional
-//	  sidecar:                       # a datapath named in datapaths
+//	  nodeproxy:                     # a datapath named in datapaths
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
+//	    waypoint: false              # default false; nodeproxy only, needs mtls and http1: an l7 waypoint proxy per server service (Istio ambient), node proxies stay l4
+//	    waypointNode: ""             # with a waypoint only, then default server-node; where each waypoint's pod runs: server-node (its service's first pod's node) or client-node
 //	load:                            # what the client pods send
 //	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000

@@ -77,6 +77,14 @@ var invalidFixtures = map[string][]string{
 		`invalid-datapath.yaml:3: datapaths[2]: none is listed twice; remove the duplicate`,
 	},
 	"invalid-empty-list.yaml": {`invalid-empty-list.yaml:3: datapaths: the list is empty`},
+	"invalid-waypoint.yaml": {
+		`invalid-waypoint.yaml:5: load.protocol[1]: the waypoint of nodeproxy is an l7 proxy, which parses http1 only, not tcp-rr; remove tcp-rr or the waypoint`,
+		`invalid-waypoint.yaml:9: datapathOptions.sidecar.waypoint: a waypoint is only possible with nodeproxy, whose node proxies send traffic through it; remove waypoint`,
+		`invalid-waypoint.yaml:11: datapathOptions.nodeproxy.waypoint: a waypoint needs mtls: true`,
+		`invalid-waypoint.yaml:12: datapathOptions.nodeproxy.waypointNode: "elsewhere" is not a waypoint placement; use client-node or server-node`,
+		`invalid-waypoint.yaml:14: datapathOptions.ebpf.waypointNode: applies only with a waypoint; set waypoint: true or remove waypointNode`,
+	},
+	"invalid-waypoint-mode.yaml": {`invalid-waypoint-mode.yaml:6: datapathOptions.nodeproxy.mode: with a waypoint the node proxies stay l4 and the waypoint is the l7 proxy; remove mode`},
 	"invalid-counts.yaml": {
 		`invalid-counts.yaml:4: topology.nodes: must be at least 1, got 0`,
 		`invalid-counts.yaml:5: topology.services[0]: must be at least 1, got 0`,
@@ -175,6 +183,15 @@ func TestResolveValid(t *testing.T) {
 		{"valid-single-node.yaml", func(t *testing.T, s *Spec) {
 			if s.Load.Warmup != 0 {
 				t.Errorf("warmup = %v, want the written 0s kept", s.Load.Warmup)
+			}
+		}},
+		{"valid-waypoint.yaml", func(t *testing.T, s *Spec) {
+			want := DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn, Waypoint: true, WaypointNode: WaypointServerNode}
+			if got := s.DatapathOptions[nodeProxy]; got != want {
+				t.Errorf("nodeproxy options = %+v, want %+v (the default waypoint node)", got, want)
+			}
+			if got, want := Expand(s)[0].ID, "nodeproxy/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/waypoint=server-node"; got != want {
+				t.Errorf("ID = %q, want %q", got, want)
 			}
 		}},
 		{"valid-flow-style.yaml", func(t *testing.T, s *Spec) {

@@ -83,7 +83,22 @@ type DatapathOptions struct {
 	MTLS bool `yaml:"mtls"`
 	// Proxy is "on" or "off" (ebpf only: socket load balancing without proxy).
 	Proxy string `yaml:"proxy"`
+	// Waypoint gives every server service an L7 waypoint proxy of its
+	// own, as Istio ambient does (nodeproxy only, with mtls): the node
+	// proxies stay l4 and send the service's traffic through it.
+	Waypoint bool `yaml:"waypoint,omitempty"`
+	// WaypointNode is where each waypoint's pod runs: WaypointClientNode
+	// or WaypointServerNode (the default with a waypoint).
+	WaypointNode string `yaml:"waypointNode,omitempty"`
 }
+
+// Where a waypoint runs (DatapathOptions.WaypointNode).
+const (
+	// WaypointClientNode is the node of the client pods (ClientNode).
+	WaypointClientNode = "client-node"
+	// WaypointServerNode is the node of the service's first server pod.
+	WaypointServerNode = "server-node"
+)
 
 // The protocols a case can drive, the values of load.protocol.
 const (

@@ -191,6 +191,48 @@ func validateDatapaths(p *problems, s *Spec, known Datapaths) {
 	duplicates(p, "datapaths", s.Datapaths)
 	for _, dp := range slices.Sorted(maps.Keys(s.DatapathOptions)) {
 		validateOptions(p, known, dp, s.DatapathOptions[dp])
+		validateWaypoint(p, s, known, dp)
+	}
+}
+
+// validateWaypoint checks a datapath's waypoint options: ambient's
+// waypoint sits behind node proxies that stay l4, reaches them over mTLS
+// only, and parses HTTP/1.1.
+func validateWaypoint(p *problems, s *Spec, known Datapaths, name string) {
+	o := s.DatapathOptions[name]
+	field := "datapathOptions." + name
+	dp, ok := known.Lookup(name)
+	if !ok {
+		return // reported by validateOptions
+	}
+	if !o.Waypoint {
+		if o.WaypointNode != "" {
+			p.add(field+".waypointNode", "applies only with a waypoint; set waypoint: true or remove waypointNode")
+		}
+		return
+	}
+	switch {
+	case !dp.Waypoint:
+		if with := known.waypoints(); with != "" {
+			p.add(field+".waypoint", "a waypoint is only possible with %s, whose node proxies send traffic through it; remove waypoint", with)
+		} else {
+			p.add(field+".waypoint", "a waypoint is not possible with any datapath; remove waypoint")
+		}
+		return
+	case !o.MTLS:
+		p.add(field+".waypoint", "a waypoint needs mtls: true, which every proxy-to-proxy leg of its path uses, as in Istio ambient; set mtls: true")
+	case o.Mode == ModeL7:
+		p.add(field+".mode", "with a waypoint the node proxies stay l4 and the waypoint is the l7 proxy; remove mode")
+	}
+	switch o.WaypointNode {
+	case WaypointClientNode, WaypointServerNode:
+	default:
+		p.add(field+".waypointNode", "%q is not a waypoint placement; use %s or %s", o.WaypointNode, WaypointClientNode, WaypointServerNode)
+	}
+	for i, proto := range s.Load.Protocols {
+		if slices.Contains(Protocols, proto) && !HTTPAware(proto) {
+			p.add(index("load.protocol", i), "the waypoint of %s is an l7 proxy, which parses http1 only, not %s; remove %s or the waypoint", name, proto, proto)
+		}
 	}
 }
 
