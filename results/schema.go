@@ -71,9 +71,12 @@ type Case struct {
 	Mode     string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
-	L7Fallback    bool    `json:"l7_fallback,omitempty"`
-	MTLS          bool    `json:"mtls,omitempty"`
-	Proxy         string  `json:"proxy,omitempty"`
+	L7Fallback bool   `json:"l7_fallback,omitempty"`
+	MTLS       bool   `json:"mtls,omitempty"`
+	Proxy      string `json:"proxy,omitempty"`
+	// Waypoint is where the case's waypoints ran ("server-node",
+	// "client-node"); empty without waypoints.
+	Waypoint      string  `json:"waypoint,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
