@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshbench/meshbench/builtin"
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/netns"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/datapaths/nodeproxy"
+	"github.com/meshbench/meshbench/internal/nsenter"
+	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+func waypointOptions(node string) scenarios.DatapathOptions {
+	return scenarios.DatapathOptions{Mode: scenarios.ModeL4, MTLS: true, Proxy: scenarios.ProxyOn, Waypoint: true, WaypointNode: node}
+}
+
+// TestWaypointVerify runs nodeproxy with a waypoint on either node: verify
+// passes, the waypoint having counted exactly the requests the load agent
+// sent, and fails for one request more than it counted. Then it lets
+// every other connection go around the waypoint, still through both node
+// proxies (so the node proxies' own check passes), and expects verify to
+// fail on the waypoint's count.
+func TestWaypointVerify(t *testing.T) {
+	testutil.Privileged(t)
+	for _, node := range []string{scenarios.WaypointClientNode, scenarios.WaypointServerNode} {
+		for _, bypass := range []bool{false, true} {
+			name := node
+			if bypass {
+				name += "/half bypassed"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := testCase(nodeproxy.Name, scenarios.CrossNode, waypointOptions(node), 1)
+				r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: clusters.NewRunID()})
+				cr := &caseRun{c: c}
+				ctx := context.Background()
+				defer r.teardown(ctx, cr)
+				if err := r.setup(ctx, cr); err != nil {
+					t.Fatal(err)
+				}
+				if bypass {
+					bypassWaypointHalf(t, cr.cluster.Topology())
+				}
+				if _, _, err := r.attack(ctx, cr, "warmup", c.Warmup); err != nil {
+					t.Fatal(err)
+				}
+				err := r.verify(ctx, cr)
+				if bypass {
+					if !errors.Is(err, datapaths.ErrNotInPath) || !strings.Contains(err.Error(), "waypoints received") {
+						t.Errorf("verify with every other connection around the waypoint = %v, want %v with the waypoints' count", err, datapaths.ErrNotInPath)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("verify: %v", err)
+				}
+				sent, err := r.sent(ctx, cr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sent.Requests == 0 || sent.Failed != 0 {
+					t.Fatalf("the load agent sent %+v, want requests and no failures", sent)
+				}
+				sent.Requests++
+				if err := cr.dp.Verify(ctx, sent); !errors.Is(err, datapaths.ErrNotInPath) {
+					t.Errorf("verify with one request more than the waypoint saw = %v, want %v", err, datapaths.ErrNotInPath)
+				}
+			})
+		}
+	}
+}
+
+// bypassWaypointHalf sends every other new connection of the client pod
+// to the server's VIP around the waypoint but still through the node
+// proxies: the client pod's namespace rewrites its destination to the
+// server pod's address, which the node's own rule then redirects to the
+// node proxy, which has no waypoint for a pod address and tunnels it
+// straight to the server's node proxy.
+func bypassWaypointHalf(tb testing.TB, topo *clusters.Topology) {
+	tb.Helper()
+	client, _ := topo.Pod("client-0")
+	node, _ := topo.Node(client.Node)
+	var svc clusters.Service
+	for _, s := range topo.Services {
+		if s.Role == "server" {
+			svc = s
+		}
+	}
+	server, _ := topo.Pod(svc.Pods[0])
+	vip := netip.AddrPortFrom(svc.VIP, uint16(svc.Port))
+	pod := netip.AddrPortFrom(server.IP, uint16(svc.TargetPort))
+	tcpTo := func(dst netip.AddrPort) []expr.Any {
+		a := dst.Addr().As4()
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(dst.Port())},
+		}
+	}
+	podAddr := pod.Addr().As4()
+	dnatHalf := append(tcpTo(vip),
+		&expr.Numgen{Register: 1, Modulus: 2, Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Immediate{Register: 1, Data: podAddr[:]},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(pod.Port())},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2},
+	)
+	redirect := append(tcpTo(pod),
+		&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(15001)},
+		&expr.Redir{RegisterProtoMin: 1},
+	)
+	addNAT(tb, client.NetNS, *nftables.ChainHookOutput, dnatHalf)
+	addNAT(tb, node.NetNS, *nftables.ChainHookPrerouting, redirect)
+}
+
+// addNAT adds a NAT chain at hook with one rule to the namespace at ns.
+func addNAT(tb testing.TB, ns string, hook nftables.ChainHook, rule []expr.Any) {
+	tb.Helper()
+	err := nsenter.Do(ns, func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tab := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "bypass-waypoint"})
+		prio := nftables.ChainPriority(-150)
+		ch := c.AddChain(&nftables.Chain{Name: "bypass", Table: tab, Type: nftables.ChainTypeNAT, Hooknum: &hook, Priority: &prio})
+		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, Exprs: rule})
+		return c.Flush()
+	})
+	if err != nil {
+		tb.Fatalf("add the bypass rule in %s: %v", ns, err)
+	}
+}
