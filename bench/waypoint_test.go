@@ -145,3 +145,45 @@ func addNAT(tb testing.TB, ns string, hook nftables.ChainHook, rule []expr.Any) 
 		tb.Fatalf("add the bypass rule in %s: %v", ns, err)
 	}
 }
+
+// TestWaypointCases runs nodeproxy with mTLS without and with a waypoint
+// on either node, two server pods on n1 and n2: every case verifies and
+// leaves nothing behind, the waypoint's pod counts as a proxy of its node,
+// and the waypoint lengthens the packet path.
+func TestWaypointCases(t *testing.T) {
+	mtls := scenarios.DatapathOptions{Mode: scenarios.ModeL4, MTLS: true, Proxy: scenarios.ProxyOn}
+	cases := []scenarios.Case{
+		testCase(nodeproxy.Name, scenarios.CrossNode, mtls, 2),
+		testCase(nodeproxy.Name, scenarios.CrossNode, waypointOptions(scenarios.WaypointClientNode), 2),
+		testCase(nodeproxy.Name, scenarios.CrossNode, waypointOptions(scenarios.WaypointServerNode), 2),
+	}
+	for i := range cases[1:] {
+		cases[i+1].ID += "-waypoint-" + cases[i+1].Options.WaypointNode
+	}
+	// Client n0; server pods n1, n2; the waypoint on n0 or on n1, the
+	// node of the service's first pod.
+	want := []map[string]int{
+		{"n0": 1, "n1": 1, "n2": 1},
+		{"n0": 2, "n1": 1, "n2": 1},
+		{"n0": 1, "n1": 2, "n2": 1},
+	}
+	got := runCases(t, cases...)
+	for i, c := range got {
+		if c.Status != "ok" || c.ErrorRate != 0 {
+			t.Fatalf("%s: %s (error rate %g): %s", c.ID, c.Status, c.ErrorRate, c.Error)
+		}
+		proxies := map[string]int{}
+		for _, n := range c.NodeCosts {
+			proxies[n.Node] = n.Proxies
+		}
+		for node, n := range want[i] {
+			if proxies[node] != n {
+				t.Errorf("%s: proxies on %s: got %d, want %d", c.ID, node, proxies[node], n)
+			}
+		}
+		if i > 0 && !(c.Path.HopsPerRequest > got[0].Path.HopsPerRequest) {
+			t.Errorf("%s: %g hops per request, without the waypoint %g; want the waypoint's on top", c.ID, c.Path.HopsPerRequest, got[0].Path.HopsPerRequest)
+		}
+		t.Logf("%s: %g hops per request, proxies per node %v", c.ID, c.Path.HopsPerRequest, proxies)
+	}
+}
