@@ -604,7 +604,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
-		Datapath:      c.Datapath,
+		Datapath:      cmp.Or(c.Variant, c.Datapath),
 		Protocol:      protocol(c),
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
@@ -615,6 +615,9 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		Connections:   c.Connections,
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
+	}
+	if c.Variant != "" {
+		rc.VariantOf = c.Datapath
 	}
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {

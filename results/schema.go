@@ -63,8 +63,12 @@ type Environment struct {
 
 // Case is one matrix point, summarised over its repetitions (medians).
 type Case struct {
-	ID       string `json:"id"`
-	Datapath string `json:"datapath"`
+	ID string `json:"id"`
+	// Datapath is the datapath the scenario listed, or the variant of one
+	// (a name of the scenario's own, such as nodeproxy-waypoint), which
+	// VariantOf then names.
+	Datapath  string `json:"datapath"`
+	VariantOf string `json:"variant_of,omitempty"`
 	// Protocol is the workload (scenarios.Protocols); files written before
 	// it existed lack it and ran http1 (see ProtocolName).
 	Protocol string `json:"protocol,omitempty"`

@@ -54,9 +54,10 @@
 //	  placements: [cross-node]       # matrix; default [cross-node]; same-node, cross-node, spread
 //	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
-//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
+//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf, or variants defined under datapathOptions
 //	datapathOptions:                 # per datapath name; every field optional
-//	  nodeproxy:                     # a datapath named in datapaths
+//	  nodeproxy:                     # a datapath named in datapaths, or a variant of one (see datapath)
+//	    datapath: ""                 # only in a variant: the datapath it runs, under the entry's own name, which datapaths lists beside the datapath itself (nodeproxy-waypoint: {datapath: nodeproxy, mtls: true, waypoint: true})
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf

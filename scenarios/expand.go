@@ -31,9 +31,14 @@ func Expand(s *Spec) []Case {
 							for _, resp := range l.ResponseBytes {
 								for _, dp := range s.Datapaths {
 									opts, fallback := protocolOptions(options(s, dp), protocol)
+									kind, variant := dp, ""
+									if opts.Datapath != "" {
+										kind, variant, opts.Datapath = opts.Datapath, dp, ""
+									}
 									cases = append(cases, Case{
 										ID:             caseID(protocol, dp, opts, placement, services, rate, conns, req, resp),
-										Datapath:       dp,
+										Datapath:       kind,
+										Variant:        variant,
 										Options:        opts,
 										L7Fallback:     fallback,
 										Placement:      placement,

@@ -84,6 +84,14 @@ var invalidFixtures = map[string][]string{
 		`invalid-waypoint.yaml:12: datapathOptions.nodeproxy.waypointNode: "elsewhere" is not a waypoint placement; use client-node or server-node`,
 		`invalid-waypoint.yaml:14: datapathOptions.ebpf.waypointNode: applies only with a waypoint; set waypoint: true or remove waypointNode`,
 	},
+	"invalid-variant.yaml": {
+		`invalid-variant.yaml:3: datapaths[1]: unknown datapath "fast"; valid datapaths are none, sidecar, nodeproxy, ebpf, or a variant defined under datapathOptions with datapath: NAME`,
+		`invalid-variant.yaml:6: datapathOptions.none.datapath: none is a datapath itself, not a variant; remove datapath or give the entry a name of its own`,
+		`invalid-variant.yaml:7: datapathOptions.Fast: variant name "Fast": use lower-case letters, digits and '-', starting with a letter`,
+		`invalid-variant.yaml:10: datapathOptions.sidecar-x.datapath: unknown datapath "istio"; a variant is one of none, sidecar, nodeproxy, ebpf`,
+		`invalid-variant.yaml:13: datapathOptions.none-wp.waypoint: a waypoint is only possible with nodeproxy`,
+		`invalid-variant.yaml:14: datapathOptions.none-wp.mtls: datapath none has no proxy, so mtls cannot apply; remove mtls`,
+	},
 	"invalid-waypoint-mode.yaml": {`invalid-waypoint-mode.yaml:6: datapathOptions.nodeproxy.mode: with a waypoint the node proxies stay l4 and the waypoint is the l7 proxy; remove mode`},
 	"invalid-counts.yaml": {
 		`invalid-counts.yaml:4: topology.nodes: must be at least 1, got 0`,
@@ -186,12 +194,24 @@ func TestResolveValid(t *testing.T) {
 			}
 		}},
 		{"valid-waypoint.yaml", func(t *testing.T, s *Spec) {
-			want := DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn, Waypoint: true, WaypointNode: WaypointServerNode}
-			if got := s.DatapathOptions[nodeProxy]; got != want {
-				t.Errorf("nodeproxy options = %+v, want %+v (the default waypoint node)", got, want)
+			cases := Expand(s)
+			if len(cases) != 2 {
+				t.Fatalf("%d cases, want 2", len(cases))
 			}
-			if got, want := Expand(s)[0].ID, "nodeproxy/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/waypoint=server-node"; got != want {
-				t.Errorf("ID = %q, want %q", got, want)
+			plain := DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn}
+			waypoint := DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn, Waypoint: true, WaypointNode: WaypointServerNode}
+			for i, want := range []struct {
+				id, variant string
+				opts        DatapathOptions
+			}{
+				{"nodeproxy/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", "", plain},
+				{"nodeproxy-waypoint/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/waypoint=server-node", "nodeproxy-waypoint", waypoint},
+			} {
+				c := cases[i]
+				if c.ID != want.id || c.Datapath != nodeProxy || c.Variant != want.variant || c.Options != want.opts {
+					t.Errorf("case %d: ID %q datapath %q variant %q options %+v; want %q, %q, %q, %+v (the default waypoint node)",
+						i, c.ID, c.Datapath, c.Variant, c.Options, want.id, nodeProxy, want.variant, want.opts)
+				}
 			}
 		}},
 		{"valid-flow-style.yaml", func(t *testing.T, s *Spec) {

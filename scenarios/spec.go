@@ -75,8 +75,12 @@ type Traffic struct {
 	ProbeRequests int `yaml:"probeRequests"`
 }
 
-// DatapathOptions tune one datapath.
+// DatapathOptions tune one datapath, or define a variant of one.
 type DatapathOptions struct {
+	// Datapath makes the entry a variant: a name of its own, to list in
+	// datapaths beside the datapath itself, for the datapath it names
+	// with these options (nodeproxy and, say, nodeproxy-waypoint).
+	Datapath string `yaml:"datapath,omitempty"`
 	// Mode is the proxy mode: "l4" or "l7".
 	Mode string `yaml:"mode"`
 	// MTLS encrypts proxy-to-proxy traffic.
@@ -131,8 +135,11 @@ type Duration time.Duration
 type Case struct {
 	// ID is stable and human readable, e.g.
 	// "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024".
-	ID       string
+	ID string
+	// Datapath is the datapath to install; Variant is the name the
+	// scenario listed it as when that is a variant of it, else empty.
 	Datapath string
+	Variant  string
 	Options  DatapathOptions
 	// L7Fallback is set when the scenario asked for mode l7 but Protocol
 	// is one the l7 proxy does not parse (see HTTPAware): Options.Mode is

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,27 +185,26 @@ func checkServiceAddresses(p *problems, t *Topology, vips netip.Prefix) {
 func validateDatapaths(p *problems, s *Spec, known Datapaths) {
 	nonEmpty(p, "datapaths", len(s.Datapaths), "["+known.defaultName()+"]")
 	for i, dp := range s.Datapaths {
-		if !known.known(dp) {
-			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s", dp, known.list())
+		if !known.known(dp) && s.DatapathOptions[dp].Datapath == "" {
+			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s, or a variant defined under datapathOptions with datapath: NAME", dp, known.list())
 		}
 	}
 	duplicates(p, "datapaths", s.Datapaths)
 	for _, dp := range slices.Sorted(maps.Keys(s.DatapathOptions)) {
-		validateOptions(p, known, dp, s.DatapathOptions[dp])
-		validateWaypoint(p, s, known, dp)
+		validateOptions(p, s, known, dp)
 	}
 }
+
+// variantName matches the names of variants, which name cases (IDs) and
+// their sample files.
+var variantName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // validateWaypoint checks a datapath's waypoint options: ambient's
 // waypoint sits behind node proxies that stay l4, reaches them over mTLS
 // only, and parses HTTP/1.1.
-func validateWaypoint(p *problems, s *Spec, known Datapaths, name string) {
+func validateWaypoint(p *problems, s *Spec, known Datapaths, dp Datapath, name string) {
 	o := s.DatapathOptions[name]
 	field := "datapathOptions." + name
-	dp, ok := known.Lookup(name)
-	if !ok {
-		return // reported by validateOptions
-	}
 	if !o.Waypoint {
 		if o.WaypointNode != "" {
 			p.add(field+".waypointNode", "applies only with a waypoint; set waypoint: true or remove waypointNode")
@@ -236,18 +236,39 @@ func validateWaypoint(p *problems, s *Spec, known Datapaths, name string) {
 	}
 }
 
-func validateOptions(p *problems, known Datapaths, name string, o DatapathOptions) {
+// validateOptions checks the options of a datapath, or of a variant
+// against the datapath it names.
+func validateOptions(p *problems, s *Spec, known Datapaths, name string) {
+	o := s.DatapathOptions[name]
 	field := "datapathOptions." + name
-	dp, ok := known.Lookup(name)
-	if !ok {
-		p.add(field, "unknown datapath %q; options can be given for %s", name, known.list())
+	var (
+		dp Datapath
+		ok bool
+	)
+	switch {
+	case o.Datapath == "":
+		if dp, ok = known.Lookup(name); !ok {
+			p.add(field, "unknown datapath %q; options can be given for %s, or for a variant with datapath: NAME", name, known.list())
+			return
+		}
+	case known.known(name):
+		p.add(field+".datapath", "%s is a datapath itself, not a variant; remove datapath or give the entry a name of its own", name)
 		return
+	case !variantName.MatchString(name):
+		p.add(field, "variant name %q: use lower-case letters, digits and '-', starting with a letter", name)
+		return
+	default:
+		if dp, ok = known.Lookup(o.Datapath); !ok {
+			p.add(field+".datapath", "unknown datapath %q; a variant is one of %s", o.Datapath, known.list())
+			return
+		}
 	}
+	validateWaypoint(p, s, known, dp, name)
 	switch {
 	case o.Mode != ModeL4 && o.Mode != ModeL7:
 		p.add(field+".mode", "%q is not a proxy mode; use l4 or l7", o.Mode)
 	case !dp.Proxy && o.Mode == ModeL7:
-		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", name)
+		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", dp.Name)
 	case o.Mode == ModeL7 && o.Proxy == ProxyOff:
 		p.add(field+".mode", "l7 needs a proxy, but proxy is off; set proxy to on or remove mode")
 	}
@@ -263,7 +284,7 @@ func validateOptions(p *problems, known Datapaths, name string, o DatapathOption
 	}
 	switch {
 	case o.MTLS && !dp.Proxy:
-		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", name)
+		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", dp.Name)
 	case o.MTLS && o.Proxy == ProxyOff:
 		p.add(field+".mtls", "mtls needs a proxy, but proxy is off; set proxy to on or remove mtls")
 	}
