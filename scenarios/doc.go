@@ -55,7 +55,7 @@
 //	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
 //	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf, or variants defined under datapathOptions
-//	datapathOptions:                 # per datapath name; every field optional
+//	datapathOptions:                 # per datapath name, or per variant; every field optional
 //	  nodeproxy:                     # a datapath named in datapaths, or a variant of one (see datapath)
 //	    datapath: ""                 # only in a variant: the datapath it runs, under the entry's own name, which datapaths lists beside the datapath itself (nodeproxy-waypoint: {datapath: nodeproxy, mtls: true, waypoint: true})
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
