@@ -61,7 +61,7 @@
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
-//	    waypoint: false              # default false; nodeproxy only, needs mtls and http1: an l7 waypoint proxy per server service (Istio ambient), node proxies stay l4
+//	    waypoint: false              # default false; nodeproxy only, needs mtls and HTTP (http1, h2c, grpc): an l7 waypoint proxy per server service (Istio ambient), node proxies stay l4
 //	    waypointNode: ""             # with a waypoint only, then default server-node; where each waypoint's pod runs: server-node (its service's first pod's node) or client-node
 //	load:                            # what the client pods send
 //	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
@@ -130,8 +130,9 @@
 //     closes after its response (netperf TCP_CRR); connections bounds the
 //     exchanges in flight.
 //
-// The l7 proxy parses HTTP/1.1 only: with mode l7, every other protocol runs
-// through the proxy at l4, and the case records the fallback.
+// The l7 proxy parses HTTP/1.1 and HTTP/2 (h2c and gRPC: each stream is a
+// request of its own, balanced and counted): with mode l7, tcp-rr and
+// tcp-crr run through the proxy at l4, and the case records the fallback.
 //
 // # Matrix
 //

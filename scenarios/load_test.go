@@ -78,7 +78,7 @@ var invalidFixtures = map[string][]string{
 	},
 	"invalid-empty-list.yaml": {`invalid-empty-list.yaml:3: datapaths: the list is empty`},
 	"invalid-waypoint.yaml": {
-		`invalid-waypoint.yaml:5: load.protocol[1]: the waypoint of nodeproxy is an l7 proxy, which parses http1 only, not tcp-rr; remove tcp-rr or the waypoint`,
+		`invalid-waypoint.yaml:5: load.protocol[1]: the waypoint of nodeproxy is an l7 proxy, which does not parse tcp-rr; remove tcp-rr or the waypoint`,
 		`invalid-waypoint.yaml:9: datapathOptions.sidecar.waypoint: a waypoint is only possible with nodeproxy, whose node proxies send traffic through it; remove waypoint`,
 		`invalid-waypoint.yaml:11: datapathOptions.nodeproxy.waypoint: a waypoint needs mtls: true`,
 		`invalid-waypoint.yaml:12: datapathOptions.nodeproxy.waypointNode: "elsewhere" is not a waypoint placement; use client-node or server-node`,

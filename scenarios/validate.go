@@ -201,7 +201,7 @@ var variantName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // validateWaypoint checks a datapath's waypoint options: ambient's
 // waypoint sits behind node proxies that stay l4, reaches them over mTLS
-// only, and parses HTTP/1.1.
+// only, and parses the HTTP protocols only (HTTPAware).
 func validateWaypoint(p *problems, s *Spec, known Datapaths, dp Datapath, name string) {
 	o := s.DatapathOptions[name]
 	field := "datapathOptions." + name
@@ -231,7 +231,7 @@ func validateWaypoint(p *problems, s *Spec, known Datapaths, dp Datapath, name s
 	}
 	for i, proto := range s.Load.Protocols {
 		if slices.Contains(Protocols, proto) && !HTTPAware(proto) {
-			p.add(index("load.protocol", i), "the waypoint of %s is an l7 proxy, which parses http1 only, not %s; remove %s or the waypoint", name, proto, proto)
+			p.add(index("load.protocol", i), "the waypoint of %s is an l7 proxy, which does not parse %s; remove %s or the waypoint", name, proto, proto)
 		}
 	}
 }
