@@ -187,3 +187,22 @@ func TestWaypointCases(t *testing.T) {
 		t.Logf("%s: %g hops per request, proxies per node %v", c.ID, c.Path.HopsPerRequest, proxies)
 	}
 }
+
+// TestWaypointProtocols runs h2c and grpc through a waypoint, which
+// balances and counts each stream: every case verifies the waypoint's
+// count against the load agent's requests.
+func TestWaypointProtocols(t *testing.T) {
+	var cases []scenarios.Case
+	for _, p := range []string{scenarios.H2C, scenarios.GRPC} {
+		c := testCase(nodeproxy.Name, scenarios.CrossNode, waypointOptions(scenarios.WaypointServerNode), 1)
+		c.ID += "-waypoint-" + p
+		c.Protocol = p
+		c.RequestBytes = 64
+		cases = append(cases, c)
+	}
+	for _, c := range runCases(t, cases...) {
+		if c.Status != "ok" || c.ErrorRate != 0 {
+			t.Errorf("%s: %s (error rate %g): %s", c.ID, c.Status, c.ErrorRate, c.Error)
+		}
+	}
+}
