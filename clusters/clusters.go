@@ -62,6 +62,12 @@ type Injection struct {
 	// NodeContainers name extra containers of the node agents (the node
 	// proxy's), so that the processes started in them are accounted apart.
 	NodeContainers []string
+	// Services are the datapath's own services, each with pods of its own
+	// placed by node index (ambient's waypoints, Deployments in Istio).
+	// The runner creates them with the workloads' services and runs no
+	// workload in them: the datapath starts its processes in their pods'
+	// AppContainer.
+	Services []ServiceSpec
 }
 
 // AppContainer is the pod container the workloads run in; every provider
