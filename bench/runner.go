@@ -65,6 +65,10 @@ type Options struct {
 // Interrupted is the status and error of a case cut short by cancellation.
 const Interrupted = "interrupted"
 
+// Unsupported is the status of a case this machine cannot run (its error
+// wraps datapaths.ErrUnsupported and says what is missing); the run goes on.
+const Unsupported = "unsupported"
+
 // Runner runs the cases of one scenario.
 type Runner struct {
 	opts Options
@@ -142,8 +146,14 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 
 	reps, err := r.stages(ctx, cr)
 	rc.Repetitions = reps
+	if e, ok := cr.dp.(datapaths.Encrypted); ok {
+		rc.EncryptionImplementation = e.Encryption().Implementation
+	}
 	if err != nil {
 		rc.Status, rc.Error = "failed", err.Error()
+		if errors.Is(err, datapaths.ErrUnsupported) {
+			rc.Status = Unsupported
+		}
 		r.opts.Status.Infof("case failed: %v", err)
 		return rc, err
 	}
@@ -603,6 +613,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		Connections:   c.Connections,
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
+		Encryption:    c.Options.Encryption,
 	}
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {

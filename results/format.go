@@ -10,9 +10,10 @@ import (
 // The tables' formatting, exported so that every report (terminal,
 // Markdown, HTML, compare) writes figures the same way.
 
-// DatapathLabel names a case's datapath with its proxy mode and mTLS:
-// "sidecar (l7, mtls)", or "sidecar (l4 for l7, mtls)" when the proxy ran
-// at l4 because l7 does not speak the case's protocol.
+// DatapathLabel names a case's datapath with its proxy mode, mTLS and
+// encryption between nodes: "sidecar (l7, mtls)", "none (wireguard
+// userspace)", or "sidecar (l4 for l7, mtls)" when the proxy ran at l4
+// because l7 does not speak the case's protocol.
 func DatapathLabel(c *Case) string {
 	var opts []string
 	switch {
@@ -25,6 +26,9 @@ func DatapathLabel(c *Case) string {
 	}
 	if c.MTLS {
 		opts = append(opts, "mtls")
+	}
+	if c.Encryption != "" {
+		opts = append(opts, strings.TrimSpace(c.Encryption+" "+c.EncryptionImplementation))
 	}
 	if len(opts) == 0 {
 		return c.Datapath

@@ -73,6 +73,11 @@ type Case struct {
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
 	L7Fallback    bool    `json:"l7_fallback,omitempty"`
 	MTLS          bool    `json:"mtls,omitempty"`
+	// Encryption is the encryption between nodes below the proxies
+	// ("wireguard"), and EncryptionImplementation which code ran it
+	// ("kernel" or "userspace"): userspace costs far more CPU.
+	Encryption               string `json:"encryption,omitempty"`
+	EncryptionImplementation string `json:"encryption_implementation,omitempty"`
 	Proxy         string  `json:"proxy,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
@@ -84,7 +89,8 @@ type Case struct {
 	RequestBytes  int     `json:"request_bytes"`
 	ResponseBytes int     `json:"response_bytes"`
 
-	// Status is "ok", "failed" or "interrupted" (the run was cancelled
+	// Status is "ok", "failed", "unsupported" (the machine lacks what the
+	// case needs, which Error names) or "interrupted" (the run was cancelled
 	// during the case); Error says why a case failed.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`

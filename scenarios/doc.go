@@ -60,6 +60,7 @@
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
+//	    encryption: ""               # default none; wireguard: a WireGuard tunnel between every two nodes (none, nodeproxy, ebpf; not with proxy off)
 //	load:                            # what the client pods send
 //	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000
@@ -103,6 +104,12 @@
 //   - ebpf: sockets redirected by eBPF to the node proxy; with proxy: off,
 //     socket-level service load balancing only, without any proxy, which
 //     rules out mode l7 and mtls.
+//
+// encryption: wireguard puts a WireGuard tunnel between every two nodes, below
+// any proxy, as Cilium's and Calico's node-to-node encryption do: the nodes
+// route each other's pod ranges and addresses through it. It applies to
+// none, nodeproxy and ebpf with its proxy; a sidecar mesh is refused, and so
+// is ebpf with proxy: off, whose tc programs deliver from the node's uplink.
 //
 // proxy: on and proxy: off read as text whether quoted or not.
 //

@@ -83,7 +83,14 @@ type DatapathOptions struct {
 	MTLS bool `yaml:"mtls"`
 	// Proxy is "on" or "off" (ebpf only: socket load balancing without proxy).
 	Proxy string `yaml:"proxy"`
+	// Encryption is "" or "wireguard": node-to-node encryption of pod
+	// traffic below any proxy (datapaths with Datapath.Encryption only).
+	Encryption string `yaml:"encryption,omitempty"`
 }
+
+// EncryptionWireGuard is the value of DatapathOptions.Encryption that puts a
+// WireGuard tunnel between every two nodes.
+const EncryptionWireGuard = "wireguard"
 
 // The protocols a case can drive, the values of load.protocol.
 const (

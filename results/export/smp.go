@@ -354,5 +354,11 @@ func configID(c *results.Case) string {
 	if c.MTLS {
 		id += "-mtls"
 	}
+	if c.Encryption != "" {
+		id += "-" + c.Encryption
+		if c.EncryptionImplementation != "" {
+			id += "-" + c.EncryptionImplementation
+		}
+	}
 	return id
 }
