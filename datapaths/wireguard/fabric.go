@@ -80,6 +80,7 @@ func (f Fabric) Counts() (FabricCounts, error) {
 		if err != nil {
 			return fmt.Errorf("read nftables table %s in %s: %w", f.Table, f.NetNS, err)
 		}
+		found := 0
 		for _, r := range rules {
 			var n uint64
 			for _, e := range r.Exprs {
@@ -89,10 +90,14 @@ func (f Fabric) Counts() (FabricCounts, error) {
 			}
 			switch string(r.UserData) {
 			case string(plaintextTag):
-				out.PlaintextTCP = n
+				out.PlaintextTCP, found = n, found+1
 			case string(wireguardTag):
-				out.WireGuard = n
+				out.WireGuard, found = n, found+1
 			}
+		}
+		if found != 2 {
+			// A missing counter would read as no plaintext.
+			return fmt.Errorf("read nftables table %s in %s: found %d of its 2 counters", f.Table, f.NetNS, found)
 		}
 		return nil
 	})
