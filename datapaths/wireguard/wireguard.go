@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -348,7 +347,7 @@ func (e *Encrypted) FabricCounts() (FabricCounts, error) { return e.fabric.Count
 
 // Uninstall removes the inner datapath, then stops the node agents, which
 // removes the devices with their routes and rules, the fabric's counters
-// and the key files. It is safe after a failed or partial Install.
+// and the key files with the run's state directory. It is safe after a failed or partial Install.
 func (e *Encrypted) Uninstall(ctx context.Context) error {
 	errs := []error{e.Inner.Uninstall(ctx)}
 	e.mu.Lock()
@@ -363,10 +362,10 @@ func (e *Encrypted) Uninstall(ctx context.Context) error {
 	if e.fabric.NetNS != "" {
 		errs = append(errs, e.fabric.Remove())
 	}
-	if e.dir != "" {
-		if err := os.RemoveAll(e.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove wireguard keys: %w", err))
-		}
+	if e.topo != nil {
+		// The keys, and the run's state directory, which the inner
+		// datapath may have had no files in.
+		errs = append(errs, datapaths.RemoveState(e.topo.RunID))
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -246,8 +247,8 @@ func TestEncrypted(t *testing.T) {
 					t.Errorf("node %s: routes %v (%v) left in table %d", n.Name, routes, err, Table)
 				}
 			}
-			if _, err := os.Stat(e.dir); !os.IsNotExist(err) {
-				t.Errorf("key directory %s after Uninstall: %v, want it gone", e.dir, err)
+			if _, err := os.Stat(filepath.Dir(e.dir)); !os.IsNotExist(err) {
+				t.Errorf("state directory of %s after Uninstall: %v, want it gone", e.dir, err)
 			}
 			if _, err := e.FabricCounts(); err == nil {
 				t.Errorf("fabric table %s left after Uninstall", e.fabric.Table)
@@ -281,8 +282,8 @@ func TestNoTUN(t *testing.T) {
 	if err := dp.Uninstall(context.Background()); err != nil {
 		t.Errorf("Uninstall after a failed Install: %v", err)
 	}
-	if _, err := os.Stat(e.dir); !os.IsNotExist(err) {
-		t.Errorf("key directory %s after Uninstall: %v, want it gone", e.dir, err)
+	if _, err := os.Stat(filepath.Dir(e.dir)); !os.IsNotExist(err) {
+		t.Errorf("state directory of %s after Uninstall: %v, want it gone", e.dir, err)
 	}
 }
 
