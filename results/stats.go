@@ -79,6 +79,11 @@ var (
 // NoneDatapath is the datapath without a mesh that overheads are relative to.
 const NoneDatapath = "none"
 
+// Floor reports whether c is the floor that overheads are relative to: the
+// none datapath without encryption. none over WireGuard is a variant with
+// an overhead of its own.
+func (c *Case) Floor() bool { return c.Datapath == NoneDatapath && c.Encryption == "" }
+
 // Finalize computes, for every case that succeeded, its Stats from its
 // repetitions and, for datapaths other than none, its OverheadVsNone
 // against the successful none case at the same matrix point. It replaces
@@ -93,7 +98,7 @@ func Finalize(run *Run) {
 			continue
 		}
 		c.Stats = caseStats(c.Repetitions)
-		if c.Datapath == NoneDatapath {
+		if c.Floor() {
 			continue
 		}
 		if none := run.NoneFor(c); none != nil {
@@ -201,13 +206,13 @@ func (c *Case) Point() Point {
 	return Point{c.ProtocolName(), c.Placement, c.Services, c.Rate, c.Connections, c.RequestBytes, c.ResponseBytes}
 }
 
-// NoneFor returns the first successful none case at c's matrix point, or
-// nil when there is none.
+// NoneFor returns the first successful floor case (none, unencrypted) at
+// c's matrix point, or nil when there is none.
 func (r *Run) NoneFor(c *Case) *Case {
 	p := c.Point()
 	for i := range r.Cases {
 		n := &r.Cases[i]
-		if n.Datapath == NoneDatapath && n.Status == "ok" && n.Point() == p {
+		if n.Floor() && n.Status == "ok" && n.Point() == p {
 			return n
 		}
 	}

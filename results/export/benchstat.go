@@ -97,7 +97,7 @@ func WriteBenchstat(w io.Writer, run *results.Run) error {
 			add(l.Mean*1e3, "mean-ns")
 			add(r.AchievedRPS, "req/s")
 			add(r.ErrorRate, "errors/req")
-			if none != nil && c.Datapath != results.NoneDatapath {
+			if none != nil && !c.Floor() {
 				for _, p := range results.PairRepetitions(c, none) {
 					if p[0] == r && p[1].LatencyUS.P50 > 0 && p[1].LatencyUS.P99 > 0 {
 						add(l.P50/p[1].LatencyUS.P50, "p50-x-none")

@@ -60,7 +60,7 @@ func WriteCSV(w io.Writer, run *results.Run) error {
 			continue
 		}
 		ratios := map[*results.Repetition][2]string{}
-		if none := run.NoneFor(c); none != nil && c.Datapath != results.NoneDatapath {
+		if none := run.NoneFor(c); none != nil && !c.Floor() {
 			for _, p := range results.PairRepetitions(c, none) {
 				var r [2]string
 				if b := p[1].LatencyUS.P50; b > 0 {

@@ -180,7 +180,7 @@ func mesheryResultOf(run *results.Run, c *results.Case, dir string) (mesheryResu
 		ServerMetrics: &serverMetrics{figures(run, c)},
 		RunnerResults: []fortioResult{},
 	}
-	if c.Datapath != results.NoneDatapath {
+	if !c.Floor() {
 		id := configID(c)
 		r.Mesh = &id
 	}
@@ -322,7 +322,7 @@ func figures(run *results.Run, c *results.Case) caseFigures {
 	if c.Path != nil {
 		f.HopsPerReq = &c.Path.HopsPerRequest
 	}
-	if none := run.NoneFor(c); none != nil && c.Datapath != results.NoneDatapath {
+	if none := run.NoneFor(c); none != nil && !c.Floor() {
 		for _, x := range []struct {
 			dst  **float64
 			pick results.LatencyField
