@@ -71,23 +71,23 @@ type Case struct {
 	Mode     string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
-	L7Fallback    bool    `json:"l7_fallback,omitempty"`
-	MTLS          bool    `json:"mtls,omitempty"`
+	L7Fallback bool `json:"l7_fallback,omitempty"`
+	MTLS       bool `json:"mtls,omitempty"`
 	// Encryption is the encryption between nodes below the proxies
 	// ("wireguard"), and EncryptionImplementation which code ran it
 	// ("kernel" or "userspace"): userspace costs far more CPU.
-	Encryption               string `json:"encryption,omitempty"`
-	EncryptionImplementation string `json:"encryption_implementation,omitempty"`
-	Proxy         string  `json:"proxy,omitempty"`
-	Placement     string  `json:"placement"`
-	NodeCount     int     `json:"node_count"`
-	Services      int     `json:"services"`
-	Pods          int     `json:"pods"`
-	Rate          float64 `json:"rate"`
-	DurationS     float64 `json:"duration_s"`
-	Connections   int     `json:"connections"`
-	RequestBytes  int     `json:"request_bytes"`
-	ResponseBytes int     `json:"response_bytes"`
+	Encryption               string  `json:"encryption,omitempty"`
+	EncryptionImplementation string  `json:"encryption_implementation,omitempty"`
+	Proxy                    string  `json:"proxy,omitempty"`
+	Placement                string  `json:"placement"`
+	NodeCount                int     `json:"node_count"`
+	Services                 int     `json:"services"`
+	Pods                     int     `json:"pods"`
+	Rate                     float64 `json:"rate"`
+	DurationS                float64 `json:"duration_s"`
+	Connections              int     `json:"connections"`
+	RequestBytes             int     `json:"request_bytes"`
+	ResponseBytes            int     `json:"response_bytes"`
 
 	// Status is "ok", "failed", "unsupported" (the machine lacks what the
 	// case needs, which Error names) or "interrupted" (the run was cancelled
