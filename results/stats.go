@@ -86,7 +86,8 @@ func (c *Case) Floor() bool { return c.Datapath == NoneDatapath && c.Encryption 
 
 // Finalize computes, for every case that succeeded, its Stats from its
 // repetitions and, for datapaths other than none, its OverheadVsNone
-// against the successful none case at the same matrix point. It replaces
+// against the successful none case at the same matrix point; a stream
+// case has neither. It replaces
 // whatever an earlier call computed and leaves failed cases without either,
 // so it can run again on a run read back from disk. The runner calls it once
 // all cases ran, before Write.
@@ -94,7 +95,8 @@ func Finalize(run *Run) {
 	for i := range run.Cases {
 		c := &run.Cases[i]
 		c.Stats, c.OverheadVsNone = nil, nil
-		if c.Status != "ok" || len(c.Repetitions) == 0 {
+		if c.Status != "ok" || len(c.Repetitions) == 0 || c.Stream != nil {
+			// A stream case has no latencies to estimate.
 			continue
 		}
 		c.Stats = caseStats(c.Repetitions)

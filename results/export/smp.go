@@ -157,7 +157,8 @@ func WriteSMP(w io.Writer, run *results.Run, dir string) error {
 	out := []mesheryResult{}
 	for i := range run.Cases {
 		c := &run.Cases[i]
-		if c.Status != "ok" {
+		if c.Status != "ok" || c.Stream != nil {
+			// A stream has no latency histogram for SMP to carry.
 			continue
 		}
 		r, err := mesheryResultOf(run, c, dir)
