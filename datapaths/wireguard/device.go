@@ -306,5 +306,3 @@ func ipNet(p netip.Prefix) net.IPNet {
 	p = p.Masked()
 	return net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
-
-func netUDPAddr(a netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(a) }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -133,7 +134,7 @@ func (o Options) config(priv wgtypes.Key) (wgtypes.Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("peer %s: %w", p.Node, err)
 		}
-		pc := wgtypes.PeerConfig{PublicKey: pub, Endpoint: netUDPAddr(p.Endpoint), ReplaceAllowedIPs: true}
+		pc := wgtypes.PeerConfig{PublicKey: pub, Endpoint: net.UDPAddrFromAddrPort(p.Endpoint), ReplaceAllowedIPs: true}
 		for _, a := range p.AllowedIPs {
 			pc.AllowedIPs = append(pc.AllowedIPs, ipNet(a))
 		}

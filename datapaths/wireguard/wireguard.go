@@ -300,7 +300,7 @@ func (e *Encrypted) Verify(ctx context.Context, t datapaths.Traffic) error {
 	if err := e.Inner.Verify(ctx, t); err != nil {
 		return err
 	}
-	counts, err := e.fabric.Counts()
+	counts, err := e.FabricCounts()
 	if err != nil {
 		return fmt.Errorf("verify wireguard: %w", err)
 	}
