@@ -12,8 +12,10 @@
 // elsewhere (no module, as on the machines meshbench is developed on) it is
 // wireguard-go over a TUN device, inside the node agent. Results record
 // which ([datapaths.Encryption]): userspace WireGuard costs far more CPU
-// than the kernel's. Only the userspace path has run here: the kernel path
-// is written to the same configuration but untested.
+// than the kernel's, and the kernel's encrypts in softirq and kernel
+// workers, charged to no cgroup, so that the node agent's cost is the
+// datapath's only for userspace. Only the userspace path has run here: the
+// kernel path is written to the same configuration but untested.
 //
 // Lifecycle: [Encrypt] wraps a datapath kind. The wrapped datapath's
 // Install counts, in a bridge table of the fabric's namespace, the TCP and
