@@ -31,6 +31,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown field", []string{"run", write("field.yaml", head+"load:\n  ratez: [1]\n")}, "ratez"},
 		{"rate zero in file", []string{"run", write("rate.yaml", head+"load:\n  rates: [0]\n")}, "rate"},
 		{"more pods than addresses", []string{"run", write("pods.yaml", head+"topology:\n  nodes: 1\n  services: [300]\n  placements: [same-node]\n")}, "pods"},
+		{"wireguard with sidecar", []string{"run", write("wg-sidecar.yaml", head+"datapaths: [sidecar]\ndatapathOptions:\n  sidecar: {encryption: wireguard}\n")}, "sidecar cannot run over wireguard"},
+		{"wireguard with ebpf proxy off", []string{"run", write("wg-ebpf.yaml", head+"datapaths: [ebpf]\ndatapathOptions:\n  ebpf: {proxy: off, encryption: wireguard}\n")}, "wireguard cannot apply with proxy off"},
 		{"unknown datapath flag", []string{"run", "quick", "--datapaths", "istio"}, "istio"},
 		{"waypoint without mtls", []string{"run", write("wp-plain.yaml", head+"datapaths: [nodeproxy]\ndatapathOptions:\n  nodeproxy: {waypoint: true}\n")}, "needs mtls: true"},
 		{"waypoint on sidecar", []string{"run", write("wp-sidecar.yaml", head+"datapaths: [sidecar]\ndatapathOptions:\n  sidecar: {waypoint: true, mtls: true}\n")}, "only possible with nodeproxy"},

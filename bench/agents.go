@@ -122,6 +122,12 @@ func (s serverProc) Served(ctx context.Context) (requests, connections uint64, e
 	return st["requests"], st["connections"], err
 }
 
+// StreamBytes returns how many bytes of stream transfers the server read.
+func (s serverProc) StreamBytes(ctx context.Context) (uint64, error) {
+	st, err := s.Stats(ctx)
+	return st["bytes"], err
+}
+
 func (s serverProc) Close() { s.Stop() }
 
 type loadProc struct{ *agentctl.Agent }

@@ -65,6 +65,10 @@ type Options struct {
 // Interrupted is the status and error of a case cut short by cancellation.
 const Interrupted = "interrupted"
 
+// Unsupported is the status of a case this machine cannot run (its error
+// wraps datapaths.ErrUnsupported and says what is missing); the run goes on.
+const Unsupported = "unsupported"
+
 // Runner runs the cases of one scenario.
 type Runner struct {
 	opts Options
@@ -142,8 +146,14 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 
 	reps, err := r.stages(ctx, cr)
 	rc.Repetitions = reps
+	if e, ok := cr.dp.(datapaths.Encrypted); ok {
+		rc.EncryptionImplementation = e.Encryption().Implementation
+	}
 	if err != nil {
 		rc.Status, rc.Error = "failed", err.Error()
+		if errors.Is(err, datapaths.ErrUnsupported) {
+			rc.Status = Unsupported
+		}
 		r.opts.Status.Infof("case failed: %v", err)
 		return rc, err
 	}
@@ -152,6 +162,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 	rc.Path = cr.path
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
 	rc.ConnectUS = results.AggregateConnect(reps)
+	rc.Stream = results.AggregateStream(reps)
 	results.JudgeRate(&rc)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
@@ -197,7 +208,10 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		return reps, err
 	}
 
-	if cr.c.ProbeRequests > 0 {
+	if cr.c.ProbeRequests > 0 && cr.c.Protocol == scenarios.Stream {
+		// Hops per request of a bulk transfer would be per segment.
+		st.Infof("packet-path probe skipped: a stream has no requests to count hops per")
+	} else if cr.c.ProbeRequests > 0 {
 		st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
 		path, err := r.probePath(ctx, cr)
 		switch {
@@ -224,7 +238,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		for _, rep := range reps {
 			requests += rep.Requests
 		}
-		costs, serr := sampler.stop(ctx, requests)
+		costs, serr := sampler.stop(ctx, requests, results.StreamBytes(reps))
 		if err == nil && serr != nil {
 			err = fmt.Errorf("sample node costs: %w", serr)
 		}
@@ -237,21 +251,35 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	}()
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
-		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s, repetition %d/%d", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
+		what := fmt.Sprintf("%.0f req/s", cr.c.Rate)
+		if cr.c.Protocol == scenarios.Stream {
+			what = fmt.Sprintf("a stream on %d connections per client and service", cr.c.Connections)
+		}
+		st.Start(fmt.Sprintf("Measuring %s for %s, repetition %d/%d", what, cr.c.Duration, rep+1, cr.c.Repetitions))
 		var before datapaths.PathCounters
 		if cr.c.Protocol == scenarios.TCPCRR {
 			if before, err = pathCounters(ctx, cr.dp); err != nil {
 				return reps, fmt.Errorf("read datapath counters: %w", err)
 			}
 		}
+		read, err := streamBytes(ctx, cr)
+		if err != nil {
+			return reps, err
+		}
 		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
+		}
+		if err := checkStreamBytes(ctx, cr, read, samples); err != nil {
+			return reps, fmt.Errorf("verify stream in repetition %d: %w", rep+1, err)
 		}
 		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
 			return reps, fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
+		if cr.c.Protocol == scenarios.Stream {
+			out, err = streamRecord(rep, samples)
+		}
 		if err != nil {
 			return reps, err
 		}
@@ -261,6 +289,54 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		}
 	}
 	return reps, nil
+}
+
+// streamCounter is a server that counts the bytes of the streams it read.
+type streamCounter interface {
+	StreamBytes(ctx context.Context) (uint64, error)
+}
+
+// streamBytes sums what the servers of a stream case that count them
+// read so far; 0 for other protocols.
+func streamBytes(ctx context.Context, cr *caseRun) (uint64, error) {
+	if cr.c.Protocol != scenarios.Stream {
+		return 0, nil
+	}
+	var n uint64
+	for _, s := range cr.servers {
+		if sc, ok := s.(streamCounter); ok {
+			b, err := sc.StreamBytes(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("read server counters: %w", err)
+			}
+			n += b
+		}
+	}
+	return n, nil
+}
+
+// checkStreamBytes proves that the bytes a stream repetition reports are
+// the bytes the servers read since before it (before): each transfer is
+// acknowledged by its server, and this checks the sum from their side.
+func checkStreamBytes(ctx context.Context, cr *caseRun, before uint64, samples []results.Sample) error {
+	if cr.c.Protocol != scenarios.Stream {
+		return nil
+	}
+	after, err := streamBytes(ctx, cr)
+	if err != nil {
+		return err
+	}
+	var sent uint64
+	for _, s := range samples {
+		if s.Error == "" {
+			sent += s.Bytes
+		}
+	}
+	// A failed transfer's bytes may have reached its server too.
+	if got := after - before; got < sent {
+		return fmt.Errorf("the load agents moved %d bytes, but the servers read %d", sent, got)
+	}
+	return nil
 }
 
 // checkConnections proves, for tcp-crr on a datapath that counts the
@@ -548,6 +624,17 @@ func (r *Runner) sent(ctx context.Context, cr *caseRun) (datapaths.Traffic, erro
 	return t, nil
 }
 
+// streamRecord summarises one stream repetition: its samples are its
+// connections, whose figures the repetition keeps (no samples file).
+func streamRecord(rep int, samples []results.Sample) (results.Repetition, error) {
+	out, err := results.SummarizeStream(samples)
+	if err != nil {
+		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)
+	}
+	out.Index = rep
+	return out, nil
+}
+
 // record summarises one repetition and keeps its raw samples.
 func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample, plan results.Plan) (results.Repetition, error) {
 	out, err := results.Summarize(samples, plan)
@@ -615,6 +702,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		Connections:   c.Connections,
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
+		Encryption:    c.Options.Encryption,
 	}
 	if c.Variant != "" {
 		rc.VariantOf = c.Datapath

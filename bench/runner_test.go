@@ -207,7 +207,17 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 			t.Errorf("%s: %s: %s", c.ID, c.Status, c.Error)
 			continue
 		}
-		if c.ErrorRate != 0 || c.Requests == 0 {
+		if c.Protocol == scenarios.Stream {
+			// Every transfer's bytes were acknowledged by its server
+			// and summed by the runner against the servers' count.
+			if st := c.Stream; c.ErrorRate != 0 || st == nil || st.Failed != 0 || st.Connections != c.Connections || st.Bytes == 0 || st.Gbps <= 0 {
+				t.Errorf("%s: stream %+v, error rate %g; want %d transfers, none failed, bytes moved", c.ID, st, c.ErrorRate, c.Connections)
+			}
+			if c.LatencyUS != (results.Latency{}) || c.Path != nil {
+				t.Errorf("%s: latency %+v, path %+v; want none for a stream", c.ID, c.LatencyUS, c.Path)
+			}
+			continue
+		} else if c.ErrorRate != 0 || c.Requests == 0 {
 			t.Errorf("%s: error rate %g over %d requests, want none failed", c.ID, c.ErrorRate, c.Requests)
 		}
 		if c.Protocol != want.Protocol || c.L7Fallback != want.L7Fallback {

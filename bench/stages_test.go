@@ -658,3 +658,25 @@ func TestStagesReportProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsupportedCase checks that a case whose datapath this machine lacks
+// is marked unsupported, with the reason, is torn down, and that the run
+// goes on to the next case.
+func TestUnsupportedCase(t *testing.T) {
+	f := newFakes()
+	f.fail, f.err = "install", fmt.Errorf("%w: node n0: no TUN device", datapaths.ErrUnsupported)
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")})
+	if err != nil {
+		t.Fatalf("Run = %v, want nil: an unsupported case does not stop the run", err)
+	}
+	if len(out) != 2 {
+		t.Fatalf("got %d cases, want 2", len(out))
+	}
+	if c := out[0]; c.Status != Unsupported || !strings.Contains(c.Error, "no TUN device") {
+		t.Errorf("first case: status %q, error %q; want %s with the reason", c.Status, c.Error, Unsupported)
+	}
+	if c := out[1]; c.Status != "ok" {
+		t.Errorf("second case: status %q (%s), want ok", c.Status, c.Error)
+	}
+	f.checkTornDown(t)
+}

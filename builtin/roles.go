@@ -6,6 +6,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/proxy"
 	"github.com/meshbench/meshbench/datapaths/steer"
+	"github.com/meshbench/meshbench/datapaths/wireguard"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/costagent"
 )
@@ -22,9 +23,10 @@ func Roles() agent.Roles {
 		// netfilter steering into them (one-shot).
 		proxy.Role: proxy.Main,
 		steer.Role: steer.Run,
-		// Node agents: the ebpf datapath's programs, the cost sampler and
-		// the packet-path probe.
+		// Node agents: the ebpf datapath's programs, the WireGuard
+		// tunnels, the cost sampler and the packet-path probe.
 		ebpf.Role:      ebpf.NodeAgent,
+		wireguard.Role: wireguard.NodeAgent,
 		costagent.Role: costagent.Run,
 		pathprobe.Role: pathprobe.NodeAgent,
 		// The kube provider's: every container's idle process, the node

@@ -161,3 +161,18 @@ type PathCounters struct {
 type Counted interface {
 	PathCounters(ctx context.Context) (PathCounters, error)
 }
+
+// Encryption is how a datapath encrypts traffic between nodes below its
+// proxies, for results to record next to the figures.
+type Encryption struct {
+	// Name is the scenario's encryption option ("wireguard").
+	Name string
+	// Implementation says which code encrypts ("kernel", "userspace"),
+	// since the two cost very different CPU; known after Install.
+	Implementation string
+}
+
+// Encrypted is implemented by datapaths that encrypt traffic between nodes.
+type Encrypted interface {
+	Encryption() Encryption
+}

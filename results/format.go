@@ -11,9 +11,10 @@ import (
 // Markdown, HTML, compare) writes figures the same way.
 
 // DatapathLabel names a case's datapath with its proxy mode, mTLS and
-// waypoint: "sidecar (l7, mtls)", or "sidecar (l4 for l7, mtls)" when the
-// proxy ran at l4 because l7 does not speak the case's protocol, or
-// "nodeproxy (l4, mtls, waypoint on server-node)".
+// waypoint and encryption between nodes: "sidecar (l7, mtls)", "none
+// (wireguard userspace)", "nodeproxy (l4, mtls, waypoint on server-node)",
+// or "sidecar (l4 for l7, mtls)" when the proxy ran at l4 because l7 does
+// not speak the case's protocol.
 func DatapathLabel(c *Case) string {
 	var opts []string
 	switch {
@@ -29,6 +30,9 @@ func DatapathLabel(c *Case) string {
 	}
 	if c.Waypoint != "" {
 		opts = append(opts, "waypoint on "+c.Waypoint)
+	}
+	if c.Encryption != "" {
+		opts = append(opts, strings.TrimSpace(c.Encryption+" "+c.EncryptionImplementation))
 	}
 	if len(opts) == 0 {
 		return c.Datapath

@@ -6,8 +6,14 @@ import (
 )
 
 // SchemaVersion is the version of result.json this build writes. Readers
-// accept this version and refuse others with a clear message.
-const SchemaVersion = 1
+// accept the versions from MinSchemaVersion to this one and refuse others
+// with a clear message. Version 2 added stream cases, whose Stream block
+// replaces latency_us (omitted) and the request figures; a version 1 file
+// is a version 2 file without them.
+const SchemaVersion = 2
+
+// MinSchemaVersion is the oldest version of result.json this build reads.
+const MinSchemaVersion = 1
 
 // Run is one `meshbench run`: result.json.
 type Run struct {
@@ -85,23 +91,36 @@ type Case struct {
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
 	Pods          int     `json:"pods"`
-	Rate          float64 `json:"rate"`
+	Rate          float64 `json:"rate,omitzero"`
 	DurationS     float64 `json:"duration_s"`
 	Connections   int     `json:"connections"`
 	RequestBytes  int     `json:"request_bytes"`
 	ResponseBytes int     `json:"response_bytes"`
 
-	// Status is "ok", "failed" or "interrupted" (the run was cancelled
+	// Encryption is the encryption between nodes below the proxies
+	// ("wireguard"), and EncryptionImplementation which code ran it
+	// ("kernel" or "userspace"): userspace costs far more CPU.
+	Encryption               string `json:"encryption,omitempty"`
+	EncryptionImplementation string `json:"encryption_implementation,omitempty"`
+
+	// Status is "ok", "failed", "unsupported" (the machine lacks what the
+	// case needs, which Error names) or "interrupted" (the run was cancelled
 	// during the case); Error says why a case failed.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
-	LatencyUS Latency `json:"latency_us"`
+	// LatencyUS is absent from a stream case, which has no requests and
+	// so no percentiles: its figures are in Stream.
+	LatencyUS Latency `json:"latency_us,omitzero"`
 	// ConnectUS is the connect time of each request's own connection
 	// (tcp-crr), apart from LatencyUS, which includes it; nil for
 	// protocols on persistent connections.
 	ConnectUS   *Latency `json:"connect_us,omitempty"`
-	AchievedRPS float64  `json:"achieved_rps"`
+	AchievedRPS float64  `json:"achieved_rps,omitzero"`
+	// Stream is a stream case's throughput (see Stream); nil for the
+	// other protocols. A stream case has no rate, achieved rate or
+	// requests either: those fields are absent (zero when read).
+	Stream *Stream `json:"stream,omitempty"`
 	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
 	// is set when it is below 1 - RateTolerance: the case did not achieve
 	// its rate, which every report shows and the gate fails. Files written
@@ -112,7 +131,7 @@ type Case struct {
 	// their intended times (median over the repetitions).
 	PacerLatenessUS *Lateness `json:"pacer_lateness_us,omitempty"`
 	ErrorRate       float64   `json:"error_rate"`
-	Requests        uint64    `json:"requests"`
+	Requests        uint64    `json:"requests,omitzero"`
 
 	Repetitions []Repetition `json:"repetitions"`
 	NodeCosts   []NodeCost   `json:"nodes,omitempty"`
@@ -152,27 +171,33 @@ type Lateness struct {
 
 // Repetition is one run of a case.
 type Repetition struct {
-	Index     int     `json:"index"`
-	LatencyUS Latency `json:"latency_us"`
+	Index int `json:"index"`
+	// LatencyUS is absent from a stream repetition, as from its case.
+	LatencyUS Latency `json:"latency_us,omitzero"`
+	// Stream is a stream repetition's throughput; nil for the other
+	// protocols.
+	Stream *Stream `json:"stream,omitempty"`
 	// ConnectUS is the connect time of each request's own connection
 	// (tcp-crr); nil for protocols on persistent connections.
 	ConnectUS *Latency `json:"connect_us,omitempty"`
 	// AchievedRPS is successful responses over the measured wall time,
 	// from the first intended send to the last actual send.
-	AchievedRPS float64 `json:"achieved_rps"`
+	AchievedRPS float64 `json:"achieved_rps,omitzero"`
 	ErrorRate   float64 `json:"error_rate"`
 	// Requests were sent (Errors of them failed); Unsent is how many the
 	// schedule planned that were not sent by the attack's deadline.
-	Requests uint64 `json:"requests"`
+	Requests uint64 `json:"requests,omitzero"`
 	Errors   uint64 `json:"errors"`
 	Unsent   uint64 `json:"unsent,omitempty"`
 	// PacerLatenessUS is the lateness of the repetition's requests.
 	PacerLatenessUS *Lateness `json:"pacer_lateness_us,omitempty"`
-	// Samples is the raw sample file, relative to the run directory.
-	Samples string `json:"samples"`
+	// Samples is the raw sample file, relative to the run directory;
+	// absent for a stream repetition.
+	Samples string `json:"samples,omitempty"`
 	// Histogram is the lossless HDR histogram of latencies (ns), encoded
-	// with hdrhistogram-go's compressed V2 encoding.
-	Histogram string `json:"histogram"`
+	// with hdrhistogram-go's compressed V2 encoding; absent for a stream
+	// repetition.
+	Histogram string `json:"histogram,omitempty"`
 	// ErrorKinds counts errors by message.
 	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
 }
@@ -193,9 +218,12 @@ type NodeCost struct {
 	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
 	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
 	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`
-	AppMemoryBytesMean            float64 `json:"app_memory_bytes_mean"`
-	AppCPUSeconds                 float64 `json:"app_cpu_seconds"`
-	BPFMemoryBytes                float64 `json:"bpf_memory_bytes,omitempty"`
+	// DatapathCPUPerGiB is the datapath's CPU time per GiB a stream case
+	// moved through the cluster; absent for the other protocols.
+	DatapathCPUPerGiB  float64 `json:"datapath_cpu_seconds_per_gib,omitempty"`
+	AppMemoryBytesMean float64 `json:"app_memory_bytes_mean"`
+	AppCPUSeconds      float64 `json:"app_cpu_seconds"`
+	BPFMemoryBytes     float64 `json:"bpf_memory_bytes,omitempty"`
 }
 
 // Path is the packet-path probe's result. Hops count the device

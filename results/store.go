@@ -97,7 +97,7 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 // Read loads a run record from path, a run directory or a result file. It
 // returns an error wrapping ErrBadResult, naming the file and what is wrong,
 // when the file is truncated or corrupt, is JSON but not a meshbench result,
-// or has a schema version other than SchemaVersion. Fields unknown to this
+// or has a schema version outside MinSchemaVersion to SchemaVersion. Fields unknown to this
 // version are ignored, so that additions stay readable.
 func Read(path string) (*Run, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
@@ -141,8 +141,8 @@ func decodeRun(data []byte) (*Run, string) {
 	if err := json.Unmarshal(rawVersion, &version); err != nil {
 		return nil, fmt.Sprintf("schema_version %s is not an integer", rawVersion)
 	}
-	if version != SchemaVersion {
-		return nil, fmt.Sprintf("schema version %d, but this meshbench reads version %d: use the meshbench release that wrote it", version, SchemaVersion)
+	if version < MinSchemaVersion || version > SchemaVersion {
+		return nil, fmt.Sprintf("schema version %d, but this meshbench reads versions %d to %d: use the meshbench release that wrote it", version, MinSchemaVersion, SchemaVersion)
 	}
 	if _, ok := head["cases"]; !ok {
 		return nil, "no cases field, so not a meshbench run record"

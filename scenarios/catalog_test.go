@@ -27,7 +27,7 @@ func TestBuiltins(t *testing.T) {
 		cases int
 		check func(t *testing.T, s *Spec)
 	}{
-		{"protocols", 5 * 2 * 4, func(t *testing.T, s *Spec) {
+		{"protocols", 6 * 2 * 4, func(t *testing.T, s *Spec) {
 			if !slices.Equal(s.Load.Protocols, Protocols) {
 				t.Errorf("protocols = %q, want every protocol, %q", s.Load.Protocols, Protocols)
 			}

@@ -19,6 +19,9 @@ type Datapath struct {
 	// Waypoint is set for a datapath that can send each service's traffic
 	// through a waypoint (waypoint: true).
 	Waypoint bool
+	// Encryption is set for a datapath that can run over encrypted tunnels
+	// between the nodes (encryption: wireguard), with its proxy on.
+	Encryption bool
 }
 
 // Datapaths are the datapaths a scenario may name, in the order messages
@@ -69,6 +72,24 @@ func (ds Datapaths) waypoints() string {
 		}
 	}
 	return strings.Join(names, " or ")
+}
+
+// encryptable is the names of the datapaths that take encryption, for a
+// message: "none, nodeproxy or ebpf".
+func (ds Datapaths) encryptable() string {
+	var names []string
+	for _, d := range ds {
+		if d.Encryption {
+			names = append(names, d.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // proxyOptional is the names of the datapaths that can run without their

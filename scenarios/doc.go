@@ -63,8 +63,9 @@
 //	    proxy: "on"                  # default on; off only for ebpf
 //	    waypoint: false              # default false; nodeproxy only, needs mtls and HTTP (http1, h2c, grpc): an l7 waypoint proxy per server service (Istio ambient), node proxies stay l4
 //	    waypointNode: ""             # with a waypoint only, then default server-node; where each waypoint's pod runs: server-node (its service's first pod's node) or client-node
+//	    encryption: ""               # default none; wireguard: a WireGuard tunnel between every two nodes (none, nodeproxy, ebpf; not with proxy off)
 //	load:                            # what the client pods send
-//	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
+//	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each), stream (bulk transfer: Gbit/s, no rate)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000
 //	  duration: 10s                  # default 10s; measured time per case and repetition, > 0, at most 1h
 //	  warmup: 2s                     # default 2s; load before measuring, excluded; 0s to 10m
@@ -107,12 +108,18 @@
 //     socket-level service load balancing only, without any proxy, which
 //     rules out mode l7 and mtls.
 //
+// encryption: wireguard puts a WireGuard tunnel between every two nodes, below
+// any proxy, as Cilium's and Calico's node-to-node encryption do: the nodes
+// route each other's pod ranges and addresses through it. It applies to
+// none, nodeproxy and ebpf with its proxy; a sidecar mesh is refused, and so
+// is ebpf with proxy: off, whose tc programs deliver from the node's uplink.
+//
 // proxy: on and proxy: off read as text whether quoted or not.
 //
 // # Protocols
 //
-// Every protocol is paced open loop at the case's rate, and every request's
-// latency counts from its intended send time:
+// Every protocol but stream is paced open loop at the case's rate, and
+// every request's latency counts from its intended send time:
 //
 //   - http1: HTTP/1.1 requests on keep-alive connections, at most one in
 //     flight per connection; requestBytes > 0 makes them POSTs.
@@ -129,6 +136,14 @@
 //   - tcp-crr: like tcp-rr, on a new connection per request that the server
 //     closes after its response (netperf TCP_CRR); connections bounds the
 //     exchanges in flight.
+//   - stream: one-way bulk transfer, client to server, on connections
+//     connections per client pod and service at once for the duration
+//     (iperf3's TCP test), each ending with the server's count of the bytes
+//     it read; reported as Gbit/s per connection and in total and datapath
+//     CPU per GiB, with no percentiles. It paces nothing, so rates,
+//     requestBytes and responseBytes do not apply: a stream case is one
+//     point per connections value, its ID without rate and sizes, as in
+//     "none/cross-node/svc=1/conns=8/proto=stream".
 //
 // The l7 proxy parses HTTP/1.1 and HTTP/2 (h2c and gRPC: each stream is a
 // request of its own, balanced and counted): with mode l7, tcp-rr and

@@ -122,6 +122,11 @@ var invalidFixtures = map[string][]string{
 		`invalid-options.yaml:11: datapathOptions.ebpf.proxy: "maybe" is not a proxy setting; use on or off`,
 		`invalid-options.yaml:12: datapathOptions.istio: unknown datapath "istio"`,
 	},
+	"invalid-encryption.yaml": {
+		`invalid-encryption.yaml:6: datapathOptions.sidecar.encryption: datapath sidecar cannot run over wireguard (only none, nodeproxy or ebpf can)`,
+		`invalid-encryption.yaml:9: datapathOptions.ebpf.encryption: wireguard cannot apply with proxy off`,
+		`invalid-encryption.yaml:11: datapathOptions.none.encryption: "ipsec" is not an encryption; use wireguard`,
+	},
 	"invalid-ebpf-no-proxy.yaml": {
 		`invalid-ebpf-no-proxy.yaml:7: datapathOptions.ebpf.mode: l7 needs a proxy, but proxy is off`,
 		`invalid-ebpf-no-proxy.yaml:8: datapathOptions.ebpf.mtls: mtls needs a proxy, but proxy is off`,

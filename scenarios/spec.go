@@ -60,7 +60,7 @@ type Topology struct {
 // not Load, because Load is the function that reads a scenario file.)
 type Traffic struct {
 	// Protocols are the workloads (a matrix dimension, written "protocol"):
-	// http1, h2c, grpc, tcp-rr, tcp-crr.
+	// http1, h2c, grpc, tcp-rr, tcp-crr, stream.
 	Protocols     []string  `yaml:"protocol,omitempty"`
 	Rates         []float64 `yaml:"rates"` // requests per second, open loop
 	Duration      Duration  `yaml:"duration"`
@@ -94,6 +94,9 @@ type DatapathOptions struct {
 	// WaypointNode is where each waypoint's pod runs: WaypointClientNode
 	// or WaypointServerNode (the default with a waypoint).
 	WaypointNode string `yaml:"waypointNode,omitempty"`
+	// Encryption is "" or "wireguard": node-to-node encryption of pod
+	// traffic below any proxy (datapaths with Datapath.Encryption only).
+	Encryption string `yaml:"encryption,omitempty"`
 }
 
 // Where a waypoint runs (DatapathOptions.WaypointNode).
@@ -103,6 +106,10 @@ const (
 	// WaypointServerNode is the node of the service's first server pod.
 	WaypointServerNode = "server-node"
 )
+
+// EncryptionWireGuard is the value of DatapathOptions.Encryption that puts a
+// WireGuard tunnel between every two nodes.
+const EncryptionWireGuard = "wireguard"
 
 // The protocols a case can drive, the values of load.protocol.
 const (
@@ -119,10 +126,14 @@ const (
 	// TCPCRR is a new TCP connection per request: connect, request,
 	// response, close (netperf TCP_CRR).
 	TCPCRR = "tcp-crr"
+	// Stream is one-way bulk transfer, client to server, on each of the
+	// connections for the duration (iperf3's TCP test): throughput and
+	// datapath CPU per GiB, no requests, so no rate and no percentiles.
+	Stream = "stream"
 )
 
 // Protocols lists every protocol in the order the documentation gives them.
-var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR}
+var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR, Stream}
 
 // HTTPAware reports whether the l7 proxy understands protocol: it parses
 // HTTP/1.1 and HTTP/2 (h2c, and gRPC over it), so tcp-rr and tcp-crr run

@@ -288,6 +288,23 @@ func validateOptions(p *problems, s *Spec, known Datapaths, name string) {
 	case o.MTLS && o.Proxy == ProxyOff:
 		p.add(field+".mtls", "mtls needs a proxy, but proxy is off; set proxy to on or remove mtls")
 	}
+	validateEncryption(p, known, dp, field+".encryption", o)
+}
+
+func validateEncryption(p *problems, known Datapaths, dp Datapath, field string, o DatapathOptions) {
+	switch {
+	case o.Encryption == "":
+	case o.Encryption != EncryptionWireGuard:
+		p.add(field, "%q is not an encryption; use wireguard or remove encryption", o.Encryption)
+	case !dp.Encryption:
+		if names := known.encryptable(); names != "" {
+			p.add(field, "datapath %s cannot run over wireguard (only %s can); remove encryption", dp.Name, names)
+		} else {
+			p.add(field, "no datapath can run over wireguard; remove encryption")
+		}
+	case o.Proxy == ProxyOff:
+		p.add(field, "wireguard cannot apply with proxy off, whose tc programs deliver packets from the node's uplink, which the tunnel bypasses; set proxy to on or remove encryption")
+	}
 }
 
 func validateLoad(p *problems, l *Traffic) {
