@@ -101,6 +101,56 @@ func TestInterruptTearsDown(t *testing.T) {
 	}
 }
 
+// wireguardScenario writes a scenario of none over wireguard, cross-node.
+func wireguardScenario(tb testing.TB) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "wireguard.yaml")
+	body := "apiVersion: meshbench/v1alpha1\nkind: Scenario\ntopology: {nodes: 2, placements: [cross-node]}\n" +
+		"datapaths: [none]\ndatapathOptions:\n  none: {encryption: wireguard}\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestWireGuardInterruptAndKill checks that a run over wireguard leaves
+// nothing after SIGINT, nor after SIGKILL and `meshbench cleanup --run`:
+// no namespace (with the nodes' devices, routes and rules), agent process
+// or state directory (with the keys), and the host's network unchanged.
+func TestWireGuardInterruptAndKill(t *testing.T) {
+	testutil.Privileged(t)
+	before := testutil.HostNetwork(t)
+	scenario := wireguardScenario(t)
+	t.Run("interrupt", func(t *testing.T) {
+		cmd, runID := startScenario(t, scenario, "Measuring", "--duration", "30s", "--out", t.TempDir())
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != exitFailure {
+			t.Errorf("exit code after SIGINT: got %d (%v), want %d", code, err, exitFailure)
+		}
+		assertNoLeftovers(t, runID)
+	})
+	t.Run("kill", func(t *testing.T) {
+		cmd, runID := startScenario(t, scenario, "Measuring", "--duration", "30s", "--out", t.TempDir())
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if _, err := os.Stat(filepath.Join("/run/meshbench", runID+"0", "wireguard")); err != nil {
+			t.Errorf("a SIGKILLed run left no keys to clean up (%v): the test did not kill it mid-case", err)
+		}
+		if err := Run(context.Background(), []string{"cleanup", "--run", runID}, nil, io.Discard, io.Discard); err != nil {
+			t.Fatalf("cleanup: %v", err)
+		}
+		assertNoLeftovers(t, runID)
+	})
+	if after := testutil.HostNetwork(t); after != before {
+		t.Errorf("host network changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
 // bpffsEntries lists what is pinned in the BPF filesystem.
 func bpffsEntries(tb testing.TB) string {
 	tb.Helper()
@@ -143,7 +193,13 @@ func startRun(tb testing.TB, stage string, args ...string) (*exec.Cmd, string) {
 	if len(args) == 0 {
 		args = []string{"--datapaths", "none", "--duration", "30s"}
 	}
-	cmd := exec.Command(os.Args[0], append([]string{"run", "quick", "--repetitions", "1"}, args...)...)
+	return startScenario(tb, "quick", stage, args...)
+}
+
+// startScenario is startRun of `meshbench run SCENARIO ARGS`.
+func startScenario(tb testing.TB, scenario, stage string, args ...string) (*exec.Cmd, string) {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"run", scenario, "--repetitions", "1"}, args...)...)
 	cmd.Env = append(os.Environ(), appEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

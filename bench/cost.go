@@ -78,7 +78,7 @@ func (r *Runner) idleFootprint(ctx context.Context, cr *caseRun) (map[string]flo
 	if err != nil {
 		return nil, err
 	}
-	costs, err := s.stop(ctx, 0)
+	costs, err := s.stop(ctx, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -113,9 +113,9 @@ func (s *costSampler) close() {
 
 // stop ends the sampling and the agents, and turns the samples into
 // per-node figures; requests is how many requests the whole cluster served
-// in the window. A datapath's BPF memory (maps and programs, as the kernel
+// in the window, bytes how many bytes its streams moved. A datapath's BPF memory (maps and programs, as the kernel
 // charges them) counts as datapath memory.
-func (s *costSampler) stop(ctx context.Context, requests uint64) ([]results.NodeCost, error) {
+func (s *costSampler) stop(ctx context.Context, requests, bytes uint64) ([]results.NodeCost, error) {
 	defer s.close()
 	got := make([]map[string]costagent.Cost, len(s.nodes))
 	err := s.each(func(i int, a CostAgent) error {
@@ -155,6 +155,9 @@ func (s *costSampler) stop(ctx context.Context, requests uint64) ([]results.Node
 		}
 		if requests > 0 {
 			nc.DatapathCPUPer1kRequests = nc.DatapathCPUSeconds / (float64(requests) / 1000)
+		}
+		if bytes > 0 {
+			nc.DatapathCPUPerGiB = nc.DatapathCPUSeconds / (float64(bytes) / results.GiB)
 		}
 		out = append(out, nc)
 	}

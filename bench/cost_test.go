@@ -13,6 +13,7 @@ import (
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/costagent"
 	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/results"
 )
 
 // costedDatapath is a datapath whose processes the test starts itself.
@@ -76,7 +77,7 @@ func TestCostSamplerPerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * costagent.Every)
-	costs, err := s.stop(ctx, 1000)
+	costs, err := s.stop(ctx, 1000, 2*results.GiB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +94,9 @@ func TestCostSamplerPerNode(t *testing.T) {
 	}
 	if got1.Proxies != 1 || got1.DatapathMemoryBytesMean < mib || got1.DatapathCgroupMemoryBytesMean <= 0 || got1.BPFMemoryBytes != 0 {
 		t.Errorf("n1: got %+v, want one datapath process and its memory", got1)
+	}
+	if cpu := got1.DatapathCPUSeconds; got1.DatapathCPUPer1kRequests != cpu || got1.DatapathCPUPerGiB != cpu/2 {
+		t.Errorf("n1: CPU per 1k requests %g and per GiB %g, want %g s over 1000 requests and 2 GiB", got1.DatapathCPUPer1kRequests, got1.DatapathCPUPerGiB, cpu)
 	}
 	if got1.AppMemoryBytesMean != 0 || got1.AppCPUSeconds != 0 {
 		t.Errorf("n1: got %+v, want no application figures", got1)

@@ -56,7 +56,7 @@ func labelSources(spec *clusters.Spec, c scenarios.Case) {
 	if !inject {
 		// Opt-in namespace: the meshed pods carry the label.
 		for i := range spec.Services {
-			spec.Services[i].Labels = map[string]string{clusters.InjectLabel: "true"}
+			spec.Services[i].PodLabels = map[string]string{clusters.InjectLabel: "true"}
 		}
 	}
 	if n := u.Pods(); n > 0 {
@@ -68,7 +68,7 @@ func labelSources(spec *clusters.Spec, c scenarios.Case) {
 		}
 		spec.Services = append(spec.Services, clusters.ServiceSpec{
 			Name: roleMislabelled, Role: roleMislabelled, Port: ServicePort, TargetPort: ServerPort,
-			PodNodes: make([]int, n), Labels: labels,
+			PodNodes: make([]int, n), PodLabels: labels,
 		})
 	}
 }
@@ -175,11 +175,11 @@ func (r *Runner) coverage(ctx context.Context, cr *caseRun) (*results.Coverage, 
 	conns := make([]uint64, len(srcs))
 	for i, s := range srcs {
 		for _, l := range s.loads {
-			c, err := l.Connections(ctx)
+			sent, err := l.Sent(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("read load agent counters: %w", err)
 			}
-			conns[i] += c
+			conns[i] += sent.Connections
 		}
 	}
 	// Ending the load agents closes their connections: an l4 proxy counts

@@ -66,6 +66,10 @@ type Options struct {
 // Interrupted is the status and error of a case cut short by cancellation.
 const Interrupted = "interrupted"
 
+// Unsupported is the status of a case this machine cannot run (its error
+// wraps datapaths.ErrUnsupported and says what is missing); the run goes on.
+const Unsupported = "unsupported"
+
 // Runner runs the cases of one scenario.
 type Runner struct {
 	opts Options
@@ -149,8 +153,14 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 
 	reps, err := r.stages(ctx, cr)
 	rc.Repetitions = reps
+	if e, ok := cr.dp.(datapaths.Encrypted); ok {
+		rc.EncryptionImplementation = e.Encryption().Implementation
+	}
 	if err != nil {
 		rc.Status, rc.Error = "failed", err.Error()
+		if errors.Is(err, datapaths.ErrUnsupported) {
+			rc.Status = Unsupported
+		}
 		r.opts.Status.Infof("case failed: %v", err)
 		return rc, err
 	}
@@ -160,6 +170,7 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 	rc.Coverage = cr.coverage
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
 	rc.ConnectUS = results.AggregateConnect(reps)
+	rc.Stream = results.AggregateStream(reps)
 	results.JudgeRate(&rc)
 	for _, rep := range reps {
 		rc.Requests += rep.Requests
@@ -205,7 +216,10 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		return reps, err
 	}
 
-	if cr.c.ProbeRequests > 0 {
+	if cr.c.ProbeRequests > 0 && cr.c.Protocol == scenarios.Stream {
+		// Hops per request of a bulk transfer would be per segment.
+		st.Infof("packet-path probe skipped: a stream has no requests to count hops per")
+	} else if cr.c.ProbeRequests > 0 {
 		st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
 		path, err := r.probePath(ctx, cr)
 		switch {
@@ -241,7 +255,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		for _, rep := range reps {
 			requests += rep.Requests
 		}
-		costs, serr := sampler.stop(ctx, requests)
+		costs, serr := sampler.stop(ctx, requests, results.StreamBytes(reps))
 		if err == nil && serr != nil {
 			err = fmt.Errorf("sample node costs: %w", serr)
 		}
@@ -254,21 +268,35 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 	}()
 	st := r.opts.Status
 	for rep := range cr.c.Repetitions {
-		st.Start(fmt.Sprintf("Measuring %.0f req/s for %s, repetition %d/%d", cr.c.Rate, cr.c.Duration, rep+1, cr.c.Repetitions))
+		what := fmt.Sprintf("%.0f req/s", cr.c.Rate)
+		if cr.c.Protocol == scenarios.Stream {
+			what = fmt.Sprintf("a stream on %d connections per client and service", cr.c.Connections)
+		}
+		st.Start(fmt.Sprintf("Measuring %s for %s, repetition %d/%d", what, cr.c.Duration, rep+1, cr.c.Repetitions))
 		var before datapaths.PathCounters
 		if cr.c.Protocol == scenarios.TCPCRR {
 			if before, err = pathCounters(ctx, cr.dp); err != nil {
 				return reps, fmt.Errorf("read datapath counters: %w", err)
 			}
 		}
+		read, err := streamBytes(ctx, cr)
+		if err != nil {
+			return reps, err
+		}
 		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
+		}
+		if err := checkStreamBytes(ctx, cr, read, samples); err != nil {
+			return reps, fmt.Errorf("verify stream in repetition %d: %w", rep+1, err)
 		}
 		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
 			return reps, fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
+		if cr.c.Protocol == scenarios.Stream {
+			out, err = streamRecord(rep, samples)
+		}
 		if err != nil {
 			return reps, err
 		}
@@ -278,6 +306,54 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		}
 	}
 	return reps, nil
+}
+
+// streamCounter is a server that counts the bytes of the streams it read.
+type streamCounter interface {
+	StreamBytes(ctx context.Context) (uint64, error)
+}
+
+// streamBytes sums what the servers of a stream case that count them
+// read so far; 0 for other protocols.
+func streamBytes(ctx context.Context, cr *caseRun) (uint64, error) {
+	if cr.c.Protocol != scenarios.Stream {
+		return 0, nil
+	}
+	var n uint64
+	for _, s := range cr.servers {
+		if sc, ok := s.(streamCounter); ok {
+			b, err := sc.StreamBytes(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("read server counters: %w", err)
+			}
+			n += b
+		}
+	}
+	return n, nil
+}
+
+// checkStreamBytes proves that the bytes a stream repetition reports are
+// the bytes the servers read since before it (before): each transfer is
+// acknowledged by its server, and this checks the sum from their side.
+func checkStreamBytes(ctx context.Context, cr *caseRun, before uint64, samples []results.Sample) error {
+	if cr.c.Protocol != scenarios.Stream {
+		return nil
+	}
+	after, err := streamBytes(ctx, cr)
+	if err != nil {
+		return err
+	}
+	var sent uint64
+	for _, s := range samples {
+		if s.Error == "" {
+			sent += s.Bytes
+		}
+	}
+	// A failed transfer's bytes may have reached its server too.
+	if got := after - before; got < sent {
+		return fmt.Errorf("the load agents moved %d bytes, but the servers read %d", sent, got)
+	}
+	return nil
 }
 
 // checkConnections proves, for tcp-crr on a datapath that counts the
@@ -314,7 +390,7 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
 	if cr.c.Options.Mode == scenarios.ModeL7 && !scenarios.HTTPAware(protocol(cr.c)) {
 		// Expand runs such a case at l4; the l7 proxy would fail it.
-		return fmt.Errorf("mode l7 parses http1 only, not %s: run the case at l4", cr.c.Protocol)
+		return fmt.Errorf("mode l7 parses HTTP only, not %s: run the case at l4", cr.c.Protocol)
 	}
 	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
 	if err != nil {
@@ -325,6 +401,7 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	}
 	if inj, ok := cr.dp.(datapaths.Injector); ok {
 		spec.Inject = inj.Injection(spec)
+		spec.Services = append(spec.Services, spec.Inject.Services...)
 	}
 	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
 		return fmt.Errorf("create cluster: %w", err)
@@ -545,18 +622,40 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	return nil
 }
 
-// verifyDatapath has the datapath prove that all the connections the load
-// agents opened so far went through it.
+// verifyDatapath has the datapath prove that all the traffic the load
+// agents sent so far went through it.
 func (r *Runner) verifyDatapath(ctx context.Context, cr *caseRun) error {
-	var t datapaths.Traffic
-	for _, cl := range cr.clients {
-		n, err := cl.Connections(ctx)
-		if err != nil {
-			return fmt.Errorf("read load agent counters: %w", err)
-		}
-		t.Connections += n
+	t, err := r.sent(ctx, cr)
+	if err != nil {
+		return err
 	}
 	return cr.dp.Verify(ctx, t)
+}
+
+// sent is what the case's load agents sent since they started.
+func (r *Runner) sent(ctx context.Context, cr *caseRun) (datapaths.Traffic, error) {
+	var t datapaths.Traffic
+	for _, cl := range cr.clients {
+		n, err := cl.Sent(ctx)
+		if err != nil {
+			return t, fmt.Errorf("read load agent counters: %w", err)
+		}
+		t.Connections += n.Connections
+		t.Requests += n.Requests
+		t.Failed += n.Failed
+	}
+	return t, nil
+}
+
+// streamRecord summarises one stream repetition: its samples are its
+// connections, whose figures the repetition keeps (no samples file).
+func streamRecord(rep int, samples []results.Sample) (results.Repetition, error) {
+	out, err := results.SummarizeStream(samples)
+	if err != nil {
+		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)
+	}
+	out.Index = rep
+	return out, nil
 }
 
 // record summarises one repetition and keeps its raw samples.
@@ -615,7 +714,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
-		Datapath:      c.Datapath,
+		Datapath:      cmp.Or(c.Variant, c.Datapath),
 		Protocol:      protocol(c),
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
@@ -626,10 +725,17 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		Connections:   c.Connections,
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
+		Encryption:    c.Options.Encryption,
+	}
+	if c.Variant != "" {
+		rc.VariantOf = c.Datapath
 	}
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
 		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
+		if c.Options.Waypoint {
+			rc.Waypoint = c.Options.WaypointNode
+		}
 		rc.L7Fallback = c.L7Fallback
 	}
 	if c.Options.Attach == scenarios.AttachNode {

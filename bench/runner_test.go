@@ -169,8 +169,8 @@ func TestProtocolsMatchAgents(t *testing.T) {
 
 // TestProtocolsThroughDatapaths runs every protocol through none, through
 // sidecars asked for l7 with mTLS and through ebpf's node proxies: every
-// request succeeds, the case records its protocol, and the sidecar ran at
-// l4 for every protocol but http1 and says so.
+// request succeeds, the case records its protocol, and the sidecar ran
+// http1, h2c and grpc at l7 and tcp-rr and tcp-crr at l4, saying so.
 func TestProtocolsThroughDatapaths(t *testing.T) {
 	l7mtls := scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true}
 	var cases []scenarios.Case
@@ -207,7 +207,17 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 			t.Errorf("%s: %s: %s", c.ID, c.Status, c.Error)
 			continue
 		}
-		if c.ErrorRate != 0 || c.Requests == 0 {
+		if c.Protocol == scenarios.Stream {
+			// Every transfer's bytes were acknowledged by its server
+			// and summed by the runner against the servers' count.
+			if st := c.Stream; c.ErrorRate != 0 || st == nil || st.Failed != 0 || st.Connections != c.Connections || st.Bytes == 0 || st.Gbps <= 0 {
+				t.Errorf("%s: stream %+v, error rate %g; want %d transfers, none failed, bytes moved", c.ID, st, c.ErrorRate, c.Connections)
+			}
+			if c.LatencyUS != (results.Latency{}) || c.Path != nil {
+				t.Errorf("%s: latency %+v, path %+v; want none for a stream", c.ID, c.LatencyUS, c.Path)
+			}
+			continue
+		} else if c.ErrorRate != 0 || c.Requests == 0 {
 			t.Errorf("%s: error rate %g over %d requests, want none failed", c.ID, c.ErrorRate, c.Requests)
 		}
 		if c.Protocol != want.Protocol || c.L7Fallback != want.L7Fallback {

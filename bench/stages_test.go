@@ -224,8 +224,10 @@ func (a *fakeAgent) Served(context.Context) (requests, connections uint64, err e
 	}
 	return 1, 1, nil
 }
-func (a *fakeAgent) Connections(context.Context) (uint64, error) { return 1, nil }
-func (a *fakeAgent) Alive() error                                { return nil }
+func (a *fakeAgent) Sent(context.Context) (datapaths.Traffic, error) {
+	return datapaths.Traffic{Connections: 1}, nil
+}
+func (a *fakeAgent) Alive() error { return nil }
 
 // Attack answers every request on schedule with 200 in 1 ms, in one batch;
 // an attack by count (the probe's) sends that many.
@@ -496,9 +498,9 @@ func TestStageTCPCRRNeedsAConnectionPerExchange(t *testing.T) {
 func TestStageL7NeedsHTTP1(t *testing.T) {
 	f := newFakes()
 	c := stageCase("a")
-	c.Protocol, c.Options.Mode = scenarios.GRPC, scenarios.ModeL7
+	c.Protocol, c.Options.Mode = scenarios.TCPRR, scenarios.ModeL7
 	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
-	if len(out) != 1 || out[0].Error != "mode l7 parses http1 only, not grpc: run the case at l4" || len(f.clusters) != 0 {
+	if len(out) != 1 || out[0].Error != "mode l7 parses HTTP only, not tcp-rr: run the case at l4" || len(f.clusters) != 0 {
 		t.Errorf("Run = %+v, %v, %d clusters; want the case failed before a cluster was created", out, err, len(f.clusters))
 	}
 }
@@ -655,4 +657,26 @@ func TestStagesReportProgress(t *testing.T) {
 			t.Errorf("status does not say %q:\n%s", want, b.String())
 		}
 	}
+}
+
+// TestUnsupportedCase checks that a case whose datapath this machine lacks
+// is marked unsupported, with the reason, is torn down, and that the run
+// goes on to the next case.
+func TestUnsupportedCase(t *testing.T) {
+	f := newFakes()
+	f.fail, f.err = "install", fmt.Errorf("%w: node n0: no TUN device", datapaths.ErrUnsupported)
+	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")})
+	if err != nil {
+		t.Fatalf("Run = %v, want nil: an unsupported case does not stop the run", err)
+	}
+	if len(out) != 2 {
+		t.Fatalf("got %d cases, want 2", len(out))
+	}
+	if c := out[0]; c.Status != Unsupported || !strings.Contains(c.Error, "no TUN device") {
+		t.Errorf("first case: status %q, error %q; want %s with the reason", c.Status, c.Error, Unsupported)
+	}
+	if c := out[1]; c.Status != "ok" {
+		t.Errorf("second case: status %q (%s), want ok", c.Status, c.Error)
+	}
+	f.checkTornDown(t)
 }

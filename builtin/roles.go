@@ -6,6 +6,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/proxy"
 	"github.com/meshbench/meshbench/datapaths/steer"
+	"github.com/meshbench/meshbench/datapaths/wireguard"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/costagent"
 )
@@ -22,14 +23,17 @@ func Roles() agent.Roles {
 		// netfilter steering into them (one-shot).
 		proxy.Role: proxy.Main,
 		steer.Role: steer.Run,
-		// Node agents: the ebpf datapath's programs, the cost sampler and
-		// the packet-path probe.
+		// Node agents: the ebpf datapath's programs, the WireGuard
+		// tunnels, the cost sampler and the packet-path probe.
 		ebpf.Role:      ebpf.NodeAgent,
+		wireguard.Role: wireguard.NodeAgent,
 		costagent.Role: costagent.Run,
 		pathprobe.Role: pathprobe.NodeAgent,
-		// The kube provider's: every container's idle process and the
-		// node agent that finds the pods on a node.
-		kubenode.PauseRole:   kubenode.Pause,
-		kubenode.InspectRole: kubenode.Inspect,
+		// The kube provider's: every container's idle process, the node
+		// agent that finds the pods on a node, and the sidecar injector
+		// (a mutating admission webhook).
+		kubenode.PauseRole:    kubenode.Pause,
+		kubenode.InspectRole:  kubenode.Inspect,
+		kubenode.InjectorRole: kubenode.Injector,
 	}
 }

@@ -81,6 +81,12 @@ type Injection struct {
 	// NodeContainers name extra containers of the node agents (the node
 	// proxy's), so that the processes started in them are accounted apart.
 	NodeContainers []string
+	// Services are the datapath's own services, each with pods of its own
+	// placed by node index (ambient's waypoints, Deployments in Istio).
+	// The runner creates them with the workloads' services and runs no
+	// workload in them: the datapath starts its processes in their pods'
+	// AppContainer.
+	Services []ServiceSpec
 }
 
 // AppContainer is the pod container the workloads run in; every provider
@@ -110,8 +116,9 @@ type ServiceSpec struct {
 	PodNodes []int
 	// Role is a free-form label ("client", "server") the runner uses.
 	Role string
-	// Labels label every pod of the service (InjectLabel among them).
-	Labels map[string]string
+	// PodLabels are more labels of the service's pods, by which an
+	// injector decides as a mesh's does (InjectLabel).
+	PodLabels map[string]string
 }
 
 // Topology is the live cluster as data: names, addresses and where things are.

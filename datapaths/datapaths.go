@@ -32,6 +32,10 @@ var ErrUnsupported = errors.New("datapath unsupported on this machine")
 type Traffic struct {
 	// Connections is how many TCP connections the load agents opened.
 	Connections uint64
+	// Requests is how many requests they sent (HTTP requests, gRPC calls
+	// or TCP exchanges), Failed how many of those got an error instead
+	// of an answer: these may have ended anywhere on the path.
+	Requests, Failed uint64
 }
 
 // Datapath is one installed datapath.
@@ -93,8 +97,11 @@ func (r Registry) New(name string, opts scenarios.DatapathOptions) (Datapath, er
 }
 
 // Component is one group of the datapath's own processes on a node, for
-// per-node cost accounting.
+// per-node cost accounting and to name its events in packet-path traces.
 type Component struct {
+	// Name says what the processes are, the same for every node or pod:
+	// their container's name ("sidecar", "nodeproxy").
+	Name string
 	Node string
 	// Cgroup holds the processes (v2 path relative to the cgroup2 mount).
 	Cgroup string
@@ -154,6 +161,21 @@ type PathCounters struct {
 // Counted is implemented by datapaths with kernel counters of their own.
 type Counted interface {
 	PathCounters(ctx context.Context) (PathCounters, error)
+}
+
+// Encryption is how a datapath encrypts traffic between nodes below its
+// proxies, for results to record next to the figures.
+type Encryption struct {
+	// Name is the scenario's encryption option ("wireguard").
+	Name string
+	// Implementation says which code encrypts ("kernel", "userspace"),
+	// since the two cost very different CPU; known after Install.
+	Implementation string
+}
+
+// Encrypted is implemented by datapaths that encrypt traffic between nodes.
+type Encrypted interface {
+	Encryption() Encryption
 }
 
 // SourceCounts are what a datapath's own counters saw from one source

@@ -10,9 +10,11 @@ import (
 // The tables' formatting, exported so that every report (terminal,
 // Markdown, HTML, compare) writes figures the same way.
 
-// DatapathLabel names a case's datapath with its proxy mode and mTLS:
-// "sidecar (l7, mtls)", or "sidecar (l4 for l7, mtls)" when the proxy ran
-// at l4 because l7 does not speak the case's protocol.
+// DatapathLabel names a case's datapath with its proxy mode, mTLS and
+// waypoint and encryption between nodes: "sidecar (l7, mtls)", "none
+// (wireguard userspace)", "nodeproxy (l4, mtls, waypoint on server-node)",
+// or "sidecar (l4 for l7, mtls)" when the proxy ran at l4 because l7 does
+// not speak the case's protocol.
 func DatapathLabel(c *Case) string {
 	var opts []string
 	switch {
@@ -25,6 +27,12 @@ func DatapathLabel(c *Case) string {
 	}
 	if c.MTLS {
 		opts = append(opts, "mtls")
+	}
+	if c.Waypoint != "" {
+		opts = append(opts, "waypoint on "+c.Waypoint)
+	}
+	if c.Encryption != "" {
+		opts = append(opts, strings.TrimSpace(c.Encryption+" "+c.EncryptionImplementation))
 	}
 	if c.Attach != "" {
 		opts = append(opts, c.Attach+" attach")

@@ -70,6 +70,11 @@ type Sample struct {
 	// (tcp-crr, which opens one per request); 0 for requests on
 	// persistent connections. It is part of Latency and Service.
 	Connect time.Duration
+	// Bytes is what a stream connection moved, acknowledged by the
+	// server (protocol stream, whose samples are its connections, Latency
+	// each one's transfer time); 0 for the other protocols. Samples files
+	// do not keep it: a stream repetition's figures are in its Stream.
+	Bytes uint64
 }
 
 // SampleEncoder writes samples as CSV: a header line, then one record per

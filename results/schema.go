@@ -6,12 +6,16 @@ import (
 )
 
 // SchemaVersion is the version of result.json this build writes. Readers
-// accept it and the versions back to MinSchemaVersion, and refuse others
-// with a clear message.
-const SchemaVersion = 2
+// accept the versions from MinSchemaVersion to this one and refuse others
+// with a clear message. Version 2 added stream cases, whose Stream block
+// replaces latency_us (omitted) and the request figures; a version 1 file
+// is a version 2 file without them. Version 3 added coverage (and attach):
+// an older reader would ignore it and gate a lost coverage as no change,
+// so it refuses the file instead; a version 2 file is a version 3 file
+// without coverage.
+const SchemaVersion = 3
 
-// MinSchemaVersion is the oldest version readers accept: version 2 only
-// added fields (coverage), so a version 1 record reads as one without them.
+// MinSchemaVersion is the oldest version of result.json this build reads.
 const MinSchemaVersion = 1
 
 // Run is one `meshbench run`: result.json.
@@ -68,8 +72,12 @@ type Environment struct {
 
 // Case is one matrix point, summarised over its repetitions (medians).
 type Case struct {
-	ID       string `json:"id"`
-	Datapath string `json:"datapath"`
+	ID string `json:"id"`
+	// Datapath is the datapath the scenario listed, or the variant of one
+	// (a name of the scenario's own, such as nodeproxy-waypoint), which
+	// VariantOf then names.
+	Datapath  string `json:"datapath"`
+	VariantOf string `json:"variant_of,omitempty"`
 	// Protocol is the workload (scenarios.Protocols); files written before
 	// it existed lack it and ran http1 (see ProtocolName).
 	Protocol string `json:"protocol,omitempty"`
@@ -79,6 +87,9 @@ type Case struct {
 	L7Fallback bool   `json:"l7_fallback,omitempty"`
 	MTLS       bool   `json:"mtls,omitempty"`
 	Proxy      string `json:"proxy,omitempty"`
+	// Waypoint is where the case's waypoints ran ("server-node",
+	// "client-node"); empty without waypoints.
+	Waypoint string `json:"waypoint,omitempty"`
 	// Attach is where the datapath's programs attached, "node" when not
 	// each pod's (ebpf attach: node); empty for the default.
 	Attach        string  `json:"attach,omitempty"`
@@ -86,23 +97,36 @@ type Case struct {
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
 	Pods          int     `json:"pods"`
-	Rate          float64 `json:"rate"`
+	Rate          float64 `json:"rate,omitzero"`
 	DurationS     float64 `json:"duration_s"`
 	Connections   int     `json:"connections"`
 	RequestBytes  int     `json:"request_bytes"`
 	ResponseBytes int     `json:"response_bytes"`
 
-	// Status is "ok", "failed" or "interrupted" (the run was cancelled
+	// Encryption is the encryption between nodes below the proxies
+	// ("wireguard"), and EncryptionImplementation which code ran it
+	// ("kernel" or "userspace"): userspace costs far more CPU.
+	Encryption               string `json:"encryption,omitempty"`
+	EncryptionImplementation string `json:"encryption_implementation,omitempty"`
+
+	// Status is "ok", "failed", "unsupported" (the machine lacks what the
+	// case needs, which Error names) or "interrupted" (the run was cancelled
 	// during the case); Error says why a case failed.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
-	LatencyUS Latency `json:"latency_us"`
+	// LatencyUS is absent from a stream case, which has no requests and
+	// so no percentiles: its figures are in Stream.
+	LatencyUS Latency `json:"latency_us,omitzero"`
 	// ConnectUS is the connect time of each request's own connection
 	// (tcp-crr), apart from LatencyUS, which includes it; nil for
 	// protocols on persistent connections.
 	ConnectUS   *Latency `json:"connect_us,omitempty"`
-	AchievedRPS float64  `json:"achieved_rps"`
+	AchievedRPS float64  `json:"achieved_rps,omitzero"`
+	// Stream is a stream case's throughput (see Stream); nil for the
+	// other protocols. A stream case has no rate, achieved rate or
+	// requests either: those fields are absent (zero when read).
+	Stream *Stream `json:"stream,omitempty"`
 	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
 	// is set when it is below 1 - RateTolerance: the case did not achieve
 	// its rate, which every report shows and the gate fails. Files written
@@ -113,7 +137,7 @@ type Case struct {
 	// their intended times (median over the repetitions).
 	PacerLatenessUS *Lateness `json:"pacer_lateness_us,omitempty"`
 	ErrorRate       float64   `json:"error_rate"`
-	Requests        uint64    `json:"requests"`
+	Requests        uint64    `json:"requests,omitzero"`
 
 	Repetitions []Repetition `json:"repetitions"`
 	NodeCosts   []NodeCost   `json:"nodes,omitempty"`
@@ -156,27 +180,33 @@ type Lateness struct {
 
 // Repetition is one run of a case.
 type Repetition struct {
-	Index     int     `json:"index"`
-	LatencyUS Latency `json:"latency_us"`
+	Index int `json:"index"`
+	// LatencyUS is absent from a stream repetition, as from its case.
+	LatencyUS Latency `json:"latency_us,omitzero"`
+	// Stream is a stream repetition's throughput; nil for the other
+	// protocols.
+	Stream *Stream `json:"stream,omitempty"`
 	// ConnectUS is the connect time of each request's own connection
 	// (tcp-crr); nil for protocols on persistent connections.
 	ConnectUS *Latency `json:"connect_us,omitempty"`
 	// AchievedRPS is successful responses over the measured wall time,
 	// from the first intended send to the last actual send.
-	AchievedRPS float64 `json:"achieved_rps"`
+	AchievedRPS float64 `json:"achieved_rps,omitzero"`
 	ErrorRate   float64 `json:"error_rate"`
 	// Requests were sent (Errors of them failed); Unsent is how many the
 	// schedule planned that were not sent by the attack's deadline.
-	Requests uint64 `json:"requests"`
+	Requests uint64 `json:"requests,omitzero"`
 	Errors   uint64 `json:"errors"`
 	Unsent   uint64 `json:"unsent,omitempty"`
 	// PacerLatenessUS is the lateness of the repetition's requests.
 	PacerLatenessUS *Lateness `json:"pacer_lateness_us,omitempty"`
-	// Samples is the raw sample file, relative to the run directory.
-	Samples string `json:"samples"`
+	// Samples is the raw sample file, relative to the run directory;
+	// absent for a stream repetition.
+	Samples string `json:"samples,omitempty"`
 	// Histogram is the lossless HDR histogram of latencies (ns), encoded
-	// with hdrhistogram-go's compressed V2 encoding.
-	Histogram string `json:"histogram"`
+	// with hdrhistogram-go's compressed V2 encoding; absent for a stream
+	// repetition.
+	Histogram string `json:"histogram,omitempty"`
 	// ErrorKinds counts errors by message.
 	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
 }
@@ -197,9 +227,12 @@ type NodeCost struct {
 	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
 	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
 	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`
-	AppMemoryBytesMean            float64 `json:"app_memory_bytes_mean"`
-	AppCPUSeconds                 float64 `json:"app_cpu_seconds"`
-	BPFMemoryBytes                float64 `json:"bpf_memory_bytes,omitempty"`
+	// DatapathCPUPerGiB is the datapath's CPU time per GiB a stream case
+	// moved through the cluster; absent for the other protocols.
+	DatapathCPUPerGiB  float64 `json:"datapath_cpu_seconds_per_gib,omitempty"`
+	AppMemoryBytesMean float64 `json:"app_memory_bytes_mean"`
+	AppCPUSeconds      float64 `json:"app_cpu_seconds"`
+	BPFMemoryBytes     float64 `json:"bpf_memory_bytes,omitempty"`
 }
 
 // Path is the packet-path probe's result. Hops count the device
@@ -214,10 +247,44 @@ type Path struct {
 	Receives       float64 `json:"receives"`
 	// AcksPerRequest are the device transmits and receives of TCP
 	// segments without payload.
-	AcksPerRequest  float64  `json:"acks_per_request"`
-	SocketCrossings float64  `json:"socket_crossings"`
-	RouteLookups    float64  `json:"route_lookups"`
-	NetfilterHits   float64  `json:"netfilter_hits"`
-	Redirects       float64  `json:"redirects"`
-	Trace           []string `json:"trace,omitempty"`
+	AcksPerRequest  float64 `json:"acks_per_request"`
+	SocketCrossings float64 `json:"socket_crossings"`
+	RouteLookups    float64 `json:"route_lookups"`
+	NetfilterHits   float64 `json:"netfilter_hits"`
+	Redirects       float64 `json:"redirects"`
+	// Trace is the traced request as text, a line per event:
+	// "<namespace> <device> <event> <bytes>B <actor>" (without the actor
+	// in records written before Steps existed).
+	Trace []string `json:"trace,omitempty"`
+	// Steps are the events of Trace, with who caused each.
+	Steps []PathStep `json:"steps,omitempty"`
+}
+
+// The actors of PathStep that are not a datapath's process or another
+// task.
+const (
+	// AppActor is a pod's workload: its load agent or server.
+	AppActor = "app"
+	// KernelActor is the kernel doing work for no process in particular,
+	// in a softirq (receiving, forwarding) or a kernel thread.
+	KernelActor = "kernel"
+)
+
+// PathStep is one event of the traced request, in the order the kernel saw
+// them.
+type PathStep struct {
+	// Namespace is where it happened: "pod client-0", "node n1", "fabric".
+	Namespace string `json:"namespace"`
+	// Device is the device of a transmit or receive ("eth0"); empty for
+	// socket events on unbound sockets.
+	Device string `json:"device,omitempty"`
+	// Event is "transmit", "receive", "socket_send", "socket_recv",
+	// "route_lookup", "transmit_ack" or "receive_ack".
+	Event string `json:"event"`
+	Bytes uint32 `json:"bytes"`
+	// Actor is who caused it: a pod's workload ("app"), a datapath
+	// process by its container ("sidecar", "nodeproxy"), "kernel" for
+	// what the kernel did in a softirq or kernel thread on behalf of no
+	// process (receiving, forwarding), or "COMM[PID]" for another task.
+	Actor string `json:"actor"`
 }

@@ -79,9 +79,15 @@ var (
 // NoneDatapath is the datapath without a mesh that overheads are relative to.
 const NoneDatapath = "none"
 
+// Floor reports whether c is the floor that overheads are relative to: the
+// none datapath without encryption. none over WireGuard is a variant with
+// an overhead of its own.
+func (c *Case) Floor() bool { return c.Datapath == NoneDatapath && c.Encryption == "" }
+
 // Finalize computes, for every case that succeeded, its Stats from its
 // repetitions and, for datapaths other than none, its OverheadVsNone
-// against the successful none case at the same matrix point. It replaces
+// against the successful none case at the same matrix point; a stream
+// case has neither. It replaces
 // whatever an earlier call computed and leaves failed cases without either,
 // so it can run again on a run read back from disk. The runner calls it once
 // all cases ran, before Write.
@@ -89,11 +95,12 @@ func Finalize(run *Run) {
 	for i := range run.Cases {
 		c := &run.Cases[i]
 		c.Stats, c.OverheadVsNone = nil, nil
-		if c.Status != "ok" || len(c.Repetitions) == 0 {
+		if c.Status != "ok" || len(c.Repetitions) == 0 || c.Stream != nil {
+			// A stream case has no latencies to estimate.
 			continue
 		}
 		c.Stats = caseStats(c.Repetitions)
-		if c.Datapath == NoneDatapath {
+		if c.Floor() {
 			continue
 		}
 		if none := run.NoneFor(c); none != nil {
@@ -201,13 +208,13 @@ func (c *Case) Point() Point {
 	return Point{c.ProtocolName(), c.Placement, c.Services, c.Rate, c.Connections, c.RequestBytes, c.ResponseBytes}
 }
 
-// NoneFor returns the first successful none case at c's matrix point, or
-// nil when there is none.
+// NoneFor returns the first successful floor case (none, unencrypted) at
+// c's matrix point, or nil when there is none.
 func (r *Run) NoneFor(c *Case) *Case {
 	p := c.Point()
 	for i := range r.Cases {
 		n := &r.Cases[i]
-		if n.Datapath == NoneDatapath && n.Status == "ok" && n.Point() == p {
+		if n.Floor() && n.Status == "ok" && n.Point() == p {
 			return n
 		}
 	}

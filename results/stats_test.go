@@ -100,3 +100,25 @@ func TestOverheadRatiosSkipsZeroBase(t *testing.T) {
 		t.Errorf("OverheadRatios = %v, want [2]", got)
 	}
 }
+
+// TestFinalizeEncryptedNone checks that none over WireGuard is a variant
+// measured against the unencrypted none, not the floor itself, whichever
+// comes first.
+func TestFinalizeEncryptedNone(t *testing.T) {
+	wg := Case{ID: "none/cross-node", Datapath: "none", Encryption: "wireguard", EncryptionImplementation: "userspace",
+		Placement: "cross-node", Rate: 1000, Status: "ok", Repetitions: []Repetition{rep(0, 150, 300)}}
+	plain := Case{ID: "none/cross-node", Datapath: "none", Placement: "cross-node", Rate: 1000, Status: "ok",
+		Repetitions: []Repetition{rep(0, 100, 200)}}
+	run := &Run{Cases: []Case{wg, plain}}
+	Finalize(run)
+	o := run.Cases[0].OverheadVsNone
+	if o == nil || o.Ratio.P99.Median != 1.5 {
+		t.Errorf("none over wireguard: overhead %+v, want p99 1.5× the unencrypted none's", o)
+	}
+	if run.Cases[1].OverheadVsNone != nil {
+		t.Errorf("unencrypted none has an overhead against itself: %+v", run.Cases[1].OverheadVsNone)
+	}
+	if got := run.NoneFor(&run.Cases[0]); got != &run.Cases[1] {
+		t.Errorf("NoneFor picked %+v, want the unencrypted none", got)
+	}
+}

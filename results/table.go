@@ -73,27 +73,13 @@ func NewTable(cases []*Case, point, cols []Column, key int) *Table {
 // a case did not finish ok, a STATUS column beside the datapath says so
 // and numbers it, its rows are marked Failed, and the notes give each such
 // case's error.
+//
+// Stream cases, which have no latencies, are left to StreamTable.
 func LatencyTable(cases []Case) *Table {
+	cases = slices.DeleteFunc(slices.Clone(cases), IsStream)
 	ordered := groupByPoint(cases)
 	has := func(f func(c *Case) bool) bool { return slices.ContainsFunc(ordered, f) }
-	cols := []Column{{Header: "DATAPATH", Cell: DatapathLabel}}
-	// Failed cases are numbered in row order; their errors follow.
-	var failures []string
-	number := map[*Case]int{}
-	for _, c := range ordered {
-		if failed(c) {
-			failures = append(failures, fmt.Sprintf("[%d] %s: %s", len(failures)+1, c.ID, c.Error))
-			number[c] = len(failures)
-		}
-	}
-	if len(failures) > 0 {
-		cols = append(cols, Column{Header: "STATUS", Cell: func(c *Case) string {
-			if !failed(c) {
-				return c.Status
-			}
-			return fmt.Sprintf("%s [%d]", c.Status, number[c])
-		}})
-	}
+	cols, failures := keyColumns(ordered)
 	key := len(cols)
 	cols = append(cols,
 		Measured("ACHIEVED RPS", achievedCell),
@@ -120,6 +106,39 @@ func LatencyTable(cases []Case) *Table {
 			return FormatMicros(c.PacerLatenessUS.P50) + "/" + FormatMicros(c.PacerLatenessUS.P99)
 		}))
 	}
+	t := keyedTable(ordered, cases, cols, key, failures)
+	if has(func(c *Case) bool { return !failed(c) && c.RateShortfall }) {
+		t.Notes = append(t.Notes, fmt.Sprintf("SHORT: the case achieved less than %.0f%% of its target rate (over the measured time, first intended send to last actual send); its latencies are those of a lighter load than asked.", 100*(1-RateTolerance)))
+	}
+	return t
+}
+
+// keyColumns are the columns that name a row of a table of ordered: the
+// datapath and, when a case did not finish ok, a STATUS column that says so
+// and numbers it; failures are those cases' errors in row order.
+func keyColumns(ordered []*Case) (cols []Column, failures []string) {
+	cols = []Column{{Header: "DATAPATH", Cell: DatapathLabel}}
+	number := map[*Case]int{}
+	for _, c := range ordered {
+		if failed(c) {
+			failures = append(failures, fmt.Sprintf("[%d] %s: %s", len(failures)+1, c.ID, c.Error))
+			number[c] = len(failures)
+		}
+	}
+	if len(failures) > 0 {
+		cols = append(cols, Column{Header: "STATUS", Cell: func(c *Case) string {
+			if !failed(c) {
+				return c.Status
+			}
+			return fmt.Sprintf("%s [%d]", c.Status, number[c])
+		}})
+	}
+	return cols, failures
+}
+
+// keyedTable is the table of ordered (cases in point order) with cols,
+// failed rows marked, and notes naming the fixed point and the failures.
+func keyedTable(ordered []*Case, cases []Case, cols []Column, key int, failures []string) *Table {
 	t := NewTable(ordered, PointColumns(cases), cols, key)
 	if len(failures) > 0 {
 		for _, c := range ordered {
@@ -130,18 +149,56 @@ func LatencyTable(cases []Case) *Table {
 		t.Notes = append(t.Notes, fixed)
 	}
 	t.Notes = append(t.Notes, failures...)
-	if has(func(c *Case) bool { return !failed(c) && c.RateShortfall }) {
-		t.Notes = append(t.Notes, fmt.Sprintf("SHORT: the case achieved less than %.0f%% of its target rate (over the measured time, first intended send to last actual send); its latencies are those of a lighter load than asked.", 100*(1-RateTolerance)))
-	}
 	return t
+}
+
+// IsStream reports whether c is a stream case (protocol stream), which
+// has throughput instead of latencies.
+func IsStream(c Case) bool { return c.Protocol == "stream" }
+
+// StreamTable is the stream cases' throughput: connections, total and
+// per-connection Gbit/s, the busiest node's datapath CPU per GiB moved and
+// memory, and errors, in LatencyTable's layout; nil when no case is a
+// stream's.
+func StreamTable(cases []Case) *Table {
+	cases = slices.DeleteFunc(slices.Clone(cases), func(c Case) bool { return !IsStream(c) })
+	if len(cases) == 0 {
+		return nil
+	}
+	ordered := groupByPoint(cases)
+	cols, failures := keyColumns(ordered)
+	key := len(cols)
+	stream := func(f func(st *Stream) string) func(c *Case) string {
+		return func(c *Case) string {
+			if c.Stream == nil {
+				return "-"
+			}
+			return f(c.Stream)
+		}
+	}
+	gbit := func(x float64) string { return sig3(x) }
+	cols = append(cols,
+		Measured("STREAMS", stream(func(st *Stream) string { return strconv.Itoa(st.Connections) })),
+		Measured("GBIT/S", stream(func(st *Stream) string { return gbit(st.Gbps) })),
+		Measured("GBIT/S PER STREAM (MIN–MAX)", stream(func(st *Stream) string {
+			sp := st.PerConnectionGbps
+			return fmt.Sprintf("%s (%s–%s)", gbit(sp.Median), gbit(sp.Min), gbit(sp.Max))
+		})),
+		Measured("DP CPU/GIB", BusiestNode(func(n NodeCost) float64 { return n.DatapathCPUPerGiB }, FormatSeconds)),
+		Measured("DP MEM/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathMemoryBytesMean }, FormatMemory)),
+		Measured("ERRORS", func(c *Case) string { return strconv.FormatFloat(c.ErrorRate*100, 'f', 2, 64) + "%" }),
+	)
+	return keyedTable(ordered, cases, cols, key, failures)
 }
 
 // CostTable is what the datapath costs: proxies, datapath memory and CPU
 // of the busiest node, the one a node must be sized for, and hops per
-// request, for the cases that finished ok, in LatencyTable's order.
+// request, for the cases that finished ok, in LatencyTable's order (stream
+// cases' costs are in StreamTable).
 // Columns that no case measured are left out; it is nil when no case
 // measured any.
 func CostTable(cases []Case) *Table {
+	cases = slices.DeleteFunc(slices.Clone(cases), IsStream)
 	var ok []*Case
 	for _, c := range groupByPoint(cases) {
 		if !failed(c) {
@@ -218,7 +275,9 @@ func FixedPoint(cases []Case) string {
 	var parts []string
 	for _, d := range pointDimensions {
 		if d.fixed != nil && !slices.ContainsFunc(cases, func(c Case) bool { return d.cell(&c) != d.cell(&cases[0]) }) {
-			parts = append(parts, d.fixed(d.cell(&cases[0])))
+			if part := d.fixed(d.cell(&cases[0])); part != "" {
+				parts = append(parts, part)
+			}
 		}
 	}
 	if len(parts) == 0 {
@@ -237,10 +296,23 @@ var pointDimensions = []struct {
 }{
 	{"PROTOCOL", false, (*Case).ProtocolName, nil},
 	{"PLACEMENT", false, func(c *Case) string { return c.Placement }, func(s string) string { return s }},
-	{"TARGET RPS", true, func(c *Case) string { return strconv.FormatFloat(c.Rate, 'f', -1, 64) }, func(s string) string { return "target " + s + " req/s" }},
+	{"TARGET RPS", true, rateCell, func(s string) string {
+		if s == "-" {
+			return "" // streams, which have no rate
+		}
+		return "target " + s + " req/s"
+	}},
 	{"SERVICES", true, func(c *Case) string { return strconv.Itoa(c.Services) }, nil},
 	{"CONNS", true, func(c *Case) string { return strconv.Itoa(c.Connections) }, nil},
 	{"REQ/RESP", true, func(c *Case) string { return FormatBytes(c.RequestBytes) + "/" + FormatBytes(c.ResponseBytes) }, nil},
+}
+
+// rateCell is a case's target rate; a stream has none.
+func rateCell(c *Case) string {
+	if IsStream(*c) {
+		return "-"
+	}
+	return strconv.FormatFloat(c.Rate, 'f', -1, 64)
 }
 
 // Measured makes a column of a figure f, which a failed case does not

@@ -16,7 +16,7 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("built-in %s has no description", m.Name)
 		}
 	}
-	if want := []string{"coverage", "protocols", "quick", "seed-mesh", "service-sweep"}; !slices.Equal(names, want) {
+	if want := []string{"coverage", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
 		t.Errorf("Catalog names = %q, want %q", names, want)
 	}
 }
@@ -35,7 +35,7 @@ func TestBuiltins(t *testing.T) {
 				t.Errorf("ebpf attach = %q, want node", a)
 			}
 		}},
-		{"protocols", 5 * 2 * 4, func(t *testing.T, s *Spec) {
+		{"protocols", 6 * 2 * 4, func(t *testing.T, s *Spec) {
 			if !slices.Equal(s.Load.Protocols, Protocols) {
 				t.Errorf("protocols = %q, want every protocol, %q", s.Load.Protocols, Protocols)
 			}

@@ -16,6 +16,12 @@ type Datapath struct {
 	// ProxyOptional is set for a datapath that can also run without its
 	// proxy (proxy: off).
 	ProxyOptional bool
+	// Waypoint is set for a datapath that can send each service's traffic
+	// through a waypoint (waypoint: true).
+	Waypoint bool
+	// Encryption is set for a datapath that can run over encrypted tunnels
+	// between the nodes (encryption: wireguard), with its proxy on.
+	Encryption bool
 	// NodeAttach is set for a datapath whose programs can attach at the
 	// node instead of each pod (attach: node).
 	NodeAttach bool
@@ -58,6 +64,36 @@ func (ds Datapaths) known(name string) bool {
 
 // list is the names for a message: "none, sidecar, nodeproxy, ebpf".
 func (ds Datapaths) list() string { return strings.Join(ds.Names(), ", ") }
+
+// waypoints is the names of the datapaths that take a waypoint, for a
+// message: "nodeproxy".
+func (ds Datapaths) waypoints() string {
+	var names []string
+	for _, d := range ds {
+		if d.Waypoint {
+			names = append(names, d.Name)
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+// encryptable is the names of the datapaths that take encryption, for a
+// message: "none, nodeproxy or ebpf".
+func (ds Datapaths) encryptable() string {
+	var names []string
+	for _, d := range ds {
+		if d.Encryption {
+			names = append(names, d.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // proxyOptional is the names of the datapaths that can run without their
 // proxy, for a message: "ebpf" or "ebpf or other".

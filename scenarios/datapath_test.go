@@ -15,10 +15,10 @@ const (
 )
 
 var testDatapaths = Datapaths{
-	{Name: none},
+	{Name: none, Encryption: true},
 	{Name: sidecar, Proxy: true},
-	{Name: nodeProxy, Proxy: true},
-	{Name: ebpf, Proxy: true, ProxyOptional: true, NodeAttach: true},
+	{Name: nodeProxy, Proxy: true, Waypoint: true, Encryption: true},
+	{Name: ebpf, Proxy: true, ProxyOptional: true, Encryption: true, NodeAttach: true},
 }
 
 // TestDatapathsGiven checks that the names, the default and the option

@@ -22,6 +22,7 @@ const (
 	DefaultProbeRequests  = 100
 	DefaultMode           = ModeL4
 	DefaultProxy          = ProxyOn
+	DefaultWaypointNode   = WaypointServerNode
 )
 
 // Proxy modes and switches of DatapathOptions.
@@ -82,6 +83,9 @@ func SetDefaults(s *Spec, known Datapaths) {
 	for dp, o := range s.DatapathOptions {
 		d.str(&o.Mode, "datapathOptions."+dp+".mode", DefaultMode)
 		d.str(&o.Proxy, "datapathOptions."+dp+".proxy", DefaultProxy)
+		if o.Waypoint {
+			d.str(&o.WaypointNode, "datapathOptions."+dp+".waypointNode", DefaultWaypointNode)
+		}
 		s.DatapathOptions[dp] = o
 	}
 }

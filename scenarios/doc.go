@@ -57,15 +57,19 @@
 //	  unmeshed:                      # default none (these values are an example); traffic sources outside the mesh, each sending what one client pod sends to the same services
 //	    namespaceInject: true        # default true; the namespace's meshbench.dev/inject label, the default of pods without one; mislabelled pods get "false", or no label when this is false
 //	    sources: [{kind: mislabelled, count: 1}, {kind: host, count: 1}]   # one entry per kind, count at least 1: mislabelled (client pods the injector skips, on node 0, with clientPods at most 250), host (load agents in node 0's network namespace, outside any pod, at most 64)
-//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
-//	datapathOptions:                 # per datapath name; every field optional
-//	  sidecar:                       # a datapath named in datapaths
+//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf, or variants defined under datapathOptions
+//	datapathOptions:                 # per datapath name, or per variant; every field optional
+//	  nodeproxy:                     # a datapath named in datapaths, or a variant of one (see datapath)
+//	    datapath: ""                 # only in a variant: the datapath it runs, under the entry's own name, which datapaths lists beside the datapath itself (nodeproxy-waypoint: {datapath: nodeproxy, mtls: true, waypoint: true})
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
-//	    attach: pod                  # default pod; pod (each announced pod's cgroup and veth) or node (the node's cgroup and every pod-facing device, ebpf only)
+//	    waypoint: false              # default false; nodeproxy only, needs mtls and HTTP (http1, h2c, grpc): an l7 waypoint proxy per server service (Istio ambient), node proxies stay l4
+//	    waypointNode: ""             # with a waypoint only, then default server-node; where each waypoint's pod runs: server-node (its service's first pod's node) or client-node
+//	    encryption: ""               # default none; wireguard: a WireGuard tunnel between every two nodes (none, nodeproxy, ebpf; not with proxy off)
+//	    attach: pod                  # default pod; pod (each announced pod's cgroup and veth) or node (the node's pod cgroup root and every pod-facing device, ebpf only)
 //	load:                            # what the client pods send
-//	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
+//	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each), stream (bulk transfer: Gbit/s, no rate)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000
 //	  duration: 10s                  # default 10s; measured time per case and repetition, > 0, at most 1h
 //	  warmup: 2s                     # default 2s; load before measuring, excluded; 0s to 10m
@@ -108,12 +112,18 @@
 //     socket-level service load balancing only, without any proxy, which
 //     rules out mode l7 and mtls.
 //
+// encryption: wireguard puts a WireGuard tunnel between every two nodes, below
+// any proxy, as Cilium's and Calico's node-to-node encryption do: the nodes
+// route each other's pod ranges and addresses through it. It applies to
+// none, nodeproxy and ebpf with its proxy; a sidecar mesh is refused, and so
+// is ebpf with proxy: off, whose tc programs deliver from the node's uplink.
+//
 // proxy: on and proxy: off read as text whether quoted or not.
 //
 // # Protocols
 //
-// Every protocol is paced open loop at the case's rate, and every request's
-// latency counts from its intended send time:
+// Every protocol but stream is paced open loop at the case's rate, and
+// every request's latency counts from its intended send time:
 //
 //   - http1: HTTP/1.1 requests on keep-alive connections, at most one in
 //     flight per connection; requestBytes > 0 makes them POSTs.
@@ -130,9 +140,18 @@
 //   - tcp-crr: like tcp-rr, on a new connection per request that the server
 //     closes after its response (netperf TCP_CRR); connections bounds the
 //     exchanges in flight.
+//   - stream: one-way bulk transfer, client to server, on connections
+//     connections per client pod and service at once for the duration
+//     (iperf3's TCP test), each ending with the server's count of the bytes
+//     it read; reported as Gbit/s per connection and in total and datapath
+//     CPU per GiB, with no percentiles. It paces nothing, so rates,
+//     requestBytes and responseBytes do not apply: a stream case is one
+//     point per connections value, its ID without rate and sizes, as in
+//     "none/cross-node/svc=1/conns=8/proto=stream".
 //
-// The l7 proxy parses HTTP/1.1 only: with mode l7, every other protocol runs
-// through the proxy at l4, and the case records the fallback.
+// The l7 proxy parses HTTP/1.1 and HTTP/2 (h2c and gRPC: each stream is a
+// request of its own, balanced and counted): with mode l7, tcp-rr and
+// tcp-crr run through the proxy at l4, and the case records the fallback.
 //
 // # Matrix
 //

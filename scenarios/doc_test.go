@@ -38,7 +38,7 @@ func TestDocExample(t *testing.T) {
 	want.Gate = s.Gate
 	// Off by default: the example shows what a section looks like.
 	want.Topology.Unmeshed = s.Topology.Unmeshed
-	want.DatapathOptions[sidecar] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
+	want.DatapathOptions[nodeProxy] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
 	if got, want := Hash(s, testDatapaths), Hash(want, testDatapaths); got != want {
 		t.Errorf("the example's values are not the defaults: hash %s, want %s", got, want)
 	}

@@ -16,24 +16,35 @@ import (
 // protocols × placements × services × rates × connections × requestBytes ×
 // responseBytes × datapaths, nested in that order with datapaths innermost,
 // so the datapaths of one point run back to back and are compared under the
-// same machine conditions. Each case carries its datapath's options, with
+// same machine conditions. A stream case has no rate and no sizes (Rate,
+// RequestBytes and ResponseBytes 0): it is one point per connections. Each case carries its datapath's options, with
 // defaults for those not given; mode l7 with a protocol the l7 proxy does
 // not parse becomes l4, marked L7Fallback.
 func Expand(s *Spec) []Case {
 	t, l := &s.Topology, &s.Load
 	var cases []Case
 	for _, protocol := range l.Protocols {
+		rates, reqs, resps := l.Rates, l.RequestBytes, l.ResponseBytes
+		if protocol == Stream {
+			// A stream sends no requests: rates and sizes do not apply.
+			rates, reqs, resps = []float64{0}, []int{0}, []int{0}
+		}
 		for _, placement := range t.Placements {
 			for _, services := range t.Services {
-				for _, rate := range l.Rates {
+				for _, rate := range rates {
 					for _, conns := range l.Connections {
-						for _, req := range l.RequestBytes {
-							for _, resp := range l.ResponseBytes {
+						for _, req := range reqs {
+							for _, resp := range resps {
 								for _, dp := range s.Datapaths {
 									opts, fallback := protocolOptions(options(s, dp), protocol)
+									kind, variant := dp, ""
+									if opts.Datapath != "" {
+										kind, variant, opts.Datapath = opts.Datapath, dp, ""
+									}
 									cases = append(cases, Case{
-										ID:             caseID(protocol, dp, placement, services, rate, conns, req, resp),
-										Datapath:       dp,
+										ID:             caseID(protocol, dp, opts, placement, services, rate, conns, req, resp),
+										Datapath:       kind,
+										Variant:        variant,
 										Options:        opts,
 										L7Fallback:     fallback,
 										Placement:      placement,
@@ -68,12 +79,20 @@ func Expand(s *Spec) []Case {
 
 // caseID names a case's point. An http1 case's ID does not name its
 // protocol, so that IDs from before the protocol dimension, such as a
-// baseline's, still match; every other protocol ends the ID.
-func caseID(protocol, dp, placement string, services int, rate float64, conns, req, resp int) string {
+// baseline's, still match; every other protocol ends the ID, and so does a
+// waypoint, with where it runs. A stream's ID names no rate and no sizes,
+// which it has not.
+func caseID(protocol, dp string, o DatapathOptions, placement string, services int, rate float64, conns, req, resp int) string {
+	if protocol == Stream {
+		return fmt.Sprintf("%s/%s/svc=%d/conns=%d/proto=%s", dp, placement, services, conns, protocol)
+	}
 	id := fmt.Sprintf("%s/%s/svc=%d/rate=%s/conns=%d/req=%d/resp=%d",
 		dp, placement, services, strconv.FormatFloat(rate, 'f', -1, 64), conns, req, resp)
 	if protocol != HTTP1 {
 		id += "/proto=" + protocol
+	}
+	if o.Waypoint {
+		id += "/waypoint=" + o.WaypointNode
 	}
 	return id
 }
@@ -96,6 +115,9 @@ func options(s *Spec, dp string) DatapathOptions {
 	}
 	if o.Proxy == "" {
 		o.Proxy = DefaultProxy
+	}
+	if o.Waypoint && o.WaypointNode == "" {
+		o.WaypointNode = DefaultWaypointNode
 	}
 	return o
 }

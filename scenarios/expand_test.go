@@ -105,12 +105,40 @@ load: {protocol: [http1, grpc, tcp-crr]}
 		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", HTTP1, ModeL4, false},
 		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", HTTP1, ModeL7, false},
 		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL4, false},
-		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL4, true},
+		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL7, false},
 		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=tcp-crr", TCPCRR, ModeL4, false},
 		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=tcp-crr", TCPCRR, ModeL4, true},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Expand =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestExpandStream: a stream paces nothing, so the rates and sizes do not
+// multiply its cases, and its ID names neither.
+func TestExpandStream(t *testing.T) {
+	s := mustLoad(t, `
+datapaths: [none, sidecar]
+datapathOptions: {sidecar: {mode: l7}}
+load: {protocol: [stream], rates: [100, 1000], connections: [1, 4], requestBytes: [0, 10], responseBytes: [1, 2]}
+`)
+	SetDefaults(s, testDatapaths)
+	if err := Validate(s, testDatapaths); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range Expand(s) {
+		if c.Rate != 0 || c.RequestBytes != 0 || c.ResponseBytes != 0 || c.Datapath == "sidecar" && !c.L7Fallback {
+			t.Errorf("case %+v: want no rate, no sizes, and l7's fallback to l4 recorded", c)
+		}
+		got = append(got, c.ID)
+	}
+	want := []string{
+		"none/cross-node/svc=1/conns=1/proto=stream", "sidecar/cross-node/svc=1/conns=1/proto=stream",
+		"none/cross-node/svc=1/conns=4/proto=stream", "sidecar/cross-node/svc=1/conns=4/proto=stream",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Expand IDs = %q, want %q", got, want)
 	}
 }
 

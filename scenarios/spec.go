@@ -101,7 +101,7 @@ var SourceKinds = []string{SourceMislabelled, SourceHost}
 // not Load, because Load is the function that reads a scenario file.)
 type Traffic struct {
 	// Protocols are the workloads (a matrix dimension, written "protocol"):
-	// http1, h2c, grpc, tcp-rr, tcp-crr.
+	// http1, h2c, grpc, tcp-rr, tcp-crr, stream.
 	Protocols     []string  `yaml:"protocol,omitempty"`
 	Rates         []float64 `yaml:"rates"` // requests per second, open loop
 	Duration      Duration  `yaml:"duration"`
@@ -116,19 +116,45 @@ type Traffic struct {
 	ProbeRequests int `yaml:"probeRequests"`
 }
 
-// DatapathOptions tune one datapath.
+// DatapathOptions tune one datapath, or define a variant of one.
 type DatapathOptions struct {
+	// Datapath makes the entry a variant: a name of its own, to list in
+	// datapaths beside the datapath itself, for the datapath it names
+	// with these options (nodeproxy and, say, nodeproxy-waypoint).
+	Datapath string `yaml:"datapath,omitempty"`
 	// Mode is the proxy mode: "l4" or "l7".
 	Mode string `yaml:"mode"`
 	// MTLS encrypts proxy-to-proxy traffic.
 	MTLS bool `yaml:"mtls"`
 	// Proxy is "on" or "off" (ebpf only: socket load balancing without proxy).
 	Proxy string `yaml:"proxy"`
+	// Waypoint gives every server service an L7 waypoint proxy of its
+	// own, as Istio ambient does (nodeproxy only, with mtls): the node
+	// proxies stay l4 and send the service's traffic through it.
+	Waypoint bool `yaml:"waypoint,omitempty"`
+	// WaypointNode is where each waypoint's pod runs: WaypointClientNode
+	// or WaypointServerNode (the default with a waypoint).
+	WaypointNode string `yaml:"waypointNode,omitempty"`
+	// Encryption is "" or "wireguard": node-to-node encryption of pod
+	// traffic below any proxy (datapaths with Datapath.Encryption only).
+	Encryption string `yaml:"encryption,omitempty"`
 	// Attach is where the datapath's programs attach: AttachPod (each
 	// announced pod's cgroup and veth, the default) or AttachNode (the
 	// node's cgroup and every pod-facing device). Empty means AttachPod.
 	Attach string `yaml:"attach,omitempty"`
 }
+
+// Where a waypoint runs (DatapathOptions.WaypointNode).
+const (
+	// WaypointClientNode is the node of the client pods (ClientNode).
+	WaypointClientNode = "client-node"
+	// WaypointServerNode is the node of the service's first server pod.
+	WaypointServerNode = "server-node"
+)
+
+// EncryptionWireGuard is the value of DatapathOptions.Encryption that puts a
+// WireGuard tunnel between every two nodes.
+const EncryptionWireGuard = "wireguard"
 
 // Where a datapath's programs attach (DatapathOptions.Attach).
 const (
@@ -151,14 +177,21 @@ const (
 	// TCPCRR is a new TCP connection per request: connect, request,
 	// response, close (netperf TCP_CRR).
 	TCPCRR = "tcp-crr"
+	// Stream is one-way bulk transfer, client to server, on each of the
+	// connections for the duration (iperf3's TCP test): throughput and
+	// datapath CPU per GiB, no requests, so no rate and no percentiles.
+	Stream = "stream"
 )
 
 // Protocols lists every protocol in the order the documentation gives them.
-var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR}
+var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR, Stream}
 
 // HTTPAware reports whether the l7 proxy understands protocol: it parses
-// HTTP/1.1 only, so every other protocol runs through the proxy at l4.
-func HTTPAware(protocol string) bool { return protocol == HTTP1 }
+// HTTP/1.1 and HTTP/2 (h2c, and gRPC over it), so tcp-rr and tcp-crr run
+// through the proxy at l4.
+func HTTPAware(protocol string) bool {
+	return protocol == HTTP1 || protocol == H2C || protocol == GRPC
+}
 
 // Duration is a time.Duration written as "10s" in YAML.
 type Duration time.Duration
@@ -167,8 +200,11 @@ type Duration time.Duration
 type Case struct {
 	// ID is stable and human readable, e.g.
 	// "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024".
-	ID       string
+	ID string
+	// Datapath is the datapath to install; Variant is the name the
+	// scenario listed it as when that is a variant of it, else empty.
 	Datapath string
+	Variant  string
 	Options  DatapathOptions
 	// L7Fallback is set when the scenario asked for mode l7 but Protocol
 	// is one the l7 proxy does not parse (see HTTPAware): Options.Mode is

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ func Validate(s *Spec, known Datapaths) error {
 		p.add("kind", "%q is not supported; set kind: %s", s.Kind, Kind)
 	}
 	validateTopology(p, &s.Topology)
+	validateUnmeshed(p, s.Topology.Unmeshed, s.Load.Protocols)
 	validateDatapaths(p, s, known)
 	validateLoad(p, &s.Load)
 	validateProtocols(p, &s.Load)
@@ -60,7 +62,6 @@ func validateTopology(p *problems, t *Topology) {
 		p.add("topology.clientPods", "%d client pods do not fit on the client's node, which holds at most %d pods; lower clientPods", t.ClientPods, MaxPodsPerNode)
 	}
 	validatePlacements(p, t)
-	validateUnmeshed(p, t.Unmeshed)
 
 	pods, podsOK := parseCIDR(p, "topology.podCIDR", t.PodCIDR, DefaultPodCIDR)
 	vips, vipsOK := parseCIDR(p, "topology.serviceCIDR", t.ServiceCIDR, DefaultServiceCIDR)
@@ -169,11 +170,14 @@ func checkPodAddresses(p *problems, t *Topology, pods netip.Prefix) {
 // MaxHostProcesses bounds the unmeshed host processes of a scenario.
 const MaxHostProcesses = 64
 
-func validateUnmeshed(p *problems, u *Unmeshed) {
+func validateUnmeshed(p *problems, u *Unmeshed, protocols []string) {
 	if u == nil {
 		return
 	}
 	const field = "topology.unmeshed.sources"
+	if slices.Contains(protocols, Stream) {
+		p.add("topology.unmeshed", "coverage counts requests, which protocol stream does not send; remove stream from load.protocol or remove unmeshed")
+	}
 	if len(u.Sources) == 0 {
 		p.add(field, "is empty; list the unmeshed sources, such as [{kind: mislabelled, count: 1}, {kind: host, count: 1}], or remove unmeshed")
 	}
@@ -243,28 +247,90 @@ func checkServiceAddresses(p *problems, t *Topology, vips netip.Prefix) {
 func validateDatapaths(p *problems, s *Spec, known Datapaths) {
 	nonEmpty(p, "datapaths", len(s.Datapaths), "["+known.defaultName()+"]")
 	for i, dp := range s.Datapaths {
-		if !known.known(dp) {
-			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s", dp, known.list())
+		if !known.known(dp) && s.DatapathOptions[dp].Datapath == "" {
+			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s, or a variant defined under datapathOptions with datapath: NAME", dp, known.list())
 		}
 	}
 	duplicates(p, "datapaths", s.Datapaths)
 	for _, dp := range slices.Sorted(maps.Keys(s.DatapathOptions)) {
-		validateOptions(p, known, dp, s.DatapathOptions[dp])
+		validateOptions(p, s, known, dp)
 	}
 }
 
-func validateOptions(p *problems, known Datapaths, name string, o DatapathOptions) {
+// variantName matches the names of variants, which name cases (IDs) and
+// their sample files.
+var variantName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// validateWaypoint checks a datapath's waypoint options: ambient's
+// waypoint sits behind node proxies that stay l4, reaches them over mTLS
+// only, and parses the HTTP protocols only (HTTPAware).
+func validateWaypoint(p *problems, s *Spec, known Datapaths, dp Datapath, name string) {
+	o := s.DatapathOptions[name]
 	field := "datapathOptions." + name
-	dp, ok := known.Lookup(name)
-	if !ok {
-		p.add(field, "unknown datapath %q; options can be given for %s", name, known.list())
+	if !o.Waypoint {
+		if o.WaypointNode != "" {
+			p.add(field+".waypointNode", "applies only with a waypoint; set waypoint: true or remove waypointNode")
+		}
 		return
 	}
+	switch {
+	case !dp.Waypoint:
+		if with := known.waypoints(); with != "" {
+			p.add(field+".waypoint", "a waypoint is only possible with %s, whose node proxies send traffic through it; remove waypoint", with)
+		} else {
+			p.add(field+".waypoint", "a waypoint is not possible with any datapath; remove waypoint")
+		}
+		return
+	case !o.MTLS:
+		p.add(field+".waypoint", "a waypoint needs mtls: true, which every proxy-to-proxy leg of its path uses, as in Istio ambient; set mtls: true")
+	case o.Mode == ModeL7:
+		p.add(field+".mode", "with a waypoint the node proxies stay l4 and the waypoint is the l7 proxy; remove mode")
+	}
+	switch o.WaypointNode {
+	case WaypointClientNode, WaypointServerNode:
+	default:
+		p.add(field+".waypointNode", "%q is not a waypoint placement; use %s or %s", o.WaypointNode, WaypointClientNode, WaypointServerNode)
+	}
+	for i, proto := range s.Load.Protocols {
+		if slices.Contains(Protocols, proto) && !HTTPAware(proto) {
+			p.add(index("load.protocol", i), "the waypoint of %s is an l7 proxy, which does not parse %s; remove %s or the waypoint", name, proto, proto)
+		}
+	}
+}
+
+// validateOptions checks the options of a datapath, or of a variant
+// against the datapath it names.
+func validateOptions(p *problems, s *Spec, known Datapaths, name string) {
+	o := s.DatapathOptions[name]
+	field := "datapathOptions." + name
+	var (
+		dp Datapath
+		ok bool
+	)
+	switch {
+	case o.Datapath == "":
+		if dp, ok = known.Lookup(name); !ok {
+			p.add(field, "unknown datapath %q; options can be given for %s, or for a variant with datapath: NAME", name, known.list())
+			return
+		}
+	case known.known(name):
+		p.add(field+".datapath", "%s is a datapath itself, not a variant; remove datapath or give the entry a name of its own", name)
+		return
+	case !variantName.MatchString(name):
+		p.add(field, "variant name %q: use lower-case letters, digits and '-', starting with a letter", name)
+		return
+	default:
+		if dp, ok = known.Lookup(o.Datapath); !ok {
+			p.add(field+".datapath", "unknown datapath %q; a variant is one of %s", o.Datapath, known.list())
+			return
+		}
+	}
+	validateWaypoint(p, s, known, dp, name)
 	switch {
 	case o.Mode != ModeL4 && o.Mode != ModeL7:
 		p.add(field+".mode", "%q is not a proxy mode; use l4 or l7", o.Mode)
 	case !dp.Proxy && o.Mode == ModeL7:
-		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", name)
+		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", dp.Name)
 	case o.Mode == ModeL7 && o.Proxy == ProxyOff:
 		p.add(field+".mode", "l7 needs a proxy, but proxy is off; set proxy to on or remove mode")
 	}
@@ -286,9 +352,26 @@ func validateOptions(p *problems, known Datapaths, name string, o DatapathOption
 	}
 	switch {
 	case o.MTLS && !dp.Proxy:
-		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", name)
+		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", dp.Name)
 	case o.MTLS && o.Proxy == ProxyOff:
 		p.add(field+".mtls", "mtls needs a proxy, but proxy is off; set proxy to on or remove mtls")
+	}
+	validateEncryption(p, known, dp, field+".encryption", o)
+}
+
+func validateEncryption(p *problems, known Datapaths, dp Datapath, field string, o DatapathOptions) {
+	switch {
+	case o.Encryption == "":
+	case o.Encryption != EncryptionWireGuard:
+		p.add(field, "%q is not an encryption; use wireguard or remove encryption", o.Encryption)
+	case !dp.Encryption:
+		if names := known.encryptable(); names != "" {
+			p.add(field, "datapath %s cannot run over wireguard (only %s can); remove encryption", dp.Name, names)
+		} else {
+			p.add(field, "no datapath can run over wireguard; remove encryption")
+		}
+	case o.Proxy == ProxyOff:
+		p.add(field, "wireguard cannot apply with proxy off, whose tc programs deliver packets from the node's uplink, which the tunnel bypasses; set proxy to on or remove encryption")
 	}
 }
 

@@ -159,24 +159,19 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 			spec.Containers = append(spec.Containers, c)
 		}
 	}
+	labels := maps.Clone(s.PodLabels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, map[string]string{AppLabel: s.Name, RunLabel: runID, RoleLabel: s.Role})
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      podName(s, k),
 			Namespace: NamespaceName(runID),
-			Labels:    podLabels(runID, s),
+			Labels:    labels,
 		},
 		Spec: spec,
 	}
-}
-
-// podLabels are the labels of a pod of s: the service's own and the run's.
-func podLabels(runID string, s clusters.ServiceSpec) map[string]string {
-	l := maps.Clone(s.Labels)
-	if l == nil {
-		l = map[string]string{}
-	}
-	l[AppLabel], l[RunLabel], l[RoleLabel] = s.Name, runID, s.Role
-	return l
 }
 
 // nodeAgentObject is the DaemonSet of the run's node agents: one

@@ -142,7 +142,7 @@ func plan(spec clusters.Spec) (*clusters.Topology, error) {
 				Cgroup:  path.Join(node.Cgroup, name),
 				Veth:    "veth" + strconv.Itoa(idx),
 				PodVeth: podIfName,
-				Labels:  s.Labels,
+				Labels:  s.PodLabels,
 			})
 			svc.Pods = append(svc.Pods, name)
 		}

@@ -23,9 +23,9 @@ func TestPlan(t *testing.T) {
 	}
 	ip := netip.MustParseAddr
 	wantNodes := []clusters.Node{
-		{Name: "n0", IP: ip("172.18.0.2"), PodCIDR: netip.MustParsePrefix("10.244.0.0/24"), NetNS: "/run/netns/mb-abc123-n0", Cgroup: "meshbench-abc123/n0"},
-		{Name: "n1", IP: ip("172.18.0.3"), PodCIDR: netip.MustParsePrefix("10.244.1.0/24"), NetNS: "/run/netns/mb-abc123-n1", Cgroup: "meshbench-abc123/n1"},
-		{Name: "n2", IP: ip("172.18.0.4"), PodCIDR: netip.MustParsePrefix("10.244.2.0/24"), NetNS: "/run/netns/mb-abc123-n2", Cgroup: "meshbench-abc123/n2"},
+		{Name: "n0", IP: ip("172.18.0.2"), PodCIDR: netip.MustParsePrefix("10.244.0.0/24"), NetNS: "/run/netns/mb-abc123-n0", Cgroup: "meshbench-abc123/n0", PodCgroupRoot: "meshbench-abc123/n0"},
+		{Name: "n1", IP: ip("172.18.0.3"), PodCIDR: netip.MustParsePrefix("10.244.1.0/24"), NetNS: "/run/netns/mb-abc123-n1", Cgroup: "meshbench-abc123/n1", PodCgroupRoot: "meshbench-abc123/n1"},
+		{Name: "n2", IP: ip("172.18.0.4"), PodCIDR: netip.MustParsePrefix("10.244.2.0/24"), NetNS: "/run/netns/mb-abc123-n2", Cgroup: "meshbench-abc123/n2", PodCgroupRoot: "meshbench-abc123/n2"},
 	}
 	if diff := cmp.Diff(wantNodes, topo.Nodes, netipEqual); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)

@@ -20,6 +20,15 @@
 //     reaches only endpoints of the service table: a CONNECT to any other
 //     address is answered 403, so an identity of the run's CA does not make
 //     the proxy an open relay.
+//   - waypoints (Config.Waypoints): outbound traffic to the VIP of a
+//     service with a waypoint goes whole through a tunnel to the waypoint,
+//     the CONNECT naming the VIP, instead of to an endpoint.
+//
+// A proxy configured as a waypoint (Config.Waypoint; Istio ambient's
+// per-service L7 proxy) also accepts CONNECTs naming a VIP of its service
+// table, and sends what its tunnels carry on as outbound traffic, through
+// its PeerFunc (the destination's node proxy), instead of dialling the
+// destination itself; in l7 mode it balances each request.
 //
 // With mTLS configured the proxy is strict, as Istio's STRICT
 // PeerAuthentication: peers come through the tunnel listener, and every
@@ -37,7 +46,10 @@
 // fed by an sk_msg redirect need. L7 parses
 // HTTP/1.1 requests, balances each one over the service's endpoints, forwards
 // it over a keep-alive connection pool per upstream endpoint and streams the
-// response back.
+// response back. A connection that opens with the HTTP/2 client preface (h2c
+// with prior knowledge, as gRPC speaks it) is served as HTTP/2: every stream
+// is a request, balanced and counted alike, forwarded on HTTP/2 connections
+// the endpoint shares between streams, trailers included.
 //
 // # State
 //
@@ -57,7 +69,7 @@
 //	tunnels           tunnels accepted on the tunnel listener
 //	tunnels_dialed    tunnels opened to peer proxies
 //	upstream_conns    upstream connections opened (tunnels included)
-//	requests          HTTP requests received (l7 only)
+//	requests          HTTP requests received, HTTP/2 streams included (l7 only)
 //	bytes_up          bytes forwarded toward upstreams (l7: request heads as rewritten)
 //	bytes_down        bytes forwarded back toward clients (l7: response heads too)
 //	errors            connections or requests that failed
@@ -74,9 +86,10 @@
 // the outbound listener (up to MaxSources, then sources_overflow counts),
 // SourceKey(ip, c) for c in "conns", "requests" (l7), "bytes" (read from
 // it) and "mtls" (l4 connections, l7 requests that went on over an mTLS
-// tunnel): the mesh's coverage, counted by the proxy. In l4 mode bytes moved by splice are
-// counted in steps of up to 1 MiB per direction and connection, and fully
-// when the direction ends.
+// tunnel): the mesh's coverage, counted by the proxy. In l4 mode bytes
+// moved by splice are counted when their direction of the connection
+// ends: counting as they go would mean copying in fixed steps, which cuts
+// a message at each step's end into two segments.
 //
 // # Lifecycle
 //

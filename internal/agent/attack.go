@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,19 +46,14 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 		actx, cancel = context.WithTimeout(ctx, Deadline(a.Duration))
 	}
 	defer cancel()
-	s, err := newSchedule(actx, a)
+	samples, planned, began, stop, err := l.start(actx, a)
 	if err != nil {
 		return fmt.Errorf("attack %q: %w", a.Tag, err)
 	}
-	workers, maxWorkers := l.workers, l.maxWorkers
-	if a.Count > 0 {
-		workers, maxWorkers = 1, 1 // closed loop: one request after another
-	}
-	samples, stop := l.run(actx, s, a.Tag, workers, maxWorkers)
 	defer stop()
 
 	st := newStream(id, enc, stop)
-	done := wire.Done{Tag: a.Tag, Planned: s.total}
+	done := wire.Done{Tag: a.Tag, Planned: planned}
 	var errs uint64
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
@@ -88,10 +84,35 @@ func (l *loader) attack(ctx context.Context, id uint64, a wire.Attack, enc *wire
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("attack %q: %w", a.Tag, err)
 	}
-	if !s.began.IsZero() {
-		done.Began = s.began.UnixNano()
+	if b := began(); !b.IsZero() {
+		done.Began = b.UnixNano()
 	}
 	return enc.Encode(wire.Message{ID: id, Done: &done})
+}
+
+// start starts the attack a: a stream's transfers, or a schedule of
+// requests. It returns the samples channel, how many requests (transfers)
+// are planned, when the attack began once it ended, and stop, which ends
+// it early and must be called once it is no longer needed.
+func (l *loader) start(ctx context.Context, a wire.Attack) (samples <-chan results.Sample, planned uint64, began func() time.Time, stop func(), err error) {
+	if l.streams != nil {
+		if a.Count < 0 || (a.Count == 0 && a.Duration <= 0) {
+			return nil, 0, nil, nil, errors.New("a stream needs a positive duration or count")
+		}
+		now := time.Now()
+		samples, planned = l.streams.run(ctx, a)
+		return samples, planned, func() time.Time { return now }, func() {}, nil
+	}
+	s, err := newSchedule(ctx, a)
+	if err != nil {
+		return nil, 0, nil, nil, err
+	}
+	workers, maxWorkers := l.workers, l.maxWorkers
+	if a.Count > 0 {
+		workers, maxWorkers = 1, 1 // closed loop: one request after another
+	}
+	samples, stop = l.run(ctx, s, a.Tag, workers, maxWorkers)
+	return samples, s.total, func() time.Time { return s.began }, stop, nil
 }
 
 // run starts the attack of s: vegeta's for http1 and h2c, openLoop's for

@@ -15,7 +15,7 @@ import (
 // last response) and latency from intended send time; one sub-benchmark per
 // protocol (http1 is the self-check's figure).
 func BenchmarkLoad20k(b *testing.B) {
-	for _, protocol := range Protocols {
+	for _, protocol := range requestProtocols() {
 		b.Run(protocol, func(b *testing.B) { benchmarkLoad(b, protocol, 20000) })
 	}
 }

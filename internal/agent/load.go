@@ -166,7 +166,9 @@ type loader struct {
 	client   *http.Client
 	targeter vegeta.Targeter
 	exch     exchanger
-	targets  int
+	// streams runs the attacks of protocol stream, which has no requests.
+	streams *streamer
+	targets int
 	// Workers of an open-loop attack (a closed loop has one).
 	workers    uint64
 	maxWorkers uint64
@@ -223,6 +225,9 @@ func newLoader(o LoadOptions) (*loader, error) {
 	case TCPCRR:
 		l.exch = newTCPCRR(addrs, o, l.dials)
 		return l, nil
+	case Stream:
+		l.streams = newStreamer(addrs, o, l.dials)
+		return l, nil
 	}
 	// The transport is what vegeta.KeepAlive(true), Connections and
 	// MaxConnections would configure, built here once to be shared by
@@ -257,6 +262,9 @@ func newLoader(o LoadOptions) (*loader, error) {
 
 // close ends the loader's connections.
 func (l *loader) close() {
+	if l.streams != nil {
+		return // every transfer closed its connection
+	}
 	if l.exch != nil {
 		l.exch.close()
 		return

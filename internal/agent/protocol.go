@@ -27,10 +27,14 @@ const (
 	// response, and the server closes; Connections bounds the exchanges in
 	// flight per target.
 	TCPCRR = "tcp-crr"
+	// Stream is one-way bulk transfer, client to server, on Connections
+	// connections per target for the attack's duration (stream.go); it
+	// has no requests to pace, so an attack's rate does not apply.
+	Stream = "stream"
 )
 
 // Protocols lists every protocol.
-var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR}
+var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR, Stream}
 
 // maxStreams is how many workers the load role has per multiplexed
 // connection (h2c, grpc), and so about how many requests it keeps in flight

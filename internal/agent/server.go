@@ -31,7 +31,8 @@ type ServerOptions struct {
 	Listen string
 	// Protocol is what the server speaks (Protocols; "" is http1): HTTP/1.1
 	// for http1, h2c only for h2c, the gRPC echo service for grpc, fixed
-	// exchanges of RequestBytes and ResponseBytes for tcp-rr and tcp-crr.
+	// exchanges of RequestBytes and ResponseBytes for tcp-rr and tcp-crr,
+	// a sink of bytes for stream.
 	Protocol string
 	// RequestBytes is the size of a tcp-rr or tcp-crr request, which the
 	// server reads before answering (at least 1 byte; see tcpSize).
@@ -87,7 +88,8 @@ func parseServerFlags(args []string, stderr io.Writer) (ServerOptions, error) {
 
 // Server runs the server role: a lean echo server of its protocol that
 // answers Stats with the requests it served ("requests": HTTP requests,
-// gRPC calls or TCP exchanges) and the "connections" it accepted.
+// gRPC calls, TCP exchanges or finished stream transfers), the
+// "connections" it accepted and the "bytes" of stream transfers it read.
 func Server(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseServerFlags(args, stderr)
 	if err != nil {
@@ -133,6 +135,9 @@ func newProtocolServer(o ServerOptions, e *echo, stderr io.Writer) protocolServe
 	case TCPRR, TCPCRR:
 		ctx, cancel := context.WithCancel(context.Background())
 		return &tcpServer{e: e, reqBytes: o.RequestBytes, once: o.Protocol == TCPCRR, ctx: ctx, cancel: cancel}
+	case Stream:
+		ctx, cancel := context.WithCancel(context.Background())
+		return &streamServer{e: e, ctx: ctx, cancel: cancel}
 	}
 	srv := &http.Server{Handler: e, ErrorLog: log.New(stderr, "server: ", 0), ConnState: func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
@@ -169,6 +174,8 @@ type echo struct {
 	requests      atomic.Uint64
 	// conns counts the connections accepted.
 	conns atomic.Uint64
+	// bytes counts the bytes a stream server read.
+	bytes atomic.Uint64
 }
 
 // contentType is set explicitly so that net/http does not sniff each body.
@@ -222,5 +229,6 @@ func (e *echo) handle(_ context.Context, cmd wire.Command, enc *wire.Encoder) er
 	return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{
 		"requests":    e.requests.Load(),
 		"connections": e.conns.Load(),
+		"bytes":       e.bytes.Load(),
 	}})
 }

@@ -194,7 +194,7 @@ func (g *GateResult) noteUngatedLatency(r *Report, row *Row) {
 		return
 	}
 	for _, c := range r.Base.Cases {
-		if c.ID == row.Case && c.Datapath == results.NoneDatapath {
+		if c.ID == row.Case && c.Floor() {
 			g.warn(row.Case, fmt.Sprintf("none's %s rose, not gated: overheads cancel it; %s=N%% gates it", row.Metric, row.Metric))
 			return
 		}

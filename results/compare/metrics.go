@@ -129,7 +129,7 @@ func overheadMetric(name string, f results.LatencyField) *metric {
 		name: name,
 		kind: Sampled,
 		values: func(run *results.Run, c *results.Case) ([]float64, bool) {
-			if c.Datapath == results.NoneDatapath {
+			if c.Floor() {
 				return nil, false
 			}
 			none := run.NoneFor(c)

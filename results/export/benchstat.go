@@ -88,6 +88,20 @@ func WriteBenchstat(w io.Writer, run *results.Run) error {
 			r := &c.Repetitions[j]
 			res := &benchfmt.Result{Config: config, Name: benchfmt.Name(benchName(c)), Iters: int(max(r.Requests, 1))}
 			add := func(v float64, unit string) { res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: unit}) }
+			if r.Stream != nil {
+				// A stream has throughput, no latencies.
+				res.Iters = max(r.Stream.Connections, 1)
+				add(r.Stream.Gbps, "Gbit/s")
+				add(r.Stream.PerConnectionGbps.Median, "Gbit/s/stream")
+				add(r.ErrorRate, "errors/stream")
+				if j == 0 && len(c.NodeCosts) > 0 {
+					add(busiest(c, func(n results.NodeCost) float64 { return n.DatapathCPUPerGiB }), "dp-cpu-sec/GiB")
+				}
+				if err := bw.Write(res); err != nil {
+					return fmt.Errorf("export benchstat: %w", err)
+				}
+				continue
+			}
 			l := r.LatencyUS
 			add(l.P50*1e3, "p50-ns")
 			add(l.P90*1e3, "p90-ns")
@@ -97,7 +111,7 @@ func WriteBenchstat(w io.Writer, run *results.Run) error {
 			add(l.Mean*1e3, "mean-ns")
 			add(r.AchievedRPS, "req/s")
 			add(r.ErrorRate, "errors/req")
-			if none != nil && c.Datapath != results.NoneDatapath {
+			if none != nil && !c.Floor() {
 				for _, p := range results.PairRepetitions(c, none) {
 					if p[0] == r && p[1].LatencyUS.P50 > 0 && p[1].LatencyUS.P99 > 0 {
 						add(l.P50/p[1].LatencyUS.P50, "p50-x-none")

@@ -60,7 +60,7 @@ func WriteCSV(w io.Writer, run *results.Run) error {
 			continue
 		}
 		ratios := map[*results.Repetition][2]string{}
-		if none := run.NoneFor(c); none != nil && c.Datapath != results.NoneDatapath {
+		if none := run.NoneFor(c); none != nil && !c.Floor() {
 			for _, p := range results.PairRepetitions(c, none) {
 				var r [2]string
 				if b := p[1].LatencyUS.P50; b > 0 {
@@ -75,11 +75,15 @@ func WriteCSV(w io.Writer, run *results.Run) error {
 		for j := range c.Repetitions {
 			r := &c.Repetitions[j]
 			l := r.LatencyUS
+			figures := []string{num(r.AchievedRPS), num(r.ErrorRate),
+				num(l.P50), num(l.P90), num(l.P99), num(l.P999), num(l.Max), num(l.Mean)}
+			if r.Stream != nil {
+				// A stream has no rate and no latencies: empty, not 0.
+				figures = append([]string{"", num(r.ErrorRate)}, make([]string, 6)...)
+			}
 			row := append(head[:len(head):len(head)],
-				strconv.Itoa(r.Index), strconv.FormatUint(r.Requests, 10), strconv.FormatUint(r.Errors, 10),
-				num(r.AchievedRPS), num(r.ErrorRate),
-				num(l.P50), num(l.P90), num(l.P99), num(l.P999), num(l.Max), num(l.Mean),
-				ratios[r][0], ratios[r][1])
+				strconv.Itoa(r.Index), strconv.FormatUint(r.Requests, 10), strconv.FormatUint(r.Errors, 10))
+			row = append(append(row, figures...), ratios[r][0], ratios[r][1])
 			if err := cw.Write(append(row, tail...)); err != nil {
 				return fmt.Errorf("export csv: %w", err)
 			}

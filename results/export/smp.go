@@ -157,7 +157,8 @@ func WriteSMP(w io.Writer, run *results.Run, dir string) error {
 	out := []mesheryResult{}
 	for i := range run.Cases {
 		c := &run.Cases[i]
-		if c.Status != "ok" {
+		if c.Status != "ok" || c.Stream != nil {
+			// A stream has no latency histogram for SMP to carry.
 			continue
 		}
 		r, err := mesheryResultOf(run, c, dir)
@@ -180,7 +181,7 @@ func mesheryResultOf(run *results.Run, c *results.Case, dir string) (mesheryResu
 		ServerMetrics: &serverMetrics{figures(run, c)},
 		RunnerResults: []fortioResult{},
 	}
-	if c.Datapath != results.NoneDatapath {
+	if !c.Floor() {
 		id := configID(c)
 		r.Mesh = &id
 	}
@@ -322,7 +323,7 @@ func figures(run *results.Run, c *results.Case) caseFigures {
 	if c.Path != nil {
 		f.HopsPerReq = &c.Path.HopsPerRequest
 	}
-	if none := run.NoneFor(c); none != nil && c.Datapath != results.NoneDatapath {
+	if none := run.NoneFor(c); none != nil && !c.Floor() {
 		for _, x := range []struct {
 			dst  **float64
 			pick results.LatencyField
@@ -345,7 +346,8 @@ func figures(run *results.Run, c *results.Case) caseFigures {
 	return f
 }
 
-// configID names a case's datapath configuration: "sidecar-l7-mtls".
+// configID names a case's datapath configuration: "sidecar-l7-mtls",
+// "nodeproxy-l4-mtls-waypoint-server-node".
 func configID(c *results.Case) string {
 	id := c.Datapath
 	if c.Mode != "" {
@@ -353,6 +355,15 @@ func configID(c *results.Case) string {
 	}
 	if c.MTLS {
 		id += "-mtls"
+	}
+	if c.Waypoint != "" {
+		id += "-waypoint-" + c.Waypoint
+	}
+	if c.Encryption != "" {
+		id += "-" + c.Encryption
+		if c.EncryptionImplementation != "" {
+			id += "-" + c.EncryptionImplementation
+		}
 	}
 	return id
 }

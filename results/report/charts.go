@@ -137,6 +137,9 @@ func sectionCharts(dir string, s *section) ([]*chart, error) {
 	if len(ok) == 0 {
 		return nil, nil
 	}
+	if results.IsStream(*ok[0]) {
+		return streamCharts(s, ok) // a point has one protocol
+	}
 	var charts []*chart
 	spectrum, err := spectrumChart(s, ok)
 	if err != nil {
@@ -310,6 +313,70 @@ func costCharts(s *section, cases []*results.Case) ([]*chart, error) {
 		return nil, err
 	}
 	return []*chart{mem, cpu}, nil
+}
+
+// streamCharts plot a stream point's throughput, a bar per datapath, and
+// its datapath CPU per GiB and memory per node.
+func streamCharts(s *section, cases []*results.Case) ([]*chart, error) {
+	var measured []*results.Case
+	for _, c := range cases {
+		if c.Stream != nil {
+			measured = append(measured, c)
+		}
+	}
+	if len(measured) == 0 {
+		return nil, nil
+	}
+	const title = "Stream throughput"
+	p := newPlot(title, "", "Gbit/s")
+	names := make([]string, len(measured))
+	width := barWidth(len(measured), 2)
+	total, median := make(plotter.Values, len(measured)), make(plotter.Values, len(measured))
+	tallest := 0.0
+	for i, c := range measured {
+		names[i] = results.DatapathLabel(c)
+		total[i], median[i] = c.Stream.Gbps, c.Stream.PerConnectionGbps.Median
+		tallest = max(tallest, total[i], median[i])
+	}
+	p.NominalX(names...)
+	for i, part := range []struct {
+		name string
+		vals plotter.Values
+	}{{"all streams", total}, {"per stream (median)", median}} {
+		bars, err := plotter.NewBarChart(part.vals, width)
+		if err != nil {
+			return nil, fmt.Errorf("plot stream throughput: %w", err)
+		}
+		bars.Color = plotutil.Color(i)
+		bars.LineStyle.Width = 0
+		bars.Offset = groupOffset(i, 2, width)
+		p.Add(bars)
+		p.Legend.Add(part.name, bars)
+	}
+	frameBars(p, len(measured), tallest)
+	charts := []*chart{{name: s.anchor + "-stream", title: title, plot: p}}
+	var nodes []string
+	for _, c := range measured {
+		for _, n := range c.NodeCosts {
+			if !slices.Contains(nodes, n.Node) {
+				nodes = append(nodes, n.Node)
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		return charts, nil
+	}
+	cpu, err := nodeBars(s, measured, nodes, "Datapath CPU per GiB moved", "CPU seconds per GiB", "-cpu",
+		func(n results.NodeCost) float64 { return n.DatapathCPUPerGiB })
+	if err != nil {
+		return nil, err
+	}
+	mem, err := nodeBars(s, measured, nodes, "Datapath memory per node", "MiB (PSS, mean)", "-memory",
+		func(n results.NodeCost) float64 { return n.DatapathMemoryBytesMean / (1 << 20) })
+	if err != nil {
+		return nil, err
+	}
+	return append(charts, cpu, mem), nil
 }
 
 func nodeBars(s *section, cases []*results.Case, nodes []string, title, unit, suffix string, f func(results.NodeCost) float64) (*chart, error) {

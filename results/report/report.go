@@ -91,6 +91,10 @@ func newView(dir string, run *results.Run, draw bool) (*view, error) {
 // pointTitle names a case's matrix point:
 // "cross-node · 1 service · 1000 req/s · 8 connections · 0B/1KiB".
 func pointTitle(c *results.Case) string {
+	if results.IsStream(*c) {
+		// A stream has no rate and no sizes.
+		return strings.Join([]string{c.ProtocolName(), c.Placement, servicesText(c.Services), fmt.Sprintf("%d connections", c.Connections)}, " · ")
+	}
 	return strings.Join([]string{
 		c.ProtocolName(),
 		c.Placement,

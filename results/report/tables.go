@@ -16,13 +16,21 @@ type titledTable struct {
 	table     *results.Table
 }
 
-// tables lists the tables every report shows, in order: latency, cost and
-// packet path (when measured), overhead vs none and noise (when a case
-// finished ok). One table model feeds the terminal, Markdown and HTML.
+// tables lists the tables every report shows, in order: latency (unless
+// every case is a stream), stream throughput (when a case is a stream),
+// cost and packet path (when measured), overhead vs none and noise (when a
+// case finished ok). One table model feeds the terminal, Markdown and HTML.
 func (v *view) tables() []titledTable {
-	latency := results.LatencyTable(v.run.Cases)
-	latency.Notes = append(latency.Notes, "Latencies are medians over repetitions, from each request's intended send time.")
-	out := []titledTable{{"latency", "Latency", latency}}
+	var out []titledTable
+	// A run of streams alone has no latency to show.
+	if latency := results.LatencyTable(v.run.Cases); len(latency.Rows) > 0 || results.StreamTable(v.run.Cases) == nil {
+		latency.Notes = append(latency.Notes, "Latencies are medians over repetitions, from each request's intended send time.")
+		out = append(out, titledTable{"latency", "Latency", latency})
+	}
+	if t := results.StreamTable(v.run.Cases); t != nil {
+		t.Notes = append(t.Notes, "Streams move bytes one way, client to server, on every connection at once for the duration, each ending with the server's count of the bytes it read; they have no requests, so no percentiles. GBIT/S is all streams' bytes over the wall time, GBIT/S PER STREAM each stream's bytes over its own transfer time (median, with the smallest and largest), medians over repetitions. DP CPU/GIB is the busiest node's datapath CPU time per GiB moved, DP MEM/NODE its mean datapath memory.")
+		out = append(out, titledTable{"stream", "Stream throughput", t})
+	}
 	if t := results.CostTable(v.run.Cases); t != nil {
 		t.Notes = []string{"Per-node figures are the busiest node's: PROXIES/NODE counts its proxies, DP MEM/NODE is the datapath's mean memory there (PSS, and the eBPF datapath's maps and programs), DP CPU/1K REQ its CPU time per 1000 requests, DP USS/NODE its processes' private memory alone (USS: what stopping them would free, without their share of the binary), DP IDLE MEM/NODE its memory (as DP MEM/NODE) once installed and before any request. HOPS/REQ counts device transmits and receives of data per request."}
 		out = append(out, titledTable{"cost", "Datapath cost and packet path", t})
