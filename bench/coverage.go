@@ -81,9 +81,10 @@ type source struct {
 	addrs []netip.Addr
 }
 
-// sources starts the load agents of c's unmeshed sources and returns every
-// source, the meshed client first. The agents are kept in cr for teardown.
-func (r *Runner) sources(ctx context.Context, cr *caseRun) ([]*source, error) {
+// startSources starts the load agents of the case's unmeshed sources and
+// keeps every source in cr, the meshed client first, and the agents for
+// teardown.
+func (r *Runner) startSources(ctx context.Context, cr *caseRun) error {
 	topo := cr.cluster.Topology()
 	meshed := &source{kind: results.SourceMeshed, loads: cr.clients}
 	mislabelled := &source{kind: results.SourceMislabelled}
@@ -96,7 +97,7 @@ func (r *Runner) sources(ctx context.Context, cr *caseRun) ([]*source, error) {
 			mislabelled.addrs = append(mislabelled.addrs, p.IP)
 			l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, p, loadOptions(cr.c, cr.targets))
 			if err != nil {
-				return nil, err
+				return fmt.Errorf("start unmeshed sources: %w", err)
 			}
 			cr.unmeshed = append(cr.unmeshed, l)
 			mislabelled.loads = append(mislabelled.loads, l)
@@ -109,21 +110,22 @@ func (r *Runner) sources(ctx context.Context, cr *caseRun) ([]*source, error) {
 	if n := cr.c.Unmeshed.Hosts(); n > 0 {
 		hl, ok := r.opts.Agents.(HostLoader)
 		if !ok {
-			return nil, errors.New("these agents cannot start host processes")
+			return errors.New("start unmeshed sources: these agents cannot start host processes")
 		}
 		node := topo.Nodes[scenarios.ClientNode]
 		host := &source{kind: results.SourceHost, addrs: nodeAddrs(node)}
 		for i := range n {
 			l, err := hl.StartHostLoad(ctx, cr.cluster, node.Name, i, loadOptions(cr.c, cr.targets))
 			if err != nil {
-				return nil, err
+				return fmt.Errorf("start unmeshed sources: %w", err)
 			}
 			cr.unmeshed = append(cr.unmeshed, l)
 			host.loads = append(host.loads, l)
 		}
 		out = append(out, host)
 	}
-	return out, nil
+	cr.sources = out
+	return nil
 }
 
 // nodeAddrs are the addresses a node's own processes connect from: its
@@ -144,10 +146,7 @@ type sent struct{ all, ok uint64 }
 // client pod sends in a repetition, all at once, and the datapath's own
 // per-source counters, read before and after, say what it took in hand.
 func (r *Runner) coverage(ctx context.Context, cr *caseRun) (*results.Coverage, error) {
-	srcs, err := r.sources(ctx, cr)
-	if err != nil {
-		return nil, fmt.Errorf("start unmeshed sources: %w", err)
-	}
+	srcs := cr.sources
 	cov := &results.Coverage{Basis: results.BasisConnections}
 	if cr.c.Options.Mode == scenarios.ModeL7 && !cr.c.L7Fallback {
 		cov.Basis = results.BasisRequests
@@ -157,6 +156,7 @@ func (r *Runner) coverage(ctx context.Context, cr *caseRun) (*results.Coverage, 
 	}
 	counted, ok := cr.dp.(datapaths.Sourced)
 	var before map[netip.Addr]datapaths.SourceCounts
+	var err error
 	if ok {
 		before, err = counted.Sources(ctx)
 		switch {

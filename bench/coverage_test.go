@@ -41,7 +41,7 @@ func TestCoverage(t *testing.T) {
 	for _, tt := range tests {
 		c := testCase(tt.datapath, scenarios.CrossNode, tt.opts, 1)
 		c.ID += "-attach" + tt.opts.Attach
-		c.Unmeshed, c.ProbeRequests = unmeshed, 0
+		c.Unmeshed, c.ProbeRequests = unmeshed, 5
 		cases = append(cases, c)
 	}
 	for i, rc := range runCases(t, cases...) {

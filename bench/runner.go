@@ -138,9 +138,11 @@ type caseRun struct {
 	path  *results.Path
 	// targets are the load's URLs, one per server service.
 	targets []string
-	// unmeshed are the unmeshed sources' load agents; coverage what the
-	// datapath saw of every source.
+	// unmeshed are the unmeshed sources' load agents; sources every
+	// traffic source, the meshed client first; coverage what the
+	// datapath saw of each.
 	unmeshed []Load
+	sources  []*source
 	coverage *results.Coverage
 }
 
@@ -413,7 +415,16 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	}
 
 	st.Start("Deploying workloads")
-	return r.deploy(ctx, cr)
+	if err := r.deploy(ctx, cr); err != nil {
+		return err
+	}
+	if cr.c.Unmeshed != nil {
+		// Started with the workloads, as pods and node processes are
+		// there before anything measures them; they idle until coverage.
+		st.Start("Starting the unmeshed sources")
+		return r.startSources(ctx, cr)
+	}
+	return nil
 }
 
 // clusterSpec lays out the case's services: the client service on node 0,

@@ -27,12 +27,12 @@ func TestBuiltins(t *testing.T) {
 		cases int
 		check func(t *testing.T, s *Spec)
 	}{
-		{"coverage", 4, func(t *testing.T, s *Spec) {
+		{"coverage", 5, func(t *testing.T, s *Spec) {
 			if u := s.Topology.Unmeshed; u.Pods() != 1 || u.Hosts() != 1 || !u.InjectByDefault() {
 				t.Errorf("unmeshed = %+v, want a mislabelled pod and a host process in an injecting namespace", u)
 			}
-			if a := s.DatapathOptions["ebpf"].Attach; a != AttachNode {
-				t.Errorf("ebpf attach = %q, want node", a)
+			if o := s.DatapathOptions["ebpf-node"]; o.Datapath != "ebpf" || o.Attach != AttachNode {
+				t.Errorf("ebpf-node = %+v, want ebpf attached at the node", o)
 			}
 		}},
 		{"protocols", 6 * 2 * 4, func(t *testing.T, s *Spec) {
