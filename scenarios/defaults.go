@@ -22,6 +22,8 @@ const (
 	DefaultProbeRequests  = 100
 	DefaultMode           = ModeL4
 	DefaultProxy          = ProxyOn
+	DefaultOrder          = OrderSequential
+	DefaultClusters       = ClustersFresh
 )
 
 // Proxy modes and switches of DatapathOptions.
@@ -69,6 +71,9 @@ func SetDefaults(s *Spec, known Datapaths) {
 	d.ints(&l.ResponseBytes, "load.responseBytes", DefaultResponseBytes)
 	d.int(&l.Repetitions, "load.repetitions", DefaultRepetitions)
 	d.int(&l.ProbeRequests, "load.probeRequests", DefaultProbeRequests)
+
+	d.str(&s.Run.Order, "run.order", DefaultOrder)
+	d.str(&s.Run.Clusters, "run.clusters", DefaultClusters)
 
 	for _, dp := range s.Datapaths {
 		if _, ok := s.DatapathOptions[dp]; ok || !known.known(dp) {
