@@ -138,6 +138,10 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		RunID:     runID,
 		Retain:    o.retain,
 		Inspect:   stdout,
+		Order:     spec.Run.Order,
+		// A provider whose clusters cannot be reused creates one per
+		// case whatever the scenario asks.
+		ReuseClusters: spec.Run.Clusters == scenarios.ClustersReuse,
 		// Keep every finished case, so that a killed run loses nothing
 		// already measured.
 		CaseDone: func(done []results.Case) error {
