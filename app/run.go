@@ -49,8 +49,9 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run a scenario (built-in name or YAML file) and write its results",
 		Long: `Run a scenario: a built-in one by name (see meshbench list) or a scenario file
 (start one with meshbench show quick > my.yaml; meshbench explain describes
-every field). Every case gets a fresh cluster; everything is torn down
-afterwards, also on Ctrl-C.
+every field). Every case gets a fresh cluster unless the scenario says
+run.clusters: reuse (netns only); everything is torn down afterwards, also
+on Ctrl-C.
 
 Datapaths: ` + strings.Join(builtin.Datapaths().Names(), ", ") + `.
 
