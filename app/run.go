@@ -127,6 +127,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		StartedAt:     time.Now().UTC(),
 		Environment:   results.CaptureEnvironment(version, commit),
 		Gate:          spec.Gate,
+		Order:         spec.Run.Order,
 	}
 	if exe, _, err := clusters.AgentExecutable(); err == nil {
 		run.Environment.AgentBinary = filepath.Base(exe)

@@ -46,6 +46,7 @@ func (r *Runner) cluster(ctx context.Context, cr *caseRun, spec clusters.Spec) (
 		err := sp.reuse.Inject(ctx, injection(spec, cr.dp))
 		st.End(err == nil)
 		if err == nil {
+			cr.reused = true
 			return sp.cluster, nil
 		}
 		st.Infof("cannot reuse cluster %s, creating a new one: %v", name, err)

@@ -249,8 +249,10 @@ type caseRun struct {
 	c       scenarios.Case
 	index   int
 	cluster clusters.Cluster
-	// layout is the cluster's (see layout), for reusing it.
+	// layout is the cluster's (see layout), for reusing it; reused is
+	// set when the cluster is an earlier case's.
 	layout  string
+	reused  bool
 	dp      datapaths.Datapath
 	servers []Server
 	clients []Load
@@ -272,7 +274,7 @@ type caseRun struct {
 // its aggregates, costs and path.
 func (r *Runner) result(cr *caseRun) results.Case {
 	rc := newResultCase(cr.c, r.opts.Datapaths)
-	rc.Repetitions = cr.reps
+	rc.Repetitions, rc.ReusedCluster = cr.reps, cr.reused
 	if cr.err != nil {
 		rc.Status, rc.Error = "failed", cr.err.Error()
 		return rc

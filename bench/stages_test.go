@@ -879,9 +879,17 @@ func TestStagesReuseClusters(t *testing.T) {
 					t.Errorf("case %s: status %q (%s)", c.ID, c.Status, c.Error)
 				}
 			}
-			injected := 0
+			injected, reused := 0, 0
 			for _, c := range f.clusters {
 				injected += c.injected
+			}
+			for _, c := range out {
+				if c.ReusedCluster {
+					reused++
+				}
+			}
+			if reused != tt.injected {
+				t.Errorf("%d cases say they reused a cluster, want %d", reused, tt.injected)
 			}
 			if len(f.clusters) != tt.clusters || injected != tt.injected {
 				t.Errorf("created %d clusters, reused one %d times; want %d, %d", len(f.clusters), injected, tt.clusters, tt.injected)

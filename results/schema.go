@@ -22,6 +22,9 @@ type Run struct {
 	Cases         []Case      `json:"cases"`
 	// Gate carries the scenario's gate thresholds, if any.
 	Gate map[string]string `json:"gate,omitempty"`
+	// Order is how the repetitions of a point's datapaths ran
+	// (scenarios.Orders); files without it ran sequential.
+	Order string `json:"order,omitempty"`
 
 	// Partial is set on a record written before the run finished (after
 	// each case, or when the run was interrupted); PlannedCases is then the
@@ -71,7 +74,10 @@ type Case struct {
 	Mode     string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
-	L7Fallback    bool    `json:"l7_fallback,omitempty"`
+	L7Fallback bool `json:"l7_fallback,omitempty"`
+	// ReusedCluster is set when the case ran in the cluster of an earlier
+	// case of the run (scenarios.ClustersReuse), not a fresh one.
+	ReusedCluster bool    `json:"reused_cluster,omitempty"`
 	MTLS          bool    `json:"mtls,omitempty"`
 	Proxy         string  `json:"proxy,omitempty"`
 	Placement     string  `json:"placement"`
