@@ -54,6 +54,9 @@ type fakes struct {
 	// injectErr, if set, fails every reused cluster's Inject.
 	residue   []string
 	injectErr error
+	// plain hides the clusters' Reusable methods, as kube's and kind's
+	// clusters have none.
+	plain bool
 
 	// measured names, per measured attack, the cluster it ran in.
 	measured []string
@@ -146,8 +149,20 @@ func (p fakeProvider) Create(_ context.Context, spec clusters.Spec) (clusters.Cl
 	p.f.mu.Lock()
 	p.f.clusters = append(p.f.clusters, c)
 	p.f.mu.Unlock()
+	if p.f.plain {
+		return plainCluster{c}, nil
+	}
 	return c, nil
 }
+
+// plainCluster is a cluster that cannot be reused.
+type plainCluster struct{ c *fakeCluster }
+
+func (p plainCluster) Topology() *clusters.Topology { return p.c.Topology() }
+func (p plainCluster) Start(ctx context.Context, s clusters.ProcSpec) (clusters.Process, error) {
+	return p.c.Start(ctx, s)
+}
+func (p plainCluster) Delete(ctx context.Context) error { return p.c.Delete(ctx) }
 
 // fakeCluster is clusters.Reusable: Residue says f.residue, Inject counts.
 type fakeCluster struct {
@@ -846,7 +861,7 @@ func TestStagesReuseClusters(t *testing.T) {
 		order   string
 		residue []string
 		// failing fails the first case's verify.
-		failing bool
+		failing, plain bool
 		cases   []scenarios.Case
 		// clusters is how many are created; injected how many times one
 		// was reused.
@@ -856,6 +871,7 @@ func TestStagesReuseClusters(t *testing.T) {
 		{name: "something left", residue: []string{"nftables table ip mb-sidecar-x in pod client-0"},
 			cases: []scenarios.Case{stageCase("a"), stageCase("b")}, clusters: 2},
 		{name: "failed case", failing: true, cases: []scenarios.Case{stageCase("a"), stageCase("b")}, clusters: 2},
+		{name: "provider without reuse", plain: true, cases: []scenarios.Case{stageCase("a"), stageCase("b")}, clusters: 2},
 		{name: "other layout", cases: []scenarios.Case{stageCase("a"), other, stageCase("c")}, clusters: 3},
 		// a b c form one point, d another of the same layout: d takes
 		// one of the point's three clusters.
@@ -864,7 +880,7 @@ func TestStagesReuseClusters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakes()
-			f.residue = tt.residue
+			f.residue, f.plain = tt.residue, tt.plain
 			if tt.failing {
 				f.fail, f.err = "verify", errors.New("boom")
 			}
