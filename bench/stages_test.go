@@ -862,7 +862,7 @@ func TestStagesReuseClusters(t *testing.T) {
 		residue []string
 		// failing fails the first case's verify.
 		failing, plain bool
-		cases   []scenarios.Case
+		cases          []scenarios.Case
 		// clusters is how many are created; injected how many times one
 		// was reused.
 		clusters, injected int
