@@ -35,6 +35,7 @@ type runOptions struct {
 	duration    time.Duration
 	rate        float64
 	repetitions int
+	order       string
 	out         string
 	runDir      string
 	retain      bool
@@ -80,6 +81,7 @@ failed or the run was interrupted (what finished is kept), 2 for bad input
 	f.DurationVar(&o.duration, "duration", 0, "measurement duration per repetition, with a unit: 500ms, 10s, 1m (default: the scenario's)")
 	f.Float64Var(&o.rate, "rate", 0, "request rate in requests/s (default: the scenario's)")
 	f.IntVar(&o.repetitions, "repetitions", 0, "repetitions per case (default: the scenario's)")
+	f.StringVar(&o.order, "order", "", "order of a point's datapaths' repetitions: "+strings.Join(scenarios.Orders, " or ")+" (default: the scenario's)")
 	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory <time>-<run id>")
 	f.StringVar(&o.runDir, "run-dir", "", "write the run into exactly this directory, which must not exist or be empty (instead of a new one under --out)")
 	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
@@ -291,6 +293,7 @@ var overrideFlags = map[string]string{
 	"load.duration":    "--duration",
 	"load.rates":       "--rate",
 	"load.repetitions": "--repetitions",
+	"run.order":        "--order",
 }
 
 // applyOverrides puts the command-line flags over the scenario and validates
@@ -325,6 +328,9 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	}
 	if changed("repetitions") {
 		spec.Load.Repetitions = o.repetitions
+	}
+	if changed("order") {
+		spec.Run.Order = o.order
 	}
 	err := scenarios.Validate(spec, known)
 	if err == nil {

@@ -56,8 +56,8 @@ type Options struct {
 	// printed to Inspect.
 	Retain  bool
 	Inspect io.Writer
-	// Order is scenarios.OrderSequential (the default) or
-	// scenarios.OrderInterleaved; see Run.
+	// Order is scenarios.OrderInterleaved or scenarios.OrderSequential,
+	// which empty means too; see Run. (Scenarios default to interleaved.)
 	Order string
 	// ReuseClusters hands a case's cluster to a later case of the same
 	// layout, where the cluster can take it (clusters.Reusable) and its

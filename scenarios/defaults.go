@@ -22,7 +22,7 @@ const (
 	DefaultProbeRequests  = 100
 	DefaultMode           = ModeL4
 	DefaultProxy          = ProxyOn
-	DefaultOrder          = OrderSequential
+	DefaultOrder          = OrderInterleaved
 	DefaultClusters       = ClustersFresh
 )
 

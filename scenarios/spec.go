@@ -43,7 +43,7 @@ type Spec struct {
 // RunOptions say how the runner runs the cases; they change no case.
 type RunOptions struct {
 	// Order is the order of the repetitions of a point's datapaths:
-	// OrderSequential or OrderInterleaved.
+	// OrderInterleaved (the default) or OrderSequential.
 	Order string `yaml:"order,omitempty"`
 	// Clusters is ClustersFresh (a cluster per case) or ClustersReuse.
 	Clusters string `yaml:"clusters,omitempty"`
