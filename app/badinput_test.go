@@ -33,6 +33,8 @@ func TestBadInput(t *testing.T) {
 		{"more pods than addresses", []string{"run", write("pods.yaml", head+"topology:\n  nodes: 1\n  services: [300]\n  placements: [same-node]\n")}, "pods"},
 		{"unknown datapath flag", []string{"run", "quick", "--datapaths", "istio"}, "istio"},
 		{"rate flag", []string{"run", "quick", "--rate", "-5"}, "--rate"},
+		{"order flag", []string{"run", "quick", "--order", "random"}, `--order: unknown order "random"; use sequential or interleaved`},
+		{"run section", []string{"run", write("run.yaml", head+"run:\n  clusters: keep\n")}, "run.clusters"},
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},
