@@ -50,12 +50,12 @@ file is unusable or the runs have no case in common.`,
 			if !slices.Contains(compareFormats, format) {
 				return usagef("--format %q: want one of %s", format, strings.Join(compareFormats, ", "))
 			}
-			r, err := compareFiles(args[0], args[1])
+			r, dirs, err := compareFiles(args[0], args[1])
 			if err != nil {
 				return err
 			}
 			if htmlOut != "" {
-				if err := writeCompareHTML(htmlOut, r); err != nil {
+				if err := writeCompareHTML(htmlOut, r, dirs); err != nil {
 					return err
 				}
 			}
@@ -69,13 +69,15 @@ file is unusable or the runs have no case in common.`,
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", compareFormats[0], "output format: "+strings.Join(compareFormats, ", "))
-	cmd.Flags().StringVar(&htmlOut, "html", "", "also write a side-by-side HTML report of the two runs to this file")
+	cmd.Flags().StringVar(&htmlOut, "html", "", "also write an HTML comparison to this file: the table, the latency charts of both runs overlaid, and both reports side by side")
 	return cmd
 }
 
-// writeCompareHTML writes the side-by-side report to path, each run's own
-// report rendered into a scratch directory first.
-func writeCompareHTML(path string, r *compare.Report) error {
+// writeCompareHTML writes the comparison page to path: the latency charts
+// of both runs overlaid, drawn from dirs (the run directories, for the
+// samples files), and each run's own report, rendered into a scratch
+// directory first.
+func writeCompareHTML(path string, r *compare.Report, dirs [2]string) error {
 	var pages [2][]byte
 	for i, run := range []*results.Run{r.Base, r.Candidate} {
 		dir, err := os.MkdirTemp("", "meshbench-compare-")
@@ -93,25 +95,32 @@ func writeCompareHTML(path string, r *compare.Report) error {
 			return err
 		}
 	}
-	return writeFile("--html", path, func(w io.Writer) error { return r.WriteHTML(w, pages[0], pages[1]) })
+	overlays, err := report.Overlays(r.Base, r.Candidate, dirs[0], dirs[1])
+	if err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	return writeFile("--html", path, func(w io.Writer) error { return r.WriteHTML(w, pages[0], pages[1], overlays) })
 }
 
 // compareFiles reads and compares two runs; every failure is a usage
-// error naming the file, or saying that the runs share no case.
-func compareFiles(basePath, candPath string) (*compare.Report, error) {
-	base, _, err := readRun(basePath)
+// error naming the file, or saying that the runs share no case. It also
+// returns the runs' directories.
+func compareFiles(basePath, candPath string) (*compare.Report, [2]string, error) {
+	var dirs [2]string
+	base, baseDir, err := readRun(basePath)
 	if err != nil {
-		return nil, err
+		return nil, dirs, err
 	}
-	cand, _, err := readRun(candPath)
+	cand, candDir, err := readRun(candPath)
 	if err != nil {
-		return nil, err
+		return nil, dirs, err
 	}
+	dirs = [2]string{baseDir, candDir}
 	r, err := compare.Compare(base, cand)
 	if err != nil {
-		return nil, usagef("%s against %s: %w", basePath, candPath, err)
+		return nil, dirs, usagef("%s against %s: %w", basePath, candPath, err)
 	}
-	return r, nil
+	return r, dirs, nil
 }
 
 // runLimits are a run's scenario gate thresholds, parsed.

@@ -32,9 +32,8 @@ Defaults:
 
   ` + compare.DefaultLimits + `
 
-(hops=0.5: the node proxy now and then sends a message as two data
-segments, 8 → 8.04 hops; a real new hop adds at least one per request),
-then the scenario's gate: section (recorded in each run; the candidate's
+(hops=0: hops count data-carrying segments only, exact on a loaded
+machine too), then the scenario's gate: section (recorded in each run; the candidate's
 wins), then --max, each overriding the metrics it names. Metrics:
 ` + compare.MetricHelp() + `
 Hops and proxies per node are deterministic and gated as such. Latency
@@ -54,7 +53,7 @@ figure, failed for a regression, for CI systems to render.`,
 			if format != "text" && format != "json" {
 				return usagef("--format %q: want text or json", format)
 			}
-			r, err := compareFiles(args[0], args[1])
+			r, _, err := compareFiles(args[0], args[1])
 			if err != nil {
 				return err
 			}

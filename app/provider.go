@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,8 +34,8 @@ type providerFactory struct {
 // package: past it, commands see a clusters.Provider.
 var providers = []providerFactory{
 	{name: "netns", help: "namespaces on this host", newProvider: newNetns},
-	{name: "kube", help: "the cluster of --kubeconfig", flags: []string{"kubeconfig", "image-registry", "image-import"}, newProvider: newKube},
-	{name: "kind", help: "a kind cluster per case, in Docker or podman", flags: []string{"kind-image"}, newProvider: newKind},
+	{name: "kube", help: "the cluster of --kubeconfig", flags: []string{"kubeconfig", "image-registry", "image-import", "inject", "webhook-failure-policy"}, newProvider: newKube},
+	{name: "kind", help: "a kind cluster per case, in Docker or podman", flags: []string{"kind-image", "inject", "webhook-failure-policy"}, newProvider: newKind},
 }
 
 func newNetns(*providerOptions) (clusters.Provider, error) {
@@ -45,7 +46,10 @@ func newNetns(*providerOptions) (clusters.Provider, error) {
 
 func newKube(o *providerOptions) (clusters.Provider, error) {
 	quietKlog()
-	opts := kube.Options{Kubeconfig: o.kubeconfig, Registry: o.imageRegistry}
+	if err := kube.CheckInjectOptions(o.inject, o.webhookPolicy); err != nil {
+		return nil, err
+	}
+	opts := kube.Options{Kubeconfig: o.kubeconfig, Registry: o.imageRegistry, Inject: o.inject, FailurePolicy: o.webhookPolicy}
 	if o.imageImport != "" {
 		imp, err := kube.ImportCommand(strings.Fields(o.imageImport))
 		if err != nil {
@@ -62,7 +66,10 @@ func newKube(o *providerOptions) (clusters.Provider, error) {
 
 func newKind(o *providerOptions) (clusters.Provider, error) {
 	quietKlog()
-	return kind.New(kind.Options{NodeImage: o.kindImage}), nil
+	if err := kube.CheckInjectOptions(o.inject, o.webhookPolicy); err != nil {
+		return nil, err
+	}
+	return kind.New(kind.Options{NodeImage: o.kindImage, Inject: o.inject, FailurePolicy: o.webhookPolicy}), nil
 }
 
 // providerOptions choose and configure the cluster provider.
@@ -72,6 +79,8 @@ type providerOptions struct {
 	imageRegistry string
 	imageImport   string
 	kindImage     string
+	inject        string
+	webhookPolicy string
 	// cmd is the command that has the flags above; nil for one that has
 	// none.
 	cmd *cobra.Command
@@ -96,6 +105,9 @@ func (o *providerOptions) addFlags(cmd *cobra.Command, images bool) {
 			"with --provider kube: command that imports the image archive on a node, "+kube.NodePlaceholder+" and "+kube.ArchivePlaceholder+
 				" replaced, e.g. 'ctr --address /run/{node}/containerd.sock -n k8s.io images import {archive}'")
 		f.StringVar(&o.kindImage, "kind-image", "", "with --provider kind: the kind node image (default "+kind.DefaultNodeImage+")")
+		f.StringVar(&o.inject, "inject", "", "with --provider kube or kind: how sidecars get into pods: "+
+			kube.InjectWebhook+" (the default: a mutating admission webhook meshbench serves during the run, as a mesh's injector) or "+kube.InjectDirect+" (written into the pods meshbench creates)")
+		f.StringVar(&o.webhookPolicy, "webhook-failure-policy", "", "with --provider kube or kind and --inject webhook: the webhook's failurePolicy, Fail (the default) or Ignore")
 	}
 }
 
@@ -113,19 +125,43 @@ func (o *providerOptions) factory() (providerFactory, error) {
 	if chosen == nil {
 		return providerFactory{}, usagef("--provider %q: choose %s", o.name, orList(names))
 	}
+	// Flags go in groups by the providers that take them; a group set for
+	// a provider outside it is named whole.
+	type group struct {
+		flags, providers []string
+	}
+	var groups []group
 	for _, p := range providers {
-		if p.name == chosen.name || !o.anySet(p.flags) {
+		for _, f := range p.flags {
+			var takers []string
+			for _, q := range providers {
+				if slices.Contains(q.flags, f) {
+					takers = append(takers, q.name)
+				}
+			}
+			i := slices.IndexFunc(groups, func(g group) bool { return slices.Equal(g.providers, takers) })
+			if i < 0 {
+				groups = append(groups, group{providers: takers})
+				i = len(groups) - 1
+			}
+			if !slices.Contains(groups[i].flags, f) {
+				groups[i].flags = append(groups[i].flags, f)
+			}
+		}
+	}
+	for _, g := range groups {
+		if slices.Contains(g.providers, chosen.name) || !o.anySet(g.flags) {
 			continue
 		}
-		flags := make([]string, len(p.flags))
-		for i, f := range p.flags {
+		flags := make([]string, len(g.flags))
+		for i, f := range g.flags {
 			flags[i] = "--" + f
 		}
 		verb := "apply"
 		if len(flags) == 1 {
 			verb = "applies"
 		}
-		return providerFactory{}, usagef("%s %s to --provider %s only", andList(flags), verb, p.name)
+		return providerFactory{}, usagef("%s %s to --provider %s only", andList(flags), verb, orList(g.providers))
 	}
 	return *chosen, nil
 }

@@ -54,6 +54,12 @@ func TestProviderChoice(t *testing.T) {
 			"--kubeconfig, --image-registry and --image-import apply to --provider kube only"},
 		{"kind flag with kube", []string{"run", "quick", "--provider", "kube", "--kind-image", "kindest/node:v1.32.0"},
 			"--kind-image applies to --provider kind only"},
+		{"kube and kind flag with netns", []string{"run", "quick", "--inject", "direct"},
+			"--inject and --webhook-failure-policy apply to --provider kube or kind only"},
+		{"unknown injection", []string{"run", "quick", "--provider", "kind", "--inject", "sidecar"},
+			`--inject "sidecar": want webhook or direct`},
+		{"unknown failure policy", []string{"run", "quick", "--provider", "kube", "--webhook-failure-policy", "never"},
+			`--webhook-failure-policy "never": want Fail or Ignore`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ var errNoProbe = errors.New("packet-path probe unavailable")
 // stack traversals per request, then traces the ordered path of one more
 // request.
 func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, error) {
-	probes, err := startProbes(ctx, r.opts.Agents, cr.cluster)
+	probes, err := startProbes(ctx, r.opts.Agents, cr.cluster, cr.dp)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +99,7 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 		NetfilterHits:   per(after.NetfilterHits - before.NetfilterHits),
 		Redirects:       per(after.Redirects - before.Redirects),
 		Trace:           renderTrace(steps),
+		Steps:           pathSteps(steps),
 	}, nil
 }
 
@@ -106,22 +107,24 @@ func (r *Runner) probePath(ctx context.Context, cr *caseRun) (*results.Path, err
 type probes []ProbeAgent
 
 // startProbes starts a path probe agent on every node, each watching its
-// node's namespace and its pods', the first node's also the fabric, and
-// counting only traffic between the run's addresses, and attaches them, all
+// node's namespace and its pods', the first node's also the fabric,
+// counting only traffic between the run's addresses and naming the events
+// of the node's applications and datapath processes, and attaches them, all
 // nodes at once. It fails with errNoProbe when the provider gives no
 // namespace paths or a node's kernel cannot run the probe.
-func startProbes(ctx context.Context, agents Agents, c clusters.Cluster) (probes, error) {
+func startProbes(ctx context.Context, agents Agents, c clusters.Cluster, dp datapaths.Datapath) (probes, error) {
 	topo := c.Topology()
 	watch, err := probeNamespaces(topo)
 	if err != nil {
 		return nil, err
 	}
 	allow := probeAddresses(topo)
+	procs := probeProcesses(topo, dp)
 	ps := make(probes, len(topo.Nodes))
 	var g errgroup.Group
 	for i, n := range topo.Nodes {
 		g.Go(func() error {
-			a, err := agents.StartProbe(ctx, c, n.Name, pathprobe.Options{Namespaces: watch[i], Allow: allow})
+			a, err := agents.StartProbe(ctx, c, n.Name, pathprobe.Options{Namespaces: watch[i], Allow: allow, Processes: procs[i]})
 			if err != nil {
 				return err
 			}
@@ -173,6 +176,28 @@ func probeNamespaces(t *clusters.Topology) ([][]pathprobe.Namespace, error) {
 		}
 	}
 	return out, nil
+}
+
+// probeProcesses lists the process groups the probe agent of each node of
+// t names in traces, in the order of t.Nodes: every pod's workload, and
+// each of the datapath's components (sidecars, node proxies) on the node.
+func probeProcesses(t *clusters.Topology, dp datapaths.Datapath) [][]pathprobe.Process {
+	out := make([][]pathprobe.Process, len(t.Nodes))
+	index := make(map[string]int, len(t.Nodes))
+	for i, n := range t.Nodes {
+		index[n.Name] = i
+		for _, p := range t.PodsOn(n.Name) {
+			out[i] = append(out[i], pathprobe.Process{Name: results.AppActor, Cgroup: p.ContainerCgroup(AppContainer)})
+		}
+	}
+	if costed, ok := dp.(datapaths.Costed); ok {
+		for _, comp := range costed.Components() {
+			if i, ok := index[comp.Node]; ok {
+				out[i] = append(out[i], pathprobe.Process{Name: comp.Name, Cgroup: comp.Cgroup})
+			}
+		}
+	}
+	return out
 }
 
 // probeAddresses lists the IPv4 prefixes of the run's traffic, which is all
@@ -293,7 +318,7 @@ func pathCounters(ctx context.Context, dp datapaths.Datapath) (datapaths.PathCou
 }
 
 // renderTrace turns the steps of one request into lines such as
-// "pod client-0 eth0 transmit 140B", collapsing nothing.
+// "pod client-0 eth0 transmit 140B app", collapsing nothing.
 func renderTrace(steps []pathprobe.Step) []string {
 	out := make([]string, 0, len(steps))
 	for _, s := range steps {
@@ -301,7 +326,16 @@ func renderTrace(steps []pathprobe.Step) []string {
 		if dev == "" {
 			dev = "-"
 		}
-		out = append(out, fmt.Sprintf("%-22s %-8s %-12s %dB", s.Namespace, dev, s.Type, s.Len))
+		out = append(out, fmt.Sprintf("%-22s %-8s %-12s %6dB %s", s.Namespace, dev, s.Type, s.Len, s.Actor))
+	}
+	return out
+}
+
+// pathSteps records the steps of one request.
+func pathSteps(steps []pathprobe.Step) []results.PathStep {
+	out := make([]results.PathStep, 0, len(steps))
+	for _, s := range steps {
+		out = append(out, results.PathStep{Namespace: s.Namespace, Device: s.Device, Event: s.Type.String(), Bytes: s.Len, Actor: s.Actor})
 	}
 	return out
 }

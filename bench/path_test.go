@@ -9,6 +9,8 @@ import (
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/results"
 )
 
 func TestProbeNamespaces(t *testing.T) {
@@ -85,14 +87,47 @@ func TestProbeAddresses(t *testing.T) {
 
 func TestRenderTrace(t *testing.T) {
 	steps := []pathprobe.Step{
-		{Namespace: "pod client-0", Device: "eth0", Event: pathprobe.Event{Type: pathprobe.Transmit, Len: 177}},
-		{Namespace: "pod client-0", Event: pathprobe.Event{Type: pathprobe.SocketSend, Len: 111}},
+		{Namespace: "pod client-0", Device: "eth0", Event: pathprobe.Event{Type: pathprobe.Transmit, Len: 177}, Actor: "sidecar"},
+		{Namespace: "pod client-0", Event: pathprobe.Event{Type: pathprobe.SocketSend, Len: 111}, Actor: "app"},
+		{Namespace: "node n0", Device: "veth1", Event: pathprobe.Event{Type: pathprobe.Receive, Len: 163}, Actor: pathprobe.KernelActor},
 	}
 	want := []string{
-		"pod client-0           eth0     transmit     177B",
-		"pod client-0           -        socket_send  111B",
+		"pod client-0           eth0     transmit        177B sidecar",
+		"pod client-0           -        socket_send     111B app",
+		"node n0                veth1    receive         163B kernel",
 	}
 	if diff := cmp.Diff(want, renderTrace(steps)); diff != "" {
 		t.Errorf("renderTrace (-want +got):\n%s", diff)
+	}
+	wantSteps := []results.PathStep{
+		{Namespace: "pod client-0", Device: "eth0", Event: "transmit", Bytes: 177, Actor: "sidecar"},
+		{Namespace: "pod client-0", Event: "socket_send", Bytes: 111, Actor: "app"},
+		{Namespace: "node n0", Device: "veth1", Event: "receive", Bytes: 163, Actor: results.KernelActor},
+	}
+	if diff := cmp.Diff(wantSteps, pathSteps(steps)); diff != "" {
+		t.Errorf("pathSteps (-want +got):\n%s", diff)
+	}
+}
+
+// Every pod's workload is named app and every datapath component by its
+// name, each on the probe agent of its node.
+func TestProbeProcesses(t *testing.T) {
+	topo := &clusters.Topology{
+		Nodes: []clusters.Node{{Name: "n0", Cgroup: "mb/n0"}, {Name: "n1", Cgroup: "mb/n1"}},
+		Pods: []clusters.Pod{
+			{Name: "client-0", Node: "n0", Cgroup: "mb/n0/client-0"},
+			{Name: "svc-000-0", Node: "n1", Cgroup: "mb/n1/svc-000-0"},
+		},
+	}
+	dp := costedDatapath{components: []datapaths.Component{
+		{Name: "sidecar", Node: "n0", Cgroup: "mb/n0/client-0/sidecar"},
+		{Name: "nodeproxy", Node: "n1", Cgroup: "mb/n1/nodeproxy"},
+	}}
+	want := [][]pathprobe.Process{
+		{{Name: "app", Cgroup: "mb/n0/client-0/" + AppContainer}, {Name: "sidecar", Cgroup: "mb/n0/client-0/sidecar"}},
+		{{Name: "app", Cgroup: "mb/n1/svc-000-0/" + AppContainer}, {Name: "nodeproxy", Cgroup: "mb/n1/nodeproxy"}},
+	}
+	if diff := cmp.Diff(want, probeProcesses(topo, dp)); diff != "" {
+		t.Errorf("probeProcesses (-want +got):\n%s", diff)
 	}
 }

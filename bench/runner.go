@@ -431,7 +431,7 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	st := r.opts.Status
 	if cr.c.Options.Mode == scenarios.ModeL7 && !scenarios.HTTPAware(protocol(cr.c)) {
 		// Expand runs such a case at l4; the l7 proxy would fail it.
-		return fmt.Errorf("mode l7 parses http1 only, not %s: run the case at l4", cr.c.Protocol)
+		return fmt.Errorf("mode l7 parses HTTP only, not %s: run the case at l4", cr.c.Protocol)
 	}
 	spec, err := clusterSpec(r.opts.RunID, cr.index, cr.c)
 	if err != nil {

@@ -169,8 +169,8 @@ func TestProtocolsMatchAgents(t *testing.T) {
 
 // TestProtocolsThroughDatapaths runs every protocol through none, through
 // sidecars asked for l7 with mTLS and through ebpf's node proxies: every
-// request succeeds, the case records its protocol, and the sidecar ran at
-// l4 for every protocol but http1 and says so.
+// request succeeds, the case records its protocol, and the sidecar ran
+// http1, h2c and grpc at l7 and tcp-rr and tcp-crr at l4, saying so.
 func TestProtocolsThroughDatapaths(t *testing.T) {
 	l7mtls := scenarios.DatapathOptions{Mode: scenarios.ModeL7, MTLS: true}
 	var cases []scenarios.Case

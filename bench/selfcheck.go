@@ -418,7 +418,7 @@ func (r *Runner) measureOnce(ctx context.Context, cr *caseRun, rate float64, d t
 
 // withProbe runs fn with the packet-path probe attached to the cluster.
 func (r *Runner) withProbe(ctx context.Context, cr *caseRun, fn func() (results.Repetition, error)) (results.Repetition, error) {
-	probes, err := startProbes(ctx, r.opts.Agents, cr.cluster)
+	probes, err := startProbes(ctx, r.opts.Agents, cr.cluster, cr.dp)
 	if err != nil {
 		return results.Repetition{}, err
 	}

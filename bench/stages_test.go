@@ -544,9 +544,9 @@ func TestStageTCPCRRNeedsAConnectionPerExchange(t *testing.T) {
 func TestStageL7NeedsHTTP1(t *testing.T) {
 	f := newFakes()
 	c := stageCase("a")
-	c.Protocol, c.Options.Mode = scenarios.GRPC, scenarios.ModeL7
+	c.Protocol, c.Options.Mode = scenarios.TCPRR, scenarios.ModeL7
 	out, err := New(f.options()).Run(t.Context(), []scenarios.Case{c})
-	if len(out) != 1 || out[0].Error != "mode l7 parses http1 only, not grpc: run the case at l4" || len(f.clusters) != 0 {
+	if len(out) != 1 || out[0].Error != "mode l7 parses HTTP only, not tcp-rr: run the case at l4" || len(f.clusters) != 0 {
 		t.Errorf("Run = %+v, %v, %d clusters; want the case failed before a cluster was created", out, err, len(f.clusters))
 	}
 }

@@ -21,5 +21,5 @@
 // machine's own headers.
 package bpf
 
-//go:generate go tool bpf2go -cc clang-14 -target bpfel -go-package pathprobe -output-dir pathprobe -type event -type event_type probe pathprobe.c -- -O2 -g -Wall -Werror -nostdinc -I./headers
+//go:generate go tool bpf2go -cc clang-14 -target bpfel -go-package pathprobe -output-dir pathprobe -type event -type event_type -type event_context probe pathprobe.c -- -O2 -g -Wall -Werror -nostdinc -I./headers
 //go:generate go tool bpf2go -cc clang-14 -target bpfel -go-package redirect -output-dir redirect redirect redirect.c -- -O2 -g -Wall -Werror -nostdinc -I./headers

@@ -20,6 +20,13 @@
 // receiver's ACK rides on its response or leaves on its own when the
 // delayed-ACK timer fires first depends on scheduling, so only the
 // data-carrying count is the same from run to run.
+//
+// A traced event also says who caused it (see event_context): the task it
+// ran in, by thread group, name and cgroup, when the kernel did the work on
+// a task's behalf (a send's transmit, a socket call), and no task when it
+// ran in a softirq (softirq_entry to softirq_exit on its CPU, whichever task
+// the softirq interrupted) or in a kernel thread (threaded NAPI): receives
+// and forwarding happen there, for no process in particular.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -57,6 +64,16 @@ struct count_key {
 	enum event_type event;
 };
 
+// Where an event ran, and so whether its task is the one that caused it.
+enum event_context {
+	CONTEXT_TASK = 1,    // a task's own work: a syscall and what it ran down to
+	CONTEXT_SOFTIRQ = 2, // a softirq, on behalf of no task in particular
+	CONTEXT_KTHREAD = 3, // a kernel thread (ksoftirqd outside softirq, threaded NAPI)
+};
+
+#define TASK_COMM_LEN 16
+#define PF_KTHREAD 0x00200000
+
 struct event {
 	__u64 time_ns;
 	__u64 netns;
@@ -64,6 +81,12 @@ struct event {
 	enum event_type type;
 	__u32 len;
 	__u32 cpu;
+	enum event_context context;
+	// The task's thread group (process) id, cgroup v2 id and name, for
+	// CONTEXT_TASK only; zero otherwise.
+	__u32 pid;
+	__u64 cgroup;
+	char comm[TASK_COMM_LEN];
 };
 
 // Written by user space before attaching: the inode of every watched
@@ -148,6 +171,15 @@ struct {
 	__type(key, __u64);
 	__type(value, struct splice_read);
 } splices SEC(".maps");
+
+// Whether each CPU is running a softirq: set by softirq_entry, cleared by
+// softirq_exit. Softirqs do not nest on a CPU.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} in_softirq SEC(".maps");
 
 // Emits BTF for struct event, which no map declares, so bpf2go can generate
 // its Go type. No program uses it, so its section is never loaded.
@@ -330,7 +362,45 @@ static __always_inline void record(__u64 netns, __u32 ifindex, enum event_type t
 	e->type = type;
 	e->len = len;
 	e->cpu = bpf_get_smp_processor_id();
+	e->context = CONTEXT_TASK;
+	e->pid = 0;
+	e->cgroup = 0;
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
+	__u32 zero = 0;
+	__u32 *softirq = bpf_map_lookup_elem(&in_softirq, &zero);
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (softirq && *softirq)
+		e->context = CONTEXT_SOFTIRQ;
+	else if (task->flags & PF_KTHREAD)
+		e->context = CONTEXT_KTHREAD;
+	if (e->context == CONTEXT_TASK) {
+		e->pid = bpf_get_current_pid_tgid() >> 32;
+		e->cgroup = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	}
 	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void set_softirq(__u32 on)
+{
+	__u32 zero = 0;
+	__u32 *softirq = bpf_map_lookup_elem(&in_softirq, &zero);
+	if (softirq)
+		*softirq = on;
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(on_softirq_entry, unsigned int vec_nr)
+{
+	set_softirq(1);
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(on_softirq_exit, unsigned int vec_nr)
+{
+	set_softirq(0);
+	return 0;
 }
 
 // Only IPv4 packets count. meshbench clusters are IPv4; ARP, and the IPv6

@@ -27,9 +27,11 @@ func Roles() agent.Roles {
 		ebpf.Role:      ebpf.NodeAgent,
 		costagent.Role: costagent.Run,
 		pathprobe.Role: pathprobe.NodeAgent,
-		// The kube provider's: every container's idle process and the
-		// node agent that finds the pods on a node.
-		kubenode.PauseRole:   kubenode.Pause,
-		kubenode.InspectRole: kubenode.Inspect,
+		// The kube provider's: every container's idle process, the node
+		// agent that finds the pods on a node, and the sidecar injector
+		// (a mutating admission webhook).
+		kubenode.PauseRole:    kubenode.Pause,
+		kubenode.InspectRole:  kubenode.Inspect,
+		kubenode.InjectorRole: kubenode.Injector,
 	}
 }

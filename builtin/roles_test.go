@@ -23,6 +23,7 @@ func TestRolesCoverOptions(t *testing.T) {
 		pathprobe.Options{}.Args(),
 		kubenode.PauseOptions{}.Args(),
 		kubenode.InspectOptions{}.Args(),
+		kubenode.InjectorOptions{}.Args(),
 	} {
 		if len(args) < 2 || args[0] != "agent" {
 			t.Errorf("Args() = %q, want \"agent\" and a role first", args)

@@ -91,6 +91,9 @@ type ServiceSpec struct {
 	PodNodes []int
 	// Role is a free-form label ("client", "server") the runner uses.
 	Role string
+	// PodLabels are more labels of the service's pods, by which an
+	// injector decides as a mesh's does (kube: meshbench.dev/inject).
+	PodLabels map[string]string
 }
 
 // Topology is the live cluster as data: names, addresses and where things are.

@@ -92,8 +92,11 @@ func (r Registry) New(name string, opts scenarios.DatapathOptions) (Datapath, er
 }
 
 // Component is one group of the datapath's own processes on a node, for
-// per-node cost accounting.
+// per-node cost accounting and to name its events in packet-path traces.
 type Component struct {
+	// Name says what the processes are, the same for every node or pod:
+	// their container's name ("sidecar", "nodeproxy").
+	Name string
 	Node string
 	// Cgroup holds the processes (v2 path relative to the cgroup2 mount).
 	Cgroup string

@@ -209,10 +209,44 @@ type Path struct {
 	Receives       float64 `json:"receives"`
 	// AcksPerRequest are the device transmits and receives of TCP
 	// segments without payload.
-	AcksPerRequest  float64  `json:"acks_per_request"`
-	SocketCrossings float64  `json:"socket_crossings"`
-	RouteLookups    float64  `json:"route_lookups"`
-	NetfilterHits   float64  `json:"netfilter_hits"`
-	Redirects       float64  `json:"redirects"`
-	Trace           []string `json:"trace,omitempty"`
+	AcksPerRequest  float64 `json:"acks_per_request"`
+	SocketCrossings float64 `json:"socket_crossings"`
+	RouteLookups    float64 `json:"route_lookups"`
+	NetfilterHits   float64 `json:"netfilter_hits"`
+	Redirects       float64 `json:"redirects"`
+	// Trace is the traced request as text, a line per event:
+	// "<namespace> <device> <event> <bytes>B <actor>" (without the actor
+	// in records written before Steps existed).
+	Trace []string `json:"trace,omitempty"`
+	// Steps are the events of Trace, with who caused each.
+	Steps []PathStep `json:"steps,omitempty"`
+}
+
+// The actors of PathStep that are not a datapath's process or another
+// task.
+const (
+	// AppActor is a pod's workload: its load agent or server.
+	AppActor = "app"
+	// KernelActor is the kernel doing work for no process in particular,
+	// in a softirq (receiving, forwarding) or a kernel thread.
+	KernelActor = "kernel"
+)
+
+// PathStep is one event of the traced request, in the order the kernel saw
+// them.
+type PathStep struct {
+	// Namespace is where it happened: "pod client-0", "node n1", "fabric".
+	Namespace string `json:"namespace"`
+	// Device is the device of a transmit or receive ("eth0"); empty for
+	// socket events on unbound sockets.
+	Device string `json:"device,omitempty"`
+	// Event is "transmit", "receive", "socket_send", "socket_recv",
+	// "route_lookup", "transmit_ack" or "receive_ack".
+	Event string `json:"event"`
+	Bytes uint32 `json:"bytes"`
+	// Actor is who caused it: a pod's workload ("app"), a datapath
+	// process by its container ("sidecar", "nodeproxy"), "kernel" for
+	// what the kernel did in a softirq or kernel thread on behalf of no
+	// process (receiving, forwarding), or "COMM[PID]" for another task.
+	Actor string `json:"actor"`
 }

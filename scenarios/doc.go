@@ -130,8 +130,9 @@
 //     closes after its response (netperf TCP_CRR); connections bounds the
 //     exchanges in flight.
 //
-// The l7 proxy parses HTTP/1.1 only: with mode l7, every other protocol runs
-// through the proxy at l4, and the case records the fallback.
+// The l7 proxy parses HTTP/1.1 and HTTP/2 (h2c and gRPC: each stream is a
+// request of its own, balanced and counted): with mode l7, tcp-rr and
+// tcp-crr run through the proxy at l4, and the case records the fallback.
 //
 // # Matrix
 //

@@ -105,7 +105,7 @@ load: {protocol: [http1, grpc, tcp-crr]}
 		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", HTTP1, ModeL4, false},
 		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", HTTP1, ModeL7, false},
 		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL4, false},
-		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL4, true},
+		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=grpc", GRPC, ModeL7, false},
 		{"none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=tcp-crr", TCPCRR, ModeL4, false},
 		{"sidecar/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/proto=tcp-crr", TCPCRR, ModeL4, true},
 	}

@@ -143,8 +143,11 @@ const (
 var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR}
 
 // HTTPAware reports whether the l7 proxy understands protocol: it parses
-// HTTP/1.1 only, so every other protocol runs through the proxy at l4.
-func HTTPAware(protocol string) bool { return protocol == HTTP1 }
+// HTTP/1.1 and HTTP/2 (h2c, and gRPC over it), so tcp-rr and tcp-crr run
+// through the proxy at l4.
+func HTTPAware(protocol string) bool {
+	return protocol == HTTP1 || protocol == H2C || protocol == GRPC
+}
 
 // Duration is a time.Duration written as "10s" in YAML.
 type Duration time.Duration

@@ -16,6 +16,8 @@
 //	             tcp:tcp_rcv_space_adjust,
 //	             raw_syscalls:sys_exit
 //	RouteLookup  fib:fib_table_lookup     an IPv4 route lookup resolved a nexthop
+//	             irq:softirq_entry,       (no event: which CPUs are in a softirq)
+//	             irq:softirq_exit
 //
 // Only IPv4 packets count: meshbench clusters are IPv4, and ARP and the IPv6
 // link-local chatter of fresh interfaces follow timers, not requests.
@@ -42,6 +44,16 @@
 // exit, with the tcp_rcv_space_adjust that tcp_read_sock calls for the
 // socket in between, count it as one SocketRecv. Writes by splice or
 // sendfile reach sock_sendmsg and are SocketSends anyway.
+//
+// A traced event also says who caused it ([Event].Context): a task, named
+// by its process id, cgroup and name, where the kernel did the work on its
+// behalf (a sendmsg and the transmits it ran down to, a socket read), or
+// nobody, where it ran in a softirq (between the softirq_entry and
+// softirq_exit tracepoints on its CPU, whichever task the softirq
+// interrupted: receiving and forwarding happen there) or in a kernel
+// thread. The node agent names tasks by the cgroups of the run's
+// processes it is given ([Options].Processes: a pod's app, a sidecar, a
+// node proxy) and softirq and kernel-thread work [KernelActor].
 //
 // Only watched network namespaces count. Given IPv4 prefixes (the run's pod,
 // service and node addresses), the probe also counts only the run's own

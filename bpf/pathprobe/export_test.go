@@ -6,4 +6,5 @@ var ProgramNames = []string{
 	probeProgOnNetDevXmit, probeProgOnNetifReceiveSkb, probeProgOnSockSendLength,
 	probeProgOnSockRecvLength, probeProgOnFibTableLookup,
 	probeProgOnSysEnter, probeProgOnTcpRcvSpaceAdjust, probeProgOnSysExit,
+	probeProgOnSoftirqEntry, probeProgOnSoftirqExit,
 }

@@ -14,6 +14,7 @@ func TestOptionsArgsRoundTrip(t *testing.T) {
 		{
 			Namespaces: []Namespace{{Name: "fabric", Path: "/run/netns/f"}, {Name: "pod client-0", Path: "/proc/7/ns/net", Loopback: true}},
 			Allow:      []netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("172.18.0.2/32")},
+			Processes:  []Process{{Name: "app", Cgroup: "/mb/pod-client-0/app"}, {Name: "nodeproxy", Cgroup: "/mb/n0/nodeproxy"}},
 		},
 	} {
 		args := o.Args()

@@ -79,6 +79,9 @@ func attachments(objs *objects) []attachment {
 		{"sys_enter", objs.OnSysEnter},
 		{"tcp_rcv_space_adjust", objs.OnTcpRcvSpaceAdjust},
 		{"sys_exit", objs.OnSysExit},
+		// Whether a traced event ran in a softirq: see event_context.
+		{"softirq_entry", objs.OnSoftirqEntry},
+		{"softirq_exit", objs.OnSoftirqExit},
 	}
 }
 
@@ -117,6 +120,40 @@ type Event struct {
 	// events, and 0 for route lookups.
 	Len uint32
 	CPU uint32
+	// Context is where the kernel did the work: for a task (Pid, Cgroup
+	// and Comm say which), or in a softirq or kernel thread, for none.
+	Context Context
+	// Pid is the task's thread group (process) id, Cgroup its cgroup v2
+	// id (the inode of its cgroup directory) and Comm its name; zero
+	// unless Context is TaskContext.
+	Pid    uint32 `json:",omitempty"`
+	Cgroup uint64 `json:",omitempty"`
+	Comm   string `json:",omitempty"`
+}
+
+// Context is where the kernel recorded an event.
+type Context uint32
+
+// The contexts of events. The kernel transmits a sender's packet, and
+// moves a socket call's bytes, in the sending task; it receives and
+// forwards packets in softirqs, which run on behalf of no task whichever
+// task they interrupted, or in kernel threads.
+const (
+	TaskContext    = Context(probeEventContextCONTEXT_TASK)
+	SoftirqContext = Context(probeEventContextCONTEXT_SOFTIRQ)
+	KthreadContext = Context(probeEventContextCONTEXT_KTHREAD)
+)
+
+func (c Context) String() string {
+	switch c {
+	case TaskContext:
+		return "task"
+	case SoftirqContext:
+		return "softirq"
+	case KthreadContext:
+		return "kthread"
+	}
+	return fmt.Sprintf("context(%d)", uint32(c))
 }
 
 // Probe is a loaded packet-path probe. It is not safe for concurrent use.
@@ -358,8 +395,24 @@ func (p *Probe) drain() ([]Event, error) {
 			Type:    EventType(raw.Type),
 			Len:     raw.Len,
 			CPU:     raw.Cpu,
+			Context: Context(raw.Context),
+			Pid:     raw.Pid,
+			Cgroup:  raw.Cgroup,
+			Comm:    comm(raw.Comm),
 		})
 	}
+}
+
+// comm is a task name as the kernel stores it, NUL-terminated.
+func comm(raw [16]int8) string {
+	b := make([]byte, 0, len(raw))
+	for _, c := range raw {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
 }
 
 // Close detaches the programs and frees the maps and programs.

@@ -4,12 +4,15 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/internal/bpftest"
+	"github.com/meshbench/meshbench/internal/hostfs"
 	"github.com/meshbench/meshbench/internal/testutil"
 )
 
@@ -238,6 +241,72 @@ func TestTraceOrderedPath(t *testing.T) {
 	}
 }
 
+// TestTraceContext checks who the trace says caused each event: socket
+// calls and the client's transmit are this test process's (its pid, cgroup
+// and name), receives ran in a softirq and name no task, although the
+// softirq ran while this process was sending.
+func TestTraceContext(t *testing.T) {
+	pr := newPair(t)
+	p := load(t, watch(pr.aIno, pr.bIno))
+	pr.dial(t)
+	pr.roundTrip(t)
+	if err := p.StartTrace(); err != nil {
+		t.Fatal(err)
+	}
+	pr.roundTrip(t)
+	events, err := p.StopTrace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := selfCgroup(t)
+	var sockets, receives int
+	for _, e := range events {
+		t.Logf("%-12s netns %d %-8s pid %d cgroup %d %q", e.Type, e.Netns, e.Context, e.Pid, e.Cgroup, e.Comm)
+		switch e.Type {
+		case pathprobe.SocketSend, pathprobe.SocketRecv:
+			sockets++
+			if e.Context != pathprobe.TaskContext || int(e.Pid) != os.Getpid() || e.Cgroup != self || e.Comm == "" {
+				t.Errorf("%s: context %s pid %d cgroup %d comm %q, want task, pid %d, cgroup %d and a name",
+					e.Type, e.Context, e.Pid, e.Cgroup, e.Comm, os.Getpid(), self)
+			}
+		case pathprobe.Receive:
+			receives++
+			if e.Context != pathprobe.SoftirqContext || e.Pid != 0 || e.Cgroup != 0 || e.Comm != "" {
+				t.Errorf("receive: context %s pid %d cgroup %d comm %q, want softirq and no task", e.Context, e.Pid, e.Cgroup, e.Comm)
+			}
+		}
+	}
+	if sockets == 0 || receives == 0 {
+		t.Errorf("trace has %d socket events and %d receives, want some of each", sockets, receives)
+	}
+}
+
+// selfCgroupPath returns this process's cgroup v2 path.
+func selfCgroupPath(tb testing.TB) string {
+	tb.Helper()
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v2, _ := hostfs.ParseProcCgroup(string(raw))
+	return v2
+}
+
+// selfCgroup returns the cgroup v2 id of this process's cgroup: the inode
+// of its directory.
+func selfCgroup(tb testing.TB) uint64 {
+	tb.Helper()
+	cg, err := hostfs.DetectCgroups()
+	if err != nil {
+		tb.Fatalf("find the cgroup2 mount: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(cg.Dir(selfCgroupPath(tb)), &st); err != nil {
+		tb.Fatal(err)
+	}
+	return st.Ino
+}
+
 func TestLoadArguments(t *testing.T) {
 	if _, err := pathprobe.Load(nil, nil); err == nil {
 		t.Error("Load without namespaces succeeded, want an error")
@@ -250,7 +319,7 @@ func TestLoadArguments(t *testing.T) {
 
 func TestTracepoints(t *testing.T) {
 	want := []string{"net_dev_xmit", "netif_receive_skb", "sock_send_length", "sock_recv_length", "fib_table_lookup",
-		"sys_enter", "tcp_rcv_space_adjust", "sys_exit"}
+		"sys_enter", "tcp_rcv_space_adjust", "sys_exit", "softirq_entry", "softirq_exit"}
 	got := pathprobe.Tracepoints()
 	if len(got) != len(want) {
 		t.Fatalf("Tracepoints() = %v, want %v", got, want)

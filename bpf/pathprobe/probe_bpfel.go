@@ -28,7 +28,19 @@ type probeEvent struct {
 	Type    probeEventType
 	Len     uint32
 	Cpu     uint32
+	Context probeEventContext
+	Pid     uint32
+	Cgroup  uint64
+	Comm    [16]int8
 }
+
+type probeEventContext uint32
+
+const (
+	probeEventContextCONTEXT_TASK    probeEventContext = 1
+	probeEventContextCONTEXT_SOFTIRQ probeEventContext = 2
+	probeEventContextCONTEXT_KTHREAD probeEventContext = 3
+)
 
 type probeEventType uint32
 
@@ -78,6 +90,7 @@ const (
 	probeMapAddressFilter        = "address_filter"
 	probeMapCounts               = "counts"
 	probeMapEvents               = "events"
+	probeMapInSoftirq            = "in_softirq"
 	probeMapNetnsFilter          = "netns_filter"
 	probeMapSpliceState          = "splice_state"
 	probeMapSplices              = "splices"
@@ -87,6 +100,8 @@ const (
 	probeProgOnNetifReceiveSkb   = "on_netif_receive_skb"
 	probeProgOnSockRecvLength    = "on_sock_recv_length"
 	probeProgOnSockSendLength    = "on_sock_send_length"
+	probeProgOnSoftirqEntry      = "on_softirq_entry"
+	probeProgOnSoftirqExit       = "on_softirq_exit"
 	probeProgOnSysEnter          = "on_sys_enter"
 	probeProgOnSysExit           = "on_sys_exit"
 	probeProgOnTcpRcvSpaceAdjust = "on_tcp_rcv_space_adjust"
@@ -140,6 +155,8 @@ type probeProgramSpecs struct {
 	OnNetifReceiveSkb   *ebpf.ProgramSpec `ebpf:"on_netif_receive_skb"`
 	OnSockRecvLength    *ebpf.ProgramSpec `ebpf:"on_sock_recv_length"`
 	OnSockSendLength    *ebpf.ProgramSpec `ebpf:"on_sock_send_length"`
+	OnSoftirqEntry      *ebpf.ProgramSpec `ebpf:"on_softirq_entry"`
+	OnSoftirqExit       *ebpf.ProgramSpec `ebpf:"on_softirq_exit"`
 	OnSysEnter          *ebpf.ProgramSpec `ebpf:"on_sys_enter"`
 	OnSysExit           *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
 	OnTcpRcvSpaceAdjust *ebpf.ProgramSpec `ebpf:"on_tcp_rcv_space_adjust"`
@@ -152,6 +169,7 @@ type probeMapSpecs struct {
 	AddressFilter *ebpf.MapSpec `ebpf:"address_filter"`
 	Counts        *ebpf.MapSpec `ebpf:"counts"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	InSoftirq     *ebpf.MapSpec `ebpf:"in_softirq"`
 	NetnsFilter   *ebpf.MapSpec `ebpf:"netns_filter"`
 	SpliceState   *ebpf.MapSpec `ebpf:"splice_state"`
 	Splices       *ebpf.MapSpec `ebpf:"splices"`
@@ -188,6 +206,7 @@ type probeMaps struct {
 	AddressFilter *ebpf.Map `ebpf:"address_filter"`
 	Counts        *ebpf.Map `ebpf:"counts"`
 	Events        *ebpf.Map `ebpf:"events"`
+	InSoftirq     *ebpf.Map `ebpf:"in_softirq"`
 	NetnsFilter   *ebpf.Map `ebpf:"netns_filter"`
 	SpliceState   *ebpf.Map `ebpf:"splice_state"`
 	Splices       *ebpf.Map `ebpf:"splices"`
@@ -199,6 +218,7 @@ func (m *probeMaps) Close() error {
 		m.AddressFilter,
 		m.Counts,
 		m.Events,
+		m.InSoftirq,
 		m.NetnsFilter,
 		m.SpliceState,
 		m.Splices,
@@ -222,6 +242,8 @@ type probePrograms struct {
 	OnNetifReceiveSkb   *ebpf.Program `ebpf:"on_netif_receive_skb"`
 	OnSockRecvLength    *ebpf.Program `ebpf:"on_sock_recv_length"`
 	OnSockSendLength    *ebpf.Program `ebpf:"on_sock_send_length"`
+	OnSoftirqEntry      *ebpf.Program `ebpf:"on_softirq_entry"`
+	OnSoftirqExit       *ebpf.Program `ebpf:"on_softirq_exit"`
 	OnSysEnter          *ebpf.Program `ebpf:"on_sys_enter"`
 	OnSysExit           *ebpf.Program `ebpf:"on_sys_exit"`
 	OnTcpRcvSpaceAdjust *ebpf.Program `ebpf:"on_tcp_rcv_space_adjust"`
@@ -234,6 +256,8 @@ func (p *probePrograms) Close() error {
 		p.OnNetifReceiveSkb,
 		p.OnSockRecvLength,
 		p.OnSockSendLength,
+		p.OnSoftirqEntry,
+		p.OnSoftirqExit,
 		p.OnSysEnter,
 		p.OnSysExit,
 		p.OnTcpRcvSpaceAdjust,

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -17,14 +19,16 @@ import (
 
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/hostfs"
 )
 
 // Role is the node agent that runs the probe on one node:
 // `meshbench agent pathprobe -netns NAME=PATH ... -loopback-netns NAME=PATH ...
-// -allow PREFIX ...` (Options) watches the named network namespaces (paths
-// as seen on the node), counting only traffic between addresses in the
-// -allow prefixes if any, and in -loopback-netns namespaces between
-// loopback addresses too (see [Load]). It answers the calls of [Client], so
+// -allow PREFIX ... -process NAME=CGROUP ...` (Options) watches the named
+// network namespaces (paths as seen on the node), counting only traffic
+// between addresses in the -allow prefixes if any, and in -loopback-netns
+// namespaces between loopback addresses too (see [Load]); traces name the
+// events of tasks in each -process cgroup after it. It answers the calls of [Client], so
 // that the runner, possibly on another machine, touches no namespace and
 // no BPF object. The probe's objects are freed when the agent exits.
 const Role = "pathprobe"
@@ -47,12 +51,23 @@ type Namespace struct {
 	Loopback bool
 }
 
-// Options are the role's flags: the namespaces it watches, and the
-// prefixes between whose addresses it counts (everything when there are
-// none).
+// Process is a group of the run's processes on the node, which names the
+// events its tasks cause in traces.
+type Process struct {
+	// Name labels the events ("app", "sidecar", "nodeproxy").
+	Name string
+	// Cgroup holds the processes (v2 path relative to the node's cgroup2
+	// mount, as in clusters.Pod.Cgroup).
+	Cgroup string
+}
+
+// Options are the role's flags: the namespaces it watches, the prefixes
+// between whose addresses it counts (everything when there are none), and
+// the processes whose events traces name.
 type Options struct {
 	Namespaces []Namespace
 	Allow      []netip.Prefix
+	Processes  []Process
 }
 
 // Args renders the arguments of the meshbench executable that run a probe
@@ -68,6 +83,9 @@ func (o Options) Args() []string {
 	}
 	for _, p := range o.Allow {
 		args = append(args, "-allow", p.String())
+	}
+	for _, p := range o.Processes {
+		args = append(args, "-process", p.Name+"="+p.Cgroup)
 	}
 	return args
 }
@@ -129,8 +147,8 @@ type Count struct {
 	N uint64
 }
 
-// Step is one event of Client.StopTrace with the names of its namespace and
-// device, resolved on the node.
+// Step is one event of Client.StopTrace with the names of its namespace,
+// device and actor, resolved on the node.
 type Step struct {
 	Event
 	// Namespace is the watched namespace's name, or "netns INODE".
@@ -138,6 +156,26 @@ type Step struct {
 	// Device is the device's name, "ifINDEX" if it is gone, and empty for
 	// events without a device.
 	Device string `json:",omitempty"`
+	// Actor is who caused the event: the name of the Process whose cgroup
+	// the task was in, "COMM[PID]" for a task of none, or KernelActor for
+	// an event of a softirq or kernel thread, which no process caused.
+	Actor string
+}
+
+// KernelActor is the actor of events the kernel handled for no process in
+// particular: in a softirq, whichever task it interrupted, or in a kernel
+// thread.
+const KernelActor = "kernel"
+
+// actor names who caused e, given the processes by cgroup id.
+func actor(e Event, processes map[uint64]string) string {
+	if e.Context != TaskContext {
+		return KernelActor
+	}
+	if name, ok := processes[e.Cgroup]; ok {
+		return name
+	}
+	return fmt.Sprintf("%s[%d]", e.Comm, e.Pid)
 }
 
 func parseOptions(args []string, stderr io.Writer) (Options, error) {
@@ -167,6 +205,14 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		o.Allow = append(o.Allow, p)
 		return nil
 	})
+	fs.Func("process", "name the traced events of tasks in the cgroup at PATH (v2, relative to the cgroup2 mount) NAME, as `NAME=PATH` (repeatable)", func(s string) error {
+		name, path, ok := strings.Cut(s, "=")
+		if !ok || name == "" || path == "" {
+			return errors.New("want NAME=PATH")
+		}
+		o.Processes = append(o.Processes, Process{Name: name, Cgroup: path})
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
@@ -190,6 +236,9 @@ func NodeAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	if a.processes, err = processCgroups(o.Processes); err != nil {
+		return err
+	}
 	err = agent.Serve(ctx, "", stdin, stdout, a.handlers()...)
 	return errors.Join(err, a.close())
 }
@@ -199,7 +248,33 @@ type nodeAgent struct {
 	// watched maps the inode of every watched namespace to it.
 	watched  map[uint64]Namespace
 	prefixes []netip.Prefix
-	probe    *Probe
+	// processes names the run's processes by the id of their cgroup.
+	processes map[uint64]string
+	probe     *Probe
+}
+
+// processCgroups maps the cgroup id of every process group to its name.
+func processCgroups(ps []Process) (map[uint64]string, error) {
+	out := make(map[uint64]string, len(ps))
+	if len(ps) == 0 {
+		return out, nil
+	}
+	cg, err := hostfs.DetectCgroups()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		rel := strings.TrimPrefix(p.Cgroup, "/")
+		if !filepath.IsLocal(rel) && rel != "" {
+			return nil, fmt.Errorf("process %s: cgroup %q is not a path under the cgroup2 mount", p.Name, p.Cgroup)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(cg.Dir(rel), &st); err != nil {
+			return nil, fmt.Errorf("process %s: stat cgroup %s: %w", p.Name, cg.Dir(rel), err)
+		}
+		out[st.Ino] = p.Name
+	}
+	return out, nil
 }
 
 func newNodeAgent(nss []Namespace, prefixes []netip.Prefix) (*nodeAgent, error) {
@@ -314,7 +389,7 @@ func (a *nodeAgent) label(events []Event) ([]Step, error) {
 	devices := map[uint64]map[uint32]string{}
 	steps := make([]Step, 0, len(events))
 	for _, e := range events {
-		s := Step{Event: e, Namespace: fmt.Sprintf("netns %d", e.Netns)}
+		s := Step{Event: e, Namespace: fmt.Sprintf("netns %d", e.Netns), Actor: actor(e, a.processes)}
 		ns, ok := a.watched[e.Netns]
 		if ok {
 			s.Namespace = ns.Name

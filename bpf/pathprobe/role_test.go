@@ -43,6 +43,9 @@ func TestRoleFlags(t *testing.T) {
 		{"IPv6 prefix", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-allow", "fd00::/8"}, "want an IPv4 prefix"},
 		{"no path", []string{pathprobe.Role, "-netns", "node n0"}, "want NAME=PATH"},
 		{"missing namespace", []string{pathprobe.Role, "-netns", "node n0=/nonexistent/ns"}, "stat network namespace /nonexistent/ns"},
+		{"missing process cgroup", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-process", "app=/nonexistent-meshbench-cgroup"}, "process app: stat cgroup"},
+		{"process outside cgroup2", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-process", "app=../x"}, "not a path under the cgroup2 mount"},
+		{"process without cgroup", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "-process", "app"}, "want NAME=PATH"},
 		{"stray argument", []string{pathprobe.Role, "-netns", "a=/proc/self/ns/net", "extra"}, "unexpected arguments"},
 	}
 	for _, tt := range tests {
@@ -72,7 +75,11 @@ func TestRole(t *testing.T) {
 	ctx := context.Background()
 	a, err := agentctl.Start(ctx, hostCluster{}, clusters.ProcSpec{
 		Name: "path probe",
-		Args: pathprobe.Options{Namespaces: []pathprobe.Namespace{{Name: "pod a", Path: pr.a.Path}, {Name: "pod b", Path: pr.b.Path}}}.Args(),
+		Args: pathprobe.Options{
+			Namespaces: []pathprobe.Namespace{{Name: "pod a", Path: pr.a.Path}, {Name: "pod b", Path: pr.b.Path}},
+			// This test's process makes the traffic on both ends.
+			Processes: []pathprobe.Process{{Name: "test", Cgroup: selfCgroupPath(t)}},
+		}.Args(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +140,7 @@ func TestRole(t *testing.T) {
 	steps, err := c.StopTrace(ctx)
 	must("stop trace", err)
 	for _, s := range steps {
-		t.Logf("%12v %-6s %-7s %-12s %dB", s.Time, s.Namespace, s.Device, s.Type, s.Len)
+		t.Logf("%12v %-6s %-7s %-12s %dB %s", s.Time, s.Namespace, s.Device, s.Type, s.Len, s.Actor)
 	}
 	if !slices.IsSortedFunc(steps, func(x, y pathprobe.Step) int { return cmp.Compare(x.Time, y.Time) }) {
 		t.Error("steps are not in time order")
@@ -141,6 +148,16 @@ func TestRole(t *testing.T) {
 	for _, s := range steps {
 		if s.Namespace != "pod a" && s.Namespace != "pod b" || s.Ifindex != 0 && strings.HasPrefix(s.Device, "if") {
 			t.Errorf("step %+v: want it labelled with a watched namespace and an existing device", s)
+		}
+		want := "test"
+		if s.Context != pathprobe.TaskContext {
+			want = pathprobe.KernelActor
+		}
+		if s.Type == pathprobe.Receive && s.Context != pathprobe.SoftirqContext {
+			t.Errorf("step %+v: a receive outside a softirq", s)
+		}
+		if s.Actor != want {
+			t.Errorf("step %s in %s (%s context): actor %q, want %q", s.Type, s.Namespace, s.Context, s.Actor, want)
 		}
 	}
 	want := []pathprobe.Step{

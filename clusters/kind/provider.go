@@ -51,6 +51,8 @@ func ClusterName(runID string) string { return ClusterPrefix + runID }
 type Options struct {
 	// NodeImage is the kind node image; empty means DefaultNodeImage.
 	NodeImage string
+	// Inject and FailurePolicy are the kube provider's (kube.Options).
+	Inject, FailurePolicy string
 }
 
 // Provider creates a kind cluster per Create and the case's cluster in it
@@ -59,6 +61,8 @@ type Options struct {
 // needs one.
 type Provider struct {
 	image string
+	// inject and policy are passed to the kube provider.
+	inject, policy string
 
 	mu   sync.Mutex
 	eng  engine
@@ -72,7 +76,7 @@ var (
 
 // New returns a provider; it looks at nothing (Check does).
 func New(opts Options) *Provider {
-	return &Provider{image: cmp.Or(opts.NodeImage, DefaultNodeImage)}
+	return &Provider{image: cmp.Or(opts.NodeImage, DefaultNodeImage), inject: opts.Inject, policy: opts.FailurePolicy}
 }
 
 // Check reports whether the host can create kind clusters: a Docker or
@@ -133,7 +137,8 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if err := p.createKind(ctx, c, spec.Nodes); err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name)})
+	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name),
+		Inject: p.inject, FailurePolicy: p.policy})
 	if err == nil {
 		err = waitWorkers(ctx, kp.Client(), spec.Nodes, workersTimeout)
 	}

@@ -30,8 +30,15 @@ var permissions = []authorizationv1.ResourceAttributes{
 // checkAccess asks the API server whether the kubeconfig's user may do
 // everything in permissions; what is missing is a configuration error.
 func checkAccess(ctx context.Context, client kubernetes.Interface) error {
+	return checkPermissions(ctx, client, permissions, "")
+}
+
+// checkPermissions asks the API server whether the kubeconfig's user may
+// do everything in perms; what is missing is a configuration error, whose
+// sentence names purpose when given.
+func checkPermissions(ctx context.Context, client kubernetes.Interface, perms []authorizationv1.ResourceAttributes, purpose string) error {
 	var denied []string
-	for _, attr := range permissions {
+	for _, attr := range perms {
 		review := &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attr},
 		}
@@ -44,8 +51,11 @@ func checkAccess(ctx context.Context, client kubernetes.Interface) error {
 		}
 	}
 	if len(denied) > 0 {
-		return configErrorf("the kubeconfig's user may not %s (RBAC): grant it these permissions or use a kubeconfig with more rights",
-			strings.Join(denied, ", "))
+		if purpose != "" {
+			purpose = " to " + purpose
+		}
+		return configErrorf("the kubeconfig's user may not %s (RBAC)%s: grant it these permissions or use a kubeconfig with more rights",
+			strings.Join(denied, ", "), purpose)
 	}
 	return nil
 }

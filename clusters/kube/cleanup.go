@@ -19,7 +19,8 @@ import (
 const deleteTimeout = 2 * time.Minute
 
 // Cleanup deletes the namespaces of the run runID, found by RunLabel, and
-// waits until they are gone: those of a run killed before its teardown, or
+// its sidecar injector's MutatingWebhookConfigurations, and waits until
+// the namespaces are gone: those of a run killed before its teardown, or
 // kept with --retain. A run gives each case's cluster the run's id
 // followed by the case index (clusters.ClusterOfRun), so those namespaces
 // go and no other run's. It returns a line for each namespace it deleted;
@@ -55,12 +56,19 @@ func (p *Provider) cleanup(ctx context.Context, runID string) ([]string, error) 
 		}
 	}
 	slices.Sort(names)
+	webhooks, err := deleteWebhooks(lctx, p.client, runID)
+	if err != nil {
+		return nil, fmt.Errorf("clean up run %q: %w", runID, err)
+	}
 	if err := deleteNamespaces(ctx, p.client, names); err != nil {
 		return nil, fmt.Errorf("clean up run %q: %w", runID, err)
 	}
-	lines := make([]string, len(names))
-	for i, name := range names {
-		lines[i] = "deleted namespace " + name
+	var lines []string
+	for _, name := range webhooks {
+		lines = append(lines, "deleted webhook configuration "+name)
+	}
+	for _, name := range names {
+		lines = append(lines, "deleted namespace "+name)
 	}
 	return lines, nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -22,6 +24,9 @@ type Cluster struct {
 	// gateways holds, per node, the pods' default gateways that locate
 	// found, for the node's pod range.
 	gateways map[string][]netip.Addr
+	// webhook names the run's MutatingWebhookConfiguration, once
+	// registered (InjectWebhook).
+	webhook string
 	// ctx carries the processes' exec streams; Delete cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -100,6 +105,13 @@ func (c *Cluster) Delete(ctx context.Context) error {
 		case <-p.done:
 		case <-ctx.Done():
 			return fmt.Errorf("delete cluster %s: wait for %s: %w", c.topo.Name, p.desc, ctx.Err())
+		}
+	}
+	if c.webhook != "" {
+		// Before the namespace: a webhook whose injector is gone would
+		// fail the creation of every pod it selects.
+		if err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, c.webhook, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete cluster %s: %w", c.topo.Name, apiError("delete webhook configuration "+c.webhook, err))
 		}
 	}
 	if err := deleteNamespaces(ctx, c.client, []string{c.topo.Name}); err != nil {

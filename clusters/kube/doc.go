@@ -13,6 +13,15 @@
 //     holds nothing but the static meshbench executable; the datapath's
 //     injection adds init containers (the sidecar's redirect rules, with
 //     NET_ADMIN) and idle containers (the sidecar proxy's);
+//   - with a datapath that adds pod containers and InjectWebhook (the
+//     default), the sidecar injector: a Secret (serving certificate and the
+//     containers to add), the pod and Service meshbench-injector running the
+//     kubenode injector role, and the cluster-scoped
+//     MutatingWebhookConfiguration meshbench-R-injector (labelled and owned
+//     by the namespace) that sends the creation of workload pods not
+//     labelled meshbench.dev/inject=false to it. The pods are created
+//     without the containers, and the webhook adds them, as a mesh's
+//     injector does; InjectDirect writes them into the pod objects;
 //   - the DaemonSet meshbench-node: on each of the run's nodes a
 //     privileged pod in the host's network and PID namespaces, with the
 //     node's root directory read-only at /host, whose containers ("agent"

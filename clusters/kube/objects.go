@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 
@@ -158,11 +159,16 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 			spec.Containers = append(spec.Containers, c)
 		}
 	}
+	labels := maps.Clone(s.PodLabels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, map[string]string{AppLabel: s.Name, RunLabel: runID, RoleLabel: s.Role})
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      podName(s, k),
 			Namespace: NamespaceName(runID),
-			Labels:    map[string]string{AppLabel: s.Name, RunLabel: runID, RoleLabel: s.Role},
+			Labels:    labels,
 		},
 		Spec: spec,
 	}

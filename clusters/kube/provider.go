@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +52,25 @@ type Options struct {
 	// ReadyTimeout bounds the wait for pods to run; zero means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Inject says how a datapath's pod containers get into the pods:
+	// InjectWebhook (the default) or InjectDirect.
+	Inject string
+	// FailurePolicy is the injector webhook's failurePolicy, "Fail" (the
+	// default) or "Ignore".
+	FailurePolicy string
+}
+
+// CheckInjectOptions checks the injection mode and the webhook's failure
+// policy, as the command line gives them; the errors wrap
+// clusters.ErrConfig.
+func CheckInjectOptions(mode, policy string) error {
+	if mode != "" && mode != InjectWebhook && mode != InjectDirect {
+		return configErrorf("--inject %q: want %s or %s", mode, InjectWebhook, InjectDirect)
+	}
+	if policy != "" && policy != string(admissionregistrationv1.Fail) && policy != string(admissionregistrationv1.Ignore) {
+		return configErrorf("--webhook-failure-policy %q: want %s or %s", policy, admissionregistrationv1.Fail, admissionregistrationv1.Ignore)
+	}
+	return nil
 }
 
 // Provider creates clusters in namespaces of an existing Kubernetes cluster.
@@ -98,6 +118,12 @@ func New(opts Options) (*Provider, error) {
 func newProvider(client kubernetes.Interface, exec execFunc, opts Options) *Provider {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.Inject == "" {
+		opts.Inject = InjectWebhook
+	}
+	if opts.FailurePolicy == "" {
+		opts.FailurePolicy = string(admissionregistrationv1.Fail)
 	}
 	return &Provider{client: client, exec: exec, opts: opts, imported: map[string]bool{}, locate: (*Cluster).locate}
 }
@@ -180,6 +206,12 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if err != nil {
 		return nil, err
 	}
+	webhook := p.opts.Inject == InjectWebhook && len(spec.Inject.PodContainers) > 0
+	if webhook {
+		if err := checkPermissions(ctx, p.client, webhookPermissions, "register the sidecar injector webhook (or use --inject direct)"); err != nil {
+			return nil, err
+		}
+	}
 	ns := NamespaceName(spec.RunID)
 	if _, err := p.client.CoreV1().Namespaces().Create(ctx, namespaceObject(spec.RunID), metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
@@ -199,7 +231,11 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	for i := range nodes {
 		c.topo.Nodes = append(c.topo.Nodes, topologyNode(&nodes[i]))
 	}
-	if err := c.build(ctx, spec, img, p.opts.ReadyTimeout, p.locate); err != nil {
+	var policy admissionregistrationv1.FailurePolicyType
+	if webhook {
+		policy = admissionregistrationv1.FailurePolicyType(p.opts.FailurePolicy)
+	}
+	if err := c.build(ctx, spec, img, p.opts.ReadyTimeout, policy, p.locate); err != nil {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 		defer cancel()
 		if derr := c.Delete(tctx); derr != nil {
@@ -213,11 +249,20 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 // build creates the services, the pods and the node agents, waits until
 // the pods run and the services have them as endpoints, and fills the
 // topology from what the cluster assigned (service IPs, pod IPs) and what
-// the node agents found on their nodes (namespaces, cgroups, veths).
+// the node agents found on their nodes (namespaces, cgroups, veths). With
+// a webhook policy, the injector webhook adds the datapath's pod
+// containers to the pods; without, the pod objects carry them.
 func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, timeout time.Duration,
-	locate func(*Cluster, context.Context, map[string]*corev1.Pod) error) error {
+	webhook admissionregistrationv1.FailurePolicyType, locate func(*Cluster, context.Context, map[string]*corev1.Pod) error) error {
 	core := c.client.CoreV1()
 	ns := c.topo.Name
+	inject := spec.Inject.PodContainers
+	if webhook != "" {
+		if err := c.startInjector(ctx, spec.RunID, img, inject, webhook, timeout); err != nil {
+			return err
+		}
+		inject = nil
+	}
 	placed := map[string]string{} // pod name -> node name
 	for _, s := range spec.Services {
 		svc, err := core.Services(ns).Create(ctx, serviceObject(spec.RunID, s), metav1.CreateOptions{})
@@ -231,9 +276,9 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 		ts := clusters.Service{Name: s.Name, Role: s.Role, VIP: vip, Port: s.Port, TargetPort: s.TargetPort}
 		for k, ni := range s.PodNodes {
 			node := c.topo.Nodes[ni].Name
-			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img, spec.Inject.PodContainers), metav1.CreateOptions{})
+			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img, inject), metav1.CreateOptions{})
 			if err != nil {
-				return apiError("create pod "+podName(s, k), err)
+				return webhookError(apiError("create pod "+podName(s, k), err))
 			}
 			placed[pod.Name] = node
 			ts.Pods = append(ts.Pods, pod.Name)
@@ -260,6 +305,11 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 	running, err := waitRunning(ctx, c.client, ns, placed, timeout)
 	if err != nil {
 		return err
+	}
+	if webhook != "" {
+		if err := checkInjected(running, spec.Inject.PodContainers); err != nil {
+			return err
+		}
 	}
 	want := map[string]int{}
 	for _, s := range spec.Services {

@@ -53,7 +53,7 @@ func (p *Proxy) serveRedirected(ctx context.Context, c *net.TCPConn, direct bool
 		return fmt.Errorf("connection to %s was not redirected: refusing to dial myself", local)
 	}
 	if p.cfg.Mode == L7 {
-		return p.serveHTTP(ctx, c, bufio.NewReader(c), dst, direct)
+		return p.serveL7(ctx, c, bufio.NewReader(c), dst, direct)
 	}
 	up, err := p.dial(ctx, p.routes.lookup(dst, direct))
 	if err != nil {
@@ -94,7 +94,7 @@ func (p *Proxy) serveTunnel(ctx context.Context, c *net.TCPConn) error {
 		if err := writeConnectReply(conn, 200); err != nil {
 			return fmt.Errorf("answer CONNECT: %w", err)
 		}
-		return p.serveHTTP(ctx, conn, br, dst, true)
+		return p.serveL7(ctx, conn, br, dst, true)
 	}
 	up, err := p.dial(ctx, p.routes.lookup(dst, true))
 	if err != nil {

@@ -37,7 +37,10 @@
 // fed by an sk_msg redirect need. L7 parses
 // HTTP/1.1 requests, balances each one over the service's endpoints, forwards
 // it over a keep-alive connection pool per upstream endpoint and streams the
-// response back.
+// response back. A connection that opens with the HTTP/2 client preface (h2c
+// with prior knowledge, as gRPC speaks it) is served as HTTP/2: every stream
+// is a request, balanced and counted alike, forwarded on HTTP/2 connections
+// the endpoint shares between streams, trailers included.
 //
 // # State
 //
@@ -57,7 +60,7 @@
 //	tunnels           tunnels accepted on the tunnel listener
 //	tunnels_dialed    tunnels opened to peer proxies
 //	upstream_conns    upstream connections opened (tunnels included)
-//	requests          HTTP requests received (l7 only)
+//	requests          HTTP requests received, HTTP/2 streams included (l7 only)
 //	bytes_up          bytes forwarded toward upstreams (l7: request heads as rewritten)
 //	bytes_down        bytes forwarded back toward clients (l7: response heads too)
 //	errors            connections or requests that failed
@@ -71,8 +74,9 @@
 //
 // and per upstream endpoint that saw traffic, UpstreamKey(addr, c) for c in
 // "conns", "requests" and "errors". In l4 mode bytes moved by splice are
-// counted in steps of up to 1 MiB per direction and connection, and fully
-// when the direction ends.
+// counted when their direction of the connection ends: counting as they
+// go would mean copying in fixed steps, which cuts a message at each
+// step's end into two segments.
 //
 // # Lifecycle
 //

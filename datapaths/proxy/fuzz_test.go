@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // FuzzDecodeServices feeds the service-table decoder arbitrary bytes,
@@ -71,6 +73,11 @@ func FuzzL7(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\nab"))
 	f.Add([]byte("GET / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"))
 	f.Add([]byte("\x00\xff garbage\r\n\r\n"))
+	// The HTTP/2 preface (served as h2c), alone, cut short, and followed by
+	// an empty SETTINGS frame and a HEADERS frame of garbage.
+	f.Add([]byte(http2.ClientPreface))
+	f.Add([]byte(http2.ClientPreface[:10]))
+	f.Add([]byte(http2.ClientPreface + "\x00\x00\x00\x04\x00\x00\x00\x00\x00" + "\x00\x00\x03\x01\x05\x00\x00\x00\x01abc"))
 	client := clientVia(f, entry, false)
 	f.Fuzz(func(t *testing.T, req []byte) {
 		conn, err := net.DialTimeout("tcp4", entry.String(), time.Second)

@@ -32,6 +32,22 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
+// serveL7 serves a downstream connection at l7: HTTP/2 when it opens with
+// the client preface, HTTP/1 otherwise.
+func (p *Proxy) serveL7(ctx context.Context, down net.Conn, br *bufio.Reader, dst netip.AddrPort, direct bool) error {
+	h2, err := isH2(br)
+	if err != nil {
+		if endOfStream(err) {
+			return nil
+		}
+		return fmt.Errorf("read request: %w", err)
+	}
+	if h2 {
+		return p.serveH2(ctx, down, br, dst, direct)
+	}
+	return p.serveHTTP(ctx, down, br, dst, direct)
+}
+
 // serveHTTP reads requests from a downstream connection until it ends,
 // forwarding each to dst (a VIP is balanced per request).
 func (p *Proxy) serveHTTP(ctx context.Context, down net.Conn, br *bufio.Reader, dst netip.AddrPort, direct bool) error {

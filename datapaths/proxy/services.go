@@ -146,6 +146,7 @@ type endpoint struct {
 	// tls is the client configuration for the hop's peer; nil for plain hops.
 	tls  *tls.Config
 	pool pool
+	h2   h2pool
 	// transient endpoints are not in the route table (it was full): they
 	// keep no idle connections, which nothing would ever close.
 	transient bool

@@ -270,7 +270,8 @@ control_plane() {
 		--requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
 		--requestheader-extra-headers-prefix=X-Remote-Extra- \
 		--proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
-		--allow-privileged=true --profiling=false --v=1
+		--allow-privileged=true --profiling=false --v=1 \
+		--enable-aggregator-routing=true # webhooks by endpoint IP: no kube-proxy in the fabric namespace
 	wait_for 60 "the API server" "${fab[@]}" curl -sf --cacert "$PKI/ca.crt" \
 		--cert "$PKI/admin.crt" --key "$PKI/admin.key" https://127.0.0.1:6443/readyz
 

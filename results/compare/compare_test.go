@@ -507,16 +507,15 @@ func TestGateRate(t *testing.T) {
 	}
 }
 
-// TestGateDefaultHopsSlack checks that the default limits pass the stray
-// data segment the README describes (node proxy hops 10 → 10.04) and fail
-// a real new hop.
-func TestGateDefaultHopsSlack(t *testing.T) {
+// TestGateDefaultHopsExact checks that the default limits fail any hop
+// more, a split segment's fraction too, and pass the same or fewer.
+func TestGateDefaultHopsExact(t *testing.T) {
 	base := resultstest.Run(t, resultstest.Options{})
 	tests := []struct {
 		name  string
 		added float64
 		ok    bool
-	}{{"split segment", 0.04, true}, {"half a hop", 0.5, true}, {"new hop", 1, false}}
+	}{{"same", 0, true}, {"one fewer", -1, true}, {"split segment", 0.01, false}, {"new hop", 1, false}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cand := resultstest.Run(t, resultstest.Options{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/report"
 	"github.com/meshbench/meshbench/results/resultstest"
 )
 
@@ -110,7 +111,7 @@ func TestGateJSONAndJUnit(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
 		t.Fatalf("gate JSON does not decode: %v\n%s", err, js.String())
 	}
-	if got.OK || got.Cases != 6 || len(got.Violations) != len(g.Violations) || got.Limits["hops"] != "0.5" || len(got.Comparison.OnlyInBase) != 2 {
+	if got.OK || got.Cases != 6 || len(got.Violations) != len(g.Violations) || got.Limits["hops"] != "0" || len(got.Comparison.OnlyInBase) != 2 {
 		t.Errorf("gate JSON: ok %v, cases %d, %d violations (want %d), limits %v, only in base %v", got.OK, got.Cases, len(got.Violations), len(g.Violations), got.Limits, got.Comparison.OnlyInBase)
 	}
 
@@ -153,7 +154,7 @@ func TestWriteHTML(t *testing.T) {
 	r := partialComparison(t)
 	var b bytes.Buffer
 	base, cand := []byte(`<html><body>base "report" & more</body></html>`), []byte(`<p>candidate report</p>`)
-	if err := r.WriteHTML(&b, base, cand); err != nil {
+	if err := r.WriteHTML(&b, base, cand, nil); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
@@ -170,6 +171,25 @@ func TestWriteHTML(t *testing.T) {
 	}
 	if strings.Count(page, "<iframe") != 2 || strings.Contains(page, "<script") || strings.Contains(page, "http") {
 		t.Errorf("want two frames, no script and nothing fetched:\n%s", page)
+	}
+	if !strings.Contains(page, "<details open>") {
+		t.Error("without overlays the side-by-side reports are not shown open")
+	}
+
+	b.Reset()
+	overlay := report.OverlayPoint{Title: "same-node · 1 service", Charts: []report.Overlay{{ID: "compare-point-1-latency", Caption: "base dashed", SVG: `<svg id="s"></svg>`}}}
+	if err := r.WriteHTML(&b, base, cand, []report.OverlayPoint{overlay}); err != nil {
+		t.Fatal(err)
+	}
+	page = b.String()
+	for _, want := range []string{
+		`<h3>same-node · 1 service</h3>`,
+		`<figure id="compare-point-1-latency"><svg id="s"></svg><figcaption>base dashed</figcaption></figure>`,
+		"<details><summary>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page with an overlay lacks %s:\n%s", want, page)
+		}
 	}
 }
 

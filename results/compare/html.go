@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+
+	"github.com/meshbench/meshbench/results/report"
 )
 
 var htmlTemplate = template.Must(template.New("compare").Parse(`<!DOCTYPE html>
@@ -25,6 +27,12 @@ p.legend, ul { font-size: 13px; color: #444; }
 .runs section { flex: 1; min-width: 0; }
 .runs h2 { font-size: 15px; margin: 4px 8px; }
 iframe { width: 100%; height: 90vh; border: 1px solid #ccc; box-sizing: border-box; }
+main { max-width: 1200px; margin: 0 auto; padding: 0 1em; }
+.overlays { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 0 1.5em; }
+figure { margin: 1em 0; min-width: 0; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: 13px; color: #444; }
+details > summary { font-size: 15px; font-weight: bold; margin: 1em; cursor: pointer; }
 </style>
 </head>
 <body>
@@ -38,10 +46,18 @@ iframe { width: 100%; height: 90vh; border: 1px solid #ccc; box-sizing: border-b
 <p class="legend">{{.Legend}}</p>
 {{if .Lines}}<ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>{{end}}
 </header>
+{{if .Overlays}}<main>
+<h2>Latency, both runs on one axis</h2>
+{{range .Overlays}}<h3>{{.Title}}</h3>
+<div class="overlays">{{range .Charts}}<figure id="{{.ID}}">{{.SVG}}<figcaption>{{.Caption}}</figcaption></figure>
+{{end}}</div>
+{{end}}</main>
+{{end}}<details{{if not .Overlays}} open{{end}}><summary>Both reports in full, side by side</summary>
 <div class="runs">
 <section><h2>Base: {{.BaseName}}</h2><iframe title="base report" srcdoc="{{.BaseHTML}}"></iframe></section>
 <section><h2>Candidate: {{.CandidateName}}</h2><iframe title="candidate report" srcdoc="{{.CandidateHTML}}"></iframe></section>
 </div>
+</details>
 </body>
 </html>
 `))
@@ -54,10 +70,11 @@ type htmlCompareRow struct {
 }
 
 // WriteHTML writes one self-contained HTML page: the summary table of
-// WriteMarkdown, coloured by verdict, then the two runs' own reports side
-// by side, each in a frame of its own. baseHTML and candHTML are those
-// reports, as package report writes them.
-func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte) error {
+// WriteMarkdown, coloured by verdict, the latency charts with both runs on
+// one axis (overlays, as report.Overlays draws them), then the two runs'
+// own reports side by side, each in a frame of its own. baseHTML and
+// candHTML are those reports, as package report writes them.
+func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []report.OverlayPoint) error {
 	rows, lines := r.summaryTable()
 	page := struct {
 		Title, Subtitle, Legend string
@@ -67,12 +84,14 @@ func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte) error {
 		Lines                   []string
 		BaseName, CandidateName string
 		BaseHTML, CandidateHTML string
+		Overlays                []report.OverlayPoint
 	}{
 		Title: r.title(), Subtitle: r.subtitle(func(s string) string { return s }), Legend: legend("red", "green", "yellow"),
 		Span: len(markdownMetrics), Lines: lines,
 		BaseName:      describeRun(r.Base.ID, r.Base.Scenario),
 		CandidateName: describeRun(r.Candidate.ID, r.Candidate.Scenario),
 		BaseHTML:      string(baseHTML), CandidateHTML: string(candHTML),
+		Overlays: overlays,
 	}
 	for _, m := range markdownMetrics {
 		page.Headers = append(page.Headers, m.header)

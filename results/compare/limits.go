@@ -12,11 +12,10 @@ import (
 // DefaultLimits are the gate's limits where neither the scenario nor the
 // command line sets one: the p99 overhead over none may grow by 10%, the
 // error rate by 1 percentage point, the proxies per node not at all, and
-// the packet path by less than one hop per request. Hops count only
-// segments that carry data, so a stray ACK cannot move them, but the node
-// proxy now and then sends one message as two data segments (8 → 8.04
-// hops); a real new hop adds at least one per request.
-const DefaultLimits = "p99_overhead=10%,errors=1,hops=0.5,proxies=0"
+// the packet path not at all. Hops count only segments that carry data, so
+// a stray ACK cannot move them, and the proxies forward each message in
+// the one segment it came in, so they are exact on a loaded machine too.
+const DefaultLimits = "p99_overhead=10%,errors=1,hops=0,proxies=0"
 
 // Limit is how much one figure may worsen before the gate fails.
 type Limit struct {

@@ -110,12 +110,12 @@ func (v *view) htmlPage() (*htmlPage, error) {
 			hs.Charts = append(hs.Charts, f)
 		}
 		for i, c := range s.cases {
-			if c.Path == nil || len(c.Path.Trace) == 0 {
+			if c.Path == nil || len(c.Path.Trace) == 0 && len(c.Path.Steps) == 0 {
 				continue
 			}
 			id := fmt.Sprintf("%s-trace-%d", s.anchor, i+1)
 			title := fmt.Sprintf("%s: packet path of one request, %s hops per request on average", results.DatapathLabel(c), results.FormatNumber(c.Path.HopsPerRequest))
-			hs.Paths = append(hs.Paths, htmlFigure{ID: id, SVG: template.HTML(pathDiagram(id+"-svg", title, c.Path.Trace))})
+			hs.Paths = append(hs.Paths, htmlFigure{ID: id, SVG: template.HTML(pathDiagram(id+"-svg", title, c.Path))})
 		}
 		p.Figures += len(hs.Charts) + len(hs.Paths)
 		p.Sections = append(p.Sections, hs)

@@ -76,30 +76,40 @@ var errorColor = color.RGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0xff}
 // overTimeWindow over time, from intended send times (as vegeta's plot
 // does). dir is the run directory; "" draws none.
 func overTimeCharts(dir string, s *section, cases []*results.Case) ([]*chart, error) {
-	if dir == "" {
-		return nil, nil
-	}
 	var charts []*chart
 	for i, c := range cases {
-		for _, rep := range c.Repetitions {
-			if rep.Samples == "" {
-				continue
-			}
-			samples, err := results.ReadSamples(filepath.Join(dir, rep.Samples))
-			if err != nil || len(samples) == 0 {
-				// Samples are optional: a run copied without them
-				// still has its other charts.
-				continue
-			}
-			ch, err := overTimeChart(s, c, i, rep.Index, windows(samples))
-			if err != nil {
-				return nil, err
-			}
-			charts = append(charts, ch)
-			break
+		rep, ws := caseWindows(dir, c)
+		if ws == nil {
+			continue
 		}
+		ch, err := overTimeChart(s, c, i, rep, ws)
+		if err != nil {
+			return nil, err
+		}
+		charts = append(charts, ch)
 	}
 	return charts, nil
+}
+
+// caseWindows returns the windows of the first repetition of c whose
+// samples file in dir (the run directory) reads, and that repetition's
+// index; nil windows when none does or dir is "". Samples are optional: a
+// run copied without them still has its other charts.
+func caseWindows(dir string, c *results.Case) (int, []window) {
+	if dir == "" {
+		return 0, nil
+	}
+	for _, rep := range c.Repetitions {
+		if rep.Samples == "" {
+			continue
+		}
+		samples, err := results.ReadSamples(filepath.Join(dir, rep.Samples))
+		if err != nil || len(samples) == 0 {
+			continue
+		}
+		return rep.Index, windows(samples)
+	}
+	return 0, nil
 }
 
 func overTimeChart(s *section, c *results.Case, i, rep int, ws []window) (*chart, error) {

@@ -5,17 +5,34 @@ import (
 	"html"
 	"slices"
 	"strings"
+
+	"github.com/meshbench/meshbench/results"
 )
 
-// traceEvent is one line of results.Path.Trace:
-// "<namespace> <device> <event> <bytes>B", the namespace possibly with
-// spaces ("pod client-0").
+// traceEvent is one event of a traced request: where it happened (the
+// namespace, possibly with spaces: "pod client-0"), on which device, what,
+// how many bytes ("140B"), and who caused it (results.PathStep.Actor; empty
+// in records from before the probe said).
 type traceEvent struct {
-	where, device, event, size string
+	where, device, event, size, actor string
 }
 
-// parseTrace splits trace lines into events. A line that does not have
-// the expected shape becomes an event of its own lane, shown as written.
+// traceEvents returns the events of a case's traced request: its steps,
+// or, in records written before steps existed, its trace lines.
+func traceEvents(p *results.Path) []traceEvent {
+	if len(p.Steps) == 0 {
+		return parseTrace(p.Trace)
+	}
+	out := make([]traceEvent, 0, len(p.Steps))
+	for _, s := range p.Steps {
+		out = append(out, traceEvent{where: s.Namespace, device: s.Device, event: s.Event, size: fmt.Sprintf("%dB", s.Bytes), actor: s.Actor})
+	}
+	return out
+}
+
+// parseTrace splits trace lines of records without steps
+// ("<namespace> <device> <event> <bytes>B") into events. A line that does
+// not have that shape becomes an event of its own lane, shown as written.
 func parseTrace(lines []string) []traceEvent {
 	out := make([]traceEvent, 0, len(lines))
 	for _, l := range lines {
@@ -33,6 +50,36 @@ func parseTrace(lines []string) []traceEvent {
 		})
 	}
 	return out
+}
+
+// lane is a path diagram's column: a namespace, and within it who acted.
+type lane struct{ where, actor string }
+
+func (e traceEvent) lane() lane { return lane{e.where, e.actor} }
+
+// laneKinds are the kinds of lane a path diagram tells apart by the fill
+// of its head, with their legend text: who acted in it.
+var laneKinds = []struct {
+	color, legend string
+	match         func(actor string) bool
+}{
+	{"#ffffff", "lane: an application", func(a string) bool { return a == results.AppActor }},
+	{"#e6e6e6", "lane: the kernel (softirq, kernel thread)", func(a string) bool { return a == results.KernelActor }},
+	{"#ffe9b3", "lane: a datapath process (proxy)", func(string) bool { return true }},
+}
+
+// laneColor fills a lane's head by who acted in it; lanes of records
+// without actors are plain.
+func laneColor(actor string) string {
+	if actor == "" {
+		return "#f4f4f4"
+	}
+	for _, k := range laneKinds {
+		if k.match(actor) {
+			return k.color
+		}
+	}
+	return ""
 }
 
 // label is what an event's box says: "transmit eth0 140B".
@@ -95,7 +142,7 @@ var eventKinds = []struct {
 	color, legend string
 	match         func(event string) bool
 }{
-	{"#d8f0e4", "socket send/receive (an application or proxy)", func(e string) bool { return strings.HasPrefix(e, "socket") }},
+	{"#d8f0e4", "socket send/receive", func(e string) bool { return strings.HasPrefix(e, "socket") }},
 	{"#dce9f7", "device transmit/receive", func(e string) bool { return e == "transmit" || e == "receive" }},
 	{"#eeeeee", "route lookup", func(e string) bool { return e == "route_lookup" }},
 	{"#fbe7d3", "other", func(string) bool { return true }},
@@ -113,42 +160,83 @@ func eventColor(event string) string {
 
 // Path diagram geometry, in pixels.
 const (
-	laneWidth    = 190
-	boxWidth     = 172
+	laneWidth    = 152
+	boxWidth     = 140
 	boxHeight    = 18
 	rowHeight    = 30
 	headHeight   = 30
 	margin       = 10
 	titleHeight  = 22
 	legendHeight = 24
-	lanesTop     = margin + titleHeight + legendHeight
-	firstRow     = lanesTop + headHeight + 20
-	maxLabel     = 26
+	maxLabel     = 24
 )
 
 // legendEntryWidth is how wide a legend entry with text is drawn: its
 // swatch, the text at about 6 px a character, and a gap.
 func legendEntryWidth(text string) int { return 18 + 6*len([]rune(text)) + 16 }
 
-// pathDiagram draws a traced request as an SVG sequence diagram with the
-// element id id: its title on top, a legend of the boxes' colours, a lane
-// per network namespace in order of first crossing, a box per event in
-// causal order (causalOrder), and arrows from each event to the next.
-func pathDiagram(id, title string, trace []string) string {
-	events := causalOrder(parseTrace(trace))
-	var lanes []string
+// laneOrder lists the lanes of events: namespaces in order of first
+// crossing, and within each its actors in order of first event, so that a
+// pod's app, kernel and sidecar lanes stand together.
+func laneOrder(events []traceEvent) []lane {
+	var wheres []string
+	byWhere := map[string][]lane{}
 	for _, e := range events {
-		if !slices.Contains(lanes, e.where) {
-			lanes = append(lanes, e.where)
+		if !slices.Contains(wheres, e.where) {
+			wheres = append(wheres, e.where)
+		}
+		if !slices.Contains(byWhere[e.where], e.lane()) {
+			byWhere[e.where] = append(byWhere[e.where], e.lane())
 		}
 	}
-	legendEnd := margin
-	for _, k := range eventKinds {
-		legendEnd += legendEntryWidth(k.legend)
+	var out []lane
+	for _, w := range wheres {
+		out = append(out, byWhere[w]...)
 	}
-	width := max(2*margin+len(lanes)*laneWidth, legendEnd)
+	return out
+}
+
+// pathDiagram draws a traced request as an SVG sequence diagram with the
+// element id id: its title on top, a legend of the boxes' colours (and of
+// the lanes' when the record says who acted), a lane per network namespace
+// and actor in order of first crossing, so that a sidecar or node proxy
+// runs in a lane apart from the application and from the kernel's softirq
+// work, a box per event in causal order (causalOrder), and arrows from
+// each event to the next.
+func pathDiagram(id, title string, p *results.Path) string {
+	events := causalOrder(traceEvents(p))
+	lanes := laneOrder(events)
+	actors := slices.ContainsFunc(events, func(e traceEvent) bool { return e.actor != "" })
+	legendRows := 1
+	if actors {
+		legendRows = 2
+	}
+	head := headHeight
+	if actors {
+		head += 14
+	}
+	lanesTop := margin + titleHeight + legendRows*legendHeight
+	firstRow := lanesTop + head + 20
+	legendEnd := func(texts []string) int {
+		end := margin
+		for _, t := range texts {
+			end += legendEntryWidth(t)
+		}
+		return end
+	}
+	var boxLegend, laneLegend []string
+	for _, k := range eventKinds {
+		boxLegend = append(boxLegend, k.legend)
+	}
+	for _, k := range laneKinds {
+		laneLegend = append(laneLegend, k.legend)
+	}
+	width := max(2*margin+len(lanes)*laneWidth, legendEnd(boxLegend))
+	if actors {
+		width = max(width, legendEnd(laneLegend))
+	}
 	height := firstRow + len(events)*rowHeight + margin
-	center := func(lane string) int { return margin + slices.Index(lanes, lane)*laneWidth + laneWidth/2 }
+	center := func(l lane) int { return margin + slices.Index(lanes, l)*laneWidth + laneWidth/2 }
 	esc := html.EscapeString
 	short := func(s string) string {
 		if r := []rune(s); len(r) > maxLabel {
@@ -164,23 +252,38 @@ func pathDiagram(id, title string, trace []string) string {
 	fmt.Fprintf(&b, `<defs><marker id="%s" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>`, arrow)
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(title))
 	fmt.Fprintf(&b, `<text class="title" x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`, margin, margin+14, esc(title))
-	x := margin
-	for _, k := range eventKinds {
-		y := margin + titleHeight
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="12" rx="2" fill="%s" stroke="#666"/>`, x, y, k.color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11">%s</text>`, x+18, y+10, esc(k.legend))
-		x += legendEntryWidth(k.legend)
+	legend := func(row int, colors, texts []string) {
+		x, y := margin, margin+titleHeight+row*legendHeight
+		for i, text := range texts {
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="12" rx="2" fill="%s" stroke="#666"/>`, x, y, colors[i])
+			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11">%s</text>`, x+18, y+10, esc(text))
+			x += legendEntryWidth(text)
+		}
 	}
-	for _, lane := range lanes {
-		x := center(lane)
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="4" fill="#f4f4f4" stroke="#888"/>`, x-boxWidth/2, lanesTop, boxWidth, headHeight)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`, x, lanesTop+headHeight/2+5, esc(short(lane)))
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbb" stroke-dasharray="4 4"/>`, x, lanesTop+headHeight, x, height-margin)
+	var boxColors, laneColors []string
+	for _, k := range eventKinds {
+		boxColors = append(boxColors, k.color)
+	}
+	for _, k := range laneKinds {
+		laneColors = append(laneColors, k.color)
+	}
+	legend(0, boxColors, boxLegend)
+	if actors {
+		legend(1, laneColors, laneLegend)
+	}
+	for _, l := range lanes {
+		x := center(l)
+		fmt.Fprintf(&b, `<rect class="lane" x="%d" y="%d" width="%d" height="%d" rx="4" fill="%s" stroke="#888"/>`, x-boxWidth/2, lanesTop, boxWidth, head, laneColor(l.actor))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`, x, lanesTop+headHeight/2+5, esc(short(l.where)))
+		if l.actor != "" {
+			fmt.Fprintf(&b, `<text class="actor" x="%d" y="%d" text-anchor="middle" font-size="11">%s</text>`, x, lanesTop+headHeight/2+19, esc(short(l.actor)))
+		}
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbb" stroke-dasharray="4 4"/>`, x, lanesTop+head, x, height-margin)
 	}
 	for i, e := range events {
-		x, y := center(e.where), firstRow+i*rowHeight
+		x, y := center(e.lane()), firstRow+i*rowHeight
 		if i > 0 {
-			px, py := center(events[i-1].where), firstRow+(i-1)*rowHeight+boxHeight
+			px, py := center(events[i-1].lane()), firstRow+(i-1)*rowHeight+boxHeight
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444" stroke-width="1.2" marker-end="url(#%s)"/>`, px, py, x, y, arrow)
 		}
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s" stroke="#666"/>`, x-boxWidth/2, y, boxWidth, boxHeight, eventColor(e.event))

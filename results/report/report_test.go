@@ -233,10 +233,10 @@ func TestParseTrace(t *testing.T) {
 		"garbage",
 	})
 	want := []traceEvent{
-		{"pod client-0", "eth0", "transmit", "140B"},
-		{"node node1", "-", "route_lookup", "0B"},
-		{"pod a-very-long-pod-name-beyond-the-column", "veth9", "receive", "1500B"},
-		{"?", "", "garbage", ""},
+		{where: "pod client-0", device: "eth0", event: "transmit", size: "140B"},
+		{where: "node node1", device: "-", event: "route_lookup", size: "0B"},
+		{where: "pod a-very-long-pod-name-beyond-the-column", device: "veth9", event: "receive", size: "1500B"},
+		{where: "?", event: "garbage"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("parseTrace = %+v, want %+v", got, want)
@@ -405,5 +405,65 @@ func TestHTMLFailedRow(t *testing.T) {
 		if !strings.Contains(r, "ebpf (l4)") || !strings.Contains(r, "failed [1]") {
 			t.Errorf("a row marked failed is not the failed case's: %s", r)
 		}
+	}
+}
+
+// TestPathDiagramLanes checks that a sidecar's events run in a lane apart
+// from its application's and from the kernel's in the same namespace, and
+// that records from before steps existed still get a lane per namespace.
+func TestPathDiagramLanes(t *testing.T) {
+	lanes := func(svg string) []string {
+		var out []string
+		re := regexp.MustCompile(`<rect class="lane"[^>]*fill="([^"]*)"[^>]*/><text[^>]*>([^<]*)</text>(?:<text class="actor"[^>]*>([^<]*)</text>)?`)
+		for _, m := range re.FindAllStringSubmatch(svg, -1) {
+			out = append(out, strings.Join(strings.Fields(m[2]+" "+m[3]+" "+m[1]), " "))
+		}
+		return out
+	}
+	p := &results.Path{Steps: []results.PathStep{
+		{Namespace: "pod client-0", Event: "socket_send", Bytes: 116, Actor: results.AppActor},
+		{Namespace: "pod client-0", Device: "lo", Event: "transmit", Bytes: 182, Actor: results.AppActor},
+		{Namespace: "pod client-0", Device: "lo", Event: "receive", Bytes: 168, Actor: results.KernelActor},
+		{Namespace: "pod client-0", Event: "socket_recv", Bytes: 116, Actor: "sidecar"},
+		{Namespace: "pod client-0", Event: "socket_send", Bytes: 116, Actor: "sidecar"},
+		{Namespace: "pod client-0", Device: "eth0", Event: "transmit", Bytes: 182, Actor: "sidecar"},
+		{Namespace: "node n0", Device: "veth1", Event: "receive", Bytes: 168, Actor: results.KernelActor},
+	}}
+	want := []string{
+		"pod client-0 app #ffffff",
+		"pod client-0 kernel #e6e6e6",
+		"pod client-0 sidecar #ffe9b3",
+		"node n0 kernel #e6e6e6",
+	}
+	svg := pathDiagram("d", "sidecar", p)
+	if got := lanes(svg); !reflect.DeepEqual(got, want) {
+		t.Errorf("lanes = %q, want %q", got, want)
+	}
+	if !strings.Contains(svg, "lane: a datapath process (proxy)") {
+		t.Error("the diagram has no legend for the lanes")
+	}
+
+	// A pod's lanes stand together even when one of its actors first acts
+	// after another namespace's.
+	later := &results.Path{Steps: []results.PathStep{
+		{Namespace: "pod client-0", Event: "socket_send", Actor: results.AppActor},
+		{Namespace: "node n0", Device: "veth1", Event: "receive", Actor: results.KernelActor},
+		{Namespace: "pod client-0", Event: "socket_recv", Actor: "sidecar"},
+	}}
+	if got, want := lanes(pathDiagram("d", "later", later)), []string{"pod client-0 app #ffffff", "pod client-0 sidecar #ffe9b3", "node n0 kernel #e6e6e6"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("lanes = %q, want %q", got, want)
+	}
+
+	legacy := &results.Path{Trace: []string{
+		"pod client-0 - socket_send 116B",
+		"pod client-0 eth0 transmit 182B",
+		"node n0 veth1 receive 168B",
+	}}
+	svg = pathDiagram("d", "none", legacy)
+	if got, want := lanes(svg), []string{"pod client-0 #f4f4f4", "node n0 #f4f4f4"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("lanes of a record without steps = %q, want %q", got, want)
+	}
+	if strings.Contains(svg, "lane: ") {
+		t.Error("a record without actors has a legend for lanes it cannot tell apart")
 	}
 }

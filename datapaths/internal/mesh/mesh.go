@@ -335,7 +335,7 @@ func (m *Mesh) Components() []datapaths.Component {
 			node, _ := m.Topo.Node(p.Node)
 			cg = node.ContainerCgroup(p.Container)
 		}
-		out = append(out, datapaths.Component{Node: p.Node, Cgroup: cg})
+		out = append(out, datapaths.Component{Name: p.Container, Node: p.Node, Cgroup: cg})
 	}
 	return out
 }
