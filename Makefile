@@ -4,7 +4,10 @@
 GO       ?= go
 BIN      := bin/meshbench
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS  := -X github.com/meshbench/meshbench/app.commit=$(COMMIT)
+# Both binaries carry one stamp per build, by which meshbench knows the
+# agent binary beside it is of its own build (clusters.AgentExecutable).
+STAMP    := $(shell date +%s%N)
+LDFLAGS  := -X github.com/meshbench/meshbench/app.commit=$(COMMIT) -X github.com/meshbench/meshbench/clusters.buildStamp=$(STAMP)
 SCENARIO ?= quick
 BENCHFLAGS ?=
 
@@ -27,7 +30,7 @@ all: build
 # (proxies, workloads, node agents) when it finds it beside itself.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meshbench
-	CGO_ENABLED=0 $(GO) build -o bin/meshbench-agent ./cmd/meshbench-agent
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/meshbench-agent ./cmd/meshbench-agent
 
 bench: build
 	./$(BIN) run $(SCENARIO) $(BENCHFLAGS)

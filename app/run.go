@@ -311,8 +311,8 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 		spec.Datapaths = nil
 		for _, d := range o.datapaths {
 			d = strings.TrimSpace(d)
-			if _, ok := known.Lookup(d); !ok {
-				return usagef("--datapaths: unknown datapath %q; choose from %s", d, strings.Join(known.Names(), ", "))
+			if _, ok := known.Lookup(d); !ok && spec.DatapathOptions[d].Datapath == "" {
+				return usagef("--datapaths: unknown datapath %q; choose from %s or a variant the scenario defines", d, strings.Join(known.Names(), ", "))
 			}
 			spec.Datapaths = append(spec.Datapaths, d)
 		}

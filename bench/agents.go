@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshbench/meshbench/bpf/pathprobe"
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/internal/costagent"
@@ -39,8 +40,9 @@ type Server interface {
 type Load interface {
 	// Attack runs an attack, handing sample batches to onSamples.
 	Attack(ctx context.Context, at wire.Attack, onSamples func([]results.Sample)) (wire.Done, error)
-	// Connections returns how many connections the agent has opened.
-	Connections(ctx context.Context) (uint64, error)
+	// Sent returns what the agent has sent since it started: connections
+	// opened, requests sent and how many of them failed.
+	Sent(ctx context.Context) (datapaths.Traffic, error)
 	// Close stops the agent.
 	Close()
 }
@@ -124,16 +126,16 @@ func (s serverProc) Close() { s.Stop() }
 
 type loadProc struct{ *agentctl.Agent }
 
-func (l loadProc) Connections(ctx context.Context) (uint64, error) {
+func (l loadProc) Sent(ctx context.Context) (datapaths.Traffic, error) {
 	st, err := l.Stats(ctx)
 	if err != nil {
-		return 0, err
+		return datapaths.Traffic{}, err
 	}
 	n, ok := st["connections"]
 	if !ok {
-		return 0, errors.New("the load agent reports no connection count: its binary is older than meshbench; rebuild both (make build)")
+		return datapaths.Traffic{}, errors.New("the load agent reports no connection count: its binary is older than meshbench; rebuild both (make build)")
 	}
-	return n, nil
+	return datapaths.Traffic{Connections: n, Requests: st["requests"], Failed: st["errors"]}, nil
 }
 
 func (l loadProc) Close() { l.Stop() }

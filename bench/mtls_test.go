@@ -39,6 +39,19 @@ func TestMTLSEncryptsTheFabric(t *testing.T) {
 			})
 		}
 	}
+	// Either leg of a waypoint crosses the fabric, by where it runs.
+	for _, node := range []string{scenarios.WaypointClientNode, scenarios.WaypointServerNode} {
+		c := testCase(nodeproxy.Name, scenarios.CrossNode, waypointOptions(node), 1)
+		t.Run(c.ID+"-waypoint-"+node, func(t *testing.T) {
+			wire := fabricTraffic(t, c)
+			if len(wire) == 0 {
+				t.Fatal("captured nothing on the fabric")
+			}
+			if bytes.Contains(wire, []byte("HTTP/1.1 200")) || bytes.Contains(wire, []byte("GET / HTTP/1.1")) || bytes.Contains(wire, []byte("CONNECT ")) {
+				t.Errorf("plaintext HTTP or CONNECT on the fabric (captured %d bytes)", len(wire))
+			}
+		})
+	}
 }
 
 // fabricTraffic sets up c, sends a second of load and returns the bytes of

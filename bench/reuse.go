@@ -27,10 +27,15 @@ func layout(spec clusters.Spec) string {
 	return fmt.Sprintf("%+v", spec)
 }
 
-// cluster gets the case's cluster for spec with dp's injection: a spare of
-// the same layout, given the injection, when there is one, else a new one.
+// cluster gets the case's cluster for spec with the datapath's injection
+// (its containers, and its own services added to the workloads'): a spare
+// of the same layout, given the injection, when there is one, else a new
+// one.
 func (r *Runner) cluster(ctx context.Context, cr *caseRun, spec clusters.Spec) (clusters.Cluster, error) {
 	st := r.opts.Status
+	base := spec
+	spec.Inject = injection(base, cr.dp)
+	spec.Services = append(slices.Clip(base.Services), spec.Inject.Services...)
 	cr.layout = layout(spec)
 	pods := 0
 	for _, s := range spec.Services {
@@ -42,8 +47,8 @@ func (r *Runner) cluster(ctx context.Context, cr *caseRun, spec clusters.Spec) (
 		name := sp.cluster.Topology().Name
 		st.Start(fmt.Sprintf("Reusing cluster %s (%d nodes, %d pods)", name, spec.Nodes, pods))
 		// The datapath names what it adds after the cluster's run id.
-		spec.RunID = sp.cluster.Topology().RunID
-		err := sp.reuse.Inject(ctx, injection(spec, cr.dp))
+		base.RunID = sp.cluster.Topology().RunID
+		err := sp.reuse.Inject(ctx, injection(base, cr.dp))
 		st.End(err == nil)
 		if err == nil {
 			cr.reused = true
@@ -53,7 +58,6 @@ func (r *Runner) cluster(ctx context.Context, cr *caseRun, spec clusters.Spec) (
 		r.delete(ctx, sp.cluster, nil)
 	}
 	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", spec.Nodes, pods))
-	spec.Inject = injection(spec, cr.dp)
 	c, err := r.opts.Provider.Create(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("create cluster: %w", err)

@@ -653,18 +653,29 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	return nil
 }
 
-// verifyDatapath has the datapath prove that all the connections the load
-// agents opened so far went through it.
+// verifyDatapath has the datapath prove that all the traffic the load
+// agents sent so far went through it.
 func (r *Runner) verifyDatapath(ctx context.Context, cr *caseRun) error {
-	var t datapaths.Traffic
-	for _, cl := range cr.clients {
-		n, err := cl.Connections(ctx)
-		if err != nil {
-			return fmt.Errorf("read load agent counters: %w", err)
-		}
-		t.Connections += n
+	t, err := r.sent(ctx, cr)
+	if err != nil {
+		return err
 	}
 	return cr.dp.Verify(ctx, t)
+}
+
+// sent is what the case's load agents sent since they started.
+func (r *Runner) sent(ctx context.Context, cr *caseRun) (datapaths.Traffic, error) {
+	var t datapaths.Traffic
+	for _, cl := range cr.clients {
+		n, err := cl.Sent(ctx)
+		if err != nil {
+			return t, fmt.Errorf("read load agent counters: %w", err)
+		}
+		t.Connections += n.Connections
+		t.Requests += n.Requests
+		t.Failed += n.Failed
+	}
+	return t, nil
 }
 
 // record summarises one repetition and keeps its raw samples.
@@ -725,7 +736,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	rc := results.Case{
 		ID:            c.ID,
-		Datapath:      c.Datapath,
+		Datapath:      cmp.Or(c.Variant, c.Datapath),
 		Protocol:      protocol(c),
 		Placement:     c.Placement,
 		NodeCount:     c.Nodes,
@@ -737,9 +748,15 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
 	}
+	if c.Variant != "" {
+		rc.VariantOf = c.Datapath
+	}
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
 		rc.Mode, rc.MTLS, rc.Proxy = c.Options.Mode, c.Options.MTLS, c.Options.Proxy
+		if c.Options.Waypoint {
+			rc.Waypoint = c.Options.WaypointNode
+		}
 		rc.L7Fallback = c.L7Fallback
 	}
 	return rc

@@ -271,8 +271,10 @@ func (a *fakeAgent) Served(context.Context) (requests, connections uint64, err e
 	}
 	return 1, 1, nil
 }
-func (a *fakeAgent) Connections(context.Context) (uint64, error) { return 1, nil }
-func (a *fakeAgent) Alive() error                                { return nil }
+func (a *fakeAgent) Sent(context.Context) (datapaths.Traffic, error) {
+	return datapaths.Traffic{Connections: 1}, nil
+}
+func (a *fakeAgent) Alive() error { return nil }
 
 // Attack answers every request on schedule with 200 in 1 ms, in one batch;
 // an attack by count (the probe's) sends that many.

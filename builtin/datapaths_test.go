@@ -60,13 +60,15 @@ func TestFactoriesAgreeWithValidation(t *testing.T) {
 	for _, mode := range []string{scenarios.ModeL4, scenarios.ModeL7} {
 		for _, mtls := range []bool{false, true} {
 			for _, proxy := range []string{scenarios.ProxyOn, scenarios.ProxyOff} {
-				sets = append(sets, scenarios.DatapathOptions{Mode: mode, MTLS: mtls, Proxy: proxy})
+				for _, wp := range []string{"", scenarios.WaypointServerNode, scenarios.WaypointClientNode} {
+					sets = append(sets, scenarios.DatapathOptions{Mode: mode, MTLS: mtls, Proxy: proxy, Waypoint: wp != "", WaypointNode: wp})
+				}
 			}
 		}
 	}
 	for _, k := range dps {
 		for _, opts := range sets {
-			t.Run(fmt.Sprintf("%s/%s/mtls=%v/proxy=%s", k.Name, opts.Mode, opts.MTLS, opts.Proxy), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%s/mtls=%v/proxy=%s/waypoint=%s", k.Name, opts.Mode, opts.MTLS, opts.Proxy, opts.WaypointNode), func(t *testing.T) {
 				s := &scenarios.Spec{
 					Datapaths:       []string{k.Name},
 					DatapathOptions: map[string]scenarios.DatapathOptions{k.Name: opts},

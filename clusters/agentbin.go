@@ -1,11 +1,13 @@
 package clusters
 
 import (
+	"bytes"
 	"debug/buildinfo"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 )
 
 // AgentBinaryName is the slim binary of the agents (cmd/meshbench-agent):
@@ -14,8 +16,7 @@ const AgentBinaryName = "meshbench-agent"
 
 // AgentExecutable returns the binary that providers run as agents in pods
 // and on nodes: meshbench-agent beside the running executable when it is
-// there and built from the same source (same VCS revision and Go version,
-// as far as the binaries record them), else the running executable
+// there and provably of the same build (sameBuild), else the running executable
 // itself, which has every role too but carries the whole CLI into each
 // agent's memory. slim says which it is.
 func AgentExecutable() (path string, slim bool, err error) {
@@ -30,10 +31,16 @@ func AgentExecutable() (path string, slim bool, err error) {
 	return self, false, nil
 }
 
-// sameBuild says whether the binaries at a and b were built from the same
-// revision by the same Go, so that an agent binary left from an older build
-// does not speak an older protocol to a newer meshbench.
+// sameBuild says whether the binaries at a and b come from one build, so
+// that an agent binary left from an older build does not speak an older
+// protocol to a newer meshbench: the same file, or builds that
+// sameBuildInfo matches.
 func sameBuild(a, b string) bool {
+	ca, errA := os.ReadFile(a)
+	cb, errB := os.ReadFile(b)
+	if errA == nil && errB == nil && bytes.Equal(ca, cb) {
+		return true
+	}
 	ia, err := buildinfo.ReadFile(a)
 	if err != nil {
 		return false
@@ -42,8 +49,41 @@ func sameBuild(a, b string) bool {
 	if err != nil {
 		return false
 	}
-	return ia.GoVersion == ib.GoVersion && buildSetting(ia, "vcs.revision") == buildSetting(ib, "vcs.revision") &&
-		buildSetting(ia, "vcs.modified") == buildSetting(ib, "vcs.modified") && buildSetting(ia, "vcs.time") == buildSetting(ib, "vcs.time")
+	return sameBuildInfo(ia, ib)
+}
+
+// buildStampFlag is what `make build` puts into the linker flags of both
+// binaries, with one value per build.
+const buildStampFlag = "clusters.buildStamp="
+
+// sameBuildInfo says whether two binaries' build information proves them
+// built together, by the same Go: the same build stamp (`make build`), the
+// same released module version (`go install ...@version`), or the same
+// revision of a clean checkout. Builds of a modified checkout without a
+// stamp prove nothing: the tree may have changed between them.
+func sameBuildInfo(a, b *debug.BuildInfo) bool {
+	if a.GoVersion != b.GoVersion {
+		return false
+	}
+	if sa, sb := buildStamp(a), buildStamp(b); sa != "" || sb != "" {
+		return sa == sb
+	}
+	if v := a.Main.Version; v != "" && v != "(devel)" && v == b.Main.Version {
+		return true
+	}
+	rev := buildSetting(a, "vcs.revision")
+	return rev != "" && rev == buildSetting(b, "vcs.revision") &&
+		buildSetting(a, "vcs.modified") == "false" && buildSetting(b, "vcs.modified") == "false"
+}
+
+// buildStamp is the build stamp in bi's linker flags, or "".
+func buildStamp(bi *debug.BuildInfo) string {
+	_, after, ok := strings.Cut(buildSetting(bi, "-ldflags"), buildStampFlag)
+	if !ok {
+		return ""
+	}
+	stamp, _, _ := strings.Cut(after, " ")
+	return stamp
 }
 
 func buildSetting(bi *debug.BuildInfo, key string) string {

@@ -62,6 +62,12 @@ type Injection struct {
 	// NodeContainers name extra containers of the node agents (the node
 	// proxy's), so that the processes started in them are accounted apart.
 	NodeContainers []string
+	// Services are the datapath's own services, each with pods of its own
+	// placed by node index (ambient's waypoints, Deployments in Istio).
+	// The runner creates them with the workloads' services and runs no
+	// workload in them: the datapath starts its processes in their pods'
+	// AppContainer.
+	Services []ServiceSpec
 }
 
 // AppContainer is the pod container the workloads run in; every provider
@@ -287,16 +293,18 @@ type Cluster interface {
 // run once a case is done with them: the runner uninstalls the case's
 // datapath, asks for the Residue, and only when nothing is left hands the
 // cluster, with the next datapath's injection, to a case whose Spec equals
-// the cluster's but for RunID and Inject.
+// the cluster's but for RunID and Inject (the services Inject adds are in
+// Spec.Services, so they are equal too).
 type Reusable interface {
 	// Residue lists what the processes and datapaths the cluster hosted
 	// left in it beyond what Create made, one item a string ("process
 	// 1234 (meshbench) in pod client-0", "nftables table ip mb-x in node
 	// n1"); none means the cluster is as Create left it.
 	Residue(ctx context.Context) ([]string, error)
-	// Inject gives the cluster inject in place of the injection it was
-	// created or last injected with, as Create applies Spec.Inject: it
-	// runs inject's init containers in every pod.
+	// Inject gives the cluster inject's containers in place of those it
+	// was created or last injected with, as Create applies Spec.Inject: it
+	// runs inject's init containers in every pod. The cluster has
+	// inject's services already.
 	Inject(ctx context.Context, inject Injection) error
 }
 

@@ -31,6 +31,10 @@ var ErrUnsupported = errors.New("datapath unsupported on this machine")
 type Traffic struct {
 	// Connections is how many TCP connections the load agents opened.
 	Connections uint64
+	// Requests is how many requests they sent (HTTP requests, gRPC calls
+	// or TCP exchanges), Failed how many of those got an error instead
+	// of an answer: these may have ended anywhere on the path.
+	Requests, Failed uint64
 }
 
 // Datapath is one installed datapath.

@@ -10,9 +10,10 @@ import (
 // The tables' formatting, exported so that every report (terminal,
 // Markdown, HTML, compare) writes figures the same way.
 
-// DatapathLabel names a case's datapath with its proxy mode and mTLS:
-// "sidecar (l7, mtls)", or "sidecar (l4 for l7, mtls)" when the proxy ran
-// at l4 because l7 does not speak the case's protocol.
+// DatapathLabel names a case's datapath with its proxy mode, mTLS and
+// waypoint: "sidecar (l7, mtls)", or "sidecar (l4 for l7, mtls)" when the
+// proxy ran at l4 because l7 does not speak the case's protocol, or
+// "nodeproxy (l4, mtls, waypoint on server-node)".
 func DatapathLabel(c *Case) string {
 	var opts []string
 	switch {
@@ -25,6 +26,9 @@ func DatapathLabel(c *Case) string {
 	}
 	if c.MTLS {
 		opts = append(opts, "mtls")
+	}
+	if c.Waypoint != "" {
+		opts = append(opts, "waypoint on "+c.Waypoint)
 	}
 	if len(opts) == 0 {
 		return c.Datapath

@@ -66,20 +66,27 @@ type Environment struct {
 
 // Case is one matrix point, summarised over its repetitions (medians).
 type Case struct {
-	ID       string `json:"id"`
-	Datapath string `json:"datapath"`
+	ID string `json:"id"`
+	// Datapath is the datapath the scenario listed, or the variant of one
+	// (a name of the scenario's own, such as nodeproxy-waypoint), which
+	// VariantOf then names.
+	Datapath  string `json:"datapath"`
+	VariantOf string `json:"variant_of,omitempty"`
 	// Protocol is the workload (scenarios.Protocols); files written before
 	// it existed lack it and ran http1 (see ProtocolName).
 	Protocol string `json:"protocol,omitempty"`
 	Mode     string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
-	L7Fallback bool `json:"l7_fallback,omitempty"`
+	L7Fallback bool   `json:"l7_fallback,omitempty"`
+	MTLS       bool   `json:"mtls,omitempty"`
+	Proxy      string `json:"proxy,omitempty"`
+	// Waypoint is where the case's waypoints ran ("server-node",
+	// "client-node"); empty without waypoints.
+	Waypoint string `json:"waypoint,omitempty"`
 	// ReusedCluster is set when the case ran in the cluster of an earlier
 	// case of the run (scenarios.ClustersReuse), not a fresh one.
 	ReusedCluster bool    `json:"reused_cluster,omitempty"`
-	MTLS          bool    `json:"mtls,omitempty"`
-	Proxy         string  `json:"proxy,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`

@@ -215,3 +215,16 @@ func TestProtocolColumnAndFallback(t *testing.T) {
 		t.Error("cases of two protocols share a matrix point")
 	}
 }
+
+func TestDatapathLabelWaypoint(t *testing.T) {
+	plain := tableCase("nodeproxy", "cross-node", 1000, 80)
+	plain.Mode, plain.MTLS = "l4", true
+	wp := plain
+	wp.Waypoint = "server-node"
+	if got, want := DatapathLabel(&plain), "nodeproxy (l4, mtls)"; got != want {
+		t.Errorf("DatapathLabel without waypoint = %q, want %q", got, want)
+	}
+	if got, want := DatapathLabel(&wp), "nodeproxy (l4, mtls, waypoint on server-node)"; got != want {
+		t.Errorf("DatapathLabel with waypoint = %q, want %q", got, want)
+	}
+}

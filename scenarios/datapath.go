@@ -16,6 +16,9 @@ type Datapath struct {
 	// ProxyOptional is set for a datapath that can also run without its
 	// proxy (proxy: off).
 	ProxyOptional bool
+	// Waypoint is set for a datapath that can send each service's traffic
+	// through a waypoint (waypoint: true).
+	Waypoint bool
 }
 
 // Datapaths are the datapaths a scenario may name, in the order messages
@@ -55,6 +58,18 @@ func (ds Datapaths) known(name string) bool {
 
 // list is the names for a message: "none, sidecar, nodeproxy, ebpf".
 func (ds Datapaths) list() string { return strings.Join(ds.Names(), ", ") }
+
+// waypoints is the names of the datapaths that take a waypoint, for a
+// message: "nodeproxy".
+func (ds Datapaths) waypoints() string {
+	var names []string
+	for _, d := range ds {
+		if d.Waypoint {
+			names = append(names, d.Name)
+		}
+	}
+	return strings.Join(names, " or ")
+}
 
 // proxyOptional is the names of the datapaths that can run without their
 // proxy, for a message: "ebpf" or "ebpf or other".

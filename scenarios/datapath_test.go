@@ -17,7 +17,7 @@ const (
 var testDatapaths = Datapaths{
 	{Name: none},
 	{Name: sidecar, Proxy: true},
-	{Name: nodeProxy, Proxy: true},
+	{Name: nodeProxy, Proxy: true, Waypoint: true},
 	{Name: ebpf, Proxy: true, ProxyOptional: true},
 }
 

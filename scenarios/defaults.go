@@ -22,6 +22,7 @@ const (
 	DefaultProbeRequests  = 100
 	DefaultMode           = ModeL4
 	DefaultProxy          = ProxyOn
+	DefaultWaypointNode   = WaypointServerNode
 	DefaultOrder          = OrderInterleaved
 	DefaultClusters       = ClustersFresh
 )
@@ -87,6 +88,9 @@ func SetDefaults(s *Spec, known Datapaths) {
 	for dp, o := range s.DatapathOptions {
 		d.str(&o.Mode, "datapathOptions."+dp+".mode", DefaultMode)
 		d.str(&o.Proxy, "datapathOptions."+dp+".proxy", DefaultProxy)
+		if o.Waypoint {
+			d.str(&o.WaypointNode, "datapathOptions."+dp+".waypointNode", DefaultWaypointNode)
+		}
 		s.DatapathOptions[dp] = o
 	}
 }

@@ -54,12 +54,15 @@
 //	  placements: [cross-node]       # matrix; default [cross-node]; same-node, cross-node, spread
 //	  podCIDR: 10.244.0.0/16         # default; IPv4, one /24 per node
 //	  serviceCIDR: 10.96.0.0/16      # default; IPv4, one virtual IP per service
-//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf
-//	datapathOptions:                 # per datapath name; every field optional
-//	  sidecar:                       # a datapath named in datapaths
+//	datapaths: [none]                # matrix; default [none]; none, sidecar, nodeproxy, ebpf, or variants defined under datapathOptions
+//	datapathOptions:                 # per datapath name, or per variant; every field optional
+//	  nodeproxy:                     # a datapath named in datapaths, or a variant of one (see datapath)
+//	    datapath: ""                 # only in a variant: the datapath it runs, under the entry's own name, which datapaths lists beside the datapath itself (nodeproxy-waypoint: {datapath: nodeproxy, mtls: true, waypoint: true})
 //	    mode: l4                     # default l4; l4 (byte stream) or l7 (HTTP aware)
 //	    mtls: false                  # default false; mutual TLS between proxies
 //	    proxy: "on"                  # default on; off only for ebpf
+//	    waypoint: false              # default false; nodeproxy only, needs mtls and HTTP (http1, h2c, grpc): an l7 waypoint proxy per server service (Istio ambient), node proxies stay l4
+//	    waypointNode: ""             # with a waypoint only, then default server-node; where each waypoint's pod runs: server-node (its service's first pod's node) or client-node
 //	load:                            # what the client pods send
 //	  protocol: [http1]              # matrix; default [http1]; http1, h2c (HTTP/2 cleartext), grpc (unary echo), tcp-rr (raw TCP exchanges), tcp-crr (tcp-rr, a new connection each)
 //	  rates: [1000]                  # matrix; default [1000]; requests per second from all client pods together, open loop, 1 to 200000

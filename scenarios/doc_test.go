@@ -36,7 +36,7 @@ func TestDocExample(t *testing.T) {
 	want := defaulted()
 	want.Metadata = s.Metadata
 	want.Gate = s.Gate
-	want.DatapathOptions[sidecar] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
+	want.DatapathOptions[nodeProxy] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
 	if got, want := Hash(s, testDatapaths), Hash(want, testDatapaths); got != want {
 		t.Errorf("the example's values are not the defaults: hash %s, want %s", got, want)
 	}

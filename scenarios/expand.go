@@ -31,9 +31,14 @@ func Expand(s *Spec) []Case {
 							for _, resp := range l.ResponseBytes {
 								for _, dp := range s.Datapaths {
 									opts, fallback := protocolOptions(options(s, dp), protocol)
+									kind, variant := dp, ""
+									if opts.Datapath != "" {
+										kind, variant, opts.Datapath = opts.Datapath, dp, ""
+									}
 									cases = append(cases, Case{
-										ID:             caseID(protocol, dp, placement, services, rate, conns, req, resp),
-										Datapath:       dp,
+										ID:             caseID(protocol, dp, opts, placement, services, rate, conns, req, resp),
+										Datapath:       kind,
+										Variant:        variant,
 										Options:        opts,
 										L7Fallback:     fallback,
 										Placement:      placement,
@@ -67,12 +72,16 @@ func Expand(s *Spec) []Case {
 
 // caseID names a case's point. An http1 case's ID does not name its
 // protocol, so that IDs from before the protocol dimension, such as a
-// baseline's, still match; every other protocol ends the ID.
-func caseID(protocol, dp, placement string, services int, rate float64, conns, req, resp int) string {
+// baseline's, still match; every other protocol ends the ID, and so does a
+// waypoint, with where it runs.
+func caseID(protocol, dp string, o DatapathOptions, placement string, services int, rate float64, conns, req, resp int) string {
 	id := fmt.Sprintf("%s/%s/svc=%d/rate=%s/conns=%d/req=%d/resp=%d",
 		dp, placement, services, strconv.FormatFloat(rate, 'f', -1, 64), conns, req, resp)
 	if protocol != HTTP1 {
 		id += "/proto=" + protocol
+	}
+	if o.Waypoint {
+		id += "/waypoint=" + o.WaypointNode
 	}
 	return id
 }
@@ -95,6 +104,9 @@ func options(s *Spec, dp string) DatapathOptions {
 	}
 	if o.Proxy == "" {
 		o.Proxy = DefaultProxy
+	}
+	if o.Waypoint && o.WaypointNode == "" {
+		o.WaypointNode = DefaultWaypointNode
 	}
 	return o
 }

@@ -82,6 +82,22 @@ var invalidFixtures = map[string][]string{
 		`invalid-datapath.yaml:3: datapaths[2]: none is listed twice; remove the duplicate`,
 	},
 	"invalid-empty-list.yaml": {`invalid-empty-list.yaml:3: datapaths: the list is empty`},
+	"invalid-waypoint.yaml": {
+		`invalid-waypoint.yaml:5: load.protocol[1]: the waypoint of nodeproxy is an l7 proxy, which does not parse tcp-rr; remove tcp-rr or the waypoint`,
+		`invalid-waypoint.yaml:9: datapathOptions.sidecar.waypoint: a waypoint is only possible with nodeproxy, whose node proxies send traffic through it; remove waypoint`,
+		`invalid-waypoint.yaml:11: datapathOptions.nodeproxy.waypoint: a waypoint needs mtls: true`,
+		`invalid-waypoint.yaml:12: datapathOptions.nodeproxy.waypointNode: "elsewhere" is not a waypoint placement; use client-node or server-node`,
+		`invalid-waypoint.yaml:14: datapathOptions.ebpf.waypointNode: applies only with a waypoint; set waypoint: true or remove waypointNode`,
+	},
+	"invalid-variant.yaml": {
+		`invalid-variant.yaml:3: datapaths[1]: unknown datapath "fast"; valid datapaths are none, sidecar, nodeproxy, ebpf, or a variant defined under datapathOptions with datapath: NAME`,
+		`invalid-variant.yaml:6: datapathOptions.none.datapath: none is a datapath itself, not a variant; remove datapath or give the entry a name of its own`,
+		`invalid-variant.yaml:7: datapathOptions.Fast: variant name "Fast": use lower-case letters, digits and '-', starting with a letter`,
+		`invalid-variant.yaml:10: datapathOptions.sidecar-x.datapath: unknown datapath "istio"; a variant is one of none, sidecar, nodeproxy, ebpf`,
+		`invalid-variant.yaml:13: datapathOptions.none-wp.waypoint: a waypoint is only possible with nodeproxy`,
+		`invalid-variant.yaml:14: datapathOptions.none-wp.mtls: datapath none has no proxy, so mtls cannot apply; remove mtls`,
+	},
+	"invalid-waypoint-mode.yaml": {`invalid-waypoint-mode.yaml:6: datapathOptions.nodeproxy.mode: with a waypoint the node proxies stay l4 and the waypoint is the l7 proxy; remove mode`},
 	"invalid-counts.yaml": {
 		`invalid-counts.yaml:4: topology.nodes: must be at least 1, got 0`,
 		`invalid-counts.yaml:5: topology.services[0]: must be at least 1, got 0`,
@@ -183,6 +199,27 @@ func TestResolveValid(t *testing.T) {
 		{"valid-single-node.yaml", func(t *testing.T, s *Spec) {
 			if s.Load.Warmup != 0 {
 				t.Errorf("warmup = %v, want the written 0s kept", s.Load.Warmup)
+			}
+		}},
+		{"valid-waypoint.yaml", func(t *testing.T, s *Spec) {
+			cases := Expand(s)
+			if len(cases) != 2 {
+				t.Fatalf("%d cases, want 2", len(cases))
+			}
+			plain := DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn}
+			waypoint := DatapathOptions{Mode: ModeL4, MTLS: true, Proxy: ProxyOn, Waypoint: true, WaypointNode: WaypointServerNode}
+			for i, want := range []struct {
+				id, variant string
+				opts        DatapathOptions
+			}{
+				{"nodeproxy/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024", "", plain},
+				{"nodeproxy-waypoint/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024/waypoint=server-node", "nodeproxy-waypoint", waypoint},
+			} {
+				c := cases[i]
+				if c.ID != want.id || c.Datapath != nodeProxy || c.Variant != want.variant || c.Options != want.opts {
+					t.Errorf("case %d: ID %q datapath %q variant %q options %+v; want %q, %q, %q, %+v (the default waypoint node)",
+						i, c.ID, c.Datapath, c.Variant, c.Options, want.id, nodeProxy, want.variant, want.opts)
+				}
 			}
 		}},
 		{"valid-flow-style.yaml", func(t *testing.T, s *Spec) {

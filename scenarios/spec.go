@@ -112,15 +112,34 @@ type Traffic struct {
 	ProbeRequests int `yaml:"probeRequests"`
 }
 
-// DatapathOptions tune one datapath.
+// DatapathOptions tune one datapath, or define a variant of one.
 type DatapathOptions struct {
+	// Datapath makes the entry a variant: a name of its own, to list in
+	// datapaths beside the datapath itself, for the datapath it names
+	// with these options (nodeproxy and, say, nodeproxy-waypoint).
+	Datapath string `yaml:"datapath,omitempty"`
 	// Mode is the proxy mode: "l4" or "l7".
 	Mode string `yaml:"mode"`
 	// MTLS encrypts proxy-to-proxy traffic.
 	MTLS bool `yaml:"mtls"`
 	// Proxy is "on" or "off" (ebpf only: socket load balancing without proxy).
 	Proxy string `yaml:"proxy"`
+	// Waypoint gives every server service an L7 waypoint proxy of its
+	// own, as Istio ambient does (nodeproxy only, with mtls): the node
+	// proxies stay l4 and send the service's traffic through it.
+	Waypoint bool `yaml:"waypoint,omitempty"`
+	// WaypointNode is where each waypoint's pod runs: WaypointClientNode
+	// or WaypointServerNode (the default with a waypoint).
+	WaypointNode string `yaml:"waypointNode,omitempty"`
 }
+
+// Where a waypoint runs (DatapathOptions.WaypointNode).
+const (
+	// WaypointClientNode is the node of the client pods (ClientNode).
+	WaypointClientNode = "client-node"
+	// WaypointServerNode is the node of the service's first server pod.
+	WaypointServerNode = "server-node"
+)
 
 // The protocols a case can drive, the values of load.protocol.
 const (
@@ -156,8 +175,11 @@ type Duration time.Duration
 type Case struct {
 	// ID is stable and human readable, e.g.
 	// "none/cross-node/svc=1/rate=1000/conns=8/req=0/resp=1024".
-	ID       string
+	ID string
+	// Datapath is the datapath to install; Variant is the name the
+	// scenario listed it as when that is a variant of it, else empty.
 	Datapath string
+	Variant  string
 	Options  DatapathOptions
 	// L7Fallback is set when the scenario asked for mode l7 but Protocol
 	// is one the l7 proxy does not parse (see HTTPAware): Options.Mode is

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,28 +186,90 @@ func checkServiceAddresses(p *problems, t *Topology, vips netip.Prefix) {
 func validateDatapaths(p *problems, s *Spec, known Datapaths) {
 	nonEmpty(p, "datapaths", len(s.Datapaths), "["+known.defaultName()+"]")
 	for i, dp := range s.Datapaths {
-		if !known.known(dp) {
-			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s", dp, known.list())
+		if !known.known(dp) && s.DatapathOptions[dp].Datapath == "" {
+			p.add(index("datapaths", i), "unknown datapath %q; valid datapaths are %s, or a variant defined under datapathOptions with datapath: NAME", dp, known.list())
 		}
 	}
 	duplicates(p, "datapaths", s.Datapaths)
 	for _, dp := range slices.Sorted(maps.Keys(s.DatapathOptions)) {
-		validateOptions(p, known, dp, s.DatapathOptions[dp])
+		validateOptions(p, s, known, dp)
 	}
 }
 
-func validateOptions(p *problems, known Datapaths, name string, o DatapathOptions) {
+// variantName matches the names of variants, which name cases (IDs) and
+// their sample files.
+var variantName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// validateWaypoint checks a datapath's waypoint options: ambient's
+// waypoint sits behind node proxies that stay l4, reaches them over mTLS
+// only, and parses the HTTP protocols only (HTTPAware).
+func validateWaypoint(p *problems, s *Spec, known Datapaths, dp Datapath, name string) {
+	o := s.DatapathOptions[name]
 	field := "datapathOptions." + name
-	dp, ok := known.Lookup(name)
-	if !ok {
-		p.add(field, "unknown datapath %q; options can be given for %s", name, known.list())
+	if !o.Waypoint {
+		if o.WaypointNode != "" {
+			p.add(field+".waypointNode", "applies only with a waypoint; set waypoint: true or remove waypointNode")
+		}
 		return
 	}
+	switch {
+	case !dp.Waypoint:
+		if with := known.waypoints(); with != "" {
+			p.add(field+".waypoint", "a waypoint is only possible with %s, whose node proxies send traffic through it; remove waypoint", with)
+		} else {
+			p.add(field+".waypoint", "a waypoint is not possible with any datapath; remove waypoint")
+		}
+		return
+	case !o.MTLS:
+		p.add(field+".waypoint", "a waypoint needs mtls: true, which every proxy-to-proxy leg of its path uses, as in Istio ambient; set mtls: true")
+	case o.Mode == ModeL7:
+		p.add(field+".mode", "with a waypoint the node proxies stay l4 and the waypoint is the l7 proxy; remove mode")
+	}
+	switch o.WaypointNode {
+	case WaypointClientNode, WaypointServerNode:
+	default:
+		p.add(field+".waypointNode", "%q is not a waypoint placement; use %s or %s", o.WaypointNode, WaypointClientNode, WaypointServerNode)
+	}
+	for i, proto := range s.Load.Protocols {
+		if slices.Contains(Protocols, proto) && !HTTPAware(proto) {
+			p.add(index("load.protocol", i), "the waypoint of %s is an l7 proxy, which does not parse %s; remove %s or the waypoint", name, proto, proto)
+		}
+	}
+}
+
+// validateOptions checks the options of a datapath, or of a variant
+// against the datapath it names.
+func validateOptions(p *problems, s *Spec, known Datapaths, name string) {
+	o := s.DatapathOptions[name]
+	field := "datapathOptions." + name
+	var (
+		dp Datapath
+		ok bool
+	)
+	switch {
+	case o.Datapath == "":
+		if dp, ok = known.Lookup(name); !ok {
+			p.add(field, "unknown datapath %q; options can be given for %s, or for a variant with datapath: NAME", name, known.list())
+			return
+		}
+	case known.known(name):
+		p.add(field+".datapath", "%s is a datapath itself, not a variant; remove datapath or give the entry a name of its own", name)
+		return
+	case !variantName.MatchString(name):
+		p.add(field, "variant name %q: use lower-case letters, digits and '-', starting with a letter", name)
+		return
+	default:
+		if dp, ok = known.Lookup(o.Datapath); !ok {
+			p.add(field+".datapath", "unknown datapath %q; a variant is one of %s", o.Datapath, known.list())
+			return
+		}
+	}
+	validateWaypoint(p, s, known, dp, name)
 	switch {
 	case o.Mode != ModeL4 && o.Mode != ModeL7:
 		p.add(field+".mode", "%q is not a proxy mode; use l4 or l7", o.Mode)
 	case !dp.Proxy && o.Mode == ModeL7:
-		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", name)
+		p.add(field+".mode", "datapath %s has no proxy, so l7 cannot apply; remove mode", dp.Name)
 	case o.Mode == ModeL7 && o.Proxy == ProxyOff:
 		p.add(field+".mode", "l7 needs a proxy, but proxy is off; set proxy to on or remove mode")
 	}
@@ -222,7 +285,7 @@ func validateOptions(p *problems, known Datapaths, name string, o DatapathOption
 	}
 	switch {
 	case o.MTLS && !dp.Proxy:
-		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", name)
+		p.add(field+".mtls", "datapath %s has no proxy, so mtls cannot apply; remove mtls", dp.Name)
 	case o.MTLS && o.Proxy == ProxyOff:
 		p.add(field+".mtls", "mtls needs a proxy, but proxy is off; set proxy to on or remove mtls")
 	}

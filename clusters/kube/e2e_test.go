@@ -26,31 +26,7 @@ import (
 // as on the netns provider) and that the run left nothing behind: no
 // namespace in the cluster, no steering table on a node.
 func TestQuickOnTestCluster(t *testing.T) {
-	kubeconfig := testutil.KubeCluster(t)
-	client := clientFor(t, kubeconfig)
-	exe := buildStatic(t)
-	ctr := "ctr --address " + filepath.Join(filepath.Dir(kubeconfig), "nodes", kube.NodePlaceholder, "containerd.sock") + " --namespace k8s.io"
-	t.Cleanup(func() { removeImages(t, client, ctr) })
-
-	out := t.TempDir()
-	cmd := exec.Command(exe, "run", "quick", "--datapaths", "none,sidecar,nodeproxy,ebpf",
-		"--duration", "2s", "--repetitions", "1", "--out", out,
-		"--provider", "kube", "--kubeconfig", kubeconfig,
-		"--image-import", ctr+" images import "+kube.ArchivePlaceholder)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("meshbench run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
-	t.Logf("meshbench run:\n%s", stdout.String())
-	m := regexp.MustCompile(`result: (\S+)`).FindStringSubmatch(stdout.String())
-	if m == nil {
-		t.Fatalf("stdout does not say where the result went:\n%s", stdout.String())
-	}
-	run, err := results.Read(m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, client := runOnTestCluster(t, "quick", "--datapaths", "none,sidecar,nodeproxy,ebpf")
 	if run.Provider != "kube" || run.SchemaVersion != results.SchemaVersion || len(run.Cases) != 8 {
 		t.Fatalf("provider %q, schema %d, %d cases; want kube, %d, 8 (4 datapaths, same-node and cross-node)",
 			run.Provider, run.SchemaVersion, len(run.Cases), results.SchemaVersion)
@@ -83,6 +59,82 @@ func TestQuickOnTestCluster(t *testing.T) {
 	for placement, h := range hops {
 		if !(h["ebpf"] < h["none"]+0.5 && h["none"] <= h["nodeproxy"]+0.5 && h["nodeproxy"] < h["sidecar"] && h["none"] < h["sidecar"]) {
 			t.Errorf("%s hops per request %v: want ebpf <= none <= nodeproxy < sidecar, as on netns", placement, h)
+		}
+	}
+	assertNoNamespaces(t, client)
+	assertNoTables(t, client)
+}
+
+// runOnTestCluster runs `meshbench run SCENARIO ARGS...` for 2 s, one
+// repetition, on the local test cluster, the image imported into each
+// node's containerd, and returns the run's result and a client of the
+// cluster.
+func runOnTestCluster(t *testing.T, scenario string, args ...string) (*results.Run, kubernetes.Interface) {
+	t.Helper()
+	kubeconfig := testutil.KubeCluster(t)
+	client := clientFor(t, kubeconfig)
+	exe := buildStatic(t)
+	ctr := "ctr --address " + filepath.Join(filepath.Dir(kubeconfig), "nodes", kube.NodePlaceholder, "containerd.sock") + " --namespace k8s.io"
+	t.Cleanup(func() { removeImages(t, client, ctr) })
+
+	out := t.TempDir()
+	cmd := exec.Command(exe, append(append([]string{"run", scenario}, args...),
+		"--duration", "2s", "--repetitions", "1", "--out", out,
+		"--provider", "kube", "--kubeconfig", kubeconfig,
+		"--image-import", ctr+" images import "+kube.ArchivePlaceholder)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("meshbench run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("meshbench run:\n%s", stdout.String())
+	m := regexp.MustCompile(`result: (\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("stdout does not say where the result went:\n%s", stdout.String())
+	}
+	run, err := results.Read(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run, client
+}
+
+// TestWaypointOnTestCluster runs the built-in waypoint scenario's
+// nodeproxy with and without a waypoint on the server's node: each case
+// verifies (the waypoint counted every request), the waypoint's pod is one
+// more proxy of its node, it lengthens the packet path, and nothing is
+// left behind.
+func TestWaypointOnTestCluster(t *testing.T) {
+	run, client := runOnTestCluster(t, "waypoint", "--datapaths", "nodeproxy,nodeproxy-waypoint")
+	if len(run.Cases) != 4 {
+		t.Fatalf("%d cases, want 4 (2 datapaths, same-node and cross-node)", len(run.Cases))
+	}
+	hops := map[string]map[string]float64{} // placement -> datapath -> hops
+	for _, c := range run.Cases {
+		if c.Status != "ok" || c.ErrorRate != 0 {
+			t.Errorf("%s: status %s, error rate %g: %s", c.ID, c.Status, c.ErrorRate, c.Error)
+			continue
+		}
+		checkCosts(t, c)
+		most := 0
+		for _, nc := range c.NodeCosts {
+			most = max(most, nc.Proxies)
+		}
+		if want := map[bool]int{false: 1, true: 2}[c.Waypoint != ""]; most != want {
+			t.Errorf("%s: %d proxies on the busiest node, want %d", c.ID, most, want)
+		}
+		if c.Path == nil {
+			t.Errorf("%s: no packet-path result", c.ID)
+			continue
+		}
+		if hops[c.Placement] == nil {
+			hops[c.Placement] = map[string]float64{}
+		}
+		hops[c.Placement][c.Datapath] = c.Path.HopsPerRequest
+	}
+	for placement, h := range hops {
+		if !(h["nodeproxy-waypoint"] > h["nodeproxy"]) {
+			t.Errorf("%s hops per request %v: want the waypoint's on top of nodeproxy's", placement, h)
 		}
 	}
 	assertNoNamespaces(t, client)

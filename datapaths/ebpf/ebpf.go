@@ -33,6 +33,9 @@ func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
 	if opts.Proxy == scenarios.ProxyOff && (opts.Mode == scenarios.ModeL7 || opts.MTLS) {
 		return nil, errors.New("datapath ebpf with proxy off has no proxy: mode l7 and mtls cannot apply")
 	}
+	if opts.Waypoint {
+		return nil, errors.New("datapath ebpf does not send traffic through waypoints: a waypoint cannot apply")
+	}
 	return &ebpfPath{opts: opts}, nil
 }
 

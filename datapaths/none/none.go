@@ -18,10 +18,10 @@ const Name = "none"
 var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name}, New: New}
 
 // New returns the datapath. Having no proxy, it takes neither mode l7, nor
-// mtls, nor proxy off.
+// mtls, nor proxy off, nor a waypoint.
 func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
-	if opts.Mode == scenarios.ModeL7 || opts.MTLS || opts.Proxy == scenarios.ProxyOff {
-		return nil, errors.New("datapath none has no proxy: mode l7, mtls and proxy off cannot apply")
+	if opts.Mode == scenarios.ModeL7 || opts.MTLS || opts.Proxy == scenarios.ProxyOff || opts.Waypoint {
+		return nil, errors.New("datapath none has no proxy: mode l7, mtls, proxy off and a waypoint cannot apply")
 	}
 	return none{}, nil
 }

@@ -53,6 +53,16 @@ type Config struct {
 	// sk_msg redirect (the ebpf datapath) need it: splice does not see the
 	// BPF ingress queue, so it would wait forever for data already there.
 	NoSplice bool
+	// Waypoints send outbound traffic to a service's VIP through the
+	// service's waypoint instead of to one of its endpoints: the tunnel
+	// names the VIP, and the waypoint balances. Each VIP must be one of
+	// Services'.
+	Waypoints []ServiceWaypoint
+	// Waypoint makes the proxy a waypoint (Istio ambient's per-service L7
+	// proxy): its tunnel listener also takes CONNECTs naming a service VIP
+	// of Services, and routes what tunnels carry as outbound traffic,
+	// through Peer, instead of dialling the destination directly.
+	Waypoint bool
 	// Log receives one line per failed connection or request; nil discards.
 	Log *slog.Logger
 }
@@ -66,7 +76,24 @@ func (c *Config) validate() error {
 	if c.Outbound == "" && c.Inbound == "" && c.Tunnel == "" {
 		return fmt.Errorf("no listener configured: set an outbound, inbound or tunnel address")
 	}
-	return validateServices(c.Services)
+	if c.Waypoint && c.Tunnel == "" {
+		return fmt.Errorf("a waypoint takes its traffic on the tunnel listener: set a tunnel address")
+	}
+	if err := validateServices(c.Services); err != nil {
+		return err
+	}
+	vips := make(map[netip.AddrPort]bool, len(c.Services))
+	for _, s := range c.Services {
+		if s.VIP.IsValid() {
+			vips[netip.AddrPortFrom(s.VIP, s.Port)] = true
+		}
+	}
+	for _, w := range c.Waypoints {
+		if !vips[w.VIP] {
+			return fmt.Errorf("waypoint for %s: not the VIP of a service in the table", w.VIP)
+		}
+	}
+	return nil
 }
 
 // Hop is how the proxy reaches one destination endpoint.
@@ -110,6 +137,20 @@ func SidecarPeers(tunnelPort uint16, services []Service) PeerFunc {
 		return Hop{Addr: netip.AddrPortFrom(dst.Addr(), tunnelPort), Tunnel: true, Identity: name}
 	}
 }
+
+// ServiceWaypoint is the waypoint of one service.
+type ServiceWaypoint struct {
+	// VIP is the service's virtual address and port.
+	VIP netip.AddrPort
+	// Addr is the waypoint's tunnel listener.
+	Addr netip.AddrPort
+	// Identity is the name the waypoint presents; empty accepts any of
+	// TLSConfig.AllowedPeers.
+	Identity string
+}
+
+// hop is the tunnel to the waypoint.
+func (w ServiceWaypoint) hop() Hop { return Hop{Addr: w.Addr, Tunnel: true, Identity: w.Identity} }
 
 // NodePeer is a node proxy and the pods behind it.
 type NodePeer struct {

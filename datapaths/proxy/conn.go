@@ -83,20 +83,26 @@ func (p *Proxy) serveTunnel(ctx context.Context, c *net.TCPConn) error {
 		writeConnectReply(conn, 400)
 		return err
 	}
-	if !p.routes.isEndpoint(dst) {
+	if !p.routes.isEndpoint(dst) && !(p.cfg.Waypoint && p.routes.isVIP(dst)) {
 		p.stats.tunnelsRefused.Add(1)
 		writeConnectReply(conn, http.StatusForbidden)
+		if p.cfg.Waypoint {
+			return fmt.Errorf("refuse tunnel to %s: neither a VIP nor an endpoint of the service table", dst)
+		}
 		return fmt.Errorf("refuse tunnel to %s: not an endpoint of the service table", dst)
 	}
 	c.SetDeadline(time.Time{})
+	// A waypoint sends what it is tunnelled on through its peers; any
+	// other proxy is the last one and dials the destination.
+	direct := !p.cfg.Waypoint
 	if p.cfg.Mode == L7 {
 		// Requests are balanced and dialled one by one: the tunnel is open.
 		if err := writeConnectReply(conn, 200); err != nil {
 			return fmt.Errorf("answer CONNECT: %w", err)
 		}
-		return p.serveL7(ctx, conn, br, dst, true)
+		return p.serveL7(ctx, conn, br, dst, direct)
 	}
-	up, err := p.dial(ctx, p.routes.lookup(dst, true))
+	up, err := p.dial(ctx, p.routes.lookup(dst, direct))
 	if err != nil {
 		writeConnectReply(conn, 502)
 		return err

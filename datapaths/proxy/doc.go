@@ -20,6 +20,15 @@
 //     reaches only endpoints of the service table: a CONNECT to any other
 //     address is answered 403, so an identity of the run's CA does not make
 //     the proxy an open relay.
+//   - waypoints (Config.Waypoints): outbound traffic to the VIP of a
+//     service with a waypoint goes whole through a tunnel to the waypoint,
+//     the CONNECT naming the VIP, instead of to an endpoint.
+//
+// A proxy configured as a waypoint (Config.Waypoint; Istio ambient's
+// per-service L7 proxy) also accepts CONNECTs naming a VIP of its service
+// table, and sends what its tunnels carry on as outbound traffic, through
+// its PeerFunc (the destination's node proxy), instead of dialling the
+// destination itself; in l7 mode it balances each request.
 //
 // With mTLS configured the proxy is strict, as Istio's STRICT
 // PeerAuthentication: peers come through the tunnel listener, and every

@@ -22,6 +22,9 @@ type Options struct {
 	PeerPort uint16
 	// Peers selects NodePeers.
 	Peers []NodePeer
+	// Waypoints and Waypoint are Config's.
+	Waypoints []ServiceWaypoint
+	Waypoint  bool
 	// CA, Cert and Key are the PEM files of the run's CA and the proxy's
 	// identity; all three turn mTLS on.
 	CA, Cert, Key string
@@ -62,6 +65,12 @@ func (o Options) Args() []string {
 	for _, p := range o.Peers {
 		add("peer", p.String())
 	}
+	for _, w := range o.Waypoints {
+		add("waypoint-for", w.String())
+	}
+	if o.Waypoint {
+		args = append(args, "--waypoint")
+	}
 	add("ca", o.CA)
 	add("cert", o.Cert)
 	add("key", o.Key)
@@ -78,6 +87,41 @@ func (n NodePeer) String() string {
 		s += "@" + n.Identity
 	}
 	return s
+}
+
+// String renders the waypoint as the -waypoint-for flag takes it:
+// VIP:PORT=ADDR:PORT[@IDENTITY].
+func (w ServiceWaypoint) String() string {
+	s := w.VIP.String() + "=" + w.Addr.String()
+	if w.Identity != "" {
+		s += "@" + w.Identity
+	}
+	return s
+}
+
+// parseWaypoint parses VIP:PORT=ADDR:PORT[@IDENTITY].
+func parseWaypoint(s string) (ServiceWaypoint, error) {
+	vip, rest, ok := strings.Cut(s, "=")
+	if !ok {
+		return ServiceWaypoint{}, fmt.Errorf("parse waypoint %q: want VIP:PORT=ADDR:PORT[@IDENTITY]", s)
+	}
+	addr, identity, _ := strings.Cut(rest, "@")
+	var (
+		w   = ServiceWaypoint{Identity: identity}
+		err error
+	)
+	if w.VIP, err = netip.ParseAddrPort(vip); err != nil {
+		return ServiceWaypoint{}, fmt.Errorf("parse waypoint %q: %w", s, err)
+	}
+	if w.Addr, err = netip.ParseAddrPort(addr); err != nil {
+		return ServiceWaypoint{}, fmt.Errorf("parse waypoint %q: %w", s, err)
+	}
+	if identity != "" {
+		if err := checkName(identity); err != nil {
+			return ServiceWaypoint{}, fmt.Errorf("parse waypoint %q: identity: %w", s, err)
+		}
+	}
+	return w, nil
 }
 
 // parseNodePeer parses CIDR=ADDR:PORT[@IDENTITY].
@@ -132,6 +176,12 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 		o.Peers = append(o.Peers, n)
 		return err
 	})
+	fs.Func("waypoint-for", "repeatable: send outbound traffic to the service at VIP:PORT through its waypoint's tunnel at ADDR:PORT (`VIP:PORT=ADDR:PORT[@IDENTITY]`)", func(s string) error {
+		w, err := parseWaypoint(s)
+		o.Waypoints = append(o.Waypoints, w)
+		return err
+	})
+	fs.BoolVar(&o.Waypoint, "waypoint", false, "serve as a waypoint: tunnels may name a service VIP, and go on through the peers")
 	fs.StringVar(&o.CA, "ca", "", "run CA certificate `file` (PEM)")
 	fs.StringVar(&o.Cert, "cert", "", "identity certificate `file` (PEM)")
 	fs.StringVar(&o.Key, "key", "", "identity key `file` (PEM)")
@@ -152,7 +202,8 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 
 // Config loads the files o names and builds the proxy's Config.
 func (o Options) Config() (Config, error) {
-	cfg := Config{Mode: o.Mode, Outbound: o.Outbound, Inbound: o.Inbound, Tunnel: o.Tunnel, Mark: o.Mark, NoSplice: !o.Splice}
+	cfg := Config{Mode: o.Mode, Outbound: o.Outbound, Inbound: o.Inbound, Tunnel: o.Tunnel, Mark: o.Mark, NoSplice: !o.Splice,
+		Waypoints: o.Waypoints, Waypoint: o.Waypoint}
 	if o.Services != "" {
 		services, err := LoadServices(o.Services)
 		if err != nil {

@@ -98,6 +98,13 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		return ep
 	})
+	for _, w := range cfg.Waypoints {
+		ep := &endpoint{addr: w.VIP, hop: w.hop()}
+		if p.mtls != nil {
+			ep.tls = p.mtls.client(w.Identity)
+		}
+		p.routes.waypoints[w.VIP] = ep
+	}
 	return p, nil
 }
 

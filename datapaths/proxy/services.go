@@ -176,6 +176,10 @@ type routes struct {
 	vips     map[netip.AddrPort]*service
 	services []*service
 	table    map[routeKey]*endpoint
+	// waypoints are the routes of outbound traffic to the VIPs of
+	// services with a waypoint (Config.Waypoints), which goes to the
+	// waypoint whole instead of to an endpoint.
+	waypoints map[netip.AddrPort]*endpoint
 
 	newEndpoint func(routeKey) *endpoint
 
@@ -189,6 +193,7 @@ func newRoutes(services []Service, newEndpoint func(routeKey) *endpoint) *routes
 		vips:        make(map[netip.AddrPort]*service, len(services)),
 		services:    make([]*service, 0, len(services)),
 		table:       make(map[routeKey]*endpoint),
+		waypoints:   make(map[netip.AddrPort]*endpoint),
 		newEndpoint: newEndpoint,
 		extra:       make(map[routeKey]*endpoint),
 	}
@@ -212,8 +217,12 @@ func newRoutes(services []Service, newEndpoint func(routeKey) *endpoint) *routes
 }
 
 // lookup returns the endpoint for traffic to dst, picking one of a service's
-// endpoints when dst is its VIP.
+// endpoints when dst is its VIP, unless outbound traffic to that VIP goes
+// to the service's waypoint.
 func (r *routes) lookup(dst netip.AddrPort, direct bool) *endpoint {
+	if ep, ok := r.waypoints[dst]; ok && !direct {
+		return ep
+	}
 	if svc, ok := r.vips[dst]; ok && len(svc.endpoints) > 0 {
 		dst = svc.pick().addr
 	}
@@ -244,9 +253,19 @@ func (r *routes) isEndpoint(dst netip.AddrPort) bool {
 	return ok
 }
 
-// each calls fn for every endpoint kept: the table's and the extra ones.
+// isVIP reports whether dst is the VIP of a service of the table.
+func (r *routes) isVIP(dst netip.AddrPort) bool {
+	_, ok := r.vips[dst]
+	return ok
+}
+
+// each calls fn for every endpoint kept: the table's, the waypoints' and
+// the extra ones.
 func (r *routes) each(fn func(*endpoint)) {
 	for _, ep := range r.table {
+		fn(ep)
+	}
+	for _, ep := range r.waypoints {
 		fn(ep)
 	}
 	r.mu.Lock()

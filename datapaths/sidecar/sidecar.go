@@ -28,10 +28,14 @@ const Name = "sidecar"
 // without.
 var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true}, New: New}
 
-// New returns the datapath; it takes every option but proxy off.
+// New returns the datapath; it takes every option but proxy off and a
+// waypoint (its sidecars are L7 proxies already).
 func New(opts scenarios.DatapathOptions) (datapaths.Datapath, error) {
 	if opts.Proxy == scenarios.ProxyOff {
 		return nil, errors.New("datapath sidecar cannot run without its proxies: proxy off cannot apply")
+	}
+	if opts.Waypoint {
+		return nil, errors.New("datapath sidecar has no node proxies to send traffic through a waypoint: a waypoint cannot apply")
 	}
 	return &sidecar{opts: opts}, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
-	"github.com/meshbench/meshbench/results/report"
 	"github.com/meshbench/meshbench/results/resultstest"
 )
 
@@ -177,8 +176,8 @@ func TestWriteHTML(t *testing.T) {
 	}
 
 	b.Reset()
-	overlay := report.OverlayPoint{Title: "same-node · 1 service", Charts: []report.Overlay{{ID: "compare-point-1-latency", Caption: "base dashed", SVG: `<svg id="s"></svg>`}}}
-	if err := r.WriteHTML(&b, base, cand, []report.OverlayPoint{overlay}); err != nil {
+	overlay := OverlayPoint{Title: "same-node · 1 service", Charts: []Overlay{{ID: "compare-point-1-latency", Caption: "base dashed", SVG: `<svg id="s"></svg>`}}}
+	if err := r.WriteHTML(&b, base, cand, []OverlayPoint{overlay}); err != nil {
 		t.Fatal(err)
 	}
 	page = b.String()

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-
-	"github.com/meshbench/meshbench/results/report"
 )
 
 var htmlTemplate = template.Must(template.New("compare").Parse(`<!DOCTYPE html>
@@ -69,12 +67,30 @@ type htmlCompareRow struct {
 	Cells         []htmlCompareCell
 }
 
+// OverlayPoint is the overlaid charts of one matrix point both runs have
+// (package report draws them: report.Overlays).
+type OverlayPoint struct {
+	// Title names the point: "same-node · 1 service · 1000 req/s · …".
+	Title  string
+	Charts []Overlay
+}
+
+// Overlay is a chart that draws two runs on one axis, rendered as inline
+// SVG for a comparison page.
+type Overlay struct {
+	// ID is unique on the page.
+	ID string
+	// Caption says how the runs are told apart.
+	Caption string
+	SVG     template.HTML
+}
+
 // WriteHTML writes one self-contained HTML page: the summary table of
 // WriteMarkdown, coloured by verdict, the latency charts with both runs on
 // one axis (overlays, as report.Overlays draws them), then the two runs'
 // own reports side by side, each in a frame of its own. baseHTML and
 // candHTML are those reports, as package report writes them.
-func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []report.OverlayPoint) error {
+func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []OverlayPoint) error {
 	rows, lines := r.summaryTable()
 	page := struct {
 		Title, Subtitle, Legend string
@@ -84,7 +100,7 @@ func (r *Report) WriteHTML(w io.Writer, baseHTML, candHTML []byte, overlays []re
 		Lines                   []string
 		BaseName, CandidateName string
 		BaseHTML, CandidateHTML string
-		Overlays                []report.OverlayPoint
+		Overlays                []OverlayPoint
 	}{
 		Title: r.title(), Subtitle: r.subtitle(func(s string) string { return s }), Legend: legend("red", "green", "yellow"),
 		Span: len(markdownMetrics), Lines: lines,

@@ -345,7 +345,8 @@ func figures(run *results.Run, c *results.Case) caseFigures {
 	return f
 }
 
-// configID names a case's datapath configuration: "sidecar-l7-mtls".
+// configID names a case's datapath configuration: "sidecar-l7-mtls",
+// "nodeproxy-l4-mtls-waypoint-server-node".
 func configID(c *results.Case) string {
 	id := c.Datapath
 	if c.Mode != "" {
@@ -353,6 +354,9 @@ func configID(c *results.Case) string {
 	}
 	if c.MTLS {
 		id += "-mtls"
+	}
+	if c.Waypoint != "" {
+		id += "-waypoint-" + c.Waypoint
 	}
 	return id
 }

@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"html/template"
 	"image/color"
 	"math"
 	"slices"
@@ -13,24 +12,8 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/compare"
 )
-
-// OverlayPoint is the overlaid charts of one matrix point both runs have.
-type OverlayPoint struct {
-	// Title names the point: "same-node · 1 service · 1000 req/s · …".
-	Title  string
-	Charts []Overlay
-}
-
-// Overlay is a chart that draws two runs on one axis, rendered as inline
-// SVG for a comparison page.
-type Overlay struct {
-	// ID is unique on the page.
-	ID string
-	// Caption says how the runs are told apart.
-	Caption string
-	SVG     template.HTML
-}
 
 // baseColor draws the base run where one chart shows one datapath of both
 // runs; the candidate keeps the datapath's colour.
@@ -48,7 +31,7 @@ var dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 // run directories still hold a samples file. baseDir and candDir are the
 // run directories, "" for none. Points and cases of one run only are left
 // out, as the comparison table leaves them out.
-func Overlays(base, cand *results.Run, baseDir, candDir string) ([]OverlayPoint, error) {
+func Overlays(base, cand *results.Run, baseDir, candDir string) ([]compare.OverlayPoint, error) {
 	bv, err := newView("", base, false)
 	if err != nil {
 		return nil, err
@@ -57,7 +40,7 @@ func Overlays(base, cand *results.Run, baseDir, candDir string) ([]OverlayPoint,
 	if err != nil {
 		return nil, err
 	}
-	var out []OverlayPoint
+	var out []compare.OverlayPoint
 	for _, bs := range bv.sections {
 		i := slices.IndexFunc(cv.sections, func(cs *section) bool { return cs.cases[0].Point() == bs.cases[0].Point() })
 		if i < 0 {
@@ -80,7 +63,7 @@ func Overlays(base, cand *results.Run, baseDir, candDir string) ([]OverlayPoint,
 			}
 			charts = append(charts, ch)
 		}
-		pt := OverlayPoint{Title: bs.title}
+		pt := compare.OverlayPoint{Title: bs.title}
 		for _, ch := range charts {
 			if ch == nil {
 				continue
@@ -89,7 +72,7 @@ func Overlays(base, cand *results.Run, baseDir, candDir string) ([]OverlayPoint,
 			if err != nil {
 				return nil, err
 			}
-			pt.Charts = append(pt.Charts, Overlay{ID: "compare-" + ch.name, Caption: ch.caption, SVG: f.SVG})
+			pt.Charts = append(pt.Charts, compare.Overlay{ID: "compare-" + ch.name, Caption: ch.caption, SVG: f.SVG})
 		}
 		if len(pt.Charts) > 0 {
 			out = append(out, pt)

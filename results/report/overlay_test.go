@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/results/compare"
 	"github.com/meshbench/meshbench/results/resultstest"
 )
 
@@ -29,7 +30,7 @@ func TestOverlays(t *testing.T) {
 	if len(overlays) != 1 || overlays[0].Title != pointTitle(&base.Cases[0]) {
 		t.Fatalf("overlays of %d points, want the one point %q", len(overlays), pointTitle(&base.Cases[0]))
 	}
-	var spectra, overTime []Overlay
+	var spectra, overTime []compare.Overlay
 	for _, o := range overlays[0].Charts {
 		switch {
 		case strings.HasSuffix(o.ID, "-latency"):

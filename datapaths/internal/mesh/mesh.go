@@ -113,12 +113,17 @@ func New(name string, opts scenarios.DatapathOptions, c clusters.Cluster) (*Mesh
 	return m, nil
 }
 
+// WaypointRole is the role of a datapath's waypoint services
+// (clusters.Injection.Services): proxies, not workloads, so neither in the
+// service table nor strict, whose tunnel listeners take mTLS only anyway.
+const WaypointRole = "waypoint"
+
 // ServiceTable lists the server services with their endpoints, as every
 // proxy's route table.
 func ServiceTable(topo *clusters.Topology) []proxy.Service {
 	var out []proxy.Service
 	for _, s := range topo.Services {
-		if s.Role == "client" {
+		if s.Role == "client" || s.Role == WaypointRole {
 			continue
 		}
 		ps := proxy.Service{Name: s.Name, VIP: s.VIP, Port: uint16(s.Port)}
@@ -264,11 +269,13 @@ func (m *Mesh) Strict(node string) []steer.Reject {
 	}
 	ports := make(map[string]uint16, len(m.Topo.Services))
 	for _, svc := range m.Topo.Services {
-		ports[svc.Name] = uint16(svc.TargetPort)
+		if svc.Role != WaypointRole {
+			ports[svc.Name] = uint16(svc.TargetPort)
+		}
 	}
 	var out []steer.Reject
 	for _, pod := range m.Topo.Pods {
-		if pod.Node == node {
+		if _, ok := ports[pod.Service]; ok && pod.Node == node {
 			out = append(out, steer.Reject{Dst: netip.PrefixFrom(pod.IP, 32), DstPort: ports[pod.Service]})
 		}
 	}
