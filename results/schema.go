@@ -28,6 +28,9 @@ type Run struct {
 	Cases         []Case      `json:"cases"`
 	// Gate carries the scenario's gate thresholds, if any.
 	Gate map[string]string `json:"gate,omitempty"`
+	// Order is how the repetitions of a point's datapaths ran
+	// (scenarios.Orders); files without it ran sequential.
+	Order string `json:"order,omitempty"`
 
 	// Partial is set on a record written before the run finished (after
 	// each case, or when the run was interrupted); PlannedCases is then the
@@ -86,7 +89,10 @@ type Case struct {
 	Proxy      string `json:"proxy,omitempty"`
 	// Waypoint is where the case's waypoints ran ("server-node",
 	// "client-node"); empty without waypoints.
-	Waypoint      string  `json:"waypoint,omitempty"`
+	Waypoint string `json:"waypoint,omitempty"`
+	// ReusedCluster is set when the case ran in the cluster of an earlier
+	// case of the run (scenarios.ClustersReuse), not a fresh one.
+	ReusedCluster bool    `json:"reused_cluster,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`

@@ -132,6 +132,13 @@ func Hash(s *Spec, known Datapaths) string {
 		// before the protocol dimension keeps its hash.
 		c.Load.Protocols = nil
 	}
+	// Likewise the run section at its defaults (omitempty drops it).
+	if c.Run.Order == DefaultOrder {
+		c.Run.Order = ""
+	}
+	if c.Run.Clusters == DefaultClusters {
+		c.Run.Clusters = ""
+	}
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		// Only a MarshalYAML method can fail, and Duration's does not.
