@@ -268,7 +268,10 @@ type caseRun struct {
 	// costs of each measured window of repetitions.
 	reps    []results.Repetition
 	windows [][]results.NodeCost
-	path    *results.Path
+	// bytes is the payload the repetitions moved (PayloadBytes, or a
+	// stream's bytes), which CPU per GiB divides by.
+	bytes uint64
+	path  *results.Path
 	// err is why the case failed; torn is set once it is torn down.
 	err  error
 	torn bool
@@ -294,7 +297,7 @@ func (r *Runner) result(cr *caseRun) results.Case {
 	for _, rep := range cr.reps {
 		rc.Requests += rep.Requests
 	}
-	rc.NodeCosts = mergeCosts(cr.windows, rc.Requests, results.StreamBytes(cr.reps))
+	rc.NodeCosts = mergeCosts(cr.windows, rc.Requests, cr.bytes)
 	for i := range rc.NodeCosts {
 		rc.NodeCosts[i].DatapathIdleMemoryBytes = cr.idle[rc.NodeCosts[i].Node]
 	}
@@ -379,6 +382,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err er
 	}
 	var requests, bytes uint64
 	defer func() {
+		cr.bytes += bytes
 		costs, serr := sampler.stop(ctx, requests, bytes)
 		if err == nil && serr != nil {
 			err = fmt.Errorf("sample node costs: %w", serr)
@@ -422,7 +426,11 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err er
 		}
 		cr.reps = append(cr.reps, out)
 		requests += out.Requests
-		bytes += results.StreamBytes(cr.reps[len(cr.reps)-1:])
+		if out.Stream != nil {
+			bytes += out.Stream.Bytes
+		} else {
+			bytes += results.PayloadBytes(samples, cr.c.RequestBytes)
+		}
 		if err := r.verifyDatapath(ctx, cr); err != nil {
 			return fmt.Errorf("verify datapath %s after repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}

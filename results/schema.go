@@ -224,8 +224,10 @@ type NodeCost struct {
 	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
 	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
 	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`
-	// DatapathCPUPerGiB is the datapath's CPU time per GiB a stream case
-	// moved through the cluster; absent for the other protocols.
+	// DatapathCPUPerGiB is the datapath's CPU time per GiB of payload the
+	// case moved through the cluster: a stream's bytes, or the request
+	// and response bodies of the successful requests (results.PayloadBytes;
+	// headers and framing not counted).
 	DatapathCPUPerGiB  float64 `json:"datapath_cpu_seconds_per_gib,omitempty"`
 	AppMemoryBytesMean float64 `json:"app_memory_bytes_mean"`
 	AppCPUSeconds      float64 `json:"app_cpu_seconds"`
