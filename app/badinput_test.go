@@ -38,6 +38,8 @@ func TestBadInput(t *testing.T) {
 		{"waypoint on sidecar", []string{"run", write("wp-sidecar.yaml", head+"datapaths: [sidecar]\ndatapathOptions:\n  sidecar: {waypoint: true, mtls: true}\n")}, "only possible with nodeproxy"},
 		{"waypoint on a variant of ebpf", []string{"run", write("wp-ebpf.yaml", head+"datapaths: [ebpf-wp]\ndatapathOptions:\n  ebpf-wp: {datapath: ebpf, waypoint: true, mtls: true}\n")}, "only possible with nodeproxy"},
 		{"rate flag", []string{"run", "quick", "--rate", "-5"}, "--rate"},
+		{"order flag", []string{"run", "quick", "--order", "random"}, `--order: unknown order "random"; use sequential or interleaved`},
+		{"run section", []string{"run", write("run.yaml", head+"run:\n  clusters: keep\n")}, "run.clusters"},
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},

@@ -35,6 +35,7 @@ type runOptions struct {
 	duration    time.Duration
 	rate        float64
 	repetitions int
+	order       string
 	out         string
 	runDir      string
 	retain      bool
@@ -49,8 +50,9 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run a scenario (built-in name or YAML file) and write its results",
 		Long: `Run a scenario: a built-in one by name (see meshbench list) or a scenario file
 (start one with meshbench show quick > my.yaml; meshbench explain describes
-every field). Every case gets a fresh cluster; everything is torn down
-afterwards, also on Ctrl-C.
+every field). Every case gets a fresh cluster unless the scenario says
+run.clusters: reuse (netns only); everything is torn down afterwards, also
+on Ctrl-C.
 
 Datapaths: ` + strings.Join(builtin.Datapaths().Names(), ", ") + `.
 
@@ -79,6 +81,7 @@ failed or the run was interrupted (what finished is kept), 2 for bad input
 	f.DurationVar(&o.duration, "duration", 0, "measurement duration per repetition, with a unit: 500ms, 10s, 1m (default: the scenario's)")
 	f.Float64Var(&o.rate, "rate", 0, "request rate in requests/s (default: the scenario's)")
 	f.IntVar(&o.repetitions, "repetitions", 0, "repetitions per case (default: the scenario's)")
+	f.StringVar(&o.order, "order", "", "order of a point's datapaths' repetitions: "+strings.Join(scenarios.Orders, " or ")+" (default: the scenario's)")
 	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory <time>-<run id>")
 	f.StringVar(&o.runDir, "run-dir", "", "write the run into exactly this directory, which must not exist or be empty (instead of a new one under --out)")
 	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
@@ -126,6 +129,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		StartedAt:     time.Now().UTC(),
 		Environment:   results.CaptureEnvironment(version, commit),
 		Gate:          spec.Gate,
+		Order:         spec.Run.Order,
 	}
 	if exe, _, err := clusters.AgentExecutable(); err == nil {
 		run.Environment.AgentBinary = filepath.Base(exe)
@@ -138,6 +142,10 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		RunID:     runID,
 		Retain:    o.retain,
 		Inspect:   stdout,
+		Order:     spec.Run.Order,
+		// A provider whose clusters cannot be reused creates one per
+		// case whatever the scenario asks.
+		ReuseClusters: spec.Run.Clusters == scenarios.ClustersReuse,
 		// Keep every finished case, so that a killed run loses nothing
 		// already measured.
 		CaseDone: func(done []results.Case) error {
@@ -285,6 +293,7 @@ var overrideFlags = map[string]string{
 	"load.duration":    "--duration",
 	"load.rates":       "--rate",
 	"load.repetitions": "--repetitions",
+	"run.order":        "--order",
 }
 
 // applyOverrides puts the command-line flags over the scenario and validates
@@ -319,6 +328,9 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	}
 	if changed("repetitions") {
 		spec.Load.Repetitions = o.repetitions
+	}
+	if changed("order") {
+		spec.Run.Order = o.order
 	}
 	err := scenarios.Validate(spec, known)
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -162,4 +163,43 @@ func (s *costSampler) stop(ctx context.Context, requests, bytes uint64) ([]resul
 		out = append(out, nc)
 	}
 	return out, nil
+}
+
+// mergeCosts joins the node costs of windows of repetitions of equal
+// length into the case's: CPU seconds add up and are divided by all the
+// requests, means are averaged, peaks and proxy counts are the largest.
+func mergeCosts(windows [][]results.NodeCost, requests, bytes uint64) []results.NodeCost {
+	if len(windows) == 0 {
+		return nil
+	}
+	out := slices.Clone(windows[0])
+	n := float64(len(windows))
+	for i := range out {
+		m := &out[i]
+		for _, w := range windows[1:] {
+			c := w[i]
+			m.Proxies = max(m.Proxies, c.Proxies)
+			m.DatapathMemoryBytesMean += c.DatapathMemoryBytesMean
+			m.DatapathMemoryBytesPeak = max(m.DatapathMemoryBytesPeak, c.DatapathMemoryBytesPeak)
+			m.DatapathUSSBytesMean += c.DatapathUSSBytesMean
+			m.DatapathCgroupMemoryBytesMean += c.DatapathCgroupMemoryBytesMean
+			m.DatapathCPUSeconds += c.DatapathCPUSeconds
+			m.AppMemoryBytesMean += c.AppMemoryBytesMean
+			m.AppCPUSeconds += c.AppCPUSeconds
+			m.BPFMemoryBytes += c.BPFMemoryBytes
+		}
+		m.DatapathMemoryBytesMean /= n
+		m.DatapathUSSBytesMean /= n
+		m.DatapathCgroupMemoryBytesMean /= n
+		m.AppMemoryBytesMean /= n
+		m.BPFMemoryBytes /= n
+		m.DatapathCPUPer1kRequests, m.DatapathCPUPerGiB = 0, 0
+		if requests > 0 {
+			m.DatapathCPUPer1kRequests = m.DatapathCPUSeconds / (float64(requests) / 1000)
+		}
+		if bytes > 0 {
+			m.DatapathCPUPerGiB = m.DatapathCPUSeconds / (float64(bytes) / results.GiB)
+		}
+	}
+	return out
 }

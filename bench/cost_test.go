@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -111,5 +112,28 @@ func TestCostSamplerPerNode(t *testing.T) {
 		if a.Alive() == nil {
 			t.Errorf("cost agent on %s still runs after stop", s.nodes[i])
 		}
+	}
+}
+
+// The node costs of an interleaved case's repetitions join into the
+// case's: CPU adds up and is divided by all the requests, means are
+// averaged over the repetitions, peaks and proxies are the largest; a
+// stream's CPU is divided by all the bytes too.
+func TestMergeCosts(t *testing.T) {
+	w1 := []results.NodeCost{{Node: "n0", Proxies: 1, DatapathMemoryBytesMean: 100, DatapathMemoryBytesPeak: 150, DatapathUSSBytesMean: 10,
+		DatapathCgroupMemoryBytesMean: 200, DatapathCPUSeconds: 1, AppMemoryBytesMean: 50, AppCPUSeconds: 2, BPFMemoryBytes: 8}}
+	w2 := []results.NodeCost{{Node: "n0", Proxies: 2, DatapathMemoryBytesMean: 300, DatapathMemoryBytesPeak: 120, DatapathUSSBytesMean: 30,
+		DatapathCgroupMemoryBytesMean: 400, DatapathCPUSeconds: 3, AppMemoryBytesMean: 70, AppCPUSeconds: 4, BPFMemoryBytes: 16}}
+	got := mergeCosts([][]results.NodeCost{w1, w2}, 2000, 2*results.GiB)
+	want := []results.NodeCost{{Node: "n0", Proxies: 2, DatapathMemoryBytesMean: 200, DatapathMemoryBytesPeak: 150, DatapathUSSBytesMean: 20,
+		DatapathCgroupMemoryBytesMean: 300, DatapathCPUSeconds: 4, DatapathCPUPer1kRequests: 2, DatapathCPUPerGiB: 2, AppMemoryBytesMean: 60, AppCPUSeconds: 6, BPFMemoryBytes: 12}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mergeCosts =\n%+v\nwant\n%+v", got, want)
+	}
+	if w1[0].DatapathMemoryBytesMean != 100 {
+		t.Errorf("mergeCosts changed its first window: %+v", w1[0])
+	}
+	if one := mergeCosts([][]results.NodeCost{w1}, 1000, 0); one[0].DatapathCPUPer1kRequests != 1 || one[0].DatapathCPUPerGiB != 0 || one[0].DatapathMemoryBytesMean != 100 {
+		t.Errorf("mergeCosts of one window = %+v, want it with 1 CPU second per 1k requests", one[0])
 	}
 }

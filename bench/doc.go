@@ -3,6 +3,15 @@
 // verify → measure (repetitions, with the cost sampler) → packet-path probe
 // → teardown, and turns the samples into a results.Run.
 //
+// In interleaved order (Options.Order) the cases of one matrix point, one
+// per datapath, go through the stages up to verify one after the other and
+// then stay up, each in its own cluster, while their repetitions take
+// turns, one each, with the cost sampler around each repetition; then each
+// is probed and torn down. With Options.ReuseClusters, teardown keeps a
+// cluster that is clusters.Reusable and holds nothing of the uninstalled
+// datapath for the next case of the same layout, which gives it its own
+// injection instead of provisioning; clusters no case takes are deleted.
+//
 // Every stage takes the run's context. Teardown always runs, with its own
 // bounded context, so Ctrl-C still removes everything (unless Retain is set).
 // A failing case is recorded as failed and the run goes on with the next one;

@@ -57,6 +57,14 @@ type Options struct {
 	// printed to Inspect.
 	Retain  bool
 	Inspect io.Writer
+	// Order is scenarios.OrderInterleaved or scenarios.OrderSequential,
+	// which empty means too; see Run. (Scenarios default to interleaved.)
+	Order string
+	// ReuseClusters hands a case's cluster to a later case of the same
+	// layout, where the cluster can take it (clusters.Reusable) and its
+	// datapath left nothing behind; otherwise every case gets a cluster
+	// of its own.
+	ReuseClusters bool
 	// CaseDone, if set, is called after every case with the cases finished
 	// so far, so that they can be kept before the run ends; an error from it
 	// stops the run.
@@ -73,6 +81,9 @@ const Unsupported = "unsupported"
 // Runner runs the cases of one scenario.
 type Runner struct {
 	opts Options
+	// spares are clusters whose cases are done, kept for a later case of
+	// the same layout (Options.ReuseClusters).
+	spares []spare
 }
 
 // New returns a Runner.
@@ -89,27 +100,29 @@ func New(opts Options) *Runner {
 	return &Runner{opts: opts}
 }
 
-// Run runs every case in order and returns one results.Case per case run.
-// It stops early when ctx is cancelled, returning the cases finished so far
-// with ctx's error, and when the provider cannot create a cluster because
-// of its configuration (clusters.ErrConfig), which every case would meet:
-// it then returns that error, the failed case included.
+// Run runs every case and returns one results.Case per case run, in the
+// cases' order. In Options.Order OrderInterleaved, the cases of one point
+// (consecutive cases that differ only in their datapath) are set up
+// together and their repetitions run round-robin; otherwise each case runs
+// to its end before the next starts. Run stops early when ctx is
+// cancelled, returning the cases finished so far, and the point's cut
+// short, with ctx's error; and when the provider cannot create a cluster
+// because of its configuration (clusters.ErrConfig), which every case
+// would meet: it then returns that error, the failed case included.
 func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Case, error) {
+	defer r.dropSpares(ctx)
 	var out []results.Case
-	for i, c := range cases {
+	for _, group := range r.groups(cases) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		r.opts.Status.Case(i+1, len(cases), c.ID)
-		rc, err := r.runCase(ctx, i, c)
-		if ctx.Err() != nil && rc.Status != "ok" {
-			// The case failed because the run was cancelled, not by itself.
-			rc.Status, rc.Error = Interrupted, Interrupted
-		}
-		out = append(out, rc)
-		if r.opts.CaseDone != nil {
-			if cerr := r.opts.CaseDone(out); cerr != nil {
-				return out, cerr
+		rcs, err := r.runGroup(ctx, group, len(cases))
+		for _, rc := range rcs {
+			out = append(out, rc)
+			if r.opts.CaseDone != nil {
+				if cerr := r.opts.CaseDone(out); cerr != nil {
+					return out, cerr
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -122,19 +135,143 @@ func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Cas
 	return out, nil
 }
 
+// indexed is a case with its index in the run.
+type indexed struct {
+	i int
+	c scenarios.Case
+}
+
+// groups splits the cases into the groups that run together: one case
+// each, or in interleaved order the cases of each point.
+func (r *Runner) groups(cases []scenarios.Case) [][]indexed {
+	var out [][]indexed
+	for i, c := range cases {
+		if n := len(out); n > 0 && r.opts.Order == scenarios.OrderInterleaved && samePoint(out[n-1][0].c, c) {
+			out[n-1] = append(out[n-1], indexed{i, c})
+			continue
+		}
+		out = append(out, []indexed{{i, c}})
+	}
+	return out
+}
+
+// samePoint reports whether a and b are cases of one point of the matrix:
+// equal but for their datapath.
+func samePoint(a, b scenarios.Case) bool {
+	a.ID, a.Datapath, a.Options, a.L7Fallback = "", "", scenarios.DatapathOptions{}, false
+	b.ID, b.Datapath, b.Options, b.L7Fallback = "", "", scenarios.DatapathOptions{}, false
+	return a == b
+}
+
+// runGroup runs a group of cases: each is set up (cluster, datapath,
+// workloads, warm-up, verify), then their repetitions run, round-robin
+// over the cases one repetition at a time when there are several, then
+// each is probed and torn down. A case that fails is torn down at once and
+// the others go on. It returns the group's results in order and the first
+// configuration error (clusters.ErrConfig), after which no further case of
+// the group is set up.
+func (r *Runner) runGroup(ctx context.Context, group []indexed, total int) ([]results.Case, error) {
+	crs := make([]*caseRun, 0, len(group))
+	defer func() {
+		for _, cr := range crs {
+			r.teardown(ctx, cr)
+		}
+	}()
+	fail := func(cr *caseRun, err error) {
+		cr.err = err
+		r.opts.Status.Infof("case %s failed: %v", cr.c.ID, err)
+		r.teardown(ctx, cr)
+	}
+	var cfgErr error
+	for _, g := range group {
+		if ctx.Err() != nil || cfgErr != nil {
+			break
+		}
+		r.opts.Status.Case(g.i+1, total, g.c.ID)
+		cr := &caseRun{c: g.c, index: g.i}
+		crs = append(crs, cr)
+		if err := r.prepare(ctx, cr); err != nil {
+			fail(cr, err)
+			if errors.Is(err, clusters.ErrConfig) {
+				cfgErr = err
+			}
+		}
+	}
+	r.dropSpares(ctx)
+
+	// One case measures all its repetitions in one window; several take
+	// turns, a repetition each.
+	window := 1
+	if len(crs) == 1 {
+		window = crs[0].c.Repetitions
+	}
+	reps := 0
+	for _, cr := range crs {
+		reps = max(reps, cr.c.Repetitions)
+	}
+	for from := 0; from < reps && ctx.Err() == nil; from += window {
+		for _, cr := range crs {
+			if cr.err != nil || from >= cr.c.Repetitions || ctx.Err() != nil {
+				continue
+			}
+			if len(crs) > 1 {
+				r.opts.Status.Infof("%s: repetition %d/%d", cr.c.ID, from+1, cr.c.Repetitions)
+			}
+			if err := r.measure(ctx, cr, from, min(from+window, cr.c.Repetitions)); err != nil {
+				fail(cr, err)
+			}
+		}
+	}
+	for _, cr := range crs {
+		if cr.err != nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			cr.err = err
+			continue
+		}
+		if err := r.finish(ctx, cr); err != nil {
+			fail(cr, err)
+			continue
+		}
+		r.teardown(ctx, cr)
+	}
+
+	out := make([]results.Case, 0, len(crs))
+	for _, cr := range crs {
+		rc := r.result(cr)
+		if ctx.Err() != nil && rc.Status != "ok" {
+			// The case failed because the run was cancelled, not by itself.
+			rc.Status, rc.Error = Interrupted, Interrupted
+		}
+		out = append(out, rc)
+	}
+	return out, cfgErr
+}
+
 // caseRun is the state shared by the stages of one case.
 type caseRun struct {
 	c       scenarios.Case
 	index   int
 	cluster clusters.Cluster
+	// layout is the cluster's (see layout), for reusing it; reused is
+	// set when the cluster is an earlier case's.
+	layout  string
+	reused  bool
 	dp      datapaths.Datapath
 	servers []Server
 	clients []Load
 	// apps holds the workloads' cgroups per node, for cost accounting.
 	apps map[string][]string
 	// idle is the datapath's memory per node before any request.
-	idle  map[string]float64
-	costs []results.NodeCost
+	idle map[string]float64
+	// reps are the repetitions measured so far; windows holds the node
+	// costs of each measured window of repetitions.
+	reps    []results.Repetition
+	windows [][]results.NodeCost
+	// bytes is the payload the repetitions moved (PayloadBytes, or a
+	// stream's bytes), which CPU per GiB divides by.
+	bytes uint64
 	path  *results.Path
 	// targets are the load's URLs, one per server service.
 	targets []string
@@ -144,59 +281,64 @@ type caseRun struct {
 	unmeshed []Load
 	sources  []*source
 	coverage *results.Coverage
+	// err is why the case failed; torn is set once it is torn down.
+	err  error
+	torn bool
 }
 
-// runCase runs one case; a failed case is recorded in the result, and its
-// error is returned too.
-func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (results.Case, error) {
-	rc := newResultCase(c, r.opts.Datapaths)
-	cr := &caseRun{c: c, index: index}
-	defer r.teardown(ctx, cr)
-
-	reps, err := r.stages(ctx, cr)
-	rc.Repetitions = reps
+// result is the case's record: its repetitions, and when it succeeded
+// its aggregates, costs and path. A case failed for want of something the
+// machine lacks is unsupported.
+func (r *Runner) result(cr *caseRun) results.Case {
+	rc := newResultCase(cr.c, r.opts.Datapaths)
+	rc.Repetitions, rc.ReusedCluster = cr.reps, cr.reused
 	if e, ok := cr.dp.(datapaths.Encrypted); ok {
 		rc.EncryptionImplementation = e.Encryption().Implementation
 	}
-	if err != nil {
-		rc.Status, rc.Error = "failed", err.Error()
-		if errors.Is(err, datapaths.ErrUnsupported) {
+	if cr.err != nil {
+		rc.Status, rc.Error = "failed", cr.err.Error()
+		if errors.Is(cr.err, datapaths.ErrUnsupported) {
 			rc.Status = Unsupported
 		}
-		r.opts.Status.Infof("case failed: %v", err)
-		return rc, err
+		return rc
 	}
 	rc.Status = "ok"
-	rc.NodeCosts = cr.costs
-	rc.Path = cr.path
-	rc.Coverage = cr.coverage
-	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(reps)
-	rc.ConnectUS = results.AggregateConnect(reps)
-	rc.Stream = results.AggregateStream(reps)
-	results.JudgeRate(&rc)
-	for _, rep := range reps {
+	for _, rep := range cr.reps {
 		rc.Requests += rep.Requests
 	}
-	return rc, nil
+	rc.NodeCosts = mergeCosts(cr.windows, rc.Requests, cr.bytes)
+	for i := range rc.NodeCosts {
+		rc.NodeCosts[i].DatapathIdleMemoryBytes = cr.idle[rc.NodeCosts[i].Node]
+	}
+	rc.Path = cr.path
+	rc.Coverage = cr.coverage
+	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(cr.reps)
+	rc.ConnectUS = results.AggregateConnect(cr.reps)
+	rc.Stream = results.AggregateStream(cr.reps)
+	results.JudgeRate(&rc)
+	return rc
 }
 
-func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
+// prepare sets the case up to the point where it can measure: cluster,
+// datapath and workloads, the idle footprint, the warm-up and the proof
+// that the datapath is in the path.
+func (r *Runner) prepare(ctx context.Context, cr *caseRun) (err error) {
 	st := r.opts.Status
 	defer func() { st.End(err == nil) }()
 
 	if err := r.setup(ctx, cr); err != nil {
-		return nil, err
+		return err
 	}
 
 	st.Start("Sampling the datapath's memory before any request")
 	if cr.idle, err = r.idleFootprint(ctx, cr); err != nil {
-		return nil, fmt.Errorf("sample idle memory: %w", err)
+		return fmt.Errorf("sample idle memory: %w", err)
 	}
 
 	if cr.c.Warmup > 0 {
 		st.Start(fmt.Sprintf("Warming up for %s", cr.c.Warmup))
 		if _, _, err := r.attack(ctx, cr, "warmup", cr.c.Warmup); err != nil {
-			return nil, fmt.Errorf("warm-up: %w", err)
+			return fmt.Errorf("warm-up: %w", err)
 		}
 	} else {
 		// Without a warm-up, verify still needs traffic to look at: every
@@ -204,72 +346,83 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 		st.Start("Sending one request per service to verify the path")
 		for _, cl := range cr.clients {
 			if err := r.sequential(ctx, cl, "verify", cr.c.Services); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 
 	st.Start("Verifying the datapath is in the path")
-	if err := r.verify(ctx, cr); err != nil {
-		return nil, err
-	}
-
-	if reps, err = r.measure(ctx, cr); err != nil {
-		return reps, err
-	}
-
-	if cr.c.ProbeRequests > 0 && cr.c.Protocol == scenarios.Stream {
-		// Hops per request of a bulk transfer would be per segment.
-		st.Infof("packet-path probe skipped: a stream has no requests to count hops per")
-	} else if cr.c.ProbeRequests > 0 {
-		st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
-		path, err := r.probePath(ctx, cr)
-		switch {
-		case errors.Is(err, errNoProbe):
-			st.Infof("packet-path probe skipped: %v", err)
-		case err != nil:
-			return reps, fmt.Errorf("packet-path probe: %w", err)
-		}
-		cr.path = path
-	}
-
-	if cr.c.Unmeshed != nil {
-		// Last: it ends the load agents, whose connections' bytes an l4
-		// proxy counts as they close.
-		st.Start(fmt.Sprintf("Measuring coverage: meshed and unmeshed sources send for %s", cr.c.Duration))
-		if cr.coverage, err = r.coverage(ctx, cr); err != nil {
-			return reps, fmt.Errorf("coverage: %w", err)
-		}
-	}
-	return reps, nil
+	return r.verify(ctx, cr)
 }
 
-// measure runs the repetitions while the cost sampler watches every node.
-// The datapath is verified again after each repetition, so a proxy that
-// died mid-case fails the case.
-func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repetition, err error) {
+// finish probes the case's packet path, then measures its coverage.
+func (r *Runner) finish(ctx context.Context, cr *caseRun) error {
+	if err := r.probe(ctx, cr); err != nil {
+		return err
+	}
+	if cr.c.Unmeshed == nil {
+		return nil
+	}
+	// Last: it ends the load agents, whose connections' bytes an l4 proxy
+	// counts as they close.
+	st := r.opts.Status
+	st.Start(fmt.Sprintf("Measuring coverage: meshed and unmeshed sources send for %s", cr.c.Duration))
+	cov, err := r.coverage(ctx, cr)
+	st.End(err == nil)
+	if err != nil {
+		return fmt.Errorf("coverage: %w", err)
+	}
+	cr.coverage = cov
+	return nil
+}
+
+// probe probes the case's packet path.
+func (r *Runner) probe(ctx context.Context, cr *caseRun) (err error) {
+	if cr.c.ProbeRequests <= 0 {
+		return nil
+	}
+	st := r.opts.Status
+	if cr.c.Protocol == scenarios.Stream {
+		// Hops per request of a bulk transfer would be per segment.
+		st.Infof("packet-path probe skipped: a stream has no requests to count hops per")
+		return nil
+	}
+	defer func() { st.End(err == nil) }()
+	st.Start(fmt.Sprintf("Probing the packet path (%d requests)", cr.c.ProbeRequests))
+	path, err := r.probePath(ctx, cr)
+	switch {
+	case errors.Is(err, errNoProbe):
+		st.Infof("packet-path probe skipped: %v", err)
+	case err != nil:
+		return fmt.Errorf("packet-path probe: %w", err)
+	}
+	cr.path = path
+	return nil
+}
+
+// measure runs repetitions from up to (not including) to while the cost
+// sampler watches every node, adding them and the window's node costs to
+// the case. The datapath is verified again after each repetition, so a
+// proxy that died mid-case fails the case.
+func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err error) {
+	st := r.opts.Status
+	defer func() { st.End(err == nil) }()
 	sampler, err := startCostSampler(ctx, r.opts.Agents, cr.cluster, cr.dp, cr.apps)
 	if err != nil {
-		return nil, fmt.Errorf("start cost sampler: %w", err)
+		return fmt.Errorf("start cost sampler: %w", err)
 	}
+	var requests, bytes uint64
 	defer func() {
-		var requests uint64
-		for _, rep := range reps {
-			requests += rep.Requests
-		}
-		costs, serr := sampler.stop(ctx, requests, results.StreamBytes(reps))
+		cr.bytes += bytes
+		costs, serr := sampler.stop(ctx, requests, bytes)
 		if err == nil && serr != nil {
 			err = fmt.Errorf("sample node costs: %w", serr)
 		}
 		if err == nil {
-			for i := range costs {
-				costs[i].DatapathIdleMemoryBytes = cr.idle[costs[i].Node]
-			}
-			cr.costs = costs
+			cr.windows = append(cr.windows, costs)
 		}
 	}()
-	st := r.opts.Status
-	for rep := range cr.c.Repetitions {
+	for rep := from; rep < to; rep++ {
 		what := fmt.Sprintf("%.0f req/s", cr.c.Rate)
 		if cr.c.Protocol == scenarios.Stream {
 			what = fmt.Sprintf("a stream on %d connections per client and service", cr.c.Connections)
@@ -278,36 +431,42 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		var before datapaths.PathCounters
 		if cr.c.Protocol == scenarios.TCPCRR {
 			if before, err = pathCounters(ctx, cr.dp); err != nil {
-				return reps, fmt.Errorf("read datapath counters: %w", err)
+				return fmt.Errorf("read datapath counters: %w", err)
 			}
 		}
 		read, err := streamBytes(ctx, cr)
 		if err != nil {
-			return reps, err
+			return err
 		}
 		samples, planned, err := r.attack(ctx, cr, "measure", cr.c.Duration)
 		if err != nil {
-			return reps, fmt.Errorf("measure: %w", err)
+			return fmt.Errorf("measure: %w", err)
 		}
 		if err := checkStreamBytes(ctx, cr, read, samples); err != nil {
-			return reps, fmt.Errorf("verify stream in repetition %d: %w", rep+1, err)
+			return fmt.Errorf("verify stream in repetition %d: %w", rep+1, err)
 		}
 		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
-			return reps, fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
+			return fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
 		if cr.c.Protocol == scenarios.Stream {
 			out, err = streamRecord(rep, samples)
 		}
 		if err != nil {
-			return reps, err
+			return err
 		}
-		reps = append(reps, out)
+		cr.reps = append(cr.reps, out)
+		requests += out.Requests
+		if out.Stream != nil {
+			bytes += out.Stream.Bytes
+		} else {
+			bytes += results.PayloadBytes(samples, cr.c.RequestBytes)
+		}
 		if err := r.verifyDatapath(ctx, cr); err != nil {
-			return reps, fmt.Errorf("verify datapath %s after repetition %d: %w", cr.c.Datapath, rep+1, err)
+			return fmt.Errorf("verify datapath %s after repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
 	}
-	return reps, nil
+	return nil
 }
 
 // streamCounter is a server that counts the bytes of the streams it read.
@@ -389,7 +548,6 @@ func (r *Runner) checkConnections(ctx context.Context, cr *caseRun, before datap
 // workloads.
 func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	st := r.opts.Status
-	st.Start(fmt.Sprintf("Creating cluster (%d nodes, %d pods)", cr.c.Nodes, cr.c.ClientPods+cr.c.Services*cr.c.PodsPerService))
 	if cr.c.Options.Mode == scenarios.ModeL7 && !scenarios.HTTPAware(protocol(cr.c)) {
 		// Expand runs such a case at l4; the l7 proxy would fail it.
 		return fmt.Errorf("mode l7 parses HTTP only, not %s: run the case at l4", cr.c.Protocol)
@@ -401,12 +559,8 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 	if cr.dp, err = r.opts.Datapaths.New(cr.c.Datapath, cr.c.Options); err != nil {
 		return err
 	}
-	if inj, ok := cr.dp.(datapaths.Injector); ok {
-		spec.Inject = inj.Injection(spec)
-		spec.Services = append(spec.Services, spec.Inject.Services...)
-	}
-	if cr.cluster, err = r.opts.Provider.Create(ctx, spec); err != nil {
-		return fmt.Errorf("create cluster: %w", err)
+	if cr.cluster, err = r.cluster(ctx, cr, spec); err != nil {
+		return err
 	}
 
 	st.Start("Installing datapath " + cr.c.Datapath)
@@ -687,8 +841,13 @@ func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample, plan res
 }
 
 // teardown stops the agents, uninstalls the datapath and deletes the
-// cluster, with a context of its own so that it also runs after Ctrl-C.
+// cluster or keeps it for a later case (see keep), with a context of its
+// own so that it also runs after Ctrl-C. It runs once per case.
 func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
+	if cr.torn {
+		return
+	}
+	cr.torn = true
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
 	st := r.opts.Status
@@ -709,17 +868,14 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 		st.End(true)
 		return
 	}
-	st.Start("Deleting cluster")
-	var errs []error
+	var uerr error
 	if cr.dp != nil {
-		errs = append(errs, cr.dp.Uninstall(tctx))
+		uerr = cr.dp.Uninstall(tctx)
 	}
-	errs = append(errs, cr.cluster.Delete(tctx))
-	err := errors.Join(errs...)
-	st.End(err == nil)
-	if err != nil {
-		st.Infof("teardown: %v (run `meshbench cleanup --run %s` to remove what is left)", err, r.opts.RunID)
+	if uerr == nil && r.keep(tctx, cr) {
+		return
 	}
+	r.delete(tctx, cr.cluster, uerr)
 }
 
 func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {

@@ -234,3 +234,53 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 		}
 	}
 }
+
+// With cluster reuse every datapath after the first runs in the first
+// case's cluster, each uninstalled without a trace (Residue finds nothing,
+// or the cluster would be made afresh), and is still verified in the path;
+// in interleaved order the datapaths take turns. Nothing is left.
+func TestReuseAndInterleaveOnNetns(t *testing.T) {
+	testutil.Privileged(t)
+	l4 := scenarios.DatapathOptions{Mode: "l4"}
+	var cases []scenarios.Case
+	for _, c := range []struct {
+		dp   string
+		opts scenarios.DatapathOptions
+	}{
+		{none.Name, scenarios.DatapathOptions{}},
+		{sidecar.Name, l4},
+		{sidecar.Name, scenarios.DatapathOptions{Mode: "l7", MTLS: true}},
+		{nodeproxy.Name, scenarios.DatapathOptions{Mode: "l4", MTLS: true}},
+		{ebpf.Name, l4},
+		{ebpf.Name, scenarios.DatapathOptions{Mode: "l4", Proxy: "off"}},
+	} {
+		tc := testCase(c.dp, scenarios.CrossNode, c.opts, 1)
+		tc.Repetitions = 2
+		cases = append(cases, tc)
+	}
+	for _, order := range []string{scenarios.OrderSequential, scenarios.OrderInterleaved} {
+		t.Run(order, func(t *testing.T) {
+			runID := clusters.NewRunID()
+			r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: runID, Dir: t.TempDir(),
+				Order: order, ReuseClusters: true})
+			out, err := r.Run(t.Context(), cases)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range out {
+				// Interleaved, the datapaths of the point are up at once,
+				// each in a cluster of its own.
+				wantReused := i > 0 && order == scenarios.OrderSequential
+				if c.Status != "ok" || len(c.Repetitions) != 2 || c.ReusedCluster != wantReused || c.Path == nil {
+					t.Errorf("case %s: status %q (%s), %d repetitions, reused %v, path %v; want ok, 2, %v, a path",
+						c.ID, c.Status, c.Error, len(c.Repetitions), c.ReusedCluster, c.Path, wantReused)
+				}
+			}
+			for i := range cases {
+				if left, err := netns.Leftovers(fmt.Sprintf("%s%d", runID, i)); err != nil || !left.Empty() {
+					t.Errorf("case %d left %+v (%v)", i, left, err)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -49,6 +50,16 @@ type fakes struct {
 	// dpConns, if set, makes the datapath count connections: each
 	// reading of its counters adds dpConns.
 	dpConns *uint64
+	// residue, if set, is what a cluster finds left after its case;
+	// injectErr, if set, fails every reused cluster's Inject.
+	residue   []string
+	injectErr error
+	// plain hides the clusters' Reusable methods, as kube's and kind's
+	// clusters have none.
+	plain bool
+
+	// measured names, per measured attack, the cluster it ran in.
+	measured []string
 
 	calls    map[string]int
 	clusters []*fakeCluster
@@ -134,16 +145,40 @@ func (p fakeProvider) Create(_ context.Context, spec clusters.Spec) (clusters.Cl
 		}
 		topo.Services = append(topo.Services, svc)
 	}
-	c := &fakeCluster{topo: topo}
+	c := &fakeCluster{f: p.f, topo: topo}
 	p.f.mu.Lock()
 	p.f.clusters = append(p.f.clusters, c)
 	p.f.mu.Unlock()
+	if p.f.plain {
+		return plainCluster{c}, nil
+	}
 	return c, nil
 }
 
+// plainCluster is a cluster that cannot be reused.
+type plainCluster struct{ c *fakeCluster }
+
+func (p plainCluster) Topology() *clusters.Topology { return p.c.Topology() }
+func (p plainCluster) Start(ctx context.Context, s clusters.ProcSpec) (clusters.Process, error) {
+	return p.c.Start(ctx, s)
+}
+func (p plainCluster) Delete(ctx context.Context) error { return p.c.Delete(ctx) }
+
+// fakeCluster is clusters.Reusable: Residue says f.residue, Inject counts.
 type fakeCluster struct {
-	topo    *clusters.Topology
-	deleted int
+	f        *fakes
+	topo     *clusters.Topology
+	deleted  int
+	injected int
+}
+
+var _ clusters.Reusable = (*fakeCluster)(nil)
+
+func (c *fakeCluster) Residue(context.Context) ([]string, error) { return c.f.residue, nil }
+
+func (c *fakeCluster) Inject(context.Context, clusters.Injection) error {
+	c.injected++
+	return c.f.injectErr
 }
 
 func (c *fakeCluster) Topology() *clusters.Topology { return c.topo }
@@ -180,36 +215,48 @@ type fakeAgents struct{ f *fakes }
 
 // fakeAgent is any of the agents; closed counts its Close calls.
 type fakeAgent struct {
-	f      *fakes
-	kind   string
-	closed int
+	f       *fakes
+	kind    string
+	cluster string
+	// latency is what its requests take: 1 ms in a run's first cluster,
+	// 2 ms in the second, and so on, so that a repetition shows where it
+	// ran.
+	latency time.Duration
+	closed  int
 }
 
-func (a fakeAgents) start(stage, kind string) (*fakeAgent, error) {
+func (a fakeAgents) start(stage, kind string, c clusters.Cluster) (*fakeAgent, error) {
 	if err := a.f.failAt(stage); err != nil {
 		return nil, err
 	}
-	ag := &fakeAgent{f: a.f, kind: kind}
+	ag := &fakeAgent{f: a.f, kind: kind, cluster: c.Topology().Name, latency: time.Millisecond}
+	a.f.mu.Lock()
+	for i, fc := range a.f.clusters {
+		if fc == c {
+			ag.latency = time.Duration(i+1) * time.Millisecond
+		}
+	}
+	a.f.mu.Unlock()
 	a.f.mu.Lock()
 	a.f.agents = append(a.f.agents, ag)
 	a.f.mu.Unlock()
 	return ag, nil
 }
 
-func (a fakeAgents) StartServer(context.Context, clusters.Cluster, clusters.Pod, agent.ServerOptions) (Server, error) {
-	return a.start("deploy", "server")
+func (a fakeAgents) StartServer(_ context.Context, c clusters.Cluster, _ clusters.Pod, _ agent.ServerOptions) (Server, error) {
+	return a.start("deploy", "server", c)
 }
 
-func (a fakeAgents) StartLoad(context.Context, clusters.Cluster, clusters.Pod, agent.LoadOptions) (Load, error) {
-	return a.start("deploy", "load")
+func (a fakeAgents) StartLoad(_ context.Context, c clusters.Cluster, _ clusters.Pod, _ agent.LoadOptions) (Load, error) {
+	return a.start("deploy", "load", c)
 }
 
-func (a fakeAgents) StartCost(context.Context, clusters.Cluster, string) (CostAgent, error) {
-	return a.start("cost start", "cost")
+func (a fakeAgents) StartCost(_ context.Context, c clusters.Cluster, _ string) (CostAgent, error) {
+	return a.start("cost start", "cost", c)
 }
 
-func (a fakeAgents) StartProbe(context.Context, clusters.Cluster, string, pathprobe.Options) (ProbeAgent, error) {
-	return a.start("probe", "probe")
+func (a fakeAgents) StartProbe(_ context.Context, c clusters.Cluster, _ string, _ pathprobe.Options) (ProbeAgent, error) {
+	return a.start("probe", "probe", c)
 }
 
 func (a *fakeAgent) Close() {
@@ -244,6 +291,7 @@ func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([
 	case "measure":
 		a.f.mu.Lock()
 		a.f.calls["measured attacks"]++
+		a.f.measured = append(a.f.measured, a.cluster)
 		n, hook := a.f.calls["measured attacks"], a.f.onMeasure
 		a.f.mu.Unlock()
 		if hook != nil {
@@ -266,7 +314,7 @@ func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([
 	}
 	samples := make([]results.Sample, n)
 	for i := range samples {
-		samples[i] = results.Sample{Seq: uint64(i), Intended: int64(i) * int64(interval), Latency: time.Millisecond, Service: time.Millisecond, Code: 200}
+		samples[i] = results.Sample{Seq: uint64(i), Intended: int64(i) * int64(interval), Latency: a.latency, Service: a.latency, Code: 200}
 		if a.f.blackHole {
 			samples[i].Code, samples[i].Error = 0, "Get \"http://10.96.0.2:80/\": context deadline exceeded"
 		}
@@ -677,6 +725,233 @@ func TestUnsupportedCase(t *testing.T) {
 	}
 	if c := out[1]; c.Status != "ok" {
 		t.Errorf("second case: status %q (%s), want ok", c.Status, c.Error)
+	}
+	f.checkTornDown(t)
+}
+
+// pointCases are the cases of one point, a, b and c (as of three
+// datapaths), then d of another point (another rate).
+func pointCases() []scenarios.Case {
+	d := stageCase("d")
+	d.Rate = 200
+	return []scenarios.Case{stageCase("a"), stageCase("b"), stageCase("c"), d}
+}
+
+// caseIDs lists the cases' IDs.
+func caseIDs(cases []results.Case) string {
+	var ids []string
+	for _, c := range cases {
+		ids = append(ids, c.ID)
+	}
+	return strings.Join(ids, " ")
+}
+
+// In interleaved order the cases of a point take turns a repetition at a
+// time, each in its own cluster set up once, and every repetition is
+// recorded with the case it measured.
+func TestStagesInterleaved(t *testing.T) {
+	f := newFakes()
+	opts := f.options()
+	opts.Order = scenarios.OrderInterleaved
+	var seen []string
+	opts.CaseDone = func(done []results.Case) error {
+		seen = append(seen, caseIDs(done))
+		return nil
+	}
+	out, err := New(opts).Run(t.Context(), pointCases())
+	if err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	// Clusters are named after the case index: a, b, c, d are 0 to 3.
+	want := "fake-0 fake-1 fake-2 fake-0 fake-1 fake-2 fake-3 fake-3"
+	if got := strings.Join(f.measured, " "); got != want {
+		t.Errorf("measured in %s, want %s", got, want)
+	}
+	if got := strings.Join(seen, ", "); got != "a, a b, a b c, a b c d" {
+		t.Errorf("CaseDone saw %s, want a, a b, a b c, a b c d", got)
+	}
+	for i, c := range out {
+		if c.Status != "ok" || len(c.Repetitions) != 2 || len(c.NodeCosts) != 2 || c.Path == nil {
+			t.Errorf("case %s: status %q (%s), %d repetitions, %d node costs, path %v; want ok, 2, 2, a path",
+				c.ID, c.Status, c.Error, len(c.Repetitions), len(c.NodeCosts), c.Path)
+			continue
+		}
+		// The fake agents of the i-th cluster answer in i+1 ms.
+		for j, rep := range c.Repetitions {
+			if ms := math.Round(rep.LatencyUS.P50 / 1000); rep.Index != j || ms != float64(i+1) {
+				t.Errorf("case %s repetition %d: index %d, p50 %g µs; want %d, about %d ms (its own cluster's)", c.ID, j, rep.Index, rep.LatencyUS.P50, j, i+1)
+			}
+		}
+		for _, n := range c.NodeCosts {
+			if n.DatapathMemoryBytesMean != fakeProxyBytes || n.DatapathIdleMemoryBytes != fakeProxyBytes {
+				t.Errorf("case %s node %s: memory %g, idle %g; want %d each", c.ID, n.Node, n.DatapathMemoryBytesMean, n.DatapathIdleMemoryBytes, fakeProxyBytes)
+			}
+		}
+	}
+	if len(f.clusters) != 4 {
+		t.Errorf("created %d clusters, want 4: one per case", len(f.clusters))
+	}
+	f.checkTornDown(t)
+}
+
+// A case that fails in interleaved order is torn down at once and the
+// other cases of its point go on.
+func TestStagesInterleavedFailure(t *testing.T) {
+	f := newFakes()
+	f.onMeasure = func(_ context.Context, n int) error {
+		if n == 2 { // b's first repetition
+			return errors.New("boom")
+		}
+		return nil
+	}
+	opts := f.options()
+	opts.Order = scenarios.OrderInterleaved
+	out, err := New(opts).Run(t.Context(), pointCases())
+	if err != nil {
+		t.Fatalf("Run = %v, want nil: a failed case does not stop the run", err)
+	}
+	if got, want := strings.Join(f.measured, " "), "fake-0 fake-1 fake-2 fake-0 fake-2 fake-3 fake-3"; got != want {
+		t.Errorf("measured in %s, want %s", got, want)
+	}
+	if got := caseIDs(out); got != "a b c d" {
+		t.Fatalf("cases %s, want a b c d", got)
+	}
+	for _, c := range out {
+		want := "ok"
+		if c.ID == "b" {
+			want = "failed"
+		}
+		if c.Status != want {
+			t.Errorf("case %s: status %q (%s), want %s", c.ID, c.Status, c.Error, want)
+		}
+	}
+	if b := out[1]; b.Error != "measure: boom" || len(b.Repetitions) != 0 || b.NodeCosts != nil {
+		t.Errorf("case b: error %q, %d repetitions, costs %v; want measure: boom, none, none", b.Error, len(b.Repetitions), b.NodeCosts)
+	}
+	if c := f.clusters[1]; c.deleted != 1 {
+		t.Errorf("case b's cluster deleted %d times, want once", c.deleted)
+	}
+	f.checkTornDown(t)
+}
+
+// Ctrl-C in the middle of an interleaved point keeps every repetition
+// measured so far, marks the point's cases interrupted, starts no more
+// cases and tears everything down.
+func TestStagesInterleavedCancelKeepsPartialResults(t *testing.T) {
+	f := newFakes()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f.onMeasure = func(ctx context.Context, n int) error {
+		if n == 5 { // b's second repetition
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}
+	opts := f.options()
+	opts.Order = scenarios.OrderInterleaved
+	var done []results.Case
+	opts.CaseDone = func(cases []results.Case) error {
+		done = cases
+		return nil
+	}
+	out, err := New(opts).Run(ctx, pointCases())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if got := caseIDs(out); got != "a b c" || len(done) != 3 {
+		t.Fatalf("cases %s, CaseDone saw %d; want a b c and 3 (d never starts)", got, len(done))
+	}
+	for i, want := range []int{2, 1, 1} {
+		if c := out[i]; c.Status != Interrupted || c.Error != Interrupted || len(c.Repetitions) != want {
+			t.Errorf("case %s: status %q, error %q, %d repetitions; want %s with the %d finished", c.ID, c.Status, c.Error, len(c.Repetitions), Interrupted, want)
+		}
+	}
+	if len(f.clusters) != 3 {
+		t.Errorf("created %d clusters, want 3", len(f.clusters))
+	}
+	f.checkTornDown(t)
+}
+
+// With cluster reuse, a case's cluster goes to the next case of the same
+// layout once its datapath is uninstalled and nothing of it is left; a
+// cluster that holds something left, or whose case failed, is deleted,
+// and so are the spares no case takes.
+func TestStagesReuseClusters(t *testing.T) {
+	other := stageCase("other")
+	other.Nodes = 3 // another layout
+	tests := []struct {
+		name    string
+		order   string
+		residue []string
+		// failing fails the first case's verify.
+		failing, plain bool
+		cases          []scenarios.Case
+		// clusters is how many are created; injected how many times one
+		// was reused.
+		clusters, injected int
+	}{
+		{name: "same layout", cases: []scenarios.Case{stageCase("a"), stageCase("b"), stageCase("c")}, clusters: 1, injected: 2},
+		{name: "something left", residue: []string{"nftables table ip mb-sidecar-x in pod client-0"},
+			cases: []scenarios.Case{stageCase("a"), stageCase("b")}, clusters: 2},
+		{name: "failed case", failing: true, cases: []scenarios.Case{stageCase("a"), stageCase("b")}, clusters: 2},
+		{name: "provider without reuse", plain: true, cases: []scenarios.Case{stageCase("a"), stageCase("b")}, clusters: 2},
+		{name: "other layout", cases: []scenarios.Case{stageCase("a"), other, stageCase("c")}, clusters: 3},
+		// a b c form one point, d another of the same layout: d takes
+		// one of the point's three clusters.
+		{name: "interleaved", order: scenarios.OrderInterleaved, cases: pointCases(), clusters: 3, injected: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakes()
+			f.residue, f.plain = tt.residue, tt.plain
+			if tt.failing {
+				f.fail, f.err = "verify", errors.New("boom")
+			}
+			opts := f.options()
+			opts.Order, opts.ReuseClusters = tt.order, true
+			out, err := New(opts).Run(t.Context(), tt.cases)
+			if err != nil || len(out) != len(tt.cases) {
+				t.Fatalf("Run = %d cases, %v; want %d, nil", len(out), err, len(tt.cases))
+			}
+			for i, c := range out {
+				if want := !(tt.failing && i == 0); (c.Status == "ok") != want {
+					t.Errorf("case %s: status %q (%s)", c.ID, c.Status, c.Error)
+				}
+			}
+			injected, reused := 0, 0
+			for _, c := range f.clusters {
+				injected += c.injected
+			}
+			for _, c := range out {
+				if c.ReusedCluster {
+					reused++
+				}
+			}
+			if reused != tt.injected {
+				t.Errorf("%d cases say they reused a cluster, want %d", reused, tt.injected)
+			}
+			if len(f.clusters) != tt.clusters || injected != tt.injected {
+				t.Errorf("created %d clusters, reused one %d times; want %d, %d", len(f.clusters), injected, tt.clusters, tt.injected)
+			}
+			f.checkTornDown(t)
+		})
+	}
+}
+
+// A spare cluster that cannot take the next datapath's injection is
+// deleted, and the case gets a new one.
+func TestStagesReuseInjectFails(t *testing.T) {
+	f := newFakes()
+	f.injectErr = errors.New("boom")
+	opts := f.options()
+	opts.ReuseClusters = true
+	out, err := New(opts).Run(t.Context(), []scenarios.Case{stageCase("a"), stageCase("b")})
+	if err != nil || len(out) != 2 || out[1].Status != "ok" {
+		t.Fatalf("Run = %+v, %v; want two ok cases", out, err)
+	}
+	if len(f.clusters) != 2 {
+		t.Errorf("created %d clusters, want 2", len(f.clusters))
 	}
 	f.checkTornDown(t)
 }

@@ -321,6 +321,25 @@ type Cluster interface {
 	Delete(ctx context.Context) error
 }
 
+// Reusable is implemented by clusters that can host another case of their
+// run once a case is done with them: the runner uninstalls the case's
+// datapath, asks for the Residue, and only when nothing is left hands the
+// cluster, with the next datapath's injection, to a case whose Spec equals
+// the cluster's but for RunID and Inject (the services Inject adds are in
+// Spec.Services, so they are equal too).
+type Reusable interface {
+	// Residue lists what the processes and datapaths the cluster hosted
+	// left in it beyond what Create made, one item a string ("process
+	// 1234 (meshbench) in pod client-0", "nftables table ip mb-x in node
+	// n1"); none means the cluster is as Create left it.
+	Residue(ctx context.Context) ([]string, error)
+	// Inject gives the cluster inject's containers in place of those it
+	// was created or last injected with, as Create applies Spec.Inject: it
+	// runs inject's init containers in every pod. The cluster has
+	// inject's services already.
+	Inject(ctx context.Context, inject Injection) error
+}
+
 // Provider creates clusters and removes what runs left of them. A run
 // checks the provider once, then creates and deletes a cluster per case;
 // Cleanup removes what a killed or retained run left. The run id names

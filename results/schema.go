@@ -31,6 +31,9 @@ type Run struct {
 	Cases         []Case      `json:"cases"`
 	// Gate carries the scenario's gate thresholds, if any.
 	Gate map[string]string `json:"gate,omitempty"`
+	// Order is how the repetitions of a point's datapaths ran
+	// (scenarios.Orders); files without it ran sequential.
+	Order string `json:"order,omitempty"`
 
 	// Partial is set on a record written before the run finished (after
 	// each case, or when the run was interrupted); PlannedCases is then the
@@ -90,6 +93,9 @@ type Case struct {
 	// Waypoint is where the case's waypoints ran ("server-node",
 	// "client-node"); empty without waypoints.
 	Waypoint string `json:"waypoint,omitempty"`
+	// ReusedCluster is set when the case ran in the cluster of an earlier
+	// case of the run (scenarios.ClustersReuse), not a fresh one.
+	ReusedCluster bool `json:"reused_cluster,omitempty"`
 	// Attach is where the datapath's programs attached, "node" when not
 	// each pod's (ebpf attach: node); empty for the default.
 	Attach        string  `json:"attach,omitempty"`
@@ -227,8 +233,10 @@ type NodeCost struct {
 	DatapathCgroupMemoryBytesMean float64 `json:"datapath_cgroup_memory_bytes_mean"`
 	DatapathCPUSeconds            float64 `json:"datapath_cpu_seconds"`
 	DatapathCPUPer1kRequests      float64 `json:"datapath_cpu_seconds_per_1k_requests"`
-	// DatapathCPUPerGiB is the datapath's CPU time per GiB a stream case
-	// moved through the cluster; absent for the other protocols.
+	// DatapathCPUPerGiB is the datapath's CPU time per GiB of payload the
+	// case moved through the cluster: a stream's bytes, or the request
+	// and response bodies of the successful requests (results.PayloadBytes;
+	// headers and framing not counted).
 	DatapathCPUPerGiB  float64 `json:"datapath_cpu_seconds_per_gib,omitempty"`
 	AppMemoryBytesMean float64 `json:"app_memory_bytes_mean"`
 	AppCPUSeconds      float64 `json:"app_cpu_seconds"`

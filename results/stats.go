@@ -50,7 +50,8 @@ type CaseStats struct {
 
 // Overhead is a datapath's latency relative to the none datapath at the
 // same matrix point, computed repetition by repetition (repetition i of the
-// case against repetition i of none, run back to back on the same machine)
+// case against repetition i of none, on the same machine, next to each
+// other in interleaved order)
 // so that the machine's speed cancels out.
 type Overhead struct {
 	// NoneCase is the ID of the none case compared against.

@@ -104,12 +104,14 @@ func AggregateStream(reps []Repetition) *Stream {
 	return &st
 }
 
-// StreamBytes is what a case's repetitions moved, for CPU per GiB.
-func StreamBytes(reps []Repetition) uint64 {
+// PayloadBytes is what the successful requests among samples moved as
+// payload: each response body as received, and each request body of
+// requestBytes as sent. Headers and framing are not counted.
+func PayloadBytes(samples []Sample, requestBytes int) uint64 {
 	var n uint64
-	for _, r := range reps {
-		if r.Stream != nil {
-			n += r.Stream.Bytes
+	for _, s := range samples {
+		if s.Error == "" && s.Code >= 200 && s.Code < 300 {
+			n += uint64(s.BytesIn) + uint64(requestBytes)
 		}
 	}
 	return n

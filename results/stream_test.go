@@ -62,3 +62,17 @@ func TestStreamTable(t *testing.T) {
 		t.Error("StreamTable without stream cases: want nil")
 	}
 }
+
+// Payload counts the bodies of successful requests only: each response as
+// received, each request as sent.
+func TestPayloadBytes(t *testing.T) {
+	samples := []Sample{
+		{Code: 200, BytesIn: 1024},
+		{Code: 200, BytesIn: 1000}, // a short body counts as received
+		{Code: 503, BytesIn: 19},
+		{Error: "timeout"},
+	}
+	if got, want := PayloadBytes(samples, 64), uint64(1024+64+1000+64); got != want {
+		t.Errorf("PayloadBytes = %d, want %d", got, want)
+	}
+}

@@ -215,6 +215,11 @@ func CostTable(cases []Case) *Table {
 		)
 	}
 	if has(func(c *Case) bool {
+		return slices.ContainsFunc(c.NodeCosts, func(n NodeCost) bool { return n.DatapathCPUPerGiB > 0 })
+	}) {
+		cols = append(cols, Measured("DP CPU/GIB", BusiestNode(func(n NodeCost) float64 { return n.DatapathCPUPerGiB }, FormatSeconds)))
+	}
+	if has(func(c *Case) bool {
 		return slices.ContainsFunc(c.NodeCosts, func(n NodeCost) bool { return n.DatapathUSSBytesMean > 0 })
 	}) {
 		cols = append(cols, Measured("DP USS/NODE", BusiestNode(func(n NodeCost) float64 { return n.DatapathUSSBytesMean }, FormatMemory)))

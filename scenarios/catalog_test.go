@@ -16,7 +16,7 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("built-in %s has no description", m.Name)
 		}
 	}
-	if want := []string{"coverage", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
+	if want := []string{"coverage", "encryption-bulk", "encryption", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
 		t.Errorf("Catalog names = %q, want %q", names, want)
 	}
 }

@@ -23,6 +23,8 @@ const (
 	DefaultMode           = ModeL4
 	DefaultProxy          = ProxyOn
 	DefaultWaypointNode   = WaypointServerNode
+	DefaultOrder          = OrderInterleaved
+	DefaultClusters       = ClustersFresh
 )
 
 // Proxy modes and switches of DatapathOptions.
@@ -70,6 +72,9 @@ func SetDefaults(s *Spec, known Datapaths) {
 	d.ints(&l.ResponseBytes, "load.responseBytes", DefaultResponseBytes)
 	d.int(&l.Repetitions, "load.repetitions", DefaultRepetitions)
 	d.int(&l.ProbeRequests, "load.probeRequests", DefaultProbeRequests)
+
+	d.str(&s.Run.Order, "run.order", DefaultOrder)
+	d.str(&s.Run.Clusters, "run.clusters", DefaultClusters)
 
 	for _, dp := range s.Datapaths {
 		if _, ok := s.DatapathOptions[dp]; ok || !known.known(dp) {

@@ -36,6 +36,7 @@ func defaulted() *Spec {
 			ProbeRequests: 100,
 		},
 		DatapathOptions: map[string]DatapathOptions{none: {Mode: ModeL4, Proxy: ProxyOn}},
+		Run:             RunOptions{Order: OrderInterleaved, Clusters: ClustersFresh},
 	}
 }
 

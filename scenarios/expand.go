@@ -133,6 +133,13 @@ func Hash(s *Spec, known Datapaths) string {
 		// before the protocol dimension keeps its hash.
 		c.Load.Protocols = nil
 	}
+	// Likewise the run section at its defaults (omitempty drops it).
+	if c.Run.Order == DefaultOrder {
+		c.Run.Order = ""
+	}
+	if c.Run.Clusters == DefaultClusters {
+		c.Run.Clusters = ""
+	}
 	for dp, o := range c.DatapathOptions {
 		if o.Attach == AttachPod {
 			// The default, omitted (omitempty) so that a scenario written

@@ -168,10 +168,17 @@ topology: {nodes: 3, services: [1], podsPerService: 1, clientPods: 1, placements
 datapaths: [none]
 datapathOptions: {none: {mode: l4, proxy: "on"}}
 load: {rates: [1000], duration: 10s, warmup: 2s, connections: [8], requestBytes: [0], responseBytes: [1024], repetitions: 1, probeRequests: 100}
+run: {order: interleaved, clusters: fresh}
 `)
 	written.Metadata = Metadata{}
 	if got := Hash(written, testDatapaths); got != h {
 		t.Errorf("Hash of a file writing out every default = %s, want %s", got, h)
+	}
+	// Another order is another way of measuring.
+	sequential := defaulted()
+	sequential.Run.Order = OrderSequential
+	if got := Hash(sequential, testDatapaths); got == h {
+		t.Errorf("Hash with run.order sequential = %s, the default's", got)
 	}
 	// A scenario from before the protocol dimension keeps its hash.
 	// (The default spec's hash before the dimension existed.)

@@ -24,6 +24,11 @@ var invalidFixtures = map[string][]string{
 		`invalid-bounds.yaml:10: load.responseBytes[0]: 17000000 is above the allowed maximum of 16777216`,
 		`invalid-bounds.yaml:11: load.repetitions: 101 is above the allowed maximum of 100`,
 	},
+	"invalid-run.yaml": {
+		`invalid-run.yaml:4: run.order: unknown order "random"; use sequential or interleaved`,
+		`invalid-run.yaml:5: run.clusters: unknown value "keep"; use fresh or reuse`,
+		`invalid-run.yaml:6: run.reuse: unknown field; valid fields here are order, clusters`,
+	},
 	"invalid-gate.yaml":             {`invalid-gate.yaml:4: gate.p99_overhead: parse gate limits: p99_overhead="banana"`},
 	"invalid-matrix-too-large.yaml": {`invalid-matrix-too-large.yaml:3: datapaths: the matrix expands to more than 1000 cases`},
 	"invalid-api-version.yaml":      {`invalid-api-version.yaml:1: apiVersion: "meshbench/v2" is not supported; this meshbench reads apiVersion: meshbench/v1alpha1`},
@@ -196,6 +201,9 @@ func TestResolveValid(t *testing.T) {
 			}
 			if got, want := s.Load.Duration, Duration(90*time.Second); got != want {
 				t.Errorf("duration = %v, want %v", got, want)
+			}
+			if got, want := s.Run, (RunOptions{Order: OrderInterleaved, Clusters: ClustersReuse}); got != want {
+				t.Errorf("run = %+v, want %+v", got, want)
 			}
 			if got := s.Gate["p99_overhead"]; got != "10%" {
 				t.Errorf(`gate["p99_overhead"] = %q, want "10%%"`, got)

@@ -30,11 +30,48 @@ type Spec struct {
 	// Gate holds regression thresholds for `meshbench gate` (metric -> limit,
 	// e.g. "p99_overhead": "10%", "hops": "0").
 	Gate map[string]string `yaml:"gate"`
+	// Run says how the runner orders the cases' repetitions and hosts
+	// them; left out, both are the defaults (and the hash is as before
+	// the section existed).
+	Run RunOptions `yaml:"run,omitempty"`
 
 	// src is where each field was written, for defaults and error lines;
 	// nil for specs built in code.
 	src *source
 }
+
+// RunOptions say how the runner runs the cases; they change no case.
+type RunOptions struct {
+	// Order is the order of the repetitions of a point's datapaths:
+	// OrderInterleaved (the default) or OrderSequential.
+	Order string `yaml:"order,omitempty"`
+	// Clusters is ClustersFresh (a cluster per case) or ClustersReuse.
+	Clusters string `yaml:"clusters,omitempty"`
+}
+
+// The values of run.order and run.clusters.
+const (
+	// OrderSequential runs each case's repetitions back to back, one case
+	// after another.
+	OrderSequential = "sequential"
+	// OrderInterleaved sets up every datapath of a point, then runs the
+	// point's repetitions round-robin over them (none, sidecar, nodeproxy,
+	// ebpf, none, ...), so that slow drift of the machine hits every
+	// datapath alike.
+	OrderInterleaved = "interleaved"
+	// ClustersFresh creates and deletes a cluster for every case.
+	ClustersFresh = "fresh"
+	// ClustersReuse hands a case's cluster, once its datapath is
+	// uninstalled and the provider finds nothing of it left, to the next
+	// case of the same topology, where the provider can.
+	ClustersReuse = "reuse"
+)
+
+// Orders and ClustersModes list the values of run.order and run.clusters.
+var (
+	Orders        = []string{OrderSequential, OrderInterleaved}
+	ClustersModes = []string{ClustersFresh, ClustersReuse}
+)
 
 // Metadata names a scenario.
 type Metadata struct {

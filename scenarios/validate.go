@@ -35,6 +35,7 @@ func Validate(s *Spec, known Datapaths) error {
 	validateDatapaths(p, s, known)
 	validateLoad(p, &s.Load)
 	validateProtocols(p, &s.Load)
+	validateRun(p, &s.Run)
 	validateBounds(p, s)
 	validateGate(p, s)
 	validateMatrix(p, s)
@@ -444,6 +445,16 @@ func validateProtocols(p *problems, l *Traffic) {
 				p.add(index(f.field, i), "%d bytes do not fit in a gRPC message, which holds at most %d (4 MiB less the message's framing); lower it or remove grpc from load.protocol", n, MaxGRPCBytes)
 			}
 		}
+	}
+}
+
+// validateRun checks the run section's switches.
+func validateRun(p *problems, r *RunOptions) {
+	if !slices.Contains(Orders, r.Order) {
+		p.add("run.order", "unknown order %q; use %s", r.Order, strings.Join(Orders, " or "))
+	}
+	if !slices.Contains(ClustersModes, r.Clusters) {
+		p.add("run.clusters", "unknown value %q; use %s", r.Clusters, strings.Join(ClustersModes, " or "))
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/internal/nsenter"
 )
@@ -61,6 +63,17 @@ func agent(mode string) int {
 		time.Sleep(time.Hour)
 	case "hang":
 		time.Sleep(time.Hour)
+	case "table": // an init container: add the nftables table os.Args[3] here
+		c, err := nftables.New()
+		if err == nil {
+			c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: os.Args[3]})
+			err = c.Flush()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	}
 	return 2
 }

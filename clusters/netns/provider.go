@@ -78,6 +78,10 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	}
 	err = build(ctx, topo, cg)
 	if err == nil {
+		// What Residue must not count as left by a case.
+		c.builtTables, err = c.tables()
+	}
+	if err == nil {
 		c.spawner = newSpawner(cg)
 		err = c.runInitContainers(ctx, spec.Inject.PodContainers)
 	}
@@ -127,6 +131,9 @@ type Cluster struct {
 	exe  string
 	// netAdmin names the injected pod containers with NetAdmin.
 	netAdmin map[string]bool
+	// builtTables are the nftables tables the cluster was built with
+	// (tables' form), before any init container ran.
+	builtTables []string
 
 	mu      sync.Mutex
 	spawner *spawner // nil until built, and after Delete

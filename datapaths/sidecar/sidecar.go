@@ -17,6 +17,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/internal/mesh"
 	"github.com/meshbench/meshbench/datapaths/proxy"
 	"github.com/meshbench/meshbench/datapaths/steer"
+	"github.com/meshbench/meshbench/internal/agentctl"
 	"github.com/meshbench/meshbench/scenarios"
 )
 
@@ -49,7 +50,7 @@ const (
 
 type sidecar struct {
 	opts scenarios.DatapathOptions
-	// Mesh runs the proxies; its Uninstall, Components and PathCounters
+	// Mesh runs the proxies; its Components and PathCounters
 	// are the datapath's.
 	*mesh.Mesh
 }
@@ -115,6 +116,27 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 		})
 	}
 	return m.StartAll(ctx, launches)
+}
+
+// Uninstall stops the proxies and, in a cluster that can outlive the case
+// (clusters.Reusable), removes the redirect tables the init containers
+// installed, which a deleted cluster takes with its pods.
+func (s *sidecar) Uninstall(ctx context.Context) error {
+	if s.Mesh == nil {
+		return nil
+	}
+	errs := []error{s.Mesh.Uninstall(ctx)}
+	if _, ok := s.Mesh.Cluster.(clusters.Reusable); ok {
+		table := steer.Table{Name: mesh.TableName(Name, s.Mesh.Topo.RunID)}
+		for _, pod := range s.Mesh.Topo.Pods {
+			errs = append(errs, agentctl.Run(ctx, s.Mesh.Cluster, clusters.ProcSpec{
+				Target: clusters.Target{Pod: pod.Name}, Container: Container,
+				Name: "redirect table removal in pod " + pod.Name,
+				Args: steer.Options{Table: table, Remove: true}.Args(),
+			}))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Verify proves that the client sidecars intercepted every connection the

@@ -167,7 +167,7 @@ func (e *Encrypted) Components() []datapaths.Component {
 	defer e.mu.Unlock()
 	for _, a := range e.agents {
 		n, _ := e.topo.Node(a.node)
-		out = append(out, datapaths.Component{Node: a.node, Cgroup: n.ContainerCgroup(Container)})
+		out = append(out, datapaths.Component{Name: Container, Node: a.node, Cgroup: n.ContainerCgroup(Container)})
 	}
 	return out
 }

@@ -32,7 +32,7 @@ func (v *view) tables() []titledTable {
 		out = append(out, titledTable{"stream", "Stream throughput", t})
 	}
 	if t := results.CostTable(v.run.Cases); t != nil {
-		t.Notes = []string{"Per-node figures are the busiest node's: PROXIES/NODE counts its proxies, DP MEM/NODE is the datapath's mean memory there (PSS, and the eBPF datapath's maps and programs), DP CPU/1K REQ its CPU time per 1000 requests, DP USS/NODE its processes' private memory alone (USS: what stopping them would free, without their share of the binary), DP IDLE MEM/NODE its memory (as DP MEM/NODE) once installed and before any request. HOPS/REQ counts device transmits and receives of data per request."}
+		t.Notes = []string{"Per-node figures are the busiest node's: PROXIES/NODE counts its proxies, DP MEM/NODE is the datapath's mean memory there (PSS, and the eBPF datapath's maps and programs), DP CPU/1K REQ its CPU time per 1000 requests, DP CPU/GIB per GiB of payload moved (request and response bodies), DP USS/NODE its processes' private memory alone (USS: what stopping them would free, without their share of the binary), DP IDLE MEM/NODE its memory (as DP MEM/NODE) once installed and before any request. HOPS/REQ counts device transmits and receives of data per request."}
 		out = append(out, titledTable{"cost", "Datapath cost and packet path", t})
 	}
 	if t := results.CoverageTable(v.run.Cases); t != nil {
