@@ -40,6 +40,7 @@ func TestBadInput(t *testing.T) {
 		{"rate flag", []string{"run", "quick", "--rate", "-5"}, "--rate"},
 		{"order flag", []string{"run", "quick", "--order", "random"}, `--order: unknown order "random"; use sequential or interleaved`},
 		{"run section", []string{"run", write("run.yaml", head+"run:\n  clusters: keep\n")}, "run.clusters"},
+		{"clusters flag", []string{"run", "quick", "--clusters", "keep"}, `--clusters: unknown value "keep"; use fresh or reuse`},
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},

@@ -109,6 +109,11 @@ func New(opts Options) *Runner {
 // because of its configuration (clusters.ErrConfig), which every case
 // would meet: it then returns that error, the failed case included.
 func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Case, error) {
+	if k, ok := r.opts.Provider.(clusters.Keeper); ok && r.opts.ReuseClusters && !r.opts.Retain {
+		// Its nodes outlive the cases that deleted their clusters.
+		k.Keep()
+		defer r.closeKept(ctx, k)
+	}
 	defer r.dropSpares(ctx)
 	var out []results.Case
 	for _, group := range r.groups(cases) {

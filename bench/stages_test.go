@@ -955,3 +955,47 @@ func TestStagesReuseInjectFails(t *testing.T) {
 	}
 	f.checkTornDown(t)
 }
+
+// keepingProvider is a provider that keeps its clusters' nodes (kind's):
+// it counts the calls of Keep and Close.
+type keepingProvider struct {
+	fakeProvider
+	keeps, closes *int
+}
+
+func (p keepingProvider) Keep()                       { *p.keeps++ }
+func (p keepingProvider) Close(context.Context) error { *p.closes++; return nil }
+
+// With run.clusters: reuse, a provider that keeps nodes is asked to, and
+// to delete them once at the end of the run, also after Ctrl-C; without
+// it, or with --retain, it is never asked.
+func TestKeeperClosedAtEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		reuse, retain bool
+		cancel        bool
+		keeps, closes int
+	}{
+		{"reuse", true, false, false, 1, 1},
+		{"reuse, cancelled", true, false, true, 1, 1},
+		{"fresh", false, false, false, 0, 0},
+		{"reuse, retained", true, true, false, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakes()
+			var keeps, closes int
+			opts := f.options()
+			opts.Provider = keepingProvider{fakeProvider{f}, &keeps, &closes}
+			opts.ReuseClusters, opts.Retain = tt.reuse, tt.retain
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tt.cancel {
+				f.onMeasure = func(context.Context, int) error { cancel(); return ctx.Err() }
+			}
+			New(opts).Run(ctx, []scenarios.Case{stageCase("a"), stageCase("b")})
+			if keeps != tt.keeps || closes != tt.closes {
+				t.Errorf("Keep called %d times, Close %d; want %d and %d", keeps, closes, tt.keeps, tt.closes)
+			}
+		})
+	}
+}

@@ -77,7 +77,7 @@
 //	  probeRequests: 100             # default 100; requests the packet-path probe traces, 1 to 100000
 //	run:                             # how the runner runs the cases; changes no case
 //	  order: interleaved             # default interleaved; interleaved (a point's datapaths set up together, each in its own cluster, their repetitions round-robin: none, sidecar, ..., none, ...) or sequential (each case's repetitions back to back)
-//	  clusters: fresh                # default fresh; fresh (a cluster per case) or reuse (the next case of the same topology gets the cluster once the datapath is uninstalled and nothing of it is left; netns only, elsewhere fresh)
+//	  clusters: fresh                # default fresh; fresh (a cluster per case) or reuse (the next case of the same topology gets the cluster once the datapath is uninstalled and nothing of it is left, on netns; kind keeps its node containers for the next case of as many nodes)
 //	gate:                            # thresholds for `meshbench gate`, metric: limit
 //	  p99_overhead: 10%              # p99 latency over none in the same run: at most 10% worse
 //	  hops: "0"                      # packet-path hops per request: not one more
