@@ -33,6 +33,8 @@ func TestBadInput(t *testing.T) {
 		{"more pods than addresses", []string{"run", write("pods.yaml", head+"topology:\n  nodes: 1\n  services: [300]\n  placements: [same-node]\n")}, "pods"},
 		{"unknown datapath flag", []string{"run", "quick", "--datapaths", "istio"}, "istio"},
 		{"rate flag", []string{"run", "quick", "--rate", "-5"}, "--rate"},
+		{"rate flag with a search", []string{"run", "capacity", "--rate", "500"}, "load.search"},
+		{"stream with a search", []string{"run", write("search.yaml", head+"load:\n  protocol: [http1, stream]\n  search: {maxP99: 3x}\n")}, "a stream has no rate to search"},
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},

@@ -69,6 +69,9 @@ func SetDefaults(s *Spec, known Datapaths) {
 	d.ints(&l.ResponseBytes, "load.responseBytes", DefaultResponseBytes)
 	d.int(&l.Repetitions, "load.repetitions", DefaultRepetitions)
 	d.int(&l.ProbeRequests, "load.probeRequests", DefaultProbeRequests)
+	if l.Search != nil {
+		setSearchDefaults(d, l.Search)
+	}
 
 	for _, dp := range s.Datapaths {
 		if _, ok := s.DatapathOptions[dp]; ok || !known.known(dp) {

@@ -33,6 +33,7 @@ func Validate(s *Spec, known Datapaths) error {
 	validateDatapaths(p, s, known)
 	validateLoad(p, &s.Load)
 	validateProtocols(p, &s.Load)
+	validateSearch(p, &s.Load)
 	validateBounds(p, s)
 	validateGate(p, s)
 	validateMatrix(p, s)
