@@ -68,6 +68,9 @@ const Interrupted = "interrupted"
 // Runner runs the cases of one scenario.
 type Runner struct {
 	opts Options
+	// ceilings are the load agent's ceilings the none datapath's rate
+	// searches found, by point (searchKey).
+	ceilings map[string]float64
 }
 
 // New returns a Runner.
@@ -81,7 +84,7 @@ func New(opts Options) *Runner {
 	if opts.Agents == nil {
 		opts.Agents = procAgents{}
 	}
-	return &Runner{opts: opts}
+	return &Runner{opts: opts, ceilings: map[string]float64{}}
 }
 
 // Run runs every case in order and returns one results.Case per case run.
@@ -131,6 +134,8 @@ type caseRun struct {
 	idle  map[string]float64
 	costs []results.NodeCost
 	path  *results.Path
+	// search is the case's rate search, once it ran.
+	search *results.Search
 }
 
 // runCase runs one case; a failed case is recorded in the result, and its
@@ -142,6 +147,9 @@ func (r *Runner) runCase(ctx context.Context, index int, c scenarios.Case) (resu
 
 	reps, err := r.stages(ctx, cr)
 	rc.Repetitions = reps
+	if cr.search != nil {
+		rc.Search = cr.search
+	}
 	if err != nil {
 		rc.Status, rc.Error = "failed", err.Error()
 		r.opts.Status.Infof("case failed: %v", err)
@@ -166,6 +174,9 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 
 	if err := r.setup(ctx, cr); err != nil {
 		return nil, err
+	}
+	if cr.c.Search != nil {
+		cr.c.Rate = cr.c.Search.From // warm up at the search's lowest rate
 	}
 
 	st.Start("Sampling the datapath's memory before any request")
@@ -192,6 +203,12 @@ func (r *Runner) stages(ctx context.Context, cr *caseRun) (reps []results.Repeti
 	st.Start("Verifying the datapath is in the path")
 	if err := r.verify(ctx, cr); err != nil {
 		return nil, err
+	}
+
+	if cr.c.Search != nil {
+		if err := r.search(ctx, cr); err != nil {
+			return nil, err
+		}
 	}
 
 	if reps, err = r.measure(ctx, cr); err != nil {
@@ -680,6 +697,12 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		Connections:   c.Connections,
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
+	}
+	if c.Search != nil {
+		// Replaced by the search once it ran; a case that fails before
+		// keeps its bounds.
+		b := c.Search.Bounds()
+		rc.Search = &results.Search{MaxP99Ratio: b.MaxP99, MaxErrorRate: b.MaxErrors, MinAchievedFraction: b.MinAchieved}
 	}
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {
