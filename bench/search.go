@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/meshbench/meshbench/results"
@@ -14,19 +16,18 @@ import (
 // failed and took. The search judges it.
 type stepFunc func(ctx context.Context, rate float64) (results.SearchStep, error)
 
-// runSearch searches for the highest rate that meets s's bounds: up from
+// runSearch searches for the highest rate that meets the bounds b: up from
 // s.From by s.Factor until a step fails or the top, the lower of s.To and
-// ceiling (the load agent's, none's highest at this point; 0 when not
-// known), is reached, then s.Bisect bisections between the last passing and
+// ceiling (the load agent's, measured by none's search at this point; 0
+// when not known), is reached, then s.Bisect bisections between the last passing and
 // the first failing rate. The p99 bound is relative to the first step's
 // p99. A search whose first step fails has HighestRPS 0 and says why; an
 // error from step ends the search with it.
-func runSearch(ctx context.Context, s *scenarios.Search, ceiling float64, step stepFunc) (results.Search, error) {
-	b := s.Bounds()
+func runSearch(ctx context.Context, s *scenarios.Search, b scenarios.Bounds, ceiling float64, step stepFunc) (results.Search, error) {
 	out := results.Search{MaxP99Ratio: b.MaxP99, MaxErrorRate: b.MaxErrors, MinAchievedFraction: b.MinAchieved}
 	top, topName := s.To, fmt.Sprintf("the search's upper bound, to: %g req/s", s.To)
 	if ceiling > 0 && ceiling < top {
-		top, topName = ceiling, fmt.Sprintf("the load agent's ceiling, %g req/s (none's highest at this point)", ceiling)
+		top, topName = ceiling, fmt.Sprintf("the load agent's ceiling, %g req/s (measured on none at this point)", ceiling)
 	}
 	var baseP99 float64
 	measure := func(rate float64) (bool, error) {
@@ -87,6 +88,43 @@ func runSearch(ctx context.Context, s *scenarios.Search, ceiling float64, step s
 	return out, nil
 }
 
+// ceilingSearch is the none datapath's search. It first finds the load
+// agent's ceiling, judging steps on achieved rate and errors alone: the
+// highest rate the agents, the kernel and the echo servers carry without
+// a mesh, whatever their latency. none's own highest rate, held to all
+// three bounds, is then read from the same steps: the highest rate below
+// which every step met them.
+func ceilingSearch(ctx context.Context, s *scenarios.Search, step stepFunc) (results.Search, error) {
+	b := s.Bounds()
+	generator := b
+	generator.MaxP99 = math.Inf(1)
+	gen, err := runSearch(ctx, s, generator, 0, step)
+	if err != nil || gen.HighestRPS == 0 {
+		gen.MaxP99Ratio = b.MaxP99
+		return gen, err
+	}
+	out := results.Search{MaxP99Ratio: b.MaxP99, MaxErrorRate: b.MaxErrors, MinAchievedFraction: b.MinAchieved,
+		Steps: slices.Clone(gen.Steps), LoadAgentCeilingRPS: gen.HighestRPS, LoadAgentCeilingStopped: gen.Stopped}
+	base := out.Steps[0].P99US
+	for i := range out.Steps {
+		out.Steps[i].Failure = judgeStep(out.Steps[i], b, base)
+		out.Steps[i].Passed = out.Steps[i].Failure == ""
+	}
+	byRate := slices.SortedFunc(slices.Values(out.Steps), func(x, y results.SearchStep) int { return cmp.Compare(x.RateRPS, y.RateRPS) })
+	out.HighestRPS, out.Stopped = gen.HighestRPS, gen.Stopped
+	for i, st := range byRate {
+		if !st.Passed {
+			out.HighestRPS = 0
+			if i > 0 {
+				out.HighestRPS = byRate[i-1].RateRPS
+			}
+			out.Stopped = fmt.Sprintf("%g req/s failed: %s", st.RateRPS, st.Failure)
+			break
+		}
+	}
+	return out, nil
+}
+
 // judgeStep says which of b's bounds st failed, "" when it met them all;
 // baseP99 is the lowest rate's p99.
 func judgeStep(st results.SearchStep, b scenarios.Bounds, baseP99 float64) string {
@@ -131,12 +169,19 @@ func (r *Runner) searchStep(cr *caseRun) stepFunc {
 }
 
 // search runs cr's rate search inside its case, on its cluster and
-// install, capped at the load agent's ceiling when none's search at the
-// same point already ran; it sets the case's rate to the highest that
+// install: none's measures the load agent's ceiling too (ceilingSearch),
+// and the other datapaths' stop at that ceiling when none's search at the
+// same point already ran. It sets the case's rate to the highest that
 // passed. A search whose lowest rate fails is the case's error.
 func (r *Runner) search(ctx context.Context, cr *caseRun) error {
 	key := searchKey(cr.c)
-	res, err := runSearch(ctx, cr.c.Search, r.ceilings[key], r.searchStep(cr))
+	var res results.Search
+	var err error
+	if cr.c.Datapath == results.NoneDatapath {
+		res, err = ceilingSearch(ctx, cr.c.Search, r.searchStep(cr))
+	} else {
+		res, err = runSearch(ctx, cr.c.Search, cr.c.Search.Bounds(), r.ceilings[key], r.searchStep(cr))
+	}
 	cr.search = &res
 	if err != nil {
 		return fmt.Errorf("rate search: %w", err)
@@ -144,8 +189,8 @@ func (r *Runner) search(ctx context.Context, cr *caseRun) error {
 	if res.HighestRPS == 0 {
 		return fmt.Errorf("rate search: %s", res.Stopped)
 	}
-	if cr.c.Datapath == results.NoneDatapath {
-		r.ceilings[key] = res.HighestRPS
+	if res.LoadAgentCeilingRPS > 0 {
+		r.ceilings[key] = res.LoadAgentCeilingRPS
 	}
 	cr.c.Rate = res.HighestRPS
 	return nil

@@ -97,7 +97,7 @@ func TestRunSearch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			step, rates := fakePath(tt.path)
-			got, err := runSearch(t.Context(), search, tt.ceiling, step)
+			got, err := runSearch(t.Context(), search, search.Bounds(), tt.ceiling, step)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,8 +126,43 @@ func TestRunSearchStepError(t *testing.T) {
 		return healthy(1000), nil
 	}
 	search := &scenarios.Search{From: 1000, To: 8000, Factor: 2, MaxP99: "2x", MaxErrors: "0%", MinAchieved: "99%"}
-	got, err := runSearch(t.Context(), search, 0, step)
+	got, err := runSearch(t.Context(), search, search.Bounds(), 0, step)
 	if !errors.Is(err, boom) || len(got.Steps) != 2 {
 		t.Errorf("runSearch = %+v, %v; want the step's error after 2 steps", got, err)
+	}
+}
+
+// none's search measures the load agent's ceiling on achieved rate and
+// errors alone, past where its p99 breaks its own bound, and reads none's
+// own highest rate from the same steps.
+func TestCeilingSearch(t *testing.T) {
+	search := &scenarios.Search{From: 1000, To: 64000, Factor: 2, Bisect: 1, MaxP99: "2x", MaxErrors: "0.1%", MinAchieved: "99%"}
+	step, rates := fakePath(func(rate float64) results.SearchStep {
+		st := healthy(rate)
+		if rate >= 4000 {
+			st.P99US = 5000 // 5× the lowest rate's
+		}
+		if rate > 16000 {
+			st.AchievedFraction = 0.8 // the generator falls behind
+		}
+		return st
+	})
+	got, err := ceilingSearch(t.Context(), search, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{1000, 2000, 4000, 8000, 16000, 32000, 24000}; !slices.Equal(*rates, want) {
+		t.Errorf("rates %v, want %v", *rates, want)
+	}
+	if got.LoadAgentCeilingRPS != 16000 || !strings.HasPrefix(got.LoadAgentCeilingStopped, "24000 req/s failed: achieved 80.0%") {
+		t.Errorf("ceiling %g (%s), want 16000, stopped by the achieved rate at 24000", got.LoadAgentCeilingRPS, got.LoadAgentCeilingStopped)
+	}
+	if got.HighestRPS != 2000 || !strings.HasPrefix(got.Stopped, "4000 req/s failed: p99 5.00ms, above 2× the lowest rate's 1.00ms") || got.MaxP99Ratio != 2 {
+		t.Errorf("none's highest %g (%s), p99 bound %g; want 2000, stopped by p99 at 4000, 2", got.HighestRPS, got.Stopped, got.MaxP99Ratio)
+	}
+	for _, st := range got.Steps {
+		if st.Passed != (st.RateRPS <= 2000) {
+			t.Errorf("step %+v: want judged on all three bounds", st)
+		}
 	}
 }

@@ -19,11 +19,15 @@ type Search struct {
 	// failing rate, or that it reached its upper bound or the load agent's
 	// ceiling.
 	Stopped string `json:"stopped"`
-	// LoadAgentCeilingRPS is the highest rate of the none datapath's search
-	// at the same point: what the load agents, the kernel and the echo
-	// servers sustain without a mesh on this machine. Absent when the
-	// point has no successful none search.
+	// LoadAgentCeilingRPS is the load agent's ceiling at this point, which
+	// the none datapath's search measures: the highest rate at which the
+	// load agents, the kernel and the echo servers achieved the rate
+	// without errors beyond the bound, without a mesh and whatever the
+	// latency. Absent when the point has no successful none search.
 	LoadAgentCeilingRPS float64 `json:"load_agent_ceiling_rps,omitempty"`
+	// LoadAgentCeilingStopped says, in none's search, why the ceiling is
+	// where it is.
+	LoadAgentCeilingStopped string `json:"load_agent_ceiling_stopped,omitempty"`
 	// AtCeiling is set for a datapath other than none that sustained the
 	// load agent's ceiling: its HighestRPS is the generator's limit, and
 	// the datapath's own is at least that, not known.
@@ -47,23 +51,23 @@ type SearchStep struct {
 }
 
 // judgeSearches sets every search case's LoadAgentCeilingRPS and
-// AtCeiling from the none search at its point.
+// AtCeiling from the none search at its point, which measured it.
 func judgeSearches(run *Run) {
 	for i := range run.Cases {
 		c := &run.Cases[i]
 		if c.Search == nil {
 			continue
 		}
+		if c.Datapath == NoneDatapath {
+			continue // none's search measured the ceiling
+		}
 		c.Search.LoadAgentCeilingRPS, c.Search.AtCeiling = 0, false
 		none := run.NoneFor(c)
-		if c.Datapath == NoneDatapath {
-			none = c
-		}
-		if none == nil || none.Search == nil || none.Search.HighestRPS == 0 {
+		if none == nil || none.Search == nil || none.Search.LoadAgentCeilingRPS == 0 {
 			continue
 		}
-		ceiling := none.Search.HighestRPS
+		ceiling := none.Search.LoadAgentCeilingRPS
 		c.Search.LoadAgentCeilingRPS = ceiling
-		c.Search.AtCeiling = c != none && c.Search.HighestRPS >= ceiling
+		c.Search.AtCeiling = c.Search.HighestRPS >= ceiling
 	}
 }

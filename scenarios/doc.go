@@ -163,9 +163,11 @@
 // is refused.
 //
 // The load agent has a ceiling of its own. The none datapath's search
-// measures it (what the agents, the kernel and the echo servers sustain
-// without a mesh); once none has run at a point, the other datapaths'
-// searches at that point stop there, and a datapath whose search reaches
+// measures it, judging its steps on achieved rate and errors alone (what
+// the agents, the kernel and the echo servers carry without a mesh,
+// whatever the latency), and reads none's own highest rate from the same
+// steps; once none has run at a point, the other datapaths' searches at
+// that point stop there, and a datapath whose search reaches
 // it is reported as limited by the load agent, never credited with that
 // rate. Bounds: factor 1.1 to 16 (at least ten percent a step, at most 16×,
 // so a search from 1 to 200,000 takes 5 to 128 steps), bisect ≤ 10 (a

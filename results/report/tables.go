@@ -33,7 +33,8 @@ func (v *view) tables() []titledTable {
 	}
 	if t := results.SearchTable(v.run.Cases); t != nil {
 		b := searchBounds(v.run.Cases)
-		t.Notes = append(t.Notes, "Each search steps its rate up, then bisects, every step for the duration, and keeps the highest rate that met all three bounds: "+b+". P50/P99 and DP CPU/1K REQ THERE are the repetitions measured at that rate afterwards (busiest node's CPU). LOAD AGENT CEILING is none's highest rate at the point: what the load agents, kernel and echo servers sustain without a mesh; a datapath that reaches it is shown as ≥ (agent), limited by the generator, not credited with it.")
+		t.Notes = append(t.Notes, "Each search steps its rate up, then bisects, every step for the duration, and keeps the highest rate that met all three bounds: "+b+". P50/P99 and DP CPU/1K REQ THERE are the repetitions measured at that rate afterwards (busiest node's CPU). LOAD AGENT CEILING is measured by none's search at the point, on achieved rate and errors alone: what the load agents, kernel and echo servers carry without a mesh, whatever the latency; the other datapaths' searches stop there, and one that reaches it is shown as ≥ (agent), limited by the generator, not credited with it.")
+		t.Notes = append(t.Notes, ceilingNotes(v.run.Cases)...)
 		out = append(out, titledTable{"search", "Highest sustainable rate", t})
 		steps := results.SearchStepsTable(v.run.Cases)
 		steps.Notes = []string{"The curve of each search, by rate: achieved share of the rate (over the measured time), latency from intended send time, errors, and whether the step met the bounds."}
@@ -130,4 +131,16 @@ func searchBounds(cases []results.Case) string {
 		}
 	}
 	return ""
+}
+
+// ceilingNotes say, for every none search, why the load agent's ceiling
+// it measured is where it is.
+func ceilingNotes(cases []results.Case) []string {
+	var out []string
+	for _, c := range cases {
+		if s := c.Search; s != nil && c.Datapath == results.NoneDatapath && s.LoadAgentCeilingRPS > 0 {
+			out = append(out, fmt.Sprintf("Load agent ceiling at %s: %g req/s; %s.", pointTitle(&c), s.LoadAgentCeilingRPS, s.LoadAgentCeilingStopped))
+		}
+	}
+	return out
 }
