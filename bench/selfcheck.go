@@ -37,9 +37,9 @@ type Check struct {
 // Self-check targets (issue targets of the foundation, eBPF and
 // measurement-floor work).
 const (
-	upTarget         = 5 * time.Second
-	downTarget       = 2 * time.Second
-	throughputRate   = 20000
+	upTarget       = 5 * time.Second
+	downTarget     = 2 * time.Second
+	throughputRate = 20000
 	// capacityRate is issue 11's target for the rate search's generator,
 	// http1 and tcp-rr alike: well above what the datapaths sustain.
 	capacityRate     = 50000
