@@ -142,6 +142,13 @@ func (l loadProc) Connections(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
+// StreamWriteWaits returns how many stream writes the agent retried after
+// ENOMEM.
+func (l loadProc) StreamWriteWaits(ctx context.Context) (uint64, error) {
+	st, err := l.Stats(ctx)
+	return st["stream_write_waits"], err
+}
+
 func (l loadProc) Close() { l.Stop() }
 
 type costProc struct {

@@ -269,7 +269,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 				return reps, fmt.Errorf("read datapath counters: %w", err)
 			}
 		}
-		read, err := streamBytes(ctx, cr)
+		counts, err := readStreamCounts(ctx, cr)
 		if err != nil {
 			return reps, err
 		}
@@ -277,7 +277,8 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		if err != nil {
 			return reps, fmt.Errorf("measure: %w", err)
 		}
-		if err := checkStreamBytes(ctx, cr, read, samples); err != nil {
+		waits, err := checkStream(ctx, cr, counts, samples)
+		if err != nil {
 			return reps, fmt.Errorf("verify stream in repetition %d: %w", rep+1, err)
 		}
 		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
@@ -285,7 +286,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun) (reps []results.Repet
 		}
 		var out results.Repetition
 		if cr.c.Protocol == scenarios.Stream {
-			out, err = streamRecord(rep, samples)
+			out, err = streamRecord(rep, samples, waits)
 		} else {
 			out, err = r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
 		}

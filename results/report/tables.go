@@ -29,6 +29,7 @@ func (v *view) tables() []titledTable {
 	}
 	if t := results.StreamTable(v.run.Cases); t != nil {
 		t.Notes = append(t.Notes, "Streams move bytes one way, client to server, on every connection at once for the duration, each ending with the server's count of the bytes it read; they have no requests, so no percentiles. GBIT/S is all streams' bytes over the wall time, GBIT/S PER STREAM each stream's bytes over its own transfer time (median, with the smallest and largest), medians over repetitions. DP CPU/GIB is the busiest node's datapath CPU time per GiB moved, DP MEM/NODE its mean datapath memory.")
+		t.Notes = append(t.Notes, writeWaitNotes(v.run.Cases)...)
 		out = append(out, titledTable{"stream", "Stream throughput", t})
 	}
 	if t := results.SearchTable(v.run.Cases); t != nil {
@@ -140,6 +141,18 @@ func ceilingNotes(cases []results.Case) []string {
 	for _, c := range cases {
 		if s := c.Search; s != nil && c.Datapath == results.NoneDatapath && s.LoadAgentCeilingRPS > 0 {
 			out = append(out, fmt.Sprintf("Load agent ceiling at %s: %g req/s; %s.", pointTitle(&c), s.LoadAgentCeilingRPS, s.LoadAgentCeilingStopped))
+		}
+	}
+	return out
+}
+
+// writeWaitNotes name the stream cases whose load agents had writes
+// refused with ENOMEM, which they retried after 50 µs.
+func writeWaitNotes(cases []results.Case) []string {
+	var out []string
+	for _, c := range cases {
+		if c.Stream != nil && c.Stream.WriteWaits > 0 {
+			out = append(out, fmt.Sprintf("%s: %d writes refused with ENOMEM (the eBPF sockmap redirect while the proxy's receive memory is full), each retried after 50 µs, where a plain socket's write would have blocked.", c.ID, c.Stream.WriteWaits))
 		}
 	}
 	return out
