@@ -41,6 +41,8 @@ func TestBadInput(t *testing.T) {
 		{"order flag", []string{"run", "quick", "--order", "random"}, `--order: unknown order "random"; use sequential or interleaved`},
 		{"run section", []string{"run", write("run.yaml", head+"run:\n  clusters: keep\n")}, "run.clusters"},
 		{"clusters flag", []string{"run", "quick", "--clusters", "keep"}, `--clusters: unknown value "keep"; use fresh or reuse`},
+		{"rate flag with a search", []string{"run", "capacity", "--rate", "500"}, "load.search"},
+		{"stream with a search", []string{"run", write("search.yaml", head+"load:\n  protocol: [http1, stream]\n  search: {maxP99: 3x}\n")}, "a stream has no rate to search"},
 		{"unknown flag", []string{"run", "--bogus"}, "bogus"},
 		{"validate nothing", []string{"validate"}, "validate"},
 		{"list with an argument", []string{"list", "extra"}, "list"},

@@ -307,6 +307,8 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	switch {
 	case changed("rate") && o.rate <= 0:
 		return usagef("--rate %g: the request rate must be > 0 requests/s", o.rate)
+	case changed("rate") && spec.Load.Search != nil:
+		return usagef("--rate: the scenario searches for each datapath's rate (load.search); leave --rate out, or use a scenario without load.search")
 	case changed("duration") && o.duration <= 0:
 		return usagef("--duration %s: the measurement duration must be > 0, e.g. 10s", o.duration)
 	case changed("repetitions") && o.repetitions < 1:

@@ -127,6 +127,10 @@ type Case struct {
 	// other protocols. A stream case has no rate, achieved rate or
 	// requests either: those fields are absent (zero when read).
 	Stream *Stream `json:"stream,omitempty"`
+	// Search is a search case's rate search (load.search), kept also
+	// when the case failed; the case's figures are measured at its
+	// HighestRPS, and its rate is absent (the point is the search).
+	Search *Search `json:"search,omitempty"`
 	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
 	// is set when it is below 1 - RateTolerance: the case did not achieve
 	// its rate, which every report shows and the gate fails. Files written

@@ -36,6 +36,13 @@ func TestDocExample(t *testing.T) {
 	want := defaulted()
 	want.Metadata = s.Metadata
 	want.Gate = s.Gate
+	// Like gate, search is absent by default: the example shows its
+	// fields with their defaults.
+	if got := s.Load.Search; got == nil || *got != (Search{From: DefaultSearchFrom, To: DefaultSearchTo, Factor: DefaultSearchFactor, Bisect: DefaultSearchBisect,
+		MaxP99: DefaultSearchMaxP99, MaxErrors: DefaultSearchMaxErrors, MinAchieved: DefaultSearchMinAchieved}) {
+		t.Errorf("the example's search = %+v, want every field at its default", got)
+	}
+	want.Load.Search = s.Load.Search
 	want.DatapathOptions[nodeProxy] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}
 	if got, want := Hash(s, testDatapaths), Hash(want, testDatapaths); got != want {
 		t.Errorf("the example's values are not the defaults: hash %s, want %s", got, want)

@@ -110,6 +110,9 @@ type Traffic struct {
 	Repetitions int      `yaml:"repetitions"`
 	// ProbeRequests is how many requests the packet-path probe sends.
 	ProbeRequests int `yaml:"probeRequests"`
+	// Search, when set, replaces the rates: each case searches for the
+	// highest rate its datapath sustains (see Search).
+	Search *Search `yaml:"search,omitempty"`
 }
 
 // DatapathOptions tune one datapath, or define a variant of one.
@@ -206,7 +209,12 @@ type Case struct {
 	PodCIDR        string
 	ServiceCIDR    string
 
-	Rate          float64
+	// Rate is 0 in a stream case, and in a search case until the search
+	// set it.
+	Rate float64
+	// Search, when set, has the case search for its highest sustainable
+	// rate, then measure at it.
+	Search        *Search
 	Duration      time.Duration
 	Warmup        time.Duration
 	Connections   int
