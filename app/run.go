@@ -36,6 +36,7 @@ type runOptions struct {
 	rate        float64
 	repetitions int
 	order       string
+	clusters    string
 	out         string
 	runDir      string
 	retain      bool
@@ -51,8 +52,10 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Run a scenario: a built-in one by name (see meshbench list) or a scenario file
 (start one with meshbench show quick > my.yaml; meshbench explain describes
 every field). Every case gets a fresh cluster unless the scenario says
-run.clusters: reuse (netns only); everything is torn down afterwards, also
-on Ctrl-C.
+run.clusters: reuse (or --clusters reuse): netns then hands a cluster to
+the next case once nothing of the last is left in it, kind keeps its node
+containers for the next case of the same size; everything is torn down
+afterwards, also on Ctrl-C.
 
 Datapaths: ` + strings.Join(builtin.Datapaths().Names(), ", ") + `.
 
@@ -82,6 +85,7 @@ failed or the run was interrupted (what finished is kept), 2 for bad input
 	f.Float64Var(&o.rate, "rate", 0, "request rate in requests/s (default: the scenario's)")
 	f.IntVar(&o.repetitions, "repetitions", 0, "repetitions per case (default: the scenario's)")
 	f.StringVar(&o.order, "order", "", "order of a point's datapaths' repetitions: "+strings.Join(scenarios.Orders, " or ")+" (default: the scenario's)")
+	f.StringVar(&o.clusters, "clusters", "", "a cluster per case ("+scenarios.ClustersFresh+") or reused where nothing is left ("+scenarios.ClustersReuse+"; kind keeps its node containers) (default: the scenario's)")
 	f.StringVar(&o.out, "out", DefaultOut, "directory that receives the run directory <time>-<run id>")
 	f.StringVar(&o.runDir, "run-dir", "", "write the run into exactly this directory, which must not exist or be empty (instead of a new one under --out)")
 	f.BoolVar(&o.retain, "retain", false, "keep each case's cluster for inspection (remove with meshbench cleanup)")
@@ -294,6 +298,7 @@ var overrideFlags = map[string]string{
 	"load.rates":       "--rate",
 	"load.repetitions": "--repetitions",
 	"run.order":        "--order",
+	"run.clusters":     "--clusters",
 }
 
 // applyOverrides puts the command-line flags over the scenario and validates
@@ -302,6 +307,8 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	switch {
 	case changed("rate") && o.rate <= 0:
 		return usagef("--rate %g: the request rate must be > 0 requests/s", o.rate)
+	case changed("rate") && spec.Load.Search != nil:
+		return usagef("--rate: the scenario searches for each datapath's rate (load.search); leave --rate out, or use a scenario without load.search")
 	case changed("duration") && o.duration <= 0:
 		return usagef("--duration %s: the measurement duration must be > 0, e.g. 10s", o.duration)
 	case changed("repetitions") && o.repetitions < 1:
@@ -331,6 +338,9 @@ func applyOverrides(spec *scenarios.Spec, known scenarios.Datapaths, o runOption
 	}
 	if changed("order") {
 		spec.Run.Order = o.order
+	}
+	if changed("clusters") {
+		spec.Run.Clusters = o.clusters
 	}
 	err := scenarios.Validate(spec, known)
 	if err == nil {

@@ -144,6 +144,13 @@ func (l loadProc) Sent(ctx context.Context) (datapaths.Traffic, error) {
 	return datapaths.Traffic{Connections: n, Requests: st["requests"], Failed: st["errors"]}, nil
 }
 
+// StreamWriteWaits returns how many stream writes the agent retried after
+// ENOMEM.
+func (l loadProc) StreamWriteWaits(ctx context.Context) (uint64, error) {
+	st, err := l.Stats(ctx)
+	return st["stream_write_waits"], err
+}
+
 func (l loadProc) Close() { l.Stop() }
 
 type costProc struct {

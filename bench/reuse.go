@@ -106,6 +106,20 @@ func (r *Runner) dropSpares(ctx context.Context) {
 	}
 }
 
+// closeKept deletes the nodes the provider kept for the run's cases, with a
+// context of its own, so that it also runs after Ctrl-C.
+func (r *Runner) closeKept(ctx context.Context, k clusters.Keeper) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	defer cancel()
+	st := r.opts.Status
+	st.Start("Deleting the nodes kept for the run's cases")
+	err := k.Close(tctx)
+	st.End(err == nil)
+	if err != nil {
+		st.Infof("teardown: %v (run `meshbench cleanup --run %s` to remove what is left)", err, r.opts.RunID)
+	}
+}
+
 // delete deletes a cluster with a context of its own, so that it also
 // runs after Ctrl-C, and says what may be left if it or the uninstall
 // before it (uerr) failed.

@@ -84,6 +84,9 @@ type Runner struct {
 	// spares are clusters whose cases are done, kept for a later case of
 	// the same layout (Options.ReuseClusters).
 	spares []spare
+	// ceilings are the load agent's ceilings the none datapath's rate
+	// searches found, by point (searchKey).
+	ceilings map[string]float64
 }
 
 // New returns a Runner.
@@ -97,7 +100,7 @@ func New(opts Options) *Runner {
 	if opts.Agents == nil {
 		opts.Agents = procAgents{}
 	}
-	return &Runner{opts: opts}
+	return &Runner{opts: opts, ceilings: map[string]float64{}}
 }
 
 // Run runs every case and returns one results.Case per case run, in the
@@ -110,6 +113,11 @@ func New(opts Options) *Runner {
 // because of its configuration (clusters.ErrConfig), which every case
 // would meet: it then returns that error, the failed case included.
 func (r *Runner) Run(ctx context.Context, cases []scenarios.Case) ([]results.Case, error) {
+	if k, ok := r.opts.Provider.(clusters.Keeper); ok && r.opts.ReuseClusters && !r.opts.Retain {
+		// Its nodes outlive the cases that deleted their clusters.
+		k.Keep()
+		defer r.closeKept(ctx, k)
+	}
 	defer r.dropSpares(ctx)
 	var out []results.Case
 	for _, group := range r.groups(cases) {
@@ -284,6 +292,8 @@ type caseRun struct {
 	// err is why the case failed; torn is set once it is torn down.
 	err  error
 	torn bool
+	// search is the case's rate search, once it ran.
+	search *results.Search
 }
 
 // result is the case's record: its repetitions, and when it succeeded
@@ -292,6 +302,10 @@ type caseRun struct {
 func (r *Runner) result(cr *caseRun) results.Case {
 	rc := newResultCase(cr.c, r.opts.Datapaths)
 	rc.Repetitions, rc.ReusedCluster = cr.reps, cr.reused
+	if cr.search != nil {
+		// The point is the search: the rate it found is in it.
+		rc.Search, rc.Rate = cr.search, 0
+	}
 	if e, ok := cr.dp.(datapaths.Encrypted); ok {
 		rc.EncryptionImplementation = e.Encryption().Implementation
 	}
@@ -329,6 +343,9 @@ func (r *Runner) prepare(ctx context.Context, cr *caseRun) (err error) {
 	if err := r.setup(ctx, cr); err != nil {
 		return err
 	}
+	if cr.c.Search != nil {
+		cr.c.Rate = cr.c.Search.From // warm up at the search's lowest rate
+	}
 
 	st.Start("Sampling the datapath's memory before any request")
 	if cr.idle, err = r.idleFootprint(ctx, cr); err != nil {
@@ -352,7 +369,14 @@ func (r *Runner) prepare(ctx context.Context, cr *caseRun) (err error) {
 	}
 
 	st.Start("Verifying the datapath is in the path")
-	return r.verify(ctx, cr)
+	if err := r.verify(ctx, cr); err != nil {
+		return err
+	}
+	if cr.c.Search != nil {
+		// The search finds the rate the repetitions then measure at.
+		return r.search(ctx, cr)
+	}
+	return nil
 }
 
 // finish probes the case's packet path, then measures its coverage.
@@ -434,7 +458,7 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err er
 				return fmt.Errorf("read datapath counters: %w", err)
 			}
 		}
-		read, err := streamBytes(ctx, cr)
+		counts, err := readStreamCounts(ctx, cr)
 		if err != nil {
 			return err
 		}
@@ -442,15 +466,18 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err er
 		if err != nil {
 			return fmt.Errorf("measure: %w", err)
 		}
-		if err := checkStreamBytes(ctx, cr, read, samples); err != nil {
+		waits, err := checkStream(ctx, cr, counts, samples)
+		if err != nil {
 			return fmt.Errorf("verify stream in repetition %d: %w", rep+1, err)
 		}
 		if err := r.checkConnections(ctx, cr, before, samples); err != nil {
 			return fmt.Errorf("verify datapath %s in repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
-		out, err := r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
+		var out results.Repetition
 		if cr.c.Protocol == scenarios.Stream {
-			out, err = streamRecord(rep, samples)
+			out, err = streamRecord(rep, samples, waits)
+		} else {
+			out, err = r.record(cr, rep, samples, results.Plan{Requests: planned, Duration: cr.c.Duration})
 		}
 		if err != nil {
 			return err
@@ -465,54 +492,6 @@ func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err er
 		if err := r.verifyDatapath(ctx, cr); err != nil {
 			return fmt.Errorf("verify datapath %s after repetition %d: %w", cr.c.Datapath, rep+1, err)
 		}
-	}
-	return nil
-}
-
-// streamCounter is a server that counts the bytes of the streams it read.
-type streamCounter interface {
-	StreamBytes(ctx context.Context) (uint64, error)
-}
-
-// streamBytes sums what the servers of a stream case that count them
-// read so far; 0 for other protocols.
-func streamBytes(ctx context.Context, cr *caseRun) (uint64, error) {
-	if cr.c.Protocol != scenarios.Stream {
-		return 0, nil
-	}
-	var n uint64
-	for _, s := range cr.servers {
-		if sc, ok := s.(streamCounter); ok {
-			b, err := sc.StreamBytes(ctx)
-			if err != nil {
-				return 0, fmt.Errorf("read server counters: %w", err)
-			}
-			n += b
-		}
-	}
-	return n, nil
-}
-
-// checkStreamBytes proves that the bytes a stream repetition reports are
-// the bytes the servers read since before it (before): each transfer is
-// acknowledged by its server, and this checks the sum from their side.
-func checkStreamBytes(ctx context.Context, cr *caseRun, before uint64, samples []results.Sample) error {
-	if cr.c.Protocol != scenarios.Stream {
-		return nil
-	}
-	after, err := streamBytes(ctx, cr)
-	if err != nil {
-		return err
-	}
-	var sent uint64
-	for _, s := range samples {
-		if s.Error == "" {
-			sent += s.Bytes
-		}
-	}
-	// A failed transfer's bytes may have reached its server too.
-	if got := after - before; got < sent {
-		return fmt.Errorf("the load agents moved %d bytes, but the servers read %d", sent, got)
 	}
 	return nil
 }
@@ -812,17 +791,6 @@ func (r *Runner) sent(ctx context.Context, cr *caseRun) (datapaths.Traffic, erro
 	return t, nil
 }
 
-// streamRecord summarises one stream repetition: its samples are its
-// connections, whose figures the repetition keeps (no samples file).
-func streamRecord(rep int, samples []results.Sample) (results.Repetition, error) {
-	out, err := results.SummarizeStream(samples)
-	if err != nil {
-		return out, fmt.Errorf("summarise repetition %d: %w", rep+1, err)
-	}
-	out.Index = rep
-	return out, nil
-}
-
 // record summarises one repetition and keeps its raw samples.
 func (r *Runner) record(cr *caseRun, rep int, samples []results.Sample, plan results.Plan) (results.Repetition, error) {
 	out, err := results.Summarize(samples, plan)
@@ -896,6 +864,12 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	}
 	if c.Variant != "" {
 		rc.VariantOf = c.Datapath
+	}
+	if c.Search != nil {
+		// Replaced by the search once it ran; a case that fails before
+		// keeps its bounds.
+		b := c.Search.Bounds()
+		rc.Search = &results.Search{MaxP99Ratio: b.MaxP99, MaxErrorRate: b.MaxErrors, MinAchievedFraction: b.MinAchieved}
 	}
 	// The options are a proxy's: a datapath without one has none to record.
 	if k, ok := dps.Lookup(c.Datapath); ok && k.Proxy {

@@ -216,6 +216,11 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 			if c.LatencyUS != (results.Latency{}) || c.Path != nil {
 				t.Errorf("%s: latency %+v, path %+v; want none for a stream", c.ID, c.LatencyUS, c.Path)
 			}
+			for _, rep := range c.Repetitions {
+				if rep.Samples != "" || rep.Histogram != "" || rep.Stream == nil {
+					t.Errorf("%s: repetition %d has samples %q, a histogram, stream %+v; want its stream figures alone", c.ID, rep.Index, rep.Samples, rep.Stream)
+				}
+			}
 			continue
 		} else if c.ErrorRate != 0 || c.Requests == 0 {
 			t.Errorf("%s: error rate %g over %d requests, want none failed", c.ID, c.ErrorRate, c.Requests)

@@ -60,6 +60,9 @@ type fakes struct {
 
 	// measured names, per measured attack, the cluster it ran in.
 	measured []string
+	// searchFails, if set, says which share of a search step's requests
+	// fail at a rate, in the case numbered from 1.
+	searchFails func(caseN int, rate float64) float64
 
 	calls    map[string]int
 	clusters []*fakeCluster
@@ -312,10 +315,17 @@ func (a *fakeAgent) Attack(ctx context.Context, at wire.Attack, onSamples func([
 	if a.f.sent > 0 && at.Tag == "measure" {
 		n = int(a.f.sent * float64(planned))
 	}
+	failing := 0
+	if at.Tag == "search" && a.f.searchFails != nil {
+		a.f.mu.Lock()
+		caseN := a.f.calls["new datapath"]
+		a.f.mu.Unlock()
+		failing = int(a.f.searchFails(caseN, at.Rate) * float64(n))
+	}
 	samples := make([]results.Sample, n)
 	for i := range samples {
 		samples[i] = results.Sample{Seq: uint64(i), Intended: int64(i) * int64(interval), Latency: a.latency, Service: a.latency, Code: 200}
-		if a.f.blackHole {
+		if a.f.blackHole || i < failing {
 			samples[i].Code, samples[i].Error = 0, "Get \"http://10.96.0.2:80/\": context deadline exceeded"
 		}
 	}
@@ -952,6 +962,90 @@ func TestStagesReuseInjectFails(t *testing.T) {
 	}
 	if len(f.clusters) != 2 {
 		t.Errorf("created %d clusters, want 2", len(f.clusters))
+	}
+	f.checkTornDown(t)
+}
+
+// keepingProvider is a provider that keeps its clusters' nodes (kind's):
+// it counts the calls of Keep and Close.
+type keepingProvider struct {
+	fakeProvider
+	keeps, closes *int
+}
+
+func (p keepingProvider) Keep()                       { *p.keeps++ }
+func (p keepingProvider) Close(context.Context) error { *p.closes++; return nil }
+
+// With run.clusters: reuse, a provider that keeps nodes is asked to, and
+// to delete them once at the end of the run, also after Ctrl-C; without
+// it, or with --retain, it is never asked.
+func TestKeeperClosedAtEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		reuse, retain bool
+		cancel        bool
+		keeps, closes int
+	}{
+		{"reuse", true, false, false, 1, 1},
+		{"reuse, cancelled", true, false, true, 1, 1},
+		{"fresh", false, false, false, 0, 0},
+		{"reuse, retained", true, true, false, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakes()
+			var keeps, closes int
+			opts := f.options()
+			opts.Provider = keepingProvider{fakeProvider{f}, &keeps, &closes}
+			opts.ReuseClusters, opts.Retain = tt.reuse, tt.retain
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tt.cancel {
+				f.onMeasure = func(context.Context, int) error { cancel(); return ctx.Err() }
+			}
+			New(opts).Run(ctx, []scenarios.Case{stageCase("a"), stageCase("b")})
+			if keeps != tt.keeps || closes != tt.closes {
+				t.Errorf("Keep called %d times, Close %d; want %d and %d", keeps, closes, tt.keeps, tt.closes)
+			}
+		})
+	}
+}
+
+// A search whose lowest rate fails fails its case with the reason, keeps
+// the search, and the run goes on to the next case, whose search climbs
+// until its errors pass the limit and whose repetitions then run at the
+// highest rate that met the bounds.
+func TestStageSearch(t *testing.T) {
+	f := newFakes()
+	f.searchFails = func(caseN int, rate float64) float64 {
+		if caseN == 1 || rate > 400 {
+			return 0.5
+		}
+		return 0
+	}
+	search := &scenarios.Search{From: 100, To: 1000, Factor: 2, Bisect: 0, MaxP99: "2x", MaxErrors: "1%", MinAchieved: "99%"}
+	cases := []scenarios.Case{stageCase("a"), stageCase("b")}
+	for i := range cases {
+		cases[i].Rate, cases[i].Search = 0, search
+	}
+	out, err := New(f.options()).Run(t.Context(), cases)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("Run = %d cases, %v; want both cases run", len(out), err)
+	}
+	a, b := out[0], out[1]
+	if a.Status != "failed" || !strings.Contains(a.Error, "the lowest rate, 100 req/s, already fails: ") || !strings.Contains(a.Error, "errors 50%, above 1%") || a.Search == nil || len(a.Search.Steps) != 1 {
+		t.Errorf("case a: %s (%s), search %+v; want failed at its lowest rate, with the search kept", a.Status, a.Error, a.Search)
+	}
+	if b.Status != "ok" || b.Search == nil || b.Search.HighestRPS != 400 || !strings.HasPrefix(b.Search.Stopped, "800 req/s failed: ") || !strings.Contains(b.Search.Stopped, "errors 50%") {
+		t.Fatalf("case b: %s (%s), search %+v; want ok, highest 400 req/s, stopped at 800", b.Status, b.Error, b.Search)
+	}
+	// 100 ms at 400 req/s: 40 requests per repetition.
+	for _, r := range b.Repetitions {
+		if r.Requests != 40 {
+			t.Errorf("repetition %d sent %d requests, want 40 (the highest rate for 100 ms)", r.Index, r.Requests)
+		}
+	}
+	if b.Rate != 0 {
+		t.Errorf("case b's rate = %g, want none: the point is the search", b.Rate)
 	}
 	f.checkTornDown(t)
 }

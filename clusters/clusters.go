@@ -340,6 +340,15 @@ type Reusable interface {
 	Inject(ctx context.Context, inject Injection) error
 }
 
+// Keeper is implemented by providers whose clusters' nodes are costly to
+// make (kind's node containers). After Keep, deleting a case's cluster
+// deletes what the case made in it but keeps its nodes for a later case
+// of the same size; Close, at the end of the run, deletes the nodes kept.
+type Keeper interface {
+	Keep()
+	Close(ctx context.Context) error
+}
+
 // Provider creates clusters and removes what runs left of them. A run
 // checks the provider once, then creates and deletes a cluster per case;
 // Cleanup removes what a killed or retained run left. The run id names

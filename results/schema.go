@@ -7,9 +7,9 @@ import (
 
 // SchemaVersion is the version of result.json this build writes. Readers
 // accept the versions from MinSchemaVersion to this one and refuse others
-// with a clear message. Version 2 added stream cases, whose Stream block
-// replaces latency_us (omitted) and the request figures; a version 1 file
-// is a version 2 file without them. Version 3 added coverage (and attach):
+// with a clear message. Version 2 added search cases and stream cases,
+// whose Stream block replaces latency_us (omitted) and the request
+// figures; a version 1 file is a version 2 file without them. Version 3 added coverage (and attach):
 // an older reader would ignore it and gate a lost coverage as no change,
 // so it refuses the file instead; a version 2 file is a version 3 file
 // without coverage.
@@ -133,6 +133,10 @@ type Case struct {
 	// other protocols. A stream case has no rate, achieved rate or
 	// requests either: those fields are absent (zero when read).
 	Stream *Stream `json:"stream,omitempty"`
+	// Search is a search case's rate search (load.search), kept also
+	// when the case failed; the case's figures are measured at its
+	// HighestRPS, and its rate is absent (the point is the search).
+	Search *Search `json:"search,omitempty"`
 	// AchievedFraction is AchievedRPS over Rate, the target; RateShortfall
 	// is set when it is below 1 - RateTolerance: the case did not achieve
 	// its rate, which every report shows and the gate fails. Files written

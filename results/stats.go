@@ -88,11 +88,13 @@ func (c *Case) Floor() bool { return c.Datapath == NoneDatapath && c.Encryption 
 // Finalize computes, for every case that succeeded, its Stats from its
 // repetitions and, for datapaths other than none, its OverheadVsNone
 // against the successful none case at the same matrix point; a stream
-// case has neither. It replaces
+// case has neither, a search case no overhead. It also sets every search
+// case's load agent ceiling from none's search at its point. It replaces
 // whatever an earlier call computed and leaves failed cases without either,
 // so it can run again on a run read back from disk. The runner calls it once
 // all cases ran, before Write.
 func Finalize(run *Run) {
+	defer judgeSearches(run)
 	for i := range run.Cases {
 		c := &run.Cases[i]
 		c.Stats, c.OverheadVsNone = nil, nil
@@ -101,7 +103,9 @@ func Finalize(run *Run) {
 			continue
 		}
 		c.Stats = caseStats(c.Repetitions)
-		if c.Floor() {
+		if c.Floor() || c.Search != nil {
+			// Search cases measure at rates of their own: none's
+			// latencies at another rate are no baseline.
 			continue
 		}
 		if none := run.NoneFor(c); none != nil {
@@ -110,6 +114,7 @@ func Finalize(run *Run) {
 	}
 }
 
+// caseStats estimates a case's figures over its repetitions.
 func caseStats(reps []Repetition) *CaseStats {
 	of := func(f func(Repetition) float64) Estimate {
 		xs := make([]float64, len(reps))

@@ -30,6 +30,11 @@ type Stream struct {
 	// PerConnectionGbps spreads the successful connections' throughput,
 	// each its bytes over its own transfer time.
 	PerConnectionGbps Spread `json:"per_connection_gbps"`
+	// WriteWaits counts the load agents' writes that the path refused
+	// with ENOMEM (the eBPF datapath's sockmap redirect while the proxy's
+	// receive memory is full), each retried after 50 µs as a blocked write
+	// would have waited; absent when none was.
+	WriteWaits uint64 `json:"write_waits,omitempty"`
 }
 
 // Spread is the smallest, median and largest of a set of figures.
@@ -82,8 +87,8 @@ func SummarizeStream(samples []Sample) (Repetition, error) {
 }
 
 // AggregateStream is a stream case's throughput over its repetitions: the
-// medians of the rates, the sums of connections, failures, bytes and
-// seconds; nil unless every repetition is a stream's.
+// medians of the rates, the sums of connections, failures, bytes, seconds
+// and write waits; nil unless every repetition is a stream's.
 func AggregateStream(reps []Repetition) *Stream {
 	if len(reps) == 0 || slices.ContainsFunc(reps, func(r Repetition) bool { return r.Stream == nil }) {
 		return nil
@@ -94,6 +99,7 @@ func AggregateStream(reps []Repetition) *Stream {
 		st.Failed += r.Stream.Failed
 		st.Bytes += r.Stream.Bytes
 		st.Seconds += r.Stream.Seconds
+		st.WriteWaits += r.Stream.WriteWaits
 	}
 	st.Gbps = median(reps, func(r Repetition) float64 { return r.Stream.Gbps })
 	st.PerConnectionGbps = Spread{

@@ -76,3 +76,31 @@ func TestPayloadBytes(t *testing.T) {
 		t.Errorf("PayloadBytes = %d, want %d", got, want)
 	}
 }
+
+// Finalize gives every search case the load agent's ceiling, none's
+// highest rate at its point, and marks a datapath that reached it.
+func TestFinalizeSearchCeiling(t *testing.T) {
+	search := func(highest float64) *Search {
+		return &Search{MaxP99Ratio: 2, HighestRPS: highest, Steps: []SearchStep{{RateRPS: highest, Passed: true, P50US: 100, P99US: 200}}}
+	}
+	run := &Run{Cases: []Case{
+		{ID: "none/p", Datapath: "none", Placement: "same-node", Status: "ok", Search: search(2000)},
+		{ID: "sidecar/p", Datapath: "sidecar", Placement: "same-node", Status: "ok", Search: search(3000)},
+		{ID: "ebpf/p", Datapath: "ebpf", Placement: "same-node", Status: "ok", Search: search(8000)},
+	}}
+	run.Cases[0].Search.LoadAgentCeilingRPS = 8000 // measured by none's search
+	Finalize(run)
+	for i, want := range []bool{false, false, true} {
+		s := run.Cases[i].Search
+		if s.LoadAgentCeilingRPS != 8000 || s.AtCeiling != want {
+			t.Errorf("%s: ceiling %g, at ceiling %t; want 8000, %t", run.Cases[i].ID, s.LoadAgentCeilingRPS, s.AtCeiling, want)
+		}
+	}
+	tbl := SearchTable(run.Cases)
+	if got := []string{tbl.Rows[0][1], tbl.Rows[1][1], tbl.Rows[2][1]}; !slices.Equal(got, []string{"2000", "3000", "≥ 8000 (agent)"}) {
+		t.Errorf("HIGHEST RPS = %q, want the ebpf case marked as the load agent's ceiling", got)
+	}
+	if steps := SearchStepsTable(run.Cases); len(steps.Rows) != 3 || LatencyTable(run.Cases).Rows != nil {
+		t.Errorf("steps table %d rows, latency table %v; want a step per case and no latency rows", len(steps.Rows), LatencyTable(run.Cases).Rows)
+	}
+}

@@ -74,9 +74,10 @@ func NewTable(cases []*Case, point, cols []Column, key int) *Table {
 // and numbers it, its rows are marked Failed, and the notes give each such
 // case's error.
 //
-// Stream cases, which have no latencies, are left to StreamTable.
+// Stream cases, which have no latencies, are left to StreamTable, and
+// search cases, measured at rates of their own, to SearchTable.
 func LatencyTable(cases []Case) *Table {
-	cases = slices.DeleteFunc(slices.Clone(cases), IsStream)
+	cases = slices.DeleteFunc(slices.Clone(cases), ownTable)
 	ordered := groupByPoint(cases)
 	has := func(f func(c *Case) bool) bool { return slices.ContainsFunc(ordered, f) }
 	cols, failures := keyColumns(ordered)
@@ -152,6 +153,9 @@ func keyedTable(ordered []*Case, cases []Case, cols []Column, key int, failures 
 	return t
 }
 
+// ownTable reports whether c's figures are in a table of their own.
+func ownTable(c Case) bool { return IsStream(c) || IsSearch(c) }
+
 // IsStream reports whether c is a stream case (protocol stream), which
 // has throughput instead of latencies.
 func IsStream(c Case) bool { return c.Protocol == "stream" }
@@ -194,11 +198,11 @@ func StreamTable(cases []Case) *Table {
 // CostTable is what the datapath costs: proxies, datapath memory and CPU
 // of the busiest node, the one a node must be sized for, and hops per
 // request, for the cases that finished ok, in LatencyTable's order (stream
-// cases' costs are in StreamTable).
+// and search cases' costs are in StreamTable and SearchTable).
 // Columns that no case measured are left out; it is nil when no case
 // measured any.
 func CostTable(cases []Case) *Table {
-	cases = slices.DeleteFunc(slices.Clone(cases), IsStream)
+	cases = slices.DeleteFunc(slices.Clone(cases), ownTable)
 	var ok []*Case
 	for _, c := range groupByPoint(cases) {
 		if !failed(c) {
@@ -302,8 +306,8 @@ var pointDimensions = []struct {
 	{"PROTOCOL", false, (*Case).ProtocolName, nil},
 	{"PLACEMENT", false, func(c *Case) string { return c.Placement }, func(s string) string { return s }},
 	{"TARGET RPS", true, rateCell, func(s string) string {
-		if s == "-" {
-			return "" // streams, which have no rate
+		if s == "-" || s == "search" {
+			return "" // streams have no rate, searches find their own
 		}
 		return "target " + s + " req/s"
 	}},
@@ -312,10 +316,14 @@ var pointDimensions = []struct {
 	{"REQ/RESP", true, func(c *Case) string { return FormatBytes(c.RequestBytes) + "/" + FormatBytes(c.ResponseBytes) }, nil},
 }
 
-// rateCell is a case's target rate; a stream has none.
+// rateCell is a case's target rate; a stream has none, a search case
+// finds its own.
 func rateCell(c *Case) string {
-	if IsStream(*c) {
+	switch {
+	case IsStream(*c):
 		return "-"
+	case IsSearch(*c):
+		return "search"
 	}
 	return strconv.FormatFloat(c.Rate, 'f', -1, 64)
 }

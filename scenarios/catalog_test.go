@@ -16,7 +16,7 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("built-in %s has no description", m.Name)
 		}
 	}
-	if want := []string{"coverage", "encryption-bulk", "encryption", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
+	if want := []string{"capacity", "coverage", "encryption-bulk", "encryption", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
 		t.Errorf("Catalog names = %q, want %q", names, want)
 	}
 }
@@ -27,6 +27,11 @@ func TestBuiltins(t *testing.T) {
 		cases int
 		check func(t *testing.T, s *Spec)
 	}{
+		{"capacity", 4, func(t *testing.T, s *Spec) {
+			if s.Load.Search == nil || s.Datapaths[0] != "none" {
+				t.Errorf("capacity: search %+v, datapaths %q; want a search, none first", s.Load.Search, s.Datapaths)
+			}
+		}},
 		{"coverage", 5, func(t *testing.T, s *Spec) {
 			if u := s.Topology.Unmeshed; u.Pods() != 1 || u.Hosts() != 1 || !u.InjectByDefault() {
 				t.Errorf("unmeshed = %+v, want a mislabelled pod and a host process in an injecting namespace", u)

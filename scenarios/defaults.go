@@ -72,6 +72,9 @@ func SetDefaults(s *Spec, known Datapaths) {
 	d.ints(&l.ResponseBytes, "load.responseBytes", DefaultResponseBytes)
 	d.int(&l.Repetitions, "load.repetitions", DefaultRepetitions)
 	d.int(&l.ProbeRequests, "load.probeRequests", DefaultProbeRequests)
+	if l.Search != nil {
+		setSearchDefaults(d, l.Search)
+	}
 
 	d.str(&s.Run.Order, "run.order", DefaultOrder)
 	d.str(&s.Run.Clusters, "run.clusters", DefaultClusters)

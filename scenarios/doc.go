@@ -79,9 +79,17 @@
 //	  serviceTime: 0s                # default 0s; time the echo server waits before replying, 0s to 10s
 //	  repetitions: 1                 # default 1; runs of each case, for medians and intervals, 1 to 100
 //	  probeRequests: 100             # default 100; requests the packet-path probe traces, 1 to 100000
+//	  search:                        # absent by default; a search for each datapath's highest sustainable rate instead of rates (http1, h2c, grpc, tcp-rr, tcp-crr; not stream)
+//	    from: 1000                   # default 1000; the lowest rate, whose p99 is the reference, 1 to 200000
+//	    to: 200000                   # default 200000; the highest rate tried, above from, at most 200000
+//	    factor: 2                    # default 2; each step multiplies the rate by it, 1.1 to 16
+//	    bisect: 3                    # default 3; steps of bisection between the last passing and the first failing rate, 0 to 10
+//	    maxP99: 2x                   # default 2x; a step fails when its p99 is above this ratio of the lowest rate's p99, 1x to 100x
+//	    maxErrors: 0.1%              # default 0.1%; a step fails when more of its requests failed, 0% to 100%
+//	    minAchieved: 99%             # default 99%; a step fails when it achieved less of its rate (over measured time), 50% to 100%
 //	run:                             # how the runner runs the cases; changes no case
 //	  order: interleaved             # default interleaved; interleaved (a point's datapaths set up together, each in its own cluster, their repetitions round-robin: none, sidecar, ..., none, ...) or sequential (each case's repetitions back to back)
-//	  clusters: fresh                # default fresh; fresh (a cluster per case) or reuse (the next case of the same topology gets the cluster once the datapath is uninstalled and nothing of it is left; netns only, elsewhere fresh)
+//	  clusters: fresh                # default fresh; fresh (a cluster per case) or reuse (the next case of the same topology gets the cluster once the datapath is uninstalled and nothing of it is left, on netns; kind keeps its node containers for the next case of as many nodes)
 //	gate:                            # thresholds for `meshbench gate`, metric: limit
 //	  p99_overhead: 10%              # p99 latency over none in the same run: at most 10% worse
 //	  hops: "0"                      # packet-path hops per request: not one more
@@ -156,6 +164,34 @@
 // request of its own, balanced and counted): with mode l7, tcp-rr and
 // tcp-crr run through the proxy at l4, and the case records the fallback.
 //
+// # Rate search
+//
+// With load.search, the rates do not apply: every case searches for the
+// highest rate its datapath sustains, within its own cluster and install.
+// It steps up from from, multiplying the rate by factor, until a step fails
+// or to is reached, then bisects bisect times between the last passing and
+// the first failing rate. Each step runs for load.duration, and fails when
+// it achieved less than minAchieved of its rate (successful responses over
+// the measured time, as a case's achieved rate), when more than maxErrors of
+// its requests failed, or when its p99 is above maxP99 times the p99 of the
+// lowest rate, from. The case then measures its repetitions at the highest
+// passing rate, which gives its latencies and its datapath CPU per 1,000
+// requests there. A case whose lowest rate already fails records why and
+// fails; the run goes on. A stream has no rate, so stream with load.search
+// is refused.
+//
+// The load agent has a ceiling of its own. The none datapath's search
+// measures it, judging its steps on achieved rate and errors alone (what
+// the agents, the kernel and the echo servers carry without a mesh,
+// whatever the latency), and reads none's own highest rate from the same
+// steps; once none has run at a point, the other datapaths' searches at
+// that point stop there, and a datapath whose search reaches
+// it is reported as limited by the load agent, never credited with that
+// rate. Bounds: factor 1.1 to 16 (at least ten percent a step, at most 16×,
+// so a search from 1 to 200,000 takes 5 to 128 steps), bisect ≤ 10 (a
+// thousandth of the last interval), maxP99 1x to 100x, minAchieved ≥ 50%
+// (below that the rate is far past what is sustained).
+//
 // # Matrix
 //
 // Expand makes one Case per combination of protocols × placements ×
@@ -190,8 +226,9 @@
 //
 // # Built-in scenarios
 //
-// The files in catalog/ are compiled in: protocols (every protocol through
-// every datapath on quick's topology), quick (the default of make bench),
+// The files in catalog/ are compiled in: capacity (the rate search for
+// every datapath), protocols (every protocol through every datapath on
+// quick's topology), quick (the default of make bench),
 // seed-mesh (20 services × 5 pods over 3 nodes) and service-sweep (10 to 200
 // services). Catalog lists them; Resolve takes their names, and a built-in
 // name wins over a file of that name in the working directory (write

@@ -36,6 +36,13 @@ func TestDocExample(t *testing.T) {
 	want := defaulted()
 	want.Metadata = s.Metadata
 	want.Gate = s.Gate
+	// Like gate, search is absent by default: the example shows its
+	// fields with their defaults.
+	if got := s.Load.Search; got == nil || *got != (Search{From: DefaultSearchFrom, To: DefaultSearchTo, Factor: DefaultSearchFactor, Bisect: DefaultSearchBisect,
+		MaxP99: DefaultSearchMaxP99, MaxErrors: DefaultSearchMaxErrors, MinAchieved: DefaultSearchMinAchieved}) {
+		t.Errorf("the example's search = %+v, want every field at its default", got)
+	}
+	want.Load.Search = s.Load.Search
 	// Off by default: the example shows what a section looks like.
 	want.Topology.Unmeshed = s.Topology.Unmeshed
 	want.DatapathOptions[nodeProxy] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}

@@ -25,9 +25,12 @@ func Expand(s *Spec) []Case {
 	var cases []Case
 	for _, protocol := range l.Protocols {
 		rates, reqs, resps := l.Rates, l.RequestBytes, l.ResponseBytes
-		if protocol == Stream {
+		switch {
+		case protocol == Stream:
 			// A stream sends no requests: rates and sizes do not apply.
 			rates, reqs, resps = []float64{0}, []int{0}, []int{0}
+		case l.Search != nil:
+			rates = []float64{0} // the search finds the rate
 		}
 		for _, placement := range t.Placements {
 			for _, services := range t.Services {
@@ -57,6 +60,7 @@ func Expand(s *Spec) []Case {
 										ServiceCIDR:    t.ServiceCIDR,
 										Unmeshed:       t.Unmeshed,
 										Rate:           rate,
+										Search:         l.Search,
 										Duration:       time.Duration(l.Duration),
 										Warmup:         time.Duration(l.Warmup),
 										Connections:    conns,
@@ -86,8 +90,12 @@ func caseID(protocol, dp string, o DatapathOptions, placement string, services i
 	if protocol == Stream {
 		return fmt.Sprintf("%s/%s/svc=%d/conns=%d/proto=%s", dp, placement, services, conns, protocol)
 	}
+	r := strconv.FormatFloat(rate, 'f', -1, 64)
+	if rate == 0 {
+		r = "search" // a search case finds its rate
+	}
 	id := fmt.Sprintf("%s/%s/svc=%d/rate=%s/conns=%d/req=%d/resp=%d",
-		dp, placement, services, strconv.FormatFloat(rate, 'f', -1, 64), conns, req, resp)
+		dp, placement, services, r, conns, req, resp)
 	if protocol != HTTP1 {
 		id += "/proto=" + protocol
 	}
@@ -175,5 +183,9 @@ func (s *Spec) clone() *Spec {
 	c.Load.ResponseBytes = slices.Clone(s.Load.ResponseBytes)
 	c.DatapathOptions = maps.Clone(s.DatapathOptions)
 	c.Gate = maps.Clone(s.Gate)
+	if s.Load.Search != nil {
+		search := *s.Load.Search
+		c.Load.Search = &search
+	}
 	return &c
 }

@@ -10,7 +10,7 @@ import (
 // uses in its messages ("scenarios.Topology").
 var structTypes = func() map[string]reflect.Type {
 	m := make(map[string]reflect.Type)
-	for _, v := range []any{Spec{}, Metadata{}, Topology{}, Traffic{}, DatapathOptions{}, RunOptions{}} {
+	for _, v := range []any{Spec{}, Metadata{}, Topology{}, Traffic{}, DatapathOptions{}, RunOptions{}, Search{}} {
 		t := reflect.TypeOf(v)
 		m[t.String()] = t
 	}

@@ -64,9 +64,18 @@ var invalidFixtures = map[string][]string{
 	},
 	"invalid-duration-unit.yaml": {`invalid-duration-unit.yaml:4: load.duration: "10" is not a duration; write it with a unit, such as 10s or 500ms`},
 	"invalid-protocol.yaml": {
-		`invalid-protocol.yaml:4: load.protocol[1]: unknown protocol "quic"; use http1, h2c, grpc, tcp-rr, tcp-crr`,
+		`invalid-protocol.yaml:4: load.protocol[1]: unknown protocol "quic"; use http1, h2c, grpc, tcp-rr, tcp-crr, stream`,
 		`invalid-protocol.yaml:4: load.protocol[2]: http1 is listed twice; remove the duplicate`,
 		`invalid-protocol.yaml:5: load.requestBytes[0]: 5000000 bytes do not fit in a gRPC message, which holds at most 4194288`,
+	},
+	"invalid-search.yaml": {
+		`invalid-search.yaml:5: load.search: a stream has no rate to search; remove stream from load.protocol or remove load.search`,
+		`invalid-search.yaml:7: load.search.to: 2000 is not above from (5000); the search needs room to climb`,
+		`invalid-search.yaml:8: load.search.factor: 1 is outside the allowed range 1.1 to 16; each step multiplies the rate by it`,
+		`invalid-search.yaml:9: load.search.bisect: 11 is outside the allowed range 0 to 10`,
+		`invalid-search.yaml:10: load.search.maxP99: "2" is not a ratio from 1x to 100x of the lowest rate's p99, such as 2x`,
+		`invalid-search.yaml:11: load.search.maxErrors: "101%" is not a percentage from 0% to 100%, such as 0.1%`,
+		`invalid-search.yaml:12: load.search.minAchieved: "10%" is not a percentage from 50% to 100%, such as 99%`,
 	},
 	"invalid-rate.yaml": {
 		`invalid-rate.yaml:6: load.rates[0]: rate must be > 0; use a positive requests-per-second value`,

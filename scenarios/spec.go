@@ -151,6 +151,9 @@ type Traffic struct {
 	Repetitions int      `yaml:"repetitions"`
 	// ProbeRequests is how many requests the packet-path probe sends.
 	ProbeRequests int `yaml:"probeRequests"`
+	// Search, when set, replaces the rates: each case searches for the
+	// highest rate its datapath sustains (see Search).
+	Search *Search `yaml:"search,omitempty"`
 }
 
 // DatapathOptions tune one datapath, or define a variant of one.
@@ -259,7 +262,12 @@ type Case struct {
 	// Unmeshed is the topology's, nil without unmeshed sources.
 	Unmeshed *Unmeshed
 
-	Rate          float64
+	// Rate is 0 in a stream case, and in a search case until the search
+	// set it.
+	Rate float64
+	// Search, when set, has the case search for its highest sustainable
+	// rate, then measure at it.
+	Search        *Search
 	Duration      time.Duration
 	Warmup        time.Duration
 	Connections   int

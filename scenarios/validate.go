@@ -36,6 +36,7 @@ func Validate(s *Spec, known Datapaths) error {
 	validateLoad(p, &s.Load)
 	validateProtocols(p, &s.Load)
 	validateRun(p, &s.Run)
+	validateSearch(p, &s.Load)
 	validateBounds(p, s)
 	validateGate(p, s)
 	validateMatrix(p, s)

@@ -404,3 +404,26 @@ func TestRemoveKubeconfigDirs(t *testing.T) {
 		t.Errorf("all: removed %q, %v; want only %s", removed, err, names[2])
 	}
 }
+
+// A kept kind cluster goes to the next case of its size only, and only
+// once the provider keeps clusters.
+func TestKeptClusters(t *testing.T) {
+	p := New(Options{})
+	c3 := &Cluster{name: "meshbench-0a1b2c3d0", workers: 3, provider: p}
+	if p.release(c3) || p.kept(3) != nil {
+		t.Fatal("a provider that does not keep clusters kept one")
+	}
+	p.Keep()
+	if !p.release(c3) {
+		t.Fatal("release after Keep = false, want the cluster kept")
+	}
+	if got := p.kept(2); got != nil {
+		t.Errorf("kept(2) = %v, want none: the kept cluster has 3 workers", got.name)
+	}
+	if got := p.kept(3); got != c3 {
+		t.Errorf("kept(3) = %v, want %s", got, c3.name)
+	}
+	if got := p.kept(3); got != nil {
+		t.Errorf("kept(3) again = %v, want none: it was taken", got.name)
+	}
+}

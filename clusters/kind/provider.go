@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,12 @@ type Provider struct {
 	// inject and policy are passed to the kube provider.
 	inject, policy string
 
+	// keep says whether a case's kind cluster goes to idle for the next
+	// case of the same size instead of being deleted (Keep).
+	keepMu sync.Mutex
+	keep   bool
+	idle   []*Cluster
+
 	mu   sync.Mutex
 	eng  engine
 	kind *cluster.Provider // nil until an engine is found
@@ -71,6 +78,7 @@ type Provider struct {
 
 var (
 	_ clusters.Provider = (*Provider)(nil)
+	_ clusters.Keeper   = (*Provider)(nil)
 	_ clusters.Cluster  = (*Cluster)(nil)
 )
 
@@ -128,22 +136,25 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{kind: lib, eng: e, name: ClusterName(spec.RunID)}
-	dir, err := os.MkdirTemp("", c.name+"-")
-	if err != nil {
-		return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
+	c := p.kept(spec.Nodes)
+	if c == nil {
+		c = &Cluster{kind: lib, eng: e, name: ClusterName(spec.RunID), workers: spec.Nodes, provider: p}
+		dir, err := os.MkdirTemp("", c.name+"-")
+		if err != nil {
+			return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
+		}
+		c.dir = dir
+		if err := p.createKind(ctx, c, spec.Nodes); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(dir))
+		}
+		c.kube, err = kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name),
+			Inject: p.inject, FailurePolicy: p.policy})
+		if err == nil {
+			err = waitWorkers(ctx, c.kube.Client(), spec.Nodes, workersTimeout)
+		}
 	}
-	c.dir = dir
-	if err := p.createKind(ctx, c, spec.Nodes); err != nil {
-		return nil, errors.Join(err, os.RemoveAll(dir))
-	}
-	kp, err := kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name),
-		Inject: p.inject, FailurePolicy: p.policy})
 	if err == nil {
-		err = waitWorkers(ctx, kp.Client(), spec.Nodes, workersTimeout)
-	}
-	if err == nil {
-		c.Cluster, err = kp.Create(ctx, spec)
+		c.Cluster, err = c.kube.Create(ctx, spec)
 	}
 	if err != nil {
 		err = fmt.Errorf("kind cluster %s: %w", c.name, err)
@@ -289,7 +300,8 @@ func schedulable(nodes []corev1.Node) int {
 }
 
 // Cluster is the case's cluster (the kube provider's) in a kind cluster of
-// its own.
+// its own, or, once the provider keeps them, in one an earlier case of the
+// run made.
 type Cluster struct {
 	clusters.Cluster
 	kind *cluster.Provider
@@ -297,26 +309,86 @@ type Cluster struct {
 	name string
 	// dir holds the kubeconfig.
 	dir string
+	// workers is the kind cluster's worker count; kube the kube provider
+	// in it, which remembers the nodes that have the image.
+	workers  int
+	kube     *kube.Provider
+	provider *Provider
 
 	mu      sync.Mutex
 	deleted bool
+}
+
+// Keep makes the provider keep a case's kind cluster, once the case's
+// namespace is deleted, for the next case with as many nodes: the run pays
+// for a kind cluster per size (and per case of a point that runs
+// interleaved), not per case. Close deletes the kept clusters.
+func (p *Provider) Keep() {
+	p.keepMu.Lock()
+	p.keep = true
+	p.keepMu.Unlock()
+}
+
+// kept takes a kept kind cluster of workers workers, or returns nil.
+func (p *Provider) kept(workers int) *Cluster {
+	p.keepMu.Lock()
+	defer p.keepMu.Unlock()
+	for i, c := range p.idle {
+		if c.workers == workers {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			return c
+		}
+	}
+	return nil
+}
+
+// release keeps c for a later case when the provider keeps clusters, and
+// reports whether it did.
+func (p *Provider) release(c *Cluster) bool {
+	p.keepMu.Lock()
+	defer p.keepMu.Unlock()
+	if !p.keep {
+		return false
+	}
+	p.idle = append(p.idle, c)
+	return true
+}
+
+// Close deletes the kind clusters the provider kept. It is idempotent.
+func (p *Provider) Close(context.Context) error {
+	p.keepMu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.keepMu.Unlock()
+	var errs []error
+	for _, c := range idle {
+		errs = append(errs, c.deleteKind())
+	}
+	return errors.Join(errs...)
 }
 
 // kubeconfig is the path of the kind cluster's kubeconfig.
 func (c *Cluster) kubeconfig() string { return filepath.Join(c.dir, kubeconfigFile) }
 
 // Delete deletes the case's namespace, which also ends the processes
-// started in it, and then the kind cluster. Once the kind cluster is gone
-// the namespace is gone with it, so only the kind cluster's deletion can
-// fail Delete. It is idempotent.
+// started in it, and then the kind cluster, unless the provider keeps it
+// for a later case (Keep) and the namespace is gone. Once the kind
+// cluster is gone the namespace is gone with it, so only the kind
+// cluster's deletion can fail Delete. It is idempotent.
 func (c *Cluster) Delete(ctx context.Context) error {
 	c.mu.Lock()
 	deleted := c.deleted
 	c.mu.Unlock()
-	if deleted {
+	if deleted || c.Cluster == nil {
 		return nil
 	}
-	_ = c.Cluster.Delete(ctx)
+	err := c.Cluster.Delete(ctx)
+	c.mu.Lock()
+	c.Cluster = nil
+	c.mu.Unlock()
+	if err == nil && c.provider.release(&Cluster{kind: c.kind, eng: c.eng, name: c.name, dir: c.dir, workers: c.workers, kube: c.kube, provider: c.provider}) {
+		return nil
+	}
 	return c.deleteKind()
 }
 

@@ -129,7 +129,40 @@ func (c *Cluster) startInjector(ctx context.Context, runID string, img image, in
 		return apiError("register the sidecar injector (MutatingWebhookConfiguration "+cfg.Name+")", err)
 	}
 	c.webhook = cfg.Name
-	return nil
+	return c.waitWebhook(ctx, runID, img, timeout)
+}
+
+// waitWebhook waits at most timeout until the API server's calls reach the
+// injector: a dry-run creation of a workload pod comes back injected. The
+// Service's endpoints are ready before, but the cluster's service proxy
+// may not route to them yet (kube-proxy refuses a service it has no
+// endpoints for), and the pods must not be created before.
+func (c *Cluster) waitWebhook(ctx context.Context, runID string, img image, timeout time.Duration) error {
+	tctx, cancel := context.WithTimeout(ctx, max(timeout, endpointsMinWait))
+	defer cancel()
+	probe := podObject(runID, clusters.ServiceSpec{Name: injectorName + "-probe", TargetPort: 1, Role: "probe"}, 0, c.topo.Nodes[0].Name, img, nil)
+	var last error
+	for {
+		got, err := c.client.CoreV1().Pods(c.topo.Name).Create(tctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		switch {
+		case err == nil && got.Annotations[kubenode.InjectedAnnotation] == "webhook":
+			return nil
+		case err == nil:
+			last = fmt.Errorf("a dry-run pod came back without the injector's patch")
+		case strings.Contains(err.Error(), "failed calling webhook"):
+			last = err
+		case tctx.Err() == nil:
+			return apiError("create a dry-run pod to reach the sidecar injector", err)
+		}
+		select {
+		case <-tctx.Done():
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("wait for the sidecar injector: %w", err)
+			}
+			return configErrorf("the API server did not reach the sidecar injector webhook within %s: check that it reaches pods and services of the cluster (kube-proxy, or --enable-aggregator-routing), or use --inject direct: %w", max(timeout, endpointsMinWait), last)
+		case <-time.After(pollEvery):
+		}
+	}
 }
 
 // injectionJSON renders the containers of inject as the injector adds them

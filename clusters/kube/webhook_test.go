@@ -38,6 +38,7 @@ var sidecarInjection = []clusters.Container{
 func admitWithWebhook(tb testing.TB, client *fake.Clientset, call bool) {
 	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		dryRun := len(a.(k8stesting.CreateActionImpl).CreateOptions.DryRun) > 0
 		// The tracker, not the client: the fake holds its lock while
 		// reactors run.
 		tr := client.Tracker()
@@ -47,7 +48,7 @@ func admitWithWebhook(tb testing.TB, client *fake.Clientset, call bool) {
 		}
 		hooks := obj.(*admissionregistrationv1.MutatingWebhookConfigurationList)
 		if len(hooks.Items) == 0 || !call {
-			return false, nil, nil
+			return dryRun, pod, nil
 		}
 		obj, err = tr.Get(namespacesResource, "", pod.Namespace)
 		if err != nil {
@@ -61,7 +62,7 @@ func admitWithWebhook(tb testing.TB, client *fake.Clientset, call bool) {
 			}
 		}
 		if pod.Labels[RoleLabel] == "" || pod.Labels[InjectLabel] == "false" {
-			return false, nil, nil
+			return dryRun, pod, nil
 		}
 		obj, err = tr.Get(secretsResource, pod.Namespace, injectorName)
 		if err != nil {
@@ -81,7 +82,9 @@ func admitWithWebhook(tb testing.TB, client *fake.Clientset, call bool) {
 				*list = append(*list, c)
 			}
 		}
-		return false, nil, nil
+		pod.Annotations = map[string]string{kubenode.InjectedAnnotation: "webhook"}
+		// A dry run is answered, not stored.
+		return dryRun, pod, nil
 	})
 }
 

@@ -277,11 +277,15 @@ func (l *loader) handle(ctx context.Context, cmd wire.Command, enc *wire.Encoder
 	case cmd.Attack != nil:
 		return l.attack(ctx, cmd.ID, *cmd.Attack, enc)
 	case cmd.Stats:
-		return enc.Encode(wire.Message{ID: cmd.ID, Stats: map[string]uint64{
+		st := map[string]uint64{
 			"requests":    l.requests,
 			"errors":      l.errors,
 			"connections": l.dials.n.Load(),
-		}})
+		}
+		if l.streams != nil {
+			st["stream_write_waits"] = l.streams.waits.Load()
+		}
+		return enc.Encode(wire.Message{ID: cmd.ID, Stats: st})
 	}
 	return errors.New("empty command: want an attack or stats")
 }

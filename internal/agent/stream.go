@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,7 +27,7 @@ const streamAckSize = 8
 
 // enomemWait is how long a stream write refused with ENOMEM waits before
 // it is tried again.
-const enomemWait = time.Millisecond
+const enomemWait = 50 * time.Microsecond
 
 // streamChunk is the size of the client's writes and the server's reads,
 // iperf3's default for TCP.
@@ -44,6 +45,9 @@ type streamer struct {
 	conns   int
 	timeout time.Duration
 	dialer  *dialer
+	// waits counts the writes refused with ENOMEM, each retried after
+	// enomemWait (the load role's "stream_write_waits").
+	waits atomic.Uint64
 }
 
 func newStreamer(addrs []string, o LoadOptions, d *dialer) *streamer {
@@ -130,16 +134,19 @@ func (s *streamer) send(ctx context.Context, addr string, end time.Time, limit i
 		}
 		n, err := conn.Write(chunk)
 		written += uint64(n)
-		if errors.Is(err, syscall.ENOMEM) && time.Now().Before(writeBy) {
-			// The eBPF datapath's sockmap redirect refuses a write
-			// while the proxy's receive memory is full, where a plain
-			// socket would block: wait as a blocked write would.
+		// The eBPF datapath's sockmap redirect refuses a write with
+		// ENOMEM while the proxy's receive memory is full, where a
+		// plain socket's write would block: wait as a blocked write
+		// would, until its deadline.
+		enomem := errors.Is(err, syscall.ENOMEM)
+		if enomem && time.Now().Before(writeBy) {
+			s.waits.Add(1)
 			if serr := sleepUntil(ctx, time.Now().Add(enomemWait)); serr == nil {
 				continue
 			}
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && !end.IsZero() && ctx.Err() == nil {
+			if (enomem || errors.Is(err, os.ErrDeadlineExceeded)) && !end.IsZero() && ctx.Err() == nil {
 				break // the duration ended mid-write: n bytes of it went
 			}
 			return written, ctxErr(ctx, fmt.Errorf("write: %w", err))

@@ -154,7 +154,8 @@ func side(base bool) string {
 // target rate or does not say.
 func rateViolation(c *results.Case) (Violation, bool) {
 	switch {
-	case c.Status != "ok":
+	case c.Status != "ok", results.IsStream(*c), results.IsSearch(*c):
+		// A stream has no rate; a search judged its own at every step.
 		return Violation{}, false
 	case c.AchievedFraction == nil:
 		return Violation{c.ID, "rate", "achieved_fraction: missing in candidate, whose achieved rate cannot be judged"}, true

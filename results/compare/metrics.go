@@ -51,7 +51,7 @@ var metrics = []*metric{
 	overheadMetric("p999_overhead", results.P999),
 	{
 		name: "rps", kind: Sampled, higherBetter: true,
-		values: perRepetition(func(r *results.Repetition) float64 { return r.AchievedRPS }),
+		values: requestsOnly(perRepetition(func(r *results.Repetition) float64 { return r.AchievedRPS })),
 		format: func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 		what:   "achieved requests/s", unit: "requests/s",
 	},
@@ -99,10 +99,60 @@ var metrics = []*metric{
 	},
 	{
 		name: "cpu", kind: Single, noise: 0.10,
-		values: busiestNode(func(n results.NodeCost) float64 { return n.DatapathCPUPer1kRequests }),
+		values: requestsOnly(busiestNode(func(n results.NodeCost) float64 { return n.DatapathCPUPer1kRequests })),
 		format: results.FormatSeconds,
 		what:   "datapath CPU seconds per 1k requests on the busiest node", unit: "s/1k requests",
 	},
+	{
+		name: "gbps", kind: Sampled, higherBetter: true,
+		values: func(_ *results.Run, c *results.Case) ([]float64, bool) {
+			if c.Stream == nil {
+				return nil, false
+			}
+			var xs []float64
+			for _, r := range c.Repetitions {
+				if r.Stream != nil {
+					xs = append(xs, r.Stream.Gbps)
+				}
+			}
+			return xs, len(xs) > 0
+		},
+		format: func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + " Gbit/s" },
+		what:   "a stream's throughput, all streams together", unit: "Gbit/s",
+	},
+	{
+		name: "cpu_gib", kind: Single, noise: 0.10,
+		values: func(run *results.Run, c *results.Case) ([]float64, bool) {
+			if c.Stream == nil {
+				return nil, false
+			}
+			return busiestNode(func(n results.NodeCost) float64 { return n.DatapathCPUPerGiB })(run, c)
+		},
+		format: results.FormatSeconds,
+		what:   "a stream's datapath CPU seconds per GiB on the busiest node", unit: "s/GiB",
+	},
+	{
+		name: "highest_rps", kind: Single, higherBetter: true, noise: 0.10,
+		values: func(_ *results.Run, c *results.Case) ([]float64, bool) {
+			if c.Search == nil || c.Search.HighestRPS == 0 {
+				return nil, false
+			}
+			return []float64{c.Search.HighestRPS}, true
+		},
+		format: func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+		what:   "a rate search's highest sustainable rate, requests/s", unit: "requests/s",
+	},
+}
+
+// requestsOnly leaves out stream cases, which have no requests: values
+// per request or per repetition's requests are not theirs.
+func requestsOnly(f func(*results.Run, *results.Case) ([]float64, bool)) func(*results.Run, *results.Case) ([]float64, bool) {
+	return func(run *results.Run, c *results.Case) ([]float64, bool) {
+		if results.IsStream(*c) {
+			return nil, false
+		}
+		return f(run, c)
+	}
 }
 
 func metricByName(name string) *metric {
@@ -118,7 +168,7 @@ func latencyMetric(name string, f results.LatencyField) *metric {
 	return &metric{
 		name:   name,
 		kind:   Sampled,
-		values: perRepetition(func(r *results.Repetition) float64 { return f(r.LatencyUS) }),
+		values: requestsOnly(perRepetition(func(r *results.Repetition) float64 { return f(r.LatencyUS) })),
 		format: results.FormatMicros,
 		what:   "latency percentile, µs", unit: "µs",
 	}

@@ -120,6 +120,9 @@ func WriteBenchstat(w io.Writer, run *results.Run) error {
 				}
 			}
 			if j == 0 {
+				if c.Search != nil && c.Search.HighestRPS > 0 {
+					add(c.Search.HighestRPS, "highest-req/s")
+				}
 				if c.Path != nil {
 					add(c.Path.HopsPerRequest, "hops/req")
 				}
@@ -141,11 +144,18 @@ func WriteBenchstat(w io.Writer, run *results.Run) error {
 // The datapath's mode and mTLS are part of its value, so that
 // `benchstat -col /datapath` lines the datapaths up by matrix point.
 func benchName(c *results.Case) string {
+	rate := fmt.Sprint(c.Rate)
+	switch {
+	case results.IsStream(*c):
+		rate = "-" // a stream has none
+	case results.IsSearch(*c):
+		rate = "search" // as in the case ID
+	}
 	parts := []string{"Mesh", "datapath=" + nameComponent(configID(c))}
 	parts = append(parts,
 		"placement="+nameComponent(c.Placement),
 		fmt.Sprintf("svc=%d", c.Services),
-		"rate="+nameComponent(fmt.Sprint(c.Rate)),
+		"rate="+nameComponent(rate),
 		fmt.Sprintf("conns=%d", c.Connections),
 		fmt.Sprintf("req=%d", c.RequestBytes),
 		fmt.Sprintf("resp=%d", c.ResponseBytes),

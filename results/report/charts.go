@@ -141,6 +141,13 @@ func sectionCharts(dir string, s *section) ([]*chart, error) {
 		return streamCharts(s, ok) // a point has one protocol
 	}
 	var charts []*chart
+	curve, err := searchChart(s)
+	if err != nil {
+		return nil, err
+	}
+	if curve != nil {
+		charts = append(charts, curve)
+	}
 	spectrum, err := spectrumChart(s, ok)
 	if err != nil {
 		return nil, err
@@ -567,4 +574,54 @@ func rateCharts(run *results.Run) ([]*chart, error) {
 		charts = append(charts, &chart{name: "rate-" + strconv.Itoa(gi+1), title: "Latency vs request rate", plot: p, caption: "p99 solid, p50 dashed; medians over repetitions."})
 	}
 	return charts, nil
+}
+
+// searchChart plots a search point's curve: each datapath's p50 and p99
+// against the rates its search stepped through, failed cases' searches
+// included (a search can fail at its lowest rate). Nil when the point's
+// cases did not search.
+func searchChart(s *section) (*chart, error) {
+	const title = "Rate search: latency vs rate"
+	p := newPlot(title, "rate (requests/s)", "latency from intended send time")
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = latencyTicks{}
+	highest, lines := 0.0, 0
+	for i, c := range s.cases {
+		if c.Search == nil {
+			continue
+		}
+		for _, q := range []struct {
+			f      func(results.SearchStep) float64
+			dashed bool
+		}{{func(st results.SearchStep) float64 { return st.P99US }, false}, {func(st results.SearchStep) float64 { return st.P50US }, true}} {
+			var xys plotter.XYs
+			for _, st := range c.Search.Steps {
+				if v := q.f(st); v > 0 {
+					xys = append(xys, plotter.XY{X: st.RateRPS, Y: v})
+					highest = max(highest, v)
+				}
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			slices.SortFunc(xys, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return nil, fmt.Errorf("plot the search of %s: %w", c.ID, err)
+			}
+			line.Color, points.Color = colorOf(c.Datapath, i), colorOf(c.Datapath, i)
+			if q.dashed {
+				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			} else {
+				p.Legend.Add(results.DatapathLabel(c), line, points)
+			}
+			p.Add(line, points)
+			lines++
+		}
+	}
+	if lines == 0 {
+		return nil, nil
+	}
+	p.Y.Max = highest * 2.5
+	return &chart{name: s.anchor + "-search", title: title, plot: p, caption: "p99 solid, p50 dashed, at every rate each search measured; the highest rate that met the bounds is in the table above."}, nil
 }

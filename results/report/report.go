@@ -99,10 +99,18 @@ func pointTitle(c *results.Case) string {
 		c.ProtocolName(),
 		c.Placement,
 		servicesText(c.Services),
-		strconv.FormatFloat(c.Rate, 'f', -1, 64) + " req/s",
+		rateTitle(c),
 		fmt.Sprintf("%d connections", c.Connections),
 		results.FormatBytes(c.RequestBytes) + "/" + results.FormatBytes(c.ResponseBytes),
 	}, " · ")
+}
+
+// rateTitle names a point's rate: a search finds each case's own.
+func rateTitle(c *results.Case) string {
+	if results.IsSearch(*c) {
+		return "rate search"
+	}
+	return strconv.FormatFloat(c.Rate, 'f', -1, 64) + " req/s"
 }
 
 func servicesText(n int) string {
