@@ -139,13 +139,11 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	c := p.kept(spec.Nodes)
 	if c == nil {
 		c = &Cluster{kind: lib, eng: e, name: ClusterName(spec.RunID), workers: spec.Nodes, provider: p}
-		dir, err := os.MkdirTemp("", c.name+"-")
-		if err != nil {
+		if c.dir, err = os.MkdirTemp("", c.name+"-"); err != nil {
 			return nil, fmt.Errorf("kind cluster %s: %w", c.name, err)
 		}
-		c.dir = dir
 		if err := p.createKind(ctx, c, spec.Nodes); err != nil {
-			return nil, errors.Join(err, os.RemoveAll(dir))
+			return nil, errors.Join(err, os.RemoveAll(c.dir))
 		}
 		c.kube, err = kube.New(kube.Options{Kubeconfig: c.kubeconfig(), Import: importer(lib, c.name),
 			Inject: p.inject, FailurePolicy: p.policy})
