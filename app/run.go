@@ -133,7 +133,6 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 		StartedAt:     time.Now().UTC(),
 		Environment:   results.CaptureEnvironment(version, commit),
 		Gate:          spec.Gate,
-		Order:         spec.Run.Order,
 	}
 	if exe, _, err := clusters.AgentExecutable(); err == nil {
 		run.Environment.AgentBinary = filepath.Base(exe)
@@ -160,6 +159,10 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 			return results.Write(dir, &snap)
 		},
 	})
+	run.Order = runner.Order()
+	if run.Order != spec.Run.Order {
+		st.Infof("cases run %s, not %s: on --provider %s the run's clusters share nodes", run.Order, spec.Run.Order, o.cluster.name)
+	}
 	run.Cases, err = runner.Run(ctx, cases)
 	if errors.Is(err, clusters.ErrConfig) && failedCases(run) == len(run.Cases) {
 		// Bad input found only when the first cluster was made: nothing

@@ -59,6 +59,8 @@ type Options struct {
 	Inspect io.Writer
 	// Order is scenarios.OrderInterleaved or scenarios.OrderSequential,
 	// which empty means too; see Run. (Scenarios default to interleaved.)
+	// A clusters.Serial provider's cases run sequentially whatever it
+	// says; Runner.Order is the order that runs.
 	Order string
 	// ReuseClusters hands a case's cluster to a later case of the same
 	// layout, where the cluster can take it (clusters.Reusable) and its
@@ -100,8 +102,16 @@ func New(opts Options) *Runner {
 	if opts.Agents == nil {
 		opts.Agents = procAgents{}
 	}
+	if s, ok := opts.Provider.(clusters.Serial); ok && s.Serial() {
+		// Interleaved, a point's clusters would be up at once.
+		opts.Order = scenarios.OrderSequential
+	}
 	return &Runner{opts: opts, ceilings: map[string]float64{}}
 }
+
+// Order is the order the cases run in: Options.Order, but sequential on a
+// clusters.Serial provider.
+func (r *Runner) Order() string { return r.opts.Order }
 
 // Run runs every case and returns one results.Case per case run, in the
 // cases' order. In Options.Order OrderInterleaved, the cases of one point

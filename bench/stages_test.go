@@ -1049,3 +1049,29 @@ func TestStageSearch(t *testing.T) {
 	}
 	f.checkTornDown(t)
 }
+
+// serialProvider's clusters share nodes, as kube's namespaces do.
+type serialProvider struct{ fakeProvider }
+
+func (serialProvider) Serial() bool { return true }
+
+// On a provider whose clusters share nodes, an interleaved point runs its
+// cases one after another, each measured whole, and says so.
+func TestSerialProviderRunsSequentially(t *testing.T) {
+	f := newFakes()
+	opts := f.options()
+	opts.Provider = serialProvider{fakeProvider{f}}
+	opts.Order = scenarios.OrderInterleaved
+	r := New(opts)
+	if r.Order() != scenarios.OrderSequential {
+		t.Errorf("Order() = %q, want sequential", r.Order())
+	}
+	if _, err := r.Run(t.Context(), pointCases()); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	// Sequential: each case's repetitions in one window, one case at a time.
+	if got, want := strings.Join(f.measured, " "), "fake-0 fake-0 fake-1 fake-1 fake-2 fake-2 fake-3 fake-3"; got != want {
+		t.Errorf("measured in %s, want %s", got, want)
+	}
+	f.checkTornDown(t)
+}

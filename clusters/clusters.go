@@ -349,6 +349,14 @@ type Keeper interface {
 	Close(ctx context.Context) error
 }
 
+// Serial is implemented by providers whose clusters share nodes (one
+// Kubernetes cluster's namespaces): node-level datapaths of two cases
+// would meet on a node (its ports, its netfilter), so the runner runs the
+// cases one at a time whatever the order asks.
+type Serial interface {
+	Serial() bool
+}
+
 // Provider creates clusters and removes what runs left of them. A run
 // checks the provider once, then creates and deletes a cluster per case;
 // Cleanup removes what a killed or retained run left. The run id names

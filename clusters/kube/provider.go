@@ -92,6 +92,7 @@ type Provider struct {
 var (
 	_ clusters.Provider      = (*Provider)(nil)
 	_ clusters.ImagePreparer = (*Provider)(nil)
+	_ clusters.Serial        = (*Provider)(nil)
 	_ clusters.Cluster       = (*Cluster)(nil)
 )
 
@@ -127,6 +128,10 @@ func newProvider(client kubernetes.Interface, exec execFunc, opts Options) *Prov
 	}
 	return &Provider{client: client, exec: exec, opts: opts, imported: map[string]bool{}, locate: (*Cluster).locate}
 }
+
+// Serial reports true: the run's clusters are namespaces of one
+// Kubernetes cluster, whose nodes two cases' datapaths cannot share.
+func (p *Provider) Serial() bool { return true }
 
 // Client returns the provider's Kubernetes client.
 func (p *Provider) Client() kubernetes.Interface { return p.client }
