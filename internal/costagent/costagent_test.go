@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/meshbench/meshbench/internal/hostfs"
 	"github.com/meshbench/meshbench/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // childEnv makes the test binary run child instead of the tests.
@@ -285,5 +286,24 @@ func TestOutermost(t *testing.T) {
 	got := outermost([]string{"/a/b", "/a", "/a-x", "/a/b/c", "/c", "/a"})
 	if want := []string{"/a", "/a-x", "/c"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// A container's idle process (kube's pause agent) is no part of a group;
+// every other process is.
+func TestIdle(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 10", "agent", IdleRole)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if !idle(cmd.Process.Pid) {
+		t.Errorf("a process running `... agent %s` is not idle", IdleRole)
+	}
+	if idle(os.Getpid()) {
+		t.Error("the test process is idle")
+	}
+	if idle(1 << 30) {
+		t.Error("a process that does not exist is idle")
 	}
 }

@@ -61,6 +61,9 @@ func (g *group) sample(cg hostfs.Cgroups) error {
 	var pss, uss float64
 	n := 0
 	for _, pid := range src.pids {
+		if idle(pid) {
+			continue
+		}
 		m, err := readMemory(pid)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			continue // exited between listing and reading
@@ -323,6 +326,29 @@ type memory struct {
 	// uss is the unique set size: its private pages only, what ending it
 	// would free.
 	uss uint64
+}
+
+// IdleRole is the agent role of the process that keeps a kube pod's
+// container up for the processes started in it (kubenode.PauseRole). It is
+// no part of what runs there, so a group's processes and memory leave it
+// out; its cgroup's charged memory and CPU, which cannot, are small.
+const IdleRole = "pause"
+
+// idle reports whether the process pid is a container's idle process: its
+// command line runs the agent role IdleRole. A process gone or unreadable
+// is not idle; reading its memory says what became of it.
+func idle(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 1; i+1 < len(args); i++ {
+		if args[i] == "agent" && args[i+1] == IdleRole {
+			return true
+		}
+	}
+	return false
 }
 
 // readMemory reads a process's PSS and USS from /proc/<pid>/smaps_rollup.

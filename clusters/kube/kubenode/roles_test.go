@@ -4,6 +4,8 @@ import (
 	"io"
 	"reflect"
 	"testing"
+
+	"github.com/meshbench/meshbench/internal/costagent"
 )
 
 // What the roles' options render parses back to the same options.
@@ -27,5 +29,12 @@ func TestRoleOptionsArgsRoundTrip(t *testing.T) {
 	}
 	if _, err := parseInspectOptions([]string{"stray"}, io.Discard); err == nil {
 		t.Error("parse(stray) = nil, want an error")
+	}
+}
+
+// The cost agent leaves the pause role's processes out of the datapath's.
+func TestPauseIsTheCostAgentsIdleRole(t *testing.T) {
+	if PauseRole != costagent.IdleRole {
+		t.Errorf("PauseRole %q, costagent.IdleRole %q: want the same", PauseRole, costagent.IdleRole)
 	}
 }
