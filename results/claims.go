@@ -31,7 +31,7 @@ type claim struct {
 
 // The claims, in table order.
 var (
-	claimProxies = claim{"proxies per node", "a node-level datapath (nodeproxy, ebpf) runs one proxy per node where a sidecar mesh runs one per pod; holds when the busiest node runs fewer of its proxies than of sidecars (figures: proxies on the busiest node, and in all)."}
+	claimProxies = claim{"proxies per node", "a node-level datapath (nodeproxy, ebpf) runs one proxy per node where a sidecar mesh runs one per pod; holds when the busiest node runs fewer of its proxies than of sidecars (figures: the busiest node's proxies, of all the case's)."}
 	claimMemory  = claim{"memory per node", "a node-level datapath costs a node less memory than a sidecar mesh; holds when its datapath memory on the busiest node (DP MEM/NODE) is lower than sidecar's."}
 	claimGrowth  = claim{"memory growth", "a node-level datapath's memory per node grows less with the services than a sidecar mesh's, whose proxies come with the pods; holds when its busiest-node memory grows by less per added service than sidecar's, from the run's fewest to its most services."}
 	claimHops    = claim{"hops per request", "an eBPF datapath gives requests a shorter packet path than a sidecar mesh; holds when its hops per request are fewer than sidecar's."}
@@ -161,9 +161,9 @@ func nodeLevel(c *Case) bool {
 // verdict against sidecar's figure; a missing figure is a reason instead.
 type figureFunc func(c, sidecar *Case) (figure, sidecarFigure, verdict, reason string)
 
-// pointClaim judges claim on every case of ordered that is checks', each
-// against sidecar at its point, by figure; one row for the run when there
-// is no such case.
+// pointClaim judges cl on every case of ordered that is selects, each
+// against the sidecar case at its point, by figure; one row for the run
+// when no case is such.
 func pointClaim(ordered []*Case, cl claim, is func(c *Case) bool, figure figureFunc) []claimRow {
 	var rows []claimRow
 	for _, c := range ordered {
@@ -258,7 +258,9 @@ func proxiesFigure(c, ref *Case) (string, string, string, string) {
 		}
 		return n
 	}
-	write := func(busiest float64, all int) string { return fmt.Sprintf("%s (%d in all)", FormatNumber(busiest), all) }
+	write := func(busiest float64, all int) string {
+		return fmt.Sprintf("%s of %d", FormatNumber(busiest), all)
+	}
 	return write(mine, total(c)), write(theirs, total(ref)), lower(mine, theirs), ""
 }
 

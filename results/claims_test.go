@@ -100,44 +100,44 @@ func TestClaimsTable(t *testing.T) {
 		want  map[string]verdict
 	}{
 		{"both service counts", claimsRun(), map[string]verdict{
-			"proxies per node/1/nodeproxy (l4)":    {"1 (3 in all)", "3 (5 in all)", Holds, ""},
-			"proxies per node/20/nodeproxy (l4)":   {"1 (3 in all)", "34 (101 in all)", Holds, ""},
-			"proxies per node/20/" + ebpf:          {"1 (3 in all)", "34 (101 in all)", Holds, ""},
-			"memory per node/1/nodeproxy (l4)":     {"40.0 MiB", "30.0 MiB", DoesNotHold, ""},
-			"memory per node/1/" + ebpf:            {"8.00 MiB", "30.0 MiB", Holds, ""},
-			"memory per node/20/nodeproxy (l4)":    {"41.0 MiB", "340 MiB", Holds, ""},
-			"memory growth/1→20/nodeproxy (l4)":    {"+53.9 KiB/svc", "+16.3 MiB/svc", Holds, ""},
-			"memory growth/1→20/" + ebpf:           {"+53.9 KiB/svc", "+16.3 MiB/svc", Holds, ""},
-			"hops per request/1/" + ebpf:           {"6", "14", Holds, ""},
-			"hops per request/20/" + ebpf:          {"6", "14", Holds, ""},
-			"mislabelled pods/1/nodeproxy (l4)":    {"100% of 100", "0% of 100", Holds, ""},
-			"mislabelled pods/1/" + ebpf:           {"100% of 100", "0% of 100", Holds, ""},
-			"host processes/1/nodeproxy (l4)":      {"0% of 100", "0% of 100", DoesNotHold, ""},
-			"host processes/1/" + ebpf:             {"100% of 100", "0% of 100", Holds, ""},
-			"host processes/20/nodeproxy (l4)":     {"-", "-", NotMeasurable, "the case has no coverage block."},
-			"enrolment/-/-":                        {"-", "-", NotMeasurable, notEnrolled + "."},
-			"memory per node/20/" + ebpf:           {"9.00 MiB", "340 MiB", Holds, ""},
-			"proxies per node/1/" + ebpf:           {"1 (3 in all)", "3 (5 in all)", Holds, ""},
-			"mislabelled pods/20/nodeproxy (l4)":   {"-", "-", NotMeasurable, "the case has no coverage block."},
-			"mislabelled pods/20/" + ebpf:          {"-", "-", NotMeasurable, "the case has no coverage block."},
-			"host processes/20/" + ebpf:            {"-", "-", NotMeasurable, "the case has no coverage block."},
-			"hops per request/1/nodeproxy (l4)":    {}, // not judged: the claim is eBPF's
-			"memory growth/20/nodeproxy (l4)":      {}, // judged across the service counts only
-			"memory per node/20/sidecar (l4)":      {}, // sidecar is what the others are judged against
+			"proxies per node/1/nodeproxy (l4)":  {"1 of 3", "3 of 5", Holds, ""},
+			"proxies per node/20/nodeproxy (l4)": {"1 of 3", "34 of 101", Holds, ""},
+			"proxies per node/20/" + ebpf:        {"1 of 3", "34 of 101", Holds, ""},
+			"memory per node/1/nodeproxy (l4)":   {"40.0 MiB", "30.0 MiB", DoesNotHold, ""},
+			"memory per node/1/" + ebpf:          {"8.00 MiB", "30.0 MiB", Holds, ""},
+			"memory per node/20/nodeproxy (l4)":  {"41.0 MiB", "340 MiB", Holds, ""},
+			"memory growth/1→20/nodeproxy (l4)":  {"+53.9 KiB/svc", "+16.3 MiB/svc", Holds, ""},
+			"memory growth/1→20/" + ebpf:         {"+53.9 KiB/svc", "+16.3 MiB/svc", Holds, ""},
+			"hops per request/1/" + ebpf:         {"6", "14", Holds, ""},
+			"hops per request/20/" + ebpf:        {"6", "14", Holds, ""},
+			"mislabelled pods/1/nodeproxy (l4)":  {"100% of 100", "0% of 100", Holds, ""},
+			"mislabelled pods/1/" + ebpf:         {"100% of 100", "0% of 100", Holds, ""},
+			"host processes/1/nodeproxy (l4)":    {"0% of 100", "0% of 100", DoesNotHold, ""},
+			"host processes/1/" + ebpf:           {"100% of 100", "0% of 100", Holds, ""},
+			"host processes/20/nodeproxy (l4)":   {"-", "-", NotMeasurable, "the case has no coverage block."},
+			"enrolment/-/-":                      {"-", "-", NotMeasurable, notEnrolled + "."},
+			"memory per node/20/" + ebpf:         {"9.00 MiB", "340 MiB", Holds, ""},
+			"proxies per node/1/" + ebpf:         {"1 of 3", "3 of 5", Holds, ""},
+			"mislabelled pods/20/nodeproxy (l4)": {"-", "-", NotMeasurable, "the case has no coverage block."},
+			"mislabelled pods/20/" + ebpf:        {"-", "-", NotMeasurable, "the case has no coverage block."},
+			"host processes/20/" + ebpf:          {"-", "-", NotMeasurable, "the case has no coverage block."},
+			"hops per request/1/nodeproxy (l4)":  {}, // not judged: the claim is eBPF's
+			"memory growth/20/nodeproxy (l4)":    {}, // judged across the service counts only
+			"memory per node/20/sidecar (l4)":    {}, // sidecar is what the others are judged against
 		}},
 		{"no ebpf", withoutEBPF, map[string]verdict{
 			"hops per request/-/-":               {"-", "-", NotMeasurable, "the run has no ebpf case."},
-			"proxies per node/20/nodeproxy (l4)": {"1 (3 in all)", "34 (101 in all)", Holds, ""},
+			"proxies per node/20/nodeproxy (l4)": {"1 of 3", "34 of 101", Holds, ""},
 		}},
 		{"sidecar failed at 20 services", sidecarFailed, map[string]verdict{
 			"proxies per node/20/nodeproxy (l4)": {"-", "-", NotMeasurable, "no sidecar case at this point finished ok."},
 			"memory growth/1→20/nodeproxy (l4)":  {"-", "-", NotMeasurable, "no sidecar case at this point finished ok with per-node costs (20 services)."},
-			"proxies per node/1/nodeproxy (l4)":  {"1 (3 in all)", "3 (5 in all)", Holds, ""},
+			"proxies per node/1/nodeproxy (l4)":  {"1 of 3", "3 of 5", Holds, ""},
 		}},
 		{"one service count, no coverage", oneCount, map[string]verdict{
-			"memory growth//-":           {"-", "-", NotMeasurable, "the run measured one service count; the claim needs two or more (topology.services)."},
-			"mislabelled pods//-":        {"-", "-", NotMeasurable, "the run has no unmeshed sources (topology.unmeshed), which the claims and coverage scenarios add."},
-			"proxies per node//" + ebpf:  {"1 (3 in all)", "3 (5 in all)", Holds, ""},
+			"memory growth//-":                {"-", "-", NotMeasurable, "the run measured one service count; the claim needs two or more (topology.services)."},
+			"mislabelled pods//-":             {"-", "-", NotMeasurable, "the run has no unmeshed sources (topology.unmeshed), which the claims and coverage scenarios add."},
+			"proxies per node//" + ebpf:       {"1 of 3", "3 of 5", Holds, ""},
 			"memory per node//nodeproxy (l4)": {"40.0 MiB", "30.0 MiB", DoesNotHold, ""},
 		}},
 	}
