@@ -33,7 +33,7 @@ type claim struct {
 var (
 	claimProxies = claim{"proxies per node", "a node-level datapath (nodeproxy, ebpf) runs one proxy per node where a sidecar mesh runs one per pod; holds when the busiest node runs fewer of its proxies than of sidecars (figures: the busiest node's proxies, of all the case's)."}
 	claimMemory  = claim{"memory per node", "a node-level datapath costs a node less memory than a sidecar mesh; holds when its datapath memory on the busiest node (DP MEM/NODE) is lower than sidecar's."}
-	claimGrowth  = claim{"memory growth", "a node-level datapath's memory per node grows less with the services than a sidecar mesh's, whose proxies come with the pods; holds when its busiest-node memory grows by less per added service than sidecar's, from the run's fewest to its most services."}
+	claimGrowth  = claim{"memory growth", "a node-level datapath's memory per node grows less with the services than a sidecar mesh's, whose proxies come with the pods; holds when its busiest-node memory grows by less than sidecar's from the run's fewest services to its most (figures: the growth between the SERVICES shown)."}
 	claimHops    = claim{"hops per request", "an eBPF datapath gives requests a shorter packet path than a sidecar mesh; holds when its hops per request are fewer than sidecar's."}
 	claimPods    = claim{"mislabelled pods", "a node-level datapath takes in hand the traffic of pods the injector skipped (mislabelled), which a sidecar mesh misses; holds when it took 100% of their requests and sidecar 0%, by the datapaths' own counters (the coverage table)."}
 	claimHosts   = claim{"host processes", "a node-level datapath takes in hand the traffic of processes on a node's host network, outside any pod, which a sidecar mesh misses; holds when it took 100% of their requests and sidecar 0% (the coverage table)."}
@@ -351,27 +351,26 @@ func growthClaim(ordered []*Case) []claimRow {
 		case refHi == nil:
 			row.reason = whyHi + " (" + servicesText(hi.Services) + ")"
 		default:
-			added := float64(hi.Services - lo.Services)
-			slope := func(lo, hi *Case) float64 {
+			growth := func(lo, hi *Case) float64 {
 				a, _ := busiest(lo, memory)
 				b, _ := busiest(hi, memory)
-				return (b - a) / added
+				return b - a
 			}
-			mine, theirs := slope(lo, hi), slope(refLo, refHi)
-			row.figure, row.sidecar, row.verdict = perService(mine), perService(theirs), lower(mine, theirs)
+			mine, theirs := growth(lo, hi), growth(refLo, refHi)
+			row.figure, row.sidecar, row.verdict = signedMemory(mine), signedMemory(theirs), lower(mine, theirs)
 		}
 		rows = append(rows, row)
 	}
 	return rows
 }
 
-// perService writes a memory growth per added service: "+1.20 MiB/svc".
-func perService(bytes float64) string {
+// signedMemory writes a memory growth: "+85.2 MiB", "-12.0 KiB".
+func signedMemory(bytes float64) string {
 	sign := "+"
 	if bytes < 0 {
 		sign = "-"
 	}
-	return sign + FormatMemory(math.Abs(bytes)) + "/svc"
+	return sign + FormatMemory(math.Abs(bytes))
 }
 
 func servicesText(n int) string {
@@ -424,7 +423,7 @@ func sourceCoverage(c *Case, source string) (SourceCoverage, string) {
 }
 
 // coverageText writes the share of a source's requests the datapath took
-// in hand: "100% of 2000".
+// in hand, "100%" (the coverage table has the counts).
 func coverageText(s SourceCoverage) string {
-	return strconv.FormatFloat(*Share(s.Through, s.Sent)*100, 'f', 0, 64) + "% of " + strconv.FormatUint(s.Sent, 10)
+	return strconv.FormatFloat(*Share(s.Through, s.Sent)*100, 'f', 0, 64) + "%"
 }

@@ -106,14 +106,14 @@ func TestClaimsTable(t *testing.T) {
 			"memory per node/1/nodeproxy (l4)":   {"40.0 MiB", "30.0 MiB", DoesNotHold, ""},
 			"memory per node/1/" + ebpf:          {"8.00 MiB", "30.0 MiB", Holds, ""},
 			"memory per node/20/nodeproxy (l4)":  {"41.0 MiB", "340 MiB", Holds, ""},
-			"memory growth/1→20/nodeproxy (l4)":  {"+53.9 KiB/svc", "+16.3 MiB/svc", Holds, ""},
-			"memory growth/1→20/" + ebpf:         {"+53.9 KiB/svc", "+16.3 MiB/svc", Holds, ""},
+			"memory growth/1→20/nodeproxy (l4)":  {"+1.00 MiB", "+310 MiB", Holds, ""},
+			"memory growth/1→20/" + ebpf:         {"+1.00 MiB", "+310 MiB", Holds, ""},
 			"hops per request/1/" + ebpf:         {"6", "14", Holds, ""},
 			"hops per request/20/" + ebpf:        {"6", "14", Holds, ""},
-			"mislabelled pods/1/nodeproxy (l4)":  {"100% of 100", "0% of 100", Holds, ""},
-			"mislabelled pods/1/" + ebpf:         {"100% of 100", "0% of 100", Holds, ""},
-			"host processes/1/nodeproxy (l4)":    {"0% of 100", "0% of 100", DoesNotHold, ""},
-			"host processes/1/" + ebpf:           {"100% of 100", "0% of 100", Holds, ""},
+			"mislabelled pods/1/nodeproxy (l4)":  {"100%", "0%", Holds, ""},
+			"mislabelled pods/1/" + ebpf:         {"100%", "0%", Holds, ""},
+			"host processes/1/nodeproxy (l4)":    {"0%", "0%", DoesNotHold, ""},
+			"host processes/1/" + ebpf:           {"100%", "0%", Holds, ""},
 			"host processes/20/nodeproxy (l4)":   {"-", "-", NotMeasurable, "the case has no coverage block."},
 			"enrolment/-/-":                      {"-", "-", NotMeasurable, notEnrolled + "."},
 			"memory per node/20/" + ebpf:         {"9.00 MiB", "340 MiB", Holds, ""},
@@ -185,4 +185,9 @@ func TestClaimsTableTerminal(t *testing.T) {
 		}
 	}
 	testutil.Golden(t, filepath.Join("testdata", "table-claims.golden"), buf.Bytes())
+	// The claims scenario's table reads whole, verdicts beside their
+	// figures, on a GitHub page.
+	if parts := ClaimsTable(claimsRun()).Fold(MarkdownWidth, MarkdownPadding); len(parts) != 1 {
+		t.Errorf("the claims table folds into %d parts for Markdown, want it whole", len(parts))
+	}
 }
