@@ -161,9 +161,9 @@ func nodeLevel(c *Case) bool {
 // verdict against sidecar's figure; a missing figure is a reason instead.
 type figureFunc func(c, sidecar *Case) (figure, sidecarFigure, verdict, reason string)
 
-// pointClaim judges cl on every case of ordered that is selects, each
+// pointClaim judges cl on every case of ordered that is reports, each
 // against the sidecar case at its point, by figure; one row for the run
-// when no case is such.
+// when there is no such case.
 func pointClaim(ordered []*Case, cl claim, is func(c *Case) bool, figure figureFunc) []claimRow {
 	var rows []claimRow
 	for _, c := range ordered {
