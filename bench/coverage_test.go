@@ -1,13 +1,17 @@
 package bench
 
 import (
+	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/sidecar"
+	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -44,7 +48,13 @@ func TestCoverage(t *testing.T) {
 		c.Unmeshed, c.ProbeRequests = unmeshed, 5
 		cases = append(cases, c)
 	}
-	for i, rc := range runCases(t, cases...) {
+	// The runner reports a failed uninstall only on its status printer.
+	var log bytes.Buffer
+	got := runCasesWith(t, clusters.NewRunID(), status.New(&log), cases...)
+	if strings.Contains(log.String(), "teardown:") {
+		t.Errorf("a case's teardown failed:\n%s", log.String())
+	}
+	for i, rc := range got {
 		tt := tests[i]
 		t.Run(rc.ID, func(t *testing.T) {
 			if rc.Status != "ok" {

@@ -16,6 +16,7 @@ import (
 	"github.com/meshbench/meshbench/datapaths/none"
 	"github.com/meshbench/meshbench/datapaths/sidecar"
 	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/status"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
@@ -41,8 +42,15 @@ func runCases(tb testing.TB, cases ...scenarios.Case) []results.Case {
 // runCasesAs is runCases with the run id given: case i runs as runID+i.
 func runCasesAs(tb testing.TB, runID string, cases ...scenarios.Case) []results.Case {
 	tb.Helper()
+	return runCasesWith(tb, runID, nil, cases...)
+}
+
+// runCasesWith is runCasesAs with the runner's status printer st (nil for
+// none).
+func runCasesWith(tb testing.TB, runID string, st *status.Printer, cases ...scenarios.Case) []results.Case {
+	tb.Helper()
 	testutil.Privileged(tb)
-	r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: runID, Dir: tb.TempDir()})
+	r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: runID, Dir: tb.TempDir(), Status: st})
 	out, err := r.Run(context.Background(), cases)
 	if err != nil {
 		tb.Fatal(err)

@@ -47,12 +47,9 @@ func DatapathLabel(c *Case) string {
 // f of a case, "-" for a case without per-node figures.
 func BusiestNode(f func(NodeCost) float64, format func(float64) string) func(c *Case) string {
 	return func(c *Case) string {
-		if len(c.NodeCosts) == 0 {
+		m, ok := busiest(c, f)
+		if !ok {
 			return "-"
-		}
-		m := f(c.NodeCosts[0])
-		for _, n := range c.NodeCosts[1:] {
-			m = max(m, f(n))
 		}
 		return format(m)
 	}

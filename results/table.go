@@ -311,7 +311,7 @@ var pointDimensions = []struct {
 		}
 		return "target " + s + " req/s"
 	}},
-	{"SERVICES", true, func(c *Case) string { return strconv.Itoa(c.Services) }, nil},
+	{servicesHeader, true, func(c *Case) string { return strconv.Itoa(c.Services) }, nil},
 	{"CONNS", true, func(c *Case) string { return strconv.Itoa(c.Connections) }, nil},
 	{"REQ/RESP", true, func(c *Case) string { return FormatBytes(c.RequestBytes) + "/" + FormatBytes(c.ResponseBytes) }, nil},
 }

@@ -16,7 +16,7 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("built-in %s has no description", m.Name)
 		}
 	}
-	if want := []string{"capacity", "coverage", "encryption-bulk", "encryption", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
+	if want := []string{"capacity", "claims", "coverage", "encryption-bulk", "encryption", "protocols", "quick", "seed-mesh", "service-sweep", "waypoint"}; !slices.Equal(names, want) {
 		t.Errorf("Catalog names = %q, want %q", names, want)
 	}
 }
@@ -30,6 +30,15 @@ func TestBuiltins(t *testing.T) {
 		{"capacity", 4, func(t *testing.T, s *Spec) {
 			if s.Load.Search == nil || s.Datapaths[0] != "none" {
 				t.Errorf("capacity: search %+v, datapaths %q; want a search, none first", s.Load.Search, s.Datapaths)
+			}
+		}},
+		{"claims", 2 * 4, func(t *testing.T, s *Spec) {
+			tp := s.Topology
+			if !slices.Equal(tp.Services, []int{1, 20}) || tp.PodsPerService != 5 || tp.Nodes != 3 || tp.Unmeshed.Pods() != 1 || tp.Unmeshed.Hosts() != 1 {
+				t.Errorf("claims topology = %+v, want 1 and 20 services × 5 pods on 3 nodes with a mislabelled pod and a host process", tp)
+			}
+			if !slices.Contains(s.Datapaths, "sidecar") || !slices.Contains(s.Datapaths, "nodeproxy") || s.DatapathOptions["ebpf-node"].Attach != AttachNode {
+				t.Errorf("claims datapaths = %q, options %+v; want sidecar, nodeproxy and ebpf attached at the node", s.Datapaths, s.DatapathOptions)
 			}
 		}},
 		{"coverage", 5, func(t *testing.T, s *Spec) {

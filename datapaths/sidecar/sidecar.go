@@ -129,6 +129,9 @@ func (s *sidecar) Uninstall(ctx context.Context) error {
 	if _, ok := s.Mesh.Cluster.(clusters.Reusable); ok {
 		table := steer.Table{Name: mesh.TableName(Name, s.Mesh.Topo.RunID)}
 		for _, pod := range s.Mesh.Topo.Pods {
+			if !s.Mesh.Topo.Injected(pod) {
+				continue // no init container ran in it: no table to remove
+			}
 			errs = append(errs, agentctl.Run(ctx, s.Mesh.Cluster, clusters.ProcSpec{
 				Target: clusters.Target{Pod: pod.Name}, Container: Container,
 				Name: "redirect table removal in pod " + pod.Name,

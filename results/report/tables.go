@@ -18,8 +18,10 @@ type titledTable struct {
 
 // tables lists the tables every report shows, in order: latency (unless
 // every case is a stream), stream throughput (when a case is a stream),
-// cost and packet path (when measured), overhead vs none and noise (when a
-// case finished ok). One table model feeds the terminal, Markdown and HTML.
+// cost and packet path (when measured), coverage (with unmeshed sources),
+// overhead vs none and noise (when a case finished ok), and the claims
+// (when a case ran sidecar, nodeproxy or ebpf). One table model feeds the
+// terminal, Markdown and HTML.
 func (v *view) tables() []titledTable {
 	var out []titledTable
 	// A run of streams or searches alone has no latency table to show.
@@ -50,6 +52,9 @@ func (v *view) tables() []titledTable {
 	}
 	if t := overheadTable(v); len(t.Rows) > 0 {
 		out = append(out, titledTable{"overhead", "Overhead vs none and noise over repetitions", t})
+	}
+	if t := results.ClaimsTable(v.run.Cases); t != nil {
+		out = append(out, titledTable{"claims", "Claims: node-level datapaths against a sidecar mesh, judged on this run", t})
 	}
 	return out
 }

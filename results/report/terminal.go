@@ -24,10 +24,10 @@ func WriteTerminal(w io.Writer, run *results.Run) error {
 }
 
 // WriteTerminalWith writes the run's summary for a terminal: the partial
-// banner when the run did not finish, then the latency table, the cost and
-// packet-path table, and each datapath's overhead vs none with confidence
-// intervals and the repetitions' noise, folded to o's width. run is not
-// modified.
+// banner when the run did not finish, then the tables every report shows
+// (latency, cost and packet path, coverage, overhead vs none with
+// confidence intervals and the repetitions' noise, claims), folded to o's
+// width. run is not modified.
 func WriteTerminalWith(w io.Writer, run *results.Run, o TerminalOptions) error {
 	width := o.Width
 	switch {
