@@ -455,3 +455,20 @@ func TestTCPLargeMessages(t *testing.T) {
 		})
 	}
 }
+
+// The pacer never releases a request before its intended time, whether it
+// only sleeps (short intervals) or sleeps then spins (long ones).
+func TestPaceNotEarly(t *testing.T) {
+	for _, interval := range []time.Duration{spinMinInterval / 5, spinMinInterval} {
+		s := &schedule{ctx: t.Context(), interval: interval, total: 20}
+		s.Pace(0, 0)
+		for hits := uint64(1); hits < s.total; hits++ {
+			if _, stop := s.Pace(0, hits); stop {
+				t.Fatalf("interval %v: Pace stopped at hit %d of %d", interval, hits, s.total)
+			}
+			if now, want := time.Now(), s.intended(hits); now.Before(want) {
+				t.Errorf("interval %v: hit %d released %v early", interval, hits, want.Sub(now))
+			}
+		}
+	}
+}

@@ -71,9 +71,17 @@ func (s *schedule) Pace(_ time.Duration, hits uint64) (time.Duration, bool) {
 	case s.interval == 0:
 		return 0, false
 	}
-	if err := sleepUntil(s.ctx, s.intended(hits)); err != nil {
+	t := s.intended(hits)
+	if s.interval < spinMinInterval {
+		if err := sleepUntil(s.ctx, t); err != nil {
+			return 0, true
+		}
+		return 0, false
+	}
+	if err := sleepUntil(s.ctx, t.Add(-spinAhead)); err != nil {
 		return 0, true
 	}
+	spinUntil(t)
 	return 0, false
 }
 
