@@ -170,24 +170,8 @@ func overlayOverTime(s *section, i int, pr [2]*results.Case, reps [2]int, ws [2]
 			last = max(last, ws[run][n-1].start+overTimeWindow.Seconds())
 		}
 		name := fmt.Sprintf("%s (repetition %d)", runNames[run], reps[run]+1)
-		for _, q := range []struct {
-			name   string
-			xys    plotter.XYs
-			dashed bool
-		}{{"p99", p99, false}, {"p50", p50, true}} {
-			if len(q.xys) == 0 {
-				continue
-			}
-			line, err := plotter.NewLine(q.xys)
-			if err != nil {
-				return nil, fmt.Errorf("plot latency over time of %s: %w", c.ID, err)
-			}
-			line.Color = col
-			if q.dashed {
-				line.Dashes = dashes
-			}
-			p.Add(line)
-			p.Legend.Add(name+" "+q.name, line)
+		if err := addLatencyLines(p, c.ID, p99, p50, col, name+" ", ""); err != nil {
+			return nil, err
 		}
 		line, err := plotter.NewLine(errs)
 		if err != nil {

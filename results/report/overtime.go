@@ -12,7 +12,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/meshbench/meshbench/results"
 )
@@ -131,24 +130,8 @@ func overTimeChart(s *section, c *results.Case, i, rep int, ws []window) (*chart
 		}
 		errs = append(errs, plotter.XY{X: w.start, Y: float64(w.errors)})
 	}
-	for _, q := range []struct {
-		name   string
-		xys    plotter.XYs
-		dashed bool
-	}{{"p99", p99, false}, {"p50", p50, true}} {
-		if len(q.xys) == 0 {
-			continue
-		}
-		line, err := plotter.NewLine(q.xys)
-		if err != nil {
-			return nil, fmt.Errorf("plot latency over time of %s: %w", c.ID, err)
-		}
-		line.Color = col
-		if q.dashed {
-			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		}
-		p.Add(line)
-		p.Legend.Add(q.name+" of each 100 ms", line)
+	if err := addLatencyLines(p, c.ID, p99, p50, col, "", " of each 100 ms"); err != nil {
+		return nil, err
 	}
 	if highest > 0 && lowest <= highest {
 		// Room above the lines for the legend, and below them off the
@@ -184,4 +167,30 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 		ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
 	}
 	return ticks
+}
+
+// addLatencyLines draws p99 (solid) and p50 (dashed) over time in col on
+// p, each in the legend as prefix, its name and suffix; a series without
+// points is left out.
+func addLatencyLines(p *plot.Plot, id string, p99, p50 plotter.XYs, col color.Color, prefix, suffix string) error {
+	for _, q := range []struct {
+		name   string
+		xys    plotter.XYs
+		dashed bool
+	}{{"p99", p99, false}, {"p50", p50, true}} {
+		if len(q.xys) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(q.xys)
+		if err != nil {
+			return fmt.Errorf("plot latency over time of %s: %w", id, err)
+		}
+		line.Color = col
+		if q.dashed {
+			line.Dashes = dashes
+		}
+		p.Add(line)
+		p.Legend.Add(prefix+q.name+suffix, line)
+	}
+	return nil
 }
