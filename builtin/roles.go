@@ -29,10 +29,11 @@ func Roles() agent.Roles {
 		wireguard.Role: wireguard.NodeAgent,
 		costagent.Role: costagent.Run,
 		pathprobe.Role: pathprobe.NodeAgent,
-		// The kube provider's: every container's idle process, the node
-		// agent that finds the pods on a node, and the sidecar injector
-		// (a mutating admission webhook).
-		kubenode.PauseRole:    kubenode.Pause,
+		// The kube provider's: every container's idle process (which,
+		// in the node agent, removes what a killed WireGuard agent left
+		// on the node), the node agent that finds the pods on a node,
+		// and the sidecar injector (a mutating admission webhook).
+		kubenode.PauseRole:    kubenode.PauseWith(wireguard.RemoveRun),
 		kubenode.InspectRole:  kubenode.Inspect,
 		kubenode.InjectorRole: kubenode.Injector,
 	}

@@ -31,8 +31,11 @@ type node struct {
 	userspace *device.Device
 	link      netlink.Link
 	routes    []netlink.Route
-	rule      *netlink.Rule
+	rules     []*netlink.Rule
 	name      string
+	// counter counts plaintext on the node's fabric-facing device
+	// (Options.Count); nil without.
+	counter *nodeCounter
 }
 
 // up creates the device with cfg, the kernel's if it can, and routes the
@@ -45,6 +48,17 @@ func up(o Options, cfg wgtypes.Config, stderr io.Writer) (n *node, err error) {
 			n = nil
 		}
 	}()
+	if o.RefuseEncrypted {
+		if err := alreadyEncrypted(); err != nil {
+			return n, err
+		}
+	}
+	if o.Count != nil {
+		// Before the device: plaintext sent while it comes up counts too.
+		if n.counter, err = installCounter(o); err != nil {
+			return n, err
+		}
+	}
 	if err := n.kernel(o, cfg); err != nil {
 		if !errors.Is(err, unix.EOPNOTSUPP) {
 			return n, err
@@ -177,42 +191,88 @@ func uapi(cfg wgtypes.Config) string {
 
 // route brings the device up, routes the peers' addresses through it in
 // o.Table, and sends every packet without o.Mark (all but the device's
-// own) to that table, as wg-quick does.
+// own) to that table, as wg-quick does. The peers' PortIPs go into
+// o.PortTable, which only TCP to or from o.Ports looks up.
 func (n *node) route(o Options) error {
 	if err := netlink.LinkSetUp(n.link); err != nil {
 		return fmt.Errorf("set %s up: %w", o.Device, err)
 	}
-	for _, p := range o.Peers {
-		for _, a := range p.AllowedIPs {
+	add := func(table int, prefixes []netip.Prefix) error {
+		for _, a := range prefixes {
 			dst := ipNet(a)
 			r := netlink.Route{
 				LinkIndex: n.link.Attrs().Index, Dst: &dst,
-				Table: o.Table, Scope: netlink.SCOPE_LINK, Src: o.NodeIP.AsSlice(),
+				Table: table, Scope: netlink.SCOPE_LINK, Src: o.NodeIP.AsSlice(),
 			}
 			if err := netlink.RouteAdd(&r); err != nil {
 				return fmt.Errorf("route %s into %s: %w", a, o.Device, err)
 			}
 			n.routes = append(n.routes, r)
 		}
+		return nil
 	}
+	for _, p := range o.Peers {
+		if err := add(o.Table, p.AllowedIPs); err != nil {
+			return err
+		}
+		if len(o.Ports) > 0 {
+			if err := add(o.PortTable, p.PortIPs); err != nil {
+				return err
+			}
+		}
+	}
+	if err := n.addRule(o, o.Table, nil); err != nil {
+		return err
+	}
+	for _, port := range o.Ports {
+		pr := &netlink.RulePortRange{Start: port, End: port}
+		for _, set := range []func(*netlink.Rule){
+			func(r *netlink.Rule) { r.Dport = pr },
+			func(r *netlink.Rule) { r.Sport = pr },
+		} {
+			if err := n.addRule(o, o.PortTable, set); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addRule sends to table every IPv4 packet that set selects, or, for a
+// nil set, every one without o.Mark (all but the device's own). A rule's
+// selectors are inverted together, so the port rules match TCP alone,
+// which the device's own packets never are.
+func (n *node) addRule(o Options, table int, set func(*netlink.Rule)) error {
 	rule := netlink.NewRule()
 	rule.Family = netlink.FAMILY_V4
-	rule.Table = o.Table
+	rule.Table = table
 	rule.Priority = o.RulePriority
-	rule.Mark = o.Mark
-	mask := o.Mark
-	rule.Mask = &mask
-	rule.Invert = true
-	if err := netlink.RuleAdd(rule); err != nil {
-		return fmt.Errorf("add routing rule to table %d: %w", o.Table, err)
+	if set == nil {
+		rule.Mark = o.Mark
+		mask := o.Mark
+		rule.Mask = &mask
+		rule.Invert = true
+	} else {
+		rule.IPProto = unix.IPPROTO_TCP
+		set(rule)
 	}
-	n.rule = rule
+	if err := netlink.RuleAdd(rule); err != nil {
+		return fmt.Errorf("add routing rule to table %d: %w", table, err)
+	}
+	n.rules = append(n.rules, rule)
 	return nil
 }
 
 // state reads the device's counters.
 func (n *node) state() (State, error) {
 	s := State{Implementation: n.impl}
+	if n.counter != nil {
+		c, err := n.counter.counts()
+		if err != nil {
+			return s, err
+		}
+		s.Counts = &c
+	}
 	if n.userspace == nil {
 		c, err := wgctrl.New()
 		if err != nil {
@@ -276,8 +336,8 @@ func parseState(text string, s *State) error {
 // the device outlive this process (the kernel's).
 func (n *node) close() error {
 	var errs []error
-	if n.rule != nil {
-		if err := netlink.RuleDel(n.rule); err != nil && !errors.Is(err, unix.ENOENT) {
+	for _, r := range n.rules {
+		if err := netlink.RuleDel(r); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("delete routing rule: %w", err))
 		}
 	}
@@ -298,6 +358,9 @@ func (n *node) close() error {
 		if err := netlink.LinkDel(l); err != nil {
 			errs = append(errs, fmt.Errorf("delete wireguard device %s: %w", n.name, err))
 		}
+	}
+	if n.counter != nil {
+		errs = append(errs, n.counter.remove())
 	}
 	return errors.Join(errs...)
 }

@@ -29,9 +29,30 @@ type Fabric struct {
 // FabricCounts are the packets the fabric switched between nodes.
 type FabricCounts struct {
 	// PlaintextTCP counts TCP packets (segments, or GSO batches of them).
-	PlaintextTCP uint64
+	PlaintextTCP uint64 `json:"plaintextTCP"`
 	// WireGuard counts UDP packets to the devices' port.
-	WireGuard uint64
+	WireGuard uint64 `json:"wireGuard"`
+}
+
+// tally adds the counters of the rules tagged plaintextTag and
+// wireguardTag to into and returns how many it found.
+func tally(rules []*nftables.Rule, into *FabricCounts) int {
+	found := 0
+	for _, r := range rules {
+		var n uint64
+		for _, e := range r.Exprs {
+			if ctr, ok := e.(*expr.Counter); ok {
+				n = ctr.Packets
+			}
+		}
+		switch string(r.UserData) {
+		case string(plaintextTag):
+			into.PlaintextTCP, found = into.PlaintextTCP+n, found+1
+		case string(wireguardTag):
+			into.WireGuard, found = into.WireGuard+n, found+1
+		}
+	}
+	return found
 }
 
 // The rules' user data, which Counts reads them by.
@@ -80,21 +101,7 @@ func (f Fabric) Counts() (FabricCounts, error) {
 		if err != nil {
 			return fmt.Errorf("read nftables table %s in %s: %w", f.Table, f.NetNS, err)
 		}
-		found := 0
-		for _, r := range rules {
-			var n uint64
-			for _, e := range r.Exprs {
-				if ctr, ok := e.(*expr.Counter); ok {
-					n = ctr.Packets
-				}
-			}
-			switch string(r.UserData) {
-			case string(plaintextTag):
-				out.PlaintextTCP, found = n, found+1
-			case string(wireguardTag):
-				out.WireGuard, found = n, found+1
-			}
-		}
+		found := tally(rules, &out)
 		if found != 2 {
 			// A missing counter would read as no plaintext.
 			return fmt.Errorf("read nftables table %s in %s: found %d of its 2 counters", f.Table, f.NetNS, found)

@@ -67,7 +67,7 @@ func TestIperf3(t *testing.T) {
 	if got.Bytes == 0 {
 		t.Fatalf("iperf3 moved no bytes:\n%s", out)
 	}
-	counts, err := unwrap(dp).FabricCounts()
+	counts, err := unwrap(dp).Counts(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -59,6 +60,9 @@ type State struct {
 	TxBytes uint64 `json:"txBytes"`
 	// Handshakes is how many peers completed a handshake.
 	Handshakes int `json:"handshakes"`
+	// Counts is what the node's fabric-facing device carried since the
+	// agent started, with Options.Count; nil without.
+	Counts *FabricCounts `json:"counts,omitempty"`
 }
 
 // Options are the role's flags: the node's end of the tunnels, which the
@@ -85,6 +89,19 @@ type Options struct {
 	TUN string `json:"tun"`
 	// Peers are the other nodes.
 	Peers []Peer `json:"peers"`
+	// Ports are the TCP ports for which the peers' PortIPs are routed
+	// through the device, in PortTable, by a rule for each port as
+	// destination and as source (the node proxies' tunnel port): on a
+	// shared node, the run's traffic between node addresses and no other.
+	Ports     []uint16 `json:"ports,omitempty"`
+	PortTable int      `json:"portTable,omitempty"`
+	// Count, when set, makes the agent count plaintext in its own node's
+	// namespace, where no fabric namespace can (kube).
+	Count *Count `json:"count,omitempty"`
+	// RefuseEncrypted makes the agent refuse to start where the node
+	// already encrypts between nodes (a CNI's WireGuard device, IPsec
+	// states): on a cluster's own nodes, not in namespaces of the run's.
+	RefuseEncrypted bool `json:"refuseEncrypted,omitempty"`
 }
 
 // Peer is another node's end of a tunnel.
@@ -95,9 +112,14 @@ type Peer struct {
 	// Endpoint is the peer's fabric address and ListenPort.
 	Endpoint netip.AddrPort `json:"endpoint"`
 	// AllowedIPs are the peer's addresses: its pod range and its own
-	// address. They are routed into the device, and only packets from
-	// them are accepted from the peer.
+	// address (netns), or the run's pods on it (kube). They are routed
+	// into the device, and only packets from them (and from PortIPs) are
+	// accepted from the peer.
 	AllowedIPs []netip.Prefix `json:"allowedIPs"`
+	// PortIPs are more of the peer's addresses (its node address on
+	// kube), routed into the device only for TCP to or from
+	// Options.Ports.
+	PortIPs []netip.Prefix `json:"portIPs,omitempty"`
 }
 
 // Args renders the arguments of the meshbench executable that run the
@@ -135,7 +157,7 @@ func (o Options) config(priv wgtypes.Key) (wgtypes.Config, error) {
 			return cfg, fmt.Errorf("peer %s: %w", p.Node, err)
 		}
 		pc := wgtypes.PeerConfig{PublicKey: pub, Endpoint: net.UDPAddrFromAddrPort(p.Endpoint), ReplaceAllowedIPs: true}
-		for _, a := range p.AllowedIPs {
+		for _, a := range append(slices.Clone(p.AllowedIPs), p.PortIPs...) {
 			pc.AllowedIPs = append(pc.AllowedIPs, ipNet(a))
 		}
 		cfg.Peers = append(cfg.Peers, pc)
@@ -166,6 +188,11 @@ func NodeAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	priv, err := readKey(o.KeyFile)
 	if err != nil {
 		return err
+	}
+	// From here on the key is in this process's memory only: on a shared
+	// node nothing of it stays behind, whatever ends the agent.
+	if err := os.Remove(o.KeyFile); err != nil {
+		return fmt.Errorf("remove private key file: %w", err)
 	}
 	cfg, err := o.config(priv)
 	if err != nil {

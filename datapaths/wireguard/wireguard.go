@@ -173,19 +173,24 @@ func (e *Encrypted) Components() []datapaths.Component {
 }
 
 // Install brings up a tunnel between every two nodes, with keys made for
-// this cluster, then installs the inner datapath. It returns an error
-// wrapping datapaths.ErrUnsupported when the provider has no fabric
-// namespace to count plaintext in, or a node has neither WireGuard in its
-// kernel nor a TUN device.
+// this cluster, then installs the inner datapath. Where the provider has a
+// fabric namespace (netns), plaintext is counted there; elsewhere (kube,
+// kind) the nodes are shared with other traffic, so each node agent counts
+// on its node's fabric-facing device, routes only the run's pods and node
+// proxy tunnels through its device, under names of the run's (NamesOf),
+// and refuses a node that already encrypts. It returns an error wrapping
+// datapaths.ErrUnsupported when a node has neither WireGuard in its kernel
+// nor a TUN device, or its cluster already encrypts between nodes.
 func (e *Encrypted) Install(ctx context.Context, c clusters.Cluster) error {
 	topo := c.Topology()
 	e.topo = topo
-	if topo.FabricNetNS == "" {
-		return fmt.Errorf("%w: wireguard needs a provider whose fabric namespace it can watch for plaintext (netns)", datapaths.ErrUnsupported)
-	}
-	e.fabric = Fabric{NetNS: topo.FabricNetNS, Table: "mb-wg-" + topo.RunID, Port: Port}
-	if err := e.fabric.Install(); err != nil {
-		return fmt.Errorf("install wireguard: %w", err)
+	if topo.FabricNetNS != "" {
+		e.fabric = Fabric{NetNS: topo.FabricNetNS, Table: e.table(), Port: Port}
+		if err := e.fabric.Install(); err != nil {
+			return fmt.Errorf("install wireguard: %w", err)
+		}
+	} else if err := ipv4Only(topo); err != nil {
+		return err
 	}
 	e.dir = datapaths.StatePath(topo.RunID, Name)
 	keys := make([]wgtypes.Key, len(topo.Nodes))
@@ -211,26 +216,72 @@ func (e *Encrypted) Install(ctx context.Context, c clusters.Cluster) error {
 	return e.Inner.Install(ctx, c)
 }
 
+// table names the nftables table that counts plaintext, in the fabric's
+// namespace or on each node; the kube provider's node agents remove
+// tables of this form as they end.
+func (e *Encrypted) table() string { return "mb-wg-" + e.topo.RunID }
+
+// ipv4Only returns an error wrapping datapaths.ErrUnsupported unless the
+// nodes and pods have IPv4 addresses, which the node agents count and
+// route by.
+func ipv4Only(topo *clusters.Topology) error {
+	for _, n := range topo.Nodes {
+		if !n.IP.Is4() {
+			return fmt.Errorf("%w: wireguard needs IPv4 node addresses; node %s has %v", datapaths.ErrUnsupported, n.Name, n.IP)
+		}
+	}
+	for _, p := range topo.Pods {
+		if !p.IP.Is4() {
+			return fmt.Errorf("%w: wireguard needs IPv4 pod addresses; pod %s has %v", datapaths.ErrUnsupported, p.Name, p.IP)
+		}
+	}
+	return nil
+}
+
 // Options are the node agent's options for node i, whose peers are all the
-// other nodes, with the private key keys[i].
+// other nodes, with the private key keys[i]. In a fabric namespace's
+// cluster the peers' pod ranges and node addresses go through the
+// tunnels; on shared nodes only the run's pods on the peer, and its node
+// address for the node proxies' tunnel port.
 func (e *Encrypted) Options(i int, keys []wgtypes.Key) Options {
 	n := e.topo.Nodes[i]
 	o := Options{
 		Device: Device, NodeIP: n.IP, ListenPort: Port, Mark: Mark, Table: Table, RulePriority: RulePriority,
 		TUN: e.tun, KeyFile: filepath.Join(e.dir, n.Name, "private.key"),
 	}
+	shared := e.fabric.NetNS == ""
+	if shared {
+		names := NamesOf(e.topo.RunID)
+		o.Device, o.Table, o.PortTable = names.Device, names.Table, names.PortTable
+		o.Ports = []uint16{mesh.TunnelPort}
+		o.RefuseEncrypted = true
+		o.Count = &Count{Table: e.table()}
+		for _, p := range e.topo.Pods {
+			o.Count.Pods = append(o.Count.Pods, p.IP)
+		}
+		for _, p := range e.topo.Nodes {
+			o.Count.Nodes = append(o.Count.Nodes, p.IP)
+		}
+	}
 	for j, p := range e.topo.Nodes {
 		if j == i {
 			continue
 		}
-		allowed := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
-		if p.PodCIDR.IsValid() {
-			allowed = append(allowed, p.PodCIDR)
+		peer := Peer{Node: p.Name, PublicKey: keys[j].PublicKey().String(), Endpoint: netip.AddrPortFrom(p.IP, Port)}
+		host := netip.PrefixFrom(p.IP, 32)
+		switch {
+		case shared:
+			for _, pod := range e.topo.PodsOn(p.Name) {
+				peer.AllowedIPs = append(peer.AllowedIPs, netip.PrefixFrom(pod.IP, 32))
+			}
+			peer.PortIPs = []netip.Prefix{host}
+		default:
+			peer.AllowedIPs = []netip.Prefix{host}
+			if p.PodCIDR.IsValid() {
+				peer.AllowedIPs = append(peer.AllowedIPs, p.PodCIDR)
+			}
 		}
-		o.Peers = append(o.Peers, Peer{
-			Node: p.Name, PublicKey: keys[j].PublicKey().String(),
-			Endpoint: netip.AddrPortFrom(p.IP, Port), AllowedIPs: allowed,
-		})
+		o.Peers = append(o.Peers, peer)
 	}
 	return o
 }
@@ -243,7 +294,7 @@ func (e *Encrypted) startAgent(ctx context.Context, c clusters.Cluster, i int, k
 		Args: o.Args(), Caps: []clusters.Capability{clusters.CapNetAdmin}, StateDir: filepath.Dir(o.KeyFile),
 	}, map[string][]byte{o.KeyFile: []byte(keys[i].String() + "\n")})
 	switch {
-	case err != nil && strings.Contains(err.Error(), unsupportedMsg):
+	case err != nil && (strings.Contains(err.Error(), unsupportedMsg) || strings.Contains(err.Error(), cniEncryptsMsg)):
 		return fmt.Errorf("%w: node %s: %w", datapaths.ErrUnsupported, node, err)
 	case err != nil:
 		return fmt.Errorf("install wireguard on node %s: %w", node, err)
@@ -300,22 +351,52 @@ func (e *Encrypted) Verify(ctx context.Context, t datapaths.Traffic) error {
 	if err := e.Inner.Verify(ctx, t); err != nil {
 		return err
 	}
-	counts, err := e.FabricCounts()
+	// A dead node agent takes its device with it.
+	states, err := e.states(ctx)
+	if err != nil {
+		return mesh.NotInPath("%v", err)
+	}
+	counts, where, err := e.counts(states)
 	if err != nil {
 		return fmt.Errorf("verify wireguard: %w", err)
 	}
 	if counts.PlaintextTCP > 0 {
-		return mesh.NotInPath("%d plaintext TCP packets crossed the fabric between nodes, bypassing the wireguard tunnels (%d wireguard packets did)",
-			counts.PlaintextTCP, counts.WireGuard)
+		return mesh.NotInPath("%d plaintext TCP packets between the run's pods or node proxies crossed %s, bypassing the wireguard tunnels (%d wireguard packets did)",
+			counts.PlaintextTCP, where, counts.WireGuard)
 	}
 	if crossNode(e.topo) && counts.WireGuard == 0 {
-		return mesh.NotInPath("servers run on other nodes than the clients, but no wireguard packet crossed the fabric")
-	}
-	// A dead node agent takes its device with it.
-	if _, err := e.states(ctx); err != nil {
-		return mesh.NotInPath("%v", err)
+		return mesh.NotInPath("servers run on other nodes than the clients, but no wireguard packet crossed %s", where)
 	}
 	return nil
+}
+
+// Counts reads what crossed between nodes since Install: on the fabric,
+// or summed over every node's fabric-facing device in and out.
+func (e *Encrypted) Counts(ctx context.Context) (FabricCounts, error) {
+	states, err := e.states(ctx)
+	if err != nil {
+		return FabricCounts{}, err
+	}
+	c, _, err := e.counts(states)
+	return c, err
+}
+
+// counts is Counts from the nodes' states, and where it counted.
+func (e *Encrypted) counts(states map[string]State) (FabricCounts, string, error) {
+	if e.fabric.NetNS != "" {
+		c, err := e.fabric.Counts()
+		return c, "the fabric between nodes", err
+	}
+	var sum FabricCounts
+	for _, n := range e.topo.Nodes {
+		c := states[n.Name].Counts
+		if c == nil {
+			return sum, "", fmt.Errorf("node %s counted nothing on its fabric-facing device", n.Name)
+		}
+		sum.PlaintextTCP += c.PlaintextTCP
+		sum.WireGuard += c.WireGuard
+	}
+	return sum, "the nodes' fabric-facing devices", nil
 }
 
 // crossNode reports whether a server pod runs on another node than a
@@ -341,9 +422,6 @@ func crossNode(topo *clusters.Topology) bool {
 	}
 	return false
 }
-
-// FabricCounts reads what the fabric switched between nodes since Install.
-func (e *Encrypted) FabricCounts() (FabricCounts, error) { return e.fabric.Counts() }
 
 // Uninstall removes the inner datapath, then stops the node agents, which
 // removes the devices with their routes and rules, the fabric's counters

@@ -7,10 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/meshbench/meshbench/internal/agent"
 	"github.com/meshbench/meshbench/internal/agent/agenttest"
 	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/internal/wire"
 	"github.com/meshbench/meshbench/results"
@@ -201,7 +204,7 @@ func TestEncrypted(t *testing.T) {
 			if err := dp.Verify(ctx, traffic); err != nil {
 				t.Fatalf("Verify over the tunnels: %v", err)
 			}
-			counts, err := e.FabricCounts()
+			counts, err := e.Counts(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,7 +253,7 @@ func TestEncrypted(t *testing.T) {
 			if _, err := os.Stat(filepath.Dir(e.dir)); !os.IsNotExist(err) {
 				t.Errorf("state directory of %s after Uninstall: %v, want it gone", e.dir, err)
 			}
-			if _, err := e.FabricCounts(); err == nil {
+			if _, err := e.fabric.Counts(); err == nil {
 				t.Errorf("fabric table %s left after Uninstall", e.fabric.Table)
 			}
 			if got := testutil.HostNetwork(t); got != host {
@@ -366,4 +369,148 @@ func TestWrapKeepsAbilities(t *testing.T) {
 			t.Errorf("wrapping %T: counted %v, bpf %v; want %v, %v", inner, gotC, gotB, wantC, wantB)
 		}
 	}
+}
+
+// sharedNodes is a cluster whose topology has no fabric namespace, as on
+// kube and kind, where nodes are shared with other traffic.
+type sharedNodes struct {
+	clusters.Cluster
+	topo *clusters.Topology
+}
+
+func (s sharedNodes) Topology() *clusters.Topology { return s.topo }
+
+// nodeTable reports whether node has the inet nftables table name.
+func nodeTable(tb testing.TB, n clusters.Node, name string) bool {
+	tb.Helper()
+	ns, err := os.Open(n.NetNS)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == name })
+}
+
+// TestEncryptedSharedNodes runs none and nodeproxy over the tunnels as on
+// a provider without a fabric namespace (kube): the devices, tables and
+// counters carry the run's names, the node agents count on their nodes'
+// fabric-facing devices, Verify fails with ErrNotInPath once a node routes
+// around its device, and RemoveRun and Uninstall leave nothing.
+func TestEncryptedSharedNodes(t *testing.T) {
+	for _, k := range []datapaths.Kind{none.Kind, nodeproxy.Kind} {
+		t.Run(k.Name, func(t *testing.T) {
+			testutil.Privileged(t)
+			ctx := context.Background()
+			dp, err := Encrypt(k).New(scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn, Encryption: Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newCluster(t, dp)
+			topo := *c.Topology()
+			topo.FabricNetNS = ""
+			e := unwrap(dp)
+			if err := dp.Install(ctx, sharedNodes{c, &topo}); err != nil {
+				t.Fatalf("Install: %v", err)
+			}
+			t.Cleanup(func() { dp.Uninstall(ctx) })
+			names := NamesOf(topo.RunID)
+			h0 := nodeHandle(t, topo.Nodes[0])
+			if _, err := h0.LinkByName(names.Device); err != nil {
+				t.Errorf("no device %s on node n0: %v", names.Device, err)
+			}
+			if e.fabric.NetNS != "" {
+				t.Errorf("fabric table installed in %s, want none without a fabric namespace", e.fabric.NetNS)
+			}
+			routes, err := h0.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: names.Table}, netlink.RT_FILTER_TABLE)
+			if err != nil {
+				t.Fatal(err)
+			}
+			far, _ := topo.Pod("far-0")
+			if len(routes) != 1 || routes[0].Dst.String() != netip.PrefixFrom(far.IP, 32).String() {
+				t.Errorf("routes of table %d on n0 %v, want the far pod's /32 alone", names.Table, routes)
+			}
+
+			l := load(t, c)
+			traffic := send(t, l, 50)
+			if err := dp.Verify(ctx, traffic); err != nil {
+				t.Fatalf("Verify over the tunnels: %v", err)
+			}
+			counts, err := e.Counts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts.PlaintextTCP != 0 || counts.WireGuard == 0 {
+				t.Errorf("nodes counted %+v, want wireguard packets and no plaintext TCP", counts)
+			}
+
+			// Around the tunnel on n0: requests and, for nodeproxy,
+			// its tunnels to n1 leave n0 in the clear.
+			rules := rulesTo(t, h0, names)
+			if want := 3; len(rules) != want {
+				t.Errorf("n0 has %d rules into the run's tables, want %d (all, tunnel port in, out)", len(rules), want)
+			}
+			for _, r := range rules {
+				if err := h0.RuleDel(&r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			traffic = send(t, l, 20)
+			if err := dp.Verify(ctx, traffic); !errors.Is(err, datapaths.ErrNotInPath) || !strings.Contains(err.Error(), "plaintext") {
+				t.Errorf("Verify with a route around the tunnel = %v, want %v for plaintext", err, datapaths.ErrNotInPath)
+			}
+
+			// What a killed agent leaves, RemoveRun removes.
+			n1 := topo.Nodes[1]
+			if err := nsenter.Do(n1.NetNS, func() error { return RemoveRun(topo.RunID) }); err != nil {
+				t.Fatalf("RemoveRun: %v", err)
+			}
+			h1 := nodeHandle(t, n1)
+			if r := rulesTo(t, h1, names); len(r) > 0 {
+				t.Errorf("node n1: rules %v left after RemoveRun", r)
+			}
+			if _, err := h1.LinkByName(names.Device); err == nil {
+				t.Errorf("node n1: device %s left after RemoveRun", names.Device)
+			}
+
+			if err := dp.Uninstall(ctx); err != nil {
+				t.Fatalf("Uninstall: %v", err)
+			}
+			for _, n := range topo.Nodes {
+				h := nodeHandle(t, n)
+				if _, err := h.LinkByName(names.Device); err == nil {
+					t.Errorf("node %s: device %s left after Uninstall", n.Name, names.Device)
+				}
+				if r := rulesTo(t, h, names); len(r) > 0 {
+					t.Errorf("node %s: rules %v left after Uninstall", n.Name, r)
+				}
+				if nodeTable(t, n, e.table()) {
+					t.Errorf("node %s: nftables table %s left after Uninstall", n.Name, e.table())
+				}
+			}
+		})
+	}
+}
+
+// rulesTo returns the routing rules into the run's tables.
+func rulesTo(tb testing.TB, h *netlink.Handle, names Names) []netlink.Rule {
+	tb.Helper()
+	rules, err := h.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []netlink.Rule
+	for _, r := range rules {
+		if r.Table == names.Table || r.Table == names.PortTable {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package kubenode
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,16 +52,31 @@ func parsePauseOptions(args []string, stderr io.Writer) (PauseOptions, error) {
 
 // Pause runs the pause role: it waits for the end of ctx, which `meshbench
 // agent` ties to SIGTERM and SIGINT.
-func Pause(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
-	o, err := parsePauseOptions(args, stderr)
-	if err != nil {
-		return err
+func Pause(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return PauseWith()(ctx, args, stdin, stdout, stderr)
+}
+
+// PauseWith returns the pause role which, in a node agent, after removing
+// the run's nftables tables, runs each of cleanups with the run id: they
+// remove what node-level roles put on the node besides tables (the
+// WireGuard agent's device, routing rules and routes), should those roles
+// have been killed.
+func PauseWith(cleanups ...func(runID string) error) func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
+		o, err := parsePauseOptions(args, stderr)
+		if err != nil {
+			return err
+		}
+		<-ctx.Done()
+		if o.RemoveTables == "" {
+			return nil
+		}
+		errs := []error{removeTables(o.RemoveTables)}
+		for _, c := range cleanups {
+			errs = append(errs, c(o.RemoveTables))
+		}
+		return errors.Join(errs...)
 	}
-	<-ctx.Done()
-	if o.RemoveTables == "" {
-		return nil
-	}
-	return removeTables(o.RemoveTables)
 }
 
 // removeTables deletes the tables of the calling process's network
