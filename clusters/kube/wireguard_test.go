@@ -1,0 +1,340 @@
+package kube_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/clusters/kube"
+	"github.com/meshbench/meshbench/datapaths"
+	"github.com/meshbench/meshbench/datapaths/none"
+	"github.com/meshbench/meshbench/datapaths/wireguard"
+	"github.com/meshbench/meshbench/internal/agent"
+	"github.com/meshbench/meshbench/internal/agentctl"
+	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/internal/wire"
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// TestWireGuardOnTestCluster runs none and ebpf over WireGuard cross-node
+// through the kube provider: each case verifies (no plaintext between the
+// run's pods or node proxies on the nodes' fabric-facing devices, and
+// WireGuard packets there), records the implementation the nodes have
+// (userspace here: no module), counts the agents' cost on the nodes, and
+// the run leaves no device, rule, route or table on any node.
+func TestWireGuardOnTestCluster(t *testing.T) {
+	run, client := runOnTestCluster(t, "testdata/wireguard.yaml")
+	if len(run.Cases) != 2 {
+		t.Fatalf("%d cases, want 2 (none and ebpf over wireguard, cross-node)", len(run.Cases))
+	}
+	want := wireguard.Userspace
+	if kernelWireGuard(t, client) {
+		want = wireguard.Kernel
+	}
+	for _, c := range run.Cases {
+		if c.Status != "ok" || c.ErrorRate != 0 {
+			t.Errorf("%s: status %s, error rate %g: %s", c.ID, c.Status, c.ErrorRate, c.Error)
+			continue
+		}
+		if c.Encryption != wireguard.Name || c.EncryptionImplementation != want {
+			t.Errorf("%s: encryption %q %q, want %s %s", c.ID, c.Encryption, c.EncryptionImplementation, wireguard.Name, want)
+		}
+		if label := results.DatapathLabel(&c); !strings.Contains(label, "wireguard "+want) {
+			t.Errorf("%s: label %q does not say wireguard %s", c.ID, label, want)
+		}
+		var cpu, mem float64
+		for _, nc := range c.NodeCosts {
+			cpu += nc.DatapathCPUSeconds
+			mem += nc.DatapathMemoryBytesMean
+		}
+		if want == wireguard.Userspace && (cpu <= 0 || mem <= 0) {
+			t.Errorf("%s: datapath CPU %g s and memory %g B over the nodes, want wireguard-go's", c.ID, cpu, mem)
+		}
+	}
+	assertNoNamespaces(t, client)
+	assertNoTables(t, client)
+	var ids []string
+	for i := range run.Cases {
+		ids = append(ids, run.ID+strconv.Itoa(i))
+	}
+	assertNoWireGuard(t, client, ids...)
+}
+
+// TestWireGuardBypassOnTestCluster installs none over WireGuard through the
+// kube provider, sends requests across nodes, and checks that Verify
+// passes, then fails with ErrNotInPath, counting the plaintext, once a
+// node routes around its device.
+func TestWireGuardBypassOnTestCluster(t *testing.T) {
+	ctx := context.Background()
+	dp, err := wireguard.Encrypt(none.Kind).New(scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn, Encryption: wireguard.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, client := wireGuardCluster(t, dp.(datapaths.Injector))
+	if err := dp.Install(ctx, c); err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	uninstalled := false
+	t.Cleanup(func() {
+		if !uninstalled {
+			dp.Uninstall(ctx)
+		}
+	})
+	topo := c.Topology()
+	l := startLoad(t, c)
+	warmUp(t, l)
+	if err := dp.Verify(ctx, sendRequests(t, l, 50)); err != nil {
+		t.Fatalf("Verify over the tunnels: %v", err)
+	}
+	// Around the tunnels on both nodes: requests and responses cross in
+	// the clear.
+	names := wireguard.NamesOf(topo.RunID)
+	for _, n := range topo.Nodes {
+		h := nodeNetlink(t, n.Name)
+		rules, err := h.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted := 0
+		for _, r := range rules {
+			if r.Table == names.Table || r.Table == names.PortTable {
+				if err := h.RuleDel(&r); err != nil {
+					t.Fatal(err)
+				}
+				deleted++
+			}
+		}
+		if deleted == 0 {
+			t.Fatalf("node %s has no rule into tables %d and %d", n.Name, names.Table, names.PortTable)
+		}
+	}
+	err = dp.Verify(ctx, sendRequests(t, l, 20))
+	if !errors.Is(err, datapaths.ErrNotInPath) || !strings.Contains(err.Error(), "plaintext TCP packets") {
+		t.Errorf("Verify with a route around the tunnel = %v, want %v counting plaintext", err, datapaths.ErrNotInPath)
+	}
+	uninstalled = true
+	if err := dp.Uninstall(ctx); err != nil {
+		t.Errorf("Uninstall: %v", err)
+	}
+	if err := c.Delete(ctx); err != nil {
+		t.Errorf("Delete: %v", err)
+	}
+	assertNoTables(t, client)
+	assertNoWireGuard(t, client, topo.RunID)
+}
+
+// wireGuardCluster creates, through the kube provider on the local test
+// cluster, a cluster of 2 nodes with a client on the first and a server
+// on the second, with what dp injects.
+func wireGuardCluster(t *testing.T, dp datapaths.Injector) (clusters.Cluster, kubernetes.Interface) {
+	t.Helper()
+	kubeconfig := testutil.KubeCluster(t)
+	client := clientFor(t, kubeconfig)
+	ctr := "ctr --address " + filepath.Join(filepath.Dir(kubeconfig), "nodes", kube.NodePlaceholder, "containerd.sock") + " --namespace k8s.io"
+	t.Cleanup(func() { removeImages(t, client, ctr) })
+	imp, err := kube.ImportCommand(strings.Fields(ctr + " images import " + kube.ArchivePlaceholder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kube.New(kube.Options{Kubeconfig: kubeconfig, Executable: buildStatic(t), Import: imp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := clusters.Spec{
+		RunID: clusters.NewRunID() + "0",
+		Nodes: 2,
+		Services: []clusters.ServiceSpec{
+			{Name: "client", Role: "client", Port: 80, TargetPort: 8080, PodNodes: []int{0}},
+			{Name: "far", Role: "server", Port: 80, TargetPort: 8080, PodNodes: []int{1}},
+		},
+	}
+	spec.Inject = dp.Injection(spec)
+	c, err := p.Create(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("create cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Delete(context.Background()); err != nil {
+			t.Errorf("delete cluster: %v", err)
+		}
+		assertNoNamespaces(t, client)
+	})
+	return c, client
+}
+
+// startLoad starts the server and a load agent sending to its service.
+func startLoad(t *testing.T, c clusters.Cluster) *agentctl.Agent {
+	t.Helper()
+	start := func(pod string, args ...string) *agentctl.Agent {
+		a, err := agentctl.Start(context.Background(), c, clusters.ProcSpec{
+			Target: clusters.Target{Pod: pod}, Name: args[1] + " in pod " + pod, Args: args,
+		})
+		if err != nil {
+			t.Fatalf("start %s: %v", args[1], err)
+		}
+		t.Cleanup(a.Stop)
+		return a
+	}
+	svc, _ := c.Topology().Service("far")
+	start(svc.Pods[0], agent.ServerOptions{Listen: ":8080", ResponseBytes: 1024}.Args()...)
+	target := "http://" + netip.AddrPortFrom(svc.VIP, 80).String() + "/"
+	return start("client-0", agent.LoadOptions{Targets: []string{target}, Connections: 2, Workers: agent.DefaultWorkers, Timeout: 5 * time.Second}.Args()...)
+}
+
+// sendRequests sends n requests and fails t unless every one succeeds; it
+// returns the connections the load agent opened so far.
+func sendRequests(t *testing.T, l *agentctl.Agent, n int) datapaths.Traffic {
+	t.Helper()
+	traffic, failed, err := attack(l, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d requests failed (first: %s)", len(failed), n, failed[0])
+	}
+	return traffic
+}
+
+// warmUp sends requests until they all succeed, for at most a minute:
+// the nodes' kube-proxy programs the service a little after the API
+// server lists its endpoints.
+func warmUp(t *testing.T, l *agentctl.Agent) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, failed, err := attack(l, 5)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case len(failed) == 0:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("requests still fail after a minute: %s", failed[0])
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// attack sends n requests and returns the connections the load agent
+// opened so far and the requests that failed.
+func attack(l *agentctl.Agent, n int) (datapaths.Traffic, []string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var failed []string
+	got := 0
+	if _, err := l.Attack(ctx, wire.Attack{Tag: "check", Count: n}, func(s []results.Sample) {
+		for _, x := range s {
+			got++
+			if x.Error != "" || x.Code != 200 {
+				failed = append(failed, fmt.Sprintf("code %d: %s", x.Code, x.Error))
+			}
+		}
+	}); err != nil {
+		return datapaths.Traffic{}, nil, fmt.Errorf("attack: %w", err)
+	}
+	for ; got < n; got++ {
+		failed = append(failed, "no sample")
+	}
+	st, err := l.Stats(ctx)
+	if err != nil {
+		return datapaths.Traffic{}, nil, err
+	}
+	return datapaths.Traffic{Connections: st["connections"]}, failed, nil
+}
+
+// nodeNetlink opens netlink in the network namespace of the test
+// cluster's node, which is named after it in /run/netns.
+func nodeNetlink(tb testing.TB, node string) *netlink.Handle {
+	tb.Helper()
+	ns, err := netns.GetFromPath(filepath.Join("/run/netns", node))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(h.Close)
+	return h
+}
+
+// kernelWireGuard reports whether the test cluster's first node's kernel
+// can add a WireGuard device.
+func kernelWireGuard(tb testing.TB, client kubernetes.Interface) bool {
+	tb.Helper()
+	h := nodeNetlink(tb, nodeNames(tb, client)[0])
+	probe := &netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: "mbwgprobe"}}
+	err := h.LinkAdd(probe)
+	if err == nil {
+		h.LinkDel(probe)
+	}
+	return err == nil
+}
+
+// assertNoWireGuard checks that no node of the test cluster keeps a
+// routing rule or route of the clusters clusterIDs, or any WireGuard or
+// mbwg device.
+func assertNoWireGuard(tb testing.TB, client kubernetes.Interface, clusterIDs ...string) {
+	tb.Helper()
+	for _, node := range nodeNames(tb, client) {
+		h := nodeNetlink(tb, node)
+		links, err := h.LinkList()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range links {
+			if strings.HasPrefix(l.Attrs().Name, "mbwg") || l.Type() == "wireguard" {
+				tb.Errorf("node %s keeps device %s (%s)", node, l.Attrs().Name, l.Type())
+			}
+		}
+		rules, err := h.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, id := range clusterIDs {
+			names := wireguard.NamesOf(id)
+			for _, r := range rules {
+				if r.Table == names.Table || r.Table == names.PortTable {
+					tb.Errorf("node %s keeps rule %v", node, r)
+				}
+			}
+			for _, table := range []int{names.Table, names.PortTable} {
+				routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				for _, r := range routes {
+					tb.Errorf("node %s keeps route %v in table %d", node, r, table)
+				}
+			}
+		}
+	}
+}
+
+// nodeNames lists the test cluster's nodes.
+func nodeNames(tb testing.TB, client kubernetes.Interface) []string {
+	tb.Helper()
+	nodes, err := client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		out = append(out, n.Name)
+	}
+	return out
+}
