@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -74,9 +76,11 @@ func TestWireGuardOnTestCluster(t *testing.T) {
 }
 
 // TestWireGuardBypassOnTestCluster installs none over WireGuard through the
-// kube provider, sends requests across nodes, and checks that Verify
-// passes, then fails with ErrNotInPath, counting the plaintext, once a
-// node routes around its device.
+// kube provider and sends requests across nodes: Verify passes, then fails
+// with ErrNotInPath, counting the plaintext, once the client's node routes
+// around its device. A SIGKILLed agent leaves its routing rules on its
+// node, which the node agent removes as the run's namespace goes: nothing
+// is left on any node.
 func TestWireGuardBypassOnTestCluster(t *testing.T) {
 	ctx := context.Background()
 	dp, err := wireguard.Encrypt(none.Kind).New(scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn, Encryption: wireguard.Name})
@@ -99,41 +103,89 @@ func TestWireGuardBypassOnTestCluster(t *testing.T) {
 	if err := dp.Verify(ctx, sendRequests(t, l, 50)); err != nil {
 		t.Fatalf("Verify over the tunnels: %v", err)
 	}
-	// Around the tunnels on both nodes: requests and responses cross in
-	// the clear.
+
+	// Around the tunnel on the client's node: requests cross in the clear.
 	names := wireguard.NamesOf(topo.RunID)
-	for _, n := range topo.Nodes {
-		h := nodeNetlink(t, n.Name)
-		rules, err := h.RuleList(netlink.FAMILY_V4)
-		if err != nil {
+	h0 := nodeNetlink(t, topo.Nodes[0].Name)
+	rules := rulesInto(t, h0, names)
+	if len(rules) == 0 {
+		t.Fatalf("node %s has no rule into tables %d and %d", topo.Nodes[0].Name, names.Table, names.PortTable)
+	}
+	for _, r := range rules {
+		if err := h0.RuleDel(&r); err != nil {
 			t.Fatal(err)
-		}
-		deleted := 0
-		for _, r := range rules {
-			if r.Table == names.Table || r.Table == names.PortTable {
-				if err := h.RuleDel(&r); err != nil {
-					t.Fatal(err)
-				}
-				deleted++
-			}
-		}
-		if deleted == 0 {
-			t.Fatalf("node %s has no rule into tables %d and %d", n.Name, names.Table, names.PortTable)
 		}
 	}
 	err = dp.Verify(ctx, sendRequests(t, l, 20))
 	if !errors.Is(err, datapaths.ErrNotInPath) || !strings.Contains(err.Error(), "plaintext TCP packets") {
 		t.Errorf("Verify with a route around the tunnel = %v, want %v counting plaintext", err, datapaths.ErrNotInPath)
 	}
-	uninstalled = true
-	if err := dp.Uninstall(ctx); err != nil {
-		t.Errorf("Uninstall: %v", err)
+
+	// Kill the server node's agent: its rules stay until the node agent
+	// ends with the namespace.
+	n1 := topo.Nodes[1].Name
+	killAgent(t, n1, names.Device)
+	if len(rulesInto(t, nodeNetlink(t, n1), names)) == 0 {
+		t.Errorf("node %s: no rule left by the killed agent; the test shows nothing", n1)
 	}
+	uninstalled = true
+	dp.Uninstall(ctx) // the killed agent's exit is an error
 	if err := c.Delete(ctx); err != nil {
 		t.Errorf("Delete: %v", err)
 	}
 	assertNoTables(t, client)
 	assertNoWireGuard(t, client, topo.RunID)
+}
+
+// rulesInto returns the routing rules into names' tables.
+func rulesInto(tb testing.TB, h *netlink.Handle, names wireguard.Names) []netlink.Rule {
+	tb.Helper()
+	rules, err := h.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []netlink.Rule
+	for _, r := range rules {
+		if r.Table == names.Table || r.Table == names.PortTable {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// killAgent sends SIGKILL to the WireGuard agent of device on the test
+// cluster's node, found in /proc (the nodes share the host's PID
+// namespace) by its arguments and network namespace.
+func killAgent(tb testing.TB, node, device string) {
+	tb.Helper()
+	var want unix.Stat_t
+	if err := unix.Stat(filepath.Join("/run/netns", node), &want); err != nil {
+		tb.Fatal(err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "\x00"+wireguard.Role+"\x00") || !strings.Contains(string(b), `"device":"`+device+`"`) {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(filepath.Dir(p), "ns", "net"), &st) != nil || st.Ino != want.Ino || st.Dev != want.Dev {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+			tb.Fatal(err)
+		}
+		// Its TUN device goes with it.
+		for range 50 {
+			if _, err := nodeNetlink(tb, node).LinkByName(device); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		tb.Fatalf("device %s still on node %s after its agent was killed", device, node)
+	}
+	tb.Fatalf("no wireguard agent of %s on node %s", device, node)
 }
 
 // wireGuardCluster creates, through the kube provider on the local test
