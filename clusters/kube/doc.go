@@ -49,5 +49,6 @@
 // Provider.Cleanup and CleanupAll delete what killed or retained runs left,
 // found by the run label. The node
 // agents remove the run's nftables tables from their nodes' namespaces as
-// they end, so deleting the namespace also removes a datapath's steering.
+// they end (and what a killed WireGuard agent left: builtin's pause role),
+// so deleting the namespace also removes a datapath's steering.
 package kube

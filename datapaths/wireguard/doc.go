@@ -28,6 +28,12 @@
 // (a killed agent's TUN device dies with it; the rest with the node's
 // namespace), removes the fabric's table and the key files.
 //
-// Only the netns provider has a fabric namespace to count in; elsewhere
-// Install returns datapaths.ErrUnsupported.
+// On providers without a fabric namespace (kube, and kind through it) the
+// nodes are the cluster's own and shared: the node agents route only the
+// run's pods, and the node proxies' tunnel port between the run's nodes,
+// through devices and tables named after the run ([NamesOf]); each counts
+// plaintext on its node's fabric-facing device ([Count]); and a node whose
+// CNI already encrypts is ErrUnsupported rather than a second tunnel. A
+// killed agent's rules, routes and kernel device are removed by
+// [RemoveRun], which the kube provider's node agent runs as it ends.
 package wireguard
