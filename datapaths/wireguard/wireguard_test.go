@@ -514,3 +514,34 @@ func rulesTo(tb testing.TB, h *netlink.Handle, names Names) []netlink.Rule {
 	}
 	return out
 }
+
+// TestAlreadyEncrypted checks that on shared nodes a node whose CNI has a
+// WireGuard device of its own makes Install fail with ErrUnsupported,
+// naming the device, and leaves no device of the run's on any node.
+func TestAlreadyEncrypted(t *testing.T) {
+	testutil.Privileged(t)
+	ctx := context.Background()
+	dp, err := Encrypt(none.Kind).New(scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: scenarios.ProxyOn, Encryption: Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, dp)
+	topo := *c.Topology()
+	topo.FabricNetNS = ""
+	// A stand-in for Cilium's device: the name is what counts.
+	if err := nodeHandle(t, topo.Nodes[1]).LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "cilium_wg0"}}); err != nil {
+		t.Fatal(err)
+	}
+	err = dp.Install(ctx, sharedNodes{c, &topo})
+	if !errors.Is(err, datapaths.ErrUnsupported) || !strings.Contains(err.Error(), "cilium_wg0") {
+		t.Errorf("Install beside cilium_wg0 = %v, want %v naming the device", err, datapaths.ErrUnsupported)
+	}
+	if err := dp.Uninstall(ctx); err != nil {
+		t.Errorf("Uninstall after a refused Install: %v", err)
+	}
+	for _, n := range topo.Nodes {
+		if _, err := nodeHandle(t, n).LinkByName(NamesOf(topo.RunID).Device); err == nil {
+			t.Errorf("node %s: device left after a refused Install", n.Name)
+		}
+	}
+}
