@@ -1,12 +1,16 @@
 package kube_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +77,88 @@ func TestWireGuardOnTestCluster(t *testing.T) {
 		ids = append(ids, run.ID+strconv.Itoa(i))
 	}
 	assertNoWireGuard(t, client, ids...)
+}
+
+// TestWireGuardInterruptOnTestCluster interrupts a run over WireGuard on
+// the test cluster while it measures, with SIGINT, and with SIGKILL
+// followed by `meshbench cleanup --provider kube --run ID`: neither leaves
+// a namespace, table, device, rule or route on any node.
+func TestWireGuardInterruptOnTestCluster(t *testing.T) {
+	kubeconfig := testutil.KubeCluster(t)
+	client := clientFor(t, kubeconfig)
+	exe := buildStatic(t)
+	ctr := "ctr --address " + filepath.Join(filepath.Dir(kubeconfig), "nodes", kube.NodePlaceholder, "containerd.sock") + " --namespace k8s.io"
+	t.Cleanup(func() { removeImages(t, client, ctr) })
+	kubeArgs := []string{"--provider", "kube", "--kubeconfig", kubeconfig, "--image-import", ctr + " images import " + kube.ArchivePlaceholder}
+	for _, sig := range []os.Signal{os.Interrupt, os.Kill} {
+		t.Run(sig.String(), func(t *testing.T) {
+			args := append([]string{"run", "testdata/wireguard.yaml", "--datapaths", "none-wireguard",
+				"--duration", "60s", "--repetitions", "1", "--out", t.TempDir()}, kubeArgs...)
+			cmd := exec.Command(exe, args...)
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			})
+			runID := waitStage(t, stderr, "Measuring")
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err == nil {
+				t.Errorf("the run exited 0 after %v", sig)
+			}
+			if sig == os.Kill {
+				ns := kube.NamespaceName(runID + "0")
+				if _, err := client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err != nil {
+					t.Errorf("after SIGKILL: %v; want the run's namespace left for cleanup", err)
+				}
+				out, err := exec.Command(exe, append([]string{"cleanup", "--run", runID}, kubeArgs[:4]...)...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("meshbench cleanup: %v\n%s", err, out)
+				}
+				if !strings.Contains(string(out), "deleted namespace "+ns) {
+					t.Errorf("meshbench cleanup said:\n%s\nwant the run's namespace deleted", out)
+				}
+			}
+			assertNoNamespaces(t, client)
+			assertNoTables(t, client)
+			assertNoWireGuard(t, client, runID+"0")
+		})
+	}
+}
+
+// waitStage reads a run's stderr until it prints stage, at most two
+// minutes, and returns the run's id; the rest of stderr is discarded.
+func waitStage(t *testing.T, stderr io.Reader, stage string) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		var runID string
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`run ([0-9a-f]{8}): `).FindStringSubmatch(sc.Text()); m != nil && runID == "" {
+				runID = m[1]
+			}
+			if strings.Contains(sc.Text(), stage) && runID != "" {
+				found <- runID
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case id := <-found:
+		return id
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the run did not reach %q", stage)
+	}
+	return ""
 }
 
 // TestWireGuardBypassOnTestCluster installs none over WireGuard through the
