@@ -12,12 +12,26 @@ import (
 )
 
 func TestOptionsRoundTrip(t *testing.T) {
-	o := Options{
+	netns := Options{
 		Device: Device, NodeIP: netip.MustParseAddr("172.18.0.2"), ListenPort: Port, KeyFile: "/run/k", Mark: Mark,
 		Table: Table, RulePriority: RulePriority, TUN: TUN,
 		Peers: []Peer{{Node: "n1", PublicKey: "key", Endpoint: netip.MustParseAddrPort("172.18.0.3:51820"),
 			AllowedIPs: []netip.Prefix{netip.MustParsePrefix("172.18.0.3/32"), netip.MustParsePrefix("10.244.1.0/24")}}},
 	}
+	names := NamesOf("0a1b2c3d4")
+	shared := netns
+	shared.Device, shared.Table, shared.PortTable, shared.Ports = names.Device, names.Table, names.PortTable, []uint16{15008}
+	shared.RefuseEncrypted = true
+	shared.Count = &Count{Table: "mb-wg-0a1b2c3d4", Pods: []netip.Addr{netip.MustParseAddr("10.244.1.5")}, Nodes: []netip.Addr{netip.MustParseAddr("172.18.0.3")}}
+	shared.Peers = []Peer{{Node: "n1", PublicKey: "key", Endpoint: netip.MustParseAddrPort("172.18.0.3:51820"),
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.244.1.5/32")}, PortIPs: []netip.Prefix{netip.MustParsePrefix("172.18.0.3/32")}}}
+	for _, o := range []Options{netns, shared} {
+		roundTrip(t, o)
+	}
+}
+
+func roundTrip(t *testing.T, o Options) {
+	t.Helper()
 	args := o.Args()
 	if args[0] != "agent" || args[1] != Role {
 		t.Fatalf("Args = %q, want agent %s ...", args, Role)
@@ -43,9 +57,11 @@ func TestUAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Routed for all traffic or for the tunnel port alone, both are
+	// the peer's.
 	o := Options{ListenPort: Port, Mark: Mark, Peers: []Peer{{
 		Node: "n1", PublicKey: peer.PublicKey().String(), Endpoint: netip.MustParseAddrPort("172.18.0.3:51820"),
-		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("172.18.0.3/32"), netip.MustParsePrefix("10.244.1.0/24")},
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}, PortIPs: []netip.Prefix{netip.MustParsePrefix("172.18.0.3/32")},
 	}}}
 	cfg, err := o.config(priv)
 	if err != nil {
@@ -55,7 +71,7 @@ func TestUAPI(t *testing.T) {
 	want := strings.Join([]string{
 		"private_key=" + hexKey(priv), "listen_port=51820", "fwmark=51820", "replace_peers=true",
 		"public_key=" + hexKey(pub), "endpoint=172.18.0.3:51820", "replace_allowed_ips=true",
-		"allowed_ip=172.18.0.3/32", "allowed_ip=10.244.1.0/24",
+		"allowed_ip=10.244.1.0/24", "allowed_ip=172.18.0.3/32",
 	}, "\n") + "\n"
 	if got := uapi(cfg); got != want {
 		t.Errorf("uapi:\n%s\nwant:\n%s", got, want)
@@ -79,5 +95,28 @@ func TestParseState(t *testing.T) {
 	}
 	if err := parseState("rx_bytes=x\n", &s); err == nil {
 		t.Error("parseState of a bad count: no error")
+	}
+}
+
+// TestNamesOf checks that a run's names fit the kernel's limits and keep
+// clear of wg-quick's and the reserved tables, and that clusters of one
+// run differ.
+func TestNamesOf(t *testing.T) {
+	seen := map[int]string{}
+	for _, id := range []string{"0a1b2c3d0", "0a1b2c3d1", "0a1b2c3d10", "ffffffff99"} {
+		n := NamesOf(id)
+		if len(n.Device) > 15 || !strings.HasPrefix(n.Device, "mbwg") {
+			t.Errorf("%s: device %q, want mbwg and at most 15 characters", id, n.Device)
+		}
+		if n.Table < 0x6d620000 || n.PortTable != n.Table+1 || n.Table == Table {
+			t.Errorf("%s: tables %d and %d, want from 0x6d620000, consecutive", id, n.Table, n.PortTable)
+		}
+		if other, ok := seen[n.Table]; ok {
+			t.Errorf("%s and %s share table %d", id, other, n.Table)
+		}
+		seen[n.Table] = id
+		if NamesOf(id) != n {
+			t.Errorf("%s: names differ from call to call", id)
+		}
 	}
 }
