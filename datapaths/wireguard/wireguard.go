@@ -361,7 +361,7 @@ func (e *Encrypted) Verify(ctx context.Context, t datapaths.Traffic) error {
 		return fmt.Errorf("verify wireguard: %w", err)
 	}
 	if counts.PlaintextTCP > 0 {
-		return mesh.NotInPath("%d plaintext TCP packets between the run's pods or node proxies crossed %s, bypassing the wireguard tunnels (%d wireguard packets did)",
+		return mesh.NotInPath("%d plaintext TCP packets crossed %s, bypassing the wireguard tunnels (%d wireguard packets did)",
 			counts.PlaintextTCP, where, counts.WireGuard)
 	}
 	if crossNode(e.topo) && counts.WireGuard == 0 {
@@ -396,7 +396,7 @@ func (e *Encrypted) counts(states map[string]State) (FabricCounts, string, error
 		sum.PlaintextTCP += c.PlaintextTCP
 		sum.WireGuard += c.WireGuard
 	}
-	return sum, "the nodes' fabric-facing devices", nil
+	return sum, "the nodes' fabric-facing devices between the run's pods or node proxies", nil
 }
 
 // crossNode reports whether a server pod runs on another node than a
