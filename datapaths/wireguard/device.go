@@ -239,9 +239,9 @@ func (n *node) route(o Options) error {
 }
 
 // addRule sends to table every IPv4 packet that set selects, or, for a
-// nil set, every one without o.Mark (all but the device's own). A rule's
-// selectors are inverted together, so the port rules match TCP alone,
-// which the device's own packets never are.
+// nil set, every one without o.Mark (all but the device's own). The port
+// rules are not inverted, as inverting negates all of a rule's selectors
+// at once: they match TCP alone, which the device's own UDP never is.
 func (n *node) addRule(o Options, table int, set func(*netlink.Rule)) error {
 	rule := netlink.NewRule()
 	rule.Family = netlink.FAMILY_V4
