@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +61,12 @@ func TestWireGuardOnTestCluster(t *testing.T) {
 		}
 		if label := results.DatapathLabel(&c); !strings.Contains(label, "wireguard "+want) {
 			t.Errorf("%s: label %q does not say wireguard %s", c.ID, label, want)
+		}
+		// The ordered path shows the tunnel: the device's transmits.
+		if c.Path == nil || !slices.ContainsFunc(c.Path.Steps, func(s results.PathStep) bool {
+			return strings.HasPrefix(s.Device, "mbwg") && s.Event == "transmit"
+		}) {
+			t.Errorf("%s: the packet path shows no transmit on the wireguard device: %v", c.ID, c.Path)
 		}
 		var cpu, mem float64
 		for _, nc := range c.NodeCosts {
