@@ -36,16 +36,16 @@ import (
 	"github.com/meshbench/meshbench/scenarios"
 )
 
-// TestWireGuardOnTestCluster runs none and ebpf over WireGuard cross-node
-// through the kube provider: each case verifies (no plaintext between the
-// run's pods or node proxies on the nodes' fabric-facing devices, and
-// WireGuard packets there), records the implementation the nodes have
+// TestWireGuardOnTestCluster runs none, nodeproxy and ebpf over WireGuard
+// cross-node through the kube provider: each case verifies (no plaintext
+// between the run's pods or node proxies on the nodes' fabric-facing
+// devices, and WireGuard packets there), records the implementation the nodes have
 // (userspace here: no module), counts the agents' cost on the nodes, and
 // the run leaves no device, rule, route or table on any node.
 func TestWireGuardOnTestCluster(t *testing.T) {
 	run, client := runOnTestCluster(t, "testdata/wireguard.yaml")
-	if len(run.Cases) != 2 {
-		t.Fatalf("%d cases, want 2 (none and ebpf over wireguard, cross-node)", len(run.Cases))
+	if len(run.Cases) != 3 {
+		t.Fatalf("%d cases, want 3 (none, nodeproxy and ebpf over wireguard, cross-node)", len(run.Cases))
 	}
 	want := wireguard.Userspace
 	if kernelWireGuard(t, client) {
