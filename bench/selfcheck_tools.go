@@ -1,0 +1,555 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/montanaflynn/stats"
+
+	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/internal/nsenter"
+	"github.com/meshbench/meshbench/results"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// The cross-checks measure a protocol with meshbench and with an
+// independent tool on the same path, client pod to server pod, in rounds
+// that alternate the two (tool, meshbench, tool, meshbench, …) so that the
+// machine's drift hits both alike, and compare the medians of the rounds.
+const (
+	crossRounds   = 3
+	crossDuration = 3 * time.Second
+	// rrBytes is the size of a tcp-rr request and of its response:
+	// sockperf's ping-pong echoes what it sends.
+	rrBytes = 1024
+	// grpcBytes is the body of a gRPC call and of its answer.
+	grpcBytes = 1024
+	// toolPort is where a tool's own server listens in the server pod,
+	// beside the echo server.
+	toolPort = 5201
+	// crossRatioTarget bounds meshbench's p50 and p90 from the actual send
+	// against a tool's; streamTolerance its throughput against iperf3's.
+	crossRatioTarget = 1.15
+	streamTolerance  = 0.15
+)
+
+// tools are the independent load generators' binaries.
+type tools struct{ wrk, fortio, sockperf, ghz, iperf3 string }
+
+// crossing is how the cross-checks run: with tools, rounds rounds of each
+// side, each d long (whole seconds: wrk, sockperf and iperf3 take no less).
+type crossing struct {
+	tools
+	rounds int
+	d      time.Duration
+}
+
+// seconds is d in whole seconds, as a flag's value.
+func seconds(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) }
+
+// lookTools finds every independent tool on the PATH, or says how to
+// install the first one missing.
+func lookTools() (tools, error) {
+	var t tools
+	for _, tool := range []struct {
+		name, install string
+		bin           *string
+	}{
+		{"wrk", "apt-get install wrk", &t.wrk},
+		{"fortio", "go install fortio.org/fortio@v1.63.10", &t.fortio},
+		{"sockperf", "apt-get install sockperf", &t.sockperf},
+		{"ghz", "go install github.com/bojand/ghz/cmd/ghz@v0.93.0", &t.ghz},
+		{"iperf3", "apt-get install iperf3", &t.iperf3},
+	} {
+		bin, err := exec.LookPath(tool.name)
+		if err != nil {
+			return t, fmt.Errorf("the self-check compares with %s: install it (%s)", tool.name, tool.install)
+		}
+		*tool.bin = bin
+	}
+	return t, nil
+}
+
+// measurer measures one round: its figures, in an order the caller knows.
+type measurer func() ([]float64, error)
+
+// interleave runs each of ms rounds times, round-robin (the first, the
+// second, …, the first again), and returns each one's per-figure median
+// over its rounds.
+func interleave(rounds int, ms ...measurer) ([][]float64, error) {
+	got := make([][][]float64, len(ms))
+	for range rounds {
+		for i, m := range ms {
+			f, err := m()
+			if err != nil {
+				return nil, err
+			}
+			got[i] = append(got[i], f)
+		}
+	}
+	out := make([][]float64, len(ms))
+	for i, rs := range got {
+		for k := range rs[0] {
+			var col stats.Float64Data
+			for _, r := range rs {
+				col = append(col, r[k])
+			}
+			m, err := col.Median()
+			if err != nil {
+				return nil, fmt.Errorf("median of %d rounds: %w", rounds, err)
+			}
+			out[i] = append(out[i], m)
+		}
+	}
+	return out, nil
+}
+
+// quantiles are a latency's p50 and p90, as a measurer gives them.
+func quantiles(l results.Latency) []float64 { return []float64{l.P50, l.P90} }
+
+// latency is quantiles' inverse.
+func latency(q []float64) results.Latency { return results.Latency{P50: q[0], P90: q[1]} }
+
+// toolLatency is an independent tool's name and its latency.
+type toolLatency struct {
+	name string
+	l    results.Latency
+}
+
+// compareLatency checks meshbench's p50 and p90 from the actual send
+// (mine, the medians of rounds rounds) against the better of the tools',
+// each within target× of it, named after what was measured; why, when
+// set, says what the machine showed about a miss.
+func compareLatency(what string, target float64, rounds int, mine results.Latency, tools []toolLatency, why string) []Check {
+	names := make([]string, len(tools))
+	for i, t := range tools {
+		names[i] = t.name
+	}
+	vs := names[0]
+	if len(names) > 1 {
+		vs = "the better of " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	}
+	var checks []Check
+	for _, q := range []struct {
+		name string
+		get  func(results.Latency) float64
+	}{{"p50", func(l results.Latency) float64 { return l.P50 }}, {"p90", func(l results.Latency) float64 { return l.P90 }}} {
+		best := q.get(tools[0].l)
+		theirs := make([]string, len(tools))
+		for i, t := range tools {
+			best = min(best, q.get(t.l))
+			theirs[i] = t.name + " " + results.FormatMicros(q.get(t.l))
+		}
+		ratio := q.get(mine) / best
+		c := Check{
+			Name:   fmt.Sprintf("%s %s from actual send vs %s", what, q.name, vs),
+			Target: fmt.Sprintf("≤ %.2f×", target),
+			Measured: fmt.Sprintf("%s vs %s (%.2f×), medians of %d interleaved rounds", results.FormatMicros(q.get(mine)),
+				strings.Join(theirs, ", "), ratio, rounds),
+			Pass: ratio <= target,
+		}
+		if !c.Pass {
+			c.Why = why
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+// latencyOf measures a case's latency from the actual send with cr's
+// clients for d at the case's rate.
+func (r *Runner) latencyOf(ctx context.Context, cr *caseRun, d time.Duration) measurer {
+	return func() ([]float64, error) {
+		samples, _, err := r.attack(ctx, cr, "measure", d)
+		if err != nil {
+			return nil, err
+		}
+		l, err := sentLatency(samples)
+		return quantiles(l), err
+	}
+}
+
+// crossCase sets up a same-node none case of protocol at rate over conns
+// connections in a cluster of its own (index) and warms it up. The caller
+// tears it down, also after an error.
+func (r *Runner) crossCase(ctx context.Context, index int, protocol string, rate float64, conns, req, resp int) (*caseRun, error) {
+	c := checkCase(rate, conns)
+	c.Protocol, c.RequestBytes, c.ResponseBytes = protocol, req, resp
+	cr := &caseRun{c: c, index: index}
+	if err := r.setup(ctx, cr); err != nil {
+		return cr, err
+	}
+	_, _, err := r.attack(ctx, cr, "warmup", time.Second)
+	return cr, err
+}
+
+// pods are a check case's client and server pods.
+func pods(cr *caseRun) (client, server clusters.Pod) {
+	topo := cr.cluster.Topology()
+	server, _ = topo.Pod(topo.Services[1].Pods[0])
+	return topo.Pods[0], server
+}
+
+// direct is cr with a load agent of its own in the client pod aimed at the
+// server pod's address, not at the service's: the path a tool's client
+// takes to its server, which listens beside the echo server, where the
+// service's address leads to the echo server alone. Stop closes the agent.
+func (r *Runner) direct(ctx context.Context, cr *caseRun) (d *caseRun, stop func(), err error) {
+	client, server := pods(cr)
+	target := "http://" + netip.AddrPortFrom(server.IP, ServerPort).String() + "/"
+	l, err := r.opts.Agents.StartLoad(ctx, cr.cluster, client, loadOptions(cr.c, []string{target}))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &caseRun{c: cr.c, cluster: cr.cluster, servers: cr.servers, clients: []Load{l}}, l.Close, nil
+}
+
+// tcpRRCheck compares tcp-rr with sockperf's TCP ping-pong and fortio's
+// tcp echo: one connection, 1 KiB each way, 1,000 exchanges/s, server
+// pod's address.
+func (r *Runner) tcpRRCheck(ctx context.Context, t crossing) (checks []Check, err error) {
+	cr, err := r.crossCase(ctx, 3, scenarios.TCPRR, checkRate, 1, rrBytes, rrBytes)
+	defer r.teardown(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	d, stop, err := r.direct(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	client, server := pods(cr)
+	ip := server.IP.String()
+	sockperfAt, fortioAt := strconv.Itoa(toolPort), netip.AddrPortFrom(server.IP, toolPort+1).String()
+	for _, args := range [][]string{
+		{t.sockperf, "server", "--tcp", "-i", ip, "-p", sockperfAt},
+		{t.fortio, "tcp-echo", "-tcp-port", fortioAt},
+	} {
+		srv, err := startInNetns(server.NetNS, args[0], args[1:]...)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.stop()
+	}
+	r.opts.Status.Start(fmt.Sprintf("Measuring tcp-rr against sockperf and fortio (%d rounds of %s each)", t.rounds, t.d))
+	defer func() { r.opts.Status.End(err == nil) }()
+	if _, _, err := r.attack(ctx, d, "warmup", time.Second); err != nil {
+		return nil, err
+	}
+	var spin stats.Float64Data
+	sockperf := func() ([]float64, error) {
+		out, busy, err := runInNetns(ctx, client.NetNS, t.sockperf, "ping-pong", "--tcp", "-i", ip, "-p", sockperfAt,
+			"-m", strconv.Itoa(rrBytes), "--mps", strconv.Itoa(checkRate), "-t", seconds(t.d), "--full-rtt")
+		if err != nil {
+			return nil, err
+		}
+		spin = append(spin, busy)
+		l, err := parseSockperf(out)
+		return quantiles(l), err
+	}
+	fortio := func() ([]float64, error) {
+		l, err := fortioLatency(ctx, t.fortio, client.NetNS, "tcp://"+fortioAt,
+			fortioArgs{qps: checkRate, conns: 1, d: t.d, payload: rrBytes})
+		return quantiles(l), err
+	}
+	med, err := interleave(t.rounds, sockperf, fortio, r.latencyOf(ctx, d, t.d))
+	if err != nil {
+		return nil, err
+	}
+	var why string
+	if med[0][0] < med[1][0] {
+		why = spinning(spin)
+	}
+	return compareLatency("tcp-rr (1 conn, 1 KiB each way, 1,000/s)", crossRatioTarget, t.rounds, latency(med[2]),
+		[]toolLatency{{"sockperf", latency(med[0])}, {"fortio", latency(med[1])}}, why), nil
+}
+
+// spinning says, from the shares of a core sockperf's client kept busy in
+// each round, why its round trips may be shorter than meshbench's: a
+// client that waits for its send times spinning keeps its CPU awake, where
+// meshbench's pacer sleeps until 30µs before each send; nothing when it
+// did not spin.
+func spinning(busy stats.Float64Data) string {
+	m, err := busy.Median()
+	if err != nil || m < 0.25 {
+		return ""
+	}
+	return fmt.Sprintf("sockperf's client kept %.0f%% of a core busy between its sends (it waits for them spinning), so no exchange waits for an idle CPU to wake; meshbench's agent sleeps until 30µs before each send", 100*m)
+}
+
+// runInNetns runs bin with args in netns, as inNetns does, and also
+// returns the share of a core it kept busy while it ran.
+func runInNetns(ctx context.Context, netns, bin string, args ...string) (out []byte, busy float64, err error) {
+	var stdout, stderr bytes.Buffer
+	err = nsenter.Do(netns, func() error {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		start := time.Now()
+		err := cmd.Run()
+		if ps := cmd.ProcessState; ps != nil {
+			busy = (ps.UserTime() + ps.SystemTime()).Seconds() / time.Since(start).Seconds()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("run %s: %w: %s%s", filepath.Base(bin), err, stdout.String(), stderr.String())
+	}
+	return stdout.Bytes(), busy, nil
+}
+
+// background is a tool's server running in a namespace.
+type background struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+// startInNetns starts bin with args in netns, in the background, and
+// waits a moment for it to listen.
+func startInNetns(netns, bin string, args ...string) (*background, error) {
+	b := &background{}
+	err := nsenter.Do(netns, func() error {
+		b.cmd = exec.Command(bin, args...)
+		b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
+		return b.cmd.Start()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	// Neither sockperf nor iperf3 says when it listens.
+	time.Sleep(300 * time.Millisecond)
+	return b, nil
+}
+
+func (b *background) stop() {
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+}
+
+var sockperfPercentile = regexp.MustCompile(`(?m)percentile (50|90)\.000 =\s*([0-9.]+)\s*$`)
+
+// parseSockperf reads the round trip's p50 and p90 (µs) from sockperf
+// ping-pong's report, which must be of round trips (--full-rtt) without
+// a message lost.
+func parseSockperf(out []byte) (results.Latency, error) {
+	if !bytes.Contains(out, []byte("Summary: Round trip")) {
+		return results.Latency{}, fmt.Errorf("sockperf reported no round trip (--full-rtt): %s", out)
+	}
+	if !bytes.Contains(out, []byte("# dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0")) {
+		return results.Latency{}, fmt.Errorf("sockperf lost, duplicated or reordered messages: %s", out)
+	}
+	var l results.Latency
+	for _, m := range sockperfPercentile.FindAllSubmatch(out, -1) {
+		v, err := strconv.ParseFloat(string(m[2]), 64)
+		if err != nil {
+			return l, fmt.Errorf("read sockperf's latency %q: %w", m[2], err)
+		}
+		if string(m[1]) == "50" {
+			l.P50 = v
+		} else {
+			l.P90 = v
+		}
+	}
+	if l.P50 == 0 || l.P90 == 0 {
+		return l, fmt.Errorf("read sockperf's p50 and p90 from: %s", out)
+	}
+	return l, nil
+}
+
+// echoProto defines the echo server's gRPC service (internal/agent's
+// grpc.go), for ghz.
+//
+//go:embed testdata/echo.proto
+var echoProto []byte
+
+// grpcCheck compares grpc with ghz: 8 connections, 1 KiB each way, 1,000
+// calls/s, through the service's address.
+func (r *Runner) grpcCheck(ctx context.Context, t crossing) (checks []Check, err error) {
+	cr, err := r.crossCase(ctx, 4, scenarios.GRPC, checkRate, checkConnections, grpcBytes, grpcBytes)
+	defer r.teardown(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "meshbench-ghz-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	proto, call := filepath.Join(dir, "echo.proto"), filepath.Join(dir, "call.bin")
+	if err := os.WriteFile(proto, echoProto, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(call, bytesValue(grpcBytes), 0o600); err != nil {
+		return nil, err
+	}
+	r.opts.Status.Start(fmt.Sprintf("Measuring grpc against ghz (%d rounds of %s each)", t.rounds, t.d))
+	defer func() { r.opts.Status.End(err == nil) }()
+	client, _ := pods(cr)
+	server := cr.cluster.Topology().Services[1]
+	ghz := func() ([]float64, error) {
+		out, err := inNetns(ctx, client.NetNS, t.ghz, "--insecure", "--proto", proto, "--call", "meshbench.Echo/Echo",
+			"-B", call, "--rps", strconv.Itoa(checkRate), "-c", strconv.Itoa(checkConnections),
+			"--connections", strconv.Itoa(checkConnections), "-z", t.d.String(), "-O", "json",
+			netip.AddrPortFrom(server.VIP, uint16(server.Port)).String())
+		if err != nil {
+			return nil, err
+		}
+		l, err := parseGhz(out)
+		return quantiles(l), err
+	}
+	med, err := interleave(t.rounds, ghz, r.latencyOf(ctx, cr, t.d))
+	if err != nil {
+		return nil, err
+	}
+	return compareLatency("grpc (8 conns, 1 KiB each way, 1,000 calls/s)", crossRatioTarget, t.rounds, latency(med[1]),
+		[]toolLatency{{"ghz", latency(med[0])}}, ""), nil
+}
+
+// bytesValue is a google.protobuf.BytesValue of n bytes, serialised: field
+// 1, length-delimited.
+func bytesValue(n int) []byte {
+	return append(binary.AppendUvarint([]byte{0x0a}, uint64(n)), make([]byte, n)...)
+}
+
+// parseGhz reads p50 and p90 (ns in ghz's JSON) from ghz's JSON report,
+// refusing one in which a call failed.
+func parseGhz(out []byte) (results.Latency, error) {
+	var res struct {
+		Count                  int64
+		ErrorDist              map[string]int64 `json:"errorDistribution"`
+		StatusCodeDistribution map[string]int64
+		LatencyDistribution    []struct {
+			Percentage float64
+			Latency    time.Duration
+		}
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return results.Latency{}, fmt.Errorf("decode ghz's JSON report: %w", err)
+	}
+	if ok := res.StatusCodeDistribution["OK"]; ok != res.Count || ok == 0 || len(res.ErrorDist) > 0 {
+		return results.Latency{}, fmt.Errorf("ghz: %d of %d calls answered OK (%v, errors %v)", ok, res.Count, res.StatusCodeDistribution, res.ErrorDist)
+	}
+	var l results.Latency
+	for _, p := range res.LatencyDistribution {
+		switch p.Percentage {
+		case 50:
+			l.P50 = micros(p.Latency)
+		case 90:
+			l.P90 = micros(p.Latency)
+		}
+	}
+	if l.P50 == 0 || l.P90 == 0 {
+		return l, errors.New("ghz's JSON report has no p50 or p90")
+	}
+	return l, nil
+}
+
+// streamCheck compares stream with iperf3: one connection for
+// t.d, 128 KiB writes (both tools' default), server pod's
+// address.
+func (r *Runner) streamCheck(ctx context.Context, t crossing) (checks []Check, err error) {
+	cr, err := r.crossCase(ctx, 5, scenarios.Stream, 0, 1, 0, 0)
+	defer r.teardown(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	d, stop, err := r.direct(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	client, server := pods(cr)
+	srv, err := startInNetns(server.NetNS, t.iperf3, "-s", "-B", server.IP.String(), "-p", strconv.Itoa(toolPort))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	r.opts.Status.Start(fmt.Sprintf("Measuring stream against iperf3 (%d rounds of %s each)", t.rounds, t.d))
+	defer func() { r.opts.Status.End(err == nil) }()
+	iperf := func() ([]float64, error) {
+		out, err := inNetns(ctx, client.NetNS, t.iperf3, "-c", server.IP.String(), "-p", strconv.Itoa(toolPort), "-P", "1",
+			"-l", "128K", "-t", seconds(t.d), "-J")
+		if err != nil {
+			return nil, err
+		}
+		s, err := parseIperf3(out)
+		return []float64{s.gbps, s.sender, s.receiver}, err
+	}
+	mine := func() ([]float64, error) {
+		samples, _, err := r.attack(ctx, d, "measure", t.d)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := results.SummarizeStream(samples)
+		if err != nil {
+			return nil, err
+		}
+		return []float64{rep.Stream.Gbps}, nil
+	}
+	med, err := interleave(t.rounds, iperf, mine)
+	if err != nil {
+		return nil, err
+	}
+	theirs, gbps := med[0][0], med[1][0]
+	c := Check{
+		Name:   "stream (1 conn, 128 KiB writes) vs iperf3",
+		Target: fmt.Sprintf("within ±%.0f%%", 100*streamTolerance),
+		Measured: fmt.Sprintf("%.2f vs %.2f Gbit/s (%+.0f%%), medians of %d interleaved rounds", gbps, theirs,
+			100*(gbps/theirs-1), t.rounds),
+	}
+	c.Pass = gbps >= theirs*(1-streamTolerance) && gbps <= theirs*(1+streamTolerance)
+	if !c.Pass {
+		c.Why = fmt.Sprintf("iperf3's sender used %.0f%% of a core, its receiver %.0f%% (iperf3's own figures)", med[0][1], med[0][2])
+	}
+	return []Check{c}, nil
+}
+
+// iperf3Result is what the self-check reads of an iperf3 client's report:
+// the throughput its server received, and each end's CPU use (% of a core).
+type iperf3Result struct{ gbps, sender, receiver float64 }
+
+// parseIperf3 reads iperf3's JSON report (-J).
+func parseIperf3(out []byte) (iperf3Result, error) {
+	var res struct {
+		Error string
+		End   struct {
+			SumReceived struct {
+				Bytes         uint64
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+			CPU struct {
+				Host   float64 `json:"host_total"`
+				Remote float64 `json:"remote_total"`
+			} `json:"cpu_utilization_percent"`
+		}
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return iperf3Result{}, fmt.Errorf("decode iperf3's JSON report: %w", err)
+	}
+	if res.Error != "" {
+		return iperf3Result{}, fmt.Errorf("iperf3: %s", res.Error)
+	}
+	if res.End.SumReceived.Bytes == 0 || res.End.SumReceived.BitsPerSecond <= 0 {
+		return iperf3Result{}, errors.New("iperf3's report has no bytes received")
+	}
+	return iperf3Result{res.End.SumReceived.BitsPerSecond / 1e9, res.End.CPU.Host, res.End.CPU.Remote}, nil
+}
+
+// crrNotChecked says why tcp-crr has no cross-check.
+func crrNotChecked() Check {
+	return Check{Name: "tcp-crr vs an independent tool", Target: "(not cross-checked)", Info: true,
+		Measured: "no tool here makes raw TCP connect-request-response-close exchanges (netperf's TCP_CRR): " +
+			"netperf is not in Debian's main archive, sockperf and qperf reuse one connection, fortio, wrk and httperf make HTTP ones"}
+}
