@@ -65,7 +65,7 @@ const (
 // path's floor: sequential round trips) come back as Info checks. It needs
 // the netns provider, and wrk and fortio on the PATH.
 func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
-	tl, err := lookTools()
+	tl, err := lookTools(onPath)
 	if err != nil {
 		return nil, err
 	}

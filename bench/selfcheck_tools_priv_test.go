@@ -18,18 +18,9 @@ import (
 // refuse zeros); no time is asserted.
 func TestCrossChecks(t *testing.T) {
 	testutil.Privileged(t)
-	var tl tools
-	for _, tool := range []struct {
-		name, install string
-		bin           *string
-	}{
-		{"wrk", "apt-get install wrk", &tl.wrk},
-		{"fortio", "go install fortio.org/fortio@v1.63.10", &tl.fortio},
-		{"sockperf", "apt-get install sockperf", &tl.sockperf},
-		{"ghz", "go install github.com/bojand/ghz/cmd/ghz@v0.93.0", &tl.ghz},
-		{"iperf3", "apt-get install iperf3", &tl.iperf3},
-	} {
-		*tool.bin = testutil.LookPath(t, tool.name, tool.install)
+	tl, err := lookTools(func(name, install string) (string, error) { return testutil.LookPath(t, name, install), nil })
+	if err != nil {
+		t.Fatal(err)
 	}
 	x := crossing{tools: tl, rounds: 1, d: time.Second}
 	runID := clusters.NewRunID()
@@ -42,7 +33,7 @@ func TestCrossChecks(t *testing.T) {
 	}{
 		{"tcp-rr vs sockperf", r.tcpRRCheck, 2, 3},
 		{"grpc vs ghz", r.grpcCheck, 2, 4},
-		{"stream vs iperf3", r.streamCheck, 1, 5},
+		{"stream vs iperf3", r.streamCheck, 2, 5},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checks, err := tt.check(context.Background(), x)
