@@ -148,7 +148,7 @@ func (r *Runner) accuracyChecks(ctx context.Context, t crossing) ([]Check, error
 		return nil, err
 	}
 	url, client := serviceURL(cr), cr.cluster.Topology().Pods[0].NetNS
-	med, err := r.independent(ctx, t, cr, client, url)
+	med, why, err := r.independent(ctx, t, cr, client, url)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (r *Runner) accuracyChecks(ctx context.Context, t crossing) ([]Check, error
 		return nil, err
 	}
 	like := compareLatency("none (8 conns, 1,000 req/s)", likeRatioTarget, t.rounds, med[2],
-		[]toolLatency{{"wrk", med[0]}, {"fortio", med[1]}}, "")
+		[]toolLatency{{"wrk", med[0]}, {"fortio", med[1]}}, why)
 	checks := append(like, latenessCheck("pacer lateness at 1,000 req/s", mine))
 	checks = append(checks, floor...)
 	return append(checks, probe), nil
@@ -169,8 +169,9 @@ func (r *Runner) accuracyChecks(ctx context.Context, t crossing) ([]Check, error
 
 // independent measures wrk's, fortio's and meshbench's latency from netns
 // to url, at the accuracy checks' rate and connections, in interleaved
-// rounds, and returns the medians of their p50 and p90, in that order.
-func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns, url string) (med [3]results.Latency, err error) {
+// rounds, and returns the medians of their p50 and p90, in that order,
+// with what meshbench's figures say of a miss (bursts).
+func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns, url string) (med [3]results.Latency, why string, err error) {
 	r.opts.Status.Start(fmt.Sprintf("Measuring the same with wrk, fortio and meshbench (%d rounds of %s each)", t.rounds, t.d))
 	defer func() { r.opts.Status.End(err == nil) }()
 	wrk := func() ([]float64, error) {
@@ -183,12 +184,12 @@ func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns
 	}
 	got, err := interleave(t.rounds, wrk, fortio, r.latencyOf(ctx, cr, t.d))
 	if err != nil {
-		return med, err
+		return med, "", err
 	}
 	for i, q := range got {
-		med[i] = results.Latency{P50: q[0], P90: q[1]}
+		med[i] = latency(q)
 	}
-	return med, nil
+	return med, bursts(got[2]), nil
 }
 
 // latenessCheck checks how late rep's requests left their intended send

@@ -276,3 +276,31 @@ func TestStreamChecks(t *testing.T) {
 		t.Errorf("10%% apart at the same CPU: %+v, want both passing", c)
 	}
 }
+
+// sentFigures counts the requests that left a millisecond or more late
+// apart, and bursts names them as the reason of a miss once they are 1% or
+// more.
+func TestSentFigures(t *testing.T) {
+	var samples []results.Sample
+	for i := range 100 {
+		late, service := 10*time.Microsecond, 100*time.Microsecond
+		if i < 4 { // released 2ms late, in a burst: they queued
+			late, service = 2*time.Millisecond, 900*time.Microsecond
+		}
+		samples = append(samples, results.Sample{Seq: uint64(i), Latency: late + service, Service: service, Code: 200})
+	}
+	samples = append(samples, results.Sample{Seq: 100, Latency: 5 * time.Millisecond, Service: time.Millisecond, Error: "timeout"})
+	got, err := sentFigures(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || math.Abs(got[2]-0.04) > 1e-9 || math.Abs(got[3]-100) > 0.1 || math.Abs(got[4]-100) > 0.1 {
+		t.Fatalf("figures %v, want p50, p90, 4%% late, 100µs, 100µs on time", got)
+	}
+	if why := bursts(got); !strings.Contains(why, "4.0% of meshbench's requests left 1ms or more late") || !strings.Contains(why, "p90 100µs") {
+		t.Errorf("bursts: %q", why)
+	}
+	if why := bursts([]float64{100, 200, 0.005, 100, 190}); why != "" {
+		t.Errorf("0.5%% late blamed: %q", why)
+	}
+}
