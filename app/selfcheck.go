@@ -59,23 +59,8 @@ timings on a busy or small machine may miss them.`,
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CHECK\tTARGET\tMEASURED\tRESULT")
-			failed := 0
-			for _, c := range checks {
-				verdict := "ok"
-				switch {
-				case c.Info:
-					verdict = "figure"
-				case !c.Pass:
-					verdict, failed = "MISSED", failed+1
-					if c.Why != "" {
-						verdict += ": " + c.Why
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Target, c.Measured, verdict)
-			}
-			if err := tw.Flush(); err != nil {
+			failed, err := printChecks(stdout, checks)
+			if err != nil {
 				return err
 			}
 			if failed > 0 {
@@ -85,6 +70,27 @@ timings on a busy or small machine may miss them.`,
 			return nil
 		},
 	}
+}
+
+// printChecks writes checks as a table and returns how many targets were
+// missed; a missed target's result gives its reason, where it has one.
+func printChecks(w io.Writer, checks []bench.Check) (failed int, err error) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tTARGET\tMEASURED\tRESULT")
+	for _, c := range checks {
+		verdict := "ok"
+		switch {
+		case c.Info:
+			verdict = "figure"
+		case !c.Pass:
+			verdict, failed = "MISSED", failed+1
+			if c.Why != "" {
+				verdict += ": " + c.Why
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Target, c.Measured, verdict)
+	}
+	return failed, tw.Flush()
 }
 
 // targets counts the checks that are targets, not figures.
