@@ -294,11 +294,14 @@ func (r *Runner) tcpRRCheck(ctx context.Context, t crossing) (checks []Check, er
 	client, server := pods(cr)
 	ip := server.IP.String()
 	sockperfAt, fortioAt := strconv.Itoa(toolPort), netip.AddrPortFrom(server.IP, toolPort+1).String()
-	for _, args := range [][]string{
-		{t.sockperf, "server", "--tcp", "-i", ip, "-p", sockperfAt},
-		{t.fortio, "tcp-echo", "-tcp-port", fortioAt},
+	for _, srv := range []struct {
+		port int
+		args []string
+	}{
+		{toolPort, []string{t.sockperf, "server", "--tcp", "-i", ip, "-p", sockperfAt}},
+		{toolPort + 1, []string{t.fortio, "tcp-echo", "-tcp-port", fortioAt}},
 	} {
-		srv, err := startInNetns(server.NetNS, args[0], args[1:]...)
+		srv, err := startInNetns(server.NetNS, srv.port, srv.args[0], srv.args[1:]...)
 		if err != nil {
 			return nil, err
 		}
@@ -424,8 +427,8 @@ type background struct {
 }
 
 // startInNetns starts bin with args in netns, in the background, and
-// waits a moment for it to listen.
-func startInNetns(netns, bin string, args ...string) (*background, error) {
+// waits until it listens on port.
+func startInNetns(netns string, port int, bin string, args ...string) (*background, error) {
 	b := &background{}
 	err := nsenter.Do(netns, func() error {
 		b.cmd = exec.Command(bin, args...)
@@ -435,9 +438,30 @@ func startInNetns(netns, bin string, args ...string) (*background, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
 	}
-	// Neither sockperf nor iperf3 says when it listens.
-	time.Sleep(300 * time.Millisecond)
+	if err := b.listening(port, 5*time.Second); err != nil {
+		b.stop()
+		return nil, fmt.Errorf("start %s: %w: %s", filepath.Base(bin), err, b.out.String())
+	}
 	return b, nil
+}
+
+// listening waits up to limit for the process to listen on TCP port,
+// which the tools do not announce: /proc/PID/net/tcp lists the sockets of
+// the process's namespace.
+func (b *background) listening(port int, limit time.Duration) error {
+	// A listening socket's line: "sl local_address rem_address st", the
+	// local port in hex after the colon, state 0A.
+	want := fmt.Sprintf(":%04X 00000000:0000 0A", port)
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		tcp, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", b.cmd.Process.Pid))
+		if err != nil {
+			return fmt.Errorf("wait for it to listen on port %d: %w", port, err)
+		}
+		if bytes.Contains(tcp, []byte(want)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("not listening on port %d after %s", port, limit)
 }
 
 func (b *background) stop() {
@@ -587,7 +611,7 @@ func (r *Runner) streamCheck(ctx context.Context, t crossing) (checks []Check, e
 		return nil, err
 	}
 	defer costs.Close()
-	srv, err := startInNetns(server.NetNS, t.iperf3, "-s", "-B", server.IP.String(), "-p", strconv.Itoa(toolPort))
+	srv, err := startInNetns(server.NetNS, toolPort, t.iperf3, "-s", "-B", server.IP.String(), "-p", strconv.Itoa(toolPort))
 	if err != nil {
 		return nil, err
 	}
