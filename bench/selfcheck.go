@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/none"
-	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -424,16 +421,8 @@ func serviceURL(cr *caseRun) string {
 // inNetns runs bin with args inside the network namespace netns and returns
 // its standard output.
 func inNetns(ctx context.Context, netns, bin string, args ...string) ([]byte, error) {
-	var out, errOut bytes.Buffer
-	err := nsenter.Do(netns, func() error {
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		return cmd.Run()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w: %s%s", filepath.Base(bin), err, out.String(), errOut.String())
-	}
-	return out.Bytes(), nil
+	out, _, err := runInNetns(ctx, netns, bin, args...)
+	return out, err
 }
 
 // wrkPace makes wrk (closed loop) send at a fixed rate: each connection

@@ -256,11 +256,13 @@ func (r *Runner) crossCase(ctx context.Context, index int, protocol string, rate
 	return cr, err
 }
 
-// pods are a check case's client and server pods.
+// pods are a check case's client and server pods (clusterSpec's first
+// service is the client, the second the server).
 func pods(cr *caseRun) (client, server clusters.Pod) {
 	topo := cr.cluster.Topology()
+	client, _ = topo.Pod(topo.Services[0].Pods[0])
 	server, _ = topo.Pod(topo.Services[1].Pods[0])
-	return topo.Pods[0], server
+	return client, server
 }
 
 // direct is cr with a load agent of its own in the client pod aimed at the
@@ -388,20 +390,21 @@ func ownExchanges(samples []results.Sample) (results.Latency, error) {
 }
 
 // spinning says, from the shares of a core sockperf's client kept busy in
-// each round, why its round trips may be shorter than meshbench's: a
-// client that waits for its send times spinning keeps its CPU awake, where
-// meshbench's pacer sleeps until 30µs before each send; nothing when it
-// did not spin.
+// each round, how it differs from meshbench's agent where its round trips
+// are shorter: it waits for its send times spinning, keeping its CPU
+// busy, where meshbench's pacer sleeps until 30µs before each send;
+// nothing when it did not spin.
 func spinning(busy stats.Float64Data) string {
 	m, err := busy.Median()
 	if err != nil || m < 0.25 {
 		return ""
 	}
-	return fmt.Sprintf("sockperf's client kept %.0f%% of a core busy between its sends (it waits for them spinning), so no exchange waits for an idle CPU to wake; meshbench's agent sleeps until 30µs before each send", 100*m)
+	return fmt.Sprintf("sockperf's client kept %.0f%% of a core busy (it waits for its send times spinning, and for answers in a blocking recvfrom); meshbench's agent sleeps until 30µs before each send and waits for answers through Go's netpoller", 100*m)
 }
 
-// runInNetns runs bin with args in netns, as inNetns does, and also
-// returns the share of a core it kept busy while it ran.
+// runInNetns runs bin with args inside the network namespace netns and
+// returns its standard output and the share of a core it kept busy while
+// it ran.
 func runInNetns(ctx context.Context, netns, bin string, args ...string) (out []byte, busy float64, err error) {
 	var stdout, stderr bytes.Buffer
 	err = nsenter.Do(netns, func() error {
