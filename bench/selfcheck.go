@@ -168,7 +168,7 @@ func (r *Runner) accuracyChecks(ctx context.Context, t crossing) ([]Check, error
 // to url, at the accuracy checks' rate and connections, in interleaved
 // rounds, and returns the medians of their p50 and p90, in that order,
 // with what meshbench's figures say of a miss (bursts).
-func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns, url string) (med [3]results.Latency, why string, err error) {
+func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns, url string) (med [3]results.Latency, why reason, err error) {
 	r.opts.Status.Start(fmt.Sprintf("Measuring the same with wrk, fortio and meshbench (%d rounds of %s each)", t.rounds, t.d))
 	defer func() { r.opts.Status.End(err == nil) }()
 	wrk := func() ([]float64, error) {
@@ -181,12 +181,12 @@ func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns
 	}
 	got, err := interleave(t.rounds, wrk, fortio, r.latencyOf(ctx, cr, t.d))
 	if err != nil {
-		return med, "", err
+		return med, nil, err
 	}
 	for i, q := range got {
 		med[i] = latency(q)
 	}
-	return med, bursts(got[2]), nil
+	return med, bursts(got[2], likeRatioTarget), nil
 }
 
 // latenessCheck checks how late rep's requests left their intended send

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -142,7 +143,7 @@ func TestCompareLatency(t *testing.T) {
 	wrk := results.Latency{P50: 200, P90: 300}
 	fortio := results.Latency{P50: 220, P90: 280}
 	checks := compareLatency("none", 1.05, 3, results.Latency{P50: 209, P90: 300},
-		[]toolLatency{{"wrk", wrk}, {"fortio", fortio}}, "the machine says so")
+		[]toolLatency{{"wrk", wrk}, {"fortio", fortio}}, func(q int, best float64) string { return fmt.Sprintf("q%d best %.0f", q, best) })
 	if len(checks) != 2 {
 		t.Fatalf("got %d checks, want p50 and p90", len(checks))
 	}
@@ -150,10 +151,10 @@ func TestCompareLatency(t *testing.T) {
 		c.Measured != "209µs vs wrk 200µs, fortio 220µs (1.04×), medians of 3 interleaved rounds" {
 		t.Errorf("p50 209 vs best 200: %+v, want a pass at 1.04×", c)
 	}
-	if c := checks[1]; c.Pass || c.Why != "the machine says so" || !strings.Contains(c.Measured, "(1.07×)") {
+	if c := checks[1]; c.Pass || c.Why != "q1 best 280" || !strings.Contains(c.Measured, "(1.07×)") {
 		t.Errorf("p90 300 vs best 280: %+v, want a miss at 1.07× with its reason", c)
 	}
-	one := compareLatency("grpc", 1.15, 1, results.Latency{P50: 100, P90: 200}, []toolLatency{{"ghz", results.Latency{P50: 100, P90: 150}}}, "")
+	one := compareLatency("grpc", 1.15, 1, results.Latency{P50: 100, P90: 200}, []toolLatency{{"ghz", results.Latency{P50: 100, P90: 150}}}, nil)
 	if one[0].Name != "grpc p50 from actual send vs ghz" || !one[0].Pass || one[1].Pass {
 		t.Errorf("against one tool: %+v, want p50 passing, p90 (1.33×) missing", one)
 	}
@@ -297,10 +298,14 @@ func TestSentFigures(t *testing.T) {
 	if len(got) != 5 || math.Abs(got[2]-0.04) > 1e-9 || math.Abs(got[3]-100) > 0.1 || math.Abs(got[4]-100) > 0.1 {
 		t.Fatalf("figures %v, want p50, p90, 4%% late, 100µs, 100µs on time", got)
 	}
-	if why := bursts(got); !strings.Contains(why, "4.0% of meshbench's requests left 1ms or more late") || !strings.Contains(why, "p90 100µs") {
-		t.Errorf("bursts: %q", why)
+	why := bursts(got, 1.05)
+	if w := why(1, 100); !strings.Contains(w, "4.0% of meshbench's requests left 1ms or more late") || !strings.Contains(w, "the others' p90: 100µs") || strings.Contains(w, "whole gap") {
+		t.Errorf("bursts explaining a p90 miss: %q", w)
 	}
-	if why := bursts([]float64{100, 200, 0.005, 100, 190}); why != "" {
-		t.Errorf("0.5%% late blamed: %q", why)
+	if w := why(0, 50); !strings.Contains(w, "the others' p50: 100µs (2.00×: the bursts are not the whole gap)") {
+		t.Errorf("bursts not explaining a p50 miss: %q", w)
+	}
+	if w := bursts([]float64{100, 200, 0.005, 100, 190}, 1.05)(0, 50); w != "" {
+		t.Errorf("0.5%% late blamed: %q", w)
 	}
 }
