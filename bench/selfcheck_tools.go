@@ -520,7 +520,7 @@ func parseSockperf(out []byte) (results.Latency, error) {
 // echoProto defines the echo server's gRPC service (internal/agent's
 // grpc.go), for ghz.
 //
-//go:embed testdata/echo.proto
+//go:embed echo.proto
 var echoProto []byte
 
 // grpcCheck compares grpc with ghz: 8 connections, 1 KiB each way, 1,000
