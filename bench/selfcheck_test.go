@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	"github.com/meshbench/meshbench/results"
 )
 
@@ -307,5 +310,15 @@ func TestSentFigures(t *testing.T) {
 	}
 	if w := bursts([]float64{100, 200, 0.005, 100, 190}, 1.05)(0, 50); w != "" {
 		t.Errorf("0.5%% late blamed: %q", w)
+	}
+}
+
+// The call ghz sends is a serialised BytesValue of the size asked for.
+func TestBytesValue(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 1024} {
+		var v wrapperspb.BytesValue
+		if err := proto.Unmarshal(bytesValue(n), &v); err != nil || len(v.GetValue()) != n {
+			t.Errorf("bytesValue(%d) decodes to %d bytes (%v)", n, len(v.GetValue()), err)
+		}
 	}
 }
