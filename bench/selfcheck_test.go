@@ -189,6 +189,9 @@ func TestInterleave(t *testing.T) {
 	if len(got) != 2 || got[0][0] != 2 || got[0][1] != 20 || got[1][0] != 5 {
 		t.Errorf("medians %v, want [[2 20] [5]]", got)
 	}
+	if _, err := interleave(0, next("b")); err == nil {
+		t.Error("no rounds: no error")
+	}
 	failing := func() ([]float64, error) { return nil, errors.New("tool died") }
 	if _, err := interleave(3, next("a"), failing); err == nil || err.Error() != "tool died" {
 		t.Errorf("a failing measurer: error %v", err)

@@ -102,6 +102,9 @@ type measurer func() ([]float64, error)
 // second, …, the first again), and returns each one's per-figure median
 // over its rounds.
 func interleave(rounds int, ms ...measurer) ([][]float64, error) {
+	if rounds < 1 {
+		return nil, fmt.Errorf("interleave %d rounds: at least one is needed", rounds)
+	}
 	got := make([][][]float64, len(ms))
 	for range rounds {
 		for i, m := range ms {
