@@ -11,11 +11,12 @@ import (
 	"github.com/meshbench/meshbench/clusters"
 	"github.com/meshbench/meshbench/clusters/netns"
 	"github.com/meshbench/meshbench/internal/testutil"
+	"github.com/meshbench/meshbench/scenarios"
 )
 
-// Each cross-check runs against its tool inside a run's namespaces, one
+// Each cross-check runs against its tools inside a run's namespaces, one
 // short round each, and compares parsed, positive figures (the parsers
-// refuse zeros); no time is asserted.
+// refuse zeros); no time is asserted. Nothing of the clusters is left.
 func TestCrossChecks(t *testing.T) {
 	testutil.Privileged(t)
 	tl, err := lookTools(func(name, install string) (string, error) { return testutil.LookPath(t, name, install), nil })
@@ -25,13 +26,29 @@ func TestCrossChecks(t *testing.T) {
 	x := crossing{tools: tl, rounds: 1, d: time.Second}
 	runID := clusters.NewRunID()
 	r := New(Options{Provider: netns.New(netns.Options{}), Datapaths: builtin.Datapaths(), RunID: runID, Dir: t.TempDir()})
+	// http1's like-for-like rounds, without the accuracy checks' other
+	// figures (pacer, floor, probe).
+	http1 := func(ctx context.Context, x crossing) ([]Check, error) {
+		cr, err := r.crossCase(ctx, 2, scenarios.HTTP1, checkRate, checkConnections, 0, 1024)
+		defer r.teardown(ctx, cr)
+		if err != nil {
+			return nil, err
+		}
+		client, _ := pods(cr)
+		med, why, err := r.independent(ctx, x, cr, client.NetNS, serviceURL(cr))
+		if err != nil {
+			return nil, err
+		}
+		return compareLatency("none", likeRatioTarget, x.rounds, med[2], []toolLatency{{"wrk", med[0]}, {"fortio", med[1]}}, why), nil
+	}
 	for _, tt := range []struct {
 		name  string
 		check func(context.Context, crossing) ([]Check, error)
 		n     int
 		index int
 	}{
-		{"tcp-rr vs sockperf", r.tcpRRCheck, 2, 3},
+		{"http1 vs wrk and fortio", http1, 2, 2},
+		{"tcp-rr vs sockperf and fortio", r.tcpRRCheck, 2, 3},
 		{"grpc vs ghz", r.grpcCheck, 2, 4},
 		{"stream vs iperf3", r.streamCheck, 2, 5},
 	} {
