@@ -258,7 +258,8 @@ func bursts(mine []float64, target float64) reason {
 }
 
 // crossCase sets up a same-node none case of protocol at rate over conns
-// connections in a cluster of its own (index) and warms it up. The caller
+// connections in a cluster of its own (index: 11 and up, apart from the
+// other checks' clusters and datapathChecks' sub-runs) and warms it up. The caller
 // tears it down, also after an error.
 func (r *Runner) crossCase(ctx context.Context, index int, protocol string, rate float64, conns, req, resp int) (*caseRun, error) {
 	c := checkCase(rate, conns)
@@ -298,7 +299,7 @@ func (r *Runner) direct(ctx context.Context, cr *caseRun) (d *caseRun, stop func
 // tcp echo: one connection, 1 KiB each way, 1,000 exchanges/s, server
 // pod's address.
 func (r *Runner) tcpRRCheck(ctx context.Context, t crossing) (checks []Check, err error) {
-	cr, err := r.crossCase(ctx, 3, scenarios.TCPRR, checkRate, 1, rrBytes, rrBytes)
+	cr, err := r.crossCase(ctx, 11, scenarios.TCPRR, checkRate, 1, rrBytes, rrBytes)
 	defer r.teardown(ctx, cr)
 	if err != nil {
 		return nil, err
@@ -529,7 +530,7 @@ var echoProto []byte
 // grpcCheck compares grpc with ghz: 8 connections, 1 KiB each way, 1,000
 // calls/s, through the service's address.
 func (r *Runner) grpcCheck(ctx context.Context, t crossing) (checks []Check, err error) {
-	cr, err := r.crossCase(ctx, 4, scenarios.GRPC, checkRate, checkConnections, grpcBytes, grpcBytes)
+	cr, err := r.crossCase(ctx, 12, scenarios.GRPC, checkRate, checkConnections, grpcBytes, grpcBytes)
 	defer r.teardown(ctx, cr)
 	if err != nil {
 		return nil, err
@@ -616,7 +617,7 @@ func parseGhz(out []byte) (results.Latency, error) {
 // scheduler decides, so it also compares the throughput per core of the
 // sending side: meshbench's pods' CPU from a cost agent, iperf3's own.
 func (r *Runner) streamCheck(ctx context.Context, t crossing) (checks []Check, err error) {
-	cr, err := r.crossCase(ctx, 5, scenarios.Stream, 0, 1, 0, 0)
+	cr, err := r.crossCase(ctx, 13, scenarios.Stream, 0, 1, 0, 0)
 	defer r.teardown(ctx, cr)
 	if err != nil {
 		return nil, err

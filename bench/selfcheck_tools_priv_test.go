@@ -48,9 +48,9 @@ func TestCrossChecks(t *testing.T) {
 		index int
 	}{
 		{"http1 vs wrk and fortio", http1, 2, 2},
-		{"tcp-rr vs sockperf and fortio", r.tcpRRCheck, 2, 3},
-		{"grpc vs ghz", r.grpcCheck, 2, 4},
-		{"stream vs iperf3", r.streamCheck, 2, 5},
+		{"tcp-rr vs sockperf and fortio", r.tcpRRCheck, 2, 11},
+		{"grpc vs ghz", r.grpcCheck, 2, 12},
+		{"stream vs iperf3", r.streamCheck, 2, 13},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checks, err := tt.check(context.Background(), x)
