@@ -737,5 +737,5 @@ func parseIperf3(out []byte) (iperf3Result, error) {
 func crrNotChecked() Check {
 	return Check{Name: "tcp-crr vs an independent tool", Target: "(not cross-checked)", Info: true,
 		Measured: "no tool here makes raw TCP connect-request-response-close exchanges (netperf's TCP_CRR): " +
-			"netperf is not in Debian's main archive, sockperf and qperf reuse one connection, fortio, wrk and httperf make HTTP ones"}
+			"netperf is not in Debian main (it is non-free), sockperf and qperf reuse one connection, fortio, wrk and httperf make HTTP ones"}
 }
