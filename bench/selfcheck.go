@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/meshbench/meshbench/datapaths/ebpf"
 	"github.com/meshbench/meshbench/datapaths/nodeproxy"
 	"github.com/meshbench/meshbench/datapaths/none"
-	"github.com/meshbench/meshbench/internal/nsenter"
 	"github.com/meshbench/meshbench/results"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -29,6 +26,8 @@ type Check struct {
 	Target   string
 	Measured string
 	Pass     bool
+	// Why, for a missed target, is what the machine showed of the cause.
+	Why string
 	// Info marks a figure reported beside the targets, not one: Pass is
 	// meaningless for it.
 	Info bool
@@ -63,14 +62,11 @@ const (
 // path's floor: sequential round trips) come back as Info checks. It needs
 // the netns provider, and wrk and fortio on the PATH.
 func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
-	wrk, err := exec.LookPath("wrk")
+	tl, err := lookTools(onPath)
 	if err != nil {
-		return nil, errors.New("the self-check compares with wrk: install it (apt-get install wrk)")
+		return nil, err
 	}
-	fortio, err := exec.LookPath("fortio")
-	if err != nil {
-		return nil, errors.New("the self-check compares with fortio: install it (go install fortio.org/fortio@v1.63.10)")
-	}
+	t := crossing{tools: tl, rounds: crossRounds, d: crossDuration}
 	var checks []Check
 	up, down, err := r.provisionTimes(ctx)
 	if err != nil {
@@ -91,21 +87,21 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 		}
 		tp = append(tp, throughputCheck("load agent open loop, "+protocol+" at 50,000 req/s", rep, capacityRate))
 	}
-	acc, err := r.accuracyChecks(ctx, tools{wrk: wrk, fortio: fortio})
-	if err != nil {
-		return nil, err
+	checks = append(checks, tp...)
+	for _, cross := range []func(context.Context, crossing) ([]Check, error){r.accuracyChecks, r.tcpRRCheck, r.grpcCheck, r.streamCheck} {
+		cs, err := cross(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, cs...)
 	}
+	checks = append(checks, crrNotChecked())
 	dp, err := r.datapathChecks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	checks = append(checks, tp...)
-	checks = append(checks, acc...)
 	return append(checks, dp...), nil
 }
-
-// tools are the independent load generators' binaries.
-type tools struct{ wrk, fortio string }
 
 // throughputChecks runs the load agent at 20,000 req/s over 64 connections
 // against none: the rate it achieved and how late it sent.
@@ -131,9 +127,11 @@ func (r *Runner) throughputChecks(ctx context.Context) ([]Check, error) {
 // accuracyChecks compare meshbench with wrk and fortio like for like: none,
 // same node, 8 connections at 1,000 req/s, each tool's latency counted from
 // its actual send (wrk and fortio are closed loop, so theirs cannot count
-// from an intended time). They also give the pacer's lateness at that rate,
-// the path's floor, and the probe's effect on p50.
-func (r *Runner) accuracyChecks(ctx context.Context, t tools) ([]Check, error) {
+// from an intended time), in interleaved rounds (wrk, fortio, meshbench,
+// wrk, …) whose medians are compared, since one round of a tool moves by
+// half on this kind of machine. They also give the pacer's lateness at
+// that rate, the path's floor, and the probe's effect on p50.
+func (r *Runner) accuracyChecks(ctx context.Context, t crossing) ([]Check, error) {
 	cr := &caseRun{c: checkCase(checkRate, checkConnections), index: 2}
 	defer r.teardown(ctx, cr)
 	if err := r.setup(ctx, cr); err != nil {
@@ -142,23 +140,12 @@ func (r *Runner) accuracyChecks(ctx context.Context, t tools) ([]Check, error) {
 	if _, _, err := r.attack(ctx, cr, "warmup", time.Second); err != nil {
 		return nil, err
 	}
-	r.opts.Status.Start(fmt.Sprintf("Measuring %d req/s for %s", checkRate, checkDuration))
-	cr.c.Rate = checkRate
-	samples, planned, err := r.attack(ctx, cr, "measure", checkDuration)
-	r.opts.Status.End(err == nil)
-	if err != nil {
-		return nil, err
-	}
-	mine, err := results.Summarize(samples, results.Plan{Requests: planned, Duration: checkDuration})
-	if err != nil {
-		return nil, err
-	}
-	sent, err := sentLatency(samples)
+	mine, err := r.measureOnce(ctx, cr, checkRate, checkDuration)
 	if err != nil {
 		return nil, err
 	}
 	url, client := serviceURL(cr), cr.cluster.Topology().Pods[0].NetNS
-	wrk, fortio, err := r.independent(ctx, t, client, url)
+	med, why, err := r.independent(ctx, t, cr, client, url)
 	if err != nil {
 		return nil, err
 	}
@@ -170,42 +157,36 @@ func (r *Runner) accuracyChecks(ctx context.Context, t tools) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	checks := append(likeForLike(sent, wrk, fortio), latenessCheck("pacer lateness at 1,000 req/s", mine))
+	like := compareLatency("none (8 conns, 1,000 req/s)", likeRatioTarget, t.rounds, med[2],
+		[]toolLatency{{"wrk", med[0]}, {"fortio", med[1]}}, why)
+	checks := append(like, latenessCheck("pacer lateness at 1,000 req/s", mine))
 	checks = append(checks, floor...)
 	return append(checks, probe), nil
 }
 
-// independent measures wrk's and fortio's latency from netns to url, at
-// the accuracy checks' rate and connections.
-func (r *Runner) independent(ctx context.Context, t tools, netns, url string) (wrk, fortio results.Latency, err error) {
-	r.opts.Status.Start(fmt.Sprintf("Measuring the same with wrk and fortio (%s each)", checkDuration))
+// independent measures wrk's, fortio's and meshbench's latency from netns
+// to url, at the accuracy checks' rate and connections, in interleaved
+// rounds, and returns the medians of their p50 and p90, in that order,
+// with what meshbench's figures say of a miss (bursts).
+func (r *Runner) independent(ctx context.Context, t crossing, cr *caseRun, netns, url string) (med [3]results.Latency, why reason, err error) {
+	r.opts.Status.Start(fmt.Sprintf("Measuring the same with wrk, fortio and meshbench (%d rounds of %s each)", t.rounds, t.d))
 	defer func() { r.opts.Status.End(err == nil) }()
-	if wrk, err = wrkLatency(ctx, t.wrk, netns, url, checkRate, checkConnections, checkDuration); err != nil {
-		return wrk, fortio, err
+	wrk := func() ([]float64, error) {
+		l, err := wrkLatency(ctx, t.wrk, netns, url, checkRate, checkConnections, t.d)
+		return quantiles(l), err
 	}
-	fortio, err = fortioLatency(ctx, t.fortio, netns, url, fortioArgs{qps: checkRate, conns: checkConnections, d: checkDuration})
-	return wrk, fortio, err
-}
-
-// likeForLike checks meshbench's p50 and p90 from the actual send against
-// the better of wrk's and fortio's.
-func likeForLike(mine, wrk, fortio results.Latency) []Check {
-	var checks []Check
-	for _, q := range []struct {
-		name string
-		get  func(results.Latency) float64
-	}{{"p50", func(l results.Latency) float64 { return l.P50 }}, {"p90", func(l results.Latency) float64 { return l.P90 }}} {
-		best := min(q.get(wrk), q.get(fortio))
-		ratio := q.get(mine) / best
-		checks = append(checks, Check{
-			Name:   fmt.Sprintf("none %s from actual send vs the better of wrk and fortio (8 conns, 1,000 req/s)", q.name),
-			Target: fmt.Sprintf("≤ %.2f×", likeRatioTarget),
-			Measured: fmt.Sprintf("%s vs wrk %s, fortio %s (%.2f×)", results.FormatMicros(q.get(mine)),
-				results.FormatMicros(q.get(wrk)), results.FormatMicros(q.get(fortio)), ratio),
-			Pass: ratio <= likeRatioTarget,
-		})
+	fortio := func() ([]float64, error) {
+		l, err := fortioLatency(ctx, t.fortio, netns, url, fortioArgs{qps: checkRate, conns: checkConnections, d: t.d})
+		return quantiles(l), err
 	}
-	return checks
+	got, err := interleave(t.rounds, wrk, fortio, r.latencyOf(ctx, cr, t.d))
+	if err != nil {
+		return med, nil, err
+	}
+	for i, q := range got {
+		med[i] = latency(q)
+	}
+	return med, bursts(got[2], likeRatioTarget), nil
 }
 
 // latenessCheck checks how late rep's requests left their intended send
@@ -440,16 +421,8 @@ func serviceURL(cr *caseRun) string {
 // inNetns runs bin with args inside the network namespace netns and returns
 // its standard output.
 func inNetns(ctx context.Context, netns, bin string, args ...string) ([]byte, error) {
-	var out, errOut bytes.Buffer
-	err := nsenter.Do(netns, func() error {
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		return cmd.Run()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w: %s%s", filepath.Base(bin), err, out.String(), errOut.String())
-	}
-	return out.Bytes(), nil
+	out, _, err := runInNetns(ctx, netns, bin, args...)
+	return out, err
 }
 
 // wrkPace makes wrk (closed loop) send at a fixed rate: each connection
@@ -506,12 +479,14 @@ func parseWrk(out []byte) (results.Latency, error) {
 }
 
 // fortioArgs say how fortio loads: qps 0 is as fast as it can, n a number
-// of calls instead of the duration d.
+// of calls instead of the duration d; payload, for its tcp echo (a
+// tcp:// url), is the size of each message.
 type fortioArgs struct {
-	qps   float64
-	conns int
-	n     int
-	d     time.Duration
+	qps     float64
+	conns   int
+	n       int
+	d       time.Duration
+	payload int
 }
 
 // fortioLatency runs fortio in netns against url and returns its p50 and
@@ -528,16 +503,21 @@ func fortioLatency(ctx context.Context, bin, netns, url string, a fortioArgs) (r
 	} else {
 		args = append(args, "-t", a.d.String())
 	}
+	ok := "200"
+	if a.payload > 0 {
+		args, ok = append(args, "-payload-size", strconv.Itoa(a.payload)), "OK"
+	}
 	out, err := inNetns(ctx, netns, bin, append(args, url)...)
 	if err != nil {
 		return results.Latency{}, err
 	}
-	return parseFortio(out)
+	return parseFortio(out, ok)
 }
 
 // parseFortio reads p50 and p90 (seconds in fortio's JSON) from fortio's
-// JSON result, refusing one in which a call did not answer 200.
-func parseFortio(out []byte) (results.Latency, error) {
+// JSON result, refusing one in which a call's code was not ok ("200" for
+// HTTP, "OK" for fortio's tcp echo).
+func parseFortio(out []byte, ok string) (results.Latency, error) {
 	var res struct {
 		RetCodes          map[string]int64
 		DurationHistogram struct {
@@ -551,8 +531,8 @@ func parseFortio(out []byte) (results.Latency, error) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		return results.Latency{}, fmt.Errorf("decode fortio's JSON result: %w", err)
 	}
-	if ok := res.RetCodes["200"]; ok != res.DurationHistogram.Count || ok == 0 {
-		return results.Latency{}, fmt.Errorf("fortio: %d of %d calls answered 200 (%v)", ok, res.DurationHistogram.Count, res.RetCodes)
+	if n := res.RetCodes[ok]; n != res.DurationHistogram.Count || n == 0 {
+		return results.Latency{}, fmt.Errorf("fortio: %d of %d calls answered %s (%v)", n, res.DurationHistogram.Count, ok, res.RetCodes)
 	}
 	var l results.Latency
 	for _, p := range res.DurationHistogram.Percentiles {

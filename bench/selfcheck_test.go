@@ -2,10 +2,16 @@ package bench
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshbench/meshbench/results"
 )
@@ -35,29 +41,27 @@ func TestThroughputCheck(t *testing.T) {
 	}
 }
 
-// wrk's and fortio's outputs, as captured from wrk 4.1 and fortio 1.63.10,
-// give their p50 and p90 in µs.
+// Each tool's output, as captured from wrk 4.1, fortio 1.63.10 (HTTP and
+// tcp echo), sockperf 3.7 (ping-pong --full-rtt) and ghz 0.93.0 (-O json,
+// its per-call details left out), gives its p50 and p90 in µs.
 func TestIndependentOutputs(t *testing.T) {
-	wrk, err := os.ReadFile("testdata/wrk.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fortio, err := os.ReadFile("testdata/fortio.json")
-	if err != nil {
-		t.Fatal(err)
+	fortio := func(ok string) func([]byte) (results.Latency, error) {
+		return func(b []byte) (results.Latency, error) { return parseFortio(b, ok) }
 	}
 	tests := []struct {
-		name  string
+		file  string
 		parse func([]byte) (results.Latency, error)
-		out   []byte
 		want  results.Latency
 	}{
-		{"wrk", parseWrk, wrk, results.Latency{P50: 50, P90: 109}},
-		{"fortio", parseFortio, fortio, results.Latency{P50: 316.66666666666663, P90: 450}},
+		{"wrk.txt", parseWrk, results.Latency{P50: 50, P90: 109}},
+		{"fortio.json", fortio("200"), results.Latency{P50: 316.66666666666663, P90: 450}},
+		{"fortio-tcp.json", fortio("OK"), results.Latency{P50: 45.819672131147535, P90: 81.53846153846153}},
+		{"sockperf.txt", parseSockperf, results.Latency{P50: 44.573, P90: 52.337}},
+		{"ghz.json", parseGhz, results.Latency{P50: 222.758, P90: 599.555}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.parse(tt.out)
+		t.Run(tt.file, func(t *testing.T) {
+			got, err := tt.parse(readTestdata(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,30 +70,142 @@ func TestIndependentOutputs(t *testing.T) {
 			}
 		})
 	}
-	// A fortio run in which calls failed is no comparison.
-	failed := bytes.Replace(fortio, []byte(`"200": 20`), []byte(`"200": 19, "-1": 1`), 1)
-	if _, err := parseFortio(failed); err == nil || !strings.Contains(err.Error(), "19 of 20") {
-		t.Errorf("fortio with a failed call: error %v, want one saying 19 of 20 answered", err)
+}
+
+// A tool's run in which a call failed, a message was lost, or whose report
+// lacks its figures is no comparison: each parser refuses it, saying why.
+func TestIndependentFailures(t *testing.T) {
+	fortio, ghz, sockperf := readTestdata(t, "fortio.json"), readTestdata(t, "ghz.json"), readTestdata(t, "sockperf.txt")
+	tests := []struct {
+		name  string
+		parse func() error
+		want  string
+	}{
+		{"fortio call failed", func() error {
+			_, err := parseFortio(bytes.Replace(fortio, []byte(`"200": 20`), []byte(`"200": 19, "-1": 1`), 1), "200")
+			return err
+		}, "19 of 20"},
+		{"fortio tcp read as http", func() error { _, err := parseFortio(readTestdata(t, "fortio-tcp.json"), "200"); return err }, "0 of 2000"},
+		{"wrk without a distribution", func() error { _, err := parseWrk([]byte("Running 1s test\n")); return err }, "p50 and p90"},
+		{"ghz call failed", func() error {
+			_, err := parseGhz(bytes.Replace(ghz, []byte(`"OK": 999`), []byte(`"OK": 998, "Unavailable": 1`), 1))
+			return err
+		}, "998 of 999"},
+		{"ghz error", func() error {
+			_, err := parseGhz(bytes.Replace(ghz, []byte(`"errorDistribution": {}`), []byte(`"errorDistribution": {"connection refused": 1}`), 1))
+			return err
+		}, "connection refused"},
+		{"sockperf one-way latency", func() error {
+			_, err := parseSockperf(bytes.Replace(sockperf, []byte("Summary: Round trip is"), []byte("Summary: Latency is"), 1))
+			return err
+		}, "--full-rtt"},
+		{"sockperf lost a message", func() error {
+			_, err := parseSockperf(bytes.Replace(sockperf, []byte("# dropped messages = 0"), []byte("# dropped messages = 3"), 1))
+			return err
+		}, "lost"},
+		{"iperf3 error", func() error {
+			_, err := parseIperf3([]byte(`{"error": "unable to connect to server: Connection refused"}`))
+			return err
+		}, "Connection refused"},
+		{"iperf3 moved nothing", func() error { _, err := parseIperf3([]byte(`{"end": {}}`)); return err }, "no bytes"},
 	}
-	if _, err := parseWrk([]byte("Running 1s test\n")); err == nil {
-		t.Error("wrk output without a latency distribution parsed")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.parse(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one saying %q", err, tt.want)
+			}
+		})
 	}
 }
 
-// The like-for-like check compares with the better of the two tools, and
-// fails above 1.05× of it.
-func TestLikeForLike(t *testing.T) {
+// iperf3's report (-J, captured from iperf3 3.12) gives the throughput its
+// server received and both ends' CPU use.
+func TestParseIperf3(t *testing.T) {
+	got, err := parseIperf3(readTestdata(t, "iperf3.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := iperf3Result{gbps: 33.094178667437115, sender: 95.65198781628874, receiver: 52.82381697399268}
+	if math.Abs(got.gbps-want.gbps) > 1e-9 || got.sender != want.sender || got.receiver != want.receiver {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func readTestdata(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// The like-for-like check compares with the better of the tools, and
+// fails above its target of it, with the reason given for a miss.
+func TestCompareLatency(t *testing.T) {
 	wrk := results.Latency{P50: 200, P90: 300}
 	fortio := results.Latency{P50: 220, P90: 280}
-	checks := likeForLike(results.Latency{P50: 209, P90: 300}, wrk, fortio)
+	checks := compareLatency("none", 1.05, 3, results.Latency{P50: 209, P90: 300},
+		[]toolLatency{{"wrk", wrk}, {"fortio", fortio}}, func(q int, best float64) string { return fmt.Sprintf("q%d best %.0f", q, best) })
 	if len(checks) != 2 {
 		t.Fatalf("got %d checks, want p50 and p90", len(checks))
 	}
-	if !checks[0].Pass || !strings.Contains(checks[0].Measured, "(1.04×)") {
-		t.Errorf("p50 209 vs best 200: %+v, want a pass at 1.04×", checks[0])
+	if c := checks[0]; !c.Pass || c.Why != "" || c.Name != "none p50 from actual send vs the better of wrk and fortio" ||
+		c.Measured != "209µs vs wrk 200µs, fortio 220µs (1.04×), medians of 3 interleaved rounds" {
+		t.Errorf("p50 209 vs best 200: %+v, want a pass at 1.04×", c)
 	}
-	if checks[1].Pass || !strings.Contains(checks[1].Measured, "(1.07×)") {
-		t.Errorf("p90 300 vs best 280: %+v, want a miss at 1.07×", checks[1])
+	if c := checks[1]; c.Pass || c.Why != "q1 best 280" || !strings.Contains(c.Measured, "(1.07×)") {
+		t.Errorf("p90 300 vs best 280: %+v, want a miss at 1.07× with its reason", c)
+	}
+	one := compareLatency("grpc", 1.15, 1, results.Latency{P50: 100, P90: 200}, []toolLatency{{"ghz", results.Latency{P50: 100, P90: 150}}}, nil)
+	if one[0].Name != "grpc p50 from actual send vs ghz" || !one[0].Pass || one[1].Pass {
+		t.Errorf("against one tool: %+v, want p50 passing, p90 (1.33×) missing", one)
+	}
+}
+
+// interleave runs its measurers round-robin and gives each one's median
+// per figure.
+func TestInterleave(t *testing.T) {
+	var order []string
+	rounds := map[string][][]float64{
+		"a": {{1, 10}, {3, 30}, {2, 20}},
+		"b": {{5}, {4}, {6}},
+	}
+	next := func(name string) measurer {
+		i := 0
+		return func() ([]float64, error) {
+			order = append(order, name)
+			i++
+			return rounds[name][i-1], nil
+		}
+	}
+	got, err := interleave(3, next("a"), next("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a b a b a b"; strings.Join(order, " ") != want {
+		t.Errorf("order %v, want %s", order, want)
+	}
+	if len(got) != 2 || got[0][0] != 2 || got[0][1] != 20 || got[1][0] != 5 {
+		t.Errorf("medians %v, want [[2 20] [5]]", got)
+	}
+	if _, err := interleave(0, next("b")); err == nil {
+		t.Error("no rounds: no error")
+	}
+	failing := func() ([]float64, error) { return nil, errors.New("tool died") }
+	if _, err := interleave(3, next("a"), failing); err == nil || err.Error() != "tool died" {
+		t.Errorf("a failing measurer: error %v", err)
+	}
+}
+
+// A sockperf client that spun is named as the reason of a miss; one that
+// did not is not blamed.
+func TestSpinning(t *testing.T) {
+	if why := spinning([]float64{0.6, 0.55, 0.7}); !strings.Contains(why, "60% of a core") {
+		t.Errorf("spinning at 60%%: %q", why)
+	}
+	if why := spinning([]float64{0.05, 0.1, 0.02}); why != "" {
+		t.Errorf("idle sockperf blamed: %q", why)
 	}
 }
 
@@ -108,6 +224,104 @@ func TestLatenessCheck(t *testing.T) {
 	for _, tt := range tests {
 		if c := latenessCheck("pacer", results.Repetition{PacerLatenessUS: tt.late}); c.Pass != tt.pass {
 			t.Errorf("lateness %+v: %+v, want pass %v", tt.late, c, tt.pass)
+		}
+	}
+}
+
+// On one connection, an exchange that waited for the one before it counts
+// from that one's end, as a closed-loop tool counts it; a failed exchange
+// is left out.
+func TestOwnExchanges(t *testing.T) {
+	us := int64(time.Microsecond)
+	sample := func(sent, end int64) results.Sample {
+		// Sent 10µs after its intended time.
+		return results.Sample{Intended: (sent - 10) * us, Latency: time.Duration((end - sent + 10) * us), Service: time.Duration((end - sent) * us), Code: 200}
+	}
+	samples := []results.Sample{
+		sample(1000, 1100),
+		sample(1050, 1180), // waited 50µs for the first: 80µs of its own
+		sample(1300, 1350),
+		{Intended: 1400 * us, Latency: 5 * time.Millisecond, Service: 5 * time.Millisecond, Error: "read response: EOF"},
+	}
+	got, err := ownExchanges(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, err := sentLatency(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got.P50-80) > 0.1 || math.Abs(got.P90-100) > 0.1 || math.Abs(got.Max-100) > 0.1 {
+		t.Errorf("own exchanges p50 %v, p90 %v, max %v µs, want 80, 100, 100", got.P50, got.P90, got.Max)
+	}
+	if math.Abs(recorded.P50-100) > 0.1 || math.Abs(recorded.Max-130) > 0.2 {
+		t.Errorf("as recorded p50 %v, max %v µs, want 100, 130 (the wait counted)", recorded.P50, recorded.Max)
+	}
+	if _, err := ownExchanges(samples[3:]); err == nil {
+		t.Error("no successful exchange: no error")
+	}
+}
+
+// The stream checks compare throughput and throughput per core of the
+// sending side within ±15%, and a throughput miss names the CPU each side had.
+func TestStreamChecks(t *testing.T) {
+	iperf := streamFigures(iperf3Result{gbps: 10, sender: 25, receiver: 24})
+	mine := streamFigures(iperf3Result{gbps: 20, sender: 48, receiver: 47})
+	checks := streamChecks(3, mine, iperf)
+	if len(checks) != 2 {
+		t.Fatalf("got %d checks, want throughput and per core", len(checks))
+	}
+	raw, perCore := checks[0], checks[1]
+	if raw.Pass || !strings.Contains(raw.Measured, "20.00 vs 10.00 Gbit/s (+100%)") ||
+		!strings.Contains(raw.Why, "senders 48% and 25% of a core") || !strings.Contains(raw.Why, "41.7 vs 40.0 Gbit/s") {
+		t.Errorf("throughput twice iperf3's: %+v, want a miss naming the CPU shares", raw)
+	}
+	if !perCore.Pass || !strings.Contains(perCore.Measured, "41.7 vs 40.0 (+4%)") {
+		t.Errorf("per core 41.7 vs 40: %+v, want a pass", perCore)
+	}
+	if c := streamChecks(1, streamFigures(iperf3Result{gbps: 11, sender: 50, receiver: 40}), streamFigures(iperf3Result{gbps: 10, sender: 50, receiver: 40})); !c[0].Pass || c[0].Why != "" || !c[1].Pass {
+		t.Errorf("10%% apart at the same CPU: %+v, want both passing", c)
+	}
+}
+
+// sentFigures counts the requests that left a millisecond or more late
+// apart, and bursts names them as the reason of a miss once they are 1% or
+// more.
+func TestSentFigures(t *testing.T) {
+	var samples []results.Sample
+	for i := range 100 {
+		late, service := 10*time.Microsecond, 100*time.Microsecond
+		if i < 4 { // released 2ms late, in a burst: they queued
+			late, service = 2*time.Millisecond, 900*time.Microsecond
+		}
+		samples = append(samples, results.Sample{Seq: uint64(i), Latency: late + service, Service: service, Code: 200})
+	}
+	samples = append(samples, results.Sample{Seq: 100, Latency: 5 * time.Millisecond, Service: time.Millisecond, Error: "timeout"})
+	got, err := sentFigures(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || math.Abs(got[2]-0.04) > 1e-9 || math.Abs(got[3]-100) > 0.1 || math.Abs(got[4]-100) > 0.1 {
+		t.Fatalf("figures %v, want p50, p90, 4%% late, 100µs, 100µs on time", got)
+	}
+	why := bursts(got, 1.05)
+	if w := why(1, 100); !strings.Contains(w, "4.0% of meshbench's requests left 1ms or more late") || !strings.Contains(w, "the others' p90: 100µs") || strings.Contains(w, "whole gap") {
+		t.Errorf("bursts explaining a p90 miss: %q", w)
+	}
+	if w := why(0, 50); !strings.Contains(w, "the others' p50: 100µs (2.00×: the bursts are not the whole gap)") {
+		t.Errorf("bursts not explaining a p50 miss: %q", w)
+	}
+	if w := bursts([]float64{100, 200, 0.005, 100, 190}, 1.05)(0, 50); w != "" {
+		t.Errorf("0.5%% late blamed: %q", w)
+	}
+}
+
+// The call ghz sends is a serialised BytesValue of the size asked for.
+func TestBytesValue(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 1024} {
+		var v wrapperspb.BytesValue
+		if err := proto.Unmarshal(bytesValue(n), &v); err != nil || len(v.GetValue()) != n {
+			t.Errorf("bytesValue(%d) decodes to %d bytes (%v)", n, len(v.GetValue()), err)
 		}
 	}
 }
