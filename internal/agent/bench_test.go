@@ -5,9 +5,17 @@ import (
 	"time"
 
 	"github.com/montanaflynn/stats"
+	"golang.org/x/sys/unix"
 
 	"github.com/meshbench/meshbench/internal/wire"
 )
+
+// BenchmarkLoad1k is the pacer's lateness at a rate where it spins.
+func BenchmarkLoad1k(b *testing.B) {
+	for _, protocol := range []string{HTTP1, TCPRR} {
+		b.Run(protocol, func(b *testing.B) { benchmarkLoad(b, protocol, 1000) })
+	}
+}
 
 // BenchmarkLoad20k drives the server role with the load role, both in this
 // process, at 20,000 requests/s open loop for 2 s, and reports the achieved
@@ -40,12 +48,15 @@ func benchmarkLoad(b *testing.B, protocol string, rate float64) {
 	}.Args()...)
 	load.attack(b, wire.Attack{Tag: "warmup", Rate: rate, Duration: duration / 4})
 
-	var achieved, p50, p99, maxLat float64
+	var achieved, p50, p99, maxLat, late50, late99, cpu float64
 	var errs int
 	b.ResetTimer()
 	for range b.N {
+		before := processCPU(b)
 		samples, done := load.attack(b, wire.Attack{Tag: "measure", Rate: rate, Duration: duration})
+		cpu += float64(processCPU(b)-before) / float64(time.Millisecond) / float64(len(samples)) * 1000
 		latencies := make(stats.Float64Data, 0, len(samples))
+		lateness := make(stats.Float64Data, 0, len(samples))
 		ok := 0
 		for _, s := range samples {
 			if s.Error != "" {
@@ -54,7 +65,10 @@ func benchmarkLoad(b *testing.B, protocol string, rate float64) {
 			}
 			ok++
 			latencies = append(latencies, float64(s.Latency.Microseconds()))
+			lateness = append(lateness, float64(s.Latency-s.Service)/float64(time.Microsecond))
 		}
+		late50 += percentile(b, lateness, 50)
+		late99 += percentile(b, lateness, 99)
 		achieved += float64(ok) / time.Duration(done.Ended-done.Began).Seconds()
 		p50 += percentile(b, latencies, 50)
 		p99 += percentile(b, latencies, 99)
@@ -67,6 +81,20 @@ func benchmarkLoad(b *testing.B, protocol string, rate float64) {
 	b.ReportMetric(p99/n, "p99-µs")
 	b.ReportMetric(maxLat/n, "max-µs")
 	b.ReportMetric(float64(errs)/n, "errors")
+	b.ReportMetric(late50/n, "late-p50-µs")
+	b.ReportMetric(late99/n, "late-p99-µs")
+	// The server runs in this process too: the figure is both agents'.
+	b.ReportMetric(cpu/n, "cpu-ms/1k-req")
+}
+
+// processCPU is the CPU time this process used so far, user and system.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func percentile(tb testing.TB, data stats.Float64Data, p float64) float64 {
