@@ -14,25 +14,26 @@ import (
 	"time"
 )
 
-// The HTTP/1.1 clients of the load role (LoadOptions.Client): both send
-// the same requests over keep-alive connections, at most Connections per
-// target, and measure from the same intended times.
+// The clients of http1 and h2c (LoadOptions.Client): both send the same
+// requests over the same connections, at most Connections per target, and
+// measure from the same intended times.
 const (
-	// LeanClient is openLoop's own HTTP/1.1 client (leanHTTP): one
-	// goroutine per request in flight, which waits for the request's
-	// intended time and sends it itself, a request serialised once, and a
-	// response parsed in place. It is the default: on this project's
-	// 2-vCPU VMs it carries 50,000 req/s where vegeta's carries about
-	// 25,000 (README, "Load agent capacity").
+	// LeanClient is openLoop's workers, each of which waits for its
+	// request's intended time and sends it itself: over leanHTTP for
+	// http1 (a request serialised once, a response parsed in place, one
+	// goroutine per request in flight) and over net/http's HTTP/2 client
+	// for h2c. It is the default: in BenchmarkLoad50k it carries 50,000
+	// req/s of http1 where vegeta's carries 25,000-40,000, at about half
+	// the CPU per request, and it sends on time (README, "Latency").
 	LeanClient = "lean"
 	// VegetaClient is vegeta's attacker over net/http: a pacer goroutine
-	// hands each request to a worker, and net/http's transport runs two
-	// goroutines more per connection. It stays selectable to cross-check
-	// the lean client on the same path.
+	// hands each request to a worker, and net/http's HTTP/1.1 transport
+	// runs two goroutines more per connection. It stays selectable to
+	// cross-check the lean client on the same path.
 	VegetaClient = "vegeta"
 )
 
-// Clients lists the HTTP/1.1 clients.
+// Clients lists the clients of http1 and h2c.
 var Clients = []string{LeanClient, VegetaClient}
 
 // Bounds of a response the lean client reads: a longer header line or

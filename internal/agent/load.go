@@ -41,9 +41,8 @@ type LoadOptions struct {
 	Targets []string
 	// Protocol is what the agent sends (Protocols); "" is http1.
 	Protocol string
-	// Client is the HTTP/1.1 client of protocol http1 (Clients); "" is
-	// LeanClient. h2c always goes through vegeta, the other protocols
-	// through openLoop's exchangers.
+	// Client is what sends http1 and h2c (Clients); "" is LeanClient.
+	// The other protocols always go through openLoop's exchangers.
 	Client string
 	// Connections caps the keep-alive connections per target, busy or
 	// idle; h2c, grpc and tcp-rr open exactly that many (as requests need
@@ -96,7 +95,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 		return err
 	})
 	fs.StringVar(&o.Protocol, "protocol", HTTP1, "`protocol` to send: "+strings.Join(Protocols, ", "))
-	fs.StringVar(&o.Client, "client", LeanClient, "HTTP/1.1 `client` of http1: "+strings.Join(Clients, ", "))
+	fs.StringVar(&o.Client, "client", LeanClient, "`client` of http1 and h2c: "+strings.Join(Clients, ", "))
 	fs.IntVar(&o.Connections, "connections", DefaultConnections, "keep-alive connections per target")
 	fs.IntVar(&o.RequestBytes, "request-bytes", 0, "request body size in `bytes` (http: 0 is a GET)")
 	fs.IntVar(&o.ResponseBytes, "response-bytes", 0, "TCP response size in `bytes`")
@@ -244,20 +243,32 @@ func newLoader(o LoadOptions) (*loader, error) {
 			return l, nil
 		}
 	}
+	client, targets := newHTTPClient(o, l.dials)
+	if o.Protocol == H2C && o.Client != VegetaClient {
+		l.exch = &h2cExchanger{client: client, targets: targets}
+		return l, nil
+	}
+	l.client, l.targeter = client, vegeta.NewStaticTargeter(targets...)
+	return l, nil
+}
+
+// newHTTPClient is the net/http client of protocols http1 and h2c, and
+// the targets it attacks.
+func newHTTPClient(o LoadOptions, d *dialer) (*http.Client, []vegeta.Target) {
 	// The transport is what vegeta.KeepAlive(true), Connections and
 	// MaxConnections would configure, built here once to be shared by
 	// every attack's Attacker. No Proxy: agents talk to pod and service
 	// IPs directly, whatever the environment says.
 	var tr http.RoundTripper = &http.Transport{
-		DialContext:         l.dials.DialContext,
+		DialContext:         d.DialContext,
 		MaxIdleConnsPerHost: o.Connections,
 		MaxConnsPerHost:     o.Connections,
 		DisableCompression:  true,
 	}
 	if o.Protocol == H2C {
-		tr = newH2CConns(o.Connections, l.dials)
+		tr = newH2CConns(o.Connections, d)
 	}
-	l.client = &http.Client{
+	client := &http.Client{
 		Transport: tr,
 		Timeout:   o.Timeout,
 		// Redirects are answers to count, not to follow.
@@ -271,8 +282,7 @@ func newLoader(o LoadOptions) (*loader, error) {
 	for i, u := range o.Targets {
 		targets[i] = vegeta.Target{Method: method, URL: u, Body: body}
 	}
-	l.targeter = vegeta.NewStaticTargeter(targets...)
-	return l, nil
+	return client, targets
 }
 
 // close ends the loader's connections.

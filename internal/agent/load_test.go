@@ -19,19 +19,42 @@ func requestProtocols() []string {
 	return slices.DeleteFunc(slices.Clone(Protocols), func(p string) bool { return p == Stream })
 }
 
+// variant is a protocol sent by one of the load role's clients.
+type variant struct{ protocol, client string }
+
+func (v variant) String() string {
+	if v.client == "" {
+		return v.protocol
+	}
+	return v.protocol + "/" + v.client
+}
+
+// variants are the request protocols, http1 and h2c with each client.
+func variants() []variant {
+	var vs []variant
+	for _, p := range requestProtocols() {
+		vs = append(vs, variant{protocol: p})
+		if p == HTTP1 || p == H2C {
+			vs = append(vs, variant{protocol: p, client: VegetaClient})
+		}
+	}
+	return vs
+}
+
 func TestLoad(t *testing.T) {
-	for _, protocol := range requestProtocols() {
-		t.Run(protocol, func(t *testing.T) { testLoad(t, protocol) })
+	for _, v := range variants() {
+		t.Run(v.String(), func(t *testing.T) { testLoad(t, v) })
 	}
 }
 
-// testLoad runs attacks of protocol against a server of its own and checks
-// every sample, the schedule, and what the server counted.
-func testLoad(t *testing.T, protocol string) {
+// testLoad runs attacks of v against a server of its own and checks every
+// sample, the schedule, and what the server counted.
+func testLoad(t *testing.T, v variant) {
+	protocol := v.protocol
 	const requestBytes, responseBytes, conns = 30, 100, 8
 	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, RequestBytes: requestBytes, ResponseBytes: responseBytes}.Args()...)
 	load := start(t, LoadOptions{
-		Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Connections: conns,
+		Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Client: v.client, Connections: conns,
 		RequestBytes: requestBytes, ResponseBytes: responseBytes, Workers: DefaultWorkers, Timeout: DefaultTimeout,
 	}.Args()...)
 
@@ -169,17 +192,18 @@ func TestLoadCountsErrors(t *testing.T) {
 // while vegeta's own latency, from the actual send, sees only the stalled
 // request.
 func TestLoadShowsStall(t *testing.T) {
-	for _, protocol := range requestProtocols() {
-		t.Run(protocol, func(t *testing.T) { testLoadShowsStall(t, protocol) })
+	for _, v := range variants() {
+		t.Run(v.String(), func(t *testing.T) { testLoadShowsStall(t, v) })
 	}
 }
 
-func testLoadShowsStall(t *testing.T, protocol string) {
+func testLoadShowsStall(t *testing.T, v variant) {
 	const stall = 500 * time.Millisecond
-	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, StallAfter: 200, StallFor: stall}.Args()...)
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: v.protocol, StallAfter: 200, StallFor: stall}.Args()...)
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + srv.ready.Addr + "/"},
-		Protocol:    protocol,
+		Protocol:    v.protocol,
+		Client:      v.client,
 		Connections: 1,
 		Workers:     1,
 		MaxWorkers:  1,
@@ -254,14 +278,15 @@ func TestLoadRejectsHostNames(t *testing.T) {
 // answers: the attack ends by its Deadline, long before the per-request
 // timeout, with the requests in flight failed and the rest not sent.
 func TestLoadDeadlineCutsBlackHole(t *testing.T) {
-	for _, protocol := range requestProtocols() {
-		t.Run(protocol, func(t *testing.T) { testLoadDeadlineCutsBlackHole(t, protocol) })
+	for _, v := range variants() {
+		t.Run(v.String(), func(t *testing.T) { testLoadDeadlineCutsBlackHole(t, v) })
 	}
 }
 
 // testLoadDeadlineCutsBlackHole attacks a listener that accepts and never
 // answers.
-func testLoadDeadlineCutsBlackHole(t *testing.T, protocol string) {
+func testLoadDeadlineCutsBlackHole(t *testing.T, v variant) {
+	protocol := v.protocol
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +316,7 @@ func testLoadDeadlineCutsBlackHole(t *testing.T, protocol string) {
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + ln.Addr().String() + "/"},
 		Protocol:    protocol,
+		Client:      v.client,
 		Connections: 4,
 		Workers:     1,
 		Timeout:     timeout,

@@ -39,15 +39,15 @@ type exchanger interface {
 // next request of the schedule (a shared ticket), waits until its intended
 // time and sends it itself, so that the goroutine that wakes is the one
 // that sends: no hand-off between a pacer and a worker adds to the
-// lateness. A worker that takes a request already due, because every
-// worker was busy when it fell due, starts a worker more, up to
-// maxWorkers (as vegeta does); the request's wait counts in its latency
-// from the intended time either way. Each finished exchange becomes a
+// lateness. A worker that starts an exchange while every other is busy
+// starts a worker more, up to maxWorkers, so that one waits for the next
+// request; a request that finds every worker busy all the same waits for
+// one, and the wait counts in its latency from the intended time. Each finished exchange becomes a
 // sample. The channel closes once the schedule ended or ctx did and every
 // exchange in flight returned; a request not sent by then has no sample.
 func openLoop(ctx context.Context, s *schedule, x exchanger, targets int, workers, maxWorkers uint64) <-chan results.Sample {
 	out := make(chan results.Sample, batchSize)
-	var next, started atomic.Uint64
+	var next, started, busy atomic.Uint64
 	var wg sync.WaitGroup
 	var work func()
 	// spawn starts a worker unless maxWorkers run; the caller holds wg
@@ -68,14 +68,15 @@ func openLoop(ctx context.Context, s *schedule, x exchanger, targets int, worker
 			if seq >= s.total || ctx.Err() != nil {
 				return
 			}
-			if s.interval > 0 && time.Now().After(s.intended(seq)) {
-				spawn()
-			}
 			if !s.wait(seq) {
 				return
 			}
 			sent := time.Now()
+			if busy.Add(1) == started.Load() {
+				spawn()
+			}
 			o := x.exchange(ctx, int(seq%uint64(targets)))
+			busy.Add(^uint64(0))
 			out <- s.sampleOf(seq, sent, time.Now(), o)
 		}
 	}
