@@ -498,3 +498,34 @@ func TestPaceNotEarly(t *testing.T) {
 		}
 	}
 }
+
+// A precise sleep never returns before its deadline, also on a timer taken
+// back from the pool after earlier sleeps (whose expirations must not
+// carry over), and a deadline already past returns at once.
+func TestSleepUntilNotEarly(t *testing.T) {
+	for range 3 {
+		for _, d := range []time.Duration{-time.Millisecond, 0, time.Microsecond, 50 * time.Microsecond, time.Millisecond, coarseSlack + time.Millisecond} {
+			want := time.Now().Add(d)
+			if err := sleepUntil(t.Context(), want); err != nil {
+				t.Fatalf("sleepUntil(%v from now) = %v", d, err)
+			}
+			if now := time.Now(); now.Before(want) {
+				t.Errorf("sleepUntil(%v from now) returned %v early", d, want.Sub(now))
+			}
+		}
+	}
+	tf, err := newTimerFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tf.f.Close()
+	for _, d := range []time.Duration{time.Microsecond, 200 * time.Microsecond, time.Microsecond} {
+		want := time.Now().Add(d)
+		if err := tf.sleepUntil(want); err != nil {
+			t.Fatalf("timerfd sleep of %v: %v", d, err)
+		}
+		if now := time.Now(); now.Before(want) {
+			t.Errorf("timerfd sleep of %v returned %v early", d, want.Sub(now))
+		}
+	}
+}
