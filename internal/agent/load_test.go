@@ -274,6 +274,13 @@ func TestLoadRejectsHostNames(t *testing.T) {
 	}
 }
 
+func TestLoadRejectsUnknownClient(t *testing.T) {
+	err := Run(t.Context(), testRoles, []string{"load", "--targets", "http://127.0.0.1:8080/", "--client", "curl"}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `--client "curl" is not one of lean, vegeta`) {
+		t.Errorf("Run(load --client curl) = %v, want the error naming the clients", err)
+	}
+}
+
 // TestLoadDeadlineCutsBlackHole attacks a listener that accepts and never
 // answers: the attack ends by its Deadline, long before the per-request
 // timeout, with the requests in flight failed and the rest not sent.

@@ -42,9 +42,10 @@ type exchanger interface {
 // lateness. A worker that starts an exchange while every other is busy
 // starts a worker more, up to maxWorkers, so that one waits for the next
 // request; a request that finds every worker busy all the same waits for
-// one, and the wait counts in its latency from the intended time. Each finished exchange becomes a
-// sample. The channel closes once the schedule ended or ctx did and every
-// exchange in flight returned; a request not sent by then has no sample.
+// one, and the wait counts in its latency from the intended time. Each
+// finished exchange becomes a sample. The channel closes once the schedule
+// ended or ctx did and every exchange in flight returned; a request not
+// sent by then has no sample.
 func openLoop(ctx context.Context, s *schedule, x exchanger, targets int, workers, maxWorkers uint64) <-chan results.Sample {
 	out := make(chan results.Sample, batchSize)
 	var next, started, busy atomic.Uint64
