@@ -49,15 +49,17 @@ const (
 // leanHTTP sends HTTP/1.1 requests on keep-alive connections: each
 // target's pool holds Connections slots, an exchange takes one (waiting,
 // within its timeout, when all are busy) and dials it if it has no
-// connection. A request that finds its reused connection closed by the
-// server before any byte of the response came back is sent once more on a
-// new one, as net/http does for requests that cannot have been processed.
+// connection. A GET that finds its reused connection closed by the server
+// before any byte of the response came back is sent once more on a new
+// one, as net/http does for idempotent requests; a POST fails.
 type leanHTTP struct {
 	addrs   []string
 	reqs    [][]byte // per target, serialised once
 	pools   []chan *leanConn
 	timeout time.Duration
 	dialer  *dialer
+	// idempotent is set for GETs, the requests that may go again.
+	idempotent bool
 }
 
 // leanConn is a connection slot; conn is nil until dialled and after a
@@ -70,7 +72,7 @@ type leanConn struct {
 // newLeanHTTP builds the client of targets, http URLs that parseTargets
 // checked.
 func newLeanHTTP(targets []string, o LoadOptions, d *dialer) *leanHTTP {
-	h := &leanHTTP{timeout: o.Timeout, dialer: d}
+	h := &leanHTTP{timeout: o.Timeout, dialer: d, idempotent: o.RequestBytes == 0}
 	for _, t := range targets {
 		u, _ := url.Parse(t)
 		h.addrs = append(h.addrs, u.Host)
@@ -111,7 +113,7 @@ func (h *leanHTTP) exchange(ctx context.Context, target int) outcome {
 		return outcome{err: fmt.Errorf("wait for a connection to %s: %w", h.addrs[target], ctx.Err())}
 	}
 	defer func() { h.pools[target] <- c }()
-	for retry := true; ; retry = false {
+	for retry := h.idempotent; ; retry = false {
 		reused := c.conn != nil
 		if !reused {
 			conn, err := h.dialer.DialContext(ctx, "tcp", h.addrs[target])

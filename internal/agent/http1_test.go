@@ -198,9 +198,9 @@ func TestLeanHTTPKeepsAlive(t *testing.T) {
 }
 
 // A server that closes: with Connection: close the client dials anew for
-// the next request; without it, the request that finds the connection
-// closed goes once more on a new one. Either way every exchange succeeds,
-// one connection each.
+// the next request; without it, a GET that finds the connection closed
+// goes once more on a new one. Either way every exchange succeeds, one
+// connection each. A POST is not sent again: it fails.
 func TestLeanHTTPServerCloses(t *testing.T) {
 	for name, resp := range map[string]string{
 		"connection close": "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
@@ -218,6 +218,18 @@ func TestLeanHTTPServerCloses(t *testing.T) {
 				t.Errorf("server accepted %d connections, want 3 (one per exchange)", got)
 			}
 		})
+	}
+	addr, accepted := scriptServer(t, answerHTTP(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true, nil))
+	h := newTestLean(t, addr, 10, time.Minute)
+	if o := h.exchange(t.Context(), 0); o.err != nil {
+		t.Fatalf("first POST = %+v, want it answered", o)
+	}
+	o := h.exchange(t.Context(), 0)
+	if !errors.Is(o.err, errClosedIdle) {
+		t.Errorf("POST on the closed connection = %+v, want it failed, not sent again", o)
+	}
+	if got := accepted(); got != 1 {
+		t.Errorf("server accepted %d connections, want 1: a POST goes once", got)
 	}
 }
 
