@@ -138,13 +138,13 @@ func (h *leanHTTP) exchange(ctx context.Context, target int) outcome {
 		if err != nil {
 			return outcome{err: err}
 		}
-		return outcome{code: uint16(r.code), bytesIn: uint32(min(r.bodyBytes, 1<<32-1))}
+		return outcome{code: uint16(r.code), bytesIn: uint32(r.bodyBytes)} // both bounded by readResponse
 	}
 }
 
-// errClosedIdle is a response that ended before its first byte: the server
-// closed a keep-alive connection it had kept idle.
-var errClosedIdle = errors.New("server closed the idle connection before answering")
+// errClosedIdle is a response that ended before its first byte: on a
+// reused connection, the server closed it while it was idle.
+var errClosedIdle = errors.New("server closed the connection before answering")
 
 // roundTrip writes req on c and reads its response, cut off when ctx ends.
 // A response whose end ctx's deadline may have cut is not kept alive.
