@@ -62,6 +62,7 @@ FUZZ := \
 	./internal/agent:FuzzFilesLine \
 	./internal/agent:FuzzHandle \
 	./internal/agent:FuzzServe \
+	./internal/agent:FuzzReadResponse \
 	./internal/hostfs:FuzzParseMountinfo \
 	./datapaths/steer:FuzzParseRule \
 	./datapaths/proxy:FuzzDecodeServices \

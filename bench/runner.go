@@ -653,6 +653,7 @@ func loadOptions(c scenarios.Case, targets []string) agent.LoadOptions {
 	return agent.LoadOptions{
 		Targets:       targets,
 		Protocol:      protocol(c),
+		Client:        c.Client,
 		Connections:   c.Connections,
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
@@ -871,6 +872,9 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
 		Encryption:    c.Options.Encryption,
+	}
+	if rc.Protocol == scenarios.HTTP1 || rc.Protocol == scenarios.H2C {
+		rc.LoadClient = cmp.Or(c.Client, scenarios.ClientLean)
 	}
 	if c.Variant != "" {
 		rc.VariantOf = c.Datapath

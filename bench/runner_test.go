@@ -163,12 +163,15 @@ func TestClusterSpecPlacesServers(t *testing.T) {
 	}
 }
 
-// The scenario format and the agents name the same protocols and gRPC
-// bound, so that every protocol and size a scenario may list is one the
-// agents carry.
+// The scenario format and the agents name the same protocols, HTTP/1.1
+// clients and gRPC bound, so that every protocol, client and size a
+// scenario may list is one the agents carry.
 func TestProtocolsMatchAgents(t *testing.T) {
 	if !slices.Equal(scenarios.Protocols, agent.Protocols) {
 		t.Errorf("scenarios.Protocols = %q, agent.Protocols = %q; want the same", scenarios.Protocols, agent.Protocols)
+	}
+	if !slices.Equal(scenarios.Clients, agent.Clients) {
+		t.Errorf("scenarios.Clients = %q, agent.Clients = %q; want the same", scenarios.Clients, agent.Clients)
 	}
 	if scenarios.MaxGRPCBytes != agent.MaxGRPCBytes {
 		t.Errorf("scenarios.MaxGRPCBytes = %d, agent.MaxGRPCBytes = %d; want the same", scenarios.MaxGRPCBytes, agent.MaxGRPCBytes)

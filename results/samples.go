@@ -56,7 +56,7 @@ type Sample struct {
 	Intended int64
 	// Latency runs from the intended send time to the end of the response.
 	Latency time.Duration
-	// Service runs from the actual send time (what vegeta reports).
+	// Service runs from the actual send time (what a closed-loop tool reports).
 	Service time.Duration
 	// Code is the HTTP status code; 0 when there was no response.
 	// Protocols without a status (grpc, tcp-rr, tcp-crr) write 200 for

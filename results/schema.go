@@ -84,7 +84,11 @@ type Case struct {
 	// Protocol is the workload (scenarios.Protocols); files written before
 	// it existed lack it and ran http1 (see ProtocolName).
 	Protocol string `json:"protocol,omitempty"`
-	Mode     string `json:"mode,omitempty"`
+	// LoadClient is the load agent's client of an http1 or h2c case
+	// (scenarios.Clients); empty in files written before it existed,
+	// which ran vegeta's.
+	LoadClient string `json:"load_client,omitempty"`
+	Mode       string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
 	L7Fallback bool   `json:"l7_fallback,omitempty"`

@@ -52,6 +52,7 @@ func Expand(s *Spec) []Case {
 										L7Fallback:     fallback,
 										Placement:      placement,
 										Protocol:       protocol,
+										Client:         l.Client,
 										Nodes:          t.Nodes,
 										Services:       services,
 										PodsPerService: t.PodsPerService,

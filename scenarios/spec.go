@@ -139,7 +139,10 @@ var SourceKinds = []string{SourceMislabelled, SourceHost}
 type Traffic struct {
 	// Protocols are the workloads (a matrix dimension, written "protocol"):
 	// http1, h2c, grpc, tcp-rr, tcp-crr, stream.
-	Protocols     []string  `yaml:"protocol,omitempty"`
+	Protocols []string `yaml:"protocol,omitempty"`
+	// Client is the load agent's client for protocols http1 and h2c
+	// (Clients); empty is ClientLean.
+	Client        string    `yaml:"client,omitempty"`
 	Rates         []float64 `yaml:"rates"` // requests per second, open loop
 	Duration      Duration  `yaml:"duration"`
 	Warmup        Duration  `yaml:"warmup"`
@@ -226,6 +229,19 @@ const (
 // Protocols lists every protocol in the order the documentation gives them.
 var Protocols = []string{HTTP1, H2C, GRPC, TCPRR, TCPCRR, Stream}
 
+// The load agent's clients of http1 and h2c, the values of load.client.
+const (
+	// ClientLean is the agent's own: each request sent by the goroutine
+	// that waited for its intended time, over the agent's own HTTP/1.1
+	// keep-alive client, or net/http's HTTP/2 one.
+	ClientLean = "lean"
+	// ClientVegeta is vegeta's attacker over net/http.
+	ClientVegeta = "vegeta"
+)
+
+// Clients lists the clients of http1 and h2c.
+var Clients = []string{ClientLean, ClientVegeta}
+
 // HTTPAware reports whether the l7 proxy understands protocol: it parses
 // HTTP/1.1 and HTTP/2 (h2c, and gRPC over it), so tcp-rr and tcp-crr run
 // through the proxy at l4.
@@ -252,6 +268,8 @@ type Case struct {
 	L7Fallback bool
 	Placement  string
 	Protocol   string
+	// Client is the http1 and h2c load client, the scenario's load.client.
+	Client string
 
 	Nodes          int
 	Services       int

@@ -434,6 +434,12 @@ func validateProtocols(p *problems, l *Traffic) {
 		}
 	}
 	duplicates(p, "load.protocol", l.Protocols)
+	switch {
+	case l.Client != "" && !slices.Contains(Clients, l.Client):
+		p.add("load.client", "unknown client %q; use %s", l.Client, strings.Join(Clients, ", "))
+	case l.Client != "" && !slices.Contains(l.Protocols, HTTP1) && !slices.Contains(l.Protocols, H2C):
+		p.add("load.client", "applies to protocols http1 and h2c only; add one to load.protocol or remove load.client")
+	}
 	if !slices.Contains(l.Protocols, GRPC) {
 		return
 	}

@@ -115,9 +115,10 @@ func (l *loader) start(ctx context.Context, a wire.Attack) (samples <-chan resul
 	return samples, s.total, func() time.Time { return s.began }, stop, nil
 }
 
-// run starts the attack of s: vegeta's for http1 and h2c, openLoop's for
-// the other protocols. The samples channel closes when the attack ended;
-// stop ends it early, and must be called once it is no longer needed.
+// run starts the attack of s: openLoop's when the loader has an exchanger,
+// vegeta's otherwise (http1 and h2c with VegetaClient). The samples
+// channel closes when the attack ended; stop ends it early, and must be
+// called once it is no longer needed.
 func (l *loader) run(ctx context.Context, s *schedule, tag string, workers, maxWorkers uint64) (<-chan results.Sample, func()) {
 	if l.exch != nil {
 		ctx, cancel := context.WithCancel(ctx)

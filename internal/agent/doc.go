@@ -11,9 +11,11 @@
 //     exchanges) with a fixed response size, an optional service time and
 //     an optional one-off stall;
 //   - load (Load, LoadOptions): an open-loop load generator of the same
-//     protocols that measures every request from its intended send time:
-//     vegeta sends http1 and h2c, openLoop's workers the others, both paced
-//     by one schedule.
+//     protocols that measures every request from its intended send time,
+//     paced by one schedule: openLoop's workers, each of which waits for
+//     its request's intended time and sends it itself (http1 over the
+//     agent's own HTTP/1.1 client), or, for http1 and h2c with
+//     --client vegeta, vegeta's attacker.
 //
 // The other roles live beside what they serve (the proxy, the node agents);
 // builtin/roles.go lists every role a meshbench binary runs. Each role

@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,4 +162,41 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
+}
+
+// FuzzReadResponse feeds arbitrary bytes to the lean HTTP/1.1 client's
+// response parser: it never reads a body longer than what it was given,
+// and where both it and net/http read a response, they agree on its status
+// and its body's length (net/http does not skip 1xx responses, so those
+// are not compared).
+func FuzzReadResponse(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 503\nConnection: close\nContent-Length: 0\n\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := readResponse(bufio.NewReaderSize(bytes.NewReader(data), leanReadBuffer))
+		if err != nil {
+			return
+		}
+		if got.bodyBytes < 0 || got.bodyBytes > int64(len(data)) || got.code < 200 || got.code > 999 {
+			t.Fatalf("readResponse(%q) = %+v: a body or status that is not in the input", data, got)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), nil)
+		if err != nil || resp.StatusCode < 200 {
+			return
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			return
+		}
+		if resp.StatusCode != got.code || n != got.bodyBytes {
+			t.Errorf("readResponse(%q) = %+v; net/http reads status %d and %d body bytes", data, got, resp.StatusCode, n)
+		}
+	})
 }

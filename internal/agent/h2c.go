@@ -1,15 +1,46 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// h2cConns is vegeta's round tripper for h2c: exactly n HTTP/2 connections
+// h2cExchanger sends h2c requests from openLoop's workers over an
+// http.Client whose transport is h2cConns.
+type h2cExchanger struct {
+	client  *http.Client
+	targets []vegeta.Target
+}
+
+func (h *h2cExchanger) exchange(ctx context.Context, target int) outcome {
+	t := h.targets[target]
+	req, err := http.NewRequestWithContext(ctx, t.Method, t.URL, bytes.NewReader(t.Body))
+	if err != nil {
+		return outcome{err: err}
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return outcome{err: err}
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return outcome{err: fmt.Errorf("read response body: %w", err)}
+	}
+	return outcome{code: uint16(resp.StatusCode), bytesIn: uint32(min(n, maxBody))}
+}
+
+func (h *h2cExchanger) close() { h.client.CloseIdleConnections() }
+
+// h2cConns is the round tripper of h2c (vegeta's or h2cExchanger's): exactly n HTTP/2 connections
 // per target host, with prior knowledge (no upgrade, no TLS), requests
 // spread round-robin over them as streams. net/http's own pool would open
 // one connection per host and more only when its streams run out, so the

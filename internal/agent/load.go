@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,6 +41,9 @@ type LoadOptions struct {
 	Targets []string
 	// Protocol is what the agent sends (Protocols); "" is http1.
 	Protocol string
+	// Client is what sends http1 and h2c (Clients); "" is LeanClient.
+	// The other protocols always go through openLoop's exchangers.
+	Client string
 	// Connections caps the keep-alive connections per target, busy or
 	// idle; h2c, grpc and tcp-rr open exactly that many (as requests need
 	// them), and tcp-crr keeps at most that many exchanges in flight.
@@ -72,6 +76,7 @@ func (o LoadOptions) Args() []string {
 	return []string{"agent", LoadRole,
 		"--targets", strings.Join(o.Targets, ","),
 		"--protocol", cmp.Or(o.Protocol, HTTP1),
+		"--client", cmp.Or(o.Client, LeanClient),
 		"--connections", strconv.Itoa(o.Connections),
 		"--request-bytes", strconv.Itoa(o.RequestBytes),
 		"--response-bytes", strconv.Itoa(o.ResponseBytes),
@@ -90,6 +95,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 		return err
 	})
 	fs.StringVar(&o.Protocol, "protocol", HTTP1, "`protocol` to send: "+strings.Join(Protocols, ", "))
+	fs.StringVar(&o.Client, "client", LeanClient, "`client` of http1 and h2c: "+strings.Join(Clients, ", "))
 	fs.IntVar(&o.Connections, "connections", DefaultConnections, "keep-alive connections per target")
 	fs.IntVar(&o.RequestBytes, "request-bytes", 0, "request body size in `bytes` (http: 0 is a GET)")
 	fs.IntVar(&o.ResponseBytes, "response-bytes", 0, "TCP response size in `bytes`")
@@ -103,6 +109,8 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 		return o, err
 	}
 	switch {
+	case !slices.Contains(Clients, o.Client):
+		return o, fmt.Errorf("--client %q is not one of %s", o.Client, strings.Join(Clients, ", "))
 	case len(o.Targets) == 0:
 		return o, errors.New("--targets is required")
 	case o.Connections < 1:
@@ -159,9 +167,10 @@ func Load(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return control(ctx, stdin, enc, l.handle)
 }
 
-// loader runs one attack at a time. Its client (http1, h2c: vegeta's) or
-// exchanger (the other protocols: openLoop's) outlives the attacks, so
-// connections stay warm from one to the next.
+// loader runs one attack at a time. Its client (h2c, and http1 with
+// VegetaClient: vegeta's) or exchanger (the other protocols, and http1
+// with LeanClient: openLoop's) outlives the attacks, so connections stay
+// warm from one to the next.
 type loader struct {
 	client   *http.Client
 	targeter vegeta.Targeter
@@ -228,21 +237,38 @@ func newLoader(o LoadOptions) (*loader, error) {
 	case Stream:
 		l.streams = newStreamer(addrs, o, l.dials)
 		return l, nil
+	case HTTP1:
+		if o.Client != VegetaClient {
+			l.exch = newLeanHTTP(o.Targets, o, l.dials)
+			return l, nil
+		}
 	}
+	client, targets := newHTTPClient(o, l.dials)
+	if o.Protocol == H2C && o.Client != VegetaClient {
+		l.exch = &h2cExchanger{client: client, targets: targets}
+		return l, nil
+	}
+	l.client, l.targeter = client, vegeta.NewStaticTargeter(targets...)
+	return l, nil
+}
+
+// newHTTPClient is the net/http client of protocols http1 and h2c, and
+// the targets it attacks.
+func newHTTPClient(o LoadOptions, d *dialer) (*http.Client, []vegeta.Target) {
 	// The transport is what vegeta.KeepAlive(true), Connections and
 	// MaxConnections would configure, built here once to be shared by
 	// every attack's Attacker. No Proxy: agents talk to pod and service
 	// IPs directly, whatever the environment says.
 	var tr http.RoundTripper = &http.Transport{
-		DialContext:         l.dials.DialContext,
+		DialContext:         d.DialContext,
 		MaxIdleConnsPerHost: o.Connections,
 		MaxConnsPerHost:     o.Connections,
 		DisableCompression:  true,
 	}
 	if o.Protocol == H2C {
-		tr = newH2CConns(o.Connections, l.dials)
+		tr = newH2CConns(o.Connections, d)
 	}
-	l.client = &http.Client{
+	client := &http.Client{
 		Transport: tr,
 		Timeout:   o.Timeout,
 		// Redirects are answers to count, not to follow.
@@ -256,8 +282,7 @@ func newLoader(o LoadOptions) (*loader, error) {
 	for i, u := range o.Targets {
 		targets[i] = vegeta.Target{Method: method, URL: u, Body: body}
 	}
-	l.targeter = vegeta.NewStaticTargeter(targets...)
-	return l, nil
+	return client, targets
 }
 
 // close ends the loader's connections.

@@ -19,19 +19,42 @@ func requestProtocols() []string {
 	return slices.DeleteFunc(slices.Clone(Protocols), func(p string) bool { return p == Stream })
 }
 
+// variant is a protocol sent by one of the load role's clients.
+type variant struct{ protocol, client string }
+
+func (v variant) String() string {
+	if v.client == "" {
+		return v.protocol
+	}
+	return v.protocol + "/" + v.client
+}
+
+// variants are the request protocols, http1 and h2c with each client.
+func variants() []variant {
+	var vs []variant
+	for _, p := range requestProtocols() {
+		vs = append(vs, variant{protocol: p})
+		if p == HTTP1 || p == H2C {
+			vs = append(vs, variant{protocol: p, client: VegetaClient})
+		}
+	}
+	return vs
+}
+
 func TestLoad(t *testing.T) {
-	for _, protocol := range requestProtocols() {
-		t.Run(protocol, func(t *testing.T) { testLoad(t, protocol) })
+	for _, v := range variants() {
+		t.Run(v.String(), func(t *testing.T) { testLoad(t, v) })
 	}
 }
 
-// testLoad runs attacks of protocol against a server of its own and checks
-// every sample, the schedule, and what the server counted.
-func testLoad(t *testing.T, protocol string) {
+// testLoad runs attacks of v against a server of its own and checks every
+// sample, the schedule, and what the server counted.
+func testLoad(t *testing.T, v variant) {
+	protocol := v.protocol
 	const requestBytes, responseBytes, conns = 30, 100, 8
 	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, RequestBytes: requestBytes, ResponseBytes: responseBytes}.Args()...)
 	load := start(t, LoadOptions{
-		Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Connections: conns,
+		Targets: []string{"http://" + srv.ready.Addr + "/"}, Protocol: protocol, Client: v.client, Connections: conns,
 		RequestBytes: requestBytes, ResponseBytes: responseBytes, Workers: DefaultWorkers, Timeout: DefaultTimeout,
 	}.Args()...)
 
@@ -169,17 +192,18 @@ func TestLoadCountsErrors(t *testing.T) {
 // while vegeta's own latency, from the actual send, sees only the stalled
 // request.
 func TestLoadShowsStall(t *testing.T) {
-	for _, protocol := range requestProtocols() {
-		t.Run(protocol, func(t *testing.T) { testLoadShowsStall(t, protocol) })
+	for _, v := range variants() {
+		t.Run(v.String(), func(t *testing.T) { testLoadShowsStall(t, v) })
 	}
 }
 
-func testLoadShowsStall(t *testing.T, protocol string) {
+func testLoadShowsStall(t *testing.T, v variant) {
 	const stall = 500 * time.Millisecond
-	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: protocol, StallAfter: 200, StallFor: stall}.Args()...)
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: v.protocol, StallAfter: 200, StallFor: stall}.Args()...)
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + srv.ready.Addr + "/"},
-		Protocol:    protocol,
+		Protocol:    v.protocol,
+		Client:      v.client,
 		Connections: 1,
 		Workers:     1,
 		MaxWorkers:  1,
@@ -250,18 +274,26 @@ func TestLoadRejectsHostNames(t *testing.T) {
 	}
 }
 
+func TestLoadRejectsUnknownClient(t *testing.T) {
+	err := Run(t.Context(), testRoles, []string{"load", "--targets", "http://127.0.0.1:8080/", "--client", "curl"}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `--client "curl" is not one of lean, vegeta`) {
+		t.Errorf("Run(load --client curl) = %v, want the error naming the clients", err)
+	}
+}
+
 // TestLoadDeadlineCutsBlackHole attacks a listener that accepts and never
 // answers: the attack ends by its Deadline, long before the per-request
 // timeout, with the requests in flight failed and the rest not sent.
 func TestLoadDeadlineCutsBlackHole(t *testing.T) {
-	for _, protocol := range requestProtocols() {
-		t.Run(protocol, func(t *testing.T) { testLoadDeadlineCutsBlackHole(t, protocol) })
+	for _, v := range variants() {
+		t.Run(v.String(), func(t *testing.T) { testLoadDeadlineCutsBlackHole(t, v) })
 	}
 }
 
 // testLoadDeadlineCutsBlackHole attacks a listener that accepts and never
 // answers.
-func testLoadDeadlineCutsBlackHole(t *testing.T, protocol string) {
+func testLoadDeadlineCutsBlackHole(t *testing.T, v variant) {
+	protocol := v.protocol
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +323,7 @@ func testLoadDeadlineCutsBlackHole(t *testing.T, protocol string) {
 	load := start(t, LoadOptions{
 		Targets:     []string{"http://" + ln.Addr().String() + "/"},
 		Protocol:    protocol,
+		Client:      v.client,
 		Connections: 4,
 		Workers:     1,
 		Timeout:     timeout,
@@ -469,6 +502,37 @@ func TestPaceNotEarly(t *testing.T) {
 			if now, want := time.Now(), s.intended(hits); now.Before(want) {
 				t.Errorf("interval %v: hit %d released %v early", interval, hits, want.Sub(now))
 			}
+		}
+	}
+}
+
+// A precise sleep never returns before its deadline, also on a timer taken
+// back from the pool after earlier sleeps (whose expirations must not
+// carry over), and a deadline already past returns at once.
+func TestSleepUntilNotEarly(t *testing.T) {
+	for range 3 {
+		for _, d := range []time.Duration{-time.Millisecond, 0, time.Microsecond, 50 * time.Microsecond, time.Millisecond, coarseSlack + time.Millisecond} {
+			want := time.Now().Add(d)
+			if err := sleepUntil(t.Context(), want); err != nil {
+				t.Fatalf("sleepUntil(%v from now) = %v", d, err)
+			}
+			if now := time.Now(); now.Before(want) {
+				t.Errorf("sleepUntil(%v from now) returned %v early", d, want.Sub(now))
+			}
+		}
+	}
+	tf, err := newTimerFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tf.f.Close()
+	for _, d := range []time.Duration{time.Microsecond, 200 * time.Microsecond, time.Microsecond} {
+		want := time.Now().Add(d)
+		if err := tf.sleepUntil(want); err != nil {
+			t.Fatalf("timerfd sleep of %v: %v", d, err)
+		}
+		if now := time.Now(); now.Before(want) {
+			t.Errorf("timerfd sleep of %v returned %v early", d, want.Sub(now))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshbench/meshbench/results"
@@ -34,55 +35,59 @@ type exchanger interface {
 	close()
 }
 
-// openLoop runs an attack of s with exchanges of x: a pacer goroutine
-// releases request seq at its intended time to an idle worker, starting
-// a worker more, up to maxWorkers, when every worker is busy (as vegeta
-// does), and each finished exchange becomes a sample measured from its
-// intended time. The channel closes once the schedule ended or ctx did and
-// every exchange in flight returned.
+// openLoop runs an attack of s with exchanges of x. Each worker takes the
+// next request of the schedule (a shared ticket), waits until its intended
+// time and sends it itself, so that the goroutine that wakes is the one
+// that sends: no hand-off between a pacer and a worker adds to the
+// lateness. A worker that starts an exchange while every other is busy
+// starts a worker more, up to maxWorkers, so that one waits for the next
+// request; a request that finds every worker busy all the same waits for
+// one, and the wait counts in its latency from the intended time. Each
+// finished exchange becomes a sample. The channel closes once the schedule
+// ended or ctx did and every exchange in flight returned; a request not
+// sent by then has no sample.
 func openLoop(ctx context.Context, s *schedule, x exchanger, targets int, workers, maxWorkers uint64) <-chan results.Sample {
-	out := make(chan results.Sample)
-	ticks := make(chan uint64)
+	out := make(chan results.Sample, batchSize)
+	var next, started, busy atomic.Uint64
 	var wg sync.WaitGroup
-	work := func() {
+	var work func()
+	// spawn starts a worker unless maxWorkers run; the caller holds wg
+	// above zero, or is about to wait on it.
+	spawn := func() {
+		for n := started.Load(); n < max(maxWorkers, 1); n = started.Load() {
+			if started.CompareAndSwap(n, n+1) {
+				wg.Add(1)
+				go work()
+				return
+			}
+		}
+	}
+	work = func() {
 		defer wg.Done()
-		for seq := range ticks {
+		for {
+			seq := next.Add(1) - 1
+			if seq >= s.total || ctx.Err() != nil {
+				return
+			}
+			if !s.wait(seq) {
+				return
+			}
 			sent := time.Now()
+			if busy.Add(1) == started.Load() {
+				spawn()
+			}
 			o := x.exchange(ctx, int(seq%uint64(targets)))
+			busy.Add(^uint64(0))
 			out <- s.sampleOf(seq, sent, time.Now(), o)
 		}
 	}
+	s.begin()
+	for range max(workers, 1) {
+		spawn()
+	}
 	go func() {
-		defer func() {
-			close(ticks)
-			wg.Wait()
-			close(out)
-		}()
-		started := uint64(0)
-		for ; started < max(workers, 1); started++ {
-			wg.Add(1)
-			go work()
-		}
-		for hits := uint64(0); ; hits++ {
-			if _, stop := s.Pace(0, hits); stop || ctx.Err() != nil {
-				return
-			}
-			select {
-			case ticks <- hits:
-				continue
-			default:
-			}
-			if started < maxWorkers {
-				started++
-				wg.Add(1)
-				go work()
-			}
-			select {
-			case ticks <- hits:
-			case <-ctx.Done():
-				return
-			}
-		}
+		wg.Wait()
+		close(out)
 	}()
 	return out
 }

@@ -10,11 +10,11 @@ import (
 // the same): the flag --protocol of both.
 const (
 	// HTTP1 is HTTP/1.1 on keep-alive connections, one request in flight
-	// per connection, sent by vegeta.
+	// per connection, sent by the lean client or vegeta (Clients).
 	HTTP1 = "http1"
-	// H2C is HTTP/2 over cleartext with prior knowledge, sent by vegeta
-	// over exactly Connections connections per target, requests
-	// multiplexed on them as streams.
+	// H2C is HTTP/2 over cleartext with prior knowledge, sent by
+	// openLoop's workers or vegeta (Clients) over exactly Connections
+	// connections per target, requests multiplexed on them as streams.
 	H2C = "h2c"
 	// GRPC is unary calls of the echo service (grpc.go) over Connections
 	// gRPC connections per target.

@@ -66,23 +66,32 @@ func (s *schedule) Pace(_ time.Duration, hits uint64) (time.Duration, bool) {
 	case hits >= s.total || s.ctx.Err() != nil:
 		return 0, true
 	case hits == 0:
-		s.began = time.Now()
-		return 0, false
-	case s.interval == 0:
+		s.begin()
 		return 0, false
 	}
-	t := s.intended(hits)
+	return 0, !s.wait(hits)
+}
+
+// begin starts the timeline: request 0 is due now.
+func (s *schedule) begin() { s.began = time.Now() }
+
+// wait returns at request seq's intended time, never before it: it sleeps,
+// and where requests are spinMinInterval apart or more it sleeps until
+// spinAhead before and spins the rest. It returns false when ctx ended
+// first. A closed loop's requests are due at once.
+func (s *schedule) wait(seq uint64) bool {
+	if s.interval == 0 {
+		return s.ctx.Err() == nil
+	}
+	t := s.intended(seq)
 	if s.interval < spinMinInterval {
-		if err := sleepUntil(s.ctx, t); err != nil {
-			return 0, true
-		}
-		return 0, false
+		return sleepUntil(s.ctx, t) == nil
 	}
-	if err := sleepUntil(s.ctx, t.Add(-spinAhead)); err != nil {
-		return 0, true
+	if sleepUntil(s.ctx, t.Add(-spinAhead)) != nil {
+		return false
 	}
 	spinUntil(t)
-	return 0, false
+	return true
 }
 
 // Rate is the schedule's constant rate; 0 stands for a closed loop's.
@@ -113,10 +122,18 @@ func (s *schedule) sample(r *vegeta.Result) results.Sample {
 		BytesIn:  bytesIn(r),
 		Error:    r.Error,
 	}
-	if smp.Error == "" && (r.Code < 200 || r.Code > 299) {
-		smp.Error = "unexpected status " + strconv.Itoa(int(r.Code))
+	if smp.Error == "" {
+		smp.Error = statusError(r.Code)
 	}
 	return smp
+}
+
+// statusError is the error of a response with status code: none for 2xx.
+func statusError(code uint16) string {
+	if code < 200 || code > 299 {
+		return "unexpected status " + strconv.Itoa(int(code))
+	}
+	return ""
 }
 
 // bytesIn is the response body's length. The attacker discards bodies
@@ -135,7 +152,8 @@ func bytesIn(r *vegeta.Result) uint32 {
 }
 
 // sampleOf is the sample of exchange seq of an openLoop attack, sent at
-// sent and ended at end.
+// sent and ended at end. As with vegeta's, a status outside 2xx is an
+// error.
 func (s *schedule) sampleOf(seq uint64, sent, end time.Time, o outcome) results.Sample {
 	intended := sent
 	if s.interval > 0 {
@@ -152,6 +170,8 @@ func (s *schedule) sampleOf(seq uint64, sent, end time.Time, o outcome) results.
 	}
 	if o.err != nil {
 		smp.Code, smp.Error = 0, o.err.Error()
+	} else {
+		smp.Error = statusError(o.code)
 	}
 	return smp
 }

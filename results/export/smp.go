@@ -198,6 +198,17 @@ func mesheryResultOf(run *results.Run, c *results.Case, dir string) (mesheryResu
 	return r, nil
 }
 
+// loadGenerator names what sent c's requests: vegeta's attacker (load
+// client vegeta, and http1 and h2c in files from before load_client
+// existed), or meshbench's own load agent.
+func loadGenerator(c *results.Case) string {
+	p := c.ProtocolName()
+	if c.LoadClient == "vegeta" || c.LoadClient == "" && (p == "http1" || p == "h2c") {
+		return "vegeta"
+	}
+	return "meshbench"
+}
+
 func fortioOf(run *results.Run, c *results.Case, rep *results.Repetition, dir string) (fortioResult, error) {
 	h, err := results.DecodeHistogram(rep.Histogram)
 	if err != nil {
@@ -213,7 +224,7 @@ func fortioOf(run *results.Run, c *results.Case, rep *results.Repetition, dir st
 		RunID:             int64(rep.Index),
 		RunType:           "HTTP",
 		Version:           "meshbench " + run.Environment.MeshbenchVersion,
-		LoadGenerator:     "vegeta",
+		LoadGenerator:     loadGenerator(c),
 	}
 	// AchievedRPS is successes over the measured wall time, so the wall
 	// time is successes over AchievedRPS; fortio's QPS counts every call.

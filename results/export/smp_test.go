@@ -267,3 +267,23 @@ func TestWriteSMPWithoutSamples(t *testing.T) {
 		t.Errorf("WriteSMP with a broken histogram: %v, want an error naming the case", err)
 	}
 }
+
+// The SMP load generator names what sent the requests: vegeta only where
+// the case says so, or, in a file from before load_client, for http1 and
+// h2c, which vegeta sent then.
+func TestLoadGenerator(t *testing.T) {
+	for _, tt := range []struct {
+		c    results.Case
+		want string
+	}{
+		{results.Case{Protocol: "http1", LoadClient: "lean"}, "meshbench"},
+		{results.Case{Protocol: "h2c", LoadClient: "vegeta"}, "vegeta"},
+		{results.Case{Protocol: "tcp-rr"}, "meshbench"},
+		{results.Case{}, "vegeta"},
+		{results.Case{Protocol: "h2c"}, "vegeta"},
+	} {
+		if got := loadGenerator(&tt.c); got != tt.want {
+			t.Errorf("loadGenerator(protocol %q, load client %q) = %q, want %q", tt.c.Protocol, tt.c.LoadClient, got, tt.want)
+		}
+	}
+}
