@@ -228,40 +228,6 @@ func TestLatenessCheck(t *testing.T) {
 	}
 }
 
-// On one connection, an exchange that waited for the one before it counts
-// from that one's end, as a closed-loop tool counts it; a failed exchange
-// is left out.
-func TestOwnExchanges(t *testing.T) {
-	us := int64(time.Microsecond)
-	sample := func(sent, end int64) results.Sample {
-		// Sent 10µs after its intended time.
-		return results.Sample{Intended: (sent - 10) * us, Latency: time.Duration((end - sent + 10) * us), Service: time.Duration((end - sent) * us), Code: 200}
-	}
-	samples := []results.Sample{
-		sample(1000, 1100),
-		sample(1050, 1180), // waited 50µs for the first: 80µs of its own
-		sample(1300, 1350),
-		{Intended: 1400 * us, Latency: 5 * time.Millisecond, Service: 5 * time.Millisecond, Error: "read response: EOF"},
-	}
-	got, err := ownExchanges(samples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recorded, err := sentLatency(samples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(got.P50-80) > 0.1 || math.Abs(got.P90-100) > 0.1 || math.Abs(got.Max-100) > 0.1 {
-		t.Errorf("own exchanges p50 %v, p90 %v, max %v µs, want 80, 100, 100", got.P50, got.P90, got.Max)
-	}
-	if math.Abs(recorded.P50-100) > 0.1 || math.Abs(recorded.Max-130) > 0.2 {
-		t.Errorf("as recorded p50 %v, max %v µs, want 100, 130 (the wait counted)", recorded.P50, recorded.Max)
-	}
-	if _, err := ownExchanges(samples[3:]); err == nil {
-		t.Error("no successful exchange: no error")
-	}
-}
-
 // The stream checks compare throughput and throughput per core of the
 // sending side within ±15%, and a throughput miss names the CPU each side had.
 func TestStreamChecks(t *testing.T) {

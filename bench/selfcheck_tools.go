@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	_ "embed"
 	"encoding/binary"
@@ -14,12 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/montanaflynn/stats"
 
 	"github.com/meshbench/meshbench/clusters"
@@ -351,61 +348,20 @@ func (r *Runner) tcpRRCheck(ctx context.Context, t crossing) (checks []Check, er
 		if err != nil {
 			return nil, err
 		}
-		own, err := ownExchanges(samples)
-		if err != nil {
-			return nil, err
-		}
-		recorded, err := sentLatency(samples)
-		return append(quantiles(own), quantiles(recorded)...), err
+		l, err := sentLatency(samples)
+		return quantiles(l), err
 	}
 	med, err := interleave(t.rounds, sockperf, fortio, mine)
 	if err != nil {
 		return nil, err
 	}
-	checks = compareLatency("tcp-rr (1 conn, 1 KiB each way, 1,000/s)", crossRatioTarget, t.rounds, latency(med[2]),
+	return compareLatency("tcp-rr (1 conn, 1 KiB each way, 1,000/s)", crossRatioTarget, t.rounds, latency(med[2]),
 		[]toolLatency{{"sockperf", latency(med[0])}, {"fortio", latency(med[1])}}, func(q int, _ float64) string {
 			if med[0][q] < med[1][q] {
 				return spinning(spin) // sockperf is the better tool here
 			}
 			return ""
-		})
-	for i := range checks {
-		checks[i].Measured += fmt.Sprintf("; %s as the agent records it, counting the wait for the busy connection", results.FormatMicros(med[2][2+i]))
-	}
-	return checks, nil
-}
-
-// ownExchanges is the latency of the successful exchanges of a
-// one-connection attack from the start of each one's own exchange: its
-// send, or the end of the exchange before it when it had to wait for the
-// connection, as a closed-loop tool counts (it sends only once the
-// previous answer came). The agent stamps the send before that wait. On
-// one connection the exchanges end in the order they ran. The previous
-// end is stamped once its exchange returned the connection, a little
-// after the next could start: a figure no longer than the exchange's.
-func ownExchanges(samples []results.Sample) (results.Latency, error) {
-	type span struct{ sent, end int64 }
-	var spans []span
-	for _, s := range samples {
-		if s.Error != "" || s.Code == 0 {
-			continue
-		}
-		end := s.Intended + int64(s.Latency)
-		spans = append(spans, span{end - int64(s.Service), end})
-	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.end, b.end) })
-	h := hdrhistogram.New(1, int64(time.Minute), 3)
-	prev := int64(0)
-	for _, sp := range spans {
-		if err := h.RecordValue(min(max(sp.end-max(sp.sent, prev), 1), int64(time.Minute))); err != nil {
-			return results.Latency{}, fmt.Errorf("record an exchange's latency: %w", err)
-		}
-		prev = sp.end
-	}
-	if h.TotalCount() == 0 {
-		return results.Latency{}, errors.New("self-check: no exchange succeeded")
-	}
-	return results.HistogramLatency(h), nil
+		}), nil
 }
 
 // spinning says, from the shares of a core sockperf's client kept busy in

@@ -127,6 +127,7 @@ func (h *leanHTTP) exchange(ctx context.Context, target int) outcome {
 				c.br.Reset(conn)
 			}
 		}
+		sent := time.Now()
 		r, err := h.roundTrip(ctx, c, h.reqs[target])
 		if err != nil || !r.keepAlive {
 			c.conn.Close()
@@ -136,9 +137,9 @@ func (h *leanHTTP) exchange(ctx context.Context, target int) outcome {
 			continue
 		}
 		if err != nil {
-			return outcome{err: err}
+			return outcome{err: err, sent: sent}
 		}
-		return outcome{code: uint16(r.code), bytesIn: uint32(r.bodyBytes)} // both bounded by readResponse
+		return outcome{code: uint16(r.code), bytesIn: uint32(r.bodyBytes), sent: sent} // both bounded by readResponse
 	}
 }
 

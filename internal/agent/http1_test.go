@@ -296,3 +296,67 @@ func TestLeanHTTPTimeoutAndCancel(t *testing.T) {
 		t.Errorf("exchange when the attack ended = %+v, want context canceled", o)
 	}
 }
+
+// An exchange that waits for its target's only connection is sent when it
+// gets it, not when it began waiting: its actual send time (outcome.sent),
+// from which latency is compared with closed-loop tools, comes after the
+// response that held the connection. Holds for the lean HTTP/1.1 client
+// and tcp-rr, the exchangers with connection pools.
+func TestExchangeSentAfterConnectionWait(t *testing.T) {
+	const size = 16
+	for name, tt := range map[string]struct {
+		read func(br *bufio.Reader) error
+		resp string
+		x    func(addr string) exchanger
+	}{
+		"http1": {
+			read: func(br *bufio.Reader) error { _, err := http.ReadRequest(br); return err },
+			resp: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			x:    func(addr string) exchanger { return newTestLean(t, addr, 0, time.Minute) },
+		},
+		"tcp-rr": {
+			read: func(br *bufio.Reader) error { _, err := io.ReadFull(br, make([]byte, size)); return err },
+			resp: strings.Repeat("x", size),
+			x: func(addr string) exchanger {
+				r := newTCPRR([]string{addr}, LoadOptions{Connections: 1, RequestBytes: size, ResponseBytes: size, Timeout: time.Minute}, newDialer())
+				t.Cleanup(r.close)
+				return r
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, release := make(chan struct{}, 2), make(chan struct{}, 2)
+			addr, _ := scriptServer(t, func(c net.Conn, br *bufio.Reader) {
+				defer c.Close()
+				for tt.read(br) == nil {
+					got <- struct{}{}
+					<-release
+					if _, err := io.WriteString(c, tt.resp); err != nil {
+						return
+					}
+				}
+			})
+			x := tt.x(addr)
+			first := make(chan outcome)
+			go func() { first <- x.exchange(t.Context(), 0) }()
+			<-got
+			second := make(chan outcome)
+			go func() { second <- x.exchange(t.Context(), 0) }()
+			// The second exchange waits for the connection, however long
+			// it is held.
+			time.Sleep(10 * time.Millisecond)
+			released := time.Now()
+			release <- struct{}{}
+			o1 := <-first
+			<-got
+			release <- struct{}{}
+			o2 := <-second
+			if o1.err != nil || o2.err != nil {
+				t.Fatalf("exchanges: %v, %v", o1.err, o2.err)
+			}
+			if o2.sent.Before(released) {
+				t.Errorf("second exchange sent at %v, %v before the first's response freed the connection", o2.sent, released.Sub(o2.sent))
+			}
+		})
+	}
+}

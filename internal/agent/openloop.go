@@ -18,6 +18,10 @@ type outcome struct {
 	// connect is how long the exchange's own connection took to open
 	// (tcp-crr); 0 on a persistent one.
 	connect time.Duration
+	// sent is when the request went onto its connection, after the wait
+	// for a free connection and any dial; zero where the exchange begins
+	// with its send (a connection of its own, or multiplexed streams).
+	sent time.Time
 	err     error
 }
 

@@ -151,10 +151,14 @@ func bytesIn(r *vegeta.Result) uint32 {
 	return uint32(n)
 }
 
-// sampleOf is the sample of exchange seq of an openLoop attack, sent at
-// sent and ended at end. As with vegeta's, a status outside 2xx is an
+// sampleOf is the sample of exchange seq of an openLoop attack, begun at
+// sent and ended at end; its actual send is o.sent where the exchange
+// waited for a connection first. As with vegeta's, a status outside 2xx is an
 // error.
 func (s *schedule) sampleOf(seq uint64, sent, end time.Time, o outcome) results.Sample {
+	if !o.sent.IsZero() {
+		sent = o.sent
+	}
 	intended := sent
 	if s.interval > 0 {
 		intended = s.intended(seq)

@@ -82,15 +82,16 @@ func (t *tcpRR) exchange(ctx context.Context, target int) outcome {
 		}
 		c.conn = conn
 	}
+	sent := time.Now()
 	n, reusable, err := roundTrip(ctx, c.conn, t.req, t.resp, c.buf)
 	if err != nil || !reusable {
 		c.conn.Close()
 		c.conn = nil
 	}
 	if err != nil {
-		return outcome{err: err}
+		return outcome{err: err, sent: sent}
 	}
-	return outcome{code: exchangeOK, bytesIn: uint32(n)}
+	return outcome{code: exchangeOK, bytesIn: uint32(n), sent: sent}
 }
 
 func (t *tcpRR) close() {
