@@ -30,10 +30,12 @@ func Roles() agent.Roles {
 		costagent.Role: costagent.Run,
 		pathprobe.Role: pathprobe.NodeAgent,
 		// The kube provider's: every container's idle process, the node
-		// agent that finds the pods on a node, and the sidecar injector
-		// (a mutating admission webhook).
+		// agent that finds the pods on a node, the sidecar injector (a
+		// mutating admission webhook), and the starter of processes on a
+		// node outside its pods.
 		kubenode.PauseRole:    kubenode.Pause,
 		kubenode.InspectRole:  kubenode.Inspect,
 		kubenode.InjectorRole: kubenode.Injector,
+		kubenode.HostRole:     kubenode.Host,
 	}
 }
