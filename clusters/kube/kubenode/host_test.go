@@ -130,7 +130,9 @@ func TestRemoveCgroupKills(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- runIn(ctx, dir, "/bin/sleep", []string{"300"}, strings.NewReader(""), io.Discard, io.Discard) }()
+		go func() {
+			done <- runIn(ctx, dir, "/bin/sleep", []string{"300"}, strings.NewReader(""), io.Discard, io.Discard)
+		}()
 		// Wait for the child to be in its cgroup.
 		for i := 0; ; i++ {
 			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
