@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/meshbench/meshbench/clusters/kube"
+	"github.com/meshbench/meshbench/clusters/kube/kubenode"
 	"github.com/meshbench/meshbench/internal/hostfs"
 	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
@@ -100,9 +102,9 @@ func TestCoverageOnTestCluster(t *testing.T) {
 }
 
 // TestCoverageInterruptOnTestCluster interrupts a run while its host
-// process sends (SIGINT) and kills one there (SIGKILL), then runs
-// `meshbench cleanup`: either way no host process, host cgroup, program
-// at kubepods or namespace is left.
+// process sends (SIGINT), and kills one there (SIGKILL), its host role on
+// the node too, then runs `meshbench cleanup`: either way no host process,
+// host cgroup, program at kubepods or namespace is left.
 func TestCoverageInterruptOnTestCluster(t *testing.T) {
 	kubeconfig := testutil.KubeCluster(t)
 	client := clientFor(t, kubeconfig)
@@ -128,6 +130,12 @@ func TestCoverageInterruptOnTestCluster(t *testing.T) {
 			if !waitForHostProcess(t, cgroups, done) {
 				t.Fatalf("no host process showed up; stderr:\n%s", stderr.String())
 			}
+			if sig == syscall.SIGKILL {
+				// The host role dies too, before it can remove its
+				// cgroup: its child must die with it (parent-death
+				// signal), and the node agent remove the cgroup.
+				killHostRoles(t)
+			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +151,35 @@ func TestCoverageInterruptOnTestCluster(t *testing.T) {
 			assertNoNamespaces(t, client)
 			assertNoTables(t, client)
 			assertNoHostProcesses(t, cgroups)
+			if t.Failed() {
+				t.Logf("meshbench run's stderr:\n%s", stderr.String())
+			}
 		})
+	}
+}
+
+// killHostRoles sends SIGKILL to the host roles (kubenode.HostRole) of
+// the test's run on the test cluster's nodes, which share this host's PID
+// namespace.
+func killHostRoles(tb testing.TB) {
+	tb.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	killed := 0
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "agent\x00"+kubenode.HostRole+"\x00") {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			killed++
+		}
+	}
+	if killed == 0 {
+		tb.Fatal("no host role to kill")
 	}
 }
 
