@@ -254,20 +254,26 @@ func removeHostCgroups(runID string) error {
 		if err != nil {
 			return err
 		}
-		dir := cgroups.Dir(run)
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list the run's host cgroups: %w", err)
-		}
-		var errs []error
-		for _, e := range entries {
-			if e.IsDir() {
-				errs = append(errs, removeCgroup(filepath.Join(dir, e.Name())))
-			}
-		}
-		return errors.Join(append(errs, removeCgroup(dir))...)
+		return removeRunCgroup(cgroups.Dir(run))
 	})
+}
+
+// removeRunCgroup ends the processes of the host cgroups in the run's
+// cgroup dir and removes them and it; a dir that does not exist is no
+// error.
+func removeRunCgroup(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list the run's host cgroups: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			errs = append(errs, removeCgroup(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(append(errs, removeCgroup(dir))...)
 }

@@ -133,17 +133,7 @@ func TestRemoveCgroupKills(t *testing.T) {
 		go func() {
 			done <- runIn(ctx, dir, "/bin/sleep", []string{"300"}, strings.NewReader(""), io.Discard, io.Discard)
 		}()
-		// Wait for the child to be in its cgroup.
-		for i := 0; ; i++ {
-			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-			if len(strings.TrimSpace(string(b))) > 0 {
-				break
-			}
-			if i > 250 {
-				t.Fatal("the child never showed up in its cgroup")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitForProcs(t, dir)
 		if viaCtx {
 			cancel()
 		}
@@ -161,4 +151,54 @@ func TestRemoveCgroupKills(t *testing.T) {
 			t.Errorf("cgroup %s after remove: %v, want gone", dir, err)
 		}
 	}
+}
+
+// What the pause role does after a host role was killed: the run's host
+// cgroups lose their processes and are removed, with the run's; a run
+// without any is no error.
+func TestRemoveRunCgroup(t *testing.T) {
+	cgroups, rel := testCgroup(t)
+	run := cgroups.Dir(filepath.Join(rel, "meshbench-r1"))
+	var dones []chan error
+	for _, name := range []string{"host-0", "host-1"} {
+		dir := filepath.Join(run, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- runIn(context.Background(), dir, "/bin/sleep", []string{"300"}, strings.NewReader(""), io.Discard, io.Discard)
+		}()
+		dones = append(dones, done)
+		waitForProcs(t, dir)
+	}
+	if err := removeRunCgroup(run); err != nil {
+		t.Fatal(err)
+	}
+	for _, done := range dones {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a host process still runs after its run's cgroup was removed")
+		}
+	}
+	if _, err := os.Stat(run); !os.IsNotExist(err) {
+		t.Errorf("run cgroup %s after remove: %v, want gone", run, err)
+	}
+	if err := removeRunCgroup(run); err != nil {
+		t.Errorf("remove a run cgroup that is gone: %v", err)
+	}
+}
+
+// waitForProcs waits until a process is in the cgroup dir.
+func waitForProcs(tb testing.TB, dir string) {
+	tb.Helper()
+	for range 250 {
+		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if len(strings.TrimSpace(string(b))) > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("no process showed up in cgroup %s", dir)
 }
