@@ -31,7 +31,29 @@ type HostLoader interface {
 	StartHostLoad(ctx context.Context, c clusters.Cluster, node string, index int, o agent.LoadOptions) (Load, error)
 }
 
+// hostStarter is implemented by clusters whose node-level processes run in
+// a pod (the kube provider's node agents): StartHost starts one on a node
+// outside every pod's cgroup, as a process started on the node by hand
+// runs. Elsewhere (netns) a node's own processes already run outside its
+// pods' cgroups.
+type hostStarter interface {
+	StartHost(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error)
+}
+
+// onHost starts processes with StartHost.
+type onHost struct {
+	clusters.Cluster
+	hs hostStarter
+}
+
+func (h onHost) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.Process, error) {
+	return h.hs.StartHost(ctx, spec)
+}
+
 func (procAgents) StartHostLoad(ctx context.Context, c clusters.Cluster, node string, index int, o agent.LoadOptions) (Load, error) {
+	if hs, ok := c.(hostStarter); ok {
+		c = onHost{Cluster: c, hs: hs}
+	}
 	a, err := agentctl.Start(ctx, c, clusters.ProcSpec{
 		Target: clusters.Target{Node: node},
 		Name:   "host load agent " + strconv.Itoa(index) + " on node " + node, Args: o.Args(),

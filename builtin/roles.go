@@ -30,11 +30,14 @@ func Roles() agent.Roles {
 		costagent.Role: costagent.Run,
 		pathprobe.Role: pathprobe.NodeAgent,
 		// The kube provider's: every container's idle process (which,
-		// in the node agent, removes what a killed WireGuard agent left
-		// on the node), the node agent that finds the pods on a node,
-		// and the sidecar injector (a mutating admission webhook).
+		// in the node agent, removes the run's host cgroups and what a
+		// killed WireGuard agent left on the node), the node agent that
+		// finds the pods on a node, the sidecar injector (a mutating
+		// admission webhook), and the starter of processes on a node
+		// outside its pods.
 		kubenode.PauseRole:    kubenode.PauseWith(wireguard.RemoveRun),
 		kubenode.InspectRole:  kubenode.Inspect,
 		kubenode.InjectorRole: kubenode.Injector,
+		kubenode.HostRole:     kubenode.Host,
 	}
 }

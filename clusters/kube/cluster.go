@@ -34,6 +34,9 @@ type Cluster struct {
 	mu      sync.Mutex
 	procs   []*process
 	deleted bool
+	// hosts counts the processes StartHost started, which name their
+	// cgroups.
+	hosts int
 }
 
 // Topology returns the cluster's names and addresses. Network namespace

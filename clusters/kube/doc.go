@@ -27,7 +27,13 @@
 //     node's root directory read-only at /host, whose containers ("agent"
 //     and the datapath's, e.g. "nodeproxy") are where Start runs node-level
 //     processes: node proxies, steering tables, the eBPF datapath's loader,
-//     the cost sampler and the packet-path probe.
+//     the cost sampler and the packet-path probe. Cluster.StartHost runs a
+//     process there outside every pod's cgroup, as one started on the node
+//     by hand (the coverage stage's host sources): the kube-host role
+//     creates it in the cgroup v2 meshbench-<run id>/host-<n> beside the
+//     kubelet's kubepods (kubenode.HostCgroup), and the node agent's
+//     pause process kills what is left there and removes the cgroups as it
+//     ends.
 //
 // The image is built in Go (go-containerregistry), without Docker, from the
 // running executable or Options.Executable, and reaches the nodes either

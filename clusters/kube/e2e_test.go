@@ -270,7 +270,7 @@ func assertNoNamespaces(tb testing.TB, client kubernetes.Interface) {
 		tb.Fatal(err)
 	}
 	for _, ns := range list.Items {
-		tb.Errorf("namespace %s (%s) left in the cluster", ns.Name, ns.Status.Phase)
+		tb.Errorf("namespace %s (%s, created %s) left in the cluster", ns.Name, ns.Status.Phase, ns.CreationTimestamp)
 	}
 }
 

@@ -40,23 +40,39 @@ func (c *Cluster) locate(ctx context.Context, running map[string]*corev1.Pod) er
 				errs = append(errs, fmt.Errorf("locate pods on node %s: %w", node.Name, err))
 				return
 			}
-			np := places[self.Name]
-			node.NetNS, node.Cgroup, node.Containers = np.NetNS, np.Cgroup, np.Containers
-			for j := range c.topo.Pods {
-				tp := &c.topo.Pods[j]
-				if pl, ok := places[tp.Name]; ok && tp.Node == node.Name {
-					tp.NetNS, tp.Cgroup, tp.Containers, tp.Veth, tp.PodVeth = pl.NetNS, pl.Cgroup, pl.Containers, pl.Veth, "eth0"
-					node.PodCgroupRoot = kubepodsRoot(pl.Cgroup)
-					if pl.Gateway.IsValid() {
-						c.gateways[node.Name] = append(c.gateways[node.Name], pl.Gateway)
-					}
-				}
+			if err := c.place(node, self.Name, places); err != nil {
+				errs = append(errs, fmt.Errorf("locate pods on node %s: %w", node.Name, err))
 			}
 		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
 		return errs[0]
+	}
+	return nil
+}
+
+// place fills node and the run's pods on it from where the inspect role
+// found them; self names the node agent's pod.
+func (c *Cluster) place(node *clusters.Node, self string, places map[string]kubenode.Place) error {
+	np := places[self]
+	node.NetNS, node.Cgroup, node.Containers = np.NetNS, np.Cgroup, np.Containers
+	// The node agent is a pod of the node too: its cgroup gives the pod
+	// cgroup root on every node, with or without the run's pods.
+	node.PodCgroupRoot = kubenode.PodCgroupRoot(np.Cgroup)
+	for j := range c.topo.Pods {
+		tp := &c.topo.Pods[j]
+		pl, ok := places[tp.Name]
+		if !ok || tp.Node != node.Name {
+			continue
+		}
+		tp.NetNS, tp.Cgroup, tp.Containers, tp.Veth, tp.PodVeth = pl.NetNS, pl.Cgroup, pl.Containers, pl.Veth, "eth0"
+		if node.PodCgroupRoot != "" && !strings.HasPrefix(pl.Cgroup, node.PodCgroupRoot+"/") {
+			return fmt.Errorf("pod %s's cgroup %s is not below the node's pod cgroup root %s", tp.Name, pl.Cgroup, node.PodCgroupRoot)
+		}
+		if pl.Gateway.IsValid() {
+			c.gateways[node.Name] = append(c.gateways[node.Name], pl.Gateway)
+		}
 	}
 	return nil
 }
@@ -141,17 +157,4 @@ func covering(addrs []netip.Addr) netip.Prefix {
 	}
 	p, _ := first.Prefix(bits)
 	return p
-}
-
-// kubepodsRoot is the kubelet's pod cgroup root above a pod's cgroup: its
-// first element naming kubepods ("kubepods", "kubepods.slice", kind's
-// "kubelet-kubepods.slice"); empty when there is none.
-func kubepodsRoot(podCgroup string) string {
-	parts := strings.Split(podCgroup, "/")
-	for i, p := range parts {
-		if strings.Contains(p, "kubepods") {
-			return strings.Join(parts[:i+1], "/")
-		}
-	}
-	return ""
 }

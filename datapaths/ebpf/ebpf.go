@@ -57,6 +57,11 @@ type ebpfPath struct {
 	// at a time.
 	mu     sync.Mutex
 	agents []nodeAgent
+
+	// rootHoldsNode is, attached at the node, whether the pod cgroup root
+	// is the node's own cgroup (netns), so that the node's processes are
+	// below it too; a kubelet's kubepods holds pods only.
+	rootHoldsNode bool
 }
 
 // nodeAgent is the agent holding one node's datapath.
@@ -78,11 +83,15 @@ var (
 )
 
 // Reach says what the datapath's hooks reach: attached per pod, the pods
-// the injection labels admit; at the node, every process in the node's
-// cgroup, pods and node processes alike.
+// the injection labels admit; at the node, every process below the node's
+// pod cgroup root: pods and node processes alike where that is the node's
+// cgroup (netns), the pods only where it is the kubelet's kubepods.
 func (e *ebpfPath) Reach() string {
-	if e.opts.Attach == scenarios.AttachNode {
+	switch {
+	case e.opts.Attach == scenarios.AttachNode && e.rootHoldsNode:
 		return "cgroup programs at the node's cgroup, which holds its pods and its own processes, and tc on every veth of the node: a process outside the node's cgroup would bypass them"
+	case e.opts.Attach == scenarios.AttachNode:
+		return "cgroup programs at the kubelet's pod cgroup root (kubepods), which holds every pod of the node but no process started on the node outside Kubernetes, and tc on every veth of the node: such host processes bypass the cgroup programs"
 	}
 	return "cgroup programs on the cgroup of each pod the injection labels admit, and tc on their veths: pods the labels exclude and processes on the node bypass them"
 }
@@ -104,10 +113,12 @@ func (e *ebpfPath) Injection(clusters.Spec) clusters.Injection {
 // kernel lacks a program type, map type or helper the mode needs.
 func (e *ebpfPath) Install(ctx context.Context, c clusters.Cluster) error {
 	if e.opts.Attach == scenarios.AttachNode {
+		e.rootHoldsNode = true
 		for _, n := range c.Topology().Nodes {
 			if n.PodCgroupRoot == "" {
-				return fmt.Errorf("attach node needs the cgroup of node %s's pods, which this cluster provider does not give: use attach pod", n.Name)
+				return fmt.Errorf("%w: attach node needs the cgroup v2 directory that holds node %s's pods, which this cluster does not give (a provider without pod cgroups, or a kubelet that keeps its pods in cgroup v1 only): use attach pod, or a node on cgroup v2", datapaths.ErrUnsupported, n.Name)
 			}
+			e.rootHoldsNode = e.rootHoldsNode && n.PodCgroupRoot == n.Cgroup
 		}
 	}
 	if e.proxyOn() {

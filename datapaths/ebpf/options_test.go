@@ -1,13 +1,17 @@
 package ebpf
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/meshbench/meshbench/bpf/redirect"
 	"github.com/meshbench/meshbench/clusters"
+	"github.com/meshbench/meshbench/datapaths"
 	"github.com/meshbench/meshbench/datapaths/proxy"
 	"github.com/meshbench/meshbench/scenarios"
 )
@@ -58,4 +62,51 @@ func TestNodeConfigAttach(t *testing.T) {
 	if len(node.Pods) != 0 || node.NodeCgroup != "mb/n0" || node.NodeStrictPort != 8080 {
 		t.Errorf("at the node: pods %+v, node cgroup %q, strict port %d; want none, mb/n0, 8080", node.Pods, node.NodeCgroup, node.NodeStrictPort)
 	}
+}
+
+// topoCluster is a cluster that only has a topology: Start must not be
+// reached.
+type topoCluster struct {
+	clusters.Cluster
+	topo *clusters.Topology
+}
+
+func (c topoCluster) Topology() *clusters.Topology { return c.topo }
+
+// TestAttachNodeReach checks, before anything starts, that attaching at
+// the node needs every node's pod cgroup root (a kubelet on cgroup v1 only
+// has none: unsupported, not a wrong figure), and that what the hooks reach
+// names node processes only where the pod root is the node's own cgroup.
+func TestAttachNodeReach(t *testing.T) {
+	node := scenarios.DatapathOptions{Proxy: scenarios.ProxyOff, Attach: scenarios.AttachNode}
+	v1 := topoCluster{topo: &clusters.Topology{Nodes: []clusters.Node{
+		{Name: "n0", Cgroup: "kubepods/besteffort/pod1/c", PodCgroupRoot: "kubepods"},
+		{Name: "n1", Cgroup: "/"},
+	}}}
+	e := &ebpfPath{opts: node}
+	if err := e.Install(t.Context(), v1); !errors.Is(err, datapaths.ErrUnsupported) || !strings.Contains(err.Error(), "node n1") || !strings.Contains(err.Error(), "cgroup v1") {
+		t.Errorf("Install without n1's pod cgroup root = %v, want ErrUnsupported naming n1 and cgroup v1", err)
+	}
+	for _, tt := range []struct {
+		node    clusters.Node
+		process bool // the reach includes the node's own processes
+	}{
+		{clusters.Node{Name: "n0", Cgroup: "mb/n0", PodCgroupRoot: "mb/n0"}, true},
+		{clusters.Node{Name: "n0", Cgroup: "kubepods/besteffort/pod1/c", PodCgroupRoot: "kubepods"}, false},
+	} {
+		e := &ebpfPath{opts: node}
+		// No services, no pods: the agents fail to start on this fake,
+		// after the reach is known.
+		_ = e.Install(t.Context(), failingStart{topoCluster{topo: &clusters.Topology{Nodes: []clusters.Node{tt.node}}}})
+		if got := strings.Contains(e.Reach(), "holds its pods and its own processes"); got != tt.process {
+			t.Errorf("pod root %q of node cgroup %q: reach %q, want node processes included %t", tt.node.PodCgroupRoot, tt.node.Cgroup, e.Reach(), tt.process)
+		}
+	}
+}
+
+// failingStart fails every Start.
+type failingStart struct{ topoCluster }
+
+func (failingStart) Start(context.Context, clusters.ProcSpec) (clusters.Process, error) {
+	return nil, errors.New("no processes here")
 }

@@ -14,15 +14,18 @@ import (
 // PauseRole is the agent role every pod's container runs: it does nothing
 // until SIGTERM, keeping the container up for the agents Start execs in it.
 // In a node agent, it removes on its way out the run's nftables tables
-// from the node's namespace, so that deleting the run's namespace (teardown
+// from the node's namespace and ends the run's host processes and removes
+// their cgroups (HostRole), so that deleting the run's namespace (teardown
 // or `meshbench cleanup --provider kube` after a killed run) also removes
-// the steering a datapath left on the nodes.
+// the steering a datapath left on the nodes and the processes outside the
+// pods.
 const PauseRole = "pause"
 
 // PauseOptions are the pause role's flags.
 type PauseOptions struct {
 	// RemoveTables, when set, is the run ID whose nftables tables
-	// (mb-*-RUNID) the role removes from its network namespace on exit.
+	// (mb-*-RUNID) the role removes from its network namespace on exit,
+	// and whose host processes (HostCgroup) it ends.
 	RemoveTables string
 }
 
@@ -40,7 +43,7 @@ func parsePauseOptions(args []string, stderr io.Writer) (PauseOptions, error) {
 	var o PauseOptions
 	fs := flag.NewFlagSet(PauseRole, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.RemoveTables, "remove-tables", "", "on exit, remove the nftables tables mb-*-`RUNID` of this network namespace")
+	fs.StringVar(&o.RemoveTables, "remove-tables", "", "on exit, remove the nftables tables mb-*-`RUNID` of this network namespace and the run's host processes")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
@@ -71,7 +74,7 @@ func PauseWith(cleanups ...func(runID string) error) func(ctx context.Context, a
 		if o.RemoveTables == "" {
 			return nil
 		}
-		errs := []error{removeTables(o.RemoveTables)}
+		errs := []error{removeHostCgroups(o.RemoveTables), removeTables(o.RemoveTables)}
 		for _, c := range cleanups {
 			errs = append(errs, c(o.RemoveTables))
 		}
