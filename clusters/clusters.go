@@ -389,7 +389,15 @@ type Provider interface {
 type Need struct {
 	// Nodes is the largest node count of the run's clusters.
 	Nodes int
+	// Enrol is set when a case installs its datapath into the running
+	// cluster (the scenario's enrol phase): its pods are replaced and
+	// labelled while it runs (Roller).
+	Enrol bool
 }
+
+// ErrEnrolNetnsOnly is the sentence of providers whose clusters cannot
+// host an enrolment yet.
+const ErrEnrolNetnsOnly = "enrol is built on netns only: run the scenario with --provider netns, or remove enrol"
 
 // ImagePreparer is implemented by providers whose nodes need the meshbench
 // image before the first cluster runs on them (kube). After Check,
