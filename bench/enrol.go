@@ -197,10 +197,13 @@ func (r *Runner) roll(ctx context.Context, cr *caseRun, j datapaths.PodJoiner, r
 		}
 	}
 	for _, p := range clients {
-		if err := roller.InjectPod(ctx, p.Name); err != nil {
+		// The sidecar first: redirect rules before it listens would
+		// refuse the connections they redirect, which a pod started
+		// with its init container never meets.
+		if err := j.Join(ctx, p); err != nil {
 			return err
 		}
-		if err := j.Join(ctx, p); err != nil {
+		if err := roller.InjectPod(ctx, p.Name); err != nil {
 			return err
 		}
 		prog.inPlace++

@@ -922,6 +922,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
 		Encryption:    c.Options.Encryption,
+		EnrolAfterS:   c.EnrolAfter.Seconds(),
 	}
 	if c.Variant != "" {
 		rc.VariantOf = c.Datapath

@@ -115,7 +115,7 @@ func TestClaimsTable(t *testing.T) {
 			"host processes/1/nodeproxy (l4)":    {"0%", "0%", DoesNotHold, ""},
 			"host processes/1/" + ebpf:           {"100%", "0%", Holds, ""},
 			"host processes/20/nodeproxy (l4)":   {"-", "-", NotMeasurable, "the case has no coverage block."},
-			"enrolment/-/-":                      {"-", "-", NotMeasurable, notEnrolled + "."},
+			"enrolment/-/-":                      {"-", "-", NotMeasurable, noEnrolment + "."},
 			"memory per node/20/" + ebpf:         {"9.00 MiB", "340 MiB", Holds, ""},
 			"proxies per node/1/" + ebpf:         {"1 of 3", "3 of 5", Holds, ""},
 			"mislabelled pods/20/nodeproxy (l4)": {"-", "-", NotMeasurable, "the case has no coverage block."},

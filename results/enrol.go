@@ -128,8 +128,8 @@ type EnrolInput struct {
 // with the requests that completed between them. FullS is the earliest
 // poll from which on the datapath counted at least as many requests as
 // the clients completed, to the last poll (taken once every response was
-// in): sums, so that a request counted in one bin and completed in the
-// next moves no bin past full.
+// in), with some completed: sums, so that a request counted in one bin
+// and completed in the next moves no bin past full.
 func EnrolmentOf(in EnrolInput) *Enrolment {
 	sec := func(t int64) float64 { return float64(t-in.Start) / 1e9 }
 	e := &Enrolment{AfterS: sec(in.Begin), InstallS: float64(in.End-in.Begin) / 1e9, Counted: in.Counted, BinMS: int(EnrolBin / time.Millisecond)}
@@ -218,7 +218,7 @@ func full(in EnrolInput, completed func(from, to int64) uint64, sec func(int64) 
 	last := ps[len(ps)-1]
 	var fullS *float64
 	for i := range len(ps) - 1 {
-		if last.Through-ps[i].Through >= completed(ps[i].At, last.At) {
+		if n := completed(ps[i].At, last.At); n > 0 && last.Through-ps[i].Through >= n {
 			t := max(0, sec(ps[i].At)-sec(in.Begin))
 			fullS = &t
 			break

@@ -101,7 +101,11 @@ type Case struct {
 	ReusedCluster bool `json:"reused_cluster,omitempty"`
 	// Attach is where the datapath's programs attached, "node" when not
 	// each pod's (ebpf attach: node); empty for the default.
-	Attach        string  `json:"attach,omitempty"`
+	Attach string `json:"attach,omitempty"`
+	// EnrolAfterS is, in an enrolment case, when from the start of the
+	// load its datapath was to be installed (scenario enrol.after); 0 in
+	// a steady case. Its figures are in Enrolment.
+	EnrolAfterS   float64 `json:"enrol_after_s,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
