@@ -124,6 +124,9 @@ func (r *Runner) enrol(ctx context.Context, cr *caseRun) (err error) {
 		e.DatapathConnections = &conns.Connections
 	}
 	e.Note = enrolNote(e)
+	if stalled := stallNote(e, planned, cr.c.Duration); stalled != "" {
+		e.Note = stalled
+	}
 	cr.enrolment = e
 	return nil
 }
@@ -321,4 +324,17 @@ func enrolNote(e *results.Enrolment) string {
 		return "requests still went around the datapath at the end of the load: connections opened before the install keep their old path"
 	}
 	return ""
+}
+
+// stallNote says so when the load sent less than 90% of the requests it
+// planned from the install on (an open loop whose requests hang holds its
+// workers, so it sends fewer than it planned).
+func stallNote(e *results.Enrolment, planned uint64, d time.Duration) string {
+	sent := e.Transition.Requests + e.After.Requests
+	want := float64(planned) * max(0, d.Seconds()-e.AfterS) / d.Seconds()
+	if want == 0 || float64(sent) >= 0.9*want {
+		return ""
+	}
+	return fmt.Sprintf("the load stalled from the install on: %d of the about %.0f requests planned from then were sent, %d of them failed; requests on the connections the clients had hang instead of failing fast",
+		sent, want, e.Transition.Errors+e.After.Errors)
 }

@@ -1,8 +1,10 @@
 package results
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -265,4 +267,75 @@ func window(samples []Sample, from, to int64, sec func(int64) float64) EnrolWind
 func percentile(sorted []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// EnrolmentTable is the enrolment cases' figures: how the datapath came
+// in (pods restarted, meshed in place), the install's time and the time
+// until every new request went through it, the share at the end, the
+// errors and resets of the transition, and p99 before, in and after the
+// transition with its max; nil when no case has an enrolment block.
+func EnrolmentTable(cases []Case) *Table {
+	var with []*Case
+	for _, c := range groupByPoint(cases) {
+		if c.Enrolment != nil {
+			with = append(with, c)
+		}
+	}
+	if len(with) == 0 {
+		return nil
+	}
+	point := PointColumns(cases)
+	t := &Table{Point: len(point), Key: len(point) + 1}
+	for _, col := range point {
+		t.Header, t.Number = append(t.Header, col.Header), append(t.Number, col.Number)
+	}
+	t.Header = append(t.Header, "DATAPATH", "METHOD", "RESTARTED", "IN PLACE", "INSTALL", "TO 100%", "SHARE AT END",
+		"ERRORS", "RESETS", "P99 BEFORE", "P99 TRANSITION", "MAX TRANSITION", "P99 AFTER")
+	t.Number = append(t.Number, false, false, true, true, true, true, true, true, true, true, true, true, true)
+	var notes []string
+	for _, c := range with {
+		e := c.Enrolment
+		row := make([]string, 0, len(t.Header))
+		for _, col := range point {
+			row = append(row, col.Cell(c))
+		}
+		full, share := "-", "not counted"
+		if e.Counted {
+			full = "never"
+			if e.FullS != nil {
+				full = FormatSeconds(*e.FullS)
+			}
+			if e.FinalShare != nil {
+				share = strconv.FormatFloat(*e.FinalShare*100, 'f', 0, 64) + "%"
+			}
+		}
+		row = append(row, DatapathLabel(c), e.Method, strconv.Itoa(e.PodsRestarted), strconv.Itoa(e.PodsMeshedInPlace),
+			FormatSeconds(e.InstallS), full, share,
+			strconv.FormatUint(e.Transition.Errors, 10), strconv.FormatUint(e.Transition.Resets, 10),
+			orDash(micros(e.Before.P99US)), orDash(micros(e.Transition.P99US)), orDash(micros(e.Transition.MaxUS)), orDash(micros(e.After.P99US)))
+		t.Rows = append(t.Rows, row)
+		if e.Note != "" {
+			notes = append(notes, DatapathLabel(c)+": "+e.Note+".")
+		}
+		if !e.Counted && e.Reason != "" {
+			notes = append(notes, DatapathLabel(c)+": not counted: "+e.Reason+".")
+		}
+		if e.After.Errors > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d more errors after the transition.", DatapathLabel(c), e.After.Errors))
+		}
+	}
+	t.Notes = append([]string{"Each load started with the cluster unmeshed; the datapath was installed into it while the open-loop load ran on. " +
+		"RESTARTED counts the pods replaced by new ones (rolling: new pod ready, endpoint switched in the nodes' service rules, old pod drained and deleted); " +
+		"IN PLACE the client pods given their sidecars while running, since their load agents are the measurement (a real rollout restarts them too). " +
+		"INSTALL is how long the install took; the transition runs from its start to its end. TO 100% is the time from the install's start until the datapath's own per-source request counters, read every 100 ms, took in hand every request completed from then on; SHARE AT END their share of the last second's requests. " +
+		"ERRORS and RESETS are the transition's; latencies are from intended send time."}, notes...)
+	return t
+}
+
+// micros writes a latency in µs, "" for none.
+func micros(us float64) string {
+	if us <= 0 {
+		return ""
+	}
+	return FormatMicros(us)
 }
