@@ -335,6 +335,6 @@ func stallNote(e *results.Enrolment, planned uint64, d time.Duration) string {
 	if want == 0 || float64(sent) >= 0.9*want {
 		return ""
 	}
-	return fmt.Sprintf("the load stalled from the install on: %d of the about %.0f requests planned from then were sent, %d of them failed; requests on the connections the clients had hang instead of failing fast",
+	return fmt.Sprintf("the load stalled from the install on: %d of the about %.0f requests planned from then were sent, %d of them failed",
 		sent, want, e.Transition.Errors+e.After.Errors)
 }

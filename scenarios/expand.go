@@ -90,7 +90,8 @@ const EnrolSuffix = "/enrol"
 // enrolCases are the enrolment cases of a point's steady cases, where the
 // scenario has an enrol phase for the point's service count: one per
 // datapath, one repetition each (an enrolment happens once per cluster),
-// without probe or unmeshed sources. A datapath that installs nothing
+// without probe or unmeshed sources, and in a rate search at its lowest
+// rate. A datapath that installs nothing
 // (none) gets one too: the control, whose transition is the machine's.
 func enrolCases(s *Spec, point []Case) []Case {
 	e := s.Enrol
@@ -103,6 +104,10 @@ func enrolCases(s *Spec, point []Case) []Case {
 		c.EnrolAfter = time.Duration(e.After)
 		c.Duration = e.duration(&s.Load)
 		c.Repetitions, c.ProbeRequests, c.Unmeshed = 1, 0, nil
+		if c.Search != nil {
+			// No search: an enrolment runs at the search's lowest rate.
+			c.Rate, c.Search = c.Search.From, nil
+		}
 		out = append(out, c)
 	}
 	return out

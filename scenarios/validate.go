@@ -509,9 +509,6 @@ func validateEnrol(p *problems, s *Spec, known Datapaths) {
 		}
 	}
 	duplicates(p, "enrol.services", e.Services)
-	if s.Load.Search != nil {
-		p.add("enrol", "an enrolment runs at a rate of its own, not a searched one; remove load.search or remove enrol")
-	}
 	for i, proto := range s.Load.Protocols {
 		if !HTTPAware(proto) {
 			p.add(index("load.protocol", i), "enrol counts requests through the datapath with its l7 proxies' counters, which parse http1, h2c and grpc only; remove %s or remove enrol", proto)
