@@ -191,3 +191,44 @@ func TestClaimsTableTerminal(t *testing.T) {
 		t.Errorf("the claims table folds into %d parts for Markdown, want it whole", len(parts))
 	}
 }
+
+// enrolled makes c an enrolment case that restarted restarts pods and
+// saw errs errors from the install on, with p99 µs in the transition.
+func enrolled(c Case, restarts int, errs uint64, p99 float64) Case {
+	c.ID += "/enrol"
+	c.EnrolAfterS = 2
+	c.NodeCosts, c.Path, c.Coverage = nil, nil, nil
+	c.Enrolment = &Enrolment{PodsRestarted: restarts, Transition: EnrolWindow{Errors: errs / 2, P99US: p99}, After: EnrolWindow{Errors: errs - errs/2}}
+	return c
+}
+
+// TestClaimsEnrolment checks the enrolment row: judged on enrolment
+// cases only, each node-level one against sidecar's: it holds with no
+// restart and no more errors than sidecar's, and the other claims leave
+// enrolment cases out.
+func TestClaimsEnrolment(t *testing.T) {
+	run := append(claimsRun(),
+		enrolled(claimCase("sidecar", 1, []int{3, 1, 1}, 10, 14), 5, 17, 37300),
+		enrolled(claimCase("nodeproxy", 1, []int{1, 1, 1}, 40, 10), 0, 0, 900),
+		enrolled(claimCase("ebpf", 1, []int{1, 1, 1}, 8, 6), 0, 30, 4_880_000),
+	)
+	rows := claimsRows(t, ClaimsTable(run))
+	for key, want := range map[string]verdict{
+		"enrolment/1/nodeproxy (l4)": {"0 restarts, 0 errors, p99 900µs", "5 restarts, 17 errors, p99 37.3ms", Holds, ""},
+		"enrolment/1/ebpf (l4)":      {"0 restarts, 30 errors, p99 4.88s", "5 restarts, 17 errors, p99 37.3ms", DoesNotHold, ""},
+		// Steady claims are judged on steady cases alone, as before.
+		"proxies per node/1/nodeproxy (l4)": {"1 of 3", "3 of 5", Holds, ""},
+	} {
+		if got, ok := rows[key]; !ok || got != want {
+			t.Errorf("%s = %+v, want %+v", key, got, want)
+		}
+	}
+	for key := range rows {
+		if strings.HasPrefix(key, "enrolment/") && !strings.HasPrefix(key, "enrolment/1/") {
+			t.Errorf("unexpected enrolment row %s", key)
+		}
+		if strings.Contains(key, "/ebpf (l4)") && !strings.HasPrefix(key, "enrolment/") {
+			t.Errorf("the enrolment-only ebpf case has a steady claim row %s", key)
+		}
+	}
+}
