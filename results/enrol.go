@@ -47,11 +47,11 @@ type Enrolment struct {
 	CountedBy string `json:"counted_by,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	// FullS is the time from the install's start until the datapath took
-	// in hand every request the clients completed from then to the end
-	// (see EnrolmentOf); absent when that never held.
+	// in hand every request the clients sent from then to the end (see
+	// EnrolmentOf); absent when that never held.
 	FullS *float64 `json:"full_s,omitempty"`
-	// FinalShare is the share of the requests completed in the load's
-	// last second that the datapath counted.
+	// FinalShare is the share of the requests sent in the load's last
+	// second that the datapath counted.
 	FinalShare *float64 `json:"final_share,omitempty"`
 	// DatapathConnections counts the client connections the datapath
 	// took in hand from the install on; ClientConnections those the load
@@ -128,10 +128,10 @@ type EnrolInput struct {
 //
 // A bin's share compares what the datapath counted between two polls
 // with the requests that completed between them. FullS is the earliest
-// poll from which on the datapath counted at least as many requests as
-// the clients completed, to the last poll (taken once every response was
-// in), with some completed: sums, so that a request counted in one bin
-// and completed in the next moves no bin past full.
+// poll from which on the datapath counted, to the last poll (taken once
+// every response was in), at least as many requests as the clients sent
+// (by intended time) from it on, some: sums, so that a request counted in
+// one bin and completed in the next moves no bin past full.
 func EnrolmentOf(in EnrolInput) *Enrolment {
 	sec := func(t int64) float64 { return float64(t-in.Start) / 1e9 }
 	e := &Enrolment{AfterS: sec(in.Begin), InstallS: float64(in.End-in.Begin) / 1e9, Counted: in.Counted, BinMS: int(EnrolBin / time.Millisecond)}
@@ -207,20 +207,32 @@ func EnrolmentOf(in EnrolInput) *Enrolment {
 		}
 		pt.Share = &share
 	}
-	e.FullS, e.FinalShare = full(in, completed, sec, end)
+	e.FullS, e.FinalShare = full(in, sec, end)
 	return e
 }
 
-// full finds FullS (see EnrolmentOf) and the last second's share.
-func full(in EnrolInput, completed func(from, to int64) uint64, sec func(int64) float64, end int64) (*float64, *float64) {
+// full finds FullS (see EnrolmentOf) and the last second's share, both
+// over the requests intended from a poll on: the new requests, which
+// the datapath counts after that poll, while requests sent before it may
+// complete long after on their old path.
+func full(in EnrolInput, sec func(int64) float64, end int64) (*float64, *float64) {
 	ps := in.Polls
 	if len(ps) < 2 {
 		return nil, nil
 	}
+	intended := make([]int64, len(in.Samples))
+	for i, s := range in.Samples {
+		intended[i] = s.Intended
+	}
+	slices.Sort(intended)
+	since := func(t int64) uint64 { // intended at or after t
+		i, _ := slices.BinarySearch(intended, t)
+		return uint64(len(intended) - i)
+	}
 	last := ps[len(ps)-1]
 	var fullS *float64
 	for i := range len(ps) - 1 {
-		if n := completed(ps[i].At, last.At); n > 0 && last.Through-ps[i].Through >= n {
+		if n := since(ps[i].At); n > 0 && last.Through-ps[i].Through >= n {
 			t := max(0, sec(ps[i].At)-sec(in.Begin))
 			fullS = &t
 			break
@@ -232,7 +244,7 @@ func full(in EnrolInput, completed func(from, to int64) uint64, sec func(int64) 
 		i = len(ps) - 2
 	}
 	var share float64
-	if n := completed(ps[i].At, last.At); n > 0 {
+	if n := since(ps[i].At); n > 0 {
 		share = min(1, float64(last.Through-ps[i].Through)/float64(n))
 	}
 	return fullS, &share
@@ -327,7 +339,7 @@ func EnrolmentTable(cases []Case) *Table {
 	t.Notes = append([]string{"Each load started with the cluster unmeshed; the datapath was installed into it while the open-loop load ran on. " +
 		"RESTARTED counts the pods replaced by new ones (rolling: new pod ready, endpoint switched in the nodes' service rules, old pod drained and deleted); " +
 		"IN PLACE the client pods given their sidecars while running, since their load agents are the measurement (a real rollout restarts them too). " +
-		"INSTALL is how long the install took; the transition runs from its start to its end. TO 100% is the time from the install's start until the datapath's own per-source request counters, read every 100 ms, took in hand every request completed from then on; SHARE AT END their share of the last second's requests. " +
+		"INSTALL is how long the install took; the transition runs from its start to its end. TO 100% is the time from the install's start until the datapath's own per-source request counters, read every 100 ms, took in hand every request sent from then on; SHARE AT END its share of the requests sent in the last second. " +
 		"ERRORS and RESETS are the transition's; latencies are from intended send time."}, notes...)
 	return t
 }
