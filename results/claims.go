@@ -455,9 +455,6 @@ func enrolErrors(e *Enrolment) uint64 { return e.Transition.Errors + e.After.Err
 
 // enrolText writes an enrolment's figures: "2 restarts, 17 errors, p99 37.3 ms".
 func enrolText(e *Enrolment) string {
-	restarts := "restarts"
-	if e.PodsRestarted == 1 {
-		restarts = "restart"
-	}
-	return fmt.Sprintf("%d %s, %d errors, p99 %s", e.PodsRestarted, restarts, enrolErrors(e), FormatMicros(e.Transition.P99US))
+	errs := enrolErrors(e)
+	return fmt.Sprintf("%d %s, %d %s, p99 %s", e.PodsRestarted, plural(uint64(e.PodsRestarted), "restart"), errs, plural(errs, "error"), FormatMicros(e.Transition.P99US))
 }

@@ -214,17 +214,17 @@ func TestClaimsEnrolment(t *testing.T) {
 	)
 	rows := claimsRows(t, ClaimsTable(run))
 	for key, want := range map[string]verdict{
-		"enrolment/1/nodeproxy (l4)": {"0 restarts, 0 errors, p99 900µs", "5 restarts, 17 errors, p99 37.3ms", Holds, ""},
-		"enrolment/1/ebpf (l4)":      {"0 restarts, 30 errors, p99 4.88s", "5 restarts, 17 errors, p99 37.3ms", DoesNotHold, ""},
+		"enrolment/1,enrol at 2.00s/nodeproxy (l4)": {"0 restarts, 0 errors, p99 900µs", "5 restarts, 17 errors, p99 37.3ms", Holds, ""},
+		"enrolment/1,enrol at 2.00s/ebpf (l4)":      {"0 restarts, 30 errors, p99 4.88s", "5 restarts, 17 errors, p99 37.3ms", DoesNotHold, ""},
 		// Steady claims are judged on steady cases alone, as before.
-		"proxies per node/1/nodeproxy (l4)": {"1 of 3", "3 of 5", Holds, ""},
+		"proxies per node/1,steady/nodeproxy (l4)": {"1 of 3", "3 of 5", Holds, ""},
 	} {
 		if got, ok := rows[key]; !ok || got != want {
 			t.Errorf("%s = %+v, want %+v", key, got, want)
 		}
 	}
 	for key := range rows {
-		if strings.HasPrefix(key, "enrolment/") && !strings.HasPrefix(key, "enrolment/1/") {
+		if strings.HasPrefix(key, "enrolment/") && !strings.HasPrefix(key, "enrolment/1,enrol at 2.00s/") {
 			t.Errorf("unexpected enrolment row %s", key)
 		}
 		if strings.Contains(key, "/ebpf (l4)") && !strings.HasPrefix(key, "enrolment/") {

@@ -333,7 +333,7 @@ func EnrolmentTable(cases []Case) *Table {
 			notes = append(notes, DatapathLabel(c)+": not counted: "+e.Reason+".")
 		}
 		if e.After.Errors > 0 {
-			notes = append(notes, fmt.Sprintf("%s: %d more errors after the transition.", DatapathLabel(c), e.After.Errors))
+			notes = append(notes, fmt.Sprintf("%s: %d more %s after the transition.", DatapathLabel(c), e.After.Errors, plural(e.After.Errors, "error")))
 		}
 	}
 	t.Notes = append([]string{"Each load started with the cluster unmeshed; the datapath was installed into it while the open-loop load ran on. " +
@@ -350,4 +350,12 @@ func micros(us float64) string {
 		return ""
 	}
 	return FormatMicros(us)
+}
+
+// plural is word, with an s unless n is 1.
+func plural(n uint64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
