@@ -93,11 +93,12 @@ type EnrolPoint struct {
 	Errors   uint64  `json:"errors"`
 	P50US    float64 `json:"p50_us"`
 	P99US    float64 `json:"p99_us"`
-	// Completed counts the requests that completed between the bin's
-	// polls; Through what the datapath counted then; Share their ratio
-	// (at most 1). Before the install nothing is installed: Through and
-	// Share are 0; nil where the datapath's counters could not be read.
-	Completed uint64   `json:"completed"`
+	// Sent counts the requests intended between the bin's polls (the
+	// datapath counts a request as it passes, soon after it is sent);
+	// Through what the datapath counted then; Share their ratio (at most
+	// 1). Before the install nothing is installed: Through and Share are
+	// 0; nil where the datapath's counters could not be read.
+	Sent      uint64   `json:"sent"`
 	Through   *uint64  `json:"through,omitempty"`
 	Share     *float64 `json:"share,omitempty"`
 }
@@ -127,7 +128,7 @@ type EnrolInput struct {
 // samples and polls; the caller fills in how the datapath came in.
 //
 // A bin's share compares what the datapath counted between two polls
-// with the requests that completed between them. FullS is the earliest
+// with the requests sent (intended) between them. FullS is the earliest
 // poll from which on the datapath counted, to the last poll (taken once
 // every response was in), at least as many requests as the clients sent
 // (by intended time) from it on, some: sums, so that a request counted in
@@ -166,14 +167,14 @@ func EnrolmentOf(in EnrolInput) *Enrolment {
 	if !in.Counted {
 		return e
 	}
-	ends := make([]int64, len(in.Samples))
+	intended := make([]int64, len(in.Samples))
 	for i, s := range in.Samples {
-		ends[i] = s.Intended + int64(s.Latency)
+		intended[i] = s.Intended
 	}
-	slices.Sort(ends)
-	completed := func(from, to int64) uint64 { // in (from, to]
-		lo, _ := slices.BinarySearch(ends, from+1)
-		hi, _ := slices.BinarySearch(ends, to+1)
+	slices.Sort(intended)
+	sent := func(from, to int64) uint64 { // in (from, to]
+		lo, _ := slices.BinarySearch(intended, from+1)
+		hi, _ := slices.BinarySearch(intended, to+1)
 		return uint64(hi - lo)
 	}
 	// Before the install there is no datapath: nothing went through it.
@@ -183,7 +184,7 @@ func EnrolmentOf(in EnrolInput) *Enrolment {
 			break
 		}
 		zero, none := uint64(0), 0.0
-		e.Series[k].Completed = completed(from, from+int64(EnrolBin))
+		e.Series[k].Sent = sent(from, from+int64(EnrolBin))
 		e.Series[k].Through, e.Series[k].Share = &zero, &none
 	}
 	// From the install on, each bin takes the interval between the polls
@@ -200,10 +201,10 @@ func EnrolmentOf(in EnrolInput) *Enrolment {
 			through += *pt.Through
 		}
 		pt.Through = &through
-		pt.Completed += completed(p.At, q.At)
+		pt.Sent += sent(p.At, q.At)
 		share := 0.0
-		if pt.Completed > 0 {
-			share = min(1, float64(through)/float64(pt.Completed))
+		if pt.Sent > 0 {
+			share = min(1, float64(through)/float64(pt.Sent))
 		}
 		pt.Share = &share
 	}
@@ -225,8 +226,8 @@ func full(in EnrolInput, sec func(int64) float64, end int64) (*float64, *float64
 		intended[i] = s.Intended
 	}
 	slices.Sort(intended)
-	since := func(t int64) uint64 { // intended at or after t
-		i, _ := slices.BinarySearch(intended, t)
+	since := func(t int64) uint64 { // intended after t, as a bin's (p, q]
+		i, _ := slices.BinarySearch(intended, t+1)
 		return uint64(len(intended) - i)
 	}
 	last := ps[len(ps)-1]

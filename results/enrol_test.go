@@ -20,8 +20,8 @@ func TestEnrolmentOf(t *testing.T) {
 		}
 		samples = append(samples, s)
 	}
-	// Polls at the end of each bin from 0.3 s, counting what completed
-	// in the bin: half of it before 0.6 s, all from then on.
+	// Polls at the end of each bin from 0.3 s, counting what was sent in
+	// the bin: half of it before 0.6 s, all from then on.
 	var polls []EnrolPoll
 	var through uint64
 	for k := 3; k <= 10; k++ {
@@ -29,7 +29,7 @@ func TestEnrolmentOf(t *testing.T) {
 		if k > 3 {
 			n := uint64(0)
 			for _, s := range samples {
-				if end := s.Intended + int64(s.Latency); end > at-bin && end <= at {
+				if s.Intended > at-bin && s.Intended <= at {
 					n++
 				}
 			}
@@ -71,9 +71,10 @@ func TestEnrolmentOf(t *testing.T) {
 		t.Errorf("FullS = %v, want 0.3 s (from 0.3 s to the poll at 0.6 s)", e.FullS)
 	}
 	// The load lasts a second: its last second is all of it from the
-	// first poll, 15 of 30 requests then 40 of 40.
-	if e.FinalShare == nil || *e.FinalShare != 55.0/70 {
-		t.Errorf("FinalShare = %v, want 55/70", *e.FinalShare)
+	// first poll, at 0.3 s: 15 of the 30 requests sent after it until
+	// 0.6 s, then all 39 sent after that.
+	if e.FinalShare == nil || *e.FinalShare != 54.0/69 {
+		t.Errorf("FinalShare = %v, want 54/69", *e.FinalShare)
 	}
 }
 
@@ -88,10 +89,10 @@ func TestEnrolmentNeverFull(t *testing.T) {
 	polls := []EnrolPoll{{At: start + int64(500*time.Millisecond)}, {At: start + int64(time.Second), Through: 3}}
 	e := EnrolmentOf(EnrolInput{Samples: samples, Start: start, Begin: start + int64(400*time.Millisecond), End: start + int64(500*time.Millisecond), Duration: time.Second, Polls: polls, Counted: true})
 	if e.FullS != nil {
-		t.Errorf("FullS = %v, want none: 3 of 10 requests went through", *e.FullS)
+		t.Errorf("FullS = %v, want none: 3 of 9 requests went through", *e.FullS)
 	}
-	if e.FinalShare == nil || *e.FinalShare != 0.3 {
-		t.Errorf("FinalShare = %v, want 0.3", e.FinalShare)
+	if e.FinalShare == nil || *e.FinalShare != 3.0/9 { // 9 sent after 0.5 s
+		t.Errorf("FinalShare = %v, want 3/9", *e.FinalShare)
 	}
 	e = EnrolmentOf(EnrolInput{Samples: samples, Start: start, Begin: start, End: start, Duration: time.Second})
 	for k, pt := range e.Series {
