@@ -71,3 +71,16 @@ enrol: {after: 1s}
 		t.Errorf("Validate = %v, want %q", err, want)
 	}
 }
+
+// TestEnrolBounds checks that an enrolment's load is bounded as the
+// load's is.
+func TestEnrolBounds(t *testing.T) {
+	s := mustLoad(t, `datapaths: [none]
+enrol: {after: 1s, duration: 2h}
+`)
+	SetDefaults(s, testDatapaths)
+	err := Validate(s, testDatapaths)
+	if want := "enrol.duration: 2h0m0s is above the allowed maximum of 1h0m0s"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Validate = %v, want %q", err, want)
+	}
+}
