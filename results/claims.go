@@ -37,7 +37,7 @@ var (
 	claimHops    = claim{"hops per request", "an eBPF datapath gives requests a shorter packet path than a sidecar mesh; holds when its hops per request are fewer than sidecar's."}
 	claimPods    = claim{"mislabelled pods", "a node-level datapath takes in hand the traffic of pods the injector skipped (mislabelled), which a sidecar mesh misses; holds when it took 100% of their requests and sidecar 0%, by the datapaths' own counters (the coverage table)."}
 	claimHosts   = claim{"host processes", "a node-level datapath takes in hand the traffic of processes on a node's host network, outside any pod, which a sidecar mesh misses; holds when it took 100% of their requests and sidecar 0% (the coverage table)."}
-	claimEnrol   = claim{"enrolment", "a node-level datapath joins running pods without restarting them, where a sidecar mesh restarts every pod, and so disrupts the load less; holds when, installed into the running cluster under load (the scenario's enrol phase), it restarted no pod while sidecar did and its load saw no more errors from the install to the end than sidecar's (figures: pods restarted, those errors, and p99 in the transition, from the install's start to its end)."}
+	claimEnrol   = claim{"enrolment", "a node-level datapath joins running pods without restarting them, where a sidecar mesh restarts every pod, and so disrupts the load less; holds when, installed into the running cluster under load (the scenario's enrol phase), it restarted no pod while sidecar did, its load saw no more errors from the install to the end than sidecar's, and it carried as large a share of the last second's requests as sidecar (figures: pods restarted, those errors, p99 in the transition, from the install's start to its end, and that share)."}
 	claims       = []claim{claimProxies, claimMemory, claimGrowth, claimHops, claimPods, claimHosts, claimEnrol}
 )
 
@@ -430,8 +430,9 @@ func coverageText(s SourceCoverage) string {
 const noEnrolment = "the run has no enrolment cases: add an enrol phase (enrol: {after: 2s}), as the claims scenario has"
 
 // enrolClaim judges every node-level enrolment case against sidecar's at
-// its point: it holds when the case restarted no pod, sidecar's did, and
-// the case's load saw no more errors from the install to its end.
+// its point: it holds when the case restarted no pod, sidecar's did, the
+// case's load saw no more errors from the install to its end, and the
+// datapath carried at least sidecar's share of the last second.
 func enrolClaim(enrolled []*Case) []claimRow {
 	if len(enrolled) == 0 {
 		return []claimRow{{claim: claimEnrol, verdict: NotMeasurable, reason: noEnrolment}}
@@ -442,19 +443,32 @@ func enrolClaim(enrolled []*Case) []claimRow {
 		}
 		mine, theirs := c.Enrolment, ref.Enrolment
 		verdict := DoesNotHold
-		if mine.PodsRestarted == 0 && theirs.PodsRestarted > 0 && enrolErrors(mine) <= enrolErrors(theirs) {
+		if mine.PodsRestarted == 0 && theirs.PodsRestarted > 0 && enrolErrors(mine) <= enrolErrors(theirs) && finalShare(mine) >= finalShare(theirs) {
 			verdict = Holds
 		}
 		return enrolText(mine), enrolText(theirs), verdict, ""
 	})
 }
 
+// finalShare is an enrolment's share at the end, 0 where not counted.
+func finalShare(e *Enrolment) float64 {
+	if e.FinalShare == nil {
+		return 0
+	}
+	return *e.FinalShare
+}
+
 // enrolErrors are an enrolment's errors from the install's start to the
 // end of the load.
 func enrolErrors(e *Enrolment) uint64 { return e.Transition.Errors + e.After.Errors }
 
-// enrolText writes an enrolment's figures: "2 restarts, 17 errors, p99 37.3 ms".
+// enrolText writes an enrolment's figures: "2 restarts, 17 errors, p99
+// 37.3ms, 100% at the end".
 func enrolText(e *Enrolment) string {
 	errs := enrolErrors(e)
-	return fmt.Sprintf("%d %s, %d %s, p99 %s", e.PodsRestarted, plural(uint64(e.PodsRestarted), "restart"), errs, plural(errs, "error"), FormatMicros(e.Transition.P99US))
+	share := "not counted"
+	if e.FinalShare != nil {
+		share = strconv.FormatFloat(*e.FinalShare*100, 'f', 0, 64) + "% at the end"
+	}
+	return fmt.Sprintf("%d %s, %d %s, p99 %s, %s", e.PodsRestarted, plural(uint64(e.PodsRestarted), "restart"), errs, plural(errs, "error"), FormatMicros(e.Transition.P99US), share)
 }
