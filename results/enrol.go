@@ -96,8 +96,8 @@ type EnrolPoint struct {
 	// Sent counts the requests intended between the bin's polls (the
 	// datapath counts a request as it passes, soon after it is sent);
 	// Through what the datapath counted then; Share their ratio (at most
-	// 1). Before the install nothing is installed: Through and Share are
-	// 0; nil where the datapath's counters could not be read.
+	// 1, nil when nothing was sent). Before the install nothing is
+	// installed: Through is 0; nil where the counters could not be read.
 	Sent      uint64   `json:"sent"`
 	Through   *uint64  `json:"through,omitempty"`
 	Share     *float64 `json:"share,omitempty"`
@@ -185,7 +185,10 @@ func EnrolmentOf(in EnrolInput) *Enrolment {
 		}
 		zero, none := uint64(0), 0.0
 		e.Series[k].Sent = sent(from, from+int64(EnrolBin))
-		e.Series[k].Through, e.Series[k].Share = &zero, &none
+		e.Series[k].Through = &zero
+		if e.Series[k].Sent > 0 {
+			e.Series[k].Share = &none
+		}
 	}
 	// From the install on, each bin takes the interval between the polls
 	// that bound its end.
@@ -202,11 +205,10 @@ func EnrolmentOf(in EnrolInput) *Enrolment {
 		}
 		pt.Through = &through
 		pt.Sent += sent(p.At, q.At)
-		share := 0.0
 		if pt.Sent > 0 {
-			share = min(1, float64(through)/float64(pt.Sent))
+			share := min(1, float64(through)/float64(pt.Sent))
+			pt.Share = &share
 		}
-		pt.Share = &share
 	}
 	e.FullS, e.FinalShare = full(in, sec, end)
 	return e
