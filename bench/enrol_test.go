@@ -86,10 +86,12 @@ func TestEnrol(t *testing.T) {
 }
 
 // TestEnrolInterrupted cancels a run in the middle of sidecar's rolling
-// replacement, once a new pod exists: the case is interrupted and no pod
-// of the replacement, old or new, is left.
+// replacement, once a new pod exists: the case is interrupted, no pod of
+// the replacement, old or new, is left, and the host's network is as it
+// was.
 func TestEnrolInterrupted(t *testing.T) {
 	testutil.Privileged(t)
+	before := testutil.HostNetwork(t)
 	runID := clusters.NewRunID()
 	c := enrolCase(sidecar.Name, 3)
 	c.Duration = 5 * time.Second
@@ -112,5 +114,8 @@ func TestEnrolInterrupted(t *testing.T) {
 	}
 	if left, err := netns.Leftovers(fmt.Sprintf("%s%d", runID, 0)); err != nil || !left.Empty() {
 		t.Errorf("interrupted enrolment left %+v (%v)", left, err)
+	}
+	if after := testutil.HostNetwork(t); after != before {
+		t.Errorf("host network changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
