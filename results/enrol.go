@@ -98,9 +98,9 @@ type EnrolPoint struct {
 	// Through what the datapath counted then; Share their ratio (at most
 	// 1, nil when nothing was sent). Before the install nothing is
 	// installed: Through is 0; nil where the counters could not be read.
-	Sent      uint64   `json:"sent"`
-	Through   *uint64  `json:"through,omitempty"`
-	Share     *float64 `json:"share,omitempty"`
+	Sent    uint64   `json:"sent"`
+	Through *uint64  `json:"through,omitempty"`
+	Share   *float64 `json:"share,omitempty"`
 }
 
 // EnrolPoll is one reading of the datapath's counters during an
