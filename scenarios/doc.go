@@ -232,7 +232,8 @@
 //
 // The files in catalog/ are compiled in: capacity (the rate search for
 // every datapath), claims (the claims for node-level datapaths against
-// sidecar, judged in one run), protocols (every protocol through every datapath on
+// sidecar, judged in one run, each datapath also enrolled under load at 1
+// service), protocols (every protocol through every datapath on
 // quick's topology), quick (the default of make bench),
 // seed-mesh (20 services × 5 pods over 3 nodes) and service-sweep (10 to 200
 // services). Catalog lists them; Resolve takes their names, and a built-in
