@@ -111,6 +111,7 @@ func runScenario(ctx context.Context, name string, o runOptions, changed func(st
 	var need clusters.Need
 	for _, c := range cases {
 		need.Nodes = max(need.Nodes, c.Nodes)
+		need.Enrol = need.Enrol || c.EnrolAfter > 0
 	}
 	provider, err := o.cluster.ready(ctx, need)
 	if err != nil {

@@ -12,6 +12,15 @@
 // datapath for the next case of the same layout, which gives it its own
 // injection instead of provisioning; clusters no case takes are deleted.
 //
+// An enrolment case (scenarios.Case.EnrolAfter) runs the stages with its
+// cluster unmeshed and no datapath installed up to measure, which is one
+// attack of the case's duration during which, at EnrolAfter, the datapath
+// is installed into the running cluster (enrol.go): a datapaths.PodJoiner
+// (sidecar) by a rolling replacement of the server pods through
+// clusters.Roller, the others by Install; a poller reads the datapath's
+// per-source counters every 100 ms, and the case records a
+// results.Enrolment instead of costs, probe and coverage.
+//
 // Every stage takes the run's context. Teardown always runs, with its own
 // bounded context, so Ctrl-C still removes everything (unless Retain is set).
 // A failing case is recorded as failed and the run goes on with the next one;

@@ -79,7 +79,8 @@ func injection(spec clusters.Spec, dp datapaths.Datapath) clusters.Injection {
 // kept it.
 func (r *Runner) keep(ctx context.Context, cr *caseRun) bool {
 	re, ok := cr.cluster.(clusters.Reusable)
-	if !r.opts.ReuseClusters || !ok || cr.err != nil {
+	if !r.opts.ReuseClusters || !ok || cr.err != nil || enrolling(cr.c) {
+		// An enrolment replaced the cluster's pods: it is not as made.
 		return false
 	}
 	st := r.opts.Status

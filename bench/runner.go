@@ -299,6 +299,10 @@ type caseRun struct {
 	unmeshed []Load
 	sources  []*source
 	coverage *results.Coverage
+	// enrolment is an enrolment case's figures; replaced are the servers
+	// of the pods its rolling replacement deleted, for teardown.
+	enrolment *results.Enrolment
+	replaced  []Server
 	// err is why the case failed; torn is set once it is torn down.
 	err  error
 	torn bool
@@ -336,6 +340,7 @@ func (r *Runner) result(cr *caseRun) results.Case {
 	}
 	rc.Path = cr.path
 	rc.Coverage = cr.coverage
+	rc.Enrolment = cr.enrolment
 	rc.LatencyUS, rc.AchievedRPS, rc.ErrorRate = results.Aggregate(cr.reps)
 	rc.ConnectUS = results.AggregateConnect(cr.reps)
 	rc.Stream = results.AggregateStream(cr.reps)
@@ -357,9 +362,12 @@ func (r *Runner) prepare(ctx context.Context, cr *caseRun) (err error) {
 		cr.c.Rate = cr.c.Search.From // warm up at the search's lowest rate
 	}
 
-	st.Start("Sampling the datapath's memory before any request")
-	if cr.idle, err = r.idleFootprint(ctx, cr); err != nil {
-		return fmt.Errorf("sample idle memory: %w", err)
+	if !enrolling(cr.c) {
+		// An enrolment case has no datapath yet.
+		st.Start("Sampling the datapath's memory before any request")
+		if cr.idle, err = r.idleFootprint(ctx, cr); err != nil {
+			return fmt.Errorf("sample idle memory: %w", err)
+		}
 	}
 
 	if cr.c.Warmup > 0 {
@@ -378,6 +386,10 @@ func (r *Runner) prepare(ctx context.Context, cr *caseRun) (err error) {
 		}
 	}
 
+	if enrolling(cr.c) {
+		st.Start("Verifying the unmeshed cluster serves")
+		return r.served(ctx, cr)
+	}
 	st.Start("Verifying the datapath is in the path")
 	if err := r.verify(ctx, cr); err != nil {
 		return err
@@ -439,6 +451,9 @@ func (r *Runner) probe(ctx context.Context, cr *caseRun) (err error) {
 // the case. The datapath is verified again after each repetition, so a
 // proxy that died mid-case fails the case.
 func (r *Runner) measure(ctx context.Context, cr *caseRun, from, to int) (err error) {
+	if enrolling(cr.c) {
+		return r.enrol(ctx, cr)
+	}
 	st := r.opts.Status
 	defer func() { st.End(err == nil) }()
 	sampler, err := startCostSampler(ctx, r.opts.Agents, cr.cluster, cr.dp, cr.apps)
@@ -552,9 +567,13 @@ func (r *Runner) setup(ctx context.Context, cr *caseRun) error {
 		return err
 	}
 
-	st.Start("Installing datapath " + cr.c.Datapath)
-	if err := cr.dp.Install(ctx, cr.cluster); err != nil {
-		return fmt.Errorf("install datapath %s: %w", cr.c.Datapath, err)
+	if enrolling(cr.c) {
+		st.Infof("datapath %s is installed %s into the load, into the running cluster", cr.c.Datapath, cr.c.EnrolAfter)
+	} else {
+		st.Start("Installing datapath " + cr.c.Datapath)
+		if err := cr.dp.Install(ctx, cr.cluster); err != nil {
+			return fmt.Errorf("install datapath %s: %w", cr.c.Datapath, err)
+		}
 	}
 
 	st.Start("Deploying workloads")
@@ -598,6 +617,10 @@ func clusterSpec(runID string, index int, c scenarios.Case) (clusters.Spec, erro
 		})
 	}
 	labelSources(&spec, c)
+	if c.EnrolAfter > 0 {
+		// Unmeshed until the enrolment labels the namespace.
+		spec.NamespaceLabels = map[string]string{clusters.InjectLabel: "false"}
+	}
 	return spec, nil
 }
 
@@ -614,13 +637,7 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 		for _, name := range svc.Pods {
 			pod, _ := topo.Pod(name)
 			cr.apps[pod.Node] = append(cr.apps[pod.Node], pod.ContainerCgroup(AppContainer))
-			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, agent.ServerOptions{
-				Listen:        ":" + strconv.Itoa(ServerPort),
-				Protocol:      protocol(cr.c),
-				RequestBytes:  cr.c.RequestBytes,
-				ResponseBytes: cr.c.ResponseBytes,
-				ServiceTime:   cr.c.ServiceTime,
-			})
+			s, err := r.opts.Agents.StartServer(ctx, cr.cluster, pod, serverOptions(cr.c))
 			if err != nil {
 				return err
 			}
@@ -647,6 +664,17 @@ func (r *Runner) deploy(ctx context.Context, cr *caseRun) error {
 	return nil
 }
 
+// serverOptions are the options of every echo server of case c.
+func serverOptions(c scenarios.Case) agent.ServerOptions {
+	return agent.ServerOptions{
+		Listen:        ":" + strconv.Itoa(ServerPort),
+		Protocol:      protocol(c),
+		RequestBytes:  c.RequestBytes,
+		ResponseBytes: c.ResponseBytes,
+		ServiceTime:   c.ServiceTime,
+	}
+}
+
 // loadOptions are the options of every load agent of case c, meshed or
 // not, aimed at targets.
 func loadOptions(c scenarios.Case, targets []string) agent.LoadOptions {
@@ -671,6 +699,28 @@ const attackMargin = 10 * time.Second
 // fails when no request succeeded, as through a datapath that black-holes
 // traffic, which the agents cut off at the attack's deadline.
 func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]results.Sample, uint64, error) {
+	all, planned, err := r.attackClients(ctx, cr, tag, d)
+	if err == nil {
+		err = r.alive(cr, all, planned, d)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return all, planned, nil
+}
+
+// alive fails an attack after which a server died or no request succeeded.
+func (r *Runner) alive(cr *caseRun, all []results.Sample, planned uint64, d time.Duration) error {
+	for _, s := range cr.servers {
+		if err := s.Alive(); err != nil {
+			return err
+		}
+	}
+	return noneSucceeded(all, planned, d)
+}
+
+// attackClients runs the attack of attack, without checking its outcome.
+func (r *Runner) attackClients(ctx context.Context, cr *caseRun, tag string, d time.Duration) ([]results.Sample, uint64, error) {
 	type result struct {
 		samples []results.Sample
 		done    wire.Done
@@ -717,14 +767,6 @@ func (r *Runner) attack(ctx context.Context, cr *caseRun, tag string, d time.Dur
 	if err := errors.Join(errs...); err != nil {
 		return nil, 0, err
 	}
-	for _, s := range cr.servers {
-		if err := s.Alive(); err != nil {
-			return nil, 0, err
-		}
-	}
-	if err := noneSucceeded(all, planned, d); err != nil {
-		return nil, 0, err
-	}
 	return all, planned, nil
 }
 
@@ -757,6 +799,18 @@ func sampleFailure(s results.Sample) string {
 // requests the clients counted as successful, each tcp-crr exchange on a
 // connection of its own, then the datapath proves it is in the path.
 func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
+	if err := r.served(ctx, cr); err != nil {
+		return err
+	}
+	if err := r.verifyDatapath(ctx, cr); err != nil {
+		return fmt.Errorf("verify datapath %s: %w", cr.c.Datapath, err)
+	}
+	return nil
+}
+
+// served proves the servers answered: some requests reached them, each
+// tcp-crr exchange on a connection of its own.
+func (r *Runner) served(ctx context.Context, cr *caseRun) error {
 	var served, conns uint64
 	for _, s := range cr.servers {
 		n, c, err := s.Served(ctx)
@@ -770,9 +824,6 @@ func (r *Runner) verify(ctx context.Context, cr *caseRun) error {
 	}
 	if cr.c.Protocol == scenarios.TCPCRR && conns < served {
 		return fmt.Errorf("tcp-crr: the servers answered %d exchanges on %d connections, want a connection per exchange: something on the path reuses connections", served, conns)
-	}
-	if err := r.verifyDatapath(ctx, cr); err != nil {
-		return fmt.Errorf("verify datapath %s: %w", cr.c.Datapath, err)
 	}
 	return nil
 }
@@ -834,7 +885,7 @@ func (r *Runner) teardown(ctx context.Context, cr *caseRun) {
 	for _, l := range slices.Concat(cr.clients, cr.unmeshed) {
 		wg.Go(l.Close)
 	}
-	for _, s := range cr.servers {
+	for _, s := range slices.Concat(cr.servers, cr.replaced) {
 		wg.Go(s.Close)
 	}
 	wg.Wait()
@@ -872,6 +923,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 		RequestBytes:  c.RequestBytes,
 		ResponseBytes: c.ResponseBytes,
 		Encryption:    c.Options.Encryption,
+		EnrolAfterS:   c.EnrolAfter.Seconds(),
 	}
 	if rc.Protocol == scenarios.HTTP1 || rc.Protocol == scenarios.H2C {
 		rc.LoadClient = cmp.Or(c.Client, scenarios.ClientLean)

@@ -389,7 +389,15 @@ type Provider interface {
 type Need struct {
 	// Nodes is the largest node count of the run's clusters.
 	Nodes int
+	// Enrol is set when a case installs its datapath into the running
+	// cluster (the scenario's enrol phase): its pods are replaced and
+	// labelled while it runs (Roller).
+	Enrol bool
 }
+
+// ErrEnrolNetnsOnly is the sentence of providers whose clusters cannot
+// host an enrolment yet.
+const ErrEnrolNetnsOnly = "enrol is built on netns only: run the scenario with --provider netns, or remove enrol"
 
 // ImagePreparer is implemented by providers whose nodes need the meshbench
 // image before the first cluster runs on them (kube). After Check,
@@ -397,4 +405,30 @@ type Need struct {
 // that a failing push or import stops the run before anything is created.
 type ImagePreparer interface {
 	PrepareImage(ctx context.Context, need Need) error
+}
+
+// Roller is implemented by clusters whose pods can be replaced and
+// labelled while the cluster runs, as a Deployment's rolling update and
+// `kubectl label` do: what enrolling a datapath that needs its containers
+// in every pod (a sidecar) takes. The Topology changes with it.
+type Roller interface {
+	// SetNamespaceLabel labels the namespace the pods run in; the
+	// injector reads it for the pods created from then on.
+	SetNamespaceLabel(ctx context.Context, key, value string) error
+	// AddPod creates a new pod of the service of pod old, on old's node,
+	// with a network namespace, address and cgroup of its own and the
+	// injected init containers run in it where the injector reaches it
+	// (Injected). It is not yet an endpoint of its service.
+	AddPod(ctx context.Context, old string) (Pod, error)
+	// SwitchEndpoint makes pod to the service's endpoint in pod from's
+	// place, on every node: new connections to the service reach to,
+	// those already open to from stay with it.
+	SwitchEndpoint(ctx context.Context, from, to string) error
+	// DeletePod kills what still runs in a pod and deletes it.
+	DeletePod(ctx context.Context, name string) error
+	// InjectPod runs the injected init containers in a running pod, which
+	// no real cluster can do to a pod: for pods whose restart would end
+	// the measurement itself (the load agents'), so that what the
+	// results call restarts are real ones.
+	InjectPod(ctx context.Context, name string) error
 }

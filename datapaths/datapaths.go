@@ -220,3 +220,19 @@ type Reacher interface {
 	// namespace: pods the injector skipped and node processes bypass them".
 	Reach() string
 }
+
+// PodJoiner is implemented by datapaths whose pods join them one at a
+// time, each with the containers the injector adds at the pod's start (a
+// sidecar): enrolling one into a running cluster replaces every pod
+// (clusters.Roller). Prepare stands in for Install; Uninstall removes
+// what the pods that joined have.
+type PodJoiner interface {
+	// Prepare readies the datapath for pods to join, starting nothing in
+	// any pod.
+	Prepare(ctx context.Context, c clusters.Cluster) error
+	// Join starts the datapath's processes in pod, whose init containers
+	// ran.
+	Join(ctx context.Context, pod clusters.Pod) error
+	// Leave stops them in pod, before it is deleted.
+	Leave(ctx context.Context, pod string) error
+}

@@ -37,12 +37,9 @@ var (
 	claimHops    = claim{"hops per request", "an eBPF datapath gives requests a shorter packet path than a sidecar mesh; holds when its hops per request are fewer than sidecar's."}
 	claimPods    = claim{"mislabelled pods", "a node-level datapath takes in hand the traffic of pods the injector skipped (mislabelled), which a sidecar mesh misses; holds when it took 100% of their requests and sidecar 0%, by the datapaths' own counters (the coverage table)."}
 	claimHosts   = claim{"host processes", "a node-level datapath takes in hand the traffic of processes on a node's host network, outside any pod, which a sidecar mesh misses; holds when it took 100% of their requests and sidecar 0% (the coverage table)."}
-	claimEnrol   = claim{"enrolment", "a node-level datapath joins running pods without restarting them, where a sidecar mesh restarts every pod; holds when it restarted no pod and sidecar did."}
+	claimEnrol   = claim{"enrolment", "a node-level datapath joins running pods without restarting them, where a sidecar mesh restarts every pod, and so disrupts the load less; holds when, installed into the running cluster under load (the scenario's enrol phase), it restarted no pod while sidecar did, its load saw no more errors from the install to the end than sidecar's, and it carried as large a share of the last second's requests as sidecar (figures: pods restarted, those errors, p99 in the transition, from the install's start to its end, and that share)."}
 	claims       = []claim{claimProxies, claimMemory, claimGrowth, claimHops, claimPods, claimHosts, claimEnrol}
 )
-
-// notEnrolled is why the enrolment claim is not measured.
-const notEnrolled = "enrolment is not implemented: meshbench does not yet install a datapath into a running cluster, so it measures no restarts and no disruption"
 
 // claimRow is one verdict of the claims table: a claim on one node-level
 // case (nil for a verdict on the whole run), its figure and sidecar's,
@@ -67,8 +64,9 @@ type claimRow struct {
 // when the run has no sidecar, nodeproxy or ebpf case.
 func ClaimsTable(cases []Case) *Table {
 	cases = slices.DeleteFunc(slices.Clone(cases), ownTable)
-	ordered := groupByPoint(cases)
-	if !slices.ContainsFunc(ordered, func(c *Case) bool { return nodeLevel(c) || baseDatapath(c) == sidecarDatapath }) {
+	enrolled := groupByPoint(slices.DeleteFunc(slices.Clone(cases), func(c Case) bool { return !c.Enrolling() }))
+	ordered := groupByPoint(slices.DeleteFunc(slices.Clone(cases), func(c Case) bool { return c.Enrolling() }))
+	if !slices.ContainsFunc(append(slices.Clone(ordered), enrolled...), func(c *Case) bool { return nodeLevel(c) || baseDatapath(c) == sidecarDatapath }) {
 		return nil
 	}
 	var rows []claimRow
@@ -78,7 +76,7 @@ func ClaimsTable(cases []Case) *Table {
 	rows = append(rows, pointClaim(ordered, claimHops, func(c *Case) bool { return baseDatapath(c) == ebpfDatapath }, hopsFigure)...)
 	rows = append(rows, coverageClaim(ordered, claimPods, SourceMislabelled)...)
 	rows = append(rows, coverageClaim(ordered, claimHosts, SourceHost)...)
-	rows = append(rows, claimRow{claim: claimEnrol, verdict: NotMeasurable, reason: notEnrolled})
+	rows = append(rows, enrolClaim(enrolled)...)
 	return claimsTable(cases, rows)
 }
 
@@ -426,4 +424,51 @@ func sourceCoverage(c *Case, source string) (SourceCoverage, string) {
 // in hand, "100%" (the coverage table has the counts).
 func coverageText(s SourceCoverage) string {
 	return strconv.FormatFloat(*Share(s.Through, s.Sent)*100, 'f', 0, 64) + "%"
+}
+
+// noEnrolment is why the enrolment claim is not measured in a run.
+const noEnrolment = "the run has no enrolment cases: add an enrol phase (enrol: {after: 2s}), as the claims scenario has"
+
+// enrolClaim judges every node-level enrolment case against sidecar's at
+// its point: it holds when the case restarted no pod, sidecar's did, the
+// case's load saw no more errors from the install to its end, and the
+// datapath carried at least sidecar's share of the last second.
+func enrolClaim(enrolled []*Case) []claimRow {
+	if len(enrolled) == 0 {
+		return []claimRow{{claim: claimEnrol, verdict: NotMeasurable, reason: noEnrolment}}
+	}
+	return pointClaim(enrolled, claimEnrol, nodeLevel, func(c, ref *Case) (string, string, string, string) {
+		if c.Enrolment == nil || ref.Enrolment == nil {
+			return "", "", "", "the case or sidecar's has no enrolment block"
+		}
+		mine, theirs := c.Enrolment, ref.Enrolment
+		verdict := DoesNotHold
+		if mine.PodsRestarted == 0 && theirs.PodsRestarted > 0 && enrolErrors(mine) <= enrolErrors(theirs) && finalShare(mine) >= finalShare(theirs) {
+			verdict = Holds
+		}
+		return enrolText(mine), enrolText(theirs), verdict, ""
+	})
+}
+
+// finalShare is an enrolment's share at the end, 0 where not counted.
+func finalShare(e *Enrolment) float64 {
+	if e.FinalShare == nil {
+		return 0
+	}
+	return *e.FinalShare
+}
+
+// enrolErrors are an enrolment's errors from the install's start to the
+// end of the load.
+func enrolErrors(e *Enrolment) uint64 { return e.Transition.Errors + e.After.Errors }
+
+// enrolText writes an enrolment's figures: "2 restarts, 17 errors, p99
+// 37.3ms, 100% at the end".
+func enrolText(e *Enrolment) string {
+	errs := enrolErrors(e)
+	share := "not counted"
+	if e.FinalShare != nil {
+		share = strconv.FormatFloat(*e.FinalShare*100, 'f', 0, 64) + "% at the end"
+	}
+	return fmt.Sprintf("%d %s, %d %s, p99 %s, %s", e.PodsRestarted, plural(uint64(e.PodsRestarted), "restart"), errs, plural(errs, "error"), FormatMicros(e.Transition.P99US), share)
 }

@@ -115,7 +115,7 @@ func TestClaimsTable(t *testing.T) {
 			"host processes/1/nodeproxy (l4)":    {"0%", "0%", DoesNotHold, ""},
 			"host processes/1/" + ebpf:           {"100%", "0%", Holds, ""},
 			"host processes/20/nodeproxy (l4)":   {"-", "-", NotMeasurable, "the case has no coverage block."},
-			"enrolment/-/-":                      {"-", "-", NotMeasurable, notEnrolled + "."},
+			"enrolment/-/-":                      {"-", "-", NotMeasurable, noEnrolment + "."},
 			"memory per node/20/" + ebpf:         {"9.00 MiB", "340 MiB", Holds, ""},
 			"proxies per node/1/" + ebpf:         {"1 of 3", "3 of 5", Holds, ""},
 			"mislabelled pods/20/nodeproxy (l4)": {"-", "-", NotMeasurable, "the case has no coverage block."},
@@ -189,5 +189,53 @@ func TestClaimsTableTerminal(t *testing.T) {
 	// figures, on a GitHub page.
 	if parts := ClaimsTable(claimsRun()).Fold(MarkdownWidth, MarkdownPadding); len(parts) != 1 {
 		t.Errorf("the claims table folds into %d parts for Markdown, want it whole", len(parts))
+	}
+}
+
+// enrolled makes c an enrolment case that restarted restarts pods and
+// saw errs errors from the install on, with p99 µs in the transition and
+// share of the last second's requests through the datapath.
+func enrolled(c Case, restarts int, errs uint64, p99, share float64) Case {
+	c.ID += "/enrol"
+	c.EnrolAfterS = 2
+	c.NodeCosts, c.Path, c.Coverage = nil, nil, nil
+	c.Enrolment = &Enrolment{PodsRestarted: restarts, Transition: EnrolWindow{Errors: errs / 2, P99US: p99}, After: EnrolWindow{Errors: errs - errs/2}, FinalShare: &share}
+	return c
+}
+
+// TestClaimsEnrolment checks the enrolment row: judged on enrolment
+// cases only, each node-level one against sidecar's: it holds with no
+// restart and no more errors than sidecar's, and the other claims leave
+// enrolment cases out.
+func TestClaimsEnrolment(t *testing.T) {
+	ebpfNode := claimCase("ebpf-node", 1, []int{1, 1, 1}, 8, 6)
+	ebpfNode.VariantOf, ebpfNode.Attach = "ebpf", "node"
+	run := append(claimsRun(),
+		enrolled(claimCase("sidecar", 1, []int{3, 1, 1}, 10, 14), 5, 17, 37300, 1),
+		enrolled(claimCase("nodeproxy", 1, []int{1, 1, 1}, 40, 10), 0, 0, 900, 1),
+		enrolled(claimCase("ebpf", 1, []int{1, 1, 1}, 8, 6), 0, 30, 4_880_000, 1),
+		enrolled(ebpfNode, 0, 0, 800, 0.25),
+	)
+	rows := claimsRows(t, ClaimsTable(run))
+	side := "5 restarts, 17 errors, p99 37.3ms, 100% at the end"
+	for key, want := range map[string]verdict{
+		"enrolment/1,enrol at 2.00s/nodeproxy (l4)": {"0 restarts, 0 errors, p99 900µs, 100% at the end", side, Holds, ""},
+		"enrolment/1,enrol at 2.00s/ebpf (l4)":      {"0 restarts, 30 errors, p99 4.88s, 100% at the end", side, DoesNotHold, ""},
+		// Connections opened before the install kept their path around it.
+		"enrolment/1,enrol at 2.00s/ebpf-node (l4, node attach)": {"0 restarts, 0 errors, p99 800µs, 25% at the end", side, DoesNotHold, ""},
+		// Steady claims are judged on steady cases alone, as before.
+		"proxies per node/1,steady/nodeproxy (l4)": {"1 of 3", "3 of 5", Holds, ""},
+	} {
+		if got, ok := rows[key]; !ok || got != want {
+			t.Errorf("%s = %+v, want %+v", key, got, want)
+		}
+	}
+	for key := range rows {
+		if strings.HasPrefix(key, "enrolment/") && !strings.HasPrefix(key, "enrolment/1,enrol at 2.00s/") {
+			t.Errorf("unexpected enrolment row %s", key)
+		}
+		if strings.Contains(key, "/ebpf (l4)") && !strings.HasPrefix(key, "enrolment/") {
+			t.Errorf("the enrolment-only ebpf case has a steady claim row %s", key)
+		}
 	}
 }

@@ -12,8 +12,11 @@ import (
 // figures; a version 1 file is a version 2 file without them. Version 3 added coverage (and attach):
 // an older reader would ignore it and gate a lost coverage as no change,
 // so it refuses the file instead; a version 2 file is a version 3 file
-// without coverage.
-const SchemaVersion = 3
+// without coverage. Version 4 added enrolment cases and their enrolment
+// block, whose latency is that of a load the install ran through, not a
+// steady one's: an older reader would compare them as steady cases; a
+// version 3 file is a version 4 file without them.
+const SchemaVersion = 4
 
 // MinSchemaVersion is the oldest version of result.json this build reads.
 const MinSchemaVersion = 1
@@ -102,7 +105,11 @@ type Case struct {
 	ReusedCluster bool `json:"reused_cluster,omitempty"`
 	// Attach is where the datapath's programs attached, "node" when not
 	// each pod's (ebpf attach: node); empty for the default.
-	Attach        string  `json:"attach,omitempty"`
+	Attach string `json:"attach,omitempty"`
+	// EnrolAfterS is, in an enrolment case, when from the start of the
+	// load its datapath was to be installed (scenario enrol.after); 0 in
+	// a steady case. Its figures are in Enrolment.
+	EnrolAfterS   float64 `json:"enrol_after_s,omitempty"`
 	Placement     string  `json:"placement"`
 	NodeCount     int     `json:"node_count"`
 	Services      int     `json:"services"`
@@ -159,6 +166,9 @@ type Case struct {
 	// Coverage is what the datapath saw of each traffic source, in a case
 	// with unmeshed sources (scenario topology.unmeshed); nil otherwise.
 	Coverage *Coverage `json:"coverage,omitempty"`
+	// Enrolment is set on an enrolment case (ID ending in /enrol): its
+	// datapath was installed into the running cluster under load.
+	Enrolment *Enrolment `json:"enrolment,omitempty"`
 
 	// Stats and OverheadVsNone are computed from Repetitions by Finalize
 	// (see stats.go); files written before Finalize existed lack them.

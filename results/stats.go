@@ -207,12 +207,18 @@ type Point struct {
 	Connections   int
 	RequestBytes  int
 	ResponseBytes int
+	// Enrol is set for enrolment cases, whose load ran through the
+	// install: they compare with each other, not with steady cases.
+	Enrol bool
 }
 
 // Point returns the matrix point of c.
 func (c *Case) Point() Point {
-	return Point{c.ProtocolName(), c.Placement, c.Services, c.Rate, c.Connections, c.RequestBytes, c.ResponseBytes}
+	return Point{c.ProtocolName(), c.Placement, c.Services, c.Rate, c.Connections, c.RequestBytes, c.ResponseBytes, c.Enrolling()}
 }
+
+// Enrolling reports whether c is an enrolment case.
+func (c *Case) Enrolling() bool { return c.EnrolAfterS > 0 }
 
 // NoneFor returns the first successful floor case (none, unencrypted) at
 // c's matrix point, or nil when there is none.

@@ -133,7 +133,7 @@ func TestReadRefuses(t *testing.T) {
 		{"foreign object", `{"name": "vegeta", "latencies": {}}`, "no schema_version"},
 		{"null version", `{"schema_version": null, "cases": []}`, "schema version 0"},
 		{"version is text", `{"schema_version": "1", "cases": []}`, "not an integer"},
-		{"newer version", `{"schema_version": 4, "cases": []}`, "schema version 4, but this meshbench reads versions 1 to 3"},
+		{"newer version", `{"schema_version": 5, "cases": []}`, "schema version 5, but this meshbench reads versions 1 to 4"},
 		{"older version", `{"schema_version": 0, "cases": []}`, "schema version 0"},
 		{"no cases", `{"schema_version": 1}`, "no cases"},
 		{"null cases", `{"schema_version": 1, "cases": null}`, "cases is null"},

@@ -314,6 +314,16 @@ var pointDimensions = []struct {
 	{servicesHeader, true, func(c *Case) string { return strconv.Itoa(c.Services) }, nil},
 	{"CONNS", true, func(c *Case) string { return strconv.Itoa(c.Connections) }, nil},
 	{"REQ/RESP", true, func(c *Case) string { return FormatBytes(c.RequestBytes) + "/" + FormatBytes(c.ResponseBytes) }, nil},
+	{"PHASE", false, phaseCell, nil},
+}
+
+// phaseCell says whether a case is steady or an enrolment, and when its
+// datapath was installed.
+func phaseCell(c *Case) string {
+	if c.Enrolling() {
+		return "enrol at " + FormatSeconds(c.EnrolAfterS)
+	}
+	return "steady"
 }
 
 // rateCell is a case's target rate; a stream has none, a search case

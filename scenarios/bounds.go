@@ -47,6 +47,9 @@ func validateBounds(p *problems, s *Spec) {
 	durMax(p, "load.duration", l.Duration, MaxDuration)
 	durMax(p, "load.warmup", l.Warmup, MaxWarmup)
 	durMax(p, "load.serviceTime", l.ServiceTime, MaxServiceTime)
+	if s.Enrol != nil {
+		durMax(p, "enrol.duration", s.Enrol.Duration, MaxDuration)
+	}
 	for i, c := range l.Connections {
 		intMax(p, index("load.connections", i), c, MaxConnections)
 	}
@@ -85,6 +88,11 @@ func matrixSize(s *Spec) int {
 			return MaxCases + 1
 		}
 		n *= d
+	}
+	if s.Enrol != nil && n <= MaxCases/2 {
+		n *= 2 // at most an enrolment case beside each steady one
+	} else if s.Enrol != nil {
+		return MaxCases + 1
 	}
 	return n
 }

@@ -32,13 +32,16 @@ func TestBuiltins(t *testing.T) {
 				t.Errorf("capacity: search %+v, datapaths %q; want a search, none first", s.Load.Search, s.Datapaths)
 			}
 		}},
-		{"claims", 2 * 4, func(t *testing.T, s *Spec) {
+		{"claims", 2*4 + 4, func(t *testing.T, s *Spec) {
 			tp := s.Topology
 			if !slices.Equal(tp.Services, []int{1, 20}) || tp.PodsPerService != 5 || tp.Nodes != 3 || tp.Unmeshed.Pods() != 1 || tp.Unmeshed.Hosts() != 1 {
 				t.Errorf("claims topology = %+v, want 1 and 20 services × 5 pods on 3 nodes with a mislabelled pod and a host process", tp)
 			}
 			if !slices.Contains(s.Datapaths, "sidecar") || !slices.Contains(s.Datapaths, "nodeproxy") || s.DatapathOptions["ebpf-node"].Attach != AttachNode {
 				t.Errorf("claims datapaths = %q, options %+v; want sidecar, nodeproxy and ebpf attached at the node", s.Datapaths, s.DatapathOptions)
+			}
+			if s.Enrol == nil || !slices.Equal(s.Enrol.Services, []int{1}) {
+				t.Errorf("claims enrol = %+v, want an enrolment at 1 service", s.Enrol)
 			}
 		}},
 		{"coverage", 5, func(t *testing.T, s *Spec) {

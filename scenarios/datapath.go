@@ -25,6 +25,9 @@ type Datapath struct {
 	// NodeAttach is set for a datapath whose programs can attach at the
 	// node instead of each pod (attach: node).
 	NodeAttach bool
+	// Enrol is how the datapath joins a running cluster: EnrolRestart,
+	// EnrolAttach or EnrolNothing; empty where it cannot (enrol phase).
+	Enrol string
 }
 
 // Datapaths are the datapaths a scenario may name, in the order messages

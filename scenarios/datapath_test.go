@@ -15,10 +15,10 @@ const (
 )
 
 var testDatapaths = Datapaths{
-	{Name: none, Encryption: true},
-	{Name: sidecar, Proxy: true},
-	{Name: nodeProxy, Proxy: true, Waypoint: true, Encryption: true},
-	{Name: ebpf, Proxy: true, ProxyOptional: true, Encryption: true, NodeAttach: true},
+	{Name: none, Encryption: true, Enrol: EnrolNothing},
+	{Name: sidecar, Proxy: true, Enrol: EnrolRestart},
+	{Name: nodeProxy, Proxy: true, Waypoint: true, Encryption: true, Enrol: EnrolAttach},
+	{Name: ebpf, Proxy: true, ProxyOptional: true, Encryption: true, NodeAttach: true, Enrol: EnrolAttach},
 }
 
 // TestDatapathsGiven checks that the names, the default and the option

@@ -88,6 +88,10 @@
 //	    maxP99: 2x                   # default 2x; a step fails when its p99 is above this ratio of the lowest rate's p99, 1x to 100x
 //	    maxErrors: 0.1%              # default 0.1%; a step fails when more of its requests failed, 0% to 100%
 //	    minAchieved: 99%             # default 99%; a step fails when it achieved less of its rate (over measured time), 50% to 100%
+//	enrol:                           # default none (these values are an example); beside each steady case an enrolment case: the load starts with the cluster unmeshed and the datapath is installed into it while the load runs (netns only; l7 proxies and http1, h2c or grpc, to count the requests through it; none is the control)
+//	  after: 5s                      # when, from the start of the load, the datapath is installed: above 0, below the enrolment's duration
+//	  duration: 10s                  # default load.duration; the enrolment case's load, one repetition
+//	  services: [1]                  # default every topology.services count; the service counts that get enrolment cases (at each rate, or a search's lowest)
 //	run:                             # how the runner runs the cases; changes no case
 //	  order: interleaved             # default interleaved; interleaved (a point's datapaths set up together, each in its own cluster, their repetitions round-robin: none, sidecar, ..., none, ...) or sequential (each case's repetitions back to back)
 //	  clusters: fresh                # default fresh; fresh (a cluster per case) or reuse (the next case of the same topology gets the cluster once the datapath is uninstalled and nothing of it is left, on netns; kind keeps its node containers for the next case of as many nodes)
@@ -242,7 +246,8 @@
 //
 // The files in catalog/ are compiled in: capacity (the rate search for
 // every datapath), claims (the claims for node-level datapaths against
-// sidecar, judged in one run), protocols (every protocol through every datapath on
+// sidecar, judged in one run, each datapath also enrolled under load at 1
+// service), protocols (every protocol through every datapath on
 // quick's topology), quick (the default of make bench),
 // seed-mesh (20 services × 5 pods over 3 nodes) and service-sweep (10 to 200
 // services). Catalog lists them; Resolve takes their names, and a built-in

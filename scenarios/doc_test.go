@@ -43,6 +43,7 @@ func TestDocExample(t *testing.T) {
 		t.Errorf("the example's search = %+v, want every field at its default", got)
 	}
 	want.Load.Search = s.Load.Search
+	want.Enrol = s.Enrol // absent by default too
 	// Off by default: the example shows what a section looks like.
 	want.Topology.Unmeshed = s.Topology.Unmeshed
 	want.DatapathOptions[nodeProxy] = DatapathOptions{Mode: ModeL4, Proxy: ProxyOn}

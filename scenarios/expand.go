@@ -38,13 +38,14 @@ func Expand(s *Spec) []Case {
 					for _, conns := range l.Connections {
 						for _, req := range reqs {
 							for _, resp := range resps {
+								var point []Case
 								for _, dp := range s.Datapaths {
 									opts, fallback := protocolOptions(options(s, dp), protocol)
 									kind, variant := dp, ""
 									if opts.Datapath != "" {
 										kind, variant, opts.Datapath = opts.Datapath, dp, ""
 									}
-									cases = append(cases, Case{
+									point = append(point, Case{
 										ID:             caseID(protocol, dp, opts, placement, services, rate, conns, req, resp),
 										Datapath:       kind,
 										Variant:        variant,
@@ -72,6 +73,8 @@ func Expand(s *Spec) []Case {
 										ProbeRequests:  l.ProbeRequests,
 									})
 								}
+								cases = append(cases, point...)
+								cases = append(cases, enrolCases(s, point)...)
 							}
 						}
 					}
@@ -80,6 +83,43 @@ func Expand(s *Spec) []Case {
 		}
 	}
 	return cases
+}
+
+// EnrolSuffix ends the ID of an enrolment case, after its steady case's.
+const EnrolSuffix = "/enrol"
+
+// enrolCases are the enrolment cases of a point's steady cases, where the
+// scenario has an enrol phase for the point's service count: one per
+// datapath, one repetition each (an enrolment happens once per cluster),
+// without probe or unmeshed sources, and in a rate search at its lowest
+// rate. A datapath that installs nothing
+// (none) gets one too: the control, whose transition is the machine's.
+func enrolCases(s *Spec, point []Case) []Case {
+	e := s.Enrol
+	if e == nil || len(point) == 0 || (len(e.Services) > 0 && !slices.Contains(e.Services, point[0].Services)) {
+		return nil
+	}
+	var out []Case
+	for _, c := range point {
+		c.ID += EnrolSuffix
+		c.EnrolAfter = time.Duration(e.After)
+		c.Duration = e.duration(&s.Load)
+		c.Repetitions, c.ProbeRequests, c.Unmeshed = 1, 0, nil
+		if c.Search != nil {
+			// No search: an enrolment runs at the search's lowest rate.
+			c.Rate, c.Search = c.Search.From, nil
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// duration is the enrolment case's load: Duration, else the load's.
+func (e *Enrol) duration(l *Traffic) time.Duration {
+	if e.Duration > 0 {
+		return time.Duration(e.Duration)
+	}
+	return time.Duration(l.Duration)
 }
 
 // caseID names a case's point. An http1 case's ID does not name its
@@ -175,6 +215,11 @@ func (s *Spec) clone() *Spec {
 		u := *s.Topology.Unmeshed
 		u.Sources = slices.Clone(u.Sources)
 		c.Topology.Unmeshed = &u
+	}
+	if s.Enrol != nil {
+		e := *s.Enrol
+		e.Services = slices.Clone(e.Services)
+		c.Enrol = &e
 	}
 	c.Datapaths = slices.Clone(s.Datapaths)
 	c.Load.Protocols = slices.Clone(s.Load.Protocols)

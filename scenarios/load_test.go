@@ -131,6 +131,20 @@ var invalidFixtures = map[string][]string{
 	"invalid-pod-cidr-too-small.yaml": {`invalid-pod-cidr-too-small.yaml:5: topology.podCIDR: 10.244.0.0/23 holds 2 node /24s, but topology.nodes is 3`},
 	"invalid-too-many-pods.yaml":      {`invalid-too-many-pods.yaml:5: topology.services[1]: with placement same-node, 100 services × 3 pods put 301 pods (client pods included) on node 0, more than the 250 addresses`},
 	"invalid-too-many-services.yaml":  {`invalid-too-many-services.yaml:5: topology.services[0]: 260 services need 260 virtual IPs, but serviceCIDR 10.96.0.0/24 holds 254`},
+	"invalid-enrol.yaml": {
+		`invalid-enrol.yaml:5: datapaths[1]: enrol counts each 100 ms's share of requests through sidecar with its proxies' request counters, which l4 proxies lack; set datapathOptions.sidecar.mode: l7`,
+		`invalid-enrol.yaml:5: datapaths[2]: datapath ebpf-off cannot enrol into a running cluster: with proxy off it has no proxies to count the requests it carries; remove it from datapaths or remove enrol`,
+		`invalid-enrol.yaml:5: datapaths[3]: datapath nodeproxy-mtls cannot enrol into a running cluster: enrolling it with mtls is not built; remove it from datapaths or remove enrol`,
+		`invalid-enrol.yaml:5: datapaths[4]: datapath ebpf-wg cannot enrol into a running cluster: enrolling it with encryption wireguard is not built; remove it from datapaths or remove enrol`,
+		`invalid-enrol.yaml:11: load.protocol[1]: enrol counts requests through the datapath with its l7 proxies' counters, which parse http1, h2c and grpc only; remove tcp-rr or remove enrol`,
+		`invalid-enrol.yaml:14: enrol.services[0]: 3 is not one of topology.services [1]; list service counts the topology has, or remove enrol.services`,
+	},
+	"invalid-enrol-after.yaml": {
+		`invalid-enrol-after.yaml:7: enrol.after: 5s is not inside the enrolment's 5s of load; set it below enrol.duration (or load.duration)`,
+	},
+	"invalid-enrol-zero.yaml": {
+		`invalid-enrol-zero.yaml:5: enrol.after: must be greater than 0, got 0s; set when, from the start of the load, the datapath is installed, such as 5s`,
+	},
 	"invalid-unmeshed.yaml": {
 		`invalid-unmeshed.yaml:5: topology.unmeshed: coverage counts requests, which protocol stream does not send`,
 		`invalid-unmeshed.yaml:6: topology.unmeshed.sources: 200 client pods and 60 mislabelled pods need more than the 250 addresses of the client's node`,

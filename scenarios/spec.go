@@ -30,6 +30,9 @@ type Spec struct {
 	// Gate holds regression thresholds for `meshbench gate` (metric -> limit,
 	// e.g. "p99_overhead": "10%", "hops": "0").
 	Gate map[string]string `yaml:"gate"`
+	// Enrol adds enrolment cases: the datapath is installed into the
+	// running, unmeshed cluster under load (see Enrol); none by default.
+	Enrol *Enrol `yaml:"enrol,omitempty"`
 	// Run says how the runner orders the cases' repetitions and hosts
 	// them; left out, both are the defaults (and the hash is as before
 	// the section existed).
@@ -71,6 +74,35 @@ const (
 var (
 	Orders        = []string{OrderSequential, OrderInterleaved}
 	ClustersModes = []string{ClustersFresh, ClustersReuse}
+)
+
+// Enrol is the enrolment phase: beside each steady case, a case whose
+// load starts with the cluster unmeshed (no datapath, pods without
+// sidecars) and whose datapath is installed After into the running
+// cluster while the open-loop load goes on, measured to its end.
+type Enrol struct {
+	// After is when, from the start of the load, the datapath is
+	// installed; it must lie inside Duration.
+	After Duration `yaml:"after"`
+	// Duration is the enrolment case's load; load.duration when not
+	// written.
+	Duration Duration `yaml:"duration,omitempty"`
+	// Services are the topology.services counts that get enrolment
+	// cases; all of them when not written.
+	Services []int `yaml:"services,omitempty"`
+}
+
+// How a datapath joins a running cluster (Datapath.Enrol).
+const (
+	// EnrolRestart datapaths need every pod restarted with their
+	// containers (a sidecar): a rolling replacement.
+	EnrolRestart = "restart"
+	// EnrolAttach datapaths attach to the running pods (node proxies,
+	// eBPF programs): no pod restarts.
+	EnrolAttach = "attach"
+	// EnrolNothing datapaths install nothing (none): their enrolment
+	// case is the control, load through an install that changes nothing.
+	EnrolNothing = "nothing"
 )
 
 // Metadata names a scenario.
@@ -294,4 +326,7 @@ type Case struct {
 	ServiceTime   time.Duration
 	Repetitions   int
 	ProbeRequests int
+	// EnrolAfter is, in an enrolment case, when from the start of the
+	// load the datapath is installed; 0 in a steady case.
+	EnrolAfter time.Duration
 }

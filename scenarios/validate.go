@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"maps"
 	"math"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // unusable are ranges that a pod or service address cannot come from.
@@ -37,6 +39,7 @@ func Validate(s *Spec, known Datapaths) error {
 	validateProtocols(p, &s.Load)
 	validateRun(p, &s.Run)
 	validateSearch(p, &s.Load)
+	validateEnrol(p, s, known)
 	validateBounds(p, s)
 	validateGate(p, s)
 	validateMatrix(p, s)
@@ -486,3 +489,69 @@ func duplicates[T comparable](p *problems, field string, values []T) {
 }
 
 func index(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+// validateEnrol checks the enrol phase: an install time inside the
+// enrolment's load, service counts of the topology, and datapaths that can
+// join a running cluster with per-request counters to show it: the share of
+// requests through the datapath is counted by its proxies' per-source
+// request counters, which l7 proxies keep for the HTTP protocols only.
+func validateEnrol(p *problems, s *Spec, known Datapaths) {
+	e := s.Enrol
+	if e == nil {
+		return
+	}
+	d := e.duration(&s.Load)
+	switch {
+	case e.Duration < 0:
+		p.add("enrol.duration", "must not be negative, got %s; set how long the enrolment case's load runs, or remove it to use load.duration", e.Duration)
+	case e.After <= 0:
+		p.add("enrol.after", "must be greater than 0, got %s; set when, from the start of the load, the datapath is installed, such as 5s", e.After)
+	case time.Duration(e.After) >= d:
+		p.add("enrol.after", "%s is not inside the enrolment's %s of load; set it below enrol.duration (or load.duration)", e.After, d)
+	}
+	for i, n := range e.Services {
+		if !slices.Contains(s.Topology.Services, n) {
+			p.add(index("enrol.services", i), "%d is not one of topology.services %v; list service counts the topology has, or remove enrol.services", n, s.Topology.Services)
+		}
+	}
+	duplicates(p, "enrol.services", e.Services)
+	for i, proto := range s.Load.Protocols {
+		if !HTTPAware(proto) {
+			p.add(index("load.protocol", i), "enrol counts requests through the datapath with its l7 proxies' counters, which parse http1, h2c and grpc only; remove %s or remove enrol", proto)
+		}
+	}
+	for i, name := range s.Datapaths {
+		validateEnrolDatapath(p, s, known, index("datapaths", i), name)
+	}
+}
+
+// validateEnrolDatapath checks that the datapath (or variant) name can be
+// enrolled into a running cluster.
+func validateEnrolDatapath(p *problems, s *Spec, known Datapaths, field, name string) {
+	o := s.DatapathOptions[name]
+	dp, ok := known.Lookup(cmp.Or(o.Datapath, name))
+	if !ok {
+		return // validateDatapaths said so
+	}
+	var why string
+	switch {
+	case dp.Enrol == "":
+		why = "it has no way to join a running cluster"
+	case dp.Enrol == EnrolNothing:
+		return // the control: it installs nothing
+	case o.Waypoint:
+		why = "enrolling its waypoints is not built"
+	case o.Encryption != "":
+		why = "enrolling it with encryption " + o.Encryption + " is not built"
+	case o.MTLS:
+		why = "enrolling it with mtls is not built"
+	case o.Proxy == ProxyOff:
+		why = "with proxy off it has no proxies to count the requests it carries"
+	case o.Mode != ModeL7:
+		p.add(field, "enrol counts each 100 ms's share of requests through %s with its proxies' request counters, which l4 proxies lack; set datapathOptions.%s.mode: l7", name, name)
+		return
+	default:
+		return
+	}
+	p.add(field, "datapath %s cannot enrol into a running cluster: %s; remove it from datapaths or remove enrol", name, why)
+}

@@ -92,7 +92,10 @@ func New(opts Options) *Provider {
 // running executable is a static Linux binary the kube provider can pack
 // into the pods' image. Its errors wrap clusters.ErrConfig, apart from a
 // cancelled ctx; it creates nothing.
-func (p *Provider) Check(ctx context.Context, _ clusters.Need) error {
+func (p *Provider) Check(ctx context.Context, need clusters.Need) error {
+	if need.Enrol {
+		return clusters.ConfigErrorf("%s", clusters.ErrEnrolNetnsOnly)
+	}
 	e, _, err := p.engine(ctx)
 	if err != nil {
 		return err

@@ -142,6 +142,9 @@ func (p *Provider) Client() kubernetes.Interface { return p.client }
 // has a way to the nodes and the executable can be packed for their
 // architecture. Its errors wrap clusters.ErrConfig, apart from a cancelled ctx.
 func (p *Provider) Check(ctx context.Context, need clusters.Need) error {
+	if need.Enrol {
+		return clusters.ConfigErrorf("%s", clusters.ErrEnrolNetnsOnly)
+	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	if (p.opts.Registry == "") == (p.opts.Import == nil) {

@@ -32,12 +32,13 @@ func (c *Cluster) Start(ctx context.Context, spec clusters.ProcSpec) (clusters.P
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
+	// Under the lock, as AddPod and DeletePod change the topology.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	nsPath, cgroup, where, err := c.target(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.deleted {
 		return nil, fmt.Errorf("start %s: cluster %s is deleted", spec.Name, c.topo.Name)
 	}

@@ -72,7 +72,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 			spec.RunID, len(left.Namespaces), len(left.Cgroups), spec.RunID)
 	}
 
-	c := &Cluster{topo: topo, cg: cg, exe: exe, netAdmin: map[string]bool{}}
+	c := &Cluster{topo: topo, cg: cg, exe: exe, netAdmin: map[string]bool{}, inject: spec.Inject.PodContainers, nextPod: len(topo.Pods)}
 	for _, ct := range spec.Inject.PodContainers {
 		c.netAdmin[ct.Name] = ct.NetAdmin
 	}
@@ -101,11 +101,16 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 // to completion in the pod's child cgroup named after it, as the kubelet
 // runs init containers before a pod's other containers.
 func (c *Cluster) runInitContainers(ctx context.Context, containers []clusters.Container) error {
+	return c.runInits(ctx, containers, c.topo.Pods)
+}
+
+// runInits runs the init containers in those of pods the injector reaches.
+func (c *Cluster) runInits(ctx context.Context, containers []clusters.Container, pods []clusters.Pod) error {
 	for _, ct := range containers {
 		if !ct.Init {
 			continue
 		}
-		for _, pod := range c.topo.Pods {
+		for _, pod := range pods {
 			if !c.topo.Injected(pod) {
 				continue
 			}
@@ -129,8 +134,12 @@ type Cluster struct {
 	topo *clusters.Topology
 	cg   *runCgroups
 	exe  string
-	// netAdmin names the injected pod containers with NetAdmin.
+	// netAdmin names the injected pod containers with NetAdmin; inject
+	// are those containers, which pods added later get too.
 	netAdmin map[string]bool
+	inject   []clusters.Container
+	// nextPod numbers the next pod's namespace and veth (AddPod).
+	nextPod int
 	// builtTables are the nftables tables the cluster was built with
 	// (tables' form), before any init container ran.
 	builtTables []string

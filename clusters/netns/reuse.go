@@ -75,7 +75,7 @@ func (c *Cluster) Residue(context.Context) ([]string, error) {
 // every pod.
 func (c *Cluster) Inject(ctx context.Context, inject clusters.Injection) error {
 	c.mu.Lock()
-	c.netAdmin = map[string]bool{}
+	c.netAdmin, c.inject = map[string]bool{}, inject.PodContainers
 	for _, ct := range inject.PodContainers {
 		c.netAdmin[ct.Name] = ct.NetAdmin
 	}

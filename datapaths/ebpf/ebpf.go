@@ -25,7 +25,7 @@ const Name = "ebpf"
 
 // Kind is the datapath for a registry: it runs node proxies, and can balance
 // sockets without them (proxy off).
-var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, ProxyOptional: true, NodeAttach: true}, New: New}
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, ProxyOptional: true, NodeAttach: true, Enrol: scenarios.EnrolAttach}, New: New}
 
 // New returns the datapath. With the proxy off, mode l7 and mtls, which need
 // the proxy, cannot apply.

@@ -37,7 +37,7 @@ const Name = "nodeproxy"
 
 // Kind is the datapath for a registry: it runs proxies, which it cannot do
 // without, and can add waypoints.
-var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, Waypoint: true}, New: New}
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, Waypoint: true, Enrol: scenarios.EnrolAttach}, New: New}
 
 // New returns the datapath; it takes every option but proxy off, and a
 // waypoint only with mTLS and node proxies at l4.

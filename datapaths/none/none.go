@@ -15,7 +15,7 @@ import (
 const Name = "none"
 
 // Kind is the datapath for a registry: it runs no proxy.
-var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name}, New: New}
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Enrol: scenarios.EnrolNothing}, New: New}
 
 // New returns the datapath. Having no proxy, it takes neither mode l7, nor
 // mtls, nor proxy off, nor a waypoint.

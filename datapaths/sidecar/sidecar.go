@@ -26,7 +26,7 @@ const Name = "sidecar"
 
 // Kind is the datapath for a registry: it runs proxies, which it cannot do
 // without.
-var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true}, New: New}
+var Kind = datapaths.Kind{Datapath: scenarios.Datapath{Name: Name, Proxy: true, Enrol: scenarios.EnrolRestart}, New: New}
 
 // New returns the datapath; it takes every option but proxy off and a
 // waypoint (its sidecars are L7 proxies already).
@@ -56,12 +56,13 @@ type sidecar struct {
 }
 
 var (
-	_ datapaths.Datapath = (*sidecar)(nil)
-	_ datapaths.Counted  = (*sidecar)(nil)
-	_ datapaths.Costed   = (*sidecar)(nil)
-	_ datapaths.Injector = (*sidecar)(nil)
-	_ datapaths.Sourced  = (*sidecar)(nil)
-	_ datapaths.Reacher  = (*sidecar)(nil)
+	_ datapaths.Datapath  = (*sidecar)(nil)
+	_ datapaths.Counted   = (*sidecar)(nil)
+	_ datapaths.Costed    = (*sidecar)(nil)
+	_ datapaths.Injector  = (*sidecar)(nil)
+	_ datapaths.Sourced   = (*sidecar)(nil)
+	_ datapaths.Reacher   = (*sidecar)(nil)
+	_ datapaths.PodJoiner = (*sidecar)(nil)
 )
 
 // Injection adds to every pod the init container that installs the
@@ -98,24 +99,62 @@ func (s *sidecar) Install(ctx context.Context, c clusters.Cluster) error {
 			// The injector skipped the pod: it has no sidecar.
 			continue
 		}
-		opts := m.BaseOptions()
-		opts.Outbound = "0.0.0.0:" + strconv.Itoa(mesh.OutboundPort)
-		opts.Inbound = "0.0.0.0:" + strconv.Itoa(mesh.InboundPort)
-		var files map[string][]byte
-		if s.opts.MTLS {
-			opts.Tunnel = "0.0.0.0:" + strconv.Itoa(mesh.TunnelPort)
-			opts.PeerPort = mesh.TunnelPort
-			if files, err = m.TLS(pod.Service, &opts); err != nil {
-				return err
-			}
+		l, err := s.launch(pod)
+		if err != nil {
+			return err
 		}
-		launches = append(launches, mesh.Launch{
-			Proxy:   mesh.Proxy{Node: pod.Node, Pod: pod.Name, Container: Container},
-			Options: opts,
-			Files:   files,
-		})
+		launches = append(launches, l)
 	}
 	return m.StartAll(ctx, launches)
+}
+
+// launch is the sidecar of pod.
+func (s *sidecar) launch(pod clusters.Pod) (mesh.Launch, error) {
+	opts := s.Mesh.BaseOptions()
+	opts.Outbound = "0.0.0.0:" + strconv.Itoa(mesh.OutboundPort)
+	opts.Inbound = "0.0.0.0:" + strconv.Itoa(mesh.InboundPort)
+	var files map[string][]byte
+	if s.opts.MTLS {
+		opts.Tunnel = "0.0.0.0:" + strconv.Itoa(mesh.TunnelPort)
+		opts.PeerPort = mesh.TunnelPort
+		var err error
+		if files, err = s.Mesh.TLS(pod.Service, &opts); err != nil {
+			return mesh.Launch{}, err
+		}
+	}
+	return mesh.Launch{
+		Proxy:   mesh.Proxy{Node: pod.Node, Pod: pod.Name, Container: Container},
+		Options: opts,
+		Files:   files,
+	}, nil
+}
+
+// Prepare readies the mesh for pods to join one by one while the pods of
+// the servers are replaced under the clients: the sidecars pass each
+// connection on to its service's VIP (mesh.Passthrough) for the node's
+// service rules to balance over whichever pods are its endpoints then.
+func (s *sidecar) Prepare(_ context.Context, c clusters.Cluster) error {
+	m, err := mesh.New(Name, s.opts, c)
+	s.Mesh = m
+	if err != nil {
+		return err
+	}
+	return m.Passthrough()
+}
+
+// Join starts the sidecar of a pod the injector reached.
+func (s *sidecar) Join(ctx context.Context, pod clusters.Pod) error {
+	l, err := s.launch(pod)
+	if err != nil {
+		return err
+	}
+	return s.Mesh.StartAll(ctx, []mesh.Launch{l})
+}
+
+// Leave stops the sidecar of a pod about to be deleted.
+func (s *sidecar) Leave(_ context.Context, pod string) error {
+	s.Mesh.Leave(pod)
+	return nil
 }
 
 // Uninstall stops the proxies and, in a cluster that can outlive the case

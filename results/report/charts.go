@@ -29,8 +29,9 @@ type chart struct {
 	// caption says what the chart shows beyond its title; "" for none.
 	caption string
 	plot    *plot.Plot
-	// below, when set, is a lower panel sharing plot's x axis.
-	below *plot.Plot
+	// below, when set, is a lower panel sharing plot's x axis; lower,
+	// when set too, a third panel under it.
+	below, lower *plot.Plot
 }
 
 // Chart size: wide enough for four datapaths' legends.
@@ -49,8 +50,9 @@ const belowShare = 0.3
 // render writes the chart as "svg" or "png" (at pngScale times 96 dpi).
 func (c *chart) render(format string) ([]byte, error) {
 	h := chartHeight
-	if c.below != nil {
-		h = chartHeight / (1 - belowShare)
+	if n := len(c.panels()) - 1; n > 0 {
+		// The main panel keeps its height, each lower one adds its share.
+		h = chartHeight * vg.Length(1+float64(n)*belowShare/(1-belowShare))
 	}
 	var canvas vg.CanvasWriterTo
 	switch format {
@@ -74,26 +76,46 @@ func (c *chart) render(format string) ([]byte, error) {
 func (c *chart) draw(dc draw.Canvas) {
 	// Room for the last x tick's label, which may reach past the axis.
 	dc = draw.Crop(dc, 0, -vg.Points(10), 0, 0)
-	if c.below == nil {
+	panels := c.panels()
+	if len(panels) == 1 {
 		c.plot.Draw(dc)
 		return
 	}
+	// Heights in the proportions render gave them, the main panel on top.
 	h := dc.Max.Y - dc.Min.Y
-	top := draw.Crop(dc, 0, 0, h*belowShare, 0)
-	bottom := draw.Crop(dc, 0, 0, 0, -h*(1-belowShare))
-	dt, db := c.plot.DataCanvas(top), c.below.DataCanvas(bottom)
-	if d := dt.Min.X - db.Min.X; d > 0 {
-		bottom = draw.Crop(bottom, d, 0, 0, 0)
-	} else {
-		top = draw.Crop(top, -d, 0, 0, 0)
+	lowerH := h * vg.Length(belowShare/(1-belowShare)) / vg.Length(1+float64(len(panels)-1)*belowShare/(1-belowShare))
+	canvases := make([]draw.Canvas, len(panels))
+	top := dc.Max.Y
+	for i := range panels {
+		ph := lowerH
+		if i == 0 {
+			ph = h - lowerH*vg.Length(len(panels)-1)
+		}
+		canvases[i] = draw.Crop(dc, 0, 0, top-ph-dc.Min.Y, top-dc.Max.Y)
+		top -= ph
 	}
-	if d := dt.Max.X - db.Max.X; d < 0 {
-		bottom = draw.Crop(bottom, 0, d, 0, 0)
-	} else {
-		top = draw.Crop(top, 0, -d, 0, 0)
+	// Align the data areas' left and right edges: the innermost wins.
+	left, right := vg.Length(math.Inf(-1)), vg.Length(math.Inf(1))
+	for i, p := range panels {
+		d := p.DataCanvas(canvases[i])
+		left, right = max(left, d.Min.X), min(right, d.Max.X)
 	}
-	c.plot.Draw(top)
-	c.below.Draw(bottom)
+	for i, p := range panels {
+		d := p.DataCanvas(canvases[i])
+		canvases[i] = draw.Crop(canvases[i], left-d.Min.X, right-d.Max.X, 0, 0)
+		p.Draw(canvases[i])
+	}
+}
+
+// panels are the chart's plots from top to bottom.
+func (c *chart) panels() []*plot.Plot {
+	out := []*plot.Plot{c.plot}
+	for _, p := range []*plot.Plot{c.below, c.lower} {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // datapathColors keep a datapath's color the same in every chart.
@@ -154,6 +176,11 @@ func sectionCharts(dir string, s *section) ([]*chart, error) {
 	}
 	if spectrum != nil {
 		charts = append(charts, spectrum)
+	}
+	if ok[0].Enrolling() {
+		// A point's cases are all enrolment cases or none: their series
+		// is the over-time chart, with the share and the install.
+		return enrolCharts(s, ok)
 	}
 	overTime, err := overTimeCharts(dir, s, ok)
 	if err != nil {

@@ -95,14 +95,18 @@ func pointTitle(c *results.Case) string {
 		// A stream has no rate and no sizes.
 		return strings.Join([]string{c.ProtocolName(), c.Placement, servicesText(c.Services), fmt.Sprintf("%d connections", c.Connections)}, " · ")
 	}
-	return strings.Join([]string{
+	var enrol []string
+	if c.Enrolling() {
+		enrol = []string{"enrolment after " + results.FormatSeconds(c.EnrolAfterS)}
+	}
+	return strings.Join(append(enrol,
 		c.ProtocolName(),
 		c.Placement,
 		servicesText(c.Services),
 		rateTitle(c),
 		fmt.Sprintf("%d connections", c.Connections),
-		results.FormatBytes(c.RequestBytes) + "/" + results.FormatBytes(c.ResponseBytes),
-	}, " · ")
+		results.FormatBytes(c.RequestBytes)+"/"+results.FormatBytes(c.ResponseBytes),
+	), " · ")
 }
 
 // rateTitle names a point's rate: a search finds each case's own.

@@ -50,6 +50,9 @@ func (v *view) tables() []titledTable {
 	if t := results.CoverageTable(v.run.Cases); t != nil {
 		out = append(out, titledTable{"coverage", "Coverage: what the datapath saw of each traffic source", t})
 	}
+	if t := results.EnrolmentTable(v.run.Cases); t != nil {
+		out = append(out, titledTable{"enrolment", "Enrolment: the datapath installed into the running cluster under load", t})
+	}
 	if t := overheadTable(v); len(t.Rows) > 0 {
 		out = append(out, titledTable{"overhead", "Overhead vs none and noise over repetitions", t})
 	}

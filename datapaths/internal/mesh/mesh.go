@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -301,8 +302,12 @@ func (m *Mesh) PathCounters(ctx context.Context) (datapaths.PathCounters, error)
 // Stats returns each proxy's counters, in m.Proxies order. A dead proxy is
 // an error naming its pod and node.
 func (m *Mesh) Stats(ctx context.Context) ([]map[string]uint64, error) {
-	out := make([]map[string]uint64, len(m.Proxies))
-	for i, p := range m.Proxies {
+	// A copy: proxies join and leave while an enrolment polls (Leave).
+	m.mu.Lock()
+	proxies := slices.Clone(m.Proxies)
+	m.mu.Unlock()
+	out := make([]map[string]uint64, len(proxies))
+	for i, p := range proxies {
 		if err := p.Agent.Alive(); err != nil {
 			return nil, err
 		}
@@ -349,6 +354,36 @@ func (m *Mesh) Sources(ctx context.Context) (map[netip.Addr]datapaths.SourceCoun
 		}
 	}
 	return out, nil
+}
+
+// Leave stops the proxy in pod and forgets it, for a pod about to be
+// deleted (a rolling replacement): its counters leave the sums with it.
+func (m *Mesh) Leave(pod string) {
+	m.mu.Lock()
+	i := slices.IndexFunc(m.Proxies, func(p *Proxy) bool { return p.Pod == pod })
+	var p *Proxy
+	if i >= 0 {
+		p = m.Proxies[i]
+		m.Proxies = slices.Delete(slices.Clone(m.Proxies), i, i+1)
+	}
+	m.mu.Unlock()
+	if p != nil {
+		p.Agent.Stop()
+	}
+}
+
+// Passthrough empties the service table the proxies started from then on
+// load: they send each connection on to its original destination (a
+// service's VIP, which the node's service rules then balance), as Istio's
+// passthrough does for endpoints it does not know, since a rolling
+// replacement changes the endpoints under them.
+func (m *Mesh) Passthrough() error {
+	table, err := proxy.MarshalServices(nil)
+	if err != nil {
+		return err
+	}
+	m.files[m.Services] = table
+	return nil
 }
 
 // Sum adds one counter over proxies selected by keep (nil keeps all).
