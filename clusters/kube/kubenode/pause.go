@@ -60,7 +60,8 @@ func Pause(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 }
 
 // PauseWith returns the pause role which, in a node agent, after removing
-// the run's nftables tables, runs each of cleanups with the run id: they
+// the run's host cgroups (ending what runs in them) and nftables tables,
+// runs each of cleanups with the run id: they
 // remove what node-level roles put on the node besides tables (the
 // WireGuard agent's device, routing rules and routes), should those roles
 // have been killed.
