@@ -22,7 +22,7 @@ type outcome struct {
 	// for a free connection and any dial; zero where the exchange begins
 	// with its send (a connection of its own, or multiplexed streams).
 	sent time.Time
-	err     error
+	err  error
 }
 
 // exchangeOK is the sample code of a complete exchange of a protocol that
