@@ -679,14 +679,15 @@ func serverOptions(c scenarios.Case) agent.ServerOptions {
 // not, aimed at targets.
 func loadOptions(c scenarios.Case, targets []string) agent.LoadOptions {
 	return agent.LoadOptions{
-		Targets:       targets,
-		Protocol:      protocol(c),
-		Client:        c.Client,
-		Connections:   c.Connections,
-		RequestBytes:  c.RequestBytes,
-		ResponseBytes: c.ResponseBytes,
-		Workers:       agent.DefaultWorkers,
-		Timeout:       agent.DefaultTimeout,
+		Targets:            targets,
+		Protocol:           protocol(c),
+		Client:             c.Client,
+		Connections:        c.Connections,
+		ConnectionRequests: c.ConnectionRequests,
+		RequestBytes:       c.RequestBytes,
+		ResponseBytes:      c.ResponseBytes,
+		Workers:            agent.DefaultWorkers,
+		Timeout:            agent.DefaultTimeout,
 	}
 }
 
@@ -928,6 +929,7 @@ func newResultCase(c scenarios.Case, dps datapaths.Registry) results.Case {
 	if rc.Protocol == scenarios.HTTP1 || rc.Protocol == scenarios.H2C {
 		rc.LoadClient = cmp.Or(c.Client, scenarios.ClientLean)
 	}
+	rc.ConnectionRequests = c.ConnectionRequests
 	if c.Variant != "" {
 		rc.VariantOf = c.Datapath
 	}

@@ -91,7 +91,11 @@ type Case struct {
 	// (scenarios.Clients); empty in files written before it existed,
 	// which ran vegeta's.
 	LoadClient string `json:"load_client,omitempty"`
-	Mode       string `json:"mode,omitempty"`
+	// ConnectionRequests is how many requests each connection carried
+	// before the load agent closed it and opened another (the scenario's
+	// load.connectionRequests); absent where connections lasted the load.
+	ConnectionRequests int    `json:"connection_requests,omitempty"`
+	Mode               string `json:"mode,omitempty"`
 	// L7Fallback is set when the scenario asked for mode l7, which the
 	// proxy does not speak for Protocol: the proxy ran at Mode l4.
 	L7Fallback bool   `json:"l7_fallback,omitempty"`

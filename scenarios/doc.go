@@ -75,6 +75,7 @@
 //	  duration: 10s                  # default 10s; measured time per case and repetition, > 0, at most 1h
 //	  warmup: 2s                     # default 2s; load before measuring, excluded; 0s to 10m
 //	  connections: [8]               # matrix; default [8]; keep-alive connections per client pod, 1 to 4096
+//	  connectionRequests: 0          # default 0 (never); http1 with the lean client and tcp-rr only: each connection closes after this many requests and the next opens a new one
 //	  requestBytes: [0]              # matrix; default [0]; request body size, 0 to 16 MiB
 //	  responseBytes: [1024]          # matrix; default [1024]; response body size, 0 to 16 MiB
 //	  serviceTime: 0s                # default 0s; time the echo server waits before replying, 0s to 10s
@@ -177,6 +178,14 @@
 // http1 where vegeta achieved 49%, at a third of vegeta's CPU per request,
 // and it sends without the hand-off's lateness (README, Latency). Each http1 and
 // h2c case records its client (load_client).
+//
+// load.connectionRequests closes each connection after that many requests,
+// and the next request opens a new one (http1 with the lean client, and
+// tcp-rr). Connections that come and go are what a datapath installed
+// under load (enrol) takes in hand: connect-time hooks and node proxies
+// see only connections opened after the install, so with connections that
+// last the whole load an enrolment's share through the datapath stays
+// where the install found it. Each case records it (connection_requests).
 //
 // The l7 proxy parses HTTP/1.1 and HTTP/2 (h2c and gRPC: each stream is a
 // request of its own, balanced and counted): with mode l7, tcp-rr and

@@ -68,8 +68,10 @@ var invalidFixtures = map[string][]string{
 		`invalid-protocol.yaml:4: load.protocol[2]: http1 is listed twice; remove the duplicate`,
 		`invalid-protocol.yaml:5: load.requestBytes[0]: 5000000 bytes do not fit in a gRPC message, which holds at most 4194288`,
 	},
-	"invalid-client.yaml":          {`invalid-client.yaml:4: load.client: unknown client "curl"; use lean, vegeta`},
-	"invalid-client-protocol.yaml": {`invalid-client-protocol.yaml:5: load.client: applies to protocols http1 and h2c only; add one to load.protocol or remove load.client`},
+	"invalid-client.yaml":                     {`invalid-client.yaml:4: load.client: unknown client "curl"; use lean, vegeta`},
+	"invalid-connection-requests.yaml":        {`invalid-connection-requests.yaml:5: load.connectionRequests: applies to protocols http1 and tcp-rr only; remove the others from load.protocol or remove load.connectionRequests`},
+	"invalid-connection-requests-vegeta.yaml": {`invalid-connection-requests-vegeta.yaml:6: load.connectionRequests: applies to the lean client only; remove load.client: vegeta or load.connectionRequests`},
+	"invalid-client-protocol.yaml":            {`invalid-client-protocol.yaml:5: load.client: applies to protocols http1 and h2c only; add one to load.protocol or remove load.client`},
 	"invalid-search.yaml": {
 		`invalid-search.yaml:5: load.search: a stream has no rate to search; remove stream from load.protocol or remove load.search`,
 		`invalid-search.yaml:7: load.search.to: 2000 is not above from (5000); the search needs room to climb`,

@@ -174,13 +174,16 @@ type Traffic struct {
 	Protocols []string `yaml:"protocol,omitempty"`
 	// Client is the load agent's client for protocols http1 and h2c
 	// (Clients); empty is ClientLean.
-	Client        string    `yaml:"client,omitempty"`
-	Rates         []float64 `yaml:"rates"` // requests per second, open loop
-	Duration      Duration  `yaml:"duration"`
-	Warmup        Duration  `yaml:"warmup"`
-	Connections   []int     `yaml:"connections"`
-	RequestBytes  []int     `yaml:"requestBytes"`
-	ResponseBytes []int     `yaml:"responseBytes"`
+	Client      string    `yaml:"client,omitempty"`
+	Rates       []float64 `yaml:"rates"` // requests per second, open loop
+	Duration    Duration  `yaml:"duration"`
+	Warmup      Duration  `yaml:"warmup"`
+	Connections []int     `yaml:"connections"`
+	// ConnectionRequests, when > 0, closes each connection after that
+	// many requests (http1 with the lean client, tcp-rr).
+	ConnectionRequests int   `yaml:"connectionRequests,omitempty"`
+	RequestBytes       []int `yaml:"requestBytes"`
+	ResponseBytes      []int `yaml:"responseBytes"`
 	// ServiceTime is how long the echo server takes per request.
 	ServiceTime Duration `yaml:"serviceTime"`
 	Repetitions int      `yaml:"repetitions"`
@@ -302,6 +305,9 @@ type Case struct {
 	Protocol   string
 	// Client is the http1 and h2c load client, the scenario's load.client.
 	Client string
+	// ConnectionRequests is load.connectionRequests: each connection
+	// closes after that many requests; 0 never.
+	ConnectionRequests int
 
 	Nodes          int
 	Services       int

@@ -443,6 +443,14 @@ func validateProtocols(p *problems, l *Traffic) {
 	case l.Client != "" && !slices.Contains(l.Protocols, HTTP1) && !slices.Contains(l.Protocols, H2C):
 		p.add("load.client", "applies to protocols http1 and h2c only; add one to load.protocol or remove load.client")
 	}
+	switch n := l.ConnectionRequests; {
+	case n < 0:
+		p.add("load.connectionRequests", "%d is negative; use 0 to keep connections for the whole load, or a count of requests", n)
+	case n > 0 && l.Client == ClientVegeta:
+		p.add("load.connectionRequests", "applies to the lean client only; remove load.client: vegeta or load.connectionRequests")
+	case n > 0 && slices.ContainsFunc(l.Protocols, func(p string) bool { return p != HTTP1 && p != TCPRR }):
+		p.add("load.connectionRequests", "applies to protocols http1 and tcp-rr only; remove the others from load.protocol or remove load.connectionRequests")
+	}
 	if !slices.Contains(l.Protocols, GRPC) {
 		return
 	}

@@ -28,6 +28,7 @@ func TestOptionsArgsRoundTrip(t *testing.T) {
 	t.Run("load", func(t *testing.T) {
 		for _, o := range []LoadOptions{
 			{Targets: []string{"http://10.0.0.1:80/"}, Protocol: HTTP1, Client: LeanClient, Connections: DefaultConnections, Workers: DefaultWorkers, Timeout: DefaultTimeout},
+			{Targets: []string{"http://10.0.0.1:80/"}, Protocol: TCPRR, Client: LeanClient, Connections: 4, ResponseBytes: 1, Workers: 1, Timeout: time.Second, ConnectionRequests: 100},
 			{Targets: []string{"http://10.0.0.1:80/"}, Protocol: H2C, Client: VegetaClient, Connections: 2, Workers: 1, Timeout: time.Minute},
 			{Targets: []string{"http://10.0.0.1:80/", "http://10.0.0.2:80/"}, Protocol: GRPC, Client: LeanClient, Connections: 8, RequestBytes: 512, ResponseBytes: 9,
 				Workers: 2, MaxWorkers: 16, Timeout: time.Second},

@@ -60,11 +60,14 @@ type leanHTTP struct {
 	dialer  *dialer
 	// idempotent is set for GETs, the requests that may go again.
 	idempotent bool
+	// perConn closes a connection after that many requests; 0 never.
+	perConn int
 }
 
 // leanConn is a connection slot; conn is nil until dialled and after a
-// failure.
+// failure, or after its perConn requests.
 type leanConn struct {
+	uses int
 	conn net.Conn
 	br   *bufio.Reader
 }
@@ -72,7 +75,7 @@ type leanConn struct {
 // newLeanHTTP builds the client of targets, http URLs that parseTargets
 // checked.
 func newLeanHTTP(targets []string, o LoadOptions, d *dialer) *leanHTTP {
-	h := &leanHTTP{timeout: o.Timeout, dialer: d, idempotent: o.RequestBytes == 0}
+	h := &leanHTTP{timeout: o.Timeout, dialer: d, idempotent: o.RequestBytes == 0, perConn: o.ConnectionRequests}
 	for _, t := range targets {
 		u, _ := url.Parse(t)
 		h.addrs = append(h.addrs, u.Host)
@@ -120,7 +123,7 @@ func (h *leanHTTP) exchange(ctx context.Context, target int) outcome {
 			if err != nil {
 				return outcome{err: err}
 			}
-			c.conn = conn
+			c.conn, c.uses = conn, 0
 			if c.br == nil {
 				c.br = bufio.NewReaderSize(conn, leanReadBuffer)
 			} else {
@@ -129,7 +132,8 @@ func (h *leanHTTP) exchange(ctx context.Context, target int) outcome {
 		}
 		sent := time.Now()
 		r, err := h.roundTrip(ctx, c, h.reqs[target])
-		if err != nil || !r.keepAlive {
+		c.uses++
+		if err != nil || !r.keepAlive || c.uses == h.perConn {
 			c.conn.Close()
 			c.conn = nil
 		}

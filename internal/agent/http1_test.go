@@ -360,3 +360,59 @@ func TestExchangeSentAfterConnectionWait(t *testing.T) {
 		})
 	}
 }
+
+// With ConnectionRequests, the lean client and tcp-rr close each
+// connection after that many requests and open a new one for the next:
+// 7 exchanges at 3 per connection take 3 connections, every one answered.
+func TestConnectionRequests(t *testing.T) {
+	const size, perConn, exchanges = 8, 3, 7
+	for name, tt := range map[string]struct {
+		answer func(t *testing.T) func(net.Conn, *bufio.Reader)
+		x      func(addr string) exchanger
+	}{
+		"http1": {
+			answer: func(t *testing.T) func(net.Conn, *bufio.Reader) {
+				return answerHTTP(t, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, nil)
+			},
+			x: func(addr string) exchanger {
+				h := newLeanHTTP([]string{"http://" + addr + "/"}, LoadOptions{Connections: 1, Timeout: time.Minute, ConnectionRequests: perConn}, newDialer())
+				t.Cleanup(h.close)
+				return h
+			},
+		},
+		"tcp-rr": {
+			answer: func(*testing.T) func(net.Conn, *bufio.Reader) {
+				return func(c net.Conn, br *bufio.Reader) {
+					defer c.Close()
+					buf := make([]byte, size)
+					for {
+						if _, err := io.ReadFull(br, buf); err != nil {
+							return
+						}
+						if _, err := c.Write(buf); err != nil {
+							return
+						}
+					}
+				}
+			},
+			x: func(addr string) exchanger {
+				r := newTCPRR([]string{addr}, LoadOptions{Connections: 1, RequestBytes: size, ResponseBytes: size, Timeout: time.Minute, ConnectionRequests: perConn}, newDialer())
+				t.Cleanup(r.close)
+				return r
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr, accepted := scriptServer(t, tt.answer(t))
+			x := tt.x(addr)
+			for i := range exchanges {
+				if o := x.exchange(t.Context(), 0); o.err != nil || o.code != 200 {
+					t.Fatalf("exchange %d = %+v, want code 200", i, o)
+				}
+			}
+			if got, want := accepted(), (exchanges+perConn-1)/perConn; got != want {
+				t.Errorf("server accepted %d connections for %d exchanges at %d per connection, want %d", got, exchanges, perConn, want)
+			}
+		})
+	}
+}

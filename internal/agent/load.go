@@ -68,6 +68,12 @@ type LoadOptions struct {
 	MaxWorkers uint64
 	// Timeout bounds each request, the wait for a connection included.
 	Timeout time.Duration
+	// ConnectionRequests, when > 0, closes each connection of the lean
+	// HTTP/1.1 client and of tcp-rr after that many requests, and the next
+	// request opens a new one: clients whose connections come and go, as
+	// a datapath installed under load sees them. 0 keeps every connection
+	// for the whole load.
+	ConnectionRequests int
 }
 
 // Args renders o as the arguments of the meshbench executable that start a
@@ -83,6 +89,7 @@ func (o LoadOptions) Args() []string {
 		"--workers", strconv.FormatUint(o.Workers, 10),
 		"--max-workers", strconv.FormatUint(o.MaxWorkers, 10),
 		"--timeout", o.Timeout.String(),
+		"--connection-requests", strconv.Itoa(o.ConnectionRequests),
 	}
 }
 
@@ -102,6 +109,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 	fs.Uint64Var(&o.Workers, "workers", DefaultWorkers, "initial number of workers")
 	fs.Uint64Var(&o.MaxWorkers, "max-workers", 0, "maximum number of workers (0: one per connection)")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "per-request timeout")
+	fs.IntVar(&o.ConnectionRequests, "connection-requests", 0, "close each connection after this many `requests` (lean http1, tcp-rr; 0: never)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return o, err
 	}
@@ -109,6 +117,10 @@ func parseLoadFlags(args []string, stderr io.Writer) (LoadOptions, error) {
 		return o, err
 	}
 	switch {
+	case o.ConnectionRequests < 0:
+		return o, fmt.Errorf("--connection-requests %d is negative", o.ConnectionRequests)
+	case o.ConnectionRequests > 0 && !(o.Protocol == TCPRR || o.Protocol == HTTP1 && o.Client == LeanClient):
+		return o, errors.New("--connection-requests applies to tcp-rr and to http1 with the lean client only")
 	case !slices.Contains(Clients, o.Client):
 		return o, fmt.Errorf("--client %q is not one of %s", o.Client, strings.Join(Clients, ", "))
 	case len(o.Targets) == 0:

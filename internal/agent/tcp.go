@@ -38,6 +38,7 @@ func readN(r io.Reader, n int, buf []byte) (int, error) {
 type tcpConn struct {
 	conn net.Conn
 	buf  []byte
+	uses int
 }
 
 // tcpRR exchanges fixed-size messages on persistent connections: each
@@ -51,10 +52,12 @@ type tcpRR struct {
 	resp    int
 	timeout time.Duration
 	dialer  *dialer
+	// perConn closes a connection after that many exchanges; 0 never.
+	perConn int
 }
 
 func newTCPRR(addrs []string, o LoadOptions, d *dialer) *tcpRR {
-	t := &tcpRR{addrs: addrs, req: make([]byte, tcpSize(o.RequestBytes)), resp: tcpSize(o.ResponseBytes), timeout: o.Timeout, dialer: d}
+	t := &tcpRR{addrs: addrs, req: make([]byte, tcpSize(o.RequestBytes)), resp: tcpSize(o.ResponseBytes), timeout: o.Timeout, dialer: d, perConn: o.ConnectionRequests}
 	for range addrs {
 		pool := make(chan *tcpConn, o.Connections)
 		for range o.Connections {
@@ -80,11 +83,12 @@ func (t *tcpRR) exchange(ctx context.Context, target int) outcome {
 		if err != nil {
 			return outcome{err: err}
 		}
-		c.conn = conn
+		c.conn, c.uses = conn, 0
 	}
 	sent := time.Now()
 	n, reusable, err := roundTrip(ctx, c.conn, t.req, t.resp, c.buf)
-	if err != nil || !reusable {
+	c.uses++
+	if err != nil || !reusable || c.uses == t.perConn {
 		c.conn.Close()
 		c.conn = nil
 	}
