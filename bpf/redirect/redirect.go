@@ -389,12 +389,32 @@ func (d *Datapath) Close() error {
 			Attach:  ebpf.AttachSkMsgVerdict,
 		}))
 		d.skMsg = false
+		// A socket in the hash holds the program it was given, which holds
+		// the hash: a cycle that would keep both, and the program running
+		// on the socket, until every such socket closed. Emptying the hash
+		// breaks it.
+		errs = append(errs, emptyMap(d.coll.Maps[redirectMapSockHash]))
 	}
 	d.coll.Close()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close ebpf datapath: %w", err)
 	}
 	return nil
+}
+
+// emptyMap deletes every entry of m.
+func emptyMap(m *ebpf.Map) error {
+	key := make([]byte, m.KeySize())
+	for {
+		if err := m.NextKey(nil, &key); errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("empty map %s: %w", m, err)
+		}
+		if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("empty map %s: %w", m, err)
+		}
+	}
 }
 
 // be32 returns a as the uint32 whose in-memory bytes are a in network order,
