@@ -76,7 +76,8 @@ type Counters struct {
 	// Messages and Bytes count sk_msg messages handed socket to socket.
 	Messages uint64
 	Bytes    uint64
-	// PeerRedirected counts packets delivered with bpf_redirect_peer.
+	// PeerRedirected counts packets delivered with bpf_redirect_peer: those
+	// of connections connect4 balanced (see [Datapath.AddPod]).
 	PeerRedirected uint64
 	// OrigDst counts SO_ORIGINAL_DST answers.
 	OrigDst uint64
@@ -95,7 +96,7 @@ func Supported(mode Mode) error {
 		{"cgroup sock_addr (connect4)", ebpf.CGroupSockAddr, true},
 		{"tc (sched_cls)", ebpf.SchedCLS, true},
 		{"cgroup sockopt (getsockopt)", ebpf.CGroupSockopt, proxy},
-		{"sockops", ebpf.SockOps, proxy},
+		{"sockops", ebpf.SockOps, true},
 		{"sk_msg", ebpf.SkMsg, proxy},
 	}
 	for _, p := range progs {
@@ -118,8 +119,8 @@ func Supported(mode Mode) error {
 	}{
 		{ebpf.SchedCLS, asm.FnRedirectPeer, true},
 		{ebpf.CGroupSockAddr, asm.FnGetPrandomU32, !proxy},
-		{ebpf.CGroupSockAddr, asm.FnGetSocketCookie, proxy},
-		{ebpf.SockOps, asm.FnGetSocketCookie, proxy},
+		{ebpf.CGroupSockAddr, asm.FnGetSocketCookie, true},
+		{ebpf.SockOps, asm.FnGetSocketCookie, true},
 		{ebpf.SockOps, asm.FnSockHashUpdate, proxy},
 		{ebpf.SkMsg, asm.FnMsgRedirectHash, proxy},
 	}
@@ -140,7 +141,7 @@ var programsFor = map[Mode][]string{
 		redirectProgSteerConnect4, redirectProgTrackEstablished, redirectProgRedirectMsg,
 		redirectProgAnswerOrigDst, redirectProgRedirectToPeer,
 	},
-	ModeNoProxy: {redirectProgBalanceConnect4, redirectProgRedirectToPeer},
+	ModeNoProxy: {redirectProgBalanceConnect4, redirectProgTrackBalanced, redirectProgRedirectToPeer},
 }
 
 // Datapath is one node's loaded eBPF datapath. Its methods may be called
@@ -272,7 +273,13 @@ func (d *Datapath) AddService(vip netip.AddrPort, backends []netip.AddrPort) err
 
 // AddPod makes the tc program deliver packets for ip into the pod whose
 // node-side veth has index hostIfindex (in the node's namespace), and, in
-// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip. A
+// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip. The
+// tc program delivers only the packets of the connections connect4
+// balanced on this datapath, in both directions, whose tuples a sockops
+// program records before their SYN: every other packet, such as one of a
+// connection opened before the datapath was attached (its replies need the
+// node's service NAT reversed) or from a process outside the mesh (the
+// node's conntrack must see its whole connection), takes the node's stack. A
 // strictPort other than 0 is the pod's application port under strict
 // mTLS: TCP to it is left to the node's stack, whose netfilter refuses
 // plaintext, instead of being delivered past it.
