@@ -175,6 +175,12 @@ func Load(cfg Config) (*Datapath, error) {
 		return nil, fmt.Errorf("load ebpf datapath spec: %w", err)
 	}
 	prune(spec, programsFor[cfg.Mode])
+	if cfg.Mode == ModeProxy {
+		// Only track_balanced (proxy off) fills mesh_flows: with the
+		// proxy, the mesh's connections end at the node proxy and the tc
+		// program finds none there, so the map costs one entry.
+		spec.Maps[redirectMapMeshFlows].MaxEntries = 1
+	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load ebpf datapath: %w", err)
