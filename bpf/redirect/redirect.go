@@ -386,7 +386,9 @@ func (d *Datapath) MemoryBytes() (uint64, error) {
 	return total, nil
 }
 
-// Close detaches every program and frees the maps and programs.
+// Close detaches every program and frees the maps and programs; it first
+// takes every socket out of the sockhash, whose sockets would otherwise keep
+// the sk_msg program and its maps loaded until they close.
 func (d *Datapath) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -396,6 +398,7 @@ func (d *Datapath) Close() error {
 	}
 	d.links = nil
 	if d.skMsg {
+		errs = append(errs, emptySockHash(d.coll.Maps[redirectMapSockHash]))
 		errs = append(errs, link.RawDetachProgram(link.RawDetachProgramOptions{
 			Target:  d.coll.Maps[redirectMapSockHash].FD(),
 			Program: d.coll.Programs[redirectProgRedirectMsg],
@@ -408,6 +411,26 @@ func (d *Datapath) Close() error {
 		return fmt.Errorf("close ebpf datapath: %w", err)
 	}
 	return nil
+}
+
+// emptySockHash removes every socket from m. A socket in the sockhash
+// holds the sk_msg program it was added with, and through it the maps the
+// program uses, until it closes or leaves the map: connections that outlive
+// the datapath would keep them loaded.
+func emptySockHash(m *ebpf.Map) error {
+	for {
+		var k redirectTuple
+		err := m.NextKey(nil, &k)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err == nil {
+			err = m.Delete(k)
+		}
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("empty the sockhash: %w", err)
+		}
+	}
 }
 
 // be32 returns a as the uint32 whose in-memory bytes are a in network order,
