@@ -14,13 +14,15 @@
 //   cgroup/getsockopt  answers SO_ORIGINAL_DST on the proxy's accepted socket
 //                      from the remembered destination, so no netfilter rule
 //                      or conntrack entry is needed;
-//   tcx/ingress        delivers packets for local pods straight into the pod's
-//                      namespace with bpf_redirect_peer, but under strict
-//                      mTLS leaves TCP to a pod's application port to the
-//                      node's stack, whose netfilter refuses plaintext.
+//   tcx/ingress        delivers packets of the mesh's own connections to
+//                      local pods straight into the pod's namespace with
+//                      bpf_redirect_peer, and leaves every other packet to
+//                      the node's stack (see redirect_to_peer).
 //
-// With the proxy off, only a second connect4 program (balance_connect4, which
-// rewrites the VIP to a backend) and the tcx program are loaded.
+// With the proxy off, a second connect4 program (balance_connect4, which
+// rewrites the VIP to a backend), a sockops program recording the tuples of
+// the connections it balanced (track_balanced) and the tcx program are
+// loaded.
 //
 // Ports in map keys and values are in host byte order, addresses in network
 // byte order (as they sit in packets and sockets).
@@ -151,6 +153,28 @@ struct {
 	__type(value, __u8);
 } local_by_tuple SEC(".maps");
 
+// Socket cookie of a socket balance_connect4 sent to a backend -> 1, until
+// the socket's SYN goes out (track_balanced). Entries of sockets that never
+// send one age out (LRU).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} balanced_by_cookie SEC(".maps");
+
+// Tuple of a connection balance_connect4 sent to a backend, as its client
+// sees it (local = client), from before its SYN: the mesh's own
+// connections, whose packets need neither the node's NAT nor its
+// conntrack, and which alone redirect_to_peer delivers past the stack.
+// Closed connections' entries age out (LRU).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tuple);
+	__type(value, __u8);
+} mesh_flows SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 16384);
@@ -267,6 +291,34 @@ int balance_connect4(struct bpf_sock_addr *ctx)
 	ctx->user_ip4 = be->addr;
 	ctx->user_port = bpf_htons(be->port);
 	count(COUNTER_BALANCED, 1);
+	// Without the entry the connection still works, through the stack.
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u8 one = 1;
+	bpf_map_update_elem(&balanced_by_cookie, &cookie, &one, BPF_ANY);
+	return 1;
+}
+
+// Records in mesh_flows the tuple of a connection balance_connect4 sent to a
+// backend, when the kernel is about to send its SYN: connect4 runs before
+// the socket has a source port, this callback after, and before any packet
+// of the connection reaches a tc program.
+SEC("sockops")
+int track_balanced(struct bpf_sock_ops *skops)
+{
+	if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB || !IS_IPV4(skops))
+		return 1;
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	if (!bpf_map_lookup_elem(&balanced_by_cookie, &cookie))
+		return 1;
+	struct tuple t = {
+		.local_addr = skops->local_ip4,
+		.remote_addr = skops->remote_ip4,
+		.local_port = (__u16)skops->local_port,
+		.remote_port = (__u16)bpf_ntohl(skops->remote_port),
+	};
+	__u8 one = 1;
+	bpf_map_update_elem(&mesh_flows, &t, &one, BPF_ANY);
+	bpf_map_delete_elem(&balanced_by_cookie, &cookie);
 	return 1;
 }
 
@@ -404,6 +456,13 @@ int answer_orig_dst(struct bpf_sockopt *ctx)
 	return 1;
 }
 
+// Delivers a packet for a local pod straight into the pod's namespace, past
+// the node's routing, netfilter and conntrack, only when it belongs to one of
+// the mesh's own connections (mesh_flows, looked up in both directions).
+// Everything else takes the stack (TCX_NEXT): connections opened before the
+// datapath came, whose replies need the node's service NAT reversed, and
+// connections from outside the mesh, whose replies the node's conntrack
+// must have seen the start of, or its forward filter drops them as invalid.
 SEC("tcx/ingress")
 int redirect_to_peer(struct __sk_buff *skb)
 {
@@ -414,22 +473,31 @@ int redirect_to_peer(struct __sk_buff *skb)
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return TCX_NEXT;
 	struct iphdr *ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end)
+	// IP options would move the TCP header: such packets take the stack.
+	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP || ip->ihl != 5)
+		return TCX_NEXT;
+	struct tcphdr *tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) > data_end)
 		return TCX_NEXT;
 
 	__be32 daddr = ip->daddr;
 	struct pod *pod = bpf_map_lookup_elem(&pods, &daddr);
 	if (!pod || pod->host_ifindex == skb->ingress_ifindex)
 		return TCX_NEXT;
-	if (pod->strict_port && ip->protocol == IPPROTO_TCP) {
-		// IP options would move the TCP header: such packets take the
-		// stack too.
-		if (ip->ihl != 5)
-			return TCX_NEXT;
-		struct tcphdr *tcp = (void *)(ip + 1);
-		if ((void *)(tcp + 1) > data_end || bpf_ntohs(tcp->dest) == pod->strict_port)
-			return TCX_NEXT;
-	}
+	if (pod->strict_port && bpf_ntohs(tcp->dest) == pod->strict_port)
+		return TCX_NEXT;
+
+	// The packet's tuple as its sender sees it: the client's view when
+	// the client sent it, the swapped one when the server did.
+	struct tuple t = {
+		.local_addr = ip->saddr,
+		.remote_addr = ip->daddr,
+		.local_port = bpf_ntohs(tcp->source),
+		.remote_port = bpf_ntohs(tcp->dest),
+	};
+	struct tuple back = swap(t);
+	if (!bpf_map_lookup_elem(&mesh_flows, &t) && !bpf_map_lookup_elem(&mesh_flows, &back))
+		return TCX_NEXT;
 
 	if (bpf_redirect_peer(pod->host_ifindex, 0) != TC_ACT_REDIRECT)
 		return TCX_NEXT;

@@ -15,12 +15,15 @@ type cgroupProg struct {
 }
 
 // AttachCgroup attaches the pod programs to the cgroup2 directory at path,
-// which holds one pod's processes: connect4, and in ModeProxy sockops. It
+// which holds one pod's processes: connect4 and sockops. It
 // refuses the cgroup2 root ([ErrRootCgroup]), anything outside a cgroup2
 // mount, a cgroup attached before, and a cgroup nested with the proxy's
 // (paths are compared as given, cleaned: pass them all from one base).
 func (d *Datapath) AttachCgroup(path string) error {
-	progs := []cgroupProg{{redirectProgBalanceConnect4, ebpf.AttachCGroupInet4Connect}}
+	progs := []cgroupProg{
+		{redirectProgBalanceConnect4, ebpf.AttachCGroupInet4Connect},
+		{redirectProgTrackBalanced, ebpf.AttachCGroupSockOps},
+	}
 	if d.cfg.Mode == ModeProxy {
 		progs = []cgroupProg{
 			{redirectProgSteerConnect4, ebpf.AttachCGroupInet4Connect},

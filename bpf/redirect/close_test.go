@@ -17,7 +17,8 @@ func TestCloseLeavesNothing(t *testing.T) {
 		// connect4, sockops on pods and proxy, getsockopt, tcx; sk_msg
 		// hangs off the sockhash without a link.
 		{"proxy", Config{Mode: ModeProxy, NodeProxy: netip.MustParseAddrPort("127.0.0.1:15001")}, 5},
-		{"no proxy", Config{Mode: ModeNoProxy}, 2},
+		// connect4 and sockops on pods, tcx.
+		{"no proxy", Config{Mode: ModeNoProxy}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,11 +29,20 @@
 //
 // With the proxy off ([ModeNoProxy], `proxy: off`), a different connect4
 // program rewrites the VIP to a backend chosen at random: socket-level load
-// balancing, as Cilium does for traffic that needs no L7 or mTLS.
+// balancing, as Cilium does for traffic that needs no L7 or mTLS; a sockops
+// program records the 4-tuple of each connection it balanced when the SYN is
+// about to leave.
 //
-// In both modes, tcx/ingress on node-side devices delivers packets for local
-// pods straight into the pod's namespace with bpf_redirect_peer, skipping the
-// node's routing and the veth transmit.
+// In both modes, tcx/ingress on node-side devices delivers packets of those
+// connections (either direction) for local pods straight into the pod's
+// namespace with bpf_redirect_peer, skipping the node's routing, netfilter
+// and the veth transmit. Every other packet takes the node's stack: the
+// replies of connections opened before the datapath was attached need the
+// node's service NAT reversed, and the node's conntrack must see the whole
+// of a connection from outside the mesh, or its forward filter drops the
+// replies as invalid. With the proxy on, the mesh's connections run
+// between pods and node proxies, not pod to pod, and the tc program
+// delivers nothing.
 //
 // The proxy is excluded from steering by cgroup: connect4 is attached only to
 // pod cgroups ([Datapath.AttachCgroup]); the proxy's cgroup gets sockops and

@@ -76,7 +76,8 @@ type Counters struct {
 	// Messages and Bytes count sk_msg messages handed socket to socket.
 	Messages uint64
 	Bytes    uint64
-	// PeerRedirected counts packets delivered with bpf_redirect_peer.
+	// PeerRedirected counts packets delivered with bpf_redirect_peer: those
+	// of connections connect4 balanced (see [Datapath.AddPod]).
 	PeerRedirected uint64
 	// OrigDst counts SO_ORIGINAL_DST answers.
 	OrigDst uint64
@@ -95,7 +96,7 @@ func Supported(mode Mode) error {
 		{"cgroup sock_addr (connect4)", ebpf.CGroupSockAddr, true},
 		{"tc (sched_cls)", ebpf.SchedCLS, true},
 		{"cgroup sockopt (getsockopt)", ebpf.CGroupSockopt, proxy},
-		{"sockops", ebpf.SockOps, proxy},
+		{"sockops", ebpf.SockOps, true},
 		{"sk_msg", ebpf.SkMsg, proxy},
 	}
 	for _, p := range progs {
@@ -118,8 +119,8 @@ func Supported(mode Mode) error {
 	}{
 		{ebpf.SchedCLS, asm.FnRedirectPeer, true},
 		{ebpf.CGroupSockAddr, asm.FnGetPrandomU32, !proxy},
-		{ebpf.CGroupSockAddr, asm.FnGetSocketCookie, proxy},
-		{ebpf.SockOps, asm.FnGetSocketCookie, proxy},
+		{ebpf.CGroupSockAddr, asm.FnGetSocketCookie, true},
+		{ebpf.SockOps, asm.FnGetSocketCookie, true},
 		{ebpf.SockOps, asm.FnSockHashUpdate, proxy},
 		{ebpf.SkMsg, asm.FnMsgRedirectHash, proxy},
 	}
@@ -140,7 +141,7 @@ var programsFor = map[Mode][]string{
 		redirectProgSteerConnect4, redirectProgTrackEstablished, redirectProgRedirectMsg,
 		redirectProgAnswerOrigDst, redirectProgRedirectToPeer,
 	},
-	ModeNoProxy: {redirectProgBalanceConnect4, redirectProgRedirectToPeer},
+	ModeNoProxy: {redirectProgBalanceConnect4, redirectProgTrackBalanced, redirectProgRedirectToPeer},
 }
 
 // Datapath is one node's loaded eBPF datapath. Its methods may be called
@@ -174,6 +175,12 @@ func Load(cfg Config) (*Datapath, error) {
 		return nil, fmt.Errorf("load ebpf datapath spec: %w", err)
 	}
 	prune(spec, programsFor[cfg.Mode])
+	if cfg.Mode == ModeProxy {
+		// Only track_balanced (proxy off) fills mesh_flows: with the
+		// proxy, the mesh's connections end at the node proxy and the tc
+		// program finds none there, so the map costs one entry.
+		spec.Maps[redirectMapMeshFlows].MaxEntries = 1
+	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load ebpf datapath: %w", err)
@@ -272,7 +279,13 @@ func (d *Datapath) AddService(vip netip.AddrPort, backends []netip.AddrPort) err
 
 // AddPod makes the tc program deliver packets for ip into the pod whose
 // node-side veth has index hostIfindex (in the node's namespace), and, in
-// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip. A
+// ModeProxy, sk_msg carry the bytes of the proxy's connections to ip. The
+// tc program delivers only the packets of the connections connect4
+// balanced on this datapath, in both directions, whose tuples a sockops
+// program records before their SYN: every other packet, such as one of a
+// connection opened before the datapath was attached (its replies need the
+// node's service NAT reversed) or from a process outside the mesh (the
+// node's conntrack must see its whole connection), takes the node's stack. A
 // strictPort other than 0 is the pod's application port under strict
 // mTLS: TCP to it is left to the node's stack, whose netfilter refuses
 // plaintext, instead of being delivered past it.
@@ -373,7 +386,9 @@ func (d *Datapath) MemoryBytes() (uint64, error) {
 	return total, nil
 }
 
-// Close detaches every program and frees the maps and programs.
+// Close detaches every program and frees the maps and programs; it first
+// takes every socket out of the sockhash, whose sockets would otherwise keep
+// the sk_msg program and its maps loaded until they close.
 func (d *Datapath) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -383,17 +398,13 @@ func (d *Datapath) Close() error {
 	}
 	d.links = nil
 	if d.skMsg {
+		errs = append(errs, emptySockHash(d.coll.Maps[redirectMapSockHash]))
 		errs = append(errs, link.RawDetachProgram(link.RawDetachProgramOptions{
 			Target:  d.coll.Maps[redirectMapSockHash].FD(),
 			Program: d.coll.Programs[redirectProgRedirectMsg],
 			Attach:  ebpf.AttachSkMsgVerdict,
 		}))
 		d.skMsg = false
-		// A socket in the hash holds the program it was given, which holds
-		// the hash: a cycle that would keep both, and the program running
-		// on the socket, until every such socket closed. Emptying the hash
-		// breaks it.
-		errs = append(errs, emptyMap(d.coll.Maps[redirectMapSockHash]))
 	}
 	d.coll.Close()
 	if err := errors.Join(errs...); err != nil {
@@ -402,17 +413,22 @@ func (d *Datapath) Close() error {
 	return nil
 }
 
-// emptyMap deletes every entry of m.
-func emptyMap(m *ebpf.Map) error {
-	key := make([]byte, m.KeySize())
+// emptySockHash removes every socket from m. A socket in the sockhash
+// holds the sk_msg program it was added with, and through it the maps the
+// program uses, until it closes or leaves the map: connections that outlive
+// the datapath would keep them loaded.
+func emptySockHash(m *ebpf.Map) error {
 	for {
-		if err := m.NextKey(nil, &key); errors.Is(err, ebpf.ErrKeyNotExist) {
+		var k redirectTuple
+		err := m.NextKey(nil, &k)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
-		} else if err != nil {
-			return fmt.Errorf("empty map %s: %w", m, err)
 		}
-		if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("empty map %s: %w", m, err)
+		if err == nil {
+			err = m.Delete(k)
+		}
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("empty the sockhash: %w", err)
 		}
 	}
 }

@@ -73,8 +73,10 @@ type redirectTuple struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	redirectMapBackends          = "backends"
+	redirectMapBalancedByCookie  = "balanced_by_cookie"
 	redirectMapCounters          = "counters"
 	redirectMapLocalByTuple      = "local_by_tuple"
+	redirectMapMeshFlows         = "mesh_flows"
 	redirectMapNodeConfig        = "node_config"
 	redirectMapOrigByCookie      = "orig_by_cookie"
 	redirectMapOrigByTuple       = "orig_by_tuple"
@@ -87,6 +89,7 @@ const (
 	redirectProgRedirectMsg      = "redirect_msg"
 	redirectProgRedirectToPeer   = "redirect_to_peer"
 	redirectProgSteerConnect4    = "steer_connect4"
+	redirectProgTrackBalanced    = "track_balanced"
 	redirectProgTrackEstablished = "track_established"
 )
 
@@ -137,6 +140,7 @@ type redirectProgramSpecs struct {
 	RedirectMsg      *ebpf.ProgramSpec `ebpf:"redirect_msg"`
 	RedirectToPeer   *ebpf.ProgramSpec `ebpf:"redirect_to_peer"`
 	SteerConnect4    *ebpf.ProgramSpec `ebpf:"steer_connect4"`
+	TrackBalanced    *ebpf.ProgramSpec `ebpf:"track_balanced"`
 	TrackEstablished *ebpf.ProgramSpec `ebpf:"track_established"`
 }
 
@@ -144,16 +148,18 @@ type redirectProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type redirectMapSpecs struct {
-	Backends     *ebpf.MapSpec `ebpf:"backends"`
-	Counters     *ebpf.MapSpec `ebpf:"counters"`
-	LocalByTuple *ebpf.MapSpec `ebpf:"local_by_tuple"`
-	NodeConfig   *ebpf.MapSpec `ebpf:"node_config"`
-	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
-	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
-	Pods         *ebpf.MapSpec `ebpf:"pods"`
-	Services     *ebpf.MapSpec `ebpf:"services"`
-	SockHash     *ebpf.MapSpec `ebpf:"sock_hash"`
-	SrcConns     *ebpf.MapSpec `ebpf:"src_conns"`
+	Backends         *ebpf.MapSpec `ebpf:"backends"`
+	BalancedByCookie *ebpf.MapSpec `ebpf:"balanced_by_cookie"`
+	Counters         *ebpf.MapSpec `ebpf:"counters"`
+	LocalByTuple     *ebpf.MapSpec `ebpf:"local_by_tuple"`
+	MeshFlows        *ebpf.MapSpec `ebpf:"mesh_flows"`
+	NodeConfig       *ebpf.MapSpec `ebpf:"node_config"`
+	OrigByCookie     *ebpf.MapSpec `ebpf:"orig_by_cookie"`
+	OrigByTuple      *ebpf.MapSpec `ebpf:"orig_by_tuple"`
+	Pods             *ebpf.MapSpec `ebpf:"pods"`
+	Services         *ebpf.MapSpec `ebpf:"services"`
+	SockHash         *ebpf.MapSpec `ebpf:"sock_hash"`
+	SrcConns         *ebpf.MapSpec `ebpf:"src_conns"`
 }
 
 // redirectVariableSpecs contains global variables before they are loaded into the kernel.
@@ -182,23 +188,27 @@ func (o *redirectObjects) Close() error {
 //
 // It can be passed to loadRedirectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type redirectMaps struct {
-	Backends     *ebpf.Map `ebpf:"backends"`
-	Counters     *ebpf.Map `ebpf:"counters"`
-	LocalByTuple *ebpf.Map `ebpf:"local_by_tuple"`
-	NodeConfig   *ebpf.Map `ebpf:"node_config"`
-	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
-	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
-	Pods         *ebpf.Map `ebpf:"pods"`
-	Services     *ebpf.Map `ebpf:"services"`
-	SockHash     *ebpf.Map `ebpf:"sock_hash"`
-	SrcConns     *ebpf.Map `ebpf:"src_conns"`
+	Backends         *ebpf.Map `ebpf:"backends"`
+	BalancedByCookie *ebpf.Map `ebpf:"balanced_by_cookie"`
+	Counters         *ebpf.Map `ebpf:"counters"`
+	LocalByTuple     *ebpf.Map `ebpf:"local_by_tuple"`
+	MeshFlows        *ebpf.Map `ebpf:"mesh_flows"`
+	NodeConfig       *ebpf.Map `ebpf:"node_config"`
+	OrigByCookie     *ebpf.Map `ebpf:"orig_by_cookie"`
+	OrigByTuple      *ebpf.Map `ebpf:"orig_by_tuple"`
+	Pods             *ebpf.Map `ebpf:"pods"`
+	Services         *ebpf.Map `ebpf:"services"`
+	SockHash         *ebpf.Map `ebpf:"sock_hash"`
+	SrcConns         *ebpf.Map `ebpf:"src_conns"`
 }
 
 func (m *redirectMaps) Close() error {
 	return _RedirectClose(
 		m.Backends,
+		m.BalancedByCookie,
 		m.Counters,
 		m.LocalByTuple,
+		m.MeshFlows,
 		m.NodeConfig,
 		m.OrigByCookie,
 		m.OrigByTuple,
@@ -224,6 +234,7 @@ type redirectPrograms struct {
 	RedirectMsg      *ebpf.Program `ebpf:"redirect_msg"`
 	RedirectToPeer   *ebpf.Program `ebpf:"redirect_to_peer"`
 	SteerConnect4    *ebpf.Program `ebpf:"steer_connect4"`
+	TrackBalanced    *ebpf.Program `ebpf:"track_balanced"`
 	TrackEstablished *ebpf.Program `ebpf:"track_established"`
 }
 
@@ -234,6 +245,7 @@ func (p *redirectPrograms) Close() error {
 		p.RedirectMsg,
 		p.RedirectToPeer,
 		p.SteerConnect4,
+		p.TrackBalanced,
 		p.TrackEstablished,
 	)
 }

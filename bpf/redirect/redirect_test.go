@@ -177,7 +177,8 @@ func TestAttachRefuses(t *testing.T) {
 
 // TestPeerRedirect builds client -- node -- pod namespaces, kind style, and
 // checks that packets for the pod arriving on the node's uplink are
-// delivered into the pod by bpf_redirect_peer.
+// delivered into the pod by bpf_redirect_peer when they belong to a
+// connection connect4 balanced, and left to the node's stack otherwise.
 func TestPeerRedirect(t *testing.T) {
 	d := load(t, redirect.Config{Mode: redirect.ModeNoProxy})
 	client, node, pod := bpftest.NewNetns(t), bpftest.NewNetns(t), bpftest.NewNetns(t)
@@ -196,11 +197,27 @@ func TestPeerRedirect(t *testing.T) {
 	if err := node.Do(func() error { return d.AttachTC(uplink) }); err != nil {
 		t.Fatal(err)
 	}
+	server := testutil.ListenEcho(t, pod.Path, "tcp4", "10.202.0.10:8080").Addr().(*net.TCPAddr).AddrPort()
+	if err := d.AddService(vip, []netip.AddrPort{server}); err != nil {
+		t.Fatal(err)
+	}
+	podCgroup := bpftest.NewCgroup(t)
+	if err := d.AttachCgroup(podCgroup); err != nil {
+		t.Fatal(err)
+	}
 
-	server := testutil.ListenEcho(t, pod.Path, "tcp4", "10.202.0.10:8080").Addr().String()
-	err := client.Do(func() error { return pingPong(server, 5) })
-	if err != nil {
-		t.Fatalf("client -> pod: %v", err)
+	// First a connection connect4 did not balance: the stack's.
+	if err := client.Do(func() error { return pingPong(server.String(), 5) }); err != nil {
+		t.Fatalf("client outside the mesh -> pod: %v", err)
+	}
+	if got := counters(t, d).PeerRedirected; got != 0 {
+		t.Errorf("PeerRedirected = %d after a connection from outside the mesh, want 0", got)
+	}
+
+	app := bpftest.StartChild(t, "app", podCgroup, client, vip.String(), "5")
+	expectLine(t, app, "done")
+	if err := app.Wait(); err != nil {
+		t.Fatalf("app: %v", err)
 	}
 	// SYN, the handshake's ACK and 5 requests had to arrive before the
 	// last echo; the FIN and delayed ACKs may still be on their way.

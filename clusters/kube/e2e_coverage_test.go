@@ -76,14 +76,6 @@ func TestCoverageOnTestCluster(t *testing.T) {
 				if s.Observable == nil || *s.Observable != through {
 					t.Errorf("%s: %v requests observable, want %d", s.Source, deref(s.Observable), through)
 				}
-				if name == "ebpf" && s.Source != results.SourceMeshed {
-					// Known defect: the per-pod tc program delivers the
-					// SYN of a source outside the mesh to a meshed server
-					// pod past the server node's conntrack, and the node's
-					// forward filter drops the SYN-ACK (seen with tcpdump:
-					// into cni0, never out of eth0): not answered.
-					continue
-				}
 				if s.Sent != want || s.Succeeded != want {
 					t.Errorf("%s: %d requests sent, %d answered, want %d and %d", s.Source, s.Sent, s.Succeeded, want, want)
 				}

@@ -23,9 +23,17 @@
 // In both modes a tcx ingress program on the node's uplink (the device with
 // the node's fabric address) and on the node side of every pod veth delivers
 // packets for the node's pods straight into the pod's namespace with
-// bpf_redirect_peer. With mTLS it leaves TCP to a pod's application port to
-// the node's stack instead, where the node proxy's netfilter table resets
-// what is not the proxy's own (mesh.Strict): mTLS is strict.
+// bpf_redirect_peer, but only those of the connections the node's connect4
+// balanced (proxy off), whose tuples a sockops program records before their
+// SYN; with the proxy on, the mesh's connections run between pods and node
+// proxies and it delivers none. Every other packet takes the node's stack:
+// connections opened before the install keep the node's service NAT, whose
+// reverse translation their replies need, and connections from outside the
+// mesh keep its conntrack, without which the node's forward filter drops
+// their replies as invalid. With mTLS the tc program leaves TCP to a pod's
+// application port to the stack in any case, where the node proxy's
+// netfilter table resets what is not the proxy's own (mesh.Strict): mTLS is
+// strict.
 //
 // Programs attach to the run's pod cgroups and the proxies' cgroups only,
 // which the agent finds under the node's cgroup2 mount (internal/hostfs); a

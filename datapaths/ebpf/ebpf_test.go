@@ -150,11 +150,56 @@ func TestDatapath(t *testing.T) {
 	}
 }
 
+// TestConnectionsBeforeInstall opens the load agent's connections through
+// the node's service NAT before the datapath is installed: they must keep
+// working after it, their replies taking the node's stack, which reverses
+// the NAT, instead of being delivered straight into the client pod with the
+// server pod's address, which the client resets.
+func TestConnectionsBeforeInstall(t *testing.T) {
+	for _, proxy := range []string{scenarios.ProxyOn, scenarios.ProxyOff} {
+		t.Run("proxy "+proxy, func(t *testing.T) {
+			testutil.Privileged(t)
+			ctx := context.Background()
+			c := newCluster(t)
+			_, load := deploy(t, c)
+			attack(t, load, 20)
+			before, err := load.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dp, err := New(scenarios.DatapathOptions{Mode: scenarios.ModeL4, Proxy: proxy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			uninstaller(t, dp)
+			if err := dp.Install(ctx, c); err != nil {
+				t.Fatalf("Install: %v", err)
+			}
+			attack(t, load, 200)
+			after, err := load.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The requests went over the connections opened before.
+			if after["connections"] != before["connections"] {
+				t.Errorf("load agent opened %d connections after the install, want none (%d before)", after["connections"]-before["connections"], before["connections"])
+			}
+			cnt, err := dp.(*ebpfPath).counters(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cnt.PeerRedirected != 0 {
+				t.Errorf("tc peer-redirected %d packets of connections the datapath did not open, want 0", cnt.PeerRedirected)
+			}
+		})
+	}
+}
+
 // wantObjects counts the programs and links Install makes: per node, with
 // the proxy, connect4 and sockops on each pod cgroup, sockops and
 // getsockopt on the proxy cgroup, tcx on the uplink and each pod veth (sk_msg
-// hangs off the sockhash without a link); without it, connect4 per pod and
-// the same tcx.
+// hangs off the sockhash without a link); without it, connect4 and sockops
+// per pod and the same tcx.
 func wantObjects(topo *clusters.Topology, proxyOn bool) (progs, links int) {
 	for _, n := range topo.Nodes {
 		pods := len(topo.PodsOn(n.Name))
@@ -162,8 +207,8 @@ func wantObjects(topo *clusters.Topology, proxyOn bool) (progs, links int) {
 			progs += 5
 			links += 2*pods + 2 + 1 + pods
 		} else {
-			progs += 2
-			links += pods + 1 + pods
+			progs += 3
+			links += 2*pods + 1 + pods
 		}
 	}
 	return progs, links
@@ -181,8 +226,9 @@ func checkCounters(t *testing.T, c redirect.Counters, proxyOn bool) {
 		}
 		return
 	}
-	// The far server's packets arrive on n1's uplink, and its replies on
-	// n0's: both are peer-redirected.
+	// The near server's packets and replies arrive on the pods' veths, and
+	// the far server's replies on n0's uplink: the connections n0's
+	// connect4 balanced are peer-redirected.
 	if c.Balanced == 0 || c.PeerRedirected == 0 || c.Steered+c.Messages+c.Sockets != 0 {
 		t.Errorf("counters %+v: want balanced > 0, peer-redirected > 0, nothing steered", c)
 	}
