@@ -28,13 +28,14 @@ func enrolCase(datapath string, pods int) scenarios.Case {
 // TestEnrol enrols sidecar and ebpf into running, unmeshed clusters under
 // load. Sidecar restarts every server pod (and meshes the client pod in
 // place), after which its proxies' own counters took in hand every
-// request; ebpf restarts none, its proxies take every connection opened
-// from the install on, and the connections opened before keep their old
-// path through the node's service NAT (so the share need not reach 100%),
-// every request on them answered. Nothing is left.
+// request; ebpf restarts none, the connections opened before keep their
+// old path through the node's service NAT, every request on them
+// answered, and its proxies take every connection opened from the install
+// on: with connections of 15 requests each (load.connectionRequests), all
+// of the last second's requests. Nothing is left.
 func TestEnrol(t *testing.T) {
 	attach := enrolCase(ebpf.Name, 2)
-	attach.Connections = 8
+	attach.Connections, attach.ConnectionRequests = 8, 15
 	cases := []scenarios.Case{enrolCase(sidecar.Name, 2), attach}
 	got := runCases(t, cases...)
 	for i, rc := range got {
@@ -68,11 +69,14 @@ func TestEnrol(t *testing.T) {
 				if e.Method != results.EnrolAttach || e.PodsRestarted != 0 || e.PodsMeshedInPlace != 0 {
 					t.Errorf("ebpf: %s, %d pods restarted, %d in place; want an attach without restarts", e.Method, e.PodsRestarted, e.PodsMeshedInPlace)
 				}
-				// Every connection the load agent opened during the load
-				// went through its proxies (none need open: the ones from
-				// before keep working).
-				if e.DatapathConnections == nil || *e.DatapathConnections != e.ClientConnections {
-					t.Errorf("ebpf: its proxies took in hand %v of the %d connections opened during the load, want all", deref(e.DatapathConnections), e.ClientConnections)
+				// The connections the load agent opened from the install on
+				// went through its proxies (those of the first second did
+				// not), and by the last second they carried every request.
+				if e.DatapathConnections == nil || *e.DatapathConnections == 0 || *e.DatapathConnections >= e.ClientConnections {
+					t.Errorf("ebpf: its proxies took in hand %v of the %d connections opened during the load, want some, not those from before the install", deref(e.DatapathConnections), e.ClientConnections)
+				}
+				if e.FullS == nil || e.FinalShare == nil || *e.FinalShare != 1 {
+					t.Errorf("ebpf: to 100%% %v, share at the end %v; want every request of the last second through its proxies", e.FullS, e.FinalShare)
 				}
 				// The connections opened before the install carried on:
 				// their replies took the node's stack, which reverses the
