@@ -322,6 +322,9 @@ func (h *responseHead) parseHeader(line []byte) error {
 			return fmt.Errorf("conflicting Content-Length %d and %d", h.contentLength, n)
 		}
 		h.contentLength = n
+	case bytes.EqualFold(name, []byte("Transfer-Encoding")) && h.http10:
+		// HTTP/1.0 has no transfer codings: net/http ignores the header
+		// there too, and the body is delimited as if it were absent.
 	case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 		if !bytes.EqualFold(value, []byte("chunked")) {
 			return fmt.Errorf("unsupported Transfer-Encoding %q", clip(value))
