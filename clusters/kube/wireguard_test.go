@@ -230,20 +230,15 @@ func TestWireGuardBypassOnTestCluster(t *testing.T) {
 	assertNoWireGuard(t, client, topo.RunID)
 }
 
-// rulesInto returns the routing rules into names' tables.
+// rulesInto returns the routing rules into names' tables, failing tb if they
+// cannot be listed.
 func rulesInto(tb testing.TB, h *netlink.Handle, names wireguard.Names) []netlink.Rule {
 	tb.Helper()
-	rules, err := h.RuleList(netlink.FAMILY_V4)
+	rules, err := names.Rules(h)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var out []netlink.Rule
-	for _, r := range rules {
-		if r.Table == names.Table || r.Table == names.PortTable {
-			out = append(out, r)
-		}
-	}
-	return out
+	return rules
 }
 
 // killAgent sends SIGKILL to the WireGuard agent of device on the test

@@ -240,6 +240,16 @@ type Names struct {
 	PortTable int
 }
 
+// Rules returns the IPv4 routing rules into n's tables in h's network
+// namespace (a zero Handle's is the caller's).
+func (n Names) Rules(h *netlink.Handle) ([]netlink.Rule, error) {
+	rules, err := h.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list routing rules: %w", err)
+	}
+	return slices.DeleteFunc(rules, func(r netlink.Rule) bool { return r.Table != n.Table && r.Table != n.PortTable }), nil
+}
+
 // NamesOf returns the names of run runID: a device "mbwg" and 8 hex
 // digits, and two routing tables, all from a hash of the run id.
 func NamesOf(runID string) Names {
@@ -262,15 +272,13 @@ func NamesOf(runID string) Names {
 func RemoveRun(runID string) error {
 	names := NamesOf(runID)
 	var errs []error
-	rules, err := netlink.RuleList(netlink.FAMILY_V4)
+	rules, err := names.Rules(&netlink.Handle{})
 	if err != nil {
-		return fmt.Errorf("list routing rules: %w", err)
+		return err
 	}
 	for _, r := range rules {
-		if r.Table == names.Table || r.Table == names.PortTable {
-			if err := netlink.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("delete routing rule to table %d: %w", r.Table, err))
-			}
+		if err := netlink.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("delete routing rule to table %d: %w", r.Table, err))
 		}
 	}
 	for _, table := range []int{names.Table, names.PortTable} {

@@ -499,20 +499,15 @@ func TestEncryptedSharedNodes(t *testing.T) {
 	}
 }
 
-// rulesTo returns the routing rules into the run's tables.
+// rulesTo returns the routing rules into names' tables, failing tb if they
+// cannot be listed.
 func rulesTo(tb testing.TB, h *netlink.Handle, names Names) []netlink.Rule {
 	tb.Helper()
-	rules, err := h.RuleList(netlink.FAMILY_V4)
+	rules, err := names.Rules(h)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var out []netlink.Rule
-	for _, r := range rules {
-		if r.Table == names.Table || r.Table == names.PortTable {
-			out = append(out, r)
-		}
-	}
-	return out
+	return rules
 }
 
 // TestAlreadyEncrypted checks that on shared nodes a node whose CNI has a

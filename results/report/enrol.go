@@ -1,11 +1,9 @@
 package report
 
 import (
-	"cmp"
 	"fmt"
 	"image/color"
 	"math"
-	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -88,17 +86,10 @@ func enrolChart(s *section, c *results.Case, i int) (*chart, error) {
 		return nil, fmt.Errorf("plot enrolment of %s: %w", c.ID, err)
 	}
 
-	ep := newPlot("", "seconds since the first intended send", "errors / 100 ms")
-	line, err := plotter.NewLine(errs)
+	ep, err := errorsPlot(errs)
 	if err != nil {
 		return nil, fmt.Errorf("plot enrolment errors of %s: %w", c.ID, err)
 	}
-	line.StepStyle = plotter.PostStep
-	line.Color, line.FillColor = errorColor, errorColor
-	ep.Add(line)
-	ep.Y.Min = 0
-	ep.Y.Max = max(1, slices.MaxFunc(errs, func(a, b plotter.XY) int { return cmp.Compare(a.Y, b.Y) }).Y) * 1.2
-	ep.Y.Tick.Marker = integerTicks{}
 	if err := markInstall(ep, e, 0, ep.Y.Max, false); err != nil {
 		return nil, fmt.Errorf("plot enrolment of %s: %w", c.ID, err)
 	}

@@ -139,17 +139,10 @@ func overTimeChart(s *section, c *results.Case, i, rep int, ws []window) (*chart
 		p.Y.Min, p.Y.Max = lowest/1.5, highest*3
 	}
 
-	e := newPlot("", "seconds since the first intended send", "errors / 100 ms")
-	line, err := plotter.NewLine(errs)
+	e, err := errorsPlot(errs)
 	if err != nil {
 		return nil, fmt.Errorf("plot errors over time of %s: %w", c.ID, err)
 	}
-	line.StepStyle = plotter.PostStep
-	line.Color, line.FillColor = errorColor, errorColor
-	e.Add(line)
-	e.Y.Min = 0
-	e.Y.Max = max(1, slices.MaxFunc(errs, func(a, b plotter.XY) int { return cmp.Compare(a.Y, b.Y) }).Y) * 1.2
-	e.Y.Tick.Marker = integerTicks{}
 	// Both panels span the same time.
 	p.X.Min, e.X.Min = 0, 0
 	last := ws[len(ws)-1].start + overTimeWindow.Seconds()
@@ -193,4 +186,22 @@ func addLatencyLines(p *plot.Plot, id string, p99, p50 plotter.XYs, col color.Co
 		p.Legend.Add(prefix+q.name+suffix, line)
 	}
 	return nil
+}
+
+// errorsPlot is the panel of errors per overTimeWindow under a latency
+// chart: errs as filled steps, on an integer axis from 0 to a little above
+// the most.
+func errorsPlot(errs plotter.XYs) (*plot.Plot, error) {
+	e := newPlot("", "seconds since the first intended send", "errors / 100 ms")
+	line, err := plotter.NewLine(errs)
+	if err != nil {
+		return nil, err
+	}
+	line.StepStyle = plotter.PostStep
+	line.Color, line.FillColor = errorColor, errorColor
+	e.Add(line)
+	e.Y.Min = 0
+	e.Y.Max = max(1, slices.MaxFunc(errs, func(a, b plotter.XY) int { return cmp.Compare(a.Y, b.Y) }).Y) * 1.2
+	e.Y.Tick.Marker = integerTicks{}
+	return e, nil
 }
