@@ -292,11 +292,24 @@ func TestOutermost(t *testing.T) {
 // A container's idle process (kube's pause agent) is no part of a group;
 // every other process is.
 func TestIdle(t *testing.T) {
-	cmd := exec.Command("/bin/sh", "-c", "sleep 10", "agent", IdleRole)
+	// The shell says it runs once it has replaced the forked test binary,
+	// whose command line the child shows until then; it then waits on its
+	// standard input, in a builtin, so its command line stays its own.
+	cmd := exec.Command("/bin/sh", "-c", "echo; read x", "agent", IdleRole)
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if _, err := out.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
 	if !idle(cmd.Process.Pid) {
 		t.Errorf("a process running `... agent %s` is not idle", IdleRole)
 	}
