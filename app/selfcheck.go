@@ -49,11 +49,14 @@ timings on a busy or small machine may miss them.`,
 			if err != nil {
 				return err
 			}
+			st, runID := status.New(stderr), clusters.NewRunID()
+			// The id is what cleanup needs after a SIGKILL, as for a run.
+			st.Infof("run %s: the self-check", runID)
 			runner := bench.New(bench.Options{
 				Provider:  provider,
 				Datapaths: builtin.Datapaths(),
-				Status:    status.New(stderr),
-				RunID:     clusters.NewRunID(),
+				Status:    st,
+				RunID:     runID,
 			})
 			checks, err := runner.SelfCheck(cmd.Context())
 			if err != nil {
