@@ -60,6 +60,9 @@ timings on a busy or small machine may miss them.`,
 			})
 			checks, err := runner.SelfCheck(cmd.Context())
 			if err != nil {
+				if cmd.Context().Err() != nil {
+					return fmt.Errorf("self-check interrupted: %w", err)
+				}
 				return err
 			}
 			failed, err := printChecks(stdout, checks)
