@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/meshbench/meshbench/internal/testutil"
 	"github.com/meshbench/meshbench/results"
 )
 
@@ -289,5 +292,38 @@ func TestBytesValue(t *testing.T) {
 		if err := proto.Unmarshal(bytesValue(n), &v); err != nil || len(v.GetValue()) != n {
 			t.Errorf("bytesValue(%d) decodes to %d bytes (%v)", n, len(v.GetValue()), err)
 		}
+	}
+}
+
+// cpuWaited sees the machine's CPUs oversubscribed: one busy process more
+// than there are CPUs keeps some task waiting nearly all the time.
+func TestCPUWaited(t *testing.T) {
+	if _, ok := cpuSomeStall(); !ok {
+		testutil.Skip(t, "the kernel has no CPU pressure accounting (/proc/pressure/cpu): build it with CONFIG_PSI")
+	}
+	waited, err := cpuWaited(func() error {
+		var spinners []*exec.Cmd
+		for range runtime.NumCPU() + 1 {
+			c := exec.Command("/bin/sh", "-c", "while :; do :; done")
+			if err := c.Start(); err != nil {
+				return err
+			}
+			spinners = append(spinners, c)
+		}
+		time.Sleep(500 * time.Millisecond)
+		for _, c := range spinners {
+			c.Process.Kill()
+			c.Wait()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited < 0.5 {
+		t.Errorf("%d spinners on %d CPUs: some task waited %.0f%% of the time, want most of it", runtime.NumCPU()+1, runtime.NumCPU(), 100*waited)
+	}
+	if _, err := cpuWaited(func() error { return errors.New("no") }); err == nil {
+		t.Error("cpuWaited dropped fn's error")
 	}
 }
