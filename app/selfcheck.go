@@ -30,7 +30,8 @@ way, 1,000/s, pod to pod), grpc's within 1.15× of ghz's (8 connections,
 1 KiB, 1,000 calls/s, through the service) and stream's Gbit/s within ±15%
 of iperf3's (1 connection, 128 KiB writes, pod to pod), each the medians of
 3 rounds interleaved with the tool's (tcp-crr has no independent tool here,
-and the output says so); the packet-path probe changing p50 by ≤ 5%; and, within
+and the output says so); the packet-path probe changing p50 by ≤ 5% (3 interleaved rounds with
+and without it); and, within
 one run, the ebpf datapath's p50 overhead below nodeproxy's (same-node: at
 least 15% lower p50) and ebpf without proxy within 1.2× of none. Rows marked
 "figure" are not targets: the path's floor, sequential round trips on one
