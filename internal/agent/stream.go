@@ -173,7 +173,7 @@ func (s *streamer) send(ctx context.Context, addr string, end time.Time, limit i
 
 // streamServer sinks stream connections: it reads each to its end,
 // answers with the count of bytes read and closes. Its Stats count the
-// finished transfers as requests, and every byte read as "bytes".
+// transfers read to their end as requests, and every byte read as "bytes".
 type streamServer struct {
 	e *echo
 	// ctx is cancelled by close, which closes the listener and every
@@ -217,9 +217,10 @@ func (s *streamServer) serveConn(conn net.Conn) {
 			return // the client broke the connection: no count to give
 		}
 	}
+	// Counted before the answer: a client that has its count may read the
+	// stats at once.
+	s.e.requests.Add(1)
 	var ack [streamAckSize]byte
 	binary.BigEndian.PutUint64(ack[:], read)
-	if _, err := conn.Write(ack[:]); err == nil {
-		s.e.requests.Add(1)
-	}
+	conn.Write(ack[:]) // a client gone by now finds its transfer failed
 }
