@@ -28,10 +28,11 @@ their actual send), medians of 3 interleaved rounds of each; tcp-rr's p50
 and p90 within 1.15× of sockperf's TCP ping-pong (1 connection, 1 KiB each
 way, 1,000/s, pod to pod), grpc's within 1.15× of ghz's (8 connections,
 1 KiB, 1,000 calls/s, through the service) and stream's Gbit/s within ±15%
-of iperf3's (1 connection, 128 KiB writes, pod to pod), each the medians of
-3 rounds interleaved with the tool's (tcp-crr has no independent tool here,
-and the output says so); the packet-path probe changing p50 by ≤ 5% (3 interleaved rounds with
-and without it); and, within
+of iperf3's (1 connection, 128 KiB writes, pod to pod) and tcp-crr's p50
+and p90 within 1.15× of netperf's TCP_CRR (one connection at a time, 1 KiB
+each way, pod to pod; netperf closed loop), each the medians of 3 rounds
+interleaved with the tool's; the packet-path probe changing p50 by ≤ 5% (3
+interleaved rounds with and without it); and, within
 one run, the ebpf datapath's p50 overhead below nodeproxy's (same-node: at
 least 15% lower p50) and ebpf without proxy within 1.2× of none. Rows marked
 "figure" are not targets: the path's floor, sequential round trips on one
@@ -39,7 +40,8 @@ connection measured with fortio, shows how much of a p50 is the machine.
 A missed target says what the machine showed of the cause, where it showed
 one. It needs root, wrk, sockperf and iperf3 (apt-get install wrk sockperf
 iperf3), fortio (go install fortio.org/fortio@v1.63.10) and ghz (go install
-github.com/bojand/ghz/cmd/ghz@v0.93.0). Exit code 1 when a target is missed:
+github.com/bojand/ghz/cmd/ghz@v0.93.0); without netperf (Debian non-free)
+the tcp-crr line says it was not cross-checked. Exit code 1 when a target is missed:
 timings on a busy or small machine may miss them.`,
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {

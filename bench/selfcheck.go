@@ -90,14 +90,13 @@ func (r *Runner) SelfCheck(ctx context.Context) ([]Check, error) {
 		tp = append(tp, throughputCheck("load agent open loop, "+protocol+" at 50,000 req/s", rep, capacityRate))
 	}
 	checks = append(checks, tp...)
-	for _, cross := range []func(context.Context, crossing) ([]Check, error){r.accuracyChecks, r.tcpRRCheck, r.grpcCheck, r.streamCheck} {
+	for _, cross := range []func(context.Context, crossing) ([]Check, error){r.accuracyChecks, r.tcpRRCheck, r.grpcCheck, r.streamCheck, r.tcpCRRCheck} {
 		cs, err := cross(ctx, t)
 		if err != nil {
 			return nil, err
 		}
 		checks = append(checks, cs...)
 	}
-	checks = append(checks, crrNotChecked())
 	dp, err := r.datapathChecks(ctx)
 	if err != nil {
 		return nil, err

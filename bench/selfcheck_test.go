@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -111,6 +112,15 @@ func TestIndependentFailures(t *testing.T) {
 			return err
 		}, "Connection refused"},
 		{"iperf3 moved nothing", func() error { _, err := parseIperf3([]byte(`{"end": {}}`)); return err }, "no bytes"},
+		{"netperf without its p90", func() error {
+			_, err := parseNetperf(bytes.Replace(readTestdata(t, "netperf.txt"), []byte("P90_LATENCY=73\n"), nil, 1))
+			return err
+		}, "p50, p90 and transaction rate"},
+		{"netperf's figure unreadable", func() error { _, err := parseNetperf([]byte("P50_LATENCY=n/a\n")); return err }, "P50_LATENCY"},
+		{"netperf without a server", func() error {
+			_, err := parseNetperf([]byte("establish control: are you sure there is a netserver listening on 10.244.0.3 at port 5201?\n"))
+			return err
+		}, "p50, p90 and transaction rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +128,31 @@ func TestIndependentFailures(t *testing.T) {
 				t.Errorf("error %v, want one saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// netperf's keyval report (-k P50_LATENCY,P90_LATENCY,TRANSACTION_RATE,
+// captured from netperf 2.7.0's TCP_CRR, with its test header) gives the
+// p50, p90 and exchanges/s; the header is no figure.
+func TestParseNetperf(t *testing.T) {
+	got, err := parseNetperf(readTestdata(t, "netperf.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (netperfResult{l: results.Latency{P50: 54, P90: 73}, rate: 16264.422}); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// Without netperf, tcp-crr's line says it was not cross-checked and why,
+// as information, not as a failed target.
+func TestTCPCRRWithoutNetperf(t *testing.T) {
+	checks, err := (&Runner{}).tcpCRRCheck(context.Background(), crossing{rounds: 1, d: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 1 || !checks[0].Info || !strings.Contains(checks[0].Measured, "netperf not installed") {
+		t.Errorf("got %+v, want one Info check saying netperf is not installed", checks)
 	}
 }
 

@@ -51,6 +51,7 @@ func TestCrossChecks(t *testing.T) {
 		{"tcp-rr vs sockperf and fortio", r.tcpRRCheck, 2, 11},
 		{"grpc vs ghz", r.grpcCheck, 2, 12},
 		{"stream vs iperf3", r.streamCheck, 2, 13},
+		{"tcp-crr vs netperf", r.tcpCRRCheck, 2, 14},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checks, err := tt.check(context.Background(), x)
