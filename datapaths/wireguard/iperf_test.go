@@ -3,6 +3,7 @@ package wireguard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -42,16 +43,6 @@ func TestIperf3(t *testing.T) {
 	srv := start(t, server, iperf, "-s", "-1", "-p", "5201")
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 	var out []byte
-	for try := 0; ; try++ {
-		out, err = waitOutput(start(t, client, iperf, "-c", server.IP.String(), "-p", "5201", "-t", "3", "-J"))
-		if err == nil || try == 20 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // the server not listening yet
-	}
-	if err != nil {
-		t.Fatalf("iperf3 client: %v\n%s", err, out)
-	}
 	var res struct {
 		End struct {
 			SumReceived struct {
@@ -59,9 +50,25 @@ func TestIperf3(t *testing.T) {
 				BitsPerSecond float64 `json:"bits_per_second"`
 			} `json:"sum_received"`
 		} `json:"end"`
+		Error string `json:"error"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("decode iperf3 result: %v\n%s", err, out)
+	for try := 0; ; try++ {
+		// iperf3 -J may exit 0 with its error in the report.
+		out, err = waitOutput(start(t, client, iperf, "-c", server.IP.String(), "-p", "5201", "-t", "3", "-J"))
+		if err == nil {
+			res.Error = ""
+			err = json.Unmarshal(out, &res)
+		}
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err == nil || try == 20 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the server not listening yet
+	}
+	if err != nil {
+		t.Fatalf("iperf3 client: %v\n%s", err, out)
 	}
 	got := res.End.SumReceived
 	if got.Bytes == 0 {
