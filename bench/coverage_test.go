@@ -92,7 +92,8 @@ func TestCoverage(t *testing.T) {
 	}
 }
 
-func deref(p *uint64) any {
+// deref is *p for an error message, or "nil".
+func deref[T any](p *T) any {
 	if p == nil {
 		return "nil"
 	}
