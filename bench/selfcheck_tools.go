@@ -308,20 +308,32 @@ func (r *Runner) direct(ctx context.Context, cr *caseRun) (d *caseRun, stop func
 	return &caseRun{c: cr.c, cluster: cr.cluster, servers: cr.servers, clients: []Load{l}}, l.Close, nil
 }
 
+// directCase sets up a cross-check's case as crossCase does, and a load
+// agent in it aimed at the server pod (direct); done stops both, and on
+// an error nothing is left to stop.
+func (r *Runner) directCase(ctx context.Context, index int, protocol string, rate float64, conns, req, resp int) (cr, d *caseRun, done func(), err error) {
+	cr, err = r.crossCase(ctx, index, protocol, rate, conns, req, resp)
+	if err != nil {
+		r.teardown(ctx, cr)
+		return nil, nil, nil, err
+	}
+	d, stop, err := r.direct(ctx, cr)
+	if err != nil {
+		r.teardown(ctx, cr)
+		return nil, nil, nil, err
+	}
+	return cr, d, func() { stop(); r.teardown(ctx, cr) }, nil
+}
+
 // tcpRRCheck compares tcp-rr with sockperf's TCP ping-pong and fortio's
 // tcp echo: one connection, 1 KiB each way, 1,000 exchanges/s, server
 // pod's address.
 func (r *Runner) tcpRRCheck(ctx context.Context, t crossing) (checks []Check, err error) {
-	cr, err := r.crossCase(ctx, 11, scenarios.TCPRR, checkRate, 1, rrBytes, rrBytes)
-	defer r.teardown(ctx, cr)
+	cr, d, done, err := r.directCase(ctx, 11, scenarios.TCPRR, checkRate, 1, rrBytes, rrBytes)
 	if err != nil {
 		return nil, err
 	}
-	d, stop, err := r.direct(ctx, cr)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
+	defer done()
 	client, server := pods(cr)
 	ip := server.IP.String()
 	sockperfAt, fortioAt := strconv.Itoa(toolPort), netip.AddrPortFrom(server.IP, toolPort+1).String()
@@ -589,16 +601,11 @@ func parseGhz(out []byte) (results.Latency, error) {
 // scheduler decides, so it also compares the throughput per core of the
 // sending side: meshbench's pods' CPU from a cost agent, iperf3's own.
 func (r *Runner) streamCheck(ctx context.Context, t crossing) (checks []Check, err error) {
-	cr, err := r.crossCase(ctx, 13, scenarios.Stream, 0, 1, 0, 0)
-	defer r.teardown(ctx, cr)
+	cr, d, done, err := r.directCase(ctx, 13, scenarios.Stream, 0, 1, 0, 0)
 	if err != nil {
 		return nil, err
 	}
-	d, stop, err := r.direct(ctx, cr)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
+	defer done()
 	client, server := pods(cr)
 	costs, err := r.opts.Agents.StartCost(ctx, cr.cluster, client.Node)
 	if err != nil {
@@ -718,16 +725,11 @@ func (r *Runner) tcpCRRCheck(ctx context.Context, t crossing) (checks []Check, e
 		return []Check{{Name: "tcp-crr vs netperf TCP_CRR", Target: "(not cross-checked)", Info: true,
 			Measured: "not cross-checked: netperf not installed (" + netperfInstall + ")"}}, nil
 	}
-	cr, err := r.crossCase(ctx, 14, scenarios.TCPCRR, checkRate, 1, rrBytes, rrBytes)
-	defer r.teardown(ctx, cr)
+	cr, d, done, err := r.directCase(ctx, 14, scenarios.TCPCRR, checkRate, 1, rrBytes, rrBytes)
 	if err != nil {
 		return nil, err
 	}
-	d, stop, err := r.direct(ctx, cr)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
+	defer done()
 	client, server := pods(cr)
 	ip, port := server.IP.String(), strconv.Itoa(toolPort)
 	// -D: in the foreground; -f: no child per test, so stopping it stops
