@@ -50,8 +50,6 @@ func TestBadInput(t *testing.T) {
 		{"kube flag without kube", []string{"run", "quick", "--kubeconfig", "x"}, "--provider kube only"},
 		{"unreachable cluster", []string{"run", "quick", "--provider", "kube", "--image-import", "true {archive}",
 			"--kubeconfig", write("kubeconfig", unreachableKubeconfig)}, "cannot reach the Kubernetes API server"},
-		{"enrol on kube", []string{"run", write("enrol.yaml", head+"enrol: {after: 1s}\n"), "--provider", "kube", "--image-import", "true {archive}",
-			"--kubeconfig", write("kubeconfig", unreachableKubeconfig)}, "enrol is built on netns only: run the scenario with --provider netns, or remove enrol"},
 		{"enrol after the load", []string{"run", write("late.yaml", head+"enrol: {after: 20s}\n")}, "enrol.after: 20s is not inside the enrolment's 10s of load"},
 	}
 	for _, tt := range tests {

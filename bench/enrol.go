@@ -200,13 +200,10 @@ func (r *Runner) roll(ctx context.Context, cr *caseRun, j datapaths.PodJoiner, r
 		}
 	}
 	for _, p := range clients {
-		// The sidecar first: redirect rules before it listens would
-		// refuse the connections they redirect, which a pod started
-		// with its init container never meets.
-		if err := j.Join(ctx, p); err != nil {
-			return err
-		}
-		if err := roller.InjectPod(ctx, p.Name); err != nil {
+		// The sidecar joins before the redirect rules go in: rules
+		// before it listens would refuse the connections they redirect,
+		// which a pod started with its init container never meets.
+		if err := roller.InjectPod(ctx, p.Name, func(ctx context.Context) error { return j.Join(ctx, p) }); err != nil {
 			return err
 		}
 		prog.inPlace++

@@ -395,10 +395,6 @@ type Need struct {
 	Enrol bool
 }
 
-// ErrEnrolNetnsOnly is the sentence of providers whose clusters cannot
-// host an enrolment yet.
-const ErrEnrolNetnsOnly = "enrol is built on netns only: run the scenario with --provider netns, or remove enrol"
-
 // ImagePreparer is implemented by providers whose nodes need the meshbench
 // image before the first cluster runs on them (kube). After Check,
 // PrepareImage makes it available on the nodes clusters of need use, so
@@ -426,9 +422,12 @@ type Roller interface {
 	SwitchEndpoint(ctx context.Context, from, to string) error
 	// DeletePod kills what still runs in a pod and deletes it.
 	DeletePod(ctx context.Context, name string) error
-	// InjectPod runs the injected init containers in a running pod, which
-	// no real cluster can do to a pod: for pods whose restart would end
-	// the measurement itself (the load agents'), so that what the
-	// results call restarts are real ones.
-	InjectPod(ctx context.Context, name string) error
+	// InjectPod gives a running pod what the injector adds, which no
+	// real cluster can do to a pod: for pods whose restart would end the
+	// measurement itself (the load agents'), so that what the results
+	// call restarts are real ones. It runs join once the injected
+	// containers that stay up can run processes, and the injected init
+	// containers after it, so that the connections their redirect rules
+	// send to the datapath find it listening.
+	InjectPod(ctx context.Context, name string, join func(context.Context) error) error
 }

@@ -89,7 +89,7 @@
 //	    maxP99: 2x                   # default 2x; a step fails when its p99 is above this ratio of the lowest rate's p99, 1x to 100x
 //	    maxErrors: 0.1%              # default 0.1%; a step fails when more of its requests failed, 0% to 100%
 //	    minAchieved: 99%             # default 99%; a step fails when it achieved less of its rate (over measured time), 50% to 100%
-//	enrol:                           # default none (these values are an example); beside each steady case an enrolment case: the load starts with the cluster unmeshed and the datapath is installed into it while the load runs (netns only; l7 proxies and http1, h2c or grpc, to count the requests through it; none is the control)
+//	enrol:                           # default none (these values are an example); beside each steady case an enrolment case: the load starts with the cluster unmeshed and the datapath is installed into it while the load runs (l7 proxies and http1, h2c or grpc, to count the requests through it; none is the control)
 //	  after: 5s                      # when, from the start of the load, the datapath is installed: above 0, below the enrolment's duration
 //	  duration: 10s                  # default load.duration; the enrolment case's load, one repetition
 //	  services: [1]                  # default every topology.services count; the service counts that get enrolment cases (at each rate, or a search's lowest)

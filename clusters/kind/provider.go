@@ -80,6 +80,7 @@ var (
 	_ clusters.Provider = (*Provider)(nil)
 	_ clusters.Keeper   = (*Provider)(nil)
 	_ clusters.Cluster  = (*Cluster)(nil)
+	_ clusters.Roller   = (*Cluster)(nil)
 )
 
 // New returns a provider; it looks at nothing (Check does).
@@ -93,9 +94,6 @@ func New(opts Options) *Provider {
 // into the pods' image. Its errors wrap clusters.ErrConfig, apart from a
 // cancelled ctx; it creates nothing.
 func (p *Provider) Check(ctx context.Context, need clusters.Need) error {
-	if need.Enrol {
-		return clusters.ConfigErrorf("%s", clusters.ErrEnrolNetnsOnly)
-	}
 	e, _, err := p.engine(ctx)
 	if err != nil {
 		return err
@@ -155,7 +153,10 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 		}
 	}
 	if err == nil {
-		c.Cluster, err = c.kube.Create(ctx, spec)
+		var kc clusters.Cluster
+		if kc, err = c.kube.Create(ctx, spec); err == nil {
+			c.Cluster = kc.(*kube.Cluster)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("kind cluster %s: %w", c.name, err)
@@ -304,7 +305,9 @@ func schedulable(nodes []corev1.Node) int {
 // its own, or, once the provider keeps them, in one an earlier case of the
 // run made.
 type Cluster struct {
-	clusters.Cluster
+	// Its methods (Start, StartHost, the clusters.Roller ones) are the
+	// kind cluster's.
+	*kube.Cluster
 	kind *cluster.Provider
 	eng  engine
 	name string

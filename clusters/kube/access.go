@@ -27,6 +27,17 @@ var permissions = []authorizationv1.ResourceAttributes{
 	{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices"},
 }
 
+// enrolPermissions are what an enrolment does besides (clusters.Roller):
+// it labels the namespace and pods, replaces pods and adds ephemeral
+// containers to the running ones.
+var enrolPermissions = []authorizationv1.ResourceAttributes{
+	{Verb: "patch", Resource: "namespaces"},
+	{Verb: "get", Resource: "pods"},
+	{Verb: "patch", Resource: "pods"},
+	{Verb: "delete", Resource: "pods"},
+	{Verb: "update", Resource: "pods", Subresource: "ephemeralcontainers"},
+}
+
 // checkAccess asks the API server whether the kubeconfig's user may do
 // everything in permissions; what is missing is a configuration error.
 func checkAccess(ctx context.Context, client kubernetes.Interface) error {

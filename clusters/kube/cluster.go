@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +28,16 @@ type Cluster struct {
 	// webhook names the run's MutatingWebhookConfiguration, once
 	// registered (InjectWebhook).
 	webhook string
+	// img, inject and readyTimeout are the pods' image, the containers
+	// the datapath's injection adds to them and how long a pod may take
+	// to run: what a pod added during a rolling replacement (Roller)
+	// needs.
+	img          image
+	inject       []clusters.Container
+	readyTimeout time.Duration
+	// derived holds the nodes whose pod range fillRanges derived from the
+	// pods on them.
+	derived map[string]bool
 	// ctx carries the processes' exec streams; Delete cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -37,6 +48,8 @@ type Cluster struct {
 	// hosts counts the processes StartHost started, which name their
 	// cgroups.
 	hosts int
+	// next holds, per service, the number of the next pod AddPod adds.
+	next map[string]int
 }
 
 // Topology returns the cluster's names and addresses. Network namespace

@@ -35,6 +35,14 @@
 //     pause process kills what is left there and removes the cgroups as it
 //     ends.
 //
+// An enrolment (clusters.Roller) works as on a real cluster: the namespace
+// is labelled, which changes what the injector webhook's selectors pick; a
+// server pod is replaced by a new one created without the app label, which
+// gets it once its server listens while the old one loses it, so that the
+// endpoint slices, and with them kube-proxy, move new connections over;
+// the old pod is then deleted. A running client pod gets the injected
+// containers as ephemeral containers.
+//
 // The image is built in Go (go-containerregistry), without Docker, from the
 // running executable or Options.Executable, and reaches the nodes either
 // through a registry (pulled by digest) or as an archive imported on each

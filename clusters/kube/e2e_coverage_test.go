@@ -198,7 +198,7 @@ func waitForHostProcess(tb testing.TB, cgroups hostfs.Cgroups, done chan error) 
 	return false
 }
 
-func deref(p *uint64) any {
+func deref[T any](p *T) any {
 	if p == nil {
 		return "nil"
 	}

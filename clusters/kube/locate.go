@@ -66,13 +66,21 @@ func (c *Cluster) place(node *clusters.Node, self string, places map[string]kube
 		if !ok || tp.Node != node.Name {
 			continue
 		}
-		tp.NetNS, tp.Cgroup, tp.Containers, tp.Veth, tp.PodVeth = pl.NetNS, pl.Cgroup, pl.Containers, pl.Veth, "eth0"
-		if node.PodCgroupRoot != "" && !strings.HasPrefix(pl.Cgroup, node.PodCgroupRoot+"/") {
-			return fmt.Errorf("pod %s's cgroup %s is not below the node's pod cgroup root %s", tp.Name, pl.Cgroup, node.PodCgroupRoot)
+		if err := c.placePod(node, tp, pl); err != nil {
+			return err
 		}
-		if pl.Gateway.IsValid() {
-			c.gateways[node.Name] = append(c.gateways[node.Name], pl.Gateway)
-		}
+	}
+	return nil
+}
+
+// placePod fills pod tp of node from where the inspect role found it.
+func (c *Cluster) placePod(node *clusters.Node, tp *clusters.Pod, pl kubenode.Place) error {
+	tp.NetNS, tp.Cgroup, tp.Containers, tp.Veth, tp.PodVeth = pl.NetNS, pl.Cgroup, pl.Containers, pl.Veth, "eth0"
+	if node.PodCgroupRoot != "" && !strings.HasPrefix(pl.Cgroup, node.PodCgroupRoot+"/") {
+		return fmt.Errorf("pod %s's cgroup %s is not below the node's pod cgroup root %s", tp.Name, pl.Cgroup, node.PodCgroupRoot)
+	}
+	if pl.Gateway.IsValid() {
+		c.gateways[node.Name] = append(c.gateways[node.Name], pl.Gateway)
 	}
 	return nil
 }
@@ -105,7 +113,8 @@ func (c *Cluster) inspect(ctx context.Context, node string, pods []kubenode.Pod)
 // as the smallest prefix holding the run's service IPs, and a node's pod
 // range, where the node has none in its spec, as the smallest prefix
 // holding the run's pods on it and their gateways (the node's own address
-// on the pod network). Either must hold no pod of another node.
+// on the pod network), again as pods are added. Either must hold no pod of
+// another node.
 func (c *Cluster) fillRanges() error {
 	var vips []netip.Addr
 	for _, s := range c.topo.Services {
@@ -114,7 +123,7 @@ func (c *Cluster) fillRanges() error {
 	c.topo.ServiceCIDR = covering(vips)
 	for i := range c.topo.Nodes {
 		n := &c.topo.Nodes[i]
-		if n.PodCIDR.IsValid() {
+		if n.PodCIDR.IsValid() && !c.derived[n.Name] {
 			continue
 		}
 		var ips []netip.Addr
@@ -123,6 +132,10 @@ func (c *Cluster) fillRanges() error {
 		}
 		if len(ips) > 0 {
 			n.PodCIDR = covering(append(ips, c.gateways[n.Name]...))
+			if c.derived == nil {
+				c.derived = map[string]bool{}
+			}
+			c.derived[n.Name] = true
 		}
 	}
 	for _, p := range c.topo.Pods {

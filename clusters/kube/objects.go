@@ -144,15 +144,7 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 		EnableServiceLinks:            &no,
 	}
 	for _, ct := range inject {
-		c := idleContainer(ct.Name, img, kubenode.PauseOptions{})
-		if ct.Init {
-			c.Command = append([]string{BinaryPath}, ct.Args...)
-		}
-		if ct.NetAdmin {
-			c.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
-				Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"},
-			}}
-		}
+		c := injectedContainer(ct, img)
 		if ct.Init {
 			spec.InitContainers = append(spec.InitContainers, c)
 		} else {
@@ -220,6 +212,21 @@ func nodeAgentObject(runID string, nodes []string, img image, containers []strin
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
 	}
+}
+
+// injectedContainer is the container of ct, as the injector adds it: an
+// init container runs its command, the others the pause agent.
+func injectedContainer(ct clusters.Container, img image) corev1.Container {
+	c := idleContainer(ct.Name, img, kubenode.PauseOptions{})
+	if ct.Init {
+		c.Command = append([]string{BinaryPath}, ct.Args...)
+	}
+	if ct.NetAdmin {
+		c.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
+			Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+		}}
+	}
+	return c
 }
 
 // idleContainer runs the pause agent: the container stays up for what

@@ -142,9 +142,6 @@ func (p *Provider) Client() kubernetes.Interface { return p.client }
 // has a way to the nodes and the executable can be packed for their
 // architecture. Its errors wrap clusters.ErrConfig, apart from a cancelled ctx.
 func (p *Provider) Check(ctx context.Context, need clusters.Need) error {
-	if need.Enrol {
-		return clusters.ConfigErrorf("%s", clusters.ErrEnrolNetnsOnly)
-	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	if (p.opts.Registry == "") == (p.opts.Import == nil) {
@@ -156,6 +153,11 @@ func (p *Provider) Check(ctx context.Context, need clusters.Need) error {
 	}
 	if err := checkAccess(ctx, p.client); err != nil {
 		return err
+	}
+	if need.Enrol {
+		if err := checkPermissions(ctx, p.client, enrolPermissions, "enrol a datapath into the running cluster (label it, replace its pods, add containers to running ones)"); err != nil {
+			return err
+		}
 	}
 	arch, err := StaticExecutable(p.executable())
 	if err != nil {
@@ -265,6 +267,7 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 	core := c.client.CoreV1()
 	ns := c.topo.Name
 	inject := spec.Inject.PodContainers
+	c.img, c.inject, c.readyTimeout = img, inject, timeout
 	if webhook != "" {
 		if err := c.startInjector(ctx, spec.RunID, img, inject, webhook, timeout); err != nil {
 			return err

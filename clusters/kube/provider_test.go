@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -294,6 +295,26 @@ func TestCheck(t *testing.T) {
 				t.Errorf("errors.Is(err, clusters.ErrConfig) = %v, want %v", got, tc.config)
 			}
 		})
+	}
+}
+
+// An enrolment needs more of RBAC than a run: without the right to add
+// ephemeral containers Check refuses it, in one sentence that says what
+// for, and lets a run without enrolment pass.
+func TestCheckEnrolPermissions(t *testing.T) {
+	client := fakeCluster(t, nil, threeNodes()...)
+	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+		r.Status.Allowed = r.Spec.ResourceAttributes.Subresource != "ephemeralcontainers"
+		return true, r, nil
+	})
+	p := newProvider(client, noExec, Options{Executable: staticBinary(t), Import: (&importRecorder{}).importArchive})
+	if err := p.Check(context.Background(), clusters.Need{Nodes: 3}); err != nil {
+		t.Fatalf("check without enrolment: %v", err)
+	}
+	err := p.Check(context.Background(), clusters.Need{Nodes: 3, Enrol: true})
+	if !errors.Is(err, clusters.ErrConfig) || !strings.Contains(err.Error(), "may not update pods/ephemeralcontainers (RBAC) to enrol a datapath") {
+		t.Errorf("check with enrolment: %v, want a configuration error naming pods/ephemeralcontainers", err)
 	}
 }
 

@@ -140,7 +140,9 @@ func (c *Cluster) startInjector(ctx context.Context, runID string, img image, in
 func (c *Cluster) waitWebhook(ctx context.Context, runID string, img image, timeout time.Duration) error {
 	tctx, cancel := context.WithTimeout(ctx, max(timeout, endpointsMinWait))
 	defer cancel()
-	probe := podObject(runID, clusters.ServiceSpec{Name: injectorName + "-probe", TargetPort: 1, Role: "probe"}, 0, c.topo.Nodes[0].Name, img, nil)
+	// Labelled in: the webhooks select it whatever the namespace's label.
+	probe := podObject(runID, clusters.ServiceSpec{Name: injectorName + "-probe", TargetPort: 1, Role: "probe",
+		PodLabels: map[string]string{InjectLabel: "true"}}, 0, c.topo.Nodes[0].Name, img, nil)
 	var last error
 	for {
 		got, err := c.client.CoreV1().Pods(c.topo.Name).Create(tctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
@@ -226,25 +228,23 @@ func injectorPod(ns string, labels map[string]string, node string, img image) *c
 
 // webhookObject is the run's MutatingWebhookConfiguration: pod creations
 // in the run's namespace, of workload pods (those with RoleLabel; the node
-// agents and the injector have none) not labelled InjectLabel=false, go to
-// the injector's Service. The namespace owns it, so that the garbage
-// collector removes it with the namespace should meshbench not.
+// agents and the injector have none) that clusters.Injected injects, go
+// to the injector's Service. As Istio's, it selects by labels alone, in
+// two webhooks: in a namespace not labelled InjectLabel=false, the pods
+// not labelled false; in one labelled false, the pods labelled true. So
+// labelling the namespace, as a user enrolling it does, changes which pods
+// the API server sends to the injector from then on. The namespace owns
+// it, so that the garbage collector removes it with the namespace should
+// meshbench not.
 func webhookObject(runID string, owner *corev1.Namespace, caPEM []byte, policy admissionregistrationv1.FailurePolicyType) *admissionregistrationv1.MutatingWebhookConfiguration {
 	none := admissionregistrationv1.SideEffectClassNone
 	never := admissionregistrationv1.NeverReinvocationPolicy
 	path := kubenode.InjectPath
 	timeout := int32(webhookTimeout)
 	port := int32(443)
-	return &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:   webhookName(runID),
-			Labels: map[string]string{RunLabel: runID},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "v1", Kind: "Namespace", Name: owner.Name, UID: owner.UID,
-			}},
-		},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "inject.meshbench.dev",
+	hook := func(name string, ns, pod metav1.LabelSelectorRequirement) admissionregistrationv1.MutatingWebhook {
+		return admissionregistrationv1.MutatingWebhook{
+			Name: name,
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{
 				Service:  &admissionregistrationv1.ServiceReference{Namespace: owner.Name, Name: injectorName, Path: &path, Port: &port},
 				CABundle: caPEM,
@@ -255,28 +255,37 @@ func webhookObject(runID string, owner *corev1.Namespace, caPEM []byte, policy a
 					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
 				},
 			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{RunLabel: runID}},
+			NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels:      map[string]string{RunLabel: runID},
+				MatchExpressions: []metav1.LabelSelectorRequirement{ns},
+			},
 			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: RoleLabel, Operator: metav1.LabelSelectorOpExists},
-				injectSelector(owner.Labels),
+				pod,
 			}},
 			FailurePolicy:           &policy,
 			SideEffects:             &none,
 			ReinvocationPolicy:      &never,
 			TimeoutSeconds:          &timeout,
 			AdmissionReviewVersions: []string{"v1"},
-		}},
+		}
 	}
-}
-
-// injectSelector selects the pods clusters.Injected injects in a
-// namespace labelled ns: those not labelled "false", or, where the
-// namespace's label is "false", those labelled "true".
-func injectSelector(ns map[string]string) metav1.LabelSelectorRequirement {
-	if ns[InjectLabel] == "false" {
-		return metav1.LabelSelectorRequirement{Key: InjectLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}}
+	notFalse := metav1.LabelSelectorRequirement{Key: InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}}
+	isFalse := metav1.LabelSelectorRequirement{Key: InjectLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"false"}}
+	isTrue := metav1.LabelSelectorRequirement{Key: InjectLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   webhookName(runID),
+			Labels: map[string]string{RunLabel: runID},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "v1", Kind: "Namespace", Name: owner.Name, UID: owner.UID,
+			}},
+		},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{
+			hook("namespace.inject.meshbench.dev", notFalse, notFalse),
+			hook("pod.inject.meshbench.dev", isFalse, isTrue),
+		},
 	}
-	return metav1.LabelSelectorRequirement{Key: InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}}
 }
 
 // checkInjected makes sure every pod that the webhook selects carries the

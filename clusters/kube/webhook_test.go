@@ -10,6 +10,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -55,13 +56,7 @@ func admitWithWebhook(tb testing.TB, client *fake.Clientset, call bool) {
 			return true, nil, err
 		}
 		ns := obj.(*corev1.Namespace)
-		w := hooks.Items[0].Webhooks[0]
-		for k, v := range w.NamespaceSelector.MatchLabels {
-			if ns.Labels[k] != v {
-				return false, nil, nil
-			}
-		}
-		if pod.Labels[RoleLabel] == "" || pod.Labels[InjectLabel] == "false" {
+		if !selects(tb, &hooks.Items[0], ns.Labels, pod.Labels) {
 			return dryRun, pod, nil
 		}
 		obj, err = tr.Get(secretsResource, pod.Namespace, injectorName)
@@ -86,6 +81,56 @@ func admitWithWebhook(tb testing.TB, client *fake.Clientset, call bool) {
 		// A dry run is answered, not stored.
 		return dryRun, pod, nil
 	})
+}
+
+// selects reports whether one of the webhooks of w selects a pod labelled
+// pod in a namespace labelled ns, as the API server decides.
+func selects(tb testing.TB, w *admissionregistrationv1.MutatingWebhookConfiguration, ns, pod map[string]string) bool {
+	tb.Helper()
+	for _, h := range w.Webhooks {
+		nsSel, err := metav1.LabelSelectorAsSelector(h.NamespaceSelector)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		podSel, err := metav1.LabelSelectorAsSelector(h.ObjectSelector)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if nsSel.Matches(labels.Set(ns)) && podSel.Matches(labels.Set(pod)) {
+			return true
+		}
+	}
+	return false
+}
+
+// The webhooks select, by labels alone, the workload pods of the run that
+// clusters.Injected injects, whatever the namespace's label says: so
+// relabelling the namespace enrols the pods created after it.
+func TestWebhookSelectors(t *testing.T) {
+	w := webhookObject("abc0", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NamespaceName("abc0")}}, nil, admissionregistrationv1.Fail)
+	for _, nsInject := range []string{"", "true", "false"} {
+		for _, podInject := range []string{"", "true", "false"} {
+			ns := map[string]string{RunLabel: "abc0"}
+			pod := map[string]string{RoleLabel: "server"}
+			if nsInject != "" {
+				ns[InjectLabel] = nsInject
+			}
+			if podInject != "" {
+				pod[InjectLabel] = podInject
+			}
+			if got, want := selects(t, w, ns, pod), clusters.Injected(ns, pod); got != want {
+				t.Errorf("namespace %v, pod %v: selected %v, want %v as clusters.Injected decides", ns, pod, got, want)
+			}
+			other := map[string]string{RunLabel: "xyz0", InjectLabel: nsInject}
+			if selects(t, w, other, pod) {
+				t.Errorf("a pod %v of another run's namespace %v was selected", pod, other)
+			}
+			delete(pod, RoleLabel)
+			if selects(t, w, ns, pod) {
+				t.Errorf("pod %v without a role (a node agent's, the injector's) was selected", pod)
+			}
+		}
+	}
 }
 
 // With webhook injection the pods meshbench creates carry no sidecar: the

@@ -196,13 +196,18 @@ func (c *Cluster) DeletePod(ctx context.Context, name string) error {
 	return nil
 }
 
-// InjectPod runs the injected init containers in the running pod name.
-func (c *Cluster) InjectPod(ctx context.Context, name string) error {
+// InjectPod runs join, then the injected init containers, in the running
+// pod name (a netns pod's containers share the pod's namespace: the
+// sidecar needs no container of its own to run in).
+func (c *Cluster) InjectPod(ctx context.Context, name string, join func(context.Context) error) error {
 	c.mu.Lock()
 	p, ok := c.topo.Pod(name)
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("inject into pod %s: no such pod", name)
+	}
+	if err := join(ctx); err != nil {
+		return err
 	}
 	if err := c.runInits(ctx, c.inject, []clusters.Pod{p}); err != nil {
 		return fmt.Errorf("inject into pod %s: %w", name, err)
