@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# e2e.sh is `make test-kind`: quick with every datapath on real kind
-# clusters, in meshbench's own Docker engine (hack/kindengine) and its own
+# e2e.sh is `make test-kind`: quick with every datapath, and sidecar's
+# enrolment under load, on real kind clusters, in meshbench's own Docker engine (hack/kindengine) and its own
 # node image (build.sh). It checks that every case is ok, that the
 # datapaths rank by hops per request as on the netns provider, that every
 # node has its costs, and that nothing is left (kind clusters, containers,
@@ -135,6 +135,23 @@ fi
 order "$kind_json" | sed 's/^/e2e: hop order /' >&2
 jq -r '.cases[] | "e2e: \(.id): hops \(.path.hops_per_request), p50 \(.latency_us.p50) µs"' "$kind_json" >&2
 leftovers "$(jq -r .id "$kind_json")"
+
+log "sidecar enrolled into a running kind cluster (a rolling replacement through the real webhook)"
+t0=$SECONDS
+# shellcheck disable=SC2086
+"$ENGINE" exec "$MB" run "$REPO/clusters/kube/testdata/enrol.yaml" --datapaths sidecar $FLAGS --order sequential --clusters reuse \
+	--provider kind --kind-image "$IMAGE" --out "$WORK/enrol" >"$WORK/enrol.out" 2>"$WORK/enrol.err" || {
+	tail -30 "$WORK/enrol.err"
+	fail "enrol on kind"
+}
+enrol_json=$(sed -n 's/^result: //p' "$WORK/enrol.out")
+jq -e '[.cases[] | select(.id | endswith("/enrol")) | .status == "ok" and .enrolment.method == "rolling-restart" and
+	.enrolment.pods_restarted == 2 and .enrolment.final_share == 1] | . == [true]' "$enrol_json" >/dev/null ||
+	fail "sidecar's enrolment on kind: $(jq -c '[.cases[] | {id, status, error, method: .enrolment.method, restarted: .enrolment.pods_restarted, share: .enrolment.final_share}]' "$enrol_json")"
+jq -r '.cases[] | select(.id | endswith("/enrol")) | .enrolment |
+	"e2e: enrolment: \(.pods_restarted) pods restarted in \(.install_s) s, \(.transition.errors) errors of \(.transition.requests) in the transition"' "$enrol_json" >&2
+log "enrol on kind took $((SECONDS - t0)) s"
+leftovers "$(jq -r .id "$enrol_json")"
 
 log "Ctrl-C while the first cluster is made"
 # shellcheck disable=SC2086
