@@ -23,6 +23,8 @@ var permissions = []authorizationv1.ResourceAttributes{
 	{Verb: "list", Resource: "pods"},
 	{Verb: "create", Resource: "pods", Subresource: "exec"},
 	{Verb: "create", Group: "apps", Resource: "daemonsets"},
+	// A datapath's own services (waypoints).
+	{Verb: "create", Group: "apps", Resource: "deployments"},
 	{Verb: "list", Resource: "events"},
 	{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices"},
 }

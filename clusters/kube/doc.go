@@ -13,6 +13,8 @@
 //     holds nothing but the static meshbench executable; the datapath's
 //     injection adds init containers (the sidecar's redirect rules, with
 //     NET_ADMIN) and idle containers (the sidecar proxy's);
+//   - a datapath's own services (waypoints) get, instead of bare pods, a
+//     Deployment of one replica per pod, bound to its node alike;
 //   - with a datapath that adds pod containers and InjectWebhook (the
 //     default), the sidecar injector: a Secret (serving certificate and the
 //     containers to add), the pod and Service meshbench-injector running the

@@ -166,6 +166,30 @@ func podObject(runID string, s clusters.ServiceSpec, k int, node string, img ima
 	}
 }
 
+// deploymentLabel names, on a Deployment's pod, the Deployment.
+const deploymentLabel = "meshbench.dev/deployment"
+
+// deploymentObject is a Deployment of one replica of pod, as a mesh
+// deploys its own per-service proxies (Istio ambient's waypoints): pod's
+// labels and spec, bound to its node, restarted in place should its
+// container die (a Deployment's pods always are; the verify of what ran in
+// it then fails the case).
+func deploymentObject(pod *corev1.Pod) *appsv1.Deployment {
+	one := int32(1)
+	labels := maps.Clone(pod.Labels)
+	labels[deploymentLabel] = pod.Name
+	spec := *pod.Spec.DeepCopy()
+	spec.RestartPolicy = corev1.RestartPolicyAlways
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, Labels: pod.Labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{deploymentLabel: pod.Name}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
+		},
+	}
+}
+
 // nodeAgentObject is the DaemonSet of the run's node agents: one
 // privileged pod in the host network and PID namespaces on each of nodes,
 // in which Start runs node-level processes (datapath steering and BPF,

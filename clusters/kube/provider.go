@@ -256,6 +256,37 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	return c, nil
 }
 
+// deploy creates a Deployment of pod (deploymentObject) and waits at most
+// timeout until its ReplicaSet has made the pod, whose name it returns.
+func (c *Cluster) deploy(ctx context.Context, pod *corev1.Pod, timeout time.Duration) (string, error) {
+	if _, err := c.client.AppsV1().Deployments(pod.Namespace).Create(ctx, deploymentObject(pod), metav1.CreateOptions{}); err != nil {
+		return "", apiError("create deployment "+pod.Name, err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		list, err := c.client.CoreV1().Pods(pod.Namespace).List(tctx, metav1.ListOptions{LabelSelector: deploymentLabel + "=" + pod.Name})
+		if err != nil && tctx.Err() == nil {
+			return "", apiError("list the pods of deployment "+pod.Name, err)
+		}
+		if err == nil {
+			for _, p := range list.Items {
+				if p.DeletionTimestamp == nil {
+					return p.Name, nil
+				}
+			}
+		}
+		select {
+		case <-tctx.Done():
+			if err := ctx.Err(); err != nil {
+				return "", fmt.Errorf("wait for the pod of deployment %s: %w", pod.Name, err)
+			}
+			return "", configErrorf("deployment %s made no pod within %s: is the cluster's deployment controller running, and does a quota or policy refuse the pod?", pod.Name, timeout)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
 // build creates the services, the pods and the node agents, waits until
 // the pods run and the services have them as endpoints, and fills the
 // topology from what the cluster assigned (service IPs, pod IPs) and what
@@ -273,6 +304,10 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 			return err
 		}
 		inject = nil
+	}
+	own := map[string]bool{} // the datapath's own services
+	for _, s := range spec.Inject.Services {
+		own[s.Name] = true
 	}
 	placed := map[string]string{} // pod name -> node name
 	for _, s := range spec.Services {
@@ -292,13 +327,19 @@ func (c *Cluster) build(ctx context.Context, spec clusters.Spec, img image, time
 		}
 		for k, ni := range s.PodNodes {
 			node := c.topo.Nodes[ni].Name
-			pod, err := core.Pods(ns).Create(ctx, podObject(spec.RunID, s, k, node, img, direct), metav1.CreateOptions{})
-			if err != nil {
-				return webhookError(apiError("create pod "+podName(s, k), err))
+			obj := podObject(spec.RunID, s, k, node, img, direct)
+			name := obj.Name
+			if own[s.Name] {
+				var err error
+				if name, err = c.deploy(ctx, obj, timeout); err != nil {
+					return err
+				}
+			} else if _, err := core.Pods(ns).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+				return webhookError(apiError("create pod "+obj.Name, err))
 			}
-			placed[pod.Name] = node
-			ts.Pods = append(ts.Pods, pod.Name)
-			c.topo.Pods = append(c.topo.Pods, clusters.Pod{Name: pod.Name, Service: s.Name, Node: node, Labels: s.PodLabels})
+			placed[name] = node
+			ts.Pods = append(ts.Pods, name)
+			c.topo.Pods = append(c.topo.Pods, clusters.Pod{Name: name, Service: s.Name, Node: node, Labels: s.PodLabels})
 		}
 		c.topo.Services = append(c.topo.Services, ts)
 	}
