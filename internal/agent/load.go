@@ -213,10 +213,13 @@ func newDialer() *dialer { return &dialer{d: net.Dialer{KeepAlive: 30 * time.Sec
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := d.d.DialContext(ctx, network, addr)
 	if err == nil {
-		d.n.Add(1)
+		d.opened()
 	}
 	return c, err
 }
+
+// opened counts a connection opened without DialContext (tcp-crr's).
+func (d *dialer) opened() { d.n.Add(1) }
 
 func newLoader(o LoadOptions) (*loader, error) {
 	l := &loader{targets: len(o.Targets), workers: o.Workers, maxWorkers: o.MaxWorkers, dials: newDialer()}
@@ -244,7 +247,11 @@ func newLoader(o LoadOptions) (*loader, error) {
 		l.exch = newTCPRR(addrs, o, l.dials)
 		return l, nil
 	case TCPCRR:
-		l.exch = newTCPCRR(addrs, o, l.dials)
+		c, err := newTCPCRR(addrs, o, l.dials)
+		if err != nil {
+			return nil, err
+		}
+		l.exch = c
 		return l, nil
 	case Stream:
 		l.streams = newStreamer(addrs, o, l.dials)
