@@ -288,14 +288,17 @@ type crrServer struct {
 
 // serve accepts until close.
 func (s *crrServer) serve(ln net.Listener) error {
-	defer ln.Close()
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
+		ln.Close()
 		return fmt.Errorf("tcp-crr serves on a TCP listener, not on a %T", ln)
 	}
 	// The copy shares the listener's open file, which Fd puts in
-	// blocking mode; the listener is not used to accept from then on.
+	// blocking mode. The listener's own descriptor closes at once, the
+	// socket staying open through the copy: Go's poller, which watches
+	// that descriptor, would wake at each connection for nothing.
 	f, err := tl.File()
+	ln.Close()
 	if err != nil {
 		return fmt.Errorf("take the listener's socket: %w", err)
 	}
