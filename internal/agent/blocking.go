@@ -19,9 +19,12 @@ import (
 // server descriptor registrations and goroutine wake-ups that netperf
 // never pays. Closed loop, 1 KiB each way, on a 2-core machine: between
 // two network namespaces, tcp-crr's client and server on net.Conn took
-// ~210µs at p50 where netperf and netserver took ~75µs; on loopback, a
-// client and a server with blocking calls took 65-70µs, netperf 57-62µs,
-// and the same two on net.Conn 160-200µs.
+// 210-235µs at p50 where netperf and netserver took 76-78µs, and on
+// blocking sockets 135µs against netperf's 83µs (most of the rest is the
+// load agent's own work per exchange: a bare client on blocking sockets
+// took 92µs against the same server); on loopback, a bare client and
+// server on blocking sockets took 65-70µs, netperf 57-62µs, and the same
+// two on net.Conn 160-200µs.
 type blockingSocket struct {
 	fd int
 	// stop, cut and done are set by watch: stop cancels the cut-off, cut
