@@ -213,13 +213,10 @@ func newDialer() *dialer { return &dialer{d: net.Dialer{KeepAlive: 30 * time.Sec
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := d.d.DialContext(ctx, network, addr)
 	if err == nil {
-		d.opened()
+		d.n.Add(1)
 	}
 	return c, err
 }
-
-// opened counts a connection opened without DialContext (tcp-crr's).
-func (d *dialer) opened() { d.n.Add(1) }
 
 func newLoader(o LoadOptions) (*loader, error) {
 	l := &loader{targets: len(o.Targets), workers: o.Workers, maxWorkers: o.MaxWorkers, dials: newDialer()}
@@ -247,11 +244,7 @@ func newLoader(o LoadOptions) (*loader, error) {
 		l.exch = newTCPRR(addrs, o, l.dials)
 		return l, nil
 	case TCPCRR:
-		c, err := newTCPCRR(addrs, o, l.dials)
-		if err != nil {
-			return nil, err
-		}
-		l.exch = c
+		l.exch = newTCPCRR(addrs, o, l.dials)
 		return l, nil
 	case Stream:
 		l.streams = newStreamer(addrs, o, l.dials)

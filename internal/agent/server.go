@@ -132,12 +132,9 @@ func newProtocolServer(o ServerOptions, e *echo, stderr io.Writer) protocolServe
 	switch o.Protocol {
 	case GRPC:
 		return newGRPCServer(e)
-	case TCPRR:
+	case TCPRR, TCPCRR:
 		ctx, cancel := context.WithCancel(context.Background())
-		return &tcpServer{e: e, reqBytes: o.RequestBytes, ctx: ctx, cancel: cancel}
-	case TCPCRR:
-		ctx, cancel := context.WithCancel(context.Background())
-		return &crrServer{e: e, reqBytes: o.RequestBytes, ctx: ctx, cancel: cancel}
+		return &tcpServer{e: e, reqBytes: o.RequestBytes, once: o.Protocol == TCPCRR, ctx: ctx, cancel: cancel}
 	case Stream:
 		ctx, cancel := context.WithCancel(context.Background())
 		return &streamServer{e: e, ctx: ctx, cancel: cancel}

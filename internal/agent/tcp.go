@@ -6,13 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // tcpSize is the size of a tcp-rr or tcp-crr message of n bytes as sent: at
@@ -140,85 +134,64 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// tcpCRR opens a connection per exchange, on blocking sockets
-// (blockingSocket), in netperf's TCP_CRR order: connect, request,
-// response, then it waits for the server's close, which the server sends
-// after its response, and closes its side only then. So the server, which
-// closed first, holds the TIME_WAIT state, not the client, whose ports
-// would run out; as with TCP_CRR, the exchange, and its latency, ends
-// with that close. The connect's own time is reported apart (outcome's
-// connect).
+// tcpCRR opens a connection per exchange: connect, request, response,
+// then it waits for the server's close, so that the TIME_WAIT state stays
+// on the server's side, as with netperf's TCP_CRR. The exchange, and its
+// latency, ends with that close.
 type tcpCRR struct {
 	addrs   []string
-	sas     []unix.Sockaddr
 	req     []byte
 	resp    int
 	timeout time.Duration
 	dialer  *dialer
 }
 
-func newTCPCRR(addrs []string, o LoadOptions, d *dialer) (*tcpCRR, error) {
-	t := &tcpCRR{addrs: addrs, req: make([]byte, tcpSize(o.RequestBytes)), resp: tcpSize(o.ResponseBytes), timeout: o.Timeout, dialer: d}
-	for _, a := range addrs {
-		ap, err := netip.ParseAddrPort(a)
-		if err != nil {
-			return nil, fmt.Errorf("tcp-crr target %s: %w", a, err)
-		}
-		sa, err := sockaddr(ap)
-		if err != nil {
-			return nil, fmt.Errorf("tcp-crr target: %w", err)
-		}
-		t.sas = append(t.sas, sa)
-	}
-	return t, nil
+func newTCPCRR(addrs []string, o LoadOptions, d *dialer) *tcpCRR {
+	return &tcpCRR{addrs: addrs, req: make([]byte, tcpSize(o.RequestBytes)), resp: tcpSize(o.ResponseBytes), timeout: o.Timeout, dialer: d}
 }
 
 func (t *tcpCRR) exchange(ctx context.Context, target int) outcome {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	start := time.Now()
-	conn, err := newBlockingSocket(t.sas[target])
+	conn, err := t.dialer.DialContext(ctx, "tcp", t.addrs[target])
 	if err != nil {
 		return outcome{err: err}
 	}
-	defer conn.close()
-	// Every call from the connect to the wait for the server's close is
-	// cut off when ctx ends.
-	conn.watch(ctx)
-	if err := conn.connect(t.sas[target]); err != nil {
-		return outcome{err: ctxErr(ctx, fmt.Errorf("dial tcp %s: %w", t.addrs[target], err))}
-	}
-	t.dialer.opened()
 	connect := time.Since(start)
-	if _, err := conn.Write(t.req); err != nil {
-		return outcome{err: ctxErr(ctx, fmt.Errorf("write request: %w", err))}
-	}
+	defer conn.Close()
+	// The wait for the server's close, after roundTrip, is cut off too.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	buf := readBuffer(t.resp)
-	n, err := readN(conn, t.resp, buf)
-	if err != nil {
-		return outcome{err: ctxErr(ctx, fmt.Errorf("read response: %w", err))}
+	n, _, err := roundTrip(ctx, conn, t.req, t.resp, buf)
+	if err == nil {
+		// The response is all there is: the next read must end at the
+		// server's close, not with a byte too many.
+		switch m, rerr := conn.Read(buf[:1]); {
+		case m > 0:
+			err = fmt.Errorf("read the server's close: got a byte past the %d-byte response", t.resp)
+		case !errors.Is(rerr, io.EOF):
+			err = ctxErr(ctx, fmt.Errorf("read the server's close: %w", rerr))
+		}
 	}
-	// The response is all there is: the next read must end at the
-	// server's close, not with a byte too many.
-	switch m, err := conn.Read(buf[:1]); {
-	case m > 0:
-		return outcome{err: fmt.Errorf("read the server's close: got a byte past the %d-byte response", t.resp)}
-	case !errors.Is(err, io.EOF):
-		return outcome{err: ctxErr(ctx, fmt.Errorf("read the server's close: %w", err))}
+	if err != nil {
+		return outcome{err: err}
 	}
 	return outcome{code: exchangeOK, bytesIn: uint32(n), connect: connect}
 }
 
 func (t *tcpCRR) close() {}
 
-// tcpServer answers tcp-rr exchanges: on each connection, until the
-// client closes it, it reads a request of reqBytes and writes the
-// response.
+// tcpServer answers tcp-rr and tcp-crr exchanges: it reads a request of
+// reqBytes and writes the response, on one connection until the client
+// closes it (rr) or once, then closes (crr).
 type tcpServer struct {
 	e        *echo
 	reqBytes int
-	// ctx is cancelled by close, which closes the listener and every
-	// connection.
+	once     bool
+	// ln and ctx are set by serve; close cancels ctx, which closes ln and
+	// every connection.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -247,116 +220,21 @@ func (s *tcpServer) serveConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req := readBuffer(tcpSize(s.reqBytes))
-	for s.e.answer(ctx, conn, s.reqBytes, req) == nil {
-	}
-}
-
-// answer reads a tcp-rr or tcp-crr request of reqBytes from conn through
-// buf, waits the service time and writes the response; an error ends the
-// connection (the client closed or broke it, or ctx ended).
-func (e *echo) answer(ctx context.Context, conn io.ReadWriter, reqBytes int, buf []byte) error {
-	if _, err := readN(conn, tcpSize(reqBytes), buf); err != nil {
-		return err
-	}
-	if err := e.wait(ctx, e.requests.Add(1)); err != nil {
-		return err
-	}
-	resp := e.body
+	reqBytes := tcpSize(s.reqBytes)
+	req := readBuffer(reqBytes)
+	resp := s.e.body
 	if len(resp) == 0 {
 		resp = make([]byte, 1)
 	}
-	_, err := conn.Write(resp)
-	return err
-}
-
-// crrServer answers tcp-crr exchanges, one per connection: it reads a
-// request of reqBytes, writes the response and closes the connection
-// first (tcpCRR says why). Like netserver, it accepts and answers with
-// blocking calls (blockingSocket says why), each acceptor answering the
-// connection it accepted before it accepts again; one more acceptor
-// starts whenever none is left waiting, so that as many connections are
-// answered at once as arrive at once.
-type crrServer struct {
-	e        *echo
-	reqBytes int
-	// ctx is cancelled by close, which shuts the listener down and cuts
-	// every connection off.
-	ctx    context.Context
-	cancel context.CancelFunc
-}
-
-// serve accepts until close.
-func (s *crrServer) serve(ln net.Listener) error {
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		ln.Close()
-		return fmt.Errorf("tcp-crr serves on a TCP listener, not on a %T", ln)
-	}
-	// The copy shares the listener's open file, which Fd puts in
-	// blocking mode. The listener's own descriptor closes at once, the
-	// socket staying open through the copy: Go's poller, which watches
-	// that descriptor, would wake at each connection for nothing.
-	f, err := tl.File()
-	ln.Close()
-	if err != nil {
-		return fmt.Errorf("take the listener's socket: %w", err)
-	}
-	defer f.Close()
-	lfd := int(f.Fd())
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	// A shutdown wakes every acceptor blocked on the socket, which a
-	// close would not.
-	stop := context.AfterFunc(ctx, func() { unix.Shutdown(lfd, unix.SHUT_RDWR) })
-	defer stop()
-	var (
-		wg      sync.WaitGroup
-		waiting atomic.Int64
-		failed  = make(chan error, 1)
-		accept  func()
-	)
-	accept = func() {
-		defer wg.Done()
-		req := readBuffer(tcpSize(s.reqBytes))
-		for {
-			waiting.Add(1)
-			fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
-			if waiting.Add(-1) == 0 && err == nil {
-				wg.Add(1)
-				go accept()
-			}
-			switch {
-			case err == unix.EINTR || err == unix.ECONNABORTED:
-				continue
-			case err != nil:
-				if ctx.Err() == nil {
-					select {
-					case failed <- os.NewSyscallError("accept", err):
-					default:
-					}
-					cancel() // and the other acceptors
-				}
-				return
-			}
-			s.e.conns.Add(1)
-			conn := &blockingSocket{fd: fd}
-			conn.watch(ctx)
-			if conn.noDelay() == nil {
-				s.e.answer(ctx, conn, s.reqBytes, req)
-			}
-			conn.close()
+	for {
+		if _, err := readN(conn, reqBytes, req); err != nil {
+			return // the client closed, or broke, the connection
+		}
+		if s.e.wait(ctx, s.e.requests.Add(1)) != nil {
+			return
+		}
+		if _, err := conn.Write(resp); err != nil || s.once {
+			return
 		}
 	}
-	wg.Add(1)
-	go accept()
-	wg.Wait()
-	select {
-	case err := <-failed:
-		return err
-	default:
-		return nil
-	}
 }
-
-func (s *crrServer) close() { s.cancel() }
