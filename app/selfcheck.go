@@ -30,7 +30,7 @@ way, 1,000/s, pod to pod), grpc's within 1.15× of ghz's (8 connections,
 1 KiB, 1,000 calls/s, through the service) and stream's Gbit/s within ±15%
 of iperf3's (1 connection, 128 KiB writes, pod to pod) and tcp-crr's p50
 and p90 within 1.15× of netperf's TCP_CRR (one connection at a time, 1 KiB
-each way, pod to pod; netperf closed loop), each the medians of 3 rounds
+each way, pod to pod, both closed loop), each the medians of 3 rounds
 interleaved with the tool's; the packet-path probe changing p50 by ≤ 5% (3
 interleaved rounds with and without it); and, within
 one run, the ebpf datapath's p50 overhead below nodeproxy's (same-node: at

@@ -288,11 +288,20 @@ func (ps probes) stop() {
 
 // sequential sends n requests one after another (closed loop).
 func (r *Runner) sequential(ctx context.Context, client Load, what string, n int) error {
+	_, err := closedLoop(ctx, client, what, n)
+	return err
+}
+
+// closedLoop sends n requests one after another and returns their
+// samples; it fails when any request did.
+func closedLoop(ctx context.Context, client Load, what string, n int) ([]results.Sample, error) {
 	var failed int
 	var first string
+	var all []results.Sample
 	_, err := client.Attack(ctx, wire.Attack{Tag: what, Count: n}, func(s []results.Sample) {
+		all = append(all, s...)
 		for _, x := range s {
-			if x.Error != "" || x.Code < 200 || x.Code > 299 {
+			if !succeeded(x) {
 				if failed == 0 {
 					first = fmt.Sprintf("code %d %s", x.Code, x.Error)
 				}
@@ -301,12 +310,12 @@ func (r *Runner) sequential(ctx context.Context, client Load, what string, n int
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("%s requests: %w", what, err)
+		return nil, fmt.Errorf("%s requests: %w", what, err)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%s: %d of %d requests failed (first: %s)", what, failed, n, first)
+		return nil, fmt.Errorf("%s: %d of %d requests failed (first: %s)", what, failed, n, first)
 	}
-	return nil
+	return all, nil
 }
 
 func pathCounters(ctx context.Context, dp datapaths.Datapath) (datapaths.PathCounters, error) {

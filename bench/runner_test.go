@@ -234,7 +234,11 @@ func TestProtocolsThroughDatapaths(t *testing.T) {
 			}
 			continue
 		} else if c.ErrorRate != 0 || c.Requests == 0 {
-			t.Errorf("%s: error rate %g over %d requests, want none failed", c.ID, c.ErrorRate, c.Requests)
+			var kinds []map[string]uint64
+			for _, rep := range c.Repetitions {
+				kinds = append(kinds, rep.ErrorKinds)
+			}
+			t.Errorf("%s: error rate %g over %d requests, want none failed (errors %v)", c.ID, c.ErrorRate, c.Requests, kinds)
 		}
 		if c.Protocol != want.Protocol || c.L7Fallback != want.L7Fallback {
 			t.Errorf("%s: protocol %q, l7 fallback %t; want %q, %t", c.ID, c.Protocol, c.L7Fallback, want.Protocol, want.L7Fallback)

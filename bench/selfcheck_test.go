@@ -156,6 +156,20 @@ func TestTCPCRRWithoutNetperf(t *testing.T) {
 	}
 }
 
+// A tcp-crr miss gives both sides' exchanges/s and netperf's CPU, and
+// says the gap is not pacing: both ran closed loop.
+func TestBothClosed(t *testing.T) {
+	got := bothClosed(10416, 1445.4, []float64{0.2, 0.23, 0.3})
+	for _, want := range []string{"both ran closed loop", "netperf at 10416 exchanges/s", "23% of a core", "meshbench at 1445/s", "not pacing"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bothClosed = %q, want it to contain %q", got, want)
+		}
+	}
+	if got := bothClosed(1, 1, nil); got != "" {
+		t.Errorf("bothClosed without netperf's CPU = %q, want nothing", got)
+	}
+}
+
 // iperf3's report (-J, captured from iperf3 3.12) gives the throughput its
 // server received and both ends' CPU use.
 func TestParseIperf3(t *testing.T) {

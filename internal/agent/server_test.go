@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -99,5 +100,47 @@ func TestServerH2COnly(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
 		t.Errorf("h2c GET: %s %s, want HTTP/2.0 200", resp.Proto, resp.Status)
+	}
+}
+
+// The tcp-crr server answers a connection while one it accepted before
+// still waits for its request, closes each connection after its response,
+// and stops with the waiting one still open: close cuts off its blocked
+// read (start's cleanup fails a server that does not stop).
+func TestCRRServerAnswersWhileOneWaits(t *testing.T) {
+	var held net.Conn
+	t.Cleanup(func() { // after the server's own cleanup
+		if held != nil {
+			held.Close()
+		}
+	})
+	srv := start(t, ServerOptions{Listen: "127.0.0.1:0", Protocol: TCPCRR, RequestBytes: 4, ResponseBytes: 8}.Args()...)
+	var err error
+	if held, err = net.Dial("tcp", srv.ready.Addr); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); srv.stats(t)["connections"] == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the server did not accept the first connection within 5 s")
+		}
+	}
+	const exchanges = 3
+	for range exchanges {
+		c, err := net.Dial("tcp", srv.ready.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c) // to the server's close
+		c.Close()
+		if err != nil || len(got) != 8 {
+			t.Fatalf("read %d bytes then %v, want the 8-byte response then the server's close", len(got), err)
+		}
+	}
+	if st := srv.stats(t); st["connections"] != exchanges+1 || st["requests"] != exchanges {
+		t.Errorf("stats %v, want %d connections and %d requests", st, exchanges+1, exchanges)
 	}
 }
