@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"path"
+	"slices"
 	"time"
 )
 
@@ -213,6 +215,31 @@ func (t *Topology) Node(name string) (Node, bool) {
 		}
 	}
 	return Node{}, false
+}
+
+// RetiredPod returns pod name for a Roller to delete: it must exist and be
+// no endpoint of its service any more.
+func (t *Topology) RetiredPod(name string) (Pod, error) {
+	p, ok := t.Pod(name)
+	switch {
+	case !ok:
+		return Pod{}, fmt.Errorf("delete pod %s: no such pod", name)
+	case slices.ContainsFunc(t.Services, func(s Service) bool { return slices.Contains(s.Pods, name) }):
+		return Pod{}, fmt.Errorf("delete pod %s: it is still an endpoint of its service", name)
+	}
+	return p, nil
+}
+
+// WithLabel returns a copy of labels (nil for none) with key set to value,
+// for a Roller's SetNamespaceLabel: the topology's maps are replaced, not
+// changed, under readers.
+func WithLabel(labels map[string]string, key, value string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[key] = value
+	return out
 }
 
 // Pod returns the pod with the given name.

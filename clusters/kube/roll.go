@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -43,12 +42,7 @@ func (c *Cluster) SetNamespaceLabel(ctx context.Context, key, value string) erro
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	labels := maps.Clone(c.topo.NamespaceLabels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[key] = value
-	c.topo.NamespaceLabels = labels
+	c.topo.NamespaceLabels = clusters.WithLabel(c.topo.NamespaceLabels, key, value)
 	return nil
 }
 
@@ -78,7 +72,10 @@ func (c *Cluster) AddPod(ctx context.Context, old string) (clusters.Pod, error) 
 	o, ok := c.topo.Pod(old)
 	svc, _ := c.topo.Service(o.Service)
 	nsLabels := c.topo.NamespaceLabels
-	k := c.nextPod(svc)
+	var k int
+	if ok {
+		k = c.nextPod(svc)
+	}
 	c.mu.Unlock()
 	if !ok {
 		return clusters.Pod{}, fmt.Errorf("add pod beside %s: no such pod", old)
@@ -225,14 +222,10 @@ func (c *Cluster) waitSwitched(ctx context.Context, svc, from, to string) error 
 // topology. It must be no endpoint of its service any more.
 func (c *Cluster) DeletePod(ctx context.Context, name string) error {
 	c.mu.Lock()
-	_, ok := c.topo.Pod(name)
-	inUse := slices.ContainsFunc(c.topo.Services, func(s clusters.Service) bool { return slices.Contains(s.Pods, name) })
+	_, err := c.topo.RetiredPod(name)
 	c.mu.Unlock()
-	switch {
-	case !ok:
-		return fmt.Errorf("delete pod %s: no such pod", name)
-	case inUse:
-		return fmt.Errorf("delete pod %s: it is still an endpoint of its service", name)
+	if err != nil {
+		return err
 	}
 	if err := c.client.CoreV1().Pods(c.topo.Name).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return apiError("delete pod "+name, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -25,12 +24,7 @@ var _ clusters.Roller = (*Cluster)(nil)
 func (c *Cluster) SetNamespaceLabel(_ context.Context, key, value string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	labels := maps.Clone(c.topo.NamespaceLabels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[key] = value
-	c.topo.NamespaceLabels = labels
+	c.topo.NamespaceLabels = clusters.WithLabel(c.topo.NamespaceLabels, key, value)
 	return nil
 }
 
@@ -164,17 +158,10 @@ func switchEndpoint(nsPath, table string, k, j int, to clusters.Pod, port int) e
 // the topology. The pod must be no endpoint of its service any more.
 func (c *Cluster) DeletePod(ctx context.Context, name string) error {
 	c.mu.Lock()
-	p, ok := c.topo.Pod(name)
-	inUse := false
-	for _, s := range c.topo.Services {
-		inUse = inUse || slices.Contains(s.Pods, name)
-	}
+	p, err := c.topo.RetiredPod(name)
 	c.mu.Unlock()
-	switch {
-	case !ok:
-		return fmt.Errorf("delete pod %s: no such pod", name)
-	case inUse:
-		return fmt.Errorf("delete pod %s: it is still an endpoint of its service", name)
+	if err != nil {
+		return err
 	}
 	var dirs []string
 	for _, b := range c.cg.bases() {
